@@ -1,0 +1,111 @@
+import type { PortConfig, TaskTemplate } from '../../api/service.ts';
+
+/**
+ * The one contract every task driver implements (`docker`, `exec`, `fake`). A driver knows
+ * how to run one task's process on this node; the executor decides when. Every method is
+ * idempotent where it can be (preparing a prepared task, stopping a stopped one, removing a
+ * removed one succeed). Drivers must pass `conformance.ts`.
+ */
+
+/** What a driver needs to know about a task. */
+export interface DriverTask {
+  readonly id: string;
+  readonly serviceId: string;
+  readonly serviceName: string;
+  readonly nodeId: string;
+  readonly slot?: number;
+  readonly spec: TaskTemplate;
+  readonly ports: readonly PortConfig[];
+}
+
+export interface Fingerprint {
+  readonly available: boolean;
+  /** Why the driver cannot run tasks here ("no Docker engine at /var/run/docker.sock"). */
+  readonly reason?: string;
+  readonly engine?: { readonly name: string; readonly version: string };
+}
+
+export interface StartResult {
+  readonly containerId?: string;
+  readonly pid?: number;
+}
+
+export interface ExitResult {
+  readonly exitCode: number;
+  /** Set when the process did not exit on its own terms ("OOM killed", "killed by SIGKILL"). */
+  readonly reason?: string;
+}
+
+export type HandleState = 'created' | 'running' | 'exited';
+
+export interface Inspection {
+  readonly taskId: string;
+  readonly state: HandleState;
+  readonly containerId?: string;
+  readonly pid?: number;
+  readonly exitCode?: number;
+  /** Labels the task was created with (for recovery): `flotilla.service.id` etc. */
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface StopOptions {
+  readonly signal: string;
+  readonly gracePeriodMs: number;
+}
+
+export interface LogOptions {
+  readonly follow: boolean;
+  /** Last N lines only; undefined = all. */
+  readonly tail?: number;
+}
+
+export interface LogLine {
+  readonly stream: 'stdout' | 'stderr';
+  readonly line: string;
+  /** ISO-8601 time the line was written, when the driver knows it. */
+  readonly time?: string;
+}
+
+export interface Driver {
+  readonly name: 'docker' | 'exec' | 'fake';
+  /** Whether this driver can run tasks on this node, and what engine it talks to. */
+  fingerprint(): Promise<Fingerprint>;
+  /**
+   * Makes the task ready to start: for docker, the image is present (pulled if needed) and the
+   * container created. Failing here means the task is `rejected` (a `DriverError` whose message
+   * is the engine's reason: "No such image: foo:latest").
+   */
+  prepare(task: DriverTask, signal?: AbortSignal): Promise<void>;
+  start(taskId: string): Promise<StartResult>;
+  /** Resolves when the task's process exits. Works for processes adopted by `recover`. */
+  wait(taskId: string, signal?: AbortSignal): Promise<ExitResult>;
+  /** Sends `signal`, then kills after `gracePeriodMs`. Resolves once the process is gone. */
+  stop(taskId: string, options: StopOptions): Promise<void>;
+  /** Removes every trace of the task (container, log files); a missing task is not an error. */
+  remove(taskId: string): Promise<void>;
+  /** The task's current state, or undefined when the driver has nothing for it. */
+  inspect(taskId: string): Promise<Inspection | undefined>;
+  logs(taskId: string, options: LogOptions, signal?: AbortSignal): AsyncIterable<LogLine>;
+  /**
+   * Every task this driver has on this node from before (containers labelled with
+   * `flotilla.task.id`), so the agent can adopt running ones after a restart.
+   */
+  recover(): Promise<Inspection[]>;
+  /** Releases connections; does not stop tasks. */
+  close(): Promise<void>;
+}
+
+export type DriverErrorCode = 'not_found' | 'image_not_found' | 'invalid_spec' | 'start_failed' | 'unavailable' | 'internal';
+
+export class DriverError extends Error {
+  override readonly name = 'DriverError';
+  readonly code: DriverErrorCode;
+  constructor(code: DriverErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+export function isDriverError(e: unknown): e is DriverError {
+  return e instanceof DriverError;
+}

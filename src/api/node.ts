@@ -1,0 +1,69 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Labels, Meta } from './meta.ts';
+
+export const NodeRole = Type.Union([Type.Literal('manager'), Type.Literal('worker')]);
+export type NodeRole = Static<typeof NodeRole>;
+
+export const NodeAvailability = Type.Union([
+  Type.Literal('active'),
+  Type.Literal('pause'),
+  Type.Literal('drain'),
+]);
+export type NodeAvailability = Static<typeof NodeAvailability>;
+
+export const NodeState = Type.Union([Type.Literal('unknown'), Type.Literal('ready'), Type.Literal('down')]);
+export type NodeState = Static<typeof NodeState>;
+
+/** What the user sets on a node. */
+export const NodeSpec = Type.Object({
+  role: NodeRole,
+  availability: NodeAvailability,
+  labels: Labels,
+});
+export type NodeSpec = Static<typeof NodeSpec>;
+
+/** Capacity in the units Docker uses: 1 CPU = 1e9 nanoCPUs, memory in bytes. */
+export const Resources = Type.Object({
+  nanoCpus: Type.Integer({ minimum: 0 }),
+  memoryBytes: Type.Integer({ minimum: 0 }),
+});
+export type Resources = Static<typeof Resources>;
+
+/** What the agent reports about its machine when its session opens. */
+export const NodeDescription = Type.Object({
+  hostname: Type.String(),
+  platform: Type.Object({ os: Type.String(), arch: Type.String() }),
+  resources: Resources,
+  /** Task drivers available on the node (`docker`, `exec`, `fake`). */
+  drivers: Type.Array(Type.String()),
+  engine: Type.Optional(Type.Object({ name: Type.String(), version: Type.String() })),
+});
+export type NodeDescription = Static<typeof NodeDescription>;
+
+export const NodeStatus = Type.Object({
+  state: NodeState,
+  /** Address the node's session came from (or advertises). */
+  addr: Type.String(),
+  message: Type.String(),
+  heartbeatAt: Type.Optional(Type.String({ format: 'date-time' })),
+});
+export type NodeStatus = Static<typeof NodeStatus>;
+
+export const Node = Type.Composite([
+  Meta,
+  Type.Object({ spec: NodeSpec, description: NodeDescription, status: NodeStatus }),
+]);
+export type Node = Static<typeof Node>;
+
+/** Body of `PATCH /v1/nodes/:id`: what `node update` may change. */
+export const NodeUpdate = Type.Object(
+  {
+    version: Type.Optional(Type.Integer({ minimum: 0 })),
+    availability: Type.Optional(NodeAvailability),
+    role: Type.Optional(NodeRole),
+    labelsAdd: Type.Optional(Labels),
+    labelsRemove: Type.Optional(Type.Array(Type.String())),
+  },
+  { additionalProperties: false },
+);
+export type NodeUpdate = Static<typeof NodeUpdate>;

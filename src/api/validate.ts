@@ -1,0 +1,101 @@
+import type { TSchema, Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { Value } from '@sinclair/typebox/value';
+import { parseConstraint } from './constraints.ts';
+import { ApiError, type ErrorDetail } from './errors.ts';
+import { ServiceSpec } from './service.ts';
+
+/**
+ * Fills a schema's defaults into a copy of `input` and checks it. Throws `invalid_argument`
+ * listing every problem with its field path; the input is never modified.
+ */
+export function decode<T extends TSchema>(schema: T, input: unknown, what: string): Static<T> {
+  const value: unknown = Value.Default(schema, Value.Clone(input));
+  const checker = compiled(schema);
+  if (checker.Check(value)) return value;
+  const details: ErrorDetail[] = [];
+  for (const e of checker.Errors(value)) {
+    details.push({ path: pointerToPath(e.path), message: describeError(e.message, e.value) });
+    if (details.length >= 10) break;
+  }
+  throw invalid(what, details);
+}
+
+const checkers = new WeakMap<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
+function compiled(schema: TSchema): ReturnType<typeof TypeCompiler.Compile> {
+  let c = checkers.get(schema);
+  if (!c) {
+    c = TypeCompiler.Compile(schema);
+    checkers.set(schema, c);
+  }
+  return c;
+}
+
+function invalid(what: string, details: ErrorDetail[]): ApiError {
+  const first = details[0];
+  const summary = first ? `${first.path ? `${first.path}: ` : ''}${first.message}` : 'invalid';
+  const more = details.length > 1 ? ` (and ${details.length - 1} more)` : '';
+  return new ApiError('invalid_argument', `invalid ${what}: ${summary}${more}`, { details });
+}
+
+/** `/taskTemplate/placement/constraints/0` → `taskTemplate.placement.constraints[0]`. */
+export function pointerToPath(pointer: string): string {
+  return pointer
+    .split('/')
+    .filter(Boolean)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '');
+}
+
+function describeError(message: string, value: unknown): string {
+  if (value === undefined) return message.replace(/^Expected/, 'required:');
+  const shown = JSON.stringify(value);
+  return `${message}, got ${shown && shown.length > 60 ? `${shown.slice(0, 57)}...` : shown}`;
+}
+
+/**
+ * Validates a service spec and fills its defaults. Beyond the schema it checks what a schema
+ * cannot say: constraints parse, the driver has what it needs, published ports are unique,
+ * reservations fit within limits.
+ */
+export function validateServiceSpec(input: unknown): ServiceSpec {
+  const spec = decode(ServiceSpec, input, 'service spec');
+  const details: ErrorDetail[] = [];
+  const t = spec.taskTemplate;
+  t.placement.constraints.forEach((text, i) => {
+    const c = parseConstraint(text);
+    if ('error' in c) details.push({ path: `taskTemplate.placement.constraints[${i}]`, message: c.error });
+  });
+  if (t.driver === 'docker' && !t.container.image) {
+    details.push({ path: 'taskTemplate.container.image', message: 'the docker driver needs an image' });
+  }
+  if (t.driver === 'exec' && !(t.container.command?.length ?? 0)) {
+    details.push({ path: 'taskTemplate.container.command', message: 'the exec driver needs a command to run' });
+  }
+  t.container.env.forEach((e, i) => {
+    if (!/^[^=]+=/.test(e)) {
+      details.push({ path: `taskTemplate.container.env[${i}]`, message: `expected KEY=VALUE, got "${e}"` });
+    }
+  });
+  const seen = new Set<string>();
+  spec.endpoint.ports.forEach((p, i) => {
+    const key = `${p.published}/${p.protocol}`;
+    if (seen.has(key)) details.push({ path: `endpoint.ports[${i}]`, message: `port ${key} is published twice` });
+    seen.add(key);
+  });
+  const { limits, reservations } = t.resources;
+  if (limits.nanoCpus > 0 && reservations.nanoCpus > limits.nanoCpus) {
+    details.push({ path: 'taskTemplate.resources.reservations.nanoCpus', message: 'CPU reservation exceeds the CPU limit' });
+  }
+  if (limits.memoryBytes > 0 && reservations.memoryBytes > limits.memoryBytes) {
+    details.push({
+      path: 'taskTemplate.resources.reservations.memoryBytes',
+      message: 'memory reservation exceeds the memory limit',
+    });
+  }
+  if (limits.memoryBytes > 0 && limits.memoryBytes < 6 * 1024 * 1024 && t.driver === 'docker') {
+    details.push({ path: 'taskTemplate.resources.limits.memoryBytes', message: 'Docker needs a memory limit of at least 6MiB' });
+  }
+  if (details.length > 0) throw invalid('service spec', details);
+  return spec;
+}

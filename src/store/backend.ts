@@ -1,0 +1,90 @@
+/**
+ * The storage backend: a key-value log with one global revision, as etcd has. Every committed
+ * transaction gets the next revision; every key remembers the revision that created it and the
+ * one that last modified it. The typed store (`store.ts`) is built on this interface only, so
+ * a backend is a drop-in: `sqlite/` (embedded, default) and later `etcd/`. Every backend must
+ * pass `backend-conformance.ts`.
+ */
+
+export interface KeyValue {
+  readonly key: string;
+  /** UTF-8 text; the typed store keeps JSON here. */
+  readonly value: string;
+  readonly createRevision: number;
+  readonly modRevision: number;
+}
+
+/** Succeeds when `key`'s modRevision equals `modRevision`; 0 means "the key must not exist". */
+export interface Compare {
+  readonly key: string;
+  readonly modRevision: number;
+}
+
+export type Op =
+  | { readonly type: 'put'; readonly key: string; readonly value: string }
+  | { readonly type: 'delete'; readonly key: string };
+
+export interface TxnResult {
+  /** False when a compare failed; nothing was written then. */
+  readonly succeeded: boolean;
+  /** The revision the transaction committed at, or the current revision when it failed. */
+  readonly revision: number;
+  /** The first compare that failed. */
+  readonly failed?: Compare;
+}
+
+export interface WatchEvent {
+  readonly type: 'put' | 'delete';
+  readonly key: string;
+  /** New value for a put; absent for a delete. */
+  readonly value?: string;
+  /** Value before this change; absent when the key was created. */
+  readonly prevValue?: string;
+  readonly createRevision: number;
+  readonly modRevision: number;
+}
+
+/** The changes of one committed transaction, delivered together. */
+export interface WatchBatch {
+  readonly revision: number;
+  readonly events: readonly WatchEvent[];
+}
+
+export interface WatchHandle {
+  close(): void;
+}
+
+export interface Backend {
+  /** `sqlite`, `etcd`. */
+  readonly name: string;
+  /** Every key starting with `prefix`, in key order, and the revision they were read at. */
+  range(prefix: string): Promise<{ kvs: KeyValue[]; revision: number }>;
+  /** Applies `ops` atomically if every compare holds. An empty `ops` list still bumps nothing. */
+  txn(compares: readonly Compare[], ops: readonly Op[]): Promise<TxnResult>;
+  /**
+   * Delivers every committed transaction with revision > `fromRevision`, in order, first the
+   * ones already in the log, then new ones as they commit. Fails with a `BackendError`
+   * `compacted` through `onError` when `fromRevision` is older than the compacted history.
+   */
+  watch(fromRevision: number, onBatch: (batch: WatchBatch) => void, onError: (err: Error) => void): WatchHandle;
+  /** Forgets history at or before `revision`; current values are kept. */
+  compact(revision: number): Promise<void>;
+  /** The oldest revision a watch may still start from. */
+  compactedRevision(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export type BackendErrorCode = 'compacted' | 'closed' | 'unavailable' | 'internal';
+
+export class BackendError extends Error {
+  override readonly name = 'BackendError';
+  readonly code: BackendErrorCode;
+  constructor(code: BackendErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+export function isBackendError(e: unknown): e is BackendError {
+  return e instanceof BackendError;
+}
