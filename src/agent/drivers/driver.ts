@@ -76,15 +76,26 @@ export interface Driver {
    * is the engine's reason: "No such image: foo:latest").
    */
   prepare(task: DriverTask, signal?: AbortSignal): Promise<void>;
+  /** Starts a prepared task (`not_found` if it was not prepared); starting a started one returns the same result. */
   start(taskId: string): Promise<StartResult>;
-  /** Resolves when the task's process exits. Works for processes adopted by `recover`. */
+  /**
+   * Resolves when the task's process exits. Works for processes adopted by `recover`.
+   * Aborting `signal` rejects with its reason (the process keeps running).
+   */
   wait(taskId: string, signal?: AbortSignal): Promise<ExitResult>;
-  /** Sends `signal`, then kills after `gracePeriodMs`. Resolves once the process is gone. */
+  /**
+   * Sends `signal`, then kills after `gracePeriodMs`. Resolves once the process is gone.
+   * Stopping a task that is not running (or unknown) does nothing.
+   */
   stop(taskId: string, options: StopOptions): Promise<void>;
   /** Removes every trace of the task (container, log files); a missing task is not an error. */
   remove(taskId: string): Promise<void>;
   /** The task's current state, or undefined when the driver has nothing for it. */
   inspect(taskId: string): Promise<Inspection | undefined>;
+  /**
+   * The task's output lines. With `follow`, goes on until the task exits; aborting `signal`
+   * ends the iteration quietly (no error).
+   */
   logs(taskId: string, options: LogOptions, signal?: AbortSignal): AsyncIterable<LogLine>;
   /**
    * Every task this driver has on this node from before (containers labelled with

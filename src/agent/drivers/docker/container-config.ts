@@ -1,0 +1,63 @@
+import type { ContainerCreateOptions } from 'dockerode';
+import { DriverError, type DriverTask } from '../driver.ts';
+import { taskLabels } from '../labels.ts';
+import { normalizeSignal } from '../signals.ts';
+
+/**
+ * Pure translation of a task into Docker Engine API terms: the container's name and its
+ * create options. No I/O, so it is unit-tested without an engine.
+ */
+
+/** Swarm's naming: `<service>.<slot>.<taskId>` (replicated) or `<service>.<nodeId>.<taskId>` (global). */
+export function containerName(task: DriverTask): string {
+  return `${task.serviceName}.${task.slot ?? task.nodeId}.${task.id}`;
+}
+
+/** The image reference with `:latest` added when it names neither a tag nor a digest. */
+export function withDefaultTag(image: string): string {
+  if (image.includes('@')) return image;
+  const lastSlash = image.lastIndexOf('/');
+  return image.slice(lastSlash + 1).includes(':') ? image : `${image}:latest`;
+}
+
+/**
+ * Create options for the task's container. `command` replaces the image's entrypoint and
+ * `args` its CMD; Docker restarts nothing (the agent does, as new tasks); no init process.
+ * Throws `invalid_spec` when the task names no image or an unknown stop signal.
+ */
+export function containerCreateOptions(task: DriverTask): ContainerCreateOptions {
+  const c = task.spec.container;
+  if (c.image === undefined || c.image === '') {
+    throw new DriverError('invalid_spec', 'the docker driver needs container.image');
+  }
+  const { limits, reservations } = task.spec.resources;
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, Array<{ HostPort: string }>> = {};
+  for (const p of task.ports) {
+    if (p.mode !== 'host') continue;
+    const key = `${p.target}/${p.protocol}`;
+    exposed[key] = {};
+    (bindings[key] ??= []).push({ HostPort: String(p.published) });
+  }
+  return {
+    name: containerName(task),
+    Image: c.image,
+    ...(c.command === undefined ? {} : { Entrypoint: [...c.command] }),
+    ...(c.args === undefined ? {} : { Cmd: [...c.args] }),
+    Env: [...c.env],
+    ...(c.workdir === undefined || c.workdir === '' ? {} : { WorkingDir: c.workdir }),
+    ...(c.user === undefined || c.user === '' ? {} : { User: c.user }),
+    Labels: taskLabels(task),
+    StopSignal: normalizeSignal(c.stopSignal),
+    StopTimeout: Math.ceil(c.stopGracePeriodMs / 1000),
+    ...(Object.keys(exposed).length === 0 ? {} : { ExposedPorts: exposed }),
+    HostConfig: {
+      ...(limits.nanoCpus > 0 ? { NanoCpus: limits.nanoCpus } : {}),
+      ...(limits.memoryBytes > 0 ? { Memory: limits.memoryBytes } : {}),
+      ...(reservations.memoryBytes > 0 ? { MemoryReservation: reservations.memoryBytes } : {}),
+      ...(Object.keys(bindings).length === 0 ? {} : { PortBindings: bindings }),
+      RestartPolicy: { Name: 'no' },
+      Init: false,
+    },
+  };
+}

@@ -1,0 +1,356 @@
+import Docker from 'dockerode';
+import { TASK_LABELS } from '../../../api/service.ts';
+import type { Clock } from '../../../lib/clock.ts';
+import {
+  DriverError,
+  isDriverError,
+  type Driver,
+  type DriverTask,
+  type ExitResult,
+  type Fingerprint,
+  type HandleState,
+  type Inspection,
+  type LogLine,
+  type LogOptions,
+  type StartResult,
+  type StopOptions,
+} from '../driver.ts';
+import { normalizeSignal } from '../signals.ts';
+import { containerCreateOptions, withDefaultTag } from './container-config.ts';
+import { parseDockerHost, type DockerEndpoint } from './docker-host.ts';
+import { dockerError, statusOf } from './docker-error.ts';
+import { LogDemuxer } from './log-demux.ts';
+
+/** Options of `DockerDriver`. */
+export interface DockerDriverOptions {
+  /** The node this driver runs on: containers are labelled with it, and `recover()` finds only its own. */
+  readonly nodeId: string;
+  /** Like the docker CLI's: `unix:///path` or `tcp://host:port`. Default `DOCKER_HOST`, else the local socket. */
+  readonly dockerHost?: string;
+  /** Timers for pull and ping timeouts and stop grace periods. */
+  readonly clock: Clock;
+  /** How long a missing image may take to pull before the task is rejected. Default 5 minutes. */
+  readonly pullTimeoutMs?: number;
+  /** How long `fingerprint` waits for the engine. Default 5 s. */
+  readonly pingTimeoutMs?: number;
+}
+
+/**
+ * Runs tasks as Docker containers through the Engine API (dockerode); works with Podman's
+ * compatible socket too. The engine keeps all state, so a new instance adopts containers from
+ * before an agent restart by their `flotilla.*` labels.
+ */
+export class DockerDriver implements Driver {
+  readonly name = 'docker';
+  readonly #docker: Docker;
+  readonly #endpoint: DockerEndpoint;
+  readonly #nodeId: string;
+  readonly #clock: Clock;
+  readonly #pullTimeoutMs: number;
+  readonly #pingTimeoutMs: number;
+  /** Container id by task id, filled by prepare and lookups (ids never change). */
+  readonly #ids = new Map<string, string>();
+
+  constructor(options: DockerDriverOptions) {
+    this.#endpoint = parseDockerHost(options.dockerHost);
+    this.#docker = new Docker(this.#endpoint.options);
+    this.#nodeId = options.nodeId;
+    this.#clock = options.clock;
+    this.#pullTimeoutMs = options.pullTimeoutMs ?? 5 * 60_000;
+    this.#pingTimeoutMs = options.pingTimeoutMs ?? 5_000;
+  }
+
+  /** Where this driver looks for the engine (`unix:///var/run/docker.sock`). */
+  get endpoint(): string {
+    return this.#endpoint.text;
+  }
+
+  async fingerprint(): Promise<Fingerprint> {
+    const ac = new AbortController();
+    const timer = this.#clock.setTimer(this.#pingTimeoutMs, () => ac.abort(new Error(`no answer in ${this.#pingTimeoutMs}ms`)));
+    try {
+      await (this.#docker.ping as (o: object) => Promise<unknown>)({ abortSignal: ac.signal });
+      const v = await (this.#docker.version as (o: object) => Promise<Docker.DockerVersion>)({ abortSignal: ac.signal });
+      return { available: true, engine: { name: 'docker', version: v.Version } };
+    } catch (e) {
+      const why = ac.signal.aborted ? String((ac.signal.reason as Error).message) : (e as Error).message;
+      return { available: false, reason: `no Docker engine at ${this.#endpoint.text}: ${why}` };
+    } finally {
+      timer.cancel();
+    }
+  }
+
+  async prepare(task: DriverTask, signal?: AbortSignal): Promise<void> {
+    if (await this.#find(task.id)) return;
+    const create = containerCreateOptions(task);
+    const image = create.Image ?? '';
+    await this.#ensureImage(image, signal);
+    try {
+      const c = await this.#docker.createContainer({ ...create, abortSignal: signal } as Docker.ContainerCreateOptions);
+      this.#ids.set(task.id, c.id);
+    } catch (e) {
+      const status = statusOf(e);
+      if (status === 409) {
+        // Created meanwhile (a concurrent prepare): fine if it is this task's.
+        if (await this.#find(task.id)) return;
+      }
+      if (status === 404) throw dockerError(e, 'image_not_found');
+      throw dockerError(e, status === 400 ? 'invalid_spec' : 'internal', `create container for task ${task.id}`);
+    }
+  }
+
+  async start(taskId: string): Promise<StartResult> {
+    const id = await this.#require(taskId);
+    try {
+      await this.#docker.getContainer(id).start();
+    } catch (e) {
+      // 304: already started.
+      if (statusOf(e) !== 304) throw dockerError(e, 'start_failed');
+    }
+    return { containerId: id };
+  }
+
+  async wait(taskId: string, signal?: AbortSignal): Promise<ExitResult> {
+    const id = await this.#require(taskId);
+    const c = this.#docker.getContainer(id);
+    try {
+      const before = await c.inspect({ abortSignal: signal } as object);
+      // `not-running` returns at once for a container not started yet; wait for its exit instead.
+      const condition: 'next-exit' | 'not-running' = before.State.Status === 'created' ? 'next-exit' : 'not-running';
+      const res = (await c.wait({ condition, ...(signal ? { abortSignal: signal } : {}) })) as { StatusCode: number; Error?: { Message?: string } | null };
+      const after = await c.inspect().catch(() => undefined);
+      const reason = after?.State.OOMKilled ? 'OOM killed' : res.Error?.Message || undefined;
+      return reason === undefined ? { exitCode: res.StatusCode } : { exitCode: res.StatusCode, reason };
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason as Error;
+      throw dockerError(e, statusOf(e) === 404 ? 'not_found' : 'internal', `wait for task ${taskId}`);
+    }
+  }
+
+  async stop(taskId: string, options: StopOptions): Promise<void> {
+    const sig = normalizeSignal(options.signal);
+    const id = await this.#find(taskId);
+    if (!id) return;
+    const c = this.#docker.getContainer(id);
+    const info = await c.inspect().catch((e: unknown) => {
+      if (statusOf(e) === 404) return undefined;
+      throw dockerError(e, 'internal');
+    });
+    if (!info?.State.Running) return;
+    const seconds = Math.ceil(options.gracePeriodMs / 1000);
+    const imageSignal = normalizeSignal((info.Config as { StopSignal?: string }).StopSignal || 'SIGTERM');
+    try {
+      if (sig === 'SIGKILL') {
+        await c.kill({ signal: 'SIGKILL' });
+      } else if (sig === imageSignal) {
+        // The engine sends the container's stop signal, then SIGKILL after `t` seconds.
+        await c.stop({ t: seconds });
+      } else {
+        await c.kill({ signal: sig });
+        const ac = new AbortController();
+        const timer = this.#clock.setTimer(options.gracePeriodMs, () => ac.abort());
+        try {
+          await c.wait({ condition: 'not-running', abortSignal: ac.signal });
+        } catch (e) {
+          if (!ac.signal.aborted) throw e;
+          await c.kill({ signal: 'SIGKILL' });
+        } finally {
+          timer.cancel();
+        }
+      }
+      await c.wait({ condition: 'not-running' });
+    } catch (e) {
+      const status = statusOf(e);
+      // 304: already stopped; 404: gone; 409: not running any more.
+      if (status === 304 || status === 404 || status === 409) return;
+      throw dockerError(e, 'internal', `stop task ${taskId}`);
+    }
+  }
+
+  async remove(taskId: string): Promise<void> {
+    const id = await this.#find(taskId);
+    if (!id) return;
+    try {
+      await this.#docker.getContainer(id).remove({ force: true, v: true });
+    } catch (e) {
+      const status = statusOf(e);
+      // 404: gone already; 409: removal already in progress.
+      if (status !== 404 && status !== 409) throw dockerError(e, 'internal', `remove task ${taskId}`);
+    }
+    this.#ids.delete(taskId);
+  }
+
+  async inspect(taskId: string): Promise<Inspection | undefined> {
+    const id = await this.#find(taskId);
+    if (!id) return undefined;
+    try {
+      return toInspection(await this.#docker.getContainer(id).inspect());
+    } catch (e) {
+      if (statusOf(e) === 404) {
+        this.#ids.delete(taskId);
+        return undefined;
+      }
+      throw dockerError(e, 'internal');
+    }
+  }
+
+  async *logs(taskId: string, options: LogOptions, signal?: AbortSignal): AsyncIterable<LogLine> {
+    const id = await this.#require(taskId);
+    const c = this.#docker.getContainer(id);
+    const base = { stdout: true, stderr: true, timestamps: true, tail: options.tail ?? 'all' } as const;
+    const demux = new LogDemuxer({ timestamps: true });
+    try {
+      if (!options.follow) {
+        const buf = await c.logs({ ...base, follow: false, abortSignal: signal } as Docker.ContainerLogsOptions & { follow?: false });
+        yield* demux.push(Buffer.isBuffer(buf) ? buf : Buffer.from(buf));
+        yield* demux.end();
+        return;
+      }
+      const stream = await c.logs({ ...base, follow: true, abortSignal: signal } as Docker.ContainerLogsOptions & { follow: true });
+      const onAbort = (): void => (stream as NodeJS.ReadableStream & { destroy(): void }).destroy();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        for await (const chunk of stream) {
+          for (const l of demux.push(chunk as Buffer)) {
+            yield l;
+            if (signal?.aborted) return;
+          }
+        }
+        yield* demux.end();
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+        onAbort();
+      }
+    } catch (e) {
+      if (signal?.aborted) return;
+      throw isDriverError(e) ? e : dockerError(e, statusOf(e) === 404 ? 'not_found' : 'internal', `logs of task ${taskId}`);
+    }
+  }
+
+  async recover(): Promise<Inspection[]> {
+    let list: Docker.ContainerInfo[];
+    try {
+      list = await this.#docker.listContainers({
+        all: true,
+        filters: { label: [TASK_LABELS.taskId, `${TASK_LABELS.nodeId}=${this.#nodeId}`] },
+      });
+    } catch (e) {
+      throw dockerError(e, 'unavailable', 'list containers');
+    }
+    const found: Inspection[] = [];
+    for (const item of list) {
+      try {
+        const info = toInspection(await this.#docker.getContainer(item.Id).inspect());
+        this.#ids.set(info.taskId, item.Id);
+        found.push(info);
+      } catch (e) {
+        if (statusOf(e) !== 404) throw dockerError(e, 'internal');
+      }
+    }
+    return found;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Pulls the image unless the engine has it; `image_not_found` with the engine's words if it cannot. */
+  async #ensureImage(image: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.#docker.getImage(image).inspect();
+      return;
+    } catch (e) {
+      if (statusOf(e) !== 404) throw dockerError(e, 'unavailable', `inspect image ${image}`);
+    }
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = this.#clock.setTimer(this.#pullTimeoutMs, () =>
+      ac.abort(new DriverError('image_not_found', `pull ${image}: no result in ${this.#pullTimeoutMs}ms`)));
+    try {
+      const stream = await this.#docker.pull(withDefaultTag(image), { abortSignal: ac.signal });
+      const failure = await pullResult(stream);
+      if (failure !== undefined) throw new DriverError('image_not_found', failure);
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason as Error;
+      if (ac.signal.aborted && isDriverError(ac.signal.reason)) throw ac.signal.reason;
+      throw isDriverError(e) ? e : dockerError(e, 'image_not_found');
+    } finally {
+      timer.cancel();
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** The task's container id on this node, if it has one. */
+  async #find(taskId: string): Promise<string | undefined> {
+    const known = this.#ids.get(taskId);
+    if (known) return known;
+    let list: Docker.ContainerInfo[];
+    try {
+      list = await this.#docker.listContainers({
+        all: true,
+        filters: { label: [`${TASK_LABELS.taskId}=${taskId}`, `${TASK_LABELS.nodeId}=${this.#nodeId}`] },
+      });
+    } catch (e) {
+      throw dockerError(e, 'unavailable', 'list containers');
+    }
+    const id = list[0]?.Id;
+    if (id) this.#ids.set(taskId, id);
+    return id;
+  }
+
+  async #require(taskId: string): Promise<string> {
+    const id = await this.#find(taskId);
+    if (!id) throw new DriverError('not_found', `no container for task ${taskId} on node ${this.#nodeId}`);
+    return id;
+  }
+}
+
+function toInspection(info: Docker.ContainerInspectInfo): Inspection {
+  const labels = info.Config.Labels ?? {};
+  const state = handleState(info.State.Status);
+  return {
+    taskId: labels[TASK_LABELS.taskId] ?? '',
+    state,
+    containerId: info.Id,
+    ...(state === 'running' && info.State.Pid > 0 ? { pid: info.State.Pid } : {}),
+    ...(state === 'exited' ? { exitCode: info.State.ExitCode } : {}),
+    labels,
+  };
+}
+
+function handleState(status: string): HandleState {
+  switch (status) {
+    case 'created':
+      return 'created';
+    case 'running':
+    case 'paused':
+    case 'restarting':
+      return 'running';
+    default:
+      // exited, dead, removing
+      return 'exited';
+  }
+}
+
+/** Reads a pull's JSON progress stream to its end; the engine's error message, if any. */
+async function pullResult(stream: NodeJS.ReadableStream): Promise<string | undefined> {
+  let buf = '';
+  let failure: string | undefined;
+  for await (const chunk of stream) {
+    buf += String(chunk);
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (line === '') continue;
+      try {
+        const msg = JSON.parse(line) as { error?: string; errorDetail?: { message?: string } };
+        failure ??= msg.errorDetail?.message ?? msg.error;
+      } catch {
+        // not JSON: progress noise
+      }
+    }
+  }
+  return failure;
+}
