@@ -1,0 +1,157 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'bin/flotilla.js');
+
+/** Result of one CLI invocation. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * A real `flotilla dev` process in a temporary data directory, driven through the real CLI,
+ * for integration tests. Each instance has its own state and API socket.
+ */
+export class DevCluster {
+  readonly home: string;
+  #proc: ChildProcess | undefined;
+  #log = '';
+  readonly #extraArgs: string[];
+
+  private constructor(home: string, extraArgs: string[]) {
+    this.home = home;
+    this.#extraArgs = extraArgs;
+  }
+
+  static async start(extraArgs: string[] = []): Promise<DevCluster> {
+    const home = await mkdtemp(join(tmpdir(), 'flotilla-it-'));
+    const c = new DevCluster(home, extraArgs);
+    await c.startProcess();
+    return c;
+  }
+
+  get env(): NodeJS.ProcessEnv {
+    return { ...process.env, FLOTILLA_HOME: this.home, FLOTILLA_LOG_LEVEL: process.env['FLOTILLA_LOG_LEVEL'] ?? 'info' };
+  }
+
+  /** The dev process's output so far, for failure messages. */
+  get log(): string {
+    return this.#log;
+  }
+
+  async startProcess(): Promise<void> {
+    const proc = spawn(process.execPath, [BIN, 'dev', ...this.#extraArgs], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#proc = proc;
+    const append = (d: Buffer): void => {
+      this.#log += d.toString();
+      if (this.#log.length > 200_000) this.#log = this.#log.slice(-100_000);
+    };
+    proc.stdout?.on('data', append);
+    proc.stderr?.on('data', append);
+    await waitUntil(async () => {
+      if (proc.exitCode !== null) throw new Error(`flotilla dev exited with ${proc.exitCode}:\n${this.#log}`);
+      if (!existsSync(join(this.home, 'flotilla.sock'))) return false;
+      const r = await this.cli('node', 'ls', '--format', 'json');
+      if (r.code !== 0) return false;
+      const nodes = JSON.parse(r.stdout) as Array<{ id: string }>;
+      for (const n of nodes) this.#nodeIds.add(n.id);
+      return nodes.length > 0;
+    }, 30_000, 'flotilla dev to answer with its node registered');
+  }
+
+  /** Stops the dev process with SIGTERM and waits for it to exit. */
+  async stopProcess(): Promise<number | null> {
+    const proc = this.#proc;
+    if (!proc || proc.exitCode !== null) return proc?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  }
+
+  /** Runs `flotilla ARGS…` against this cluster. */
+  async cli(...args: string[]): Promise<CliResult> {
+    try {
+      const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: this.env, timeout: 60_000 });
+      return { code: 0, stdout, stderr };
+    } catch (e) {
+      const err = e as { code?: number; stdout?: string; stderr?: string };
+      return { code: typeof err.code === 'number' ? err.code : 1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+    }
+  }
+
+  /** Runs a CLI command that must succeed and parses its `--format json` output. */
+  async json<T>(...args: string[]): Promise<T> {
+    const r = await this.cli(...args, '--format', 'json');
+    if (r.code !== 0) throw new Error(`flotilla ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    return JSON.parse(r.stdout) as T;
+  }
+
+  /** Stops the process, removes every container this cluster's node ran, deletes the data dir. */
+  async destroy(): Promise<void> {
+    await this.stopProcess();
+    for (const nodeId of this.#nodeIds) {
+      const ids = (await docker('ps', '-aq', '--filter', `label=flotilla.node.id=${nodeId}`)).trim();
+      if (ids) await docker('rm', '-f', ...ids.split(/\s+/));
+    }
+    await rm(this.home, { recursive: true, force: true });
+  }
+
+  #nodeIds = new Set<string>();
+}
+
+export interface TaskJson {
+  id: string;
+  serviceId: string;
+  slot?: number;
+  nodeId?: string;
+  desiredState: string;
+  specVersion: number;
+  status: { state: string; containerId?: string; message: string; err?: string; timestamp: string; pid?: number };
+}
+
+/** Runs the docker CLI and returns its standard output. */
+export async function docker(...args: string[]): Promise<string> {
+  const { stdout } = await run('docker', args, { timeout: 60_000 });
+  return stdout;
+}
+
+/** Whether a Docker engine answers. */
+export async function dockerAvailable(): Promise<boolean> {
+  try {
+    await docker('version', '--format', '{{.Server.Version}}');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Re-checks `condition` until it returns true or the deadline passes (then throws, naming
+ * what was awaited). A condition that throws fails at once.
+ */
+export async function waitUntil(condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The skip reason for Docker tests: none when an engine answers or Docker is required. */
+export async function dockerSkipReason(): Promise<string | undefined> {
+  if (await dockerAvailable()) return undefined;
+  if (process.env['FLOTILLA_REQUIRE_DOCKER'] === '1') throw new Error('FLOTILLA_REQUIRE_DOCKER=1 but no Docker engine answers');
+  return 'no Docker engine answers (set FLOTILLA_REQUIRE_DOCKER=1 to make this a failure)';
+}
