@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, test } from 'node:test';
+import type { Task } from '../../api/task.ts';
+import { silentLogger } from '../../lib/logger.ts';
+import { openMemoryStore } from '../../store/memory.ts';
+import type { Store } from '../../store/store.ts';
+import { FakeClock } from '../../testing/fake-clock.ts';
+import { makeService, makeServiceSpec, makeTask, type DeepPartial } from '../../testing/fixtures.ts';
+import { allocate } from './allocate.ts';
+import { Allocator } from './allocator.ts';
+
+const port = { target: 80, published: 8080, protocol: 'tcp', mode: 'host' } as const;
+const NOW = Date.UTC(2026, 0, 1, 0, 0, 5);
+
+void test('allocate: new → pending with the service host ports', () => {
+  const svc = makeService({ spec: { endpoint: { ports: [port] } } });
+  const t = makeTask({ status: { state: 'new' } });
+  const next = allocate(t, svc, NOW);
+  assert.deepEqual(next?.status, { state: 'pending', message: 'allocated', timestamp: new Date(NOW).toISOString() });
+  assert.deepEqual(next?.ports, [port]);
+});
+
+void test('allocate: nothing to do for tasks not new, not wanted, or of a deleted service', () => {
+  const svc = makeService();
+  assert.equal(allocate(makeTask({ status: { state: 'pending' } }), svc, NOW), undefined);
+  assert.equal(allocate(makeTask({ status: { state: 'new' }, desiredState: 'shutdown' }), svc, NOW), undefined);
+  assert.equal(allocate(makeTask({ status: { state: 'new' } }), undefined, NOW), undefined);
+});
+
+void test('allocate: a task of an older spec keeps its own ports', () => {
+  const svc = makeService({ specVersion: 2, spec: { endpoint: { ports: [port] } } });
+  const t = makeTask({ specVersion: 1, status: { state: 'new' }, ports: [] });
+  assert.deepEqual(allocate(t, svc, NOW)?.ports, []);
+});
+
+let clock: FakeClock;
+let store: Store;
+let alloc: Allocator;
+
+beforeEach(async () => {
+  clock = new FakeClock();
+  store = await openMemoryStore({ clock, logger: silentLogger });
+  alloc = new Allocator({ store, clock, logger: silentLogger });
+});
+
+afterEach(async () => {
+  await alloc.stop();
+  await store.close();
+});
+
+async function addTask(overrides: DeepPartial<Task>): Promise<string> {
+  const t = makeTask(overrides);
+  await store.update((tx) => tx.tasks.create(t));
+  return t.id;
+}
+
+void test('allocates new tasks found at start and created later', async () => {
+  await store.update((tx) =>
+    tx.services.create({ id: 'svc-web', spec: makeServiceSpec({ endpoint: { ports: [port] } }), specVersion: 1 }),
+  );
+  const early = await addTask({ status: { state: 'new' } });
+  const stopped = await addTask({ status: { state: 'new' }, desiredState: 'shutdown' });
+  await alloc.start();
+  await alloc.whenIdle();
+  assert.equal(store.tasks.get(early)?.status.state, 'pending');
+  assert.deepEqual(store.tasks.get(early)?.ports, [port]);
+  assert.equal(store.tasks.get(stopped)?.status.state, 'new', 'not allocated: not wanted running');
+  const ids = await Promise.all([1, 2, 3].map((slot) => addTask({ slot, status: { state: 'new' } })));
+  await alloc.whenIdle();
+  for (const id of ids) assert.equal(store.tasks.get(id)?.status.state, 'pending');
+});
+
+void test('lifecycle: start twice throws, stop is idempotent', async () => {
+  await alloc.start();
+  await assert.rejects(alloc.start(), /cannot start/);
+  await alloc.stop();
+  await alloc.stop();
+  assert.equal(alloc.state, 'stopped');
+});

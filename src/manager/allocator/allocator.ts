@@ -1,0 +1,129 @@
+import type { Clock } from '../../lib/clock.ts';
+import type { Logger } from '../../lib/logger.ts';
+import type { BackoffOptions } from '../../lib/backoff.ts';
+import { WorkQueue } from '../../lib/work-queue.ts';
+import type { Store, StoreEvent } from '../../store/store.ts';
+import { allocate, needsAllocation } from './allocate.ts';
+
+export interface AllocatorDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+export interface AllocatorOptions {
+  /** Retries after a failed batch. Default 100 ms doubling to 10 s. */
+  retry?: BackoffOptions;
+}
+
+/** Errors of the allocator boundary; logged by the work queue, which retries. */
+export class AllocatorError extends Error {
+  override readonly name = 'AllocatorError';
+  readonly code = 'allocate_failed' as const;
+  readonly taskIds: readonly string[];
+
+  constructor(message: string, taskIds: readonly string[], options?: { cause?: unknown }) {
+    super(message, options);
+    this.taskIds = taskIds;
+  }
+}
+
+export function isAllocatorError(e: unknown): e is AllocatorError {
+  return e instanceof AllocatorError;
+}
+
+export type AllocatorState = 'new' | 'running' | 'stopping' | 'stopped';
+
+/** The single work-queue key: new tasks are allocated together, in one store batch. */
+const ALL = 'new-tasks';
+
+/**
+ * Moves tasks from `new` to `pending` once their resources are allocated (today: host
+ * ports copied from the service). Watches tasks; every new task wanted running is a
+ * candidate; a reconcile re-reads each candidate inside its transaction and allocates it.
+ */
+export class Allocator {
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #queue: WorkQueue<string>;
+  /** Tasks that may need allocation (re-checked against the store when handled). */
+  #candidates = new Set<string>();
+  #state: AllocatorState = 'new';
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(deps: AllocatorDeps, options: AllocatorOptions = {}) {
+    this.#store = deps.store;
+    this.#clock = deps.clock;
+    this.#log = deps.logger.child({ component: 'allocator' });
+    this.#queue = new WorkQueue<string>(
+      { clock: this.#clock, reconcile: () => this.reconcile() },
+      {
+        retry: { initialMs: 100, maxMs: 10_000, ...options.retry },
+        onError: (_key, err, failures, retryInMs) =>
+          this.#log.warn({ err, failures, retryInMs }, 'allocating tasks failed; will retry'),
+      },
+    );
+  }
+
+  get state(): AllocatorState {
+    return this.#state;
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new Error(`allocator cannot start: it is ${this.#state}`);
+    this.#state = 'running';
+    this.#unsubscribe = this.#store.watch((ev) => this.#onEvent(ev), { kinds: ['task'] });
+    for (const t of this.#store.tasks.byDesiredState('running')) if (needsAllocation(t)) this.#candidates.add(t.id);
+    if (this.#candidates.size > 0) this.#queue.add(ALL);
+    return Promise.resolve();
+  }
+
+  /** Idempotent; waits for a running batch. */
+  async stop(): Promise<void> {
+    if (this.#state === 'new') this.#state = 'stopped';
+    if (this.#state === 'stopped') return;
+    this.#state = 'stopping';
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    await this.#queue.stop();
+    this.#state = 'stopped';
+  }
+
+  /** Resolves when no allocation is queued or running. */
+  whenIdle(): Promise<void> {
+    return this.#queue.whenIdle();
+  }
+
+  /** Allocates every candidate in one store batch; called by the work queue. */
+  async reconcile(): Promise<void> {
+    if (this.#state !== 'running' || this.#candidates.size === 0) return;
+    const ids = [...this.#candidates];
+    this.#candidates = new Set();
+    const now = this.#clock.now();
+    const result = await this.#store.batch((b) => {
+      for (const id of ids) {
+        b.update((tx) => {
+          const t = tx.tasks.get(id);
+          if (!t) return;
+          const next = allocate(t, tx.services.get(t.serviceId), now);
+          if (next) tx.tasks.update(next);
+        });
+      }
+    });
+    if (result.errors.length > 0) {
+      const failed = result.errors.map((e) => ids[e.index]).filter((id): id is string => id !== undefined);
+      for (const id of failed) this.#candidates.add(id);
+      throw new AllocatorError(`${failed.length} of ${ids.length} tasks could not be allocated`, failed, {
+        cause: result.errors[0]?.error,
+      });
+    }
+  }
+
+  #onEvent(ev: StoreEvent): void {
+    if (ev.kind !== 'task' || ev.action === 'delete') return;
+    if (!needsAllocation(ev.object)) return;
+    this.#candidates.add(ev.object.id);
+    this.#queue.add(ALL);
+  }
+}

@@ -1,0 +1,78 @@
+import type { Node } from '../../api/node.ts';
+import type { Service } from '../../api/service.ts';
+import type { Task } from '../../api/task.ts';
+import type { Action, ServicePlan } from './actions.ts';
+import { buildTask, type TaskPlacement } from './new-task.ts';
+import type { RestartTuning } from './restart.ts';
+
+/** Tuning the pure core needs (a slice of the orchestrator's compiled options). */
+export interface PlanOptions {
+  /** Dead tasks kept per slot (per node for global services). */
+  readonly taskHistoryLimit: number;
+  readonly restart: RestartTuning;
+}
+
+/** Everything a service's plan depends on: a store snapshot and the current time. */
+export interface PlanInput {
+  readonly serviceId: string;
+  /** Undefined when the service was deleted. */
+  readonly service: Service | undefined;
+  /** Every task of the service. */
+  readonly tasks: readonly Task[];
+  readonly nodes: ReadonlyMap<string, Node>;
+  readonly now: number;
+  readonly options: PlanOptions;
+  /** Makes ids for new tasks. */
+  readonly newId: () => string;
+}
+
+/**
+ * Collects a plan's actions. Local mutable state inside a pure function: the plan depends
+ * only on the input.
+ */
+export class PlanBuilder {
+  readonly input: PlanInput;
+  readonly #actions: Action[] = [];
+  #wakeAt: number | undefined;
+
+  constructor(input: PlanInput) {
+    this.input = input;
+  }
+
+  get nodes(): ReadonlyMap<string, Node> {
+    return this.input.nodes;
+  }
+
+  get now(): number {
+    return this.input.now;
+  }
+
+  create(service: Service, placement: TaskPlacement, reason: string): void {
+    this.#actions.push({ kind: 'create', task: this.#build(service, placement), reason });
+  }
+
+  replace(service: Service, old: Task, placement: TaskPlacement, reason: string): void {
+    this.#actions.push({ kind: 'replace', old, task: this.#build(service, placement), reason });
+  }
+
+  stop(task: Task, desiredState: 'shutdown' | 'remove', reason: string): void {
+    this.#actions.push({ kind: 'stop', task, desiredState, reason });
+  }
+
+  delete(task: Task, reason: string): void {
+    this.#actions.push({ kind: 'delete', task, reason });
+  }
+
+  /** Asks to be planned again at `at` (the earliest request wins). */
+  wakeAt(at: number): void {
+    if (this.#wakeAt === undefined || at < this.#wakeAt) this.#wakeAt = at;
+  }
+
+  build(): ServicePlan {
+    return { actions: this.#actions, wakeAt: this.#wakeAt };
+  }
+
+  #build(service: Service, placement: TaskPlacement) {
+    return buildTask(service, placement, this.input.now, this.input.newId());
+  }
+}

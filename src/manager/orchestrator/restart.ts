@@ -1,0 +1,130 @@
+import type { RestartCondition, RestartPolicy } from '../../api/service.ts';
+import { isTerminal, type Task, type TaskState } from '../../api/task.ts';
+import { timeOf } from './task-life.ts';
+
+/**
+ * The restart supervisor's decisions, as pure functions of a slot's (or a global node's) task
+ * history. Nothing is remembered in memory: the delay before a restart is derived from the
+ * timestamps of the dead tasks still in the store, so a manager restart loses nothing.
+ *
+ * Backoff rule (our documented choice):
+ * - the first restart of a slot waits `restartPolicy.delayMs`;
+ * - when the task that just died had itself been started by a restart and lived less than
+ *   `resetAfterMs` (10 s), the wait is twice the previous wait, at least `minBackoffMs`
+ *   (so `delayMs: 0` cannot crash-loop) and at most `maxDelayMs` (5 min);
+ * - "the previous wait" is read from history: the gap between the previous task's death
+ *   and the creation of the task that just died;
+ * - a task that lived at least `resetAfterMs` resets the wait to `delayMs`.
+ * A task's life is measured from its creation to its death, so a task rejected because its
+ * image cannot be pulled counts as a quick failure and backs off.
+ */
+
+/** Tuning of the restart backoff; the defaults are what Flotilla ships. */
+export interface RestartTuning {
+  /** Smallest wait once restarts back off. Default 1 s. */
+  readonly minBackoffMs: number;
+  /** Largest wait between restarts. Default 5 min. */
+  readonly maxDelayMs: number;
+  /** A task that lived this long resets the backoff. Default 10 s. */
+  readonly resetAfterMs: number;
+}
+
+export const DEFAULT_RESTART_TUNING: RestartTuning = {
+  minBackoffMs: 1_000,
+  maxDelayMs: 300_000,
+  resetAfterMs: 10_000,
+};
+
+/** States in which a task ended by itself, not because the orchestrator stopped it. */
+const SELF_ENDED: ReadonlySet<TaskState> = new Set(['complete', 'failed', 'rejected', 'orphaned']);
+
+/** Whether a dead task ended by itself (exited, failed, was rejected or lost by its agent). */
+export function endedByItself(t: Task): boolean {
+  return SELF_ENDED.has(t.status.state);
+}
+
+/** Whether a task that ended successfully: state complete with exit code 0 (or none). */
+export function succeeded(t: Task): boolean {
+  return t.status.state === 'complete' && (t.status.exitCode ?? 0) === 0;
+}
+
+/**
+ * Whether the restart condition allows restarting a task that died while desired running.
+ * `on-failure` restarts everything but a successful exit: failed, rejected, orphaned, and a
+ * task stopped behind our back (state shutdown while desired running).
+ */
+export function conditionAllows(condition: RestartCondition, dead: Task): boolean {
+  switch (condition) {
+    case 'none':
+      return false;
+    case 'any':
+      return true;
+    case 'on-failure':
+      return !succeeded(dead);
+  }
+}
+
+export type RestartDecision =
+  | { readonly restart: false; readonly reason: string }
+  | { readonly restart: true; readonly at: number; readonly delayMs: number; readonly attempt: number };
+
+/** When the task died: its terminal status timestamp (creation time if unreadable). */
+export function deathTime(t: Task): number {
+  return timeOf(t.status.timestamp, timeOf(t.createdAt));
+}
+
+/** The newest task of `group` created before `t`, if any. */
+function previousOf(t: Task, group: readonly Task[]): Task | undefined {
+  const created = timeOf(t.createdAt);
+  let best: Task | undefined;
+  for (const o of group) {
+    if (o.id === t.id || timeOf(o.createdAt) > created) continue;
+    if (!best || timeOf(o.createdAt) > timeOf(best.createdAt)) best = o;
+  }
+  return best;
+}
+
+/** How long to wait after `dead` died before its replacement is created. */
+export function restartDelay(dead: Task, group: readonly Task[], policy: RestartPolicy, tuning: RestartTuning): number {
+  const lived = deathTime(dead) - timeOf(dead.createdAt);
+  if (lived >= tuning.resetAfterMs) return policy.delayMs;
+  const prev = previousOf(dead, group);
+  if (!prev || !isTerminal(prev.status.state) || !endedByItself(prev)) return policy.delayMs;
+  // `dead` was the replacement of `prev`: the gap is the wait we chose last time.
+  const previousWait = Math.max(0, timeOf(dead.createdAt) - deathTime(prev));
+  const grown = Math.max(tuning.minBackoffMs, 2 * previousWait);
+  // The cap bounds the backoff, never the user's own delay.
+  return Math.max(policy.delayMs, Math.min(tuning.maxDelayMs, grown));
+}
+
+/**
+ * Whether and when to replace `dead`, a task of `group` that died while desired running.
+ * `group` is every task of the slot (or of the global service on that node), `dead` included.
+ * `maxAttempts` counts earlier restarts (dead tasks of the group that ended by themselves and
+ * were replaced) whose death falls within `windowMs` before this death; the count does not
+ * depend on the current time, so a slot that gave up stays given up.
+ */
+export function decideRestart(
+  dead: Task,
+  group: readonly Task[],
+  policy: RestartPolicy,
+  tuning: RestartTuning,
+): RestartDecision {
+  if (!conditionAllows(policy.condition, dead)) {
+    return { restart: false, reason: `restart condition "${policy.condition}" keeps a ${dead.status.state} task down` };
+  }
+  const died = deathTime(dead);
+  const windowStart = policy.windowMs > 0 ? died - policy.windowMs : -Infinity;
+  let attempts = 0;
+  for (const t of group) {
+    if (t.id === dead.id || t.desiredState === 'running') continue;
+    if (!isTerminal(t.status.state) || !endedByItself(t)) continue;
+    const d = deathTime(t);
+    if (d >= windowStart && d <= died) attempts++;
+  }
+  if (policy.maxAttempts > 0 && attempts >= policy.maxAttempts) {
+    return { restart: false, reason: `gave up after ${attempts} restart attempts` };
+  }
+  const delayMs = restartDelay(dead, group, policy, tuning);
+  return { restart: true, at: died + delayMs, delayMs, attempt: attempts + 1 };
+}

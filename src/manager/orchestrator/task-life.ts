@@ -1,0 +1,40 @@
+import type { Node } from '../../api/node.ts';
+import { isTerminal, stateRank, type Task } from '../../api/task.ts';
+import { isNodeLost } from './node-health.ts';
+
+/** Helpers that classify a task by where it is in its life. Pure. */
+
+const ASSIGNED_RANK = stateRank('assigned');
+
+/** The orchestrator wants the task running (it occupies its slot or node). */
+export function isLive(t: Task): boolean {
+  return t.desiredState === 'running';
+}
+
+/**
+ * True when the task would be stopped as soon as we ask: it already ended, never reached an
+ * agent (state before `assigned`), or sits on a node that is down or gone (no agent will
+ * report on it again; the agent stops it when it returns and finds it unassigned).
+ */
+export function stopsAtOnce(t: Task, nodes: ReadonlyMap<string, Node>): boolean {
+  if (isTerminal(t.status.state)) return true;
+  if (stateRank(t.status.state) < ASSIGNED_RANK) return true;
+  return t.nodeId !== undefined && isNodeLost(nodes.get(t.nodeId));
+}
+
+/** A task that is not wanted running and will not run again: history, or ready to delete. */
+export function isDone(t: Task, nodes: ReadonlyMap<string, Node>): boolean {
+  if (isTerminal(t.status.state)) return true;
+  return t.desiredState !== 'running' && stopsAtOnce(t, nodes);
+}
+
+/** Milliseconds of an ISO time; `fallback` when it does not parse. */
+export function timeOf(iso: string, fallback = 0): number {
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? fallback : ms;
+}
+
+/** Newest first by creation time (then id, for a stable order). */
+export function byNewest(a: Task, b: Task): number {
+  return timeOf(b.createdAt) - timeOf(a.createdAt) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
