@@ -1,0 +1,200 @@
+import type { HelloMessage, ManagerMessage, WelcomeMessage } from '../api/agent-protocol.ts';
+import { PROTOCOL_VERSION } from '../api/agent-protocol.ts';
+import type { NodeDescription } from '../api/node.ts';
+import type { BackoffOptions } from '../lib/backoff.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import { describeNode, type DescriptionOverrides } from './description.ts';
+import type { Driver } from './drivers/driver.ts';
+import type { TaskRunner } from './executor/task-runner.ts';
+import { LogServer } from './log-server.ts';
+import { loadNodeId, saveNodeId } from './node-id.ts';
+import { Session, type Connector, type SessionState } from './session.ts';
+import { StatusReporter } from './status-reporter.ts';
+import { Worker, type DriverSet } from './worker.ts';
+
+export interface AgentDeps {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** The node's drivers, by name or as a list (each knows its `name`). */
+  readonly drivers: DriverSet | readonly Driver[];
+  /** Where the agent keeps its files (the node id). */
+  readonly dataDir: string;
+  /** Opens a transport to a manager: `connectWebSocket(url)` or an in-process pair. */
+  readonly connect: Connector;
+}
+
+export interface AgentOptions {
+  /** Fixed parts of the node description (simulated nodes set hostname and resources). */
+  description?: DescriptionOverrides;
+  /** How long task statuses are collected before they are sent. Default 20 ms. */
+  statusBatchMs?: number;
+  /** Reconnect backoff (default 100 ms doubling to 5 s, jittered). */
+  backoff?: BackoffOptions;
+  /** Default 10 s. */
+  welcomeTimeoutMs?: number;
+}
+
+type Lifecycle = 'new' | 'starting' | 'running' | 'stopped';
+
+/**
+ * The agent's composition root: one session with a manager, a worker running the node's
+ * assigned tasks through its drivers, a status reporter and a log server. Stopping the agent
+ * leaves tasks running; the next start adopts them.
+ */
+export class Agent {
+  readonly #deps: AgentDeps;
+  readonly #logger: Logger;
+  readonly #drivers: DriverSet;
+  readonly #overrides: DescriptionOverrides;
+  readonly #reporter: StatusReporter;
+  readonly #worker: Worker;
+  readonly #session: Session;
+  readonly #logs: LogServer;
+  #lifecycle: Lifecycle = 'new';
+  #nodeId: string | undefined;
+  #description: NodeDescription | undefined;
+  #welcomed: Array<(nodeId: string) => void> = [];
+
+  constructor(deps: AgentDeps, options: AgentOptions = {}) {
+    this.#deps = deps;
+    this.#logger = deps.logger.child({ component: 'agent' });
+    this.#drivers = toDriverSet(deps.drivers);
+    this.#overrides = options.description ?? {};
+    this.#reporter = new StatusReporter({ clock: deps.clock }, { batchMs: options.statusBatchMs ?? 20 });
+    this.#worker = new Worker({
+      clock: deps.clock,
+      logger: this.#logger,
+      drivers: this.#drivers,
+      report: (taskId, status) => this.#reporter.report(taskId, status),
+    });
+    this.#session = new Session(
+      {
+        clock: deps.clock,
+        logger: this.#logger,
+        connect: deps.connect,
+        handlers: {
+          hello: () => this.#hello(),
+          welcome: (m) => this.#onWelcome(m),
+          message: (m) => this.#onMessage(m),
+          disconnected: () => {
+            this.#reporter.detach();
+            this.#logs.cancelAll();
+          },
+        },
+      },
+      {
+        ...(options.backoff ? { backoff: options.backoff } : {}),
+        ...(options.welcomeTimeoutMs === undefined ? {} : { welcomeTimeoutMs: options.welcomeTimeoutMs }),
+      },
+    );
+    this.#logs = new LogServer({
+      logger: this.#logger,
+      send: (m) => this.#session.send(m),
+      driverFor: (id) => this.#worker.driverFor(id),
+    });
+  }
+
+  /** The node's id, once known (saved from an earlier run, or assigned by the manager). */
+  get nodeId(): string | undefined {
+    return this.#nodeId;
+  }
+
+  get sessionState(): SessionState {
+    return this.#session.state;
+  }
+
+  /** The task runners, by task id. */
+  get runners(): ReadonlyMap<string, TaskRunner> {
+    return this.#worker.runners;
+  }
+
+  /** Statuses reported but not yet acknowledged by the manager. */
+  get unacknowledgedStatuses(): number {
+    return this.#reporter.pendingCount;
+  }
+
+  /** Loads the node id, describes the node, recovers the drivers' tasks, then connects. */
+  async start(): Promise<void> {
+    if (this.#lifecycle !== 'new') throw new Error(`agent cannot start: it is ${this.#lifecycle}`);
+    this.#lifecycle = 'starting';
+    this.#nodeId = await loadNodeId(this.#deps.dataDir);
+    this.#description = await describeNode(this.#drivers, this.#overrides);
+    await this.#worker.recover();
+    if (this.#lifecycle !== 'starting') return; // stopped meanwhile
+    this.#lifecycle = 'running';
+    this.#session.start();
+  }
+
+  /** Closes the session; tasks keep running. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#lifecycle === 'stopped') return;
+    const wasRunning = this.#lifecycle === 'running';
+    this.#lifecycle = 'stopped';
+    if (wasRunning) await this.#session.stop();
+    this.#reporter.detach();
+    this.#logs.cancelAll();
+    await this.#worker.halt();
+  }
+
+  /** Resolves with the node id at the next welcome from a manager (once a new id is saved). */
+  welcomed(): Promise<string> {
+    return new Promise((resolve) => this.#welcomed.push(resolve));
+  }
+
+  /** Drops the current connection; the session reconnects with backoff (failure tests). */
+  dropConnection(): void {
+    this.#session.dropConnection('dropped by request');
+  }
+
+  #hello(): HelloMessage {
+    if (!this.#description) throw new Error('agent not started');
+    return {
+      type: 'hello',
+      protocol: PROTOCOL_VERSION,
+      description: this.#description,
+      ...(this.#nodeId === undefined ? {} : { nodeId: this.#nodeId }),
+    };
+  }
+
+  #onWelcome(m: WelcomeMessage): void {
+    this.#reporter.attach((msg) => this.#session.send(msg));
+    const waiting = this.#welcomed;
+    this.#welcomed = [];
+    const notify = (): void => {
+      for (const w of waiting) w(m.nodeId);
+    };
+    if (this.#nodeId === m.nodeId) {
+      notify();
+      return;
+    }
+    this.#nodeId = m.nodeId;
+    saveNodeId(this.#deps.dataDir, m.nodeId)
+      .catch((err: unknown) => this.#logger.error({ err }, 'cannot save the node id'))
+      .finally(notify);
+  }
+
+  #onMessage(m: ManagerMessage): void {
+    switch (m.type) {
+      case 'assignments':
+        this.#worker.apply(m);
+        return;
+      case 'status-ack':
+        this.#reporter.ack(m.seq);
+        return;
+      case 'logs':
+        this.#logs.request(m);
+        return;
+      case 'logs-cancel':
+        this.#logs.cancel(m.requestId);
+        return;
+      default:
+        return;
+    }
+  }
+}
+
+function toDriverSet(drivers: DriverSet | readonly Driver[]): DriverSet {
+  if (drivers instanceof Map) return drivers as DriverSet;
+  return new Map((drivers as readonly Driver[]).map((d) => [d.name, d]));
+}

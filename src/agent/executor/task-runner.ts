@@ -1,0 +1,261 @@
+import type { Task, TaskState, TaskStatus } from '../../api/task.ts';
+import { isTerminal, stateRank } from '../../api/task.ts';
+import type { Clock } from '../../lib/clock.ts';
+import type { Logger } from '../../lib/logger.ts';
+import type { Driver, DriverTask, Inspection } from '../drivers/driver.ts';
+import { nextAction, type Phase, type Want } from './phase.ts';
+
+/** Where a runner sends the statuses it observes (the agent's status reporter). */
+export type StatusSink = (taskId: string, status: TaskStatus) => void;
+
+export interface TaskRunnerDeps {
+  /** The task's driver; undefined when this node lacks it (the task is then rejected). */
+  readonly driver: Driver | undefined;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly report: StatusSink;
+}
+
+/**
+ * Runs one task through its driver: a one-way state machine (see `phase.ts`) driven by the
+ * task's desired state. Reports accepted → preparing → starting → running → complete | failed,
+ * or rejected when the driver cannot prepare it, or shutdown when the manager stops it.
+ * Created with an `Inspection` it adopts what the driver recovered instead of starting anew.
+ */
+export class TaskRunner {
+  readonly taskId: string;
+  readonly #deps: TaskRunnerDeps;
+  #task: Task;
+  #want: Want;
+  #phase: Phase;
+  /** The last state this runner reported or found in the store; reports only move forward. */
+  #state: TaskState;
+  #stopping = false;
+  #halted = false;
+  readonly #abort = new AbortController();
+  #wake: (() => void) | undefined;
+  readonly #loop: Promise<void>;
+
+  constructor(deps: TaskRunnerDeps, task: Task, adopted?: Inspection) {
+    this.#deps = deps;
+    this.taskId = task.id;
+    this.#task = task;
+    this.#want = task.desiredState;
+    this.#state = task.status.state;
+    this.#phase = this.#initialPhase(adopted);
+    this.#loop = this.#run();
+  }
+
+  get phase(): Phase {
+    return this.#phase;
+  }
+
+  get driver(): Driver | undefined {
+    return this.#deps.driver;
+  }
+
+  /** A newer copy of the task from the manager (its desired state may have changed). */
+  update(task: Task): void {
+    if (this.#want === 'gone') return;
+    this.#task = task;
+    this.#want = task.desiredState;
+    this.#poke();
+  }
+
+  /** The task is no longer assigned: stop and remove its process, report nothing. Resolves when done. */
+  destroy(): Promise<void> {
+    this.#want = 'gone';
+    this.#poke();
+    return this.#loop;
+  }
+
+  /** The agent is stopping: leave the process as it is (it is adopted after a restart). */
+  halt(): Promise<void> {
+    this.#halted = true;
+    this.#abort.abort(new Error('agent stopping'));
+    this.#poke();
+    return this.#loop;
+  }
+
+  #initialPhase(adopted: Inspection | undefined): Phase {
+    const state = this.#task.status.state;
+    if (isTerminal(state)) {
+      // Finished before; a process still alive (an agent crash mid-stop) gets stopped.
+      if (adopted?.state === 'running') {
+        this.#watchExit();
+        return 'running';
+      }
+      return adopted ? 'exited' : 'removed';
+    }
+    if (adopted?.state === 'running') {
+      if (stateRank(state) < stateRank('running')) this.#report('running', 'started', ids(adopted));
+      this.#watchExit();
+      return 'running';
+    }
+    if (adopted?.state === 'exited') {
+      this.#reportExit(adopted.exitCode ?? 0, undefined);
+      return 'exited';
+    }
+    if (adopted?.state === 'created') return 'prepared';
+    if (stateRank(state) >= stateRank('starting')) {
+      this.#report('failed', 'task lost', { err: 'the task\'s process was gone when the agent came back' });
+      return 'exited';
+    }
+    return 'assigned';
+  }
+
+  async #run(): Promise<void> {
+    for (;;) {
+      if (this.#halted) return;
+      // A finished task the manager still wants running is not restarted (a new task is).
+      const want = this.#want === 'running' && isTerminal(this.#state) ? 'shutdown' : this.#want;
+      const action = nextAction(this.#phase, want);
+      try {
+        switch (action) {
+          case 'done':
+            return;
+          case 'wait':
+            await new Promise<void>((resolve) => (this.#wake = resolve));
+            break;
+          case 'prepare':
+            await this.#prepare();
+            break;
+          case 'start':
+            await this.#start();
+            break;
+          case 'stop':
+            await this.#stop();
+            break;
+          case 'finish':
+            this.#report('shutdown', 'shut down before it started');
+            this.#phase = 'stopped';
+            break;
+          case 'remove':
+            await this.#remove();
+            break;
+        }
+      } catch (err) {
+        if (this.#halted) return;
+        // Driver calls that must not fail (stop, remove) did: retry after a pause.
+        this.#deps.logger.warn({ err, task: this.taskId, action }, 'task action failed; retrying');
+        await this.#deps.clock.sleep(1_000, this.#abort.signal).catch(() => undefined);
+      }
+    }
+  }
+
+  async #prepare(): Promise<void> {
+    const driver = this.#deps.driver;
+    this.#report('accepted', 'accepted');
+    if (!driver) {
+      this.#report('rejected', 'rejected', { err: `driver ${this.#task.spec.driver} is not available on this node` });
+      this.#phase = 'rejected';
+      return;
+    }
+    this.#report('preparing', 'preparing');
+    try {
+      await driver.prepare(driverTask(this.#task), this.#abort.signal);
+    } catch (err) {
+      if (this.#halted) return;
+      this.#report('rejected', 'rejected', { err: messageOf(err) });
+      this.#phase = 'rejected';
+      return;
+    }
+    this.#phase = 'prepared';
+  }
+
+  async #start(): Promise<void> {
+    const driver = this.#deps.driver;
+    if (!driver) throw new Error('no driver');
+    this.#report('starting', 'starting');
+    let started;
+    try {
+      started = await driver.start(this.taskId);
+    } catch (err) {
+      if (this.#halted) return;
+      this.#report('failed', 'failed to start', { err: messageOf(err) });
+      this.#phase = 'exited';
+      return;
+    }
+    this.#phase = 'running';
+    this.#report('running', 'started', ids(started));
+    this.#watchExit();
+  }
+
+  #watchExit(): void {
+    const driver = this.#deps.driver;
+    if (!driver) return;
+    driver.wait(this.taskId, this.#abort.signal).then(
+      (exit) => {
+        if (this.#halted || this.#phase !== 'running') return;
+        if (!this.#stopping) this.#reportExit(exit.exitCode, exit.reason);
+        this.#phase = 'exited';
+        this.#poke();
+      },
+      (err: unknown) => {
+        if (this.#halted || this.#phase !== 'running' || this.#stopping) return;
+        this.#report('failed', 'task lost', { err: `lost track of the process: ${messageOf(err)}` });
+        this.#phase = 'exited';
+        this.#poke();
+      },
+    );
+  }
+
+  async #stop(): Promise<void> {
+    const c = this.#task.spec.container;
+    this.#stopping = true;
+    await this.#deps.driver?.stop(this.taskId, { signal: c.stopSignal, gracePeriodMs: c.stopGracePeriodMs });
+    if (this.#halted) return;
+    if (this.#phase === 'running' || this.#phase === 'exited') this.#phase = 'stopped';
+    if (this.#want !== 'gone') this.#report('shutdown', 'stopped');
+  }
+
+  async #remove(): Promise<void> {
+    await this.#deps.driver?.remove(this.taskId);
+    if (this.#halted) return;
+    this.#phase = 'removed';
+    if (this.#want !== 'gone') this.#report('shutdown', 'removed');
+  }
+
+  #reportExit(exitCode: number, reason: string | undefined): void {
+    if (exitCode === 0 && reason === undefined) this.#report('complete', 'finished', { exitCode });
+    else this.#report('failed', 'task failed', { exitCode, err: reason ?? `exit code ${exitCode}` });
+  }
+
+  /** Reports a state, unless that would move the task backwards or past its end. */
+  #report(state: TaskState, message: string, extra: Partial<TaskStatus> = {}): void {
+    if (isTerminal(this.#state) || stateRank(state) < stateRank(this.#state)) return;
+    this.#state = state;
+    const status: TaskStatus = { ...extra, state, message, timestamp: new Date(this.#deps.clock.now()).toISOString() };
+    this.#deps.report(this.taskId, status);
+  }
+
+  #poke(): void {
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+}
+
+/** What a driver needs of a task. */
+export function driverTask(task: Task): DriverTask {
+  return {
+    id: task.id,
+    serviceId: task.serviceId,
+    serviceName: task.serviceName,
+    nodeId: task.nodeId ?? '',
+    ...(task.slot === undefined ? {} : { slot: task.slot }),
+    spec: task.spec,
+    ports: task.ports,
+  };
+}
+
+function ids(r: { containerId?: string; pid?: number }): Partial<TaskStatus> {
+  return {
+    ...(r.containerId === undefined ? {} : { containerId: r.containerId }),
+    ...(r.pid === undefined ? {} : { pid: r.pid }),
+  };
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

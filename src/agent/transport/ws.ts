@@ -1,0 +1,92 @@
+import { WebSocket, type ClientOptions, type RawData } from 'ws';
+import type { CloseInfo, Connection } from '../../api/agent-protocol.ts';
+
+/** Options for `connectWebSocket`. */
+export interface WebSocketConnectOptions {
+  /** Gives up the attempt when aborted. */
+  readonly signal?: AbortSignal;
+  /** Default 10 s. */
+  readonly handshakeTimeoutMs?: number;
+  /** Extra `ws` client options (TLS material, a unix socket path through `socketPath`, …). */
+  readonly wsOptions?: ClientOptions;
+}
+
+/**
+ * Opens an agent session transport to a manager: `url` is `ws://host:port/v1/agent/session`
+ * (or `ws+unix:///path/to.sock:/v1/agent/session`). Resolves once the socket is open.
+ */
+export function connectWebSocket(url: string, options: WebSocketConnectOptions = {}): Promise<Connection> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { handshakeTimeout: options.handshakeTimeoutMs ?? 10_000, ...options.wsOptions });
+    const onAbort = (): void => ws.terminate();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const fail = (err: Error): void => {
+      options.signal?.removeEventListener('abort', onAbort);
+      reject(err);
+    };
+    ws.once('error', fail);
+    ws.once('close', () => fail(new Error(`connection to ${url} closed before it opened`)));
+    ws.once('open', () => {
+      options.signal?.removeEventListener('abort', onAbort);
+      ws.off('error', fail);
+      ws.removeAllListeners('close');
+      resolve(new WebSocketConnection(ws, url));
+    });
+  });
+}
+
+/** A `Connection` over an open `ws` socket (the manager side has its own twin). */
+export class WebSocketConnection implements Connection {
+  readonly remoteAddr: string;
+  readonly #ws: WebSocket;
+  #onMessage: ((text: string) => void) | undefined;
+  #onClose: ((info: CloseInfo) => void) | undefined;
+  #inbox: string[] = [];
+  #closed: CloseInfo | undefined;
+
+  constructor(ws: WebSocket, remoteAddr: string) {
+    this.#ws = ws;
+    this.remoteAddr = remoteAddr;
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (isBinary) return;
+      const text = rawToString(data);
+      if (this.#onMessage) this.#onMessage(text);
+      else this.#inbox.push(text);
+    });
+    ws.on('error', () => ws.terminate());
+    ws.on('close', (code: number, reason: Buffer) => {
+      this.#closed = { code, reason: reason.toString() };
+      this.#onClose?.(this.#closed);
+    });
+  }
+
+  send(text: string): void {
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(text);
+  }
+
+  onMessage(handler: (text: string) => void): void {
+    this.#onMessage = handler;
+    const pending = this.#inbox;
+    this.#inbox = [];
+    for (const t of pending) handler(t);
+  }
+
+  onClose(handler: (info: CloseInfo) => void): void {
+    this.#onClose = handler;
+    if (this.#closed) handler(this.#closed);
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (this.#ws.readyState === WebSocket.OPEN || this.#ws.readyState === WebSocket.CONNECTING) this.#ws.close(code, reason);
+    // A peer that never answers the close handshake must not keep the socket forever.
+    const t = setTimeout(() => this.#ws.terminate(), 5_000);
+    t.unref();
+    this.#ws.once('close', () => clearTimeout(t));
+  }
+}
+
+function rawToString(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}

@@ -1,0 +1,190 @@
+import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { NodeDescription } from './node.ts';
+import { Task, TaskStatus } from './task.ts';
+
+/**
+ * The agent ↔ manager session protocol: JSON messages, one per WebSocket text frame (or one
+ * per in-process delivery in tests). Every message has a `type`; each side validates what it
+ * receives with `parseAgentMessage` / `parseManagerMessage` and drops the session on garbage.
+ *
+ * Flow: the agent sends `hello`; the manager answers `welcome` (with the node id, assigned
+ * when the agent had none) and then the full `assignments` set, followed by incremental ones.
+ * The agent sends `heartbeat` every `heartbeatPeriodMs` and batched `status` reports, which
+ * the manager acknowledges with `status-ack` once they are committed (or deliberately
+ * ignored); unacknowledged reports are re-sent after a reconnect.
+ */
+
+/** The session endpoint on the manager's HTTP server. */
+export const AGENT_SESSION_PATH = '/v1/agent/session';
+export const PROTOCOL_VERSION = 1;
+
+export const LogLineSchema = Type.Object({
+  stream: Type.Union([Type.Literal('stdout'), Type.Literal('stderr')]),
+  line: Type.String(),
+  time: Type.Optional(Type.String()),
+});
+
+export const StatusUpdate = Type.Object({ taskId: Type.String(), status: TaskStatus });
+export type StatusUpdate = Static<typeof StatusUpdate>;
+
+// ---- agent → manager ----
+
+export const HelloMessage = Type.Object({
+  type: Type.Literal('hello'),
+  protocol: Type.Integer(),
+  /** Absent on the node's first contact: the manager assigns one. */
+  nodeId: Type.Optional(Type.String({ minLength: 1 })),
+  description: NodeDescription,
+});
+export const HeartbeatMessage = Type.Object({ type: Type.Literal('heartbeat') });
+export const StatusMessage = Type.Object({
+  type: Type.Literal('status'),
+  /** Per-session sequence number the manager echoes in `status-ack`. */
+  seq: Type.Integer({ minimum: 0 }),
+  updates: Type.Array(StatusUpdate),
+});
+export const LogDataMessage = Type.Object({
+  type: Type.Literal('log'),
+  requestId: Type.String(),
+  lines: Type.Array(LogLineSchema),
+});
+export const LogEndMessage = Type.Object({
+  type: Type.Literal('log-end'),
+  requestId: Type.String(),
+  /** Set when the logs could not be read ("no such task on this node"). */
+  error: Type.Optional(Type.String()),
+});
+
+export const AgentMessage = Type.Union([HelloMessage, HeartbeatMessage, StatusMessage, LogDataMessage, LogEndMessage]);
+export type AgentMessage = Static<typeof AgentMessage>;
+export type HelloMessage = Static<typeof HelloMessage>;
+export type StatusMessage = Static<typeof StatusMessage>;
+
+// ---- manager → agent ----
+
+export const WelcomeMessage = Type.Object({
+  type: Type.Literal('welcome'),
+  nodeId: Type.String({ minLength: 1 }),
+  heartbeatPeriodMs: Type.Integer({ minimum: 1 }),
+});
+export const AssignmentsMessage = Type.Object({
+  type: Type.Literal('assignments'),
+  /** True: `tasks` is the node's whole set (anything else is no longer assigned). */
+  full: Type.Boolean(),
+  tasks: Type.Array(Task),
+  /** Ids of tasks deleted or moved away since the previous message (incremental only). */
+  removed: Type.Array(Type.String()),
+});
+export const LogsRequestMessage = Type.Object({
+  type: Type.Literal('logs'),
+  requestId: Type.String(),
+  taskId: Type.String(),
+  follow: Type.Boolean(),
+  tail: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+export const LogsCancelMessage = Type.Object({ type: Type.Literal('logs-cancel'), requestId: Type.String() });
+export const StatusAckMessage = Type.Object({ type: Type.Literal('status-ack'), seq: Type.Integer({ minimum: 0 }) });
+/** The manager refuses or ends the session (bad hello, node removed); the agent backs off. */
+export const SessionErrorMessage = Type.Object({ type: Type.Literal('error'), message: Type.String() });
+
+export const ManagerMessage = Type.Union([
+  WelcomeMessage,
+  AssignmentsMessage,
+  LogsRequestMessage,
+  LogsCancelMessage,
+  StatusAckMessage,
+  SessionErrorMessage,
+]);
+export type ManagerMessage = Static<typeof ManagerMessage>;
+export type WelcomeMessage = Static<typeof WelcomeMessage>;
+export type AssignmentsMessage = Static<typeof AssignmentsMessage>;
+export type LogsRequestMessage = Static<typeof LogsRequestMessage>;
+
+// ---- validation ----
+
+// TypeBox knows no string formats until they are registered; timestamps are ISO-8601.
+if (!FormatRegistry.Has('date-time')) {
+  FormatRegistry.Set('date-time', (v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v)));
+}
+
+/** The result of parsing one received frame: the message, or why it is not one. */
+export type ParseResult<T> = { ok: true; message: T } | { ok: false; error: string };
+
+const agentCheckers = checkersByType([HelloMessage, HeartbeatMessage, StatusMessage, LogDataMessage, LogEndMessage]);
+const managerCheckers = checkersByType([
+  WelcomeMessage,
+  AssignmentsMessage,
+  LogsRequestMessage,
+  LogsCancelMessage,
+  StatusAckMessage,
+  SessionErrorMessage,
+]);
+
+/** Parses and validates a frame an agent sent. */
+export function parseAgentMessage(text: string): ParseResult<AgentMessage> {
+  return parseWith<AgentMessage>(agentCheckers, text);
+}
+
+/** Parses and validates a frame a manager sent. */
+export function parseManagerMessage(text: string): ParseResult<ManagerMessage> {
+  return parseWith<ManagerMessage>(managerCheckers, text);
+}
+
+/** Encodes a message for the wire. */
+export function encodeMessage(message: AgentMessage | ManagerMessage): string {
+  return JSON.stringify(message);
+}
+
+type Checker = ReturnType<typeof TypeCompiler.Compile>;
+
+/** One compiled checker per message `type`, so a bad message names its own problem. */
+function checkersByType(schemas: TSchema[]): Map<string, Checker> {
+  const map = new Map<string, Checker>();
+  for (const s of schemas) {
+    const literal = (s as unknown as { properties: { type: { const: string } } }).properties.type.const;
+    map.set(literal, TypeCompiler.Compile(s));
+  }
+  return map;
+}
+
+function parseWith<T>(checkers: Map<string, Checker>, text: string): ParseResult<T> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, error: 'not JSON' };
+  }
+  if (typeof value !== 'object' || value === null) return { ok: false, error: 'not an object' };
+  const type = (value as { type?: unknown }).type;
+  const checker = typeof type === 'string' ? checkers.get(type) : undefined;
+  if (!checker) return { ok: false, error: `unknown message type ${JSON.stringify(type)}` };
+  if (checker.Check(value)) return { ok: true, message: value as T };
+  const first = checker.Errors(value).First();
+  return { ok: false, error: `invalid ${type} message: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'}` };
+}
+
+// ---- transport ----
+
+/** Why a connection closed. */
+export interface CloseInfo {
+  readonly code: number;
+  readonly reason: string;
+}
+
+/**
+ * One side of an agent session's transport: ordered, reliable text frames. Implementations:
+ * WebSocket (`src/agent/transport/ws.ts` on the agent, `src/manager/dispatcher/ws-server.ts`
+ * on the manager) and an in-process pair (`src/agent/transport/in-process.ts`) for tests.
+ * Handlers are set once; frames that arrive before a handler is set are buffered.
+ */
+export interface Connection {
+  /** Where the peer is (`10.0.0.5:40112`, `in-process:node-1`). */
+  readonly remoteAddr: string;
+  /** Sends one frame; a no-op once the connection is closed. */
+  send(text: string): void;
+  onMessage(handler: (text: string) => void): void;
+  /** Called exactly once, whichever side closed. */
+  onClose(handler: (info: CloseInfo) => void): void;
+  close(code?: number, reason?: string): void;
+}

@@ -1,0 +1,45 @@
+import type { Connection, ManagerMessage } from '../../api/agent-protocol.ts';
+import { encodeMessage } from '../../api/agent-protocol.ts';
+import type { SentTask } from './assignments.ts';
+import { DispatcherError } from './errors.ts';
+import type { LogStream } from './log-stream.ts';
+
+/** Where a session is in its life: waiting for `hello`, serving a node, or gone. */
+export type AgentSessionState = 'handshake' | 'ready' | 'closed';
+
+/**
+ * The manager's side of one agent connection: the transport, the node it speaks for once the
+ * handshake is done, what it was sent, and its open log requests. The `Dispatcher` drives it.
+ */
+export class AgentSession {
+  readonly conn: Connection;
+  state: AgentSessionState = 'handshake';
+  nodeId: string | undefined;
+  /** Tasks sent to the agent and the desired state it was told (for diffs). */
+  readonly sent = new Map<string, SentTask>();
+  readonly logStreams = new Map<string, LogStream>();
+
+  constructor(conn: Connection) {
+    this.conn = conn;
+  }
+
+  send(message: ManagerMessage): void {
+    if (this.state !== 'closed') this.conn.send(encodeMessage(message));
+  }
+
+  /** Tells the agent why (when given), closes the transport and ends its log streams. */
+  close(reason: string, code = 1000): void {
+    if (this.state === 'closed') return;
+    this.conn.close(code, reason.slice(0, 120));
+    this.closed(reason);
+  }
+
+  /** Marks the session gone (the transport closed) and fails its pending log requests. */
+  closed(reason: string): void {
+    this.state = 'closed';
+    for (const s of this.logStreams.values()) {
+      s.end(new DispatcherError('unavailable', `session with node ${this.nodeId ?? '?'} ended: ${reason}`));
+    }
+    this.logStreams.clear();
+  }
+}

@@ -1,0 +1,277 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { AgentMessage, Connection, ManagerMessage } from '../../api/agent-protocol.ts';
+import { encodeMessage, parseManagerMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
+import type { Task, TaskState } from '../../api/task.ts';
+import { connectionPair } from '../../agent/transport/in-process.ts';
+import { silentLogger } from '../../lib/logger.ts';
+import { openMemoryStore } from '../../store/memory.ts';
+import type { Store } from '../../store/store.ts';
+import { FakeClock } from '../../testing/fake-clock.ts';
+import { makeNode, makeTask } from '../../testing/fixtures.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { isDispatcherError } from './errors.ts';
+
+/** The agent end of a session, scripted by the test. */
+class ScriptedAgent {
+  readonly conn: Connection;
+  readonly inbox: ManagerMessage[] = [];
+  closed = false;
+  #waiters: Array<() => void> = [];
+
+  constructor(conn: Connection) {
+    this.conn = conn;
+    conn.onMessage((text) => {
+      const p = parseManagerMessage(text);
+      if (!p.ok) throw new Error(p.error);
+      this.inbox.push(p.message);
+      this.#notify();
+    });
+    conn.onClose(() => {
+      this.closed = true;
+      this.#notify();
+    });
+  }
+
+  send(m: AgentMessage): void {
+    this.conn.send(encodeMessage(m));
+  }
+
+  hello(nodeId?: string): void {
+    this.send({
+      type: 'hello',
+      protocol: PROTOCOL_VERSION,
+      ...(nodeId ? { nodeId } : {}),
+      description: {
+        hostname: 'h1',
+        platform: { os: 'linux', arch: 'x64' },
+        resources: { nanoCpus: 2e9, memoryBytes: 2 ** 30 },
+        drivers: ['fake'],
+      },
+    });
+  }
+
+  /** Removes and returns the first message of `type`, waiting up to 2 s for it. */
+  async next<T extends ManagerMessage['type']>(type: T): Promise<Extract<ManagerMessage, { type: T }>> {
+    const deadline = Date.now() + 2_000;
+    for (;;) {
+      const i = this.inbox.findIndex((m) => m.type === type);
+      if (i >= 0) return this.inbox.splice(i, 1)[0] as Extract<ManagerMessage, { type: T }>;
+      if (Date.now() > deadline) throw new Error(`no ${type} message; got ${this.inbox.map((m) => m.type).join(', ')}`);
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        setTimeout(resolve, 50).unref();
+      });
+    }
+  }
+
+  async untilClosed(): Promise<void> {
+    const deadline = Date.now() + 2_000;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error('session not closed');
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        setTimeout(resolve, 50).unref();
+      });
+    }
+  }
+
+  #notify(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+}
+
+/** Waits for a store condition, re-checked on every committed change. */
+function waitForStore(store: Store, predicate: () => boolean, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (predicate()) return resolve();
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`timed out waiting for ${what}`));
+    }, 2_000);
+    const stop = store.watch(() => {
+      if (!predicate()) return;
+      clearTimeout(timer);
+      stop();
+      resolve();
+    });
+  });
+}
+
+const status = (state: TaskState, extra: Record<string, unknown> = {}) => ({
+  state,
+  message: state,
+  timestamp: '2026-01-01T00:00:01.000Z',
+  ...extra,
+});
+
+void describe('Dispatcher', () => {
+  let store: Store;
+  let clock: FakeClock;
+  let dispatcher: Dispatcher;
+
+  beforeEach(async () => {
+    clock = new FakeClock();
+    store = await openMemoryStore({ clock, logger: silentLogger });
+    dispatcher = new Dispatcher({ store, clock, logger: silentLogger });
+    await dispatcher.start();
+  });
+  afterEach(async () => {
+    await dispatcher.stop();
+    await store.close();
+  });
+
+  function connect(): ScriptedAgent {
+    const [agentEnd, managerEnd] = connectionPair('in-process:agent', 'in-process:manager');
+    dispatcher.accept(managerEnd);
+    return new ScriptedAgent(agentEnd);
+  }
+
+  async function seedTask(overrides: Parameters<typeof makeTask>[0]): Promise<Task> {
+    const t = makeTask(overrides);
+    return store.update((tx) => tx.tasks.create(t));
+  }
+
+  void it('registers a new node, assigns it an id and sends an empty full set', async () => {
+    const a = connect();
+    a.hello();
+    const welcome = await a.next('welcome');
+    assert.equal(welcome.heartbeatPeriodMs, 1000);
+    const node = store.nodes.get(welcome.nodeId);
+    assert.ok(node);
+    assert.deepEqual(node.spec, { role: 'worker', availability: 'active', labels: {} });
+    assert.equal(node.status.state, 'ready');
+    assert.equal(node.status.addr, 'in-process:agent');
+    assert.equal(node.description.hostname, 'h1');
+    assert.deepEqual(await a.next('assignments'), { type: 'assignments', full: true, tasks: [], removed: [] });
+  });
+
+  void it('pushes the full set on connect, then diffs', async () => {
+    const assigned = await seedTask({ id: 'a', nodeId: 'n1', status: { state: 'assigned' } });
+    await seedTask({ id: 'p', nodeId: 'n1', status: { state: 'pending' } });
+    await seedTask({ id: 'o', nodeId: 'n2', status: { state: 'assigned' } });
+    const a = connect();
+    a.hello('n1');
+    assert.equal((await a.next('welcome')).nodeId, 'n1');
+    const full = await a.next('assignments');
+    assert.equal(full.full, true);
+    assert.deepEqual(full.tasks.map((t) => t.id), ['a']);
+
+    await seedTask({ id: 'b', nodeId: 'n1', status: { state: 'assigned' } });
+    const add = await a.next('assignments');
+    assert.deepEqual([add.full, add.tasks.map((t) => t.id), add.removed], [false, ['b'], []]);
+
+    await store.update((tx) => tx.tasks.update({ ...tx.tasks.get('a')!, desiredState: 'shutdown' }));
+    const stop = await a.next('assignments');
+    assert.deepEqual([stop.tasks.map((t) => [t.id, t.desiredState]), stop.removed], [[['a', 'shutdown']], []]);
+
+    await store.update((tx) => tx.tasks.delete(assigned.id));
+    const del = await a.next('assignments');
+    assert.deepEqual([del.tasks, del.removed], [[], ['a']]);
+  });
+
+  void it('ingests status in batches, forward only, from the assigned node only, and acknowledges', async () => {
+    await seedTask({ id: 't1', nodeId: 'n1', status: { state: 'assigned' } });
+    await seedTask({ id: 't2', nodeId: 'n2', status: { state: 'assigned' } });
+    const a = connect();
+    a.hello('n1');
+    await a.next('welcome');
+    a.send({
+      type: 'status',
+      seq: 1,
+      updates: [
+        { taskId: 't1', status: status('accepted') },
+        { taskId: 't1', status: status('running', { containerId: 'c1' }) },
+        { taskId: 't1', status: status('starting') },
+        { taskId: 't2', status: status('running') },
+        { taskId: 'nope', status: status('running') },
+      ],
+    });
+    await clock.advance(49);
+    assert.equal(a.inbox.some((m) => m.type === 'status-ack'), false, 'collected for 50 ms');
+    await clock.advance(1);
+    assert.equal((await a.next('status-ack')).seq, 1);
+    const t1 = store.tasks.get('t1')!;
+    assert.equal(t1.status.state, 'running');
+    assert.equal(t1.status.containerId, 'c1');
+    assert.equal(store.tasks.get('t2')!.status.state, 'assigned', 'another node cannot report on t2');
+  });
+
+  void it('marks a silent node down within the grace period, and ready when it returns', async () => {
+    const a = connect();
+    a.hello('n1');
+    await a.next('welcome');
+    let nodeWrites = 0;
+    const stop = store.watch(() => nodeWrites++, { kinds: ['node'] });
+    for (let i = 0; i < 8; i++) {
+      await clock.advance(1000);
+      a.send({ type: 'heartbeat' });
+    }
+    assert.equal(nodeWrites, 0, 'heartbeats are not written one by one');
+    assert.equal(store.nodes.get('n1')!.status.state, 'ready');
+    await clock.advance(2000);
+    assert.equal(store.nodes.get('n1')!.status.heartbeatAt, new Date(clock.now() - 2000).toISOString(), 'heartbeatAt every 10 s');
+    stop();
+
+    await clock.advance(1500);
+    await waitForStore(store, () => store.nodes.get('n1')!.status.state === 'down', 'node down');
+    await a.untilClosed();
+
+    const b = connect();
+    b.hello('n1');
+    await b.next('welcome');
+    assert.equal(store.nodes.get('n1')!.status.state, 'ready');
+  });
+
+  void it('gives nodes that were up before a restart one grace period to come back', async () => {
+    await dispatcher.stop();
+    await store.update((tx) => {
+      tx.nodes.create(makeNode({ id: 'n1' }));
+      tx.nodes.create(makeNode({ id: 'n2' }));
+    });
+    dispatcher = new Dispatcher({ store, clock, logger: silentLogger });
+    await dispatcher.start();
+    const a = connect();
+    a.hello('n1');
+    await a.next('welcome');
+    for (let i = 0; i < 4; i++) {
+      await clock.advance(1000);
+      a.send({ type: 'heartbeat' });
+    }
+    await waitForStore(store, () => store.nodes.get('n2')!.status.state === 'down', 'n2 down');
+    assert.equal(store.nodes.get('n1')!.status.state, 'ready');
+  });
+
+  void it('streams a task’s logs from its node', async () => {
+    await seedTask({ id: 't1', nodeId: 'n1', status: { state: 'running' } });
+    const a = connect();
+    a.hello('n1');
+    await a.next('welcome');
+    const lines: string[] = [];
+    const reading = (async () => {
+      for await (const l of dispatcher.taskLogs('t1', { follow: false, tail: 2 })) lines.push(l.line);
+    })();
+    const req = await a.next('logs');
+    assert.deepEqual([req.taskId, req.follow, req.tail], ['t1', false, 2]);
+    a.send({ type: 'log', requestId: req.requestId, lines: [{ stream: 'stdout', line: 'one' }, { stream: 'stderr', line: 'two' }] });
+    a.send({ type: 'log-end', requestId: req.requestId });
+    await reading;
+    assert.deepEqual(lines, ['one', 'two']);
+
+    await assert.rejects(
+      async () => {
+        for await (const _ of dispatcher.taskLogs('missing', { follow: false })) void _;
+      },
+      (e: unknown) => isDispatcherError(e) && e.code === 'not_found',
+    );
+  });
+
+  void it('closes a session that sends garbage', async () => {
+    const a = connect();
+    a.conn.send('{"type":"hello"}');
+    await a.untilClosed();
+    assert.equal(a.inbox[0]?.type, 'error');
+  });
+});

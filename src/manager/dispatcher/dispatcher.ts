@@ -1,0 +1,350 @@
+import type { AgentMessage, Connection, HelloMessage } from '../../api/agent-protocol.ts';
+import { parseAgentMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
+import type { LogLine, LogQuery } from '../../api/log-line.ts';
+import type { Node, NodeDescription } from '../../api/node.ts';
+import type { Task } from '../../api/task.ts';
+import type { Clock, TimerHandle } from '../../lib/clock.ts';
+import { newId } from '../../lib/ids.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { isStoreError } from '../../store/errors.ts';
+import type { Store } from '../../store/store.ts';
+import { AgentSession } from './agent-session.ts';
+import { affectsAssignments, diffAssignments } from './assignments.ts';
+import { DispatcherError } from './errors.ts';
+import { LogStream } from './log-stream.ts';
+import { compileDispatcherOptions, type CompiledDispatcherOptions, type DispatcherOptions } from './options.ts';
+import { StatusIngest } from './status-ingest.ts';
+
+export interface DispatcherDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** What the dispatcher knows about a node's liveness (kept in memory, not in the store). */
+interface Liveness {
+  lastSeen: number;
+  /** The state the dispatcher last wrote (or found) for the node. */
+  state: Node['status']['state'];
+  session: AgentSession | undefined;
+  heartbeatWrittenAt: number;
+}
+
+type Lifecycle = 'new' | 'running' | 'stopped';
+
+/**
+ * The manager's end of agent sessions. Registers nodes on `hello`, pushes each node its
+ * assignments (the full set on connect, then diffs from the store's task changes), tracks
+ * heartbeats in memory and marks silent nodes `down` (and returning ones `ready`), and writes
+ * agents' task status reports in batches. See README.md.
+ */
+export class Dispatcher {
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #o: CompiledDispatcherOptions;
+  readonly #ingest: StatusIngest;
+  #lifecycle: Lifecycle = 'new';
+  readonly #live = new Map<string, Liveness>();
+  readonly #handshakes = new Set<AgentSession>();
+  readonly #dirty = new Set<string>();
+  #flushQueued = false;
+  #unsubscribe: (() => void) | undefined;
+  #sweepTimer: TimerHandle | undefined;
+  /** Node writes run one at a time, so a `down` and a `ready` never commit out of order. */
+  #nodeWrites: Promise<void> = Promise.resolve();
+
+  constructor(deps: DispatcherDeps, options?: DispatcherOptions) {
+    this.#store = deps.store;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger.child({ component: 'dispatcher' });
+    this.#o = compileDispatcherOptions(options);
+    this.#ingest = new StatusIngest(
+      { store: this.#store, clock: this.#clock, logger: this.#logger },
+      { batchMs: this.#o.statusBatchMs, maxBatch: this.#o.maxStatusBatch },
+    );
+  }
+
+  /** The heartbeat period agents are told to use. */
+  get heartbeatPeriodMs(): number {
+    return this.#o.heartbeatPeriodMs;
+  }
+
+  /** Node ids with an open, registered session. */
+  connectedNodes(): string[] {
+    return [...this.#live].filter(([, l]) => l.session?.state === 'ready').map(([id]) => id);
+  }
+
+  async start(): Promise<void> {
+    if (this.#lifecycle !== 'new') throw new Error(`dispatcher cannot start: it is ${this.#lifecycle}`);
+    this.#lifecycle = 'running';
+    const now = this.#clock.now();
+    // Snapshot and subscribe in one synchronous step. Nodes that were up get one grace
+    // period (from now) to reconnect before they are marked down, as after a manager restart.
+    for (const n of this.#store.nodes.all()) {
+      if (n.status.state !== 'down') this.#live.set(n.id, { lastSeen: now, state: n.status.state, session: undefined, heartbeatWrittenAt: now });
+      else this.#live.set(n.id, { lastSeen: 0, state: 'down', session: undefined, heartbeatWrittenAt: 0 });
+    }
+    this.#unsubscribe = this.#store.watch(
+      (ev) => {
+        if (ev.kind === 'task') {
+          const before = ev.action === 'delete' ? ev.object : ev.old;
+          const after = ev.action === 'delete' ? undefined : ev.object;
+          if (!affectsAssignments(before, after)) return;
+          if (before?.nodeId) this.#markDirty(before.nodeId);
+          if (after?.nodeId) this.#markDirty(after.nodeId);
+        } else if (ev.kind === 'node' && ev.action === 'delete') {
+          const l = this.#live.get(ev.object.id);
+          this.#live.delete(ev.object.id);
+          l?.session?.send({ type: 'error', message: 'this node was removed from the cluster' });
+          l?.session?.close('node removed');
+        }
+      },
+      { kinds: ['task', 'node'] },
+    );
+    this.#scheduleSweep();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#lifecycle === 'stopped') return;
+    const wasRunning = this.#lifecycle === 'running';
+    this.#lifecycle = 'stopped';
+    if (!wasRunning) return;
+    this.#unsubscribe?.();
+    this.#sweepTimer?.cancel();
+    for (const s of this.#handshakes) s.close('manager shutting down', 1001);
+    for (const l of this.#live.values()) l.session?.close('manager shutting down', 1001);
+    await this.#ingest.flush();
+    await this.#nodeWrites;
+  }
+
+  /**
+   * Takes over a new agent connection (from the WebSocket endpoint or an in-process pair). The
+   * agent must say `hello` within `helloTimeoutMs`.
+   */
+  accept(conn: Connection): void {
+    const s = new AgentSession(conn);
+    if (this.#lifecycle !== 'running') {
+      s.send({ type: 'error', message: 'the dispatcher is not running on this manager' });
+      s.close('dispatcher not running', 1013);
+      return;
+    }
+    this.#handshakes.add(s);
+    const helloTimer = this.#clock.setTimer(this.#o.helloTimeoutMs, () => {
+      if (s.state === 'handshake') s.close('no hello in time', 1008);
+    });
+    conn.onMessage((text) => this.#onFrame(s, text));
+    conn.onClose((info) => {
+      helloTimer.cancel();
+      this.#handshakes.delete(s);
+      s.closed(info.reason || `closed with code ${info.code}`);
+      const l = s.nodeId === undefined ? undefined : this.#live.get(s.nodeId);
+      // The node stays `ready` until its heartbeats are overdue: a quick reconnect is no outage.
+      if (l?.session === s) l.session = undefined;
+    });
+  }
+
+  /**
+   * A task's logs, read from its node over that node's session (the control API's
+   * `LogSource`). Takes the task or its id. Fails with a `DispatcherError` (`not_found`,
+   * `unavailable`, `agent_error`) when the task or its node cannot be reached or read.
+   */
+  async *taskLogs(taskOrId: Task | string, query: LogQuery, signal?: AbortSignal): AsyncGenerator<LogLine> {
+    const taskId = typeof taskOrId === 'string' ? taskOrId : taskOrId.id;
+    const task = this.#store.tasks.get(taskId) ?? (typeof taskOrId === 'string' ? undefined : taskOrId);
+    if (!task) throw new DispatcherError('not_found', `no task ${taskId}`);
+    if (!task.nodeId) throw new DispatcherError('not_found', `task ${taskId} has not been assigned to a node`);
+    const s = this.#live.get(task.nodeId)?.session;
+    if (!s || s.state !== 'ready') throw new DispatcherError('unavailable', `node ${task.nodeId} of task ${taskId} is not connected`);
+    const requestId = newId();
+    const stream = new LogStream();
+    s.logStreams.set(requestId, stream);
+    s.send({ type: 'logs', requestId, taskId, follow: query.follow, ...(query.tail === undefined ? {} : { tail: query.tail }) });
+    try {
+      yield* stream.read(signal);
+    } finally {
+      s.logStreams.delete(requestId);
+      if (s.state === 'ready') s.send({ type: 'logs-cancel', requestId });
+    }
+  }
+
+  // ---- receiving ----
+
+  #onFrame(s: AgentSession, text: string): void {
+    if (s.state === 'closed') return;
+    const parsed = parseAgentMessage(text);
+    if (!parsed.ok) {
+      this.#logger.warn({ node: s.nodeId, addr: s.conn.remoteAddr, error: parsed.error }, 'bad agent message; closing session');
+      s.send({ type: 'error', message: parsed.error });
+      s.close(parsed.error, 1008);
+      return;
+    }
+    const m: AgentMessage = parsed.message;
+    if (m.type === 'hello') {
+      if (s.state !== 'handshake') {
+        s.close('hello sent twice', 1008);
+        return;
+      }
+      this.#onHello(s, m).catch((err: unknown) => {
+        this.#logger.error({ err, addr: s.conn.remoteAddr }, 'agent registration failed');
+        s.close('registration failed', 1011);
+      });
+      return;
+    }
+    if (s.state !== 'ready' || s.nodeId === undefined) return; // before welcome: ignored
+    const l = this.#live.get(s.nodeId);
+    if (l?.session !== s) return;
+    l.lastSeen = this.#clock.now();
+    switch (m.type) {
+      case 'heartbeat':
+        return;
+      case 'status': {
+        const seq = m.seq;
+        this.#ingest.add(s.nodeId, m.updates, () => s.send({ type: 'status-ack', seq }));
+        return;
+      }
+      case 'log':
+        s.logStreams.get(m.requestId)?.push(m.lines);
+        return;
+      case 'log-end': {
+        const stream = s.logStreams.get(m.requestId);
+        s.logStreams.delete(m.requestId);
+        stream?.end(m.error === undefined ? undefined : new DispatcherError('agent_error', m.error));
+        return;
+      }
+    }
+  }
+
+  async #onHello(s: AgentSession, hello: HelloMessage): Promise<void> {
+    if (hello.protocol !== PROTOCOL_VERSION) {
+      s.send({ type: 'error', message: `unsupported protocol ${hello.protocol}; this manager speaks ${PROTOCOL_VERSION}` });
+      s.close('unsupported protocol', 1002);
+      return;
+    }
+    const nodeId = hello.nodeId ?? newId();
+    await this.#serialNodeWrite(() => this.#register(nodeId, hello.description, s.conn.remoteAddr));
+    if (s.state !== 'handshake' || this.#lifecycle !== 'running') return;
+    this.#handshakes.delete(s);
+    const now = this.#clock.now();
+    const l = this.#live.get(nodeId);
+    if (l?.session && l.session !== s) l.session.close('replaced by a newer session from the same node');
+    this.#live.set(nodeId, { lastSeen: now, state: 'ready', session: s, heartbeatWrittenAt: now });
+    s.nodeId = nodeId;
+    s.state = 'ready';
+    this.#logger.info({ node: nodeId, addr: s.conn.remoteAddr, hostname: hello.description.hostname }, 'agent session open');
+    s.send({ type: 'welcome', nodeId, heartbeatPeriodMs: this.#o.heartbeatPeriodMs });
+    s.sent.clear();
+    const { tasks } = diffAssignments(this.#store.tasks.byNode(nodeId), nodeId, s.sent);
+    s.send({ type: 'assignments', full: true, tasks, removed: [] });
+  }
+
+  async #register(nodeId: string, description: NodeDescription, addr: string): Promise<void> {
+    const heartbeatAt = new Date(this.#clock.now()).toISOString();
+    const status = { state: 'ready' as const, addr, message: '', heartbeatAt };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#store.update((tx) => {
+          const existing = tx.nodes.get(nodeId);
+          if (!existing) {
+            tx.nodes.create({ id: nodeId, spec: { role: 'worker', availability: 'active', labels: {} }, description, status });
+          } else {
+            tx.nodes.update({ ...existing, description, status });
+          }
+        });
+        return;
+      } catch (err) {
+        if (attempt >= 5 || !isConflict(err)) throw err;
+      }
+    }
+  }
+
+  // ---- assignments ----
+
+  #markDirty(nodeId: string): void {
+    if (this.#live.get(nodeId)?.session?.state !== 'ready') return;
+    this.#dirty.add(nodeId);
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    // One flush per burst of watch events (a scheduler batch touches many tasks at once).
+    queueMicrotask(() => this.#flushAssignments());
+  }
+
+  #flushAssignments(): void {
+    this.#flushQueued = false;
+    const nodes = [...this.#dirty];
+    this.#dirty.clear();
+    for (const nodeId of nodes) {
+      const s = this.#live.get(nodeId)?.session;
+      if (!s || s.state !== 'ready') continue;
+      const { tasks, removed } = diffAssignments(this.#store.tasks.byNode(nodeId), nodeId, s.sent);
+      if (tasks.length > 0 || removed.length > 0) s.send({ type: 'assignments', full: false, tasks, removed });
+    }
+  }
+
+  // ---- liveness ----
+
+  #scheduleSweep(): void {
+    this.#sweepTimer = this.#clock.setTimer(this.#o.sweepIntervalMs, () => {
+      if (this.#lifecycle !== 'running') return;
+      this.#sweep();
+      this.#scheduleSweep();
+    });
+  }
+
+  #sweep(): void {
+    const now = this.#clock.now();
+    const deadline = this.#o.heartbeatPeriodMs * this.#o.graceMultiplier;
+    const down: string[] = [];
+    const beats: Array<[string, number]> = [];
+    for (const [id, l] of this.#live) {
+      if (l.state !== 'down' && now - l.lastSeen > deadline) {
+        l.state = 'down';
+        down.push(id);
+        l.session?.close('heartbeat overdue', 1001);
+        l.session = undefined;
+      } else if (l.state === 'ready' && l.session && now - l.heartbeatWrittenAt >= this.#o.heartbeatWriteIntervalMs) {
+        l.heartbeatWrittenAt = now;
+        beats.push([id, l.lastSeen]);
+      }
+    }
+    if (down.length === 0 && beats.length === 0) return;
+    if (down.length > 0) this.#logger.warn({ nodes: down }, 'nodes marked down: heartbeats stopped');
+    this.#serialNodeWrite(async () => {
+      const result = await this.#store.batch((b) => {
+        for (const id of down) {
+          b.update((tx) => {
+            const n = tx.nodes.get(id);
+            // The node may have come back while this write waited its turn.
+            if (!n || n.status.state === 'down' || this.#live.get(id)?.state !== 'down') return;
+            tx.nodes.update({ ...n, status: { ...n.status, state: 'down', message: 'heartbeat failure' } });
+          });
+        }
+        for (const [id, at] of beats) {
+          b.update((tx) => {
+            const n = tx.nodes.get(id);
+            if (!n || n.status.state !== 'ready') return;
+            tx.nodes.update({ ...n, status: { ...n.status, heartbeatAt: new Date(at).toISOString() } });
+          });
+        }
+      });
+      for (const e of result.errors) this.#logger.warn({ err: e.error }, 'node status write failed');
+    }).catch((err: unknown) => {
+      this.#logger.error({ err }, 'node status batch failed');
+      // Level-triggered: forget what was written so the next sweep tries again.
+      for (const id of down) {
+        const l = this.#live.get(id);
+        if (l && l.state === 'down' && !l.session) l.state = 'ready';
+      }
+    });
+  }
+
+  #serialNodeWrite(fn: () => Promise<void>): Promise<void> {
+    const run = this.#nodeWrites.then(fn);
+    this.#nodeWrites = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function isConflict(err: unknown): boolean {
+  return isStoreError(err) && err.code === 'conflict';
+}

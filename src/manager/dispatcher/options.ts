@@ -1,0 +1,50 @@
+/** Public options of the `Dispatcher`; every field is optional with the documented default. */
+export interface DispatcherOptions {
+  /** How often agents send heartbeats. Default 1000 ms. */
+  heartbeatPeriodMs?: number;
+  /** A node is `down` after `heartbeatPeriodMs × graceMultiplier` without a message. Default 3. */
+  graceMultiplier?: number;
+  /** How often a live node's `status.heartbeatAt` is written to the store. Default 10 s. */
+  heartbeatWriteIntervalMs?: number;
+  /** How long status updates are collected before one batched commit. Default 50 ms. */
+  statusBatchMs?: number;
+  /** Most updates in one `store.batch`; a fuller queue is committed in several. Default 20,000. */
+  maxStatusBatch?: number;
+  /** A connection that does not say `hello` within this is closed. Default 10 s. */
+  helloTimeoutMs?: number;
+}
+
+/** `DispatcherOptions` with every default filled in. */
+export interface CompiledDispatcherOptions {
+  readonly heartbeatPeriodMs: number;
+  readonly graceMultiplier: number;
+  readonly heartbeatWriteIntervalMs: number;
+  readonly statusBatchMs: number;
+  readonly maxStatusBatch: number;
+  readonly helloTimeoutMs: number;
+  /** How often liveness is checked: a quarter of the heartbeat period. */
+  readonly sweepIntervalMs: number;
+}
+
+export function compileDispatcherOptions(o: DispatcherOptions = {}): CompiledDispatcherOptions {
+  const heartbeatPeriodMs = positive('heartbeatPeriodMs', o.heartbeatPeriodMs ?? 1000);
+  return {
+    heartbeatPeriodMs,
+    graceMultiplier: positive('graceMultiplier', o.graceMultiplier ?? 3),
+    heartbeatWriteIntervalMs: positive('heartbeatWriteIntervalMs', o.heartbeatWriteIntervalMs ?? 10_000),
+    statusBatchMs: nonNegative('statusBatchMs', o.statusBatchMs ?? 50),
+    maxStatusBatch: positive('maxStatusBatch', o.maxStatusBatch ?? 20_000),
+    helloTimeoutMs: positive('helloTimeoutMs', o.helloTimeoutMs ?? 10_000),
+    sweepIntervalMs: Math.max(1, Math.floor(heartbeatPeriodMs / 4)),
+  };
+}
+
+function positive(name: string, v: number): number {
+  if (!(Number.isFinite(v) && v > 0)) throw new RangeError(`dispatcher option ${name} must be a positive number, got ${v}`);
+  return v;
+}
+
+function nonNegative(name: string, v: number): number {
+  if (!(Number.isFinite(v) && v >= 0)) throw new RangeError(`dispatcher option ${name} must be 0 or more, got ${v}`);
+  return v;
+}

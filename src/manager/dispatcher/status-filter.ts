@@ -1,0 +1,43 @@
+import type { Task, TaskState, TaskStatus } from '../../api/task.ts';
+import { isTerminal, stateRank } from '../../api/task.ts';
+
+/**
+ * The pure rule for an agent's status report: whether it may be written. A task's state only
+ * moves forward; only the node a task is assigned to reports on it; an agent only reports the
+ * states it owns.
+ */
+export type StatusVerdict = 'apply' | 'unknown_task' | 'wrong_node' | 'not_agent_state' | 'backwards' | 'unchanged';
+
+const AGENT_STATES: ReadonlySet<TaskState> = new Set([
+  'accepted',
+  'preparing',
+  'starting',
+  'running',
+  'complete',
+  'shutdown',
+  'failed',
+  'rejected',
+]);
+
+export function judgeStatus(task: Task | undefined, nodeId: string, status: TaskStatus): StatusVerdict {
+  if (!task) return 'unknown_task';
+  if (task.nodeId !== nodeId) return 'wrong_node';
+  if (!AGENT_STATES.has(status.state)) return 'not_agent_state';
+  const from = stateRank(task.status.state);
+  const to = stateRank(status.state);
+  if (to < from) return 'backwards';
+  if (to > from) return isTerminal(task.status.state) ? 'backwards' : 'apply';
+  // Same state: a refinement (a container id appearing, a new message) unless it is final.
+  if (isTerminal(status.state) || sameStatus(task.status, status)) return 'unchanged';
+  return 'apply';
+}
+
+function sameStatus(a: TaskStatus, b: TaskStatus): boolean {
+  return (
+    a.message === b.message &&
+    a.err === b.err &&
+    a.exitCode === b.exitCode &&
+    a.containerId === b.containerId &&
+    a.pid === b.pid
+  );
+}

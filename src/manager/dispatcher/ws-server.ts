@@ -1,0 +1,95 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type { CloseInfo, Connection } from '../../api/agent-protocol.ts';
+import { AGENT_SESSION_PATH } from '../../api/agent-protocol.ts';
+
+/** What `attachAgentSessions` needs of the dispatcher. */
+export interface SessionAcceptor {
+  accept(conn: Connection): void;
+}
+
+/** Handle returned by `attachAgentSessions`. */
+export interface AgentSessionEndpoint {
+  /** Stops accepting sessions and closes the open ones. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves agent sessions on an existing HTTP server: WebSocket upgrades of
+ * `/v1/agent/session` become `Connection`s handed to the dispatcher. Other upgrade paths are
+ * left to other listeners. The composition root calls this with the control API's server.
+ */
+export function attachAgentSessions(server: Server, dispatcher: SessionAcceptor): AgentSessionEndpoint {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== AGENT_SESSION_PATH) return;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const addr = req.socket.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort ?? 0}` : 'local';
+      dispatcher.accept(new ServerConnection(ws, addr));
+    });
+  };
+  server.on('upgrade', onUpgrade);
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.off('upgrade', onUpgrade);
+        for (const ws of wss.clients) ws.close(1001, 'manager shutting down');
+        wss.close(() => resolve());
+      }),
+  };
+}
+
+/** A `Connection` over an accepted `ws` socket. */
+class ServerConnection implements Connection {
+  readonly remoteAddr: string;
+  readonly #ws: WebSocket;
+  #onMessage: ((text: string) => void) | undefined;
+  #onClose: ((info: CloseInfo) => void) | undefined;
+  #inbox: string[] = [];
+  #closed: CloseInfo | undefined;
+
+  constructor(ws: WebSocket, remoteAddr: string) {
+    this.#ws = ws;
+    this.remoteAddr = remoteAddr;
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (isBinary) return;
+      const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
+      if (this.#onMessage) this.#onMessage(text);
+      else this.#inbox.push(text);
+    });
+    ws.on('error', () => ws.terminate());
+    ws.on('close', (code: number, reason: Buffer) => {
+      this.#closed = { code, reason: reason.toString() };
+      this.#onClose?.(this.#closed);
+    });
+  }
+
+  send(text: string): void {
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(text);
+  }
+
+  onMessage(handler: (text: string) => void): void {
+    this.#onMessage = handler;
+    const pending = this.#inbox;
+    this.#inbox = [];
+    for (const t of pending) handler(t);
+  }
+
+  onClose(handler: (info: CloseInfo) => void): void {
+    this.#onClose = handler;
+    if (this.#closed) handler(this.#closed);
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (this.#ws.readyState !== WebSocket.OPEN) {
+      this.#ws.terminate();
+      return;
+    }
+    this.#ws.close(code, reason);
+    const t = setTimeout(() => this.#ws.terminate(), 5_000);
+    t.unref();
+    this.#ws.once('close', () => clearTimeout(t));
+  }
+}
