@@ -1,0 +1,183 @@
+import { parseConstraint, type Constraint } from '../../api/constraints.ts';
+import type { Node } from '../../api/node.ts';
+import type { Task } from '../../api/task.ts';
+import {
+  dynamicFailure,
+  dynamicFailureText,
+  filterStatic,
+  staticFailure,
+  type Demand,
+  type StaticResult,
+} from './filters.ts';
+import { hostPorts, isSchedulable, NodeTable, type ClusterSnapshot } from './node-info.ts';
+import { noSuitableNode, Tally } from './reasons.ts';
+import { NodeHeap } from './score.ts';
+
+/** The scheduler's decision for one task: run it on this node. */
+export interface Assignment {
+  readonly taskId: string;
+  readonly nodeId: string;
+}
+
+/** A task no node can take now, and why. */
+export interface Unschedulable {
+  readonly taskId: string;
+  readonly reason: string;
+}
+
+/** What `plan` decided; every schedulable input task is in exactly one of the two lists. */
+export interface PlanResult {
+  readonly assignments: Assignment[];
+  readonly unschedulable: Unschedulable[];
+}
+
+/**
+ * Chooses a node for each pending task. Pure: the result depends only on the arguments.
+ *
+ * Tasks that already name a node (global services) are checked against that node only and
+ * go first, since they cannot go anywhere else. The others are grouped by service and spec
+ * version: tasks of a group share one template, so the static filters run once per template
+ * and the group is placed from a min-heap of its candidate nodes (see `score.ts`), updated as
+ * each task lands. Cost: O(nodes) per group plus O(log nodes) per task, never tasks × nodes.
+ *
+ * @param snapshot the nodes and the tasks holding them
+ * @param pending the tasks to place; ones not pending with desired state running are ignored
+ * @param _now the planning time (reserved for time-based scoring; unused today)
+ */
+export function plan(snapshot: ClusterSnapshot, pending: readonly Task[], _now?: number): PlanResult {
+  const table = new NodeTable(snapshot, new Set(pending.map((t) => t.serviceId)));
+  const assignments: Assignment[] = [];
+  const unschedulable: Unschedulable[] = [];
+  const groups = new Map<string, Task[]>();
+  const pinned: Task[] = [];
+  for (const t of pending) {
+    if (!isSchedulable(t)) continue;
+    if (t.nodeId !== undefined) {
+      pinned.push(t);
+      continue;
+    }
+    const key = `${t.serviceId}\0${t.specVersion}\0${t.ports.length > 0 ? hostPorts(t.ports).join(',') : ''}`;
+    const g = groups.get(key);
+    if (g) g.push(t);
+    else groups.set(key, [t]);
+  }
+
+  const demands = new DemandCache();
+  for (const t of pinned) {
+    const nodeId = t.nodeId as string;
+    const demand = demands.of(t);
+    if ('error' in demand) {
+      unschedulable.push({ taskId: t.id, reason: demand.error });
+      continue;
+    }
+    const i = table.index.get(nodeId);
+    if (i === undefined) {
+      unschedulable.push({ taskId: t.id, reason: `cannot run on node ${nodeId}: node not found` });
+      continue;
+    }
+    const node = table.nodes[i] as Node;
+    let failure = staticFailure(node, demand.driver, demand.constraints)?.one;
+    // Replicas per node does not apply here: a global service places by node, not by count.
+    const code = failure === undefined ? dynamicFailure(table, i, { ...demand, maxPerNode: 0 }, 0) : 0;
+    if (code !== 0) failure = dynamicFailureText(code, demand, table, i).one;
+    if (failure !== undefined) {
+      unschedulable.push({ taskId: t.id, reason: `cannot run on node ${node.description.hostname}: ${failure}` });
+      continue;
+    }
+    assignments.push({ taskId: t.id, nodeId });
+    table.place(i, t.serviceId, demand.nanoCpus, demand.memoryBytes, demand.ports);
+  }
+
+  const statics = new Map<string, StaticResult>();
+  const serviceScratch = new Int32Array(table.nodes.length);
+  for (const tasks of groups.values()) {
+    const first = tasks[0] as Task;
+    const demand = demands.of(first);
+    if ('error' in demand) {
+      for (const t of tasks) unschedulable.push({ taskId: t.id, reason: demand.error });
+      continue;
+    }
+    const staticKey = `${demand.driver}\0${demands.constraintKey(first)}`;
+    let st = statics.get(staticKey);
+    if (!st) {
+      st = filterStatic(table, demand.driver, demand.constraints);
+      statics.set(staticKey, st);
+    }
+    const counts = table.serviceCounts(first.serviceId);
+    for (const [i, c] of counts) serviceScratch[i] = c;
+
+    const eligible = st.eligible;
+    const candidates = new Int32Array(eligible.length);
+    let m = 0;
+    for (let k = 0; k < eligible.length; k++) {
+      const i = eligible[k] as number;
+      if (dynamicFailure(table, i, demand, serviceScratch[i] as number) === 0) candidates[m++] = i;
+    }
+    const heap = new NodeHeap(candidates.subarray(0, m), serviceScratch, table.taskCount);
+    let reason: string | undefined;
+    for (const t of tasks) {
+      const i = heap.top();
+      if (i < 0) {
+        reason ??= explain(table, st, demand, serviceScratch);
+        unschedulable.push({ taskId: t.id, reason });
+        continue;
+      }
+      assignments.push({ taskId: t.id, nodeId: (table.nodes[i] as Node).id });
+      table.place(i, t.serviceId, demand.nanoCpus, demand.memoryBytes, demand.ports);
+      serviceScratch[i] = (serviceScratch[i] as number) + 1;
+      if (dynamicFailure(table, i, demand, serviceScratch[i] as number) === 0) heap.replaceTop();
+      else heap.pop();
+    }
+    for (const i of counts.keys()) serviceScratch[i] = 0;
+  }
+  return { assignments, unschedulable };
+}
+
+/** Why no node can take another task of the group: static rejections plus each eligible node's dynamic failure. */
+function explain(table: NodeTable, st: StaticResult, demand: Demand, serviceCount: Int32Array): string {
+  const tally = new Tally();
+  tally.addAll(st.rejected);
+  for (const i of st.eligible) {
+    const code = dynamicFailure(table, i, demand, serviceCount[i] as number);
+    if (code !== 0) tally.add(dynamicFailureText(code, demand, table, i));
+  }
+  return noSuitableNode(tally);
+}
+
+/** Demands per template, with constraints parsed once per distinct constraint list. */
+class DemandCache {
+  readonly #constraints = new Map<string, Constraint[] | { error: string }>();
+
+  constraintKey(t: Task): string {
+    return t.spec.placement.constraints.join('\n');
+  }
+
+  of(t: Task): Demand | { error: string } {
+    const key = this.constraintKey(t);
+    let parsed = this.#constraints.get(key);
+    if (!parsed) {
+      parsed = parseAll(t.spec.placement.constraints);
+      this.#constraints.set(key, parsed);
+    }
+    if ('error' in parsed) return parsed;
+    const r = t.spec.resources.reservations;
+    return {
+      driver: t.spec.driver,
+      constraints: parsed,
+      nanoCpus: r.nanoCpus,
+      memoryBytes: r.memoryBytes,
+      ports: hostPorts(t.ports),
+      maxPerNode: t.spec.placement.maxReplicasPerNode,
+    };
+  }
+}
+
+function parseAll(texts: readonly string[]): Constraint[] | { error: string } {
+  const out: Constraint[] = [];
+  for (const text of texts) {
+    const c = parseConstraint(text);
+    if ('error' in c) return { error: `invalid placement: ${c.error}` };
+    out.push(c);
+  }
+  return out;
+}
