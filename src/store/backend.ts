@@ -38,10 +38,17 @@ export interface WatchEvent {
   readonly key: string;
   /** New value for a put; absent for a delete. */
   readonly value?: string;
-  /** Value before this change; absent when the key was created. */
+  /**
+   * The deleted value, on delete events (always present there). Put events do not carry the
+   * previous value: keeping it in the history would double what every write costs, and the
+   * typed store already holds the previous object in memory. `prevModRevision` tells an
+   * update from a create.
+   */
   readonly prevValue?: string;
   readonly createRevision: number;
   readonly modRevision: number;
+  /** modRevision the key had before this change; absent when the key was created. */
+  readonly prevModRevision?: number;
 }
 
 /** The changes of one committed transaction, delivered together. */

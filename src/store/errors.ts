@@ -1,0 +1,20 @@
+/**
+ * Errors of the Store boundary. Components check them with `isStoreError` and switch on
+ * `code`; the control API translates them to HTTP (conflict and already_exists → 409,
+ * not_found → 404, closed → 503, invalid → 400).
+ */
+export type StoreErrorCode = 'conflict' | 'not_found' | 'already_exists' | 'closed' | 'invalid';
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  readonly code: StoreErrorCode;
+
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+export function isStoreError(e: unknown): e is StoreError {
+  return e instanceof StoreError;
+}
