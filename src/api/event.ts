@@ -1,0 +1,24 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { Node } from './node.ts';
+import type { Service } from './service.ts';
+import type { Task } from './task.ts';
+
+/**
+ * A committed change to the cluster state, as `GET /v1/events` sends it (the `data:` of one
+ * Server-Sent Event whose `id:` is `revision`). A client that reconnects with
+ * `Last-Event-ID: <revision>` (or `?since=<revision>`) gets every change after it.
+ */
+export const ClusterEventSchema = Type.Object({
+  revision: Type.Integer({ minimum: 1 }),
+  kind: Type.Union([Type.Literal('node'), Type.Literal('service'), Type.Literal('task')]),
+  action: Type.Union([Type.Literal('create'), Type.Literal('update'), Type.Literal('delete')]),
+  /** The object after the change; for a delete, the object as it was. */
+  object: Type.Unknown(),
+});
+export type ClusterEventAction = Static<typeof ClusterEventSchema>['action'];
+
+/** The typed form of {@link ClusterEventSchema}. */
+export type ClusterEvent =
+  | { revision: number; kind: 'node'; action: ClusterEventAction; object: Node }
+  | { revision: number; kind: 'service'; action: ClusterEventAction; object: Service }
+  | { revision: number; kind: 'task'; action: ClusterEventAction; object: Task };

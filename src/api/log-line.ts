@@ -1,0 +1,43 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/**
+ * One line of a task's output as `GET /v1/services/:idOrName/logs` streams it: newline-delimited
+ * JSON, one object per line. `stream`, `line` and `time` are what the driver reported.
+ */
+export const TaskLogLine = Type.Object({
+  taskId: Type.String(),
+  /** Replica slot of the task, when it has one (`web.2`). */
+  slot: Type.Optional(Type.Integer({ minimum: 1 })),
+  nodeId: Type.Optional(Type.String()),
+  stream: Type.Union([Type.Literal('stdout'), Type.Literal('stderr')]),
+  line: Type.String(),
+  time: Type.Optional(Type.String({ format: 'date-time' })),
+});
+export type TaskLogLine = Static<typeof TaskLogLine>;
+
+/** A line as a log source produces it (the same shape as a driver's `LogLine`). */
+export interface LogLine {
+  readonly stream: 'stdout' | 'stderr';
+  readonly line: string;
+  readonly time?: string;
+}
+
+/** How much of a task's log to read. */
+export interface LogQuery {
+  readonly follow: boolean;
+  /** Last N lines only; undefined = all. */
+  readonly tail?: number;
+}
+
+/**
+ * In a log stream, in place of a line: the log of one task could not be read (its node is
+ * gone, the driver failed). The other tasks' lines keep coming.
+ */
+export const TaskLogError = Type.Object({
+  taskId: Type.String(),
+  error: Type.Object({ code: Type.String(), message: Type.String() }),
+});
+export type TaskLogError = Static<typeof TaskLogError>;
+
+/** One entry of a log stream. */
+export type TaskLogEntry = TaskLogLine | TaskLogError;

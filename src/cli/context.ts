@@ -1,0 +1,71 @@
+import { describeTarget, FlotillaClient, isClientError, parseHost, type Target } from '../client/client.ts';
+import { resolveDataDir, socketPath } from '../lib/paths.ts';
+import { isUsageError, UsageError } from './parse.ts';
+
+/** Where a command writes and what it reads from its environment; tests pass their own. */
+export interface CliIo {
+  readonly stdout: { write(s: string): unknown };
+  readonly stderr: { write(s: string): unknown };
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Milliseconds since the epoch, for "2 minutes ago". */
+  now(): number;
+  /** Aborted when the user interrupts (Ctrl-C), to end streaming commands cleanly. */
+  readonly signal?: AbortSignal;
+}
+
+/** `--host`, else `$FLOTILLA_HOST`, else the socket of the default data dir. */
+export function resolveTarget(host: string | undefined, env: CliIo['env']): Target {
+  const h = host ?? env['FLOTILLA_HOST'];
+  if (h !== undefined && h !== '') return parseHost(h);
+  return { socketPath: socketPath(resolveDataDir({ env })) };
+}
+
+/** What each command runs with: the io and a client of the manager it was pointed at. */
+export class CommandContext {
+  readonly io: CliIo;
+  readonly #host: string | undefined;
+  #client: FlotillaClient | undefined;
+
+  constructor(io: CliIo, host: string | undefined) {
+    this.io = io;
+    this.#host = host;
+  }
+
+  get client(): FlotillaClient {
+    this.#client ??= new FlotillaClient(resolveTarget(this.#host, this.io.env));
+    return this.#client;
+  }
+
+  out(text: string): void {
+    this.io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+
+  /** Prints objects exactly as the API returned them, as one JSON array. */
+  json(value: unknown): void {
+    this.out(JSON.stringify(value, null, 2));
+  }
+
+  /** One line on stderr: `flotilla: <what is wrong>`. */
+  error(message: string): void {
+    this.io.stderr.write(`flotilla: ${message}\n`);
+  }
+}
+
+/** The one-line message for an error a command ran into. */
+export function errorMessage(err: unknown, target: Target | undefined): string {
+  if (isClientError(err)) {
+    if (err.code === 'unreachable' && target) {
+      return `cannot reach the manager at ${describeTarget(target)}: is \`flotilla dev\` running?`;
+    }
+    return err.message;
+  }
+  if (isUsageError(err)) return err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Checks `--format`: only `json` (and the default table) are supported. */
+export function checkFormat(format: string | undefined): 'json' | 'table' {
+  if (format === undefined || format === 'table') return 'table';
+  if (format === 'json') return 'json';
+  throw new UsageError(`unsupported --format "${format}": use json (or table, the default)`);
+}

@@ -1,0 +1,64 @@
+import type { Command } from 'commander';
+import type { NodeAvailability, NodeRole, NodeUpdate } from '../api/node.ts';
+import { Option } from 'commander';
+import { checkFormat, type CommandContext } from './context.ts';
+import { parseLabels } from './parse.ts';
+import { forEachItem } from './each.ts';
+import { nodeTable } from './views.ts';
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** Registers the `node` command group: ls, inspect, update. */
+export function registerNodeCommands(program: Command, context: (cmd: Command) => CommandContext): void {
+  const node = program.command('node').description('Manage nodes');
+
+  node
+    .command('ls')
+    .alias('list')
+    .description('List nodes')
+    .option('-q, --quiet', 'Only display IDs')
+    .option('--format <format>', 'json: print the nodes as the API returns them')
+    .action(async (opts: { quiet?: boolean; format?: string }, cmd: Command) => {
+      const ctx = context(cmd);
+      const format = checkFormat(opts.format);
+      const nodes = await ctx.client.listNodes();
+      if (format === 'json') return ctx.json(nodes);
+      if (opts.quiet) return ctx.out(nodes.map((n) => n.id).join('\n'));
+      ctx.io.stdout.write(nodeTable(nodes));
+    });
+
+  node
+    .command('inspect')
+    .description('Display detailed information on one or more nodes')
+    .argument('<node...>')
+    .option('--format <format>', 'json (the default)')
+    .action(async (names: string[], opts: { format?: string }, cmd: Command) => {
+      const ctx = context(cmd);
+      checkFormat(opts.format);
+      const found: unknown[] = [];
+      await forEachItem(ctx, names, async (n) => {
+        found.push(await ctx.client.getNode(n));
+      }).finally(() => {
+        if (found.length > 0) ctx.json(found);
+      });
+    });
+
+  node
+    .command('update')
+    .description('Update a node')
+    .argument('<node>')
+    .addOption(new Option('--availability <availability>', 'Availability of the node').choices(['active', 'pause', 'drain']))
+    .addOption(new Option('--role <role>', 'Role of the node').choices(['worker', 'manager']))
+    .option('--label-add <K=V>', 'Add or update a node label', collect, [])
+    .option('--label-rm <K>', 'Remove a node label if it exists', collect, [])
+    .action(async (name: string, opts: { availability?: string; role?: string; labelAdd: string[]; labelRm: string[] }, cmd: Command) => {
+      const ctx = context(cmd);
+      const update: NodeUpdate = {};
+      if (opts.availability !== undefined) update.availability = opts.availability as NodeAvailability;
+      if (opts.role !== undefined) update.role = opts.role as NodeRole;
+      if (opts.labelAdd.length > 0) update.labelsAdd = parseLabels(opts.labelAdd, '--label-add');
+      if (opts.labelRm.length > 0) update.labelsRemove = opts.labelRm;
+      await ctx.client.updateNode(name, update);
+      ctx.out(name);
+    });
+}

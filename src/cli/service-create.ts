@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto';
+import { basename } from 'node:path';
+import { Option, type Command } from 'commander';
+import type { CommandContext } from './context.ts';
+import { numberOrText, parseBytes, parseCpus, parseDuration, parseLabels, parsePublish, UsageError, type PublishSpec } from './parse.ts';
+
+/** The flags of `service create`, as commander hands them over. */
+export interface CreateFlags {
+  name?: string;
+  replicas?: string;
+  mode?: string;
+  env: string[];
+  label: string[];
+  containerLabel: string[];
+  constraint: string[];
+  limitCpu?: string;
+  limitMemory?: string;
+  reserveCpu?: string;
+  reserveMemory?: string;
+  restartCondition?: string;
+  restartDelay?: string;
+  restartMaxAttempts?: string;
+  restartWindow?: string;
+  publish: string[];
+  workdir?: string;
+  user?: string;
+  stopSignal?: string;
+  stopGracePeriod?: string;
+  maxReplicasPerNode?: string;
+  driver?: string;
+  entrypoint?: string;
+}
+
+/** A spec to POST, and notes to tell the user (e.g. what a short `--publish` means). */
+export interface BuiltSpec {
+  spec: Record<string, unknown>;
+  notes: string[];
+}
+
+/**
+ * Turns `service create` flags and positional arguments into the body of `POST /v1/services`.
+ * Pure. It parses only what the API cannot take as text (sizes, durations, `--publish`);
+ * everything else (negative replicas, constraints, env syntax) goes to the server as given, so
+ * the server's validation is the one source of error messages.
+ *
+ * docker driver: `IMAGE [COMMAND] [ARG...]` — COMMAND and ARGs become `args` (the image's CMD),
+ * as with `docker service create`; `--entrypoint` sets `command`.
+ * exec driver: `COMMAND [ARG...]` — the whole list becomes `command`.
+ */
+export function buildServiceSpec(positional: readonly string[], flags: CreateFlags, random: () => string = randomSuffix): BuiltSpec {
+  const driver = flags.driver ?? 'docker';
+  const notes: string[] = [];
+  const [first, ...rest] = positional;
+  if (first === undefined) {
+    throw new UsageError(driver === 'exec' ? 'service create needs a COMMAND to run with --driver exec' : 'service create needs an IMAGE');
+  }
+  const container: Record<string, unknown> = {};
+  if (driver === 'exec') {
+    container['command'] = [first, ...rest];
+  } else {
+    container['image'] = first;
+    if (rest.length > 0) container['args'] = rest;
+    if (flags.entrypoint !== undefined) container['command'] = flags.entrypoint.split(/\s+/).filter(Boolean);
+  }
+  if (flags.env.length > 0) container['env'] = flags.env;
+  if (flags.containerLabel.length > 0) container['labels'] = parseLabels(flags.containerLabel, '--container-label');
+  if (flags.workdir !== undefined) container['workdir'] = flags.workdir;
+  if (flags.user !== undefined) container['user'] = flags.user;
+  if (flags.stopSignal !== undefined) container['stopSignal'] = flags.stopSignal;
+  if (flags.stopGracePeriod !== undefined) container['stopGracePeriodMs'] = parseDuration(flags.stopGracePeriod, '--stop-grace-period');
+
+  const limits: Record<string, number> = {};
+  const reservations: Record<string, number> = {};
+  if (flags.limitCpu !== undefined) limits['nanoCpus'] = parseCpus(flags.limitCpu, '--limit-cpu');
+  if (flags.limitMemory !== undefined) limits['memoryBytes'] = parseBytes(flags.limitMemory, '--limit-memory');
+  if (flags.reserveCpu !== undefined) reservations['nanoCpus'] = parseCpus(flags.reserveCpu, '--reserve-cpu');
+  if (flags.reserveMemory !== undefined) reservations['memoryBytes'] = parseBytes(flags.reserveMemory, '--reserve-memory');
+
+  const restartPolicy: Record<string, unknown> = {};
+  if (flags.restartCondition !== undefined) restartPolicy['condition'] = flags.restartCondition;
+  if (flags.restartDelay !== undefined) restartPolicy['delayMs'] = parseDuration(flags.restartDelay, '--restart-delay');
+  if (flags.restartMaxAttempts !== undefined) restartPolicy['maxAttempts'] = numberOrText(flags.restartMaxAttempts);
+  if (flags.restartWindow !== undefined) restartPolicy['windowMs'] = parseDuration(flags.restartWindow, '--restart-window');
+
+  const placement: Record<string, unknown> = {};
+  if (flags.constraint.length > 0) placement['constraints'] = flags.constraint;
+  if (flags.maxReplicasPerNode !== undefined) placement['maxReplicasPerNode'] = numberOrText(flags.maxReplicasPerNode);
+
+  const ports: PublishSpec[] = [];
+  for (const p of flags.publish) {
+    const { port, short } = parsePublish(p);
+    if (short) notes.push(`--publish ${p} publishes in host mode: port ${port.published} on the node that runs each task`);
+    ports.push(port);
+  }
+
+  const taskTemplate: Record<string, unknown> = { driver, container };
+  if (Object.keys(limits).length || Object.keys(reservations).length) taskTemplate['resources'] = { limits, reservations };
+  if (Object.keys(restartPolicy).length) taskTemplate['restartPolicy'] = restartPolicy;
+  if (Object.keys(placement).length) taskTemplate['placement'] = placement;
+
+  const spec: Record<string, unknown> = { name: flags.name ?? defaultName(driver === 'exec' ? first : imageName(first), random) };
+  if (flags.mode !== undefined) spec['mode'] = flags.mode;
+  if (flags.replicas !== undefined) spec['replicas'] = numberOrText(flags.replicas);
+  if (flags.label.length > 0) spec['labels'] = parseLabels(flags.label, '--label');
+  spec['taskTemplate'] = taskTemplate;
+  if (ports.length > 0) spec['endpoint'] = { ports };
+  return { spec, notes };
+}
+
+/** `registry.local:5000/team/web:1.2` → `web`. */
+function imageName(image: string): string {
+  const noTag = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+  return noTag.slice(noTag.lastIndexOf('/') + 1);
+}
+
+/** A name when `--name` is not given: the image (or program) and a random suffix, `busybox-k3f9`. */
+function defaultName(base: string, random: () => string): string {
+  const clean = basename(base).replace(/[^a-zA-Z0-9_.-]/g, '').replace(/^[^a-zA-Z0-9]+/, '').slice(0, 50) || 'service';
+  return `${clean}-${random()}`;
+}
+
+function randomSuffix(): string {
+  return randomBytes(3).toString('hex').slice(0, 4);
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** Registers `service create` on the `service` command group. */
+export function registerServiceCreate(service: Command, context: (cmd: Command) => CommandContext): void {
+  service
+    .command('create')
+    .description('Create a new service')
+    .usage('[OPTIONS] IMAGE [COMMAND] [ARG...]   (with --driver exec: [OPTIONS] COMMAND [ARG...])')
+    .argument('<image-or-command>')
+    .argument('[args...]')
+    .passThroughOptions()
+    .option('--name <name>', 'Service name')
+    .option('--replicas <n>', 'Number of tasks')
+    .addOption(new Option('--mode <mode>', 'Service mode').choices(['replicated', 'global']))
+    .option('-e, --env <K=V>', 'Set environment variables', collect, [])
+    .option('-l, --label <K=V>', 'Service labels', collect, [])
+    .option('--container-label <K=V>', 'Container labels', collect, [])
+    .option('--constraint <expr>', 'Placement constraints', collect, [])
+    .option('--limit-cpu <cpus>', 'Limit CPUs')
+    .option('--limit-memory <bytes>', 'Limit memory')
+    .option('--reserve-cpu <cpus>', 'Reserve CPUs')
+    .option('--reserve-memory <bytes>', 'Reserve memory')
+    .addOption(new Option('--restart-condition <condition>', 'Restart when condition is met').choices(['none', 'on-failure', 'any']))
+    .option('--restart-delay <duration>', 'Delay between restart attempts (ns|us|ms|s|m|h)')
+    .option('--restart-max-attempts <n>', 'Maximum number of restarts before giving up')
+    .option('--restart-window <duration>', 'Window used to evaluate the restart policy')
+    .option('-p, --publish <spec>', 'Publish a port: published=8080,target=80[,mode=host][,protocol=tcp] or 8080:80', collect, [])
+    .option('-w, --workdir <dir>', 'Working directory inside the container')
+    .option('-u, --user <user>', 'Username or UID')
+    .option('--stop-signal <signal>', 'Signal to stop the container')
+    .option('--stop-grace-period <duration>', 'Time to wait before force killing a container')
+    .option('--max-replicas-per-node <n>', 'Maximum number of tasks per node (0 = unlimited)')
+    .option('--entrypoint <command>', 'Overwrite the default ENTRYPOINT of the image')
+    .addOption(new Option('--driver <driver>', 'Task driver').choices(['docker', 'exec']).default('docker'))
+    .option('-d, --detach', 'Exit immediately (the default: progress display is not implemented yet)')
+    .action(async (first: string, args: string[], flags: CreateFlags, cmd: Command) => {
+      const ctx = context(cmd);
+      const { spec, notes } = buildServiceSpec([first, ...args], flags);
+      for (const n of notes) ctx.io.stderr.write(`note: ${n}\n`);
+      const created = await ctx.client.createService(spec as never);
+      ctx.out(created.id);
+    });
+}

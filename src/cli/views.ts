@@ -1,0 +1,101 @@
+import type { Node } from '../api/node.ts';
+import type { PortConfig, Service } from '../api/service.ts';
+import type { Task } from '../api/task.ts';
+import { shortId } from '../lib/ids.ts';
+import { cell, table, truncate } from './format/table.ts';
+import { ago } from './format/time.ts';
+
+/**
+ * The human tables of list commands, as docker lays them out. Pure functions of API objects
+ * and `now`, so they are tested without a manager.
+ */
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/** `*:8080->80/tcp` per published port, comma-separated. */
+export function portsText(ports: readonly PortConfig[]): string {
+  return ports.map((p) => `*:${p.published}->${p.target}/${p.protocol}`).join(', ');
+}
+
+/** `service ls`: ID NAME MODE REPLICAS IMAGE PORTS; REPLICAS is running/desired. */
+export function serviceTable(services: readonly Service[], tasks: readonly Task[]): string {
+  const rows = [...services]
+    .sort((a, b) => a.spec.name.localeCompare(b.spec.name))
+    .map((s) => {
+      const mine = tasks.filter((t) => t.serviceId === s.id && t.desiredState === 'running');
+      const running = mine.filter((t) => t.status.state === 'running').length;
+      const desired = s.spec.mode === 'global' ? mine.length : s.spec.replicas;
+      const c = s.spec.taskTemplate.container;
+      const image = s.spec.taskTemplate.driver === 'exec' ? `exec: ${(c.command ?? []).join(' ')}` : (c.image ?? '');
+      return [shortId(s.id), s.spec.name, s.spec.mode, `${running}/${desired}`, cell(truncate(image, 40)), portsText(s.spec.endpoint.ports)];
+    });
+  return table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], rows);
+}
+
+/** A task's name as docker shows it: `web.1` for a replica slot, `web.<node id>` for a global task. */
+export function taskName(t: Task): string {
+  if (t.slot !== undefined) return `${t.serviceName}.${t.slot}`;
+  return `${t.serviceName}.${t.nodeId ?? t.id}`;
+}
+
+export interface TaskTableOptions {
+  readonly noTrunc: boolean;
+  readonly now: number;
+}
+
+/**
+ * `service ps`: ID NAME IMAGE NODE DESIRED STATE CURRENT STATE ERROR PORTS. Tasks of one slot
+ * are grouped, newest first; older ones are shown as ` \_ web.1` under it, as docker does.
+ */
+export function taskTable(tasks: readonly Task[], nodes: readonly Node[], options: TaskTableOptions): string {
+  const hostnames = new Map(nodes.map((n) => [n.id, n.description.hostname]));
+  const groups = new Map<string, Task[]>();
+  for (const t of tasks) {
+    const key = `${t.serviceName}\u0000${t.slot !== undefined ? String(t.slot).padStart(8, '0') : (t.nodeId ?? t.id)}`;
+    const g = groups.get(key) ?? [];
+    g.push(t);
+    groups.set(key, g);
+  }
+  const rows: string[][] = [];
+  for (const key of [...groups.keys()].sort()) {
+    const group = (groups.get(key) ?? []).sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+    group.forEach((t, i) => {
+      const id = options.noTrunc ? t.id : shortId(t.id);
+      const name = i === 0 ? taskName(t) : ` \\_ ${taskName(t)}`;
+      const c = t.spec.container;
+      const image = t.spec.driver === 'exec' ? `exec: ${(c.command ?? []).join(' ')}` : (c.image ?? '');
+      const node = t.nodeId === undefined ? '' : (hostnames.get(t.nodeId) ?? shortId(t.nodeId));
+      const current = `${capitalize(t.status.state)} ${ago(t.status.timestamp, options.now)}`;
+      const err = t.status.err ?? '';
+      rows.push([
+        id,
+        name,
+        cell(options.noTrunc ? image : truncate(image, 40)),
+        cell(node),
+        capitalize(t.desiredState),
+        current,
+        cell(options.noTrunc ? err : truncate(err, 40)),
+        portsText(t.ports),
+      ]);
+    });
+  }
+  return table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR', 'PORTS'], rows);
+}
+
+/** `node ls`: ID HOSTNAME STATUS AVAILABILITY MANAGER STATUS DRIVERS ENGINE VERSION. */
+export function nodeTable(nodes: readonly Node[]): string {
+  const rows = [...nodes]
+    .sort((a, b) => a.description.hostname.localeCompare(b.description.hostname))
+    .map((n) => [
+      shortId(n.id),
+      cell(n.description.hostname),
+      capitalize(n.status.state),
+      capitalize(n.spec.availability),
+      n.spec.role === 'manager' ? 'Leader' : '',
+      n.description.drivers.join(','),
+      n.description.engine ? `${n.description.engine.name} ${n.description.engine.version}` : '',
+    ]);
+  return table(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'DRIVERS', 'ENGINE VERSION'], rows);
+}

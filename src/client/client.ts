@@ -1,0 +1,159 @@
+import type { ClusterEvent } from '../api/event.ts';
+import type { TaskLogEntry } from '../api/log-line.ts';
+import type { Node, NodeUpdate } from '../api/node.ts';
+import type { Service, ServiceSpec } from '../api/service.ts';
+import type { DesiredState, Task } from '../api/task.ts';
+import { ClientError } from './errors.ts';
+import { ndjson, sse } from './streams.ts';
+import { readBody, send, type Target } from './transport.ts';
+
+export { ClientError, isClientError, type ClientErrorCode } from './errors.ts';
+export { describeTarget, parseHost, type Target } from './transport.ts';
+
+/** `GET /v1/info`. */
+export interface ClusterInfo {
+  name: 'flotilla';
+  version: string;
+  revision: number;
+  startedAt: string;
+  nodes: { total: number; ready: number };
+  services: number;
+  tasks: { total: number; running: number };
+  manager: Record<string, string>;
+}
+
+type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+/** A service spec as the API accepts it: fields with defaults may be left out (filled on the server). */
+export type ServiceSpecInput = DeepPartial<ServiceSpec> & { name: string };
+
+export interface TaskFilter {
+  service?: string;
+  node?: string;
+  desiredState?: DesiredState;
+}
+
+export interface LogsOptions {
+  follow?: boolean;
+  tail?: number;
+  signal?: AbortSignal;
+}
+
+export interface EventsOptions {
+  /** Resume after this revision. */
+  since?: number;
+  kinds?: ReadonlyArray<'node' | 'service' | 'task'>;
+  signal?: AbortSignal;
+}
+
+/**
+ * A typed client of the Flotilla REST API, over a unix socket or HTTP. Every failure is a
+ * `ClientError` carrying the API's error code and message (or `unreachable`). Objects come
+ * back exactly as the API sent them.
+ */
+export class FlotillaClient {
+  readonly target: Target;
+
+  constructor(target: Target) {
+    this.target = target;
+  }
+
+  info(): Promise<ClusterInfo> {
+    return this.#json('GET', '/v1/info');
+  }
+
+  listServices(): Promise<Service[]> {
+    return this.#json('GET', '/v1/services');
+  }
+
+  getService(idOrName: string): Promise<Service> {
+    return this.#json('GET', `/v1/services/${enc(idOrName)}`);
+  }
+
+  createService(spec: ServiceSpecInput | ServiceSpec): Promise<Service> {
+    return this.#json('POST', '/v1/services', spec);
+  }
+
+  /** Replaces the spec; `version` is the service version it was based on (409 `conflict` if stale). */
+  updateService(idOrName: string, version: number, spec: ServiceSpecInput | ServiceSpec): Promise<Service> {
+    return this.#json('PUT', `/v1/services/${enc(idOrName)}`, { version, spec });
+  }
+
+  async removeService(idOrName: string): Promise<void> {
+    await this.#json('DELETE', `/v1/services/${enc(idOrName)}`);
+  }
+
+  scaleService(idOrName: string, replicas: number, version?: number): Promise<Service> {
+    return this.#json('POST', `/v1/services/${enc(idOrName)}/scale`, version === undefined ? { replicas } : { replicas, version });
+  }
+
+  /** The service's log lines (and per-task errors) as they arrive; ends when the stream does. */
+  async *serviceLogs(idOrName: string, options: LogsOptions = {}): AsyncGenerator<TaskLogEntry> {
+    const q = query({ follow: options.follow ? 'true' : undefined, tail: options.tail?.toString() });
+    const res = await send(this.target, { method: 'GET', path: `/v1/services/${enc(idOrName)}/logs${q}`, signal: options.signal });
+    yield* ndjson<TaskLogEntry>(res);
+  }
+
+  listTasks(filter: TaskFilter = {}): Promise<Task[]> {
+    return this.#json('GET', `/v1/tasks${query({ ...filter })}`);
+  }
+
+  getTask(id: string): Promise<Task> {
+    return this.#json('GET', `/v1/tasks/${enc(id)}`);
+  }
+
+  listNodes(): Promise<Node[]> {
+    return this.#json('GET', '/v1/nodes');
+  }
+
+  getNode(idOrHostname: string): Promise<Node> {
+    return this.#json('GET', `/v1/nodes/${enc(idOrHostname)}`);
+  }
+
+  updateNode(idOrHostname: string, update: NodeUpdate): Promise<Node> {
+    return this.#json('PATCH', `/v1/nodes/${enc(idOrHostname)}`, update);
+  }
+
+  openapi(): Promise<Record<string, unknown>> {
+    return this.#json('GET', '/v1/openapi.json');
+  }
+
+  /**
+   * Cluster changes as they commit (Server-Sent Events). Ends when the server ends the stream;
+   * an `event: error` frame (e.g. the `since` revision was compacted) throws its `ClientError`.
+   */
+  async *events(options: EventsOptions = {}): AsyncGenerator<ClusterEvent> {
+    const q = query({ since: options.since?.toString(), kinds: options.kinds?.join(',') });
+    const res = await send(this.target, { method: 'GET', path: `/v1/events${q}`, headers: { accept: 'text/event-stream' }, signal: options.signal });
+    for await (const m of sse(res)) {
+      const data = JSON.parse(m.data) as unknown;
+      if (m.event === 'error') {
+        const e = (data as { error?: { code?: string; message?: string } }).error;
+        throw new ClientError((e?.code as ClientError['code'] | undefined) ?? 'protocol', e?.message ?? m.data);
+      }
+      yield data as ClusterEvent;
+    }
+  }
+
+  async #json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await send(this.target, { method, path, body });
+    const text = await readBody(res);
+    if (text === '') return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      throw new ClientError('protocol', `the manager sent a response that is not JSON: ${text.slice(0, 200)}`, { status: res.statusCode ?? 0, cause: err });
+    }
+  }
+}
+
+function enc(s: string): string {
+  return encodeURIComponent(s);
+}
+
+function query(params: Record<string, string | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, v);
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}

@@ -1,0 +1,88 @@
+import type { LogLine, LogQuery } from '../../api/log-line.ts';
+import type { Task } from '../../api/task.ts';
+import type { Clock } from '../../lib/clock.ts';
+import type { Logger } from '../../lib/logger.ts';
+import type { Store } from '../../store/store.ts';
+
+/**
+ * Where task logs come from. The composition root wires this to the dispatcher, which asks the
+ * agent running the task; the control API never talks to agents itself.
+ */
+export interface LogSource {
+  taskLogs(task: Task, options: LogQuery, signal: AbortSignal): AsyncIterable<LogLine>;
+}
+
+/** What the control API needs from the rest of the manager. */
+export interface ControlApiDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Task logs; without it `GET /v1/services/:id/logs` answers `unavailable`. */
+  readonly logs?: LogSource;
+}
+
+/** Where the API listens: a unix socket (mode 0600) or a TCP address. */
+export type ListenAddress = { readonly path: string } | { readonly host: string; readonly port: number };
+
+/** Public options of `ControlApi`; every one has a default. */
+export interface ControlApiOptions {
+  /** Addresses to serve on; default none (the API is then reachable through `inject` only). */
+  listen?: readonly ListenAddress[];
+  /** Interval of SSE heartbeat comments on `GET /v1/events`; default 15 s. */
+  heartbeatMs?: number;
+  /** Version string `GET /v1/info` reports; default the package version. */
+  version?: string;
+  /** Extra facts `GET /v1/info` reports (data dir, driver, …). */
+  info?: Readonly<Record<string, string>>;
+}
+
+/** Options after defaults are applied. */
+export interface CompiledOptions {
+  readonly listen: readonly ListenAddress[];
+  readonly heartbeatMs: number;
+  readonly version: string;
+  readonly info: Readonly<Record<string, string>>;
+}
+
+export function compileOptions(options: ControlApiOptions, defaultVersion: string): CompiledOptions {
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  if (!(heartbeatMs > 0)) throw new RangeError(`heartbeatMs must be positive, got ${heartbeatMs}`);
+  return {
+    listen: options.listen ?? [],
+    heartbeatMs,
+    version: options.version ?? defaultVersion,
+    info: options.info ?? {},
+  };
+}
+
+/**
+ * Long-lived responses (event and log streams) register here so `stop()` can end them: an
+ * open stream would otherwise keep the server from closing.
+ */
+export class StreamRegistry {
+  #streams = new Set<AbortController>();
+  #closed = false;
+
+  /** A controller aborted when the server stops; call the returned release when done. */
+  open(): { signal: AbortSignal; release: () => void } {
+    const ac = new AbortController();
+    if (this.#closed) ac.abort(new Error('server stopping'));
+    this.#streams.add(ac);
+    return { signal: ac.signal, release: () => this.#streams.delete(ac) };
+  }
+
+  closeAll(): void {
+    this.#closed = true;
+    for (const ac of this.#streams) ac.abort(new Error('server stopping'));
+    this.#streams.clear();
+  }
+}
+
+/** What every route module receives. */
+export interface RouteContext {
+  readonly deps: ControlApiDeps;
+  readonly options: CompiledOptions;
+  readonly streams: StreamRegistry;
+  /** When this API instance started (ISO-8601). */
+  readonly startedAt: string;
+}

@@ -1,0 +1,69 @@
+import { Type } from '@sinclair/typebox';
+import { API_ERRORS, ApiError, isApiError, type ApiErrorCode } from '../../api/errors.ts';
+import { isStoreError, type StoreErrorCode } from '../../store/errors.ts';
+
+/** Messages a route gives for store errors, in its own words ("service name web is already taken"). */
+export type StoreErrorMessages = Partial<Record<StoreErrorCode, string>>;
+
+const STORE_TO_API: Record<StoreErrorCode, ApiErrorCode> = {
+  conflict: 'conflict',
+  not_found: 'not_found',
+  already_exists: 'already_exists',
+  closed: 'unavailable',
+  invalid: 'invalid_argument',
+};
+
+const STORE_DEFAULT_MESSAGES: Record<StoreErrorCode, string> = {
+  conflict: 'the object changed while this request was being applied: read it again and retry',
+  not_found: 'the object no longer exists',
+  already_exists: 'an object with this id or name already exists',
+  closed: 'the manager is shutting down',
+  invalid: 'the object is not valid',
+};
+
+/**
+ * The one place errors become API errors: an `ApiError` passes through, a `StoreError` is
+ * translated to its API code (with the route's message when it gave one), a Fastify request
+ * error (bad JSON, wrong content type, body too large) becomes `invalid_argument`, and
+ * anything else is `internal`.
+ */
+export function toApiError(err: unknown, messages: StoreErrorMessages = {}): ApiError {
+  if (isApiError(err)) return err;
+  if (isStoreError(err)) {
+    const code = err.code;
+    return new ApiError(STORE_TO_API[code], messages[code] ?? `${STORE_DEFAULT_MESSAGES[code]} (${err.message})`, {
+      cause: err,
+    });
+  }
+  const status = (err as { statusCode?: unknown } | null)?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const code: ApiErrorCode = status === 404 ? 'not_found' : 'invalid_argument';
+    return new ApiError(code, (err as Error).message, { cause: err });
+  }
+  return new ApiError('internal', `internal error: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+
+/** Runs a store write, translating its errors with the route's own messages. */
+export async function translateStoreErrors<T>(write: () => Promise<T>, messages: StoreErrorMessages): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    throw toApiError(err, messages);
+  }
+}
+
+/** The body of every error response, for the OpenAPI document. */
+export const ErrorBody = Type.Object({
+  error: Type.Object({
+    code: Type.Union(Object.keys(API_ERRORS).map((c) => Type.Literal(c))),
+    message: Type.String(),
+    details: Type.Array(Type.Object({ path: Type.String(), message: Type.String() })),
+  }),
+});
+
+/** The error responses a route documents, by status. */
+export function errorResponses(...codes: ApiErrorCode[]): Record<number, typeof ErrorBody> {
+  const out: Record<number, typeof ErrorBody> = {};
+  for (const c of codes) out[API_ERRORS[c]] = ErrorBody;
+  return out;
+}

@@ -1,0 +1,67 @@
+import { isDeepStrictEqual } from 'node:util';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../../api/errors.ts';
+import { Node, NodeUpdate } from '../../api/node.ts';
+import type { RouteContext } from './context.ts';
+import { errorResponses, translateStoreErrors } from './errors.ts';
+import { resolveNode } from './lookup.ts';
+
+const NodeRef = Type.Object({ idOrHostname: Type.String({ description: 'Node id, hostname or unique id prefix.' }) });
+type NodeRef = Static<typeof NodeRef>;
+
+/** Applies a `NodeUpdate` to a node's spec; pure. */
+export function applyNodeUpdate(spec: Node['spec'], update: NodeUpdate): Node['spec'] {
+  const labels = { ...spec.labels, ...update.labelsAdd };
+  for (const k of update.labelsRemove ?? []) delete labels[k];
+  return {
+    role: update.role ?? spec.role,
+    availability: update.availability ?? spec.availability,
+    labels,
+  };
+}
+
+/** `GET /v1/nodes`, `GET /v1/nodes/:idOrHostname`, `PATCH /v1/nodes/:idOrHostname`. */
+export function registerNodeRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { store } = ctx.deps;
+
+  app.get('/v1/nodes', {
+    schema: { summary: 'List nodes', tags: ['nodes'], response: { 200: Type.Array(Node) } },
+    handler: async () => store.nodes.all(),
+  });
+
+  app.get<{ Params: NodeRef }>('/v1/nodes/:idOrHostname', {
+    schema: { summary: 'Inspect a node', tags: ['nodes'], params: NodeRef, response: { 200: Node, ...errorResponses('not_found') } },
+    handler: async (req) => resolveNode(store.nodes, req.params.idOrHostname),
+  });
+
+  app.patch<{ Params: NodeRef; Body: NodeUpdate }>('/v1/nodes/:idOrHostname', {
+    schema: {
+      summary: 'Update a node (availability, role, labels)',
+      tags: ['nodes'],
+      params: NodeRef,
+      body: NodeUpdate,
+      response: { 200: Node, ...errorResponses('invalid_argument', 'not_found', 'conflict') },
+    },
+    handler: async (req) => {
+      const current = resolveNode(store.nodes, req.params.idOrHostname);
+      const update = req.body;
+      const name = current.description.hostname;
+      await translateStoreErrors(
+        () =>
+          store.update((tx) => {
+            const n = tx.nodes.get(current.id);
+            if (!n) throw new ApiError('not_found', `node ${req.params.idOrHostname} not found`);
+            if (update.version !== undefined && update.version !== n.version) {
+              throw new ApiError('conflict', `node ${name} changed since version ${update.version} (it is at version ${n.version}): read it again and retry`);
+            }
+            const spec = applyNodeUpdate(n.spec, update);
+            if (isDeepStrictEqual(spec, n.spec)) return;
+            tx.nodes.update({ ...n, spec });
+          }),
+        { conflict: `node ${name} changed while it was being updated: retry` },
+      );
+      return store.nodes.get(current.id);
+    },
+  });
+}

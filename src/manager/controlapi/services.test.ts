@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { makeServiceSpec } from '../../testing/fixtures.ts';
+import { startApi, type ApiHarness } from './api-harness.ts';
+import { changesTasks } from './services.ts';
+
+const minimal = { name: 'web', taskTemplate: { container: { image: 'flotilla/busybox:test' } } };
+
+describe('services API', () => {
+  let h: ApiHarness;
+  beforeEach(async () => {
+    h = await startApi();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('creates a service with defaults filled and returns it exactly as stored', async () => {
+    const r = await h.call('POST', '/v1/services', minimal);
+    assert.equal(r.status, 201);
+    const stored = h.store.services.byName('web');
+    assert.ok(stored);
+    assert.deepEqual(r.body, JSON.parse(JSON.stringify(stored)));
+    assert.equal(r.body.specVersion, 1);
+    assert.equal(r.body.spec.replicas, 1);
+    assert.equal(r.body.spec.taskTemplate.driver, 'docker');
+    const list = await h.call('GET', '/v1/services');
+    assert.deepEqual(list.body, [r.body]);
+  });
+
+  it('refuses a taken name with 409 already_exists and changes nothing', async () => {
+    await h.call('POST', '/v1/services', minimal);
+    const rev = h.store.revision;
+    const r = await h.call('POST', '/v1/services', minimal);
+    assert.equal(r.status, 409);
+    assert.equal(r.body.error.code, 'already_exists');
+    assert.equal(r.body.error.message, 'service name web is already taken');
+    assert.equal(h.store.revision, rev);
+    assert.equal(h.store.services.all().length, 1);
+  });
+
+  it('rejects a bad spec with 400, every problem listed, and creates nothing', async () => {
+    const r = await h.call('POST', '/v1/services', {
+      ...minimal,
+      replicas: -1,
+    });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.code, 'invalid_argument');
+    assert.match(r.body.error.message, /^invalid service spec: replicas: /);
+    assert.equal(r.body.error.details[0].path, 'replicas');
+
+    const c = await h.call('POST', '/v1/services', {
+      ...minimal,
+      taskTemplate: { container: { image: 'x' }, placement: { constraints: ['node.labels.zone==eu', 'zone=eu'] } },
+    });
+    assert.equal(c.status, 400);
+    assert.equal(c.body.error.details[0].path, 'taskTemplate.placement.constraints[1]');
+    assert.match(c.body.error.message, /malformed constraint "zone=eu"/);
+
+    const j = await h.call('POST', '/v1/services', '{not json', { 'content-type': 'application/json' });
+    assert.equal(j.status, 400);
+    assert.equal(j.body.error.code, 'invalid_argument');
+    assert.equal(h.store.services.all().length, 0);
+    assert.equal(h.store.revision, 0);
+  });
+
+  it('finds a service by id, name and unique id prefix; 404 otherwise', async () => {
+    const { body: s } = await h.call('POST', '/v1/services', minimal);
+    for (const ref of [s.id, 'web', s.id.slice(0, 12)]) {
+      const r = await h.call('GET', `/v1/services/${ref}`);
+      assert.equal(r.status, 200, ref);
+      assert.equal(r.body.id, s.id);
+    }
+    const r = await h.call('GET', '/v1/services/nope');
+    assert.equal(r.status, 404);
+    assert.deepEqual(r.body, { error: { code: 'not_found', message: 'service nope not found', details: [] } });
+  });
+
+  it('replaces the spec with optimistic concurrency; only task-affecting changes bump specVersion', async () => {
+    const { body: s } = await h.call('POST', '/v1/services', minimal);
+    const spec = makeServiceSpec({ name: 'web', replicas: 3 });
+    const stale = await h.call('PUT', '/v1/services/web', { version: s.version - 1, spec });
+    assert.equal(stale.status, 409);
+    assert.equal(stale.body.error.code, 'conflict');
+
+    const scaled = await h.call('PUT', '/v1/services/web', { version: s.version, spec: { ...s.spec, replicas: 3 } });
+    assert.equal(scaled.status, 200);
+    assert.equal(scaled.body.spec.replicas, 3);
+    assert.equal(scaled.body.specVersion, 1);
+    assert.ok(scaled.body.version > s.version);
+
+    const newImage = { ...scaled.body.spec, taskTemplate: { ...scaled.body.spec.taskTemplate, container: { image: 'other:1' } } };
+    const updated = await h.call('PUT', `/v1/services/${s.id}`, { version: scaled.body.version, spec: newImage });
+    assert.equal(updated.status, 200);
+    assert.equal(updated.body.specVersion, 2);
+    assert.equal(updated.body.spec.taskTemplate.container.image, 'other:1');
+    assert.deepEqual(updated.body, JSON.parse(JSON.stringify(h.store.services.get(s.id))));
+
+    const bad = await h.call('PUT', '/v1/services/web', { version: updated.body.version, spec: { ...newImage, replicas: -2 } });
+    assert.equal(bad.status, 400);
+    assert.equal(h.store.services.get(s.id)?.version, updated.body.version);
+  });
+
+  it('refuses a rename to a taken name', async () => {
+    await h.call('POST', '/v1/services', minimal);
+    const { body: api } = await h.call('POST', '/v1/services', { ...minimal, name: 'api' });
+    const r = await h.call('PUT', '/v1/services/api', { version: api.version, spec: { ...api.spec, name: 'web' } });
+    assert.equal(r.status, 409);
+    assert.equal(r.body.error.code, 'already_exists');
+    assert.equal(r.body.error.message, 'service name web is already taken');
+  });
+
+  it('scales replicated services and refuses global ones with 412', async () => {
+    await h.call('POST', '/v1/services', minimal);
+    const r = await h.call('POST', '/v1/services/web/scale', { replicas: 5 });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.spec.replicas, 5);
+    assert.equal(r.body.specVersion, 1);
+    const neg = await h.call('POST', '/v1/services/web/scale', { replicas: -1 });
+    assert.equal(neg.status, 400);
+
+    await h.call('POST', '/v1/services', { ...minimal, name: 'agent', mode: 'global' });
+    const g = await h.call('POST', '/v1/services/agent/scale', { replicas: 2 });
+    assert.equal(g.status, 412);
+    assert.equal(g.body.error.code, 'failed_precondition');
+  });
+
+  it('removes a service', async () => {
+    await h.call('POST', '/v1/services', minimal);
+    const r = await h.call('DELETE', '/v1/services/web');
+    assert.equal(r.status, 204);
+    assert.equal(h.store.services.all().length, 0);
+    assert.equal((await h.call('DELETE', '/v1/services/web')).status, 404);
+  });
+
+  it('answers unknown routes with a coded 404', async () => {
+    const r = await h.call('GET', '/v1/nothing');
+    assert.equal(r.status, 404);
+    assert.equal(r.body.error.code, 'not_found');
+  });
+});
+
+describe('changesTasks', () => {
+  it('is true for template and port changes, false for replicas, labels and name', () => {
+    const a = makeServiceSpec();
+    assert.equal(changesTasks(a, { ...a, replicas: 7, labels: { x: 'y' }, name: 'other' }), false);
+    assert.equal(changesTasks(a, makeServiceSpec({ taskTemplate: { container: { env: ['A=1'] } } })), true);
+    assert.equal(changesTasks(a, { ...a, endpoint: { ports: [{ target: 80, published: 8080, protocol: 'tcp', mode: 'host' }] } }), true);
+  });
+});

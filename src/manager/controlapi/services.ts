@@ -1,0 +1,167 @@
+import { isDeepStrictEqual } from 'node:util';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../../api/errors.ts';
+import { Service, ServiceSpec } from '../../api/service.ts';
+import { validateServiceSpec } from '../../api/validate.ts';
+import { newId } from '../../lib/ids.ts';
+import type { RouteContext } from './context.ts';
+import { errorResponses, translateStoreErrors } from './errors.ts';
+import { resolveService } from './lookup.ts';
+
+export const ServiceRef = Type.Object({ idOrName: Type.String({ description: 'Service id, name or unique id prefix.' }) });
+type ServiceRef = Static<typeof ServiceRef>;
+
+/** Body of `PUT /v1/services/:idOrName`: the full new spec and the version it was based on. */
+export const ServiceUpdateBody = Type.Object(
+  {
+    version: Type.Integer({ minimum: 0, description: 'The service version the new spec was based on (409 if stale).' }),
+    spec: ServiceSpec,
+  },
+  { additionalProperties: false },
+);
+type ServiceUpdateBody = Static<typeof ServiceUpdateBody>;
+
+/** Body of `POST /v1/services/:idOrName/scale`. */
+export const ScaleBody = Type.Object(
+  {
+    replicas: Type.Integer({ minimum: 0 }),
+    version: Type.Optional(Type.Integer({ minimum: 0, description: 'When given, 409 if the service changed since.' })),
+  },
+  { additionalProperties: false },
+);
+type ScaleBody = Static<typeof ScaleBody>;
+
+/**
+ * Whether a new spec changes what the service's tasks run. Only then is `specVersion` bumped:
+ * tasks record the specVersion they were created from, so bumping it for a replica count or
+ * a label would make the orchestrator replace every running task for nothing.
+ */
+export function changesTasks(before: ServiceSpec, after: ServiceSpec): boolean {
+  return (
+    !isDeepStrictEqual(before.taskTemplate, after.taskTemplate) ||
+    !isDeepStrictEqual(before.endpoint, after.endpoint) ||
+    before.mode !== after.mode
+  );
+}
+
+function checkVersion(service: Service, version: number | undefined): void {
+  if (version !== undefined && version !== service.version) {
+    throw new ApiError(
+      'conflict',
+      `service ${service.spec.name} changed since version ${version} (it is at version ${service.version}): read it again and retry`,
+    );
+  }
+}
+
+/** `GET/POST /v1/services`, `GET/PUT/DELETE /v1/services/:idOrName`, `POST …/scale`. */
+export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { store } = ctx.deps;
+
+  app.get('/v1/services', {
+    schema: { summary: 'List services', tags: ['services'], response: { 200: Type.Array(Service) } },
+    handler: async () => store.services.all(),
+  });
+
+  app.post<{ Body: ServiceSpec }>('/v1/services', {
+    schema: {
+      summary: 'Create a service',
+      tags: ['services'],
+      body: ServiceSpec,
+      response: { 201: Service, ...errorResponses('invalid_argument', 'already_exists') },
+    },
+    handler: async (req, reply) => {
+      const spec = req.body;
+      const id = newId();
+      const taken = `service name ${spec.name} is already taken`;
+      await translateStoreErrors(
+        () =>
+          store.update((tx) => {
+            if (tx.services.byName(spec.name)) throw new ApiError('already_exists', taken);
+            tx.services.create({ id, spec, specVersion: 1 });
+          }),
+        { already_exists: taken },
+      );
+      return reply.code(201).send(store.services.get(id));
+    },
+  });
+
+  app.get<{ Params: ServiceRef }>('/v1/services/:idOrName', {
+    schema: { summary: 'Inspect a service', tags: ['services'], params: ServiceRef, response: { 200: Service, ...errorResponses('not_found') } },
+    handler: async (req) => resolveService(store.services, req.params.idOrName),
+  });
+
+  app.put<{ Params: ServiceRef; Body: ServiceUpdateBody }>('/v1/services/:idOrName', {
+    schema: {
+      summary: 'Replace a service spec',
+      description: 'Takes the full spec and the version it was based on; a change to what tasks run bumps specVersion.',
+      tags: ['services'],
+      params: ServiceRef,
+      body: ServiceUpdateBody,
+      response: { 200: Service, ...errorResponses('invalid_argument', 'not_found', 'conflict', 'already_exists') },
+    },
+    handler: async (req) => {
+      const spec = validateServiceSpec(req.body.spec);
+      const { version } = req.body;
+      const current = resolveService(store.services, req.params.idOrName);
+      const taken = `service name ${spec.name} is already taken`;
+      await translateStoreErrors(
+        () =>
+          store.update((tx) => {
+            const s = tx.services.get(current.id);
+            if (!s) throw new ApiError('not_found', `service ${req.params.idOrName} not found`);
+            checkVersion(s, version);
+            if (spec.name !== s.spec.name && tx.services.byName(spec.name)) throw new ApiError('already_exists', taken);
+            const specVersion = changesTasks(s.spec, spec) ? s.specVersion + 1 : s.specVersion;
+            tx.services.update({ ...s, spec, specVersion });
+          }),
+        { already_exists: taken, conflict: `service ${current.spec.name} changed while it was being updated: read it again and retry` },
+      );
+      return store.services.get(current.id);
+    },
+  });
+
+  app.delete<{ Params: ServiceRef }>('/v1/services/:idOrName', {
+    schema: { summary: 'Remove a service and its tasks', tags: ['services'], params: ServiceRef, response: { 204: Type.Null(), ...errorResponses('not_found') } },
+    handler: async (req, reply) => {
+      const s = resolveService(store.services, req.params.idOrName);
+      await translateStoreErrors(
+        () =>
+          store.update((tx) => {
+            if (tx.services.get(s.id)) tx.services.delete(s.id);
+          }),
+        {},
+      );
+      return reply.code(204).send();
+    },
+  });
+
+  app.post<{ Params: ServiceRef; Body: ScaleBody }>('/v1/services/:idOrName/scale', {
+    schema: {
+      summary: 'Set the replica count of a replicated service',
+      tags: ['services'],
+      params: ServiceRef,
+      body: ScaleBody,
+      response: { 200: Service, ...errorResponses('invalid_argument', 'not_found', 'conflict', 'failed_precondition') },
+    },
+    handler: async (req) => {
+      const current = resolveService(store.services, req.params.idOrName);
+      const { replicas, version } = req.body;
+      await translateStoreErrors(
+        () =>
+          store.update((tx) => {
+            const s = tx.services.get(current.id);
+            if (!s) throw new ApiError('not_found', `service ${req.params.idOrName} not found`);
+            checkVersion(s, version);
+            if (s.spec.mode !== 'replicated') {
+              throw new ApiError('failed_precondition', `service ${s.spec.name} is ${s.spec.mode}: it runs one task per node and cannot be scaled`);
+            }
+            if (s.spec.replicas === replicas) return;
+            tx.services.update({ ...s, spec: { ...s.spec, replicas } });
+          }),
+        { conflict: `service ${current.spec.name} changed while it was being scaled: retry` },
+      );
+      return store.services.get(current.id);
+    },
+  });
+}
