@@ -24,6 +24,11 @@ fi
 $FLOTILLA dev "$@" &
 DEV=$!
 trap 'kill -TERM $DEV 2>/dev/null; wait $DEV' INT TERM
-$FLOTILLA wait-ready --timeout 30s
+tries=0
+until $FLOTILLA node ls >/dev/null 2>&1; do
+  tries=$((tries + 1))
+  if [ $tries -gt 60 ] || ! kill -0 $DEV 2>/dev/null; then echo "flotilla dev did not come up" >&2; exit 1; fi
+  sleep 0.5
+done
 sh scripts/demo.sh "$DEMO"
 wait $DEV

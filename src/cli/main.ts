@@ -19,7 +19,6 @@ export function buildProgram(io: CliIo): Command {
     .version(CLI_VERSION, '-v, --version')
     .option('-H, --host <host>', 'Manager to talk to: unix:///path/flotilla.sock or http://host:port (default: $FLOTILLA_HOST, else the socket in $FLOTILLA_HOME or ~/.flotilla)')
     .enablePositionalOptions()
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),

@@ -274,7 +274,12 @@ export class DockerDriver implements Driver {
     } catch (e) {
       if (signal?.aborted) throw signal.reason as Error;
       if (ac.signal.aborted && isDriverError(ac.signal.reason)) throw ac.signal.reason;
-      throw isDriverError(e) ? e : dockerError(e, 'image_not_found');
+      const err = isDriverError(e) ? e : dockerError(e, 'image_not_found');
+      if (err.code !== 'image_not_found') throw err;
+      // Name the image: the engine's pull error often names only the registry it tried.
+      throw new DriverError('image_not_found', `image ${image} is not on this node and could not be pulled: ${err.message}`, {
+        cause: e,
+      });
     } finally {
       timer.cancel();
       signal?.removeEventListener('abort', onAbort);
