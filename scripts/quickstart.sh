@@ -6,7 +6,7 @@
 # and are adopted by the next start.
 set -e
 cd "$(dirname "$0")/.."
-[ -x node_modules/.bin/node ] || npm ci --no-audit --no-fund
+[ -x node_modules/.bin/node ] || npm install --no-audit --no-fund
 NODE="$PWD/node_modules/.bin/node"
 FLOTILLA="$NODE $PWD/bin/flotilla.js"
 

@@ -3,7 +3,7 @@
 # one run of Node's test runner. Installs the npm packages first on a fresh clone.
 set -e
 cd "$(dirname "$0")/.."
-[ -x node_modules/.bin/node ] || npm ci --no-audit --no-fund
+[ -x node_modules/.bin/node ] || npm install --no-audit --no-fund
 PATH="$PWD/node_modules/.bin:$PATH"
 export PATH
 echo "== type check"

@@ -90,7 +90,7 @@ export async function runDev(options: DevOptions, io: CliIo, stop: AbortSignal, 
   const nodeId = await ensureNodeId(nodeDir, newId);
   const { drivers, line } = await chooseDrivers(options.driver, nodeId, nodeDir, clock, io.env);
 
-  const manager = new Manager({ clock, logger }, { dataDir, listen, info: { mode: 'dev', drivers: drivers.map((d) => d.name).join(',') } });
+  const manager = new Manager({ clock, logger }, { dataDir, listen, localNodeId: nodeId, info: { mode: 'dev', drivers: drivers.map((d) => d.name).join(',') } });
   const sock = socketPath(dataDir);
   const agent = new Agent({
     clock,

@@ -21,6 +21,8 @@ export interface ManagerOptions {
   dataDir: string;
   /** Extra TCP addresses for the API and agent sessions (the unix socket is always served). */
   listen?: readonly { host: string; port: number }[];
+  /** Node id of the agent running beside this manager (`flotilla dev`): it registers as a manager. */
+  localNodeId?: string;
   /** Facts `GET /v1/info` reports (driver, …); the data dir is added. */
   info?: Readonly<Record<string, string>>;
 }
@@ -51,7 +53,7 @@ export class Manager {
 
   constructor(deps: ManagerDeps, options: ManagerOptions) {
     this.#deps = deps;
-    this.#options = { listen: [], info: {}, ...options };
+    this.#options = { listen: [], info: {}, localNodeId: '', ...options };
   }
 
   /** The API's unix socket. */
@@ -86,7 +88,8 @@ export class Manager {
       this.#started.push({ name: 'store', start: async () => {}, stop: () => store.close() });
 
       const deps = { store, clock, logger };
-      const dispatcher = new Dispatcher(deps);
+      const { localNodeId } = this.#options;
+      const dispatcher = new Dispatcher(deps, { managerNodeIds: localNodeId ? [localNodeId] : [] });
       const api = new ControlApi(
         { ...deps, logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) } },
         {

@@ -134,6 +134,20 @@ void describe('Dispatcher', () => {
     return store.update((tx) => tx.tasks.create(t));
   }
 
+  void it("registers the manager's own agent with role manager", async () => {
+    await dispatcher.stop();
+    dispatcher = new Dispatcher({ store, clock, logger: silentLogger }, { managerNodeIds: ['local'] });
+    await dispatcher.start();
+    const local = connect();
+    local.hello('local');
+    await local.next('welcome');
+    const other = connect();
+    other.hello('other');
+    await other.next('welcome');
+    assert.equal(store.nodes.get('local')?.spec.role, 'manager');
+    assert.equal(store.nodes.get('other')?.spec.role, 'worker');
+  });
+
   void it('registers a new node, assigns it an id and sends an empty full set', async () => {
     const a = connect();
     a.hello();

@@ -246,7 +246,8 @@ export class Dispatcher {
         await this.#store.update((tx) => {
           const existing = tx.nodes.get(nodeId);
           if (!existing) {
-            tx.nodes.create({ id: nodeId, spec: { role: 'worker', availability: 'active', labels: {} }, description, status });
+            const role = this.#o.managerNodeIds.has(nodeId) ? 'manager' : 'worker';
+            tx.nodes.create({ id: nodeId, spec: { role, availability: 'active', labels: {} }, description, status });
           } else {
             tx.nodes.update({ ...existing, description, status });
           }

@@ -12,6 +12,8 @@ export interface DispatcherOptions {
   maxStatusBatch?: number;
   /** A connection that does not say `hello` within this is closed. Default 10 s. */
   helloTimeoutMs?: number;
+  /** Node ids of the managers' own agents: registered with role `manager`. Default none. */
+  managerNodeIds?: readonly string[];
 }
 
 /** `DispatcherOptions` with every default filled in. */
@@ -22,6 +24,7 @@ export interface CompiledDispatcherOptions {
   readonly statusBatchMs: number;
   readonly maxStatusBatch: number;
   readonly helloTimeoutMs: number;
+  readonly managerNodeIds: ReadonlySet<string>;
   /** How often liveness is checked: a quarter of the heartbeat period. */
   readonly sweepIntervalMs: number;
 }
@@ -35,6 +38,7 @@ export function compileDispatcherOptions(o: DispatcherOptions = {}): CompiledDis
     statusBatchMs: nonNegative('statusBatchMs', o.statusBatchMs ?? 50),
     maxStatusBatch: positive('maxStatusBatch', o.maxStatusBatch ?? 20_000),
     helloTimeoutMs: positive('helloTimeoutMs', o.helloTimeoutMs ?? 10_000),
+    managerNodeIds: new Set(o.managerNodeIds ?? []),
     sweepIntervalMs: Math.max(1, Math.floor(heartbeatPeriodMs / 4)),
   };
 }
