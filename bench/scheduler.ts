@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Node } from '../src/api/node.ts';
-import type { ServiceSpec } from '../src/api/service.ts';
+import { DEFAULT_UPDATE_CONFIG, type ServiceSpec } from '../src/api/service.ts';
 import type { Task } from '../src/api/task.ts';
 import { systemClock } from '../src/lib/clock.ts';
 import { newId } from '../src/lib/ids.ts';
@@ -95,8 +95,11 @@ function makeSpec(k: number, replicas: number): ServiceSpec {
       },
       restartPolicy: { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 },
       placement: { constraints, maxReplicasPerNode: random() < 0.1 ? 2 : 0 },
+      forceUpdate: 0,
     },
     endpoint: { ports: [] },
+    updateConfig: DEFAULT_UPDATE_CONFIG,
+    rollbackConfig: DEFAULT_UPDATE_CONFIG,
   };
 }
 

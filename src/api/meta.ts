@@ -19,3 +19,5 @@ export type Labels = Static<typeof Labels>;
 
 /** Names of services, stacks and the like: what Docker accepts for a container name. */
 export const NAME_PATTERN = '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$';
+/** `NAME_PATTERN` in words, for error messages. */
+export const NAME_RULE = 'expected a name of letters, digits, "_", "." and "-", starting with a letter or digit, at most 63 characters';

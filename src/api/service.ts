@@ -1,5 +1,38 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Labels, Meta, NAME_PATTERN } from './meta.ts';
+import { Labels, Meta, NAME_PATTERN, NAME_RULE } from './meta.ts';
+
+/**
+ * How the agent decides a task is healthy. Exactly one probe: `test` (a command run inside the
+ * task, Docker's form: `["CMD", "prog", "arg"]`, `["CMD-SHELL", "shell text"]`, or `["NONE"]`
+ * to switch off the image's own HEALTHCHECK), `http` (a GET that must answer `status`, or any
+ * 2xx/3xx when absent) or `tcp` (a connection that must open). Without a `healthcheck` the
+ * image's own HEALTHCHECK applies (docker driver). A task with a health check counts as up —
+ * for rolling updates and `depends_on: service_healthy` — only once healthy.
+ */
+export const Healthcheck = Type.Object(
+  {
+    test: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
+    http: Type.Optional(
+      Type.Object(
+        {
+          port: Type.Integer({ minimum: 1, maximum: 65_535 }),
+          path: Type.String({ default: '/' }),
+          status: Type.Optional(Type.Integer({ minimum: 100, maximum: 599 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    tcp: Type.Optional(Type.Object({ port: Type.Integer({ minimum: 1, maximum: 65_535 }) }, { additionalProperties: false })),
+    intervalMs: Type.Integer({ minimum: 1, default: 30_000 }),
+    timeoutMs: Type.Integer({ minimum: 1, default: 30_000 }),
+    /** Consecutive failures that make the task unhealthy. */
+    retries: Type.Integer({ minimum: 1, default: 3 }),
+    /** Failures during this time after start do not count. */
+    startPeriodMs: Type.Integer({ minimum: 0, default: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type Healthcheck = Static<typeof Healthcheck>;
 
 /** The process a task runs. Durations are milliseconds. */
 export const ContainerSpec = Type.Object(
@@ -17,6 +50,7 @@ export const ContainerSpec = Type.Object(
     user: Type.Optional(Type.String()),
     stopSignal: Type.String({ default: 'SIGTERM' }),
     stopGracePeriodMs: Type.Integer({ minimum: 0, default: 10_000 }),
+    healthcheck: Type.Optional(Healthcheck),
   },
   { additionalProperties: false },
 );
@@ -81,6 +115,8 @@ export const TaskTemplate = Type.Object(
     resources: Type.Object(ResourceRequirements.properties, { additionalProperties: false, default: {} }),
     restartPolicy: Type.Object(RestartPolicy.properties, { additionalProperties: false, default: {} }),
     placement: Type.Object(Placement.properties, { additionalProperties: false, default: {} }),
+    /** A counter: raising it replaces every task although nothing else changed (`service update --force`). */
+    forceUpdate: Type.Integer({ minimum: 0, default: 0 }),
   },
   { additionalProperties: false },
 );
@@ -99,13 +135,65 @@ export const PortConfig = Type.Object(
 );
 export type PortConfig = Static<typeof PortConfig>;
 
+export const FailureAction = Type.Union([Type.Literal('pause'), Type.Literal('continue'), Type.Literal('rollback')]);
+export type FailureAction = Static<typeof FailureAction>;
+
+/**
+ * How a spec change rolls out (`updateConfig`) or back (`rollbackConfig`): `parallelism`
+ * tasks at a time (0 = all at once), `delayMs` between batches, `order` stop-first (old task
+ * stops before its replacement starts) or start-first (replacement up first), each new task
+ * watched for `monitorMs`; when more than `maxFailureRatio` of the tasks updated fail,
+ * `failureAction` applies (`rollback` is not valid in a rollbackConfig).
+ */
+export const UpdateConfig = Type.Object(
+  {
+    parallelism: Type.Integer({ minimum: 0, default: 1 }),
+    delayMs: Type.Integer({ minimum: 0, default: 0 }),
+    order: Type.Union([Type.Literal('stop-first'), Type.Literal('start-first')], { default: 'stop-first' }),
+    failureAction: Type.Union(FailureAction.anyOf, { default: 'pause' }),
+    monitorMs: Type.Integer({ minimum: 0, default: 5_000 }),
+    maxFailureRatio: Type.Number({ minimum: 0, maximum: 1, default: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type UpdateConfig = Static<typeof UpdateConfig>;
+
+/** The defaults of `updateConfig` and `rollbackConfig`. */
+export const DEFAULT_UPDATE_CONFIG: UpdateConfig = Object.freeze({
+  parallelism: 1,
+  delayMs: 0,
+  order: 'stop-first',
+  failureAction: 'pause',
+  monitorMs: 5_000,
+  maxFailureRatio: 0,
+});
+
+export const UpdateState = Type.Union([
+  Type.Literal('updating'),
+  Type.Literal('paused'),
+  Type.Literal('completed'),
+  Type.Literal('rollback_started'),
+  Type.Literal('rollback_paused'),
+  Type.Literal('rollback_completed'),
+]);
+export type UpdateState = Static<typeof UpdateState>;
+
+/** Progress of the latest rollout of a service's spec (absent before the first update). */
+export const UpdateStatus = Type.Object({
+  state: UpdateState,
+  startedAt: Type.String({ format: 'date-time' }),
+  completedAt: Type.Optional(Type.String({ format: 'date-time' })),
+  message: Type.String(),
+});
+export type UpdateStatus = Static<typeof UpdateStatus>;
+
 export const ServiceMode = Type.Union([Type.Literal('replicated'), Type.Literal('global')]);
 export type ServiceMode = Static<typeof ServiceMode>;
 
 /** What the user asks for. `POST /v1/services` takes it; defaults are filled on the server. */
 export const ServiceSpec = Type.Object(
   {
-    name: Type.String({ pattern: NAME_PATTERN }),
+    name: Type.String({ pattern: NAME_PATTERN, errorMessage: NAME_RULE }),
     labels: Type.Object({}, { additionalProperties: Type.String(), default: {} }),
     mode: Type.Union(ServiceMode.anyOf, { default: 'replicated' }),
     /** Desired task count in `replicated` mode; ignored in `global` mode. */
@@ -115,6 +203,8 @@ export const ServiceSpec = Type.Object(
       { ports: Type.Array(PortConfig, { default: [] }) },
       { additionalProperties: false, default: {} },
     ),
+    updateConfig: Type.Object(UpdateConfig.properties, { additionalProperties: false, default: {} }),
+    rollbackConfig: Type.Object(UpdateConfig.properties, { additionalProperties: false, default: {} }),
   },
   { additionalProperties: false },
 );
@@ -124,8 +214,16 @@ export const Service = Type.Composite([
   Meta,
   Type.Object({
     spec: ServiceSpec,
-    /** Bumped whenever `spec` changes (not on other writes); tasks record the one they ran. */
+    /**
+     * Bumped whenever what the tasks run changes (`taskTemplate`, `endpoint`, `mode`); not on
+     * scaling or relabelling. Tasks record the one they were created from.
+     */
     specVersion: Type.Integer({ minimum: 1 }),
+    /** The spec before the latest change of what tasks run; `service rollback` returns to it. */
+    previousSpec: Type.Optional(ServiceSpec),
+    /** The `specVersion` that `previousSpec` had. */
+    previousSpecVersion: Type.Optional(Type.Integer({ minimum: 1 })),
+    updateStatus: Type.Optional(UpdateStatus),
   }),
 ]);
 export type Service = Static<typeof Service>;

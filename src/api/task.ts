@@ -64,6 +64,8 @@ export const TaskStatus = Type.Object({
   containerId: Type.Optional(Type.String()),
   /** Process id of an `exec` task. */
   pid: Type.Optional(Type.Integer()),
+  /** Health of a running task with a health check; absent when it has none. */
+  health: Type.Optional(Type.Union([Type.Literal('starting'), Type.Literal('healthy'), Type.Literal('unhealthy')])),
 });
 export type TaskStatus = Static<typeof TaskStatus>;
 

@@ -1,5 +1,6 @@
 import type { TSchema, Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { DefaultErrorFunction, SetErrorFunction } from '@sinclair/typebox/errors';
 import { Value } from '@sinclair/typebox/value';
 import { parseConstraint } from './constraints.ts';
 import { ApiError, type ErrorDetail } from './errors.ts';
@@ -20,6 +21,12 @@ export function decode<T extends TSchema>(schema: T, input: unknown, what: strin
   }
   throw invalid(what, details);
 }
+
+// A schema may carry `errorMessage` to say in plain words what it expects.
+SetErrorFunction((param) => {
+  const custom = (param.schema as { errorMessage?: unknown }).errorMessage;
+  return typeof custom === 'string' ? custom : DefaultErrorFunction(param);
+});
 
 const checkers = new WeakMap<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
 function compiled(schema: TSchema): ReturnType<typeof TypeCompiler.Compile> {
@@ -95,6 +102,23 @@ export function validateServiceSpec(input: unknown): ServiceSpec {
   }
   if (limits.memoryBytes > 0 && limits.memoryBytes < 6 * 1024 * 1024 && t.driver === 'docker') {
     details.push({ path: 'taskTemplate.resources.limits.memoryBytes', message: 'Docker needs a memory limit of at least 6MiB' });
+  }
+  const hc = t.container.healthcheck;
+  if (hc) {
+    const probes = [hc.test, hc.http, hc.tcp].filter((p) => p !== undefined).length;
+    if (probes !== 1) {
+      details.push({ path: 'taskTemplate.container.healthcheck', message: 'give exactly one of test, http or tcp' });
+    }
+    const kind = hc.test?.[0];
+    if (kind !== undefined && !['CMD', 'CMD-SHELL', 'NONE'].includes(kind)) {
+      details.push({
+        path: 'taskTemplate.container.healthcheck.test[0]',
+        message: `expected CMD, CMD-SHELL or NONE, got "${kind}"`,
+      });
+    }
+  }
+  if (spec.rollbackConfig.failureAction === 'rollback') {
+    details.push({ path: 'rollbackConfig.failureAction', message: 'a rollback cannot roll back: use pause or continue' });
   }
   if (details.length > 0) throw invalid('service spec', details);
   return spec;

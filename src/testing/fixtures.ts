@@ -4,7 +4,7 @@
  * values replace the default. Ids are fresh unless given.
  */
 import type { Node } from '../api/node.ts';
-import type { Service, ServiceSpec } from '../api/service.ts';
+import { DEFAULT_UPDATE_CONFIG, type Service, type ServiceSpec } from '../api/service.ts';
 import type { Task } from '../api/task.ts';
 import { newId } from '../lib/ids.ts';
 
@@ -64,8 +64,11 @@ export function makeServiceSpec(overrides: DeepPartial<ServiceSpec> = {}): Servi
       resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
       restartPolicy: { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 },
       placement: { constraints: [], maxReplicasPerNode: 0 },
+      forceUpdate: 0,
     },
     endpoint: { ports: [] },
+    updateConfig: DEFAULT_UPDATE_CONFIG,
+    rollbackConfig: DEFAULT_UPDATE_CONFIG,
   };
   return merge(base, overrides);
 }

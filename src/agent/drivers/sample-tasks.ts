@@ -78,6 +78,7 @@ export function driverTask(init: DriverTaskInit): DriverTask {
       resources: init.resources ?? { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
       restartPolicy: { condition: 'none', delayMs: 0, maxAttempts: 0, windowMs: 0 },
       placement: { constraints: [], maxReplicasPerNode: 0 },
+      forceUpdate: 0,
     },
     ports: init.ports ?? [],
   };
