@@ -1,13 +1,17 @@
 import { mkdir } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { Server as TlsServer, TLSSocket } from 'node:tls';
+import type { TokensResponse } from '../api/join.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { socketPath, statePath } from '../lib/paths.ts';
 import { SqliteBackend } from '../store/sqlite/sqlite-backend.ts';
 import { Store } from '../store/store.ts';
 import { Allocator } from './allocator/allocator.ts';
+import { ClusterCa } from './ca/cluster-ca.ts';
 import { ControlApi, socketAnswers, type ListenAddress } from './controlapi/server.ts';
 import { Dispatcher } from './dispatcher/dispatcher.ts';
-import { attachAgentSessions, type AgentSessionEndpoint } from './dispatcher/ws-server.ts';
+import { attachAgentSessions, type AgentSessionEndpoint, type AgentSessionOptions } from './dispatcher/ws-server.ts';
 import { Orchestrator } from './orchestrator/orchestrator.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 
@@ -25,6 +29,20 @@ export interface ManagerOptions {
   localNodeId?: string;
   /** Facts `GET /v1/info` reports (driver, …); the data dir is added. */
   info?: Readonly<Record<string, string>>;
+  /**
+   * A multi-host cluster: create (first start) or load the cluster CA in `<dataDir>/ca/`, and
+   * serve the API and agent sessions over HTTPS with mutual TLS on `listen` (default port
+   * 4280 is the CLI's). Absent: no CA, no HTTPS (`flotilla dev`).
+   */
+  tls?: ManagerTlsOptions;
+}
+
+export interface ManagerTlsOptions {
+  readonly listen: { readonly host: string; readonly port: number };
+  /** The address nodes and clients reach this manager at: in its certificate and the join command. */
+  readonly advertiseAddr: string;
+  /** Lifetime of node and server certificates. Default 90 days. */
+  readonly certLifetimeMs?: number;
 }
 
 /** The parts a manager runs, in start order; stopped in reverse. */
@@ -43,17 +61,36 @@ type Lifecycle = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
  */
 export class Manager {
   readonly #deps: ManagerDeps;
-  readonly #options: Required<ManagerOptions>;
+  readonly #options: Required<Omit<ManagerOptions, 'tls'>>;
+  readonly #tls: ManagerTlsOptions | undefined;
   readonly #started: Component[] = [];
   #store: Store | undefined;
   #api: ControlApi | undefined;
+  #ca: ClusterCa | undefined;
   #sessions: AgentSessionEndpoint[] = [];
   #lifecycle: Lifecycle = 'new';
   #stopping: Promise<void> | undefined;
 
   constructor(deps: ManagerDeps, options: ManagerOptions) {
     this.#deps = deps;
-    this.#options = { listen: [], info: {}, localNodeId: '', ...options };
+    const { tls, ...rest } = options;
+    this.#options = { listen: [], info: {}, localNodeId: '', ...rest };
+    this.#tls = tls;
+  }
+
+  /** The cluster root CA certificate (PEM); only with the `tls` option, once started. */
+  get caCertificate(): string {
+    return this.#clusterCa().caCertificate;
+  }
+
+  /** The worker and manager join tokens; only with the `tls` option, once started. */
+  joinTokens(): TokensResponse {
+    return this.#clusterCa().joinTokens();
+  }
+
+  #clusterCa(): ClusterCa {
+    if (!this.#ca) throw new Error(this.#tls ? 'manager not started' : 'this manager has no cluster CA (it was started without the tls option)');
+    return this.#ca;
   }
 
   /** The API's unix socket. */
@@ -89,15 +126,25 @@ export class Manager {
 
       const deps = { store, clock, logger };
       const { localNodeId } = this.#options;
+      const tls = this.#tls;
+      const ca = tls ? new ClusterCa(deps, { dataDir, advertiseAddr: tls.advertiseAddr, listen: tls.listen, ...(tls.certLifetimeMs === undefined ? {} : { certLifetimeMs: tls.certLifetimeMs }) }) : undefined;
+      if (ca) {
+        // First: the API's HTTPS listener needs the server certificate it issues.
+        await ca.start();
+        this.#started.push(named('cluster CA', ca));
+        this.#ca = ca;
+      }
       const dispatcher = new Dispatcher(deps, { managerNodeIds: localNodeId ? [localNodeId] : [] });
       const api = new ControlApi(
-        { ...deps, logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) } },
+        { ...deps, logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },
         {
-          listen: [{ path: this.socketPath }, ...this.#options.listen] satisfies ListenAddress[],
-          info: { dataDir, ...this.#options.info },
+          listen: [{ path: this.socketPath }, ...this.#options.listen, ...(tls ? [{ ...tls.listen, tls: true }] : [])] satisfies ListenAddress[],
+          info: { dataDir, ...(ca && tls ? { clusterId: ca.clusterId, advertiseAddr: tls.advertiseAddr } : {}), ...this.#options.info },
+          ...(ca ? { tls: ca.serverCredentials } : {}),
         },
       );
       this.#api = api;
+      ca?.onServerCredentials((c) => api.setTlsCredentials(c));
       const components: Component[] = [
         named('orchestrator', new Orchestrator(deps)),
         named('allocator', new Allocator(deps)),
@@ -109,7 +156,8 @@ export class Manager {
         await c.start();
         this.#started.push(c);
       }
-      this.#sessions = api.servers.map((server) => attachAgentSessions(server, dispatcher));
+      const tlsSessions: AgentSessionOptions = ca ? { authenticate: (socket) => sessionIdentity(socket, ca) } : {};
+      this.#sessions = api.servers.map((server) => attachAgentSessions(server, dispatcher, server instanceof TlsServer ? tlsSessions : {}));
       this.#started.push({
         name: 'agent sessions',
         start: async () => {},
@@ -146,6 +194,13 @@ export class Manager {
       }
     }
   }
+}
+
+/** The node an agent connection speaks for, from its client certificate, or why it is refused. */
+function sessionIdentity(socket: Socket, ca: ClusterCa): { nodeId: string } | { error: string } {
+  const who = ca.identify(socket instanceof TLSSocket ? socket.getPeerX509Certificate() : undefined);
+  if (who.kind === 'node') return { nodeId: who.nodeId };
+  return { error: who.kind === 'admin' ? 'the admin certificate cannot open an agent session' : who.reason };
 }
 
 function named(name: string, c: { start(): Promise<void>; stop(): Promise<void> }): Component {

@@ -135,6 +135,7 @@ export class Store {
       node: new MemTable(TABLES.node),
       service: new MemTable(TABLES.service),
       task: new MemTable(TABLES.task),
+      cluster: new MemTable(TABLES.cluster),
     };
     this.nodes = this.#mem.node;
     this.services = this.#mem.service;

@@ -1,3 +1,4 @@
+import type { Cluster } from '../api/cluster.ts';
 import type { Node } from '../api/node.ts';
 import type { Service } from '../api/service.ts';
 import type { Task } from '../api/task.ts';
@@ -16,6 +17,8 @@ export interface ObjectKinds {
   node: Node;
   service: Service;
   task: Task;
+  /** The one cluster object (CA certificate, token secrets); never sent by the API. */
+  cluster: Cluster;
 }
 export type Kind = keyof ObjectKinds;
 
@@ -61,6 +64,7 @@ export const TABLES: { readonly [K in Kind]: TableDef<ObjectKinds[K]> } = {
       desiredState: (t) => t.desiredState,
     },
   },
+  cluster: { kind: 'cluster', prefix: '/flotilla/cluster/', indexes: {} },
 };
 
 export const KINDS = Object.keys(TABLES) as Kind[];

@@ -68,6 +68,7 @@ export class Tx {
       node: new TxTable(mem.node, this),
       service: new TxTable(mem.service, this),
       task: new TxTable(mem.task, this),
+      cluster: new TxTable(mem.cluster, this),
     };
     this.nodes = this.#tables.node;
     this.services = this.#tables.service;

@@ -3,6 +3,7 @@ import type { Task } from '../../api/task.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Store } from '../../store/store.ts';
+import type { ClusterAuthority } from './auth.ts';
 
 /**
  * Where task logs come from. The composition root wires this to the dispatcher, which asks the
@@ -19,10 +20,25 @@ export interface ControlApiDeps {
   readonly logger: Logger;
   /** Task logs; without it `GET /v1/services/:id/logs` answers `unavailable`. */
   readonly logs?: LogSource;
+  /**
+   * The cluster CA (wired by the composition root): join, renew, tokens, and who a TLS peer
+   * is. Without it the cluster routes answer `unavailable` and no listener may use TLS.
+   */
+  readonly authority?: ClusterAuthority;
 }
 
-/** Where the API listens: a unix socket (mode 0600) or a TCP address. */
-export type ListenAddress = { readonly path: string } | { readonly host: string; readonly port: number };
+/**
+ * Where the API listens: a unix socket (mode 0600, fully trusted), or a TCP address — plain
+ * HTTP, or with `tls: true` HTTPS where every route but the open ones needs a credential.
+ */
+export type ListenAddress = { readonly path: string } | { readonly host: string; readonly port: number; readonly tls?: boolean };
+
+/** The HTTPS listeners' key and certificate, and the CA that client certificates come from (PEM). */
+export interface TlsCredentials {
+  readonly key: string;
+  readonly cert: string;
+  readonly ca: string;
+}
 
 /** Public options of `ControlApi`; every one has a default. */
 export interface ControlApiOptions {
@@ -34,6 +50,8 @@ export interface ControlApiOptions {
   version?: string;
   /** Extra facts `GET /v1/info` reports (data dir, driver, …). */
   info?: Readonly<Record<string, string>>;
+  /** Needed when a listen address has `tls: true`; replace later with `ControlApi.setTlsCredentials`. */
+  tls?: TlsCredentials;
 }
 
 /** Options after defaults are applied. */
@@ -42,16 +60,22 @@ export interface CompiledOptions {
   readonly heartbeatMs: number;
   readonly version: string;
   readonly info: Readonly<Record<string, string>>;
+  readonly tls: TlsCredentials | undefined;
 }
 
 export function compileOptions(options: ControlApiOptions, defaultVersion: string): CompiledOptions {
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   if (!(heartbeatMs > 0)) throw new RangeError(`heartbeatMs must be positive, got ${heartbeatMs}`);
+  const listen = options.listen ?? [];
+  if (listen.some((a) => 'port' in a && a.tls === true) && !options.tls) {
+    throw new RangeError('a TLS listen address needs the tls option (key, certificate and CA)');
+  }
   return {
-    listen: options.listen ?? [],
+    listen,
     heartbeatMs,
     version: options.version ?? defaultVersion,
     info: options.info ?? {},
+    tls: options.tls,
   };
 }
 

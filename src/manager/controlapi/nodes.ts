@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { withRemovedNode } from '../../api/cluster.ts';
 import { ApiError } from '../../api/errors.ts';
 import { Node, NodeUpdate } from '../../api/node.ts';
 import type { RouteContext } from './context.ts';
@@ -9,6 +10,8 @@ import { resolveNode } from './lookup.ts';
 
 const NodeRef = Type.Object({ idOrHostname: Type.String({ description: 'Node id, hostname or unique id prefix.' }) });
 type NodeRef = Static<typeof NodeRef>;
+const NodeRemoveQuery = Type.Object({ force: Type.Optional(Type.Boolean({ description: 'Remove the node even while it is ready.' })) });
+type NodeRemoveQuery = Static<typeof NodeRemoveQuery>;
 
 /** Applies a `NodeUpdate` to a node's spec; pure. */
 export function applyNodeUpdate(spec: Node['spec'], update: NodeUpdate): Node['spec'] {
@@ -21,7 +24,7 @@ export function applyNodeUpdate(spec: Node['spec'], update: NodeUpdate): Node['s
   };
 }
 
-/** `GET /v1/nodes`, `GET /v1/nodes/:idOrHostname`, `PATCH /v1/nodes/:idOrHostname`. */
+/** `GET /v1/nodes`, `GET /v1/nodes/:idOrHostname`, `PATCH /v1/nodes/:idOrHostname`, `DELETE /v1/nodes/:idOrHostname`. */
 export function registerNodeRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { store } = ctx.deps;
 
@@ -62,6 +65,40 @@ export function registerNodeRoutes(app: FastifyInstance, ctx: RouteContext): voi
         { conflict: `node ${name} changed while it was being updated: retry` },
       );
       return store.nodes.get(current.id);
+    },
+  });
+
+  app.delete<{ Params: NodeRef; Querystring: NodeRemoveQuery }>('/v1/nodes/:idOrHostname', {
+    schema: {
+      summary: 'Remove a node from the cluster and revoke its certificate',
+      description: 'A ready node is refused (412) unless `force=true`. Its tasks are replaced on other nodes.',
+      tags: ['nodes'],
+      params: NodeRef,
+      querystring: NodeRemoveQuery,
+      response: { 204: Type.Null(), ...errorResponses('not_found', 'failed_precondition') },
+    },
+    handler: async (req, reply) => {
+      const current = resolveNode(store.nodes, req.params.idOrHostname);
+      const name = current.description.hostname || current.id;
+      await translateStoreErrors(
+        () =>
+          store.update((tx) => {
+            const n = tx.nodes.get(current.id);
+            if (!n) throw new ApiError('not_found', `node ${req.params.idOrHostname} not found`);
+            if (n.status.state === 'ready' && req.query.force !== true) {
+              throw new ApiError('failed_precondition', `node ${name} is ready: stop its agent (or wait until it is down) first, or remove it anyway with --force`);
+            }
+            tx.nodes.delete(n.id);
+            // Revoked in the same commit: the node's certificate is refused from now on.
+            const clusters = tx.table('cluster');
+            for (const c of clusters.all()) {
+              const revoked = withRemovedNode(c, n.id);
+              if (revoked !== c) clusters.update(revoked);
+            }
+          }),
+        { conflict: `node ${name} changed while it was being removed: retry` },
+      );
+      return reply.code(204).send();
     },
   });
 }

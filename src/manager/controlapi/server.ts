@@ -1,13 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { chmod, unlink } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { fastify, type FastifyInstance, type InjectOptions, type LightMyRequestResponse } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
 import { isoTime } from '../../lib/clock.ts';
-import { compileOptions, StreamRegistry, type ControlApiDeps, type ControlApiOptions, type ListenAddress, type RouteContext } from './context.ts';
+import { registerAuth } from './auth.ts';
+import { compileOptions, StreamRegistry, type ControlApiDeps, type ControlApiOptions, type ListenAddress, type RouteContext, type TlsCredentials } from './context.ts';
 import { toApiError } from './errors.ts';
 import { registerEventRoutes } from './events.ts';
 import { registerInfoRoutes } from './info.ts';
+import { registerJoinRoutes } from './join.ts';
 import { registerNodeRoutes } from './nodes.ts';
 import { OpenApiCollector } from './openapi.ts';
 import { registerServiceLogRoutes } from './service-logs.ts';
@@ -16,7 +19,8 @@ import { registerTaskRoutes } from './tasks.ts';
 import { validatorCompiler } from './validation.ts';
 import { PACKAGE_VERSION } from './version.ts';
 
-export type { ControlApiDeps, ControlApiOptions, ListenAddress, LogSource } from './context.ts';
+export type { ControlApiDeps, ControlApiOptions, ListenAddress, LogSource, TlsCredentials } from './context.ts';
+export type { ClusterAuthority } from './auth.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -36,6 +40,9 @@ export class ControlApi {
   readonly #sockets = new Set<Socket>();
   #handler: Handler | undefined;
   #servers: Server[] = [];
+  /** The HTTPS servers among `#servers`, whose credentials `setTlsCredentials` replaces. */
+  readonly #tlsServers = new Set<Server>();
+  #tls: TlsCredentials | undefined;
   #state: State = 'new';
   #stopping: Promise<void> | undefined;
 
@@ -43,12 +50,13 @@ export class ControlApi {
     this.#deps = deps;
     const compiled = compileOptions(options, PACKAGE_VERSION);
     this.#ctx = { deps, options: compiled, streams: this.#streams, startedAt: isoTime(deps.clock) };
+    this.#tls = compiled.tls;
     this.#app = fastify({
       logger: false,
       // One server per listen address, sharing Fastify's handler: the first is Fastify's own.
       serverFactory: (handler) => {
         this.#handler = handler;
-        return this.#track(createServer(handler));
+        return this.#serverFor(compiled.listen[0], handler);
       },
       return503OnClosing: true,
     });
@@ -65,6 +73,8 @@ export class ControlApi {
       return reply.code(404).send(e.toJSON());
     });
     this.#openapi.attach(this.#app);
+    registerAuth(this.#app, this.#ctx);
+    registerJoinRoutes(this.#app, this.#ctx);
     registerInfoRoutes(this.#app, this.#ctx);
     registerServiceRoutes(this.#app, this.#ctx);
     registerServiceLogRoutes(this.#app, this.#ctx);
@@ -85,7 +95,7 @@ export class ControlApi {
       const a = s.address();
       if (typeof a === 'string') return `unix://${a}`;
       if (a === null) return '';
-      return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+      return `${this.#tlsServers.has(s) ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
     });
   }
 
@@ -97,7 +107,7 @@ export class ControlApi {
     const addresses = this.#ctx.options.listen;
     try {
       for (const [i, addr] of addresses.entries()) {
-        const server = i === 0 ? this.#app.server : this.#track(createServer(handler));
+        const server = i === 0 ? this.#app.server : this.#serverFor(addr, handler);
         await listen(server, addr);
         this.#servers.push(server);
       }
@@ -122,9 +132,29 @@ export class ControlApi {
     return this.#stopping;
   }
 
+  /**
+   * Replaces the HTTPS listeners' key, certificate and CA (a renewed server certificate); new
+   * connections use them, open ones keep theirs.
+   */
+  setTlsCredentials(credentials: TlsCredentials): void {
+    this.#tls = credentials;
+    for (const s of this.#tlsServers) (s as unknown as HttpsServer).setSecureContext(tlsServerOptions(credentials));
+  }
+
   /** Sends a request without a socket (tests): the full pipeline, validation and errors included. */
   inject(options: InjectOptions): Promise<LightMyRequestResponse> {
     return this.#app.inject(options);
+  }
+
+  /** An HTTP server for a plain address, an HTTPS one (client certificates requested) for a TLS one. */
+  #serverFor(addr: ListenAddress | undefined, handler: Handler | undefined): Server {
+    if (addr && 'port' in addr && addr.tls === true && this.#tls) {
+      const server = createHttpsServer(tlsServerOptions(this.#tls), handler) as unknown as Server;
+      this.#tlsServers.add(server);
+      // TLS sockets are tracked through the raw TCP connection they wrap.
+      return this.#track(server);
+    }
+    return this.#track(createServer(handler));
   }
 
   #track(server: Server): Server {
@@ -143,6 +173,14 @@ export class ControlApi {
     for (const sock of this.#sockets) sock.destroy();
     await Promise.all(closing);
   }
+}
+
+/**
+ * Client certificates are asked for but not required at the TLS layer: `GET /v1/ca` and
+ * `POST /v1/join` must work without one, so each route decides (see `auth.ts`).
+ */
+function tlsServerOptions(c: TlsCredentials): { key: string; cert: string; ca: string; requestCert: true; rejectUnauthorized: false; minVersion: 'TLSv1.2' } {
+  return { key: c.key, cert: c.cert, ca: c.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' };
 }
 
 async function listen(server: Server, addr: ListenAddress): Promise<void> {

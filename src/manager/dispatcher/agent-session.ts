@@ -15,6 +15,8 @@ export class AgentSession {
   readonly conn: Connection;
   state: AgentSessionState = 'handshake';
   nodeId: string | undefined;
+  /** The node its client certificate proves it is (TLS listeners); `hello` must agree. */
+  authenticatedNodeId: string | undefined;
   /** Tasks sent to the agent and the desired state it was told (for diffs). */
   readonly sent = new Map<string, SentTask>();
   readonly logStreams = new Map<string, LogStream>();

@@ -120,10 +120,12 @@ export class Dispatcher {
 
   /**
    * Takes over a new agent connection (from the WebSocket endpoint or an in-process pair). The
-   * agent must say `hello` within `helloTimeoutMs`.
+   * agent must say `hello` within `helloTimeoutMs`. With `identity` (a TLS listener checked
+   * the client certificate) the session can only speak for that node, which must exist.
    */
-  accept(conn: Connection): void {
+  accept(conn: Connection, identity?: { readonly nodeId: string }): void {
     const s = new AgentSession(conn);
+    s.authenticatedNodeId = identity?.nodeId;
     if (this.#lifecycle !== 'running') {
       s.send({ type: 'error', message: 'the dispatcher is not running on this manager' });
       s.close('dispatcher not running', 1013);
@@ -221,8 +223,17 @@ export class Dispatcher {
       s.close('unsupported protocol', 1002);
       return;
     }
-    const nodeId = hello.nodeId ?? newId();
-    await this.#serialNodeWrite(() => this.#register(nodeId, hello.description, s.conn.remoteAddr));
+    const proven = s.authenticatedNodeId;
+    if (proven !== undefined && hello.nodeId !== undefined && hello.nodeId !== proven) {
+      this.#refuse(s, `hello names node ${hello.nodeId} but the client certificate is node ${proven}'s`);
+      return;
+    }
+    const nodeId = proven ?? hello.nodeId ?? newId();
+    const registered = await this.#serialNodeWrite(() => this.#register(nodeId, hello.description, s.conn.remoteAddr, proven !== undefined));
+    if (!registered) {
+      this.#refuse(s, `node ${nodeId} is not part of this cluster (it was removed): join again with a token`);
+      return;
+    }
     if (s.state !== 'handshake' || this.#lifecycle !== 'running') return;
     this.#handshakes.delete(s);
     const now = this.#clock.now();
@@ -238,21 +249,32 @@ export class Dispatcher {
     s.send({ type: 'assignments', full: true, tasks, removed: [] });
   }
 
-  async #register(nodeId: string, description: NodeDescription, addr: string): Promise<void> {
+  #refuse(s: AgentSession, reason: string): void {
+    this.#logger.warn({ addr: s.conn.remoteAddr, reason }, 'agent session refused');
+    s.send({ type: 'error', message: `session refused: ${reason}` });
+    s.close(reason, 1008);
+  }
+
+  /**
+   * Creates or refreshes the node; false when `mustExist` (an authenticated node, which joined
+   * through the CA) and it is gone: a removed node is never brought back by its agent.
+   */
+  async #register(nodeId: string, description: NodeDescription, addr: string, mustExist: boolean): Promise<boolean> {
     const heartbeatAt = new Date(this.#clock.now()).toISOString();
     const status = { state: 'ready' as const, addr, message: '', heartbeatAt };
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.#store.update((tx) => {
+        return await this.#store.update((tx) => {
           const existing = tx.nodes.get(nodeId);
+          if (!existing && mustExist) return false;
           if (!existing) {
             const role = this.#o.managerNodeIds.has(nodeId) ? 'manager' : 'worker';
             tx.nodes.create({ id: nodeId, spec: { role, availability: 'active', labels: {} }, description, status });
           } else {
             tx.nodes.update({ ...existing, description, status });
           }
+          return true;
         });
-        return;
       } catch (err) {
         if (attempt >= 5 || !isConflict(err)) throw err;
       }
@@ -339,9 +361,12 @@ export class Dispatcher {
     });
   }
 
-  #serialNodeWrite(fn: () => Promise<void>): Promise<void> {
+  #serialNodeWrite<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#nodeWrites.then(fn);
-    this.#nodeWrites = run.catch(() => undefined);
+    this.#nodeWrites = run.then(
+      () => undefined,
+      () => undefined,
+    );
     return run;
   }
 }

@@ -36,5 +36,7 @@ void describe('judgeStatus', () => {
     const running = makeTask({ nodeId: 'n1', status: { state: 'running', message: 'running', containerId: 'c1' } });
     assert.equal(judgeStatus(running, 'n1', status('running', { containerId: 'c1' })), 'unchanged');
     assert.equal(judgeStatus(running, 'n1', status('running', { containerId: 'c2' })), 'apply');
+    // A health change is a refinement of the same state (the message may stay the same).
+    assert.equal(judgeStatus(running, 'n1', status('running', { containerId: 'c1', health: 'healthy' })), 'apply');
   });
 });

@@ -27,7 +27,7 @@ export function judgeStatus(task: Task | undefined, nodeId: string, status: Task
   const to = stateRank(status.state);
   if (to < from) return 'backwards';
   if (to > from) return isTerminal(task.status.state) ? 'backwards' : 'apply';
-  // Same state: a refinement (a container id appearing, a new message) unless it is final.
+  // Same state: a refinement (a container id appearing, a health change, a new message) unless it is final.
   if (isTerminal(status.state) || sameStatus(task.status, status)) return 'unchanged';
   return 'apply';
 }
@@ -38,6 +38,7 @@ function sameStatus(a: TaskStatus, b: TaskStatus): boolean {
     a.err === b.err &&
     a.exitCode === b.exitCode &&
     a.containerId === b.containerId &&
-    a.pid === b.pid
+    a.pid === b.pid &&
+    a.health === b.health
   );
 }

@@ -1,12 +1,29 @@
 import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { CloseInfo, Connection } from '../../api/agent-protocol.ts';
-import { AGENT_SESSION_PATH } from '../../api/agent-protocol.ts';
+import { AGENT_SESSION_PATH, encodeMessage } from '../../api/agent-protocol.ts';
+
+/** Who an agent connection speaks for, proven by its client certificate. */
+export interface SessionIdentity {
+  readonly nodeId: string;
+}
 
 /** What `attachAgentSessions` needs of the dispatcher. */
 export interface SessionAcceptor {
-  accept(conn: Connection): void;
+  accept(conn: Connection, identity?: SessionIdentity): void;
+}
+
+/** Options of `attachAgentSessions`. */
+export interface AgentSessionOptions {
+  /**
+   * For TLS listeners: the node a connection speaks for, from its client certificate, or why
+   * it is refused (no certificate, another CA's, a removed node's). A refused connection is
+   * told why (`error` message) and closed with code 1008. Without it every connection is
+   * accepted and the agent's `hello` names its node (the trusted unix socket, `flotilla dev`).
+   */
+  authenticate?: (socket: Socket) => SessionIdentity | { readonly error: string };
 }
 
 /** Handle returned by `attachAgentSessions`. */
@@ -20,14 +37,21 @@ export interface AgentSessionEndpoint {
  * `/v1/agent/session` become `Connection`s handed to the dispatcher. Other upgrade paths are
  * left to other listeners. The composition root calls this with the control API's server.
  */
-export function attachAgentSessions(server: Server, dispatcher: SessionAcceptor): AgentSessionEndpoint {
+export function attachAgentSessions(server: Server, dispatcher: SessionAcceptor, options: AgentSessionOptions = {}): AgentSessionEndpoint {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== AGENT_SESSION_PATH) return;
+    const auth = options.authenticate?.(req.socket);
     wss.handleUpgrade(req, socket, head, (ws) => {
+      if (auth && 'error' in auth) {
+        // Upgraded first so the agent reads the reason, not a bare HTTP status.
+        ws.send(encodeMessage({ type: 'error', message: `session refused: ${auth.error}` }));
+        ws.close(1008, auth.error.slice(0, 120));
+        return;
+      }
       const addr = req.socket.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort ?? 0}` : 'local';
-      dispatcher.accept(new ServerConnection(ws, addr));
+      dispatcher.accept(new ServerConnection(ws, addr), auth);
     });
   };
   server.on('upgrade', onUpgrade);

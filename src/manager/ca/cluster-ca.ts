@@ -1,0 +1,299 @@
+import { randomBytes, type X509Certificate } from 'node:crypto';
+import { hostname as osHostname } from 'node:os';
+import type { Cluster, PeerIdentity } from '../../api/cluster.ts';
+import { ApiError } from '../../api/errors.ts';
+import type { JoinRequest, JoinResponse, RenewResponse, TokensResponse } from '../../api/join.ts';
+import { newTokenSecret } from '../../api/join.ts';
+import type { Clock, TimerHandle } from '../../lib/clock.ts';
+import { newId } from '../../lib/ids.ts';
+import type { Logger } from '../../lib/logger.ts';
+import type { Store } from '../../store/store.ts';
+import { CertificateAuthority, publicKeyFromCsr } from './authority.ts';
+import { CaError, isCaError } from './errors.ts';
+import { caDir, readAdminFiles, readCaFiles, writeAdminFiles, writeCaFiles, type AdminCredential } from './files.ts';
+import { checkBearerToken, checkJoinToken, joinTokens, rotateToken, sha256, type TokenRole } from './tokens.ts';
+import { generateKeyPair, privateKeyPem } from './x509.ts';
+
+export interface ClusterCaDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** Public options of `ClusterCa`. */
+export interface ClusterCaOptions {
+  /** The manager's data dir: `ca/` and `admin/` live there. */
+  dataDir: string;
+  /** The address nodes and clients reach this manager at (IP or DNS name). */
+  advertiseAddr: string;
+  /** The HTTPS listener: its host goes into the server certificate, its port into `admin/context.json`. */
+  listen: { host: string; port: number };
+  /** Lifetime of node and server certificates. Default 90 days. */
+  certLifetimeMs?: number;
+  /** Lifetime of the admin client certificate. Default 365 days. */
+  adminCertLifetimeMs?: number;
+}
+
+/** The manager's TLS material: its key, its certificate (from the cluster CA) and the CA. */
+export interface ServerCredentials {
+  readonly key: string;
+  readonly cert: string;
+  readonly ca: string;
+}
+
+const DAY_MS = 24 * 3600_000;
+const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::', '[::]']);
+const HOSTNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+
+type Lifecycle = 'new' | 'starting' | 'running' | 'stopped';
+
+/**
+ * The cluster CA as a manager component: creates the cluster on first start (root CA in
+ * `<dataDir>/ca/`, the cluster object with both join token secrets in the store, the admin
+ * credential in `<dataDir>/admin/`), or loads it; then admits nodes (`join`), renews their
+ * certificates, rotates tokens, and tells who a TLS peer is (`identify`). It also keeps the
+ * manager's own server certificate fresh. See README.md.
+ */
+export class ClusterCa {
+  readonly #deps: ClusterCaDeps;
+  readonly #log: Logger;
+  readonly #o: Required<ClusterCaOptions>;
+  #ca: CertificateAuthority | undefined;
+  #server: ServerCredentials | undefined;
+  #serverTimer: TimerHandle | undefined;
+  readonly #serverListeners = new Set<(c: ServerCredentials) => void>();
+  #lifecycle: Lifecycle = 'new';
+
+  constructor(deps: ClusterCaDeps, options: ClusterCaOptions) {
+    this.#deps = deps;
+    this.#log = deps.logger.child({ component: 'ca' });
+    this.#o = { certLifetimeMs: 90 * DAY_MS, adminCertLifetimeMs: 365 * DAY_MS, ...options };
+    for (const k of ['certLifetimeMs', 'adminCertLifetimeMs'] as const) {
+      const v = this.#o[k];
+      if (!(Number.isFinite(v) && v >= 1000)) throw new RangeError(`CA option ${k} must be at least 1000 ms, got ${v}`);
+    }
+  }
+
+  /** The root CA certificate (PEM). */
+  get caCertificate(): string {
+    return this.#authority().certificate;
+  }
+
+  get clusterId(): string {
+    return this.#authority().clusterId;
+  }
+
+  /** The manager's current server credentials (replaced at 2/3 of their lifetime). */
+  get serverCredentials(): ServerCredentials {
+    if (!this.#server) throw new Error('cluster CA not started');
+    return this.#server;
+  }
+
+  /** Calls `fn` with each renewed server credential; returns the unsubscribe function. */
+  onServerCredentials(fn: (c: ServerCredentials) => void): () => void {
+    this.#serverListeners.add(fn);
+    return () => this.#serverListeners.delete(fn);
+  }
+
+  async start(): Promise<void> {
+    if (this.#lifecycle !== 'new') throw new Error(`cluster CA cannot start: it is ${this.#lifecycle}`);
+    this.#lifecycle = 'starting';
+    const { store, clock } = this.#deps;
+    const { dataDir } = this.#o;
+    const existing = this.#findCluster();
+    const files = await readCaFiles(dataDir);
+    let ca: CertificateAuthority;
+    if (files) {
+      ca = await CertificateAuthority.load(files.cert, files.key);
+      if (existing && existing.caCertificate.trim() !== ca.certificate.trim()) {
+        throw new CaError('invalid_ca', `the CA in ${caDir(dataDir)} is not the CA of cluster ${existing.id} in the store: this data dir belongs to another cluster`);
+      }
+    } else if (existing) {
+      throw new CaError('invalid_ca', `the store holds cluster ${existing.id} but its CA key is missing: expected ${caDir(dataDir)}/ca.key`);
+    } else {
+      const created = await CertificateAuthority.create(newId(), clock.now());
+      await writeCaFiles(dataDir, created.ca.certificate, created.keyPem);
+      ca = created.ca;
+      this.#log.info({ cluster: ca.clusterId }, 'cluster CA created');
+    }
+    this.#ca = ca;
+
+    const admin = await readAdminFiles(dataDir);
+    const keepToken = admin !== undefined && existing !== undefined && admin.ca.trim() === ca.certificate.trim() && checkBearerToken(admin.token, existing.adminTokenSha256);
+    const token = keepToken ? admin.token : randomBytes(32).toString('base64url');
+    await store.update((tx) => {
+      const c = tx.table('cluster').get(ca.clusterId);
+      if (!c) {
+        tx.table('cluster').create({
+          id: ca.clusterId,
+          caCertificate: ca.certificate,
+          tokenSecrets: { worker: newTokenSecret(), manager: newTokenSecret() },
+          adminTokenSha256: sha256(token),
+          removedNodeIds: [],
+        });
+      } else if (c.adminTokenSha256 !== sha256(token)) {
+        tx.table('cluster').update({ ...c, adminTokenSha256: sha256(token) });
+      }
+    });
+    await writeAdminFiles(dataDir, { host: this.#advertiseUrl(), token, ...(await this.#adminCertificate(admin)) });
+    await this.#renewServer();
+    this.#lifecycle = 'running';
+  }
+
+  async stop(): Promise<void> {
+    this.#lifecycle = 'stopped';
+    this.#serverTimer?.cancel();
+    this.#serverListeners.clear();
+  }
+
+  /** Both join tokens. */
+  joinTokens(): TokensResponse {
+    return joinTokens(this.#cluster(), this.#authority().digest);
+  }
+
+  /** Replaces one role's token secret; nodes that already joined keep their certificates. */
+  async rotateToken(role: TokenRole): Promise<TokensResponse> {
+    const id = this.clusterId;
+    await this.#deps.store.update((tx) => {
+      const c = tx.table('cluster').get(id);
+      if (!c) throw new ApiError('unavailable', 'the cluster object is missing from the store');
+      tx.table('cluster').update(rotateToken(c, role));
+    });
+    this.#log.info({ role }, 'join token rotated');
+    return this.joinTokens();
+  }
+
+  /**
+   * Admits a node: checks the token (401 `unauthenticated`, nothing created, when wrong) and
+   * the CSR, registers the node (status `unknown` until its first session) with the role its
+   * token grants, and returns its certificate. Throws `ApiError`.
+   */
+  async join(req: JoinRequest, remoteAddr: string): Promise<JoinResponse> {
+    const ca = this.#authority();
+    const check = checkJoinToken(req.token, this.#cluster(), ca.digest);
+    if ('error' in check) {
+      this.#log.warn({ addr: remoteAddr, hostname: req.hostname }, 'join refused: invalid token');
+      throw new ApiError('unauthenticated', check.error);
+    }
+    const hostname = req.hostname.trim();
+    if (!HOSTNAME_PATTERN.test(hostname)) {
+      throw new ApiError('invalid_argument', `invalid hostname "${req.hostname}": expected letters, digits, ".", "_" and "-", at most 253 characters`, {
+        details: [{ path: 'hostname', message: 'not a hostname' }],
+      });
+    }
+    const nodeId = newId();
+    const certificate = await this.#issueFromCsr(req.csr, nodeId, check.role);
+    await this.#deps.store.update((tx) => {
+      tx.nodes.create({
+        id: nodeId,
+        spec: { role: check.role, availability: 'active', labels: {} },
+        description: { hostname, platform: { os: '', arch: '' }, resources: { nanoCpus: 0, memoryBytes: 0 }, drivers: [] },
+        status: { state: 'unknown', addr: remoteAddr, message: 'joined; waiting for its first session' },
+      });
+    });
+    this.#log.info({ node: nodeId, hostname, role: check.role, addr: remoteAddr }, 'node joined');
+    return { nodeId, role: check.role, certificate, ca: ca.certificate };
+  }
+
+  /** A fresh certificate for an authenticated node, with its current role. Throws `ApiError`. */
+  async renew(nodeId: string, csr: string): Promise<RenewResponse> {
+    const node = this.#deps.store.nodes.get(nodeId);
+    if (!node) throw new ApiError('unauthenticated', `node ${nodeId} is not part of this cluster: join again with a token`);
+    const certificate = await this.#issueFromCsr(csr, nodeId, node.spec.role);
+    this.#log.info({ node: nodeId }, 'node certificate renewed');
+    return { certificate, ca: this.caCertificate };
+  }
+
+  /**
+   * Who presented `cert` (from a TLS socket): the admin, a node of this cluster, or nobody — a
+   * missing certificate, one from another CA, an expired one, or a removed node's.
+   */
+  identify(cert: X509Certificate | undefined): PeerIdentity {
+    if (!cert) return { kind: 'none', reason: 'no client certificate was presented' };
+    const v = this.#authority().verify(cert, this.#deps.clock.now());
+    if (!v.ok) return { kind: 'none', reason: v.reason };
+    if (v.unit === 'admin' && v.commonName === 'admin') return { kind: 'admin' };
+    if (v.unit !== 'worker' && v.unit !== 'manager') return { kind: 'none', reason: `a certificate for "${v.unit}" is not a node or admin certificate` };
+    if (this.#cluster().removedNodeIds.includes(v.commonName)) {
+      return { kind: 'none', reason: `node ${v.commonName} was removed from the cluster and its certificate revoked: join again with a token` };
+    }
+    if (!this.#deps.store.nodes.get(v.commonName)) {
+      return { kind: 'none', reason: `node ${v.commonName} is not part of this cluster: join again with a token` };
+    }
+    return { kind: 'node', nodeId: v.commonName, role: v.unit };
+  }
+
+  /** Whether `token` is the admin bearer token (constant time). */
+  isAdminToken(token: string): boolean {
+    return checkBearerToken(token, this.#cluster().adminTokenSha256);
+  }
+
+  async #issueFromCsr(csr: string, nodeId: string, role: TokenRole): Promise<string> {
+    const ca = this.#authority();
+    try {
+      const publicKey = await publicKeyFromCsr(csr);
+      return await ca.issue({ subject: { commonName: nodeId, unit: role }, publicKey, lifetimeMs: this.#o.certLifetimeMs, now: this.#deps.clock.now() });
+    } catch (err) {
+      if (isCaError(err) && err.code === 'invalid_csr') {
+        throw new ApiError('invalid_argument', err.message, { details: [{ path: 'csr', message: err.message }], cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** The admin key and certificate: the stored ones while valid for another third of their life, else new ones. */
+  async #adminCertificate(stored: AdminCredential | undefined): Promise<{ key: string; cert: string; ca: string }> {
+    const ca = this.#authority();
+    const now = this.#deps.clock.now();
+    if (stored) {
+      const v = ca.verify(stored.cert, now + this.#o.adminCertLifetimeMs / 3);
+      if (v.ok && v.unit === 'admin') return { key: stored.key, cert: stored.cert, ca: ca.certificate };
+    }
+    const keys = await generateKeyPair();
+    const cert = await ca.issue({ subject: { commonName: 'admin', unit: 'admin' }, publicKey: keys.publicKey, lifetimeMs: this.#o.adminCertLifetimeMs, now });
+    this.#log.info('admin credential issued');
+    return { key: await privateKeyPem(keys.privateKey), cert, ca: ca.certificate };
+  }
+
+  /** Issues the manager's server certificate and schedules the next one at 2/3 of its life. */
+  async #renewServer(): Promise<void> {
+    const ca = this.#authority();
+    const { listen, advertiseAddr, certLifetimeMs } = this.#o;
+    const names = new Set([advertiseAddr, 'localhost', '127.0.0.1', osHostname()]);
+    if (!WILDCARD_HOSTS.has(listen.host)) names.add(listen.host.replace(/^\[|\]$/g, ''));
+    const keys = await generateKeyPair();
+    const cert = await ca.issue({
+      subject: { commonName: 'flotilla-manager', unit: 'manager' },
+      publicKey: keys.publicKey,
+      lifetimeMs: certLifetimeMs,
+      now: this.#deps.clock.now(),
+      altNames: [...names].filter(Boolean),
+    });
+    this.#server = { key: await privateKeyPem(keys.privateKey), cert, ca: ca.certificate };
+    for (const fn of this.#serverListeners) fn(this.#server);
+    this.#serverTimer = this.#deps.clock.setTimer(Math.floor((certLifetimeMs * 2) / 3), () => {
+      if (this.#lifecycle !== 'running') return;
+      this.#renewServer().catch((err: unknown) => this.#log.error({ err }, 'renewing the server certificate failed'));
+    });
+  }
+
+  #advertiseUrl(): string {
+    const a = this.#o.advertiseAddr;
+    return `https://${a.includes(':') ? `[${a}]` : a}:${this.#o.listen.port}`;
+  }
+
+  #authority(): CertificateAuthority {
+    if (!this.#ca) throw new Error('cluster CA not started');
+    return this.#ca;
+  }
+
+  #findCluster(): Cluster | undefined {
+    return this.#deps.store.table('cluster').all()[0];
+  }
+
+  #cluster(): Cluster {
+    const c = this.#deps.store.table('cluster').get(this.clusterId);
+    if (!c) throw new ApiError('unavailable', `cluster ${this.clusterId} is missing from the store`);
+    return c;
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * Why a CA operation failed: `invalid_ca` (the CA files are unreadable, or key and certificate
+ * do not match), `invalid_csr` (a certificate request that is not PEM PKCS#10, not ECDSA P-256,
+ * or not signed by its own key), `io` (the data dir could not be read or written).
+ */
+export type CaErrorCode = 'invalid_ca' | 'invalid_csr' | 'io';
+
+/** The CA's one error type. Request handlers (`join`, `renew`) turn it into an `ApiError`. */
+export class CaError extends Error {
+  override readonly name = 'CaError';
+  readonly code: CaErrorCode;
+  constructor(code: CaErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+export function isCaError(e: unknown): e is CaError {
+  return e instanceof CaError;
+}

@@ -1,0 +1,88 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CaError } from './errors.ts';
+
+/**
+ * The CA's files in the manager's data dir, every one mode 0600 in a 0700 folder:
+ * `ca/ca.pem` + `ca/ca.key` (the root), and the admin credential `admin/{key.pem, cert.pem,
+ * ca.pem, token}` with `admin/context.json` for `flotilla context import`.
+ */
+
+/** The admin credential as files hold it. */
+export interface AdminCredential {
+  readonly key: string;
+  readonly cert: string;
+  readonly ca: string;
+  readonly token: string;
+}
+
+/** `admin/context.json`: everything another host needs to reach this cluster as admin. */
+export interface AdminContext extends AdminCredential {
+  /** `https://ADVERTISE:PORT` */
+  readonly host: string;
+}
+
+export function caDir(dataDir: string): string {
+  return join(dataDir, 'ca');
+}
+
+export function adminDir(dataDir: string): string {
+  return join(dataDir, 'admin');
+}
+
+/** The root CA's certificate and key, or undefined when the data dir has none yet. */
+export async function readCaFiles(dataDir: string): Promise<{ cert: string; key: string } | undefined> {
+  const dir = caDir(dataDir);
+  const [cert, key] = await Promise.all([readOptional(join(dir, 'ca.pem')), readOptional(join(dir, 'ca.key'))]);
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) {
+    throw new CaError('invalid_ca', `the cluster CA in ${dir} is incomplete: ca.pem and ca.key must both be there`);
+  }
+  return { cert, key };
+}
+
+export async function writeCaFiles(dataDir: string, cert: string, key: string): Promise<void> {
+  await writeFiles(caDir(dataDir), [
+    ['ca.pem', cert],
+    ['ca.key', key],
+  ]);
+}
+
+/** The admin credential files, or undefined when any is missing. */
+export async function readAdminFiles(dataDir: string): Promise<AdminCredential | undefined> {
+  const dir = adminDir(dataDir);
+  const [key, cert, ca, token] = await Promise.all(['key.pem', 'cert.pem', 'ca.pem', 'token'].map((f) => readOptional(join(dir, f))));
+  if (key === undefined || cert === undefined || ca === undefined || token === undefined) return undefined;
+  return { key, cert, ca, token: token.trim() };
+}
+
+export async function writeAdminFiles(dataDir: string, context: AdminContext): Promise<void> {
+  const { host, key, cert, ca, token } = context;
+  await writeFiles(adminDir(dataDir), [
+    ['key.pem', key],
+    ['cert.pem', cert],
+    ['ca.pem', ca],
+    ['token', `${token}\n`],
+    ['context.json', `${JSON.stringify({ host, ca, cert, key, token }, null, 2)}\n`],
+  ]);
+}
+
+/** Each file staged then renamed into place, so a crash never leaves a torn one. */
+async function writeFiles(dir: string, files: ReadonlyArray<readonly [string, string]>): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    for (const [name, text] of files) await writeFile(join(dir, `${name}.tmp`), text, { mode: 0o600 });
+    for (const [name] of files) await rename(join(dir, `${name}.tmp`), join(dir, name));
+  } catch (err) {
+    throw new CaError('io', `cannot write ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CaError('io', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
