@@ -46,6 +46,37 @@ export interface Inspection {
   readonly exitCode?: number;
   /** Labels the task was created with (for recovery): `flotilla.service.id` etc. */
   readonly labels: Readonly<Record<string, string>>;
+  /**
+   * The IP address this node reaches the task's ports on (a container's IP); undefined when
+   * the task shares the node's network (exec tasks: 127.0.0.1).
+   */
+  readonly address?: string;
+}
+
+/** A task's health as a health check judges it (`TaskStatus.health`). */
+export type HealthState = 'starting' | 'healthy' | 'unhealthy';
+
+/** What a driver that runs health checks itself (docker's HEALTHCHECK) says about a task. */
+export interface HealthReport {
+  readonly status: HealthState;
+  /** The last check's output or failure reason, trimmed ("curl: (7) Failed to connect"). */
+  readonly output?: string;
+}
+
+/** Limits of `Driver.execIn`. */
+export interface ExecInOptions {
+  /** Killed (and reported as `timedOut`) after this long. */
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+}
+
+/** How a command run by `Driver.execIn` ended. */
+export interface ExecInResult {
+  readonly exitCode: number;
+  /** Its stdout and stderr, cut to the first 4 KiB (as Docker keeps of a health check). */
+  readonly output: string;
+  /** True when it was killed for running past `timeoutMs`. */
+  readonly timedOut?: boolean;
 }
 
 export interface StopOptions {
@@ -104,6 +135,18 @@ export interface Driver {
   recover(): Promise<Inspection[]>;
   /** Releases connections; does not stop tasks. */
   close(): Promise<void>;
+  /**
+   * Optional: for drivers that run the task's health check themselves (docker runs the spec's
+   * `test`, or the image's HEALTHCHECK). The current health, or undefined when the task has no
+   * health check (or is unknown). The agent polls it while the task runs.
+   */
+  health?(taskId: string): Promise<HealthReport | undefined>;
+  /**
+   * Optional: runs `argv` in the task's environment — for exec tasks a host process with the
+   * task's env, workdir and user. The agent uses it for a spec `test` health check when the
+   * driver has no `health`. `not_found` for an unknown task.
+   */
+  execIn?(taskId: string, argv: readonly string[], options: ExecInOptions): Promise<ExecInResult>;
 }
 
 export type DriverErrorCode = 'not_found' | 'image_not_found' | 'invalid_spec' | 'start_failed' | 'unavailable' | 'internal';

@@ -2,7 +2,8 @@ import type { Task, TaskState, TaskStatus } from '../../api/task.ts';
 import { isTerminal, stateRank } from '../../api/task.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { Logger } from '../../lib/logger.ts';
-import type { Driver, DriverTask, Inspection } from '../drivers/driver.ts';
+import type { Driver, DriverTask, HealthState, Inspection } from '../drivers/driver.ts';
+import { watchHealth, type HealthWatch } from '../health/task-health.ts';
 import { nextAction, type Phase, type Want } from './phase.ts';
 
 /** Where a runner sends the statuses it observes (the agent's status reporter). */
@@ -14,12 +15,17 @@ export interface TaskRunnerDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly report: StatusSink;
+  /** How often a driver-judged health (docker HEALTHCHECK) is polled at most; default 1 s. */
+  readonly healthPollMs?: number;
 }
 
 /**
  * Runs one task through its driver: a one-way state machine (see `phase.ts`) driven by the
  * task's desired state. Reports accepted → preparing → starting → running → complete | failed,
  * or rejected when the driver cannot prepare it, or shutdown when the manager stops it.
+ * While running, a task with a health check reports `status.health` changes (same state); an
+ * `unhealthy` task is reported `failed` ("unhealthy: …") and stopped, so its restart policy
+ * replaces it.
  * Created with an `Inspection` it adopts what the driver recovered instead of starting anew.
  */
 export class TaskRunner {
@@ -32,6 +38,9 @@ export class TaskRunner {
   #state: TaskState;
   #stopping = false;
   #halted = false;
+  /** The last status reported (or the store's): health changes refine it. */
+  #last: TaskStatus;
+  #health: HealthWatch | undefined;
   readonly #abort = new AbortController();
   #wake: (() => void) | undefined;
   readonly #loop: Promise<void>;
@@ -42,7 +51,10 @@ export class TaskRunner {
     this.#task = task;
     this.#want = task.desiredState;
     this.#state = task.status.state;
+    this.#last = task.status;
     this.#phase = this.#initialPhase(adopted);
+    // An adopted running task resumes its health check (from its last reported health).
+    if (this.#phase === 'running' && !isTerminal(this.#state)) this.#watchHealth();
     this.#loop = this.#run();
   }
 
@@ -72,6 +84,7 @@ export class TaskRunner {
   /** The agent is stopping: leave the process as it is (it is adopted after a restart). */
   halt(): Promise<void> {
     this.#halted = true;
+    this.#stopHealth();
     this.#abort.abort(new Error('agent stopping'));
     this.#poke();
     return this.#loop;
@@ -179,6 +192,7 @@ export class TaskRunner {
     this.#phase = 'running';
     this.#report('running', 'started', ids(started));
     this.#watchExit();
+    this.#watchHealth();
   }
 
   #watchExit(): void {
@@ -186,12 +200,14 @@ export class TaskRunner {
     if (!driver) return;
     driver.wait(this.taskId, this.#abort.signal).then(
       (exit) => {
+        this.#stopHealth();
         if (this.#halted || this.#phase !== 'running') return;
         if (!this.#stopping) this.#reportExit(exit.exitCode, exit.reason);
         this.#phase = 'exited';
         this.#poke();
       },
       (err: unknown) => {
+        this.#stopHealth();
         if (this.#halted || this.#phase !== 'running' || this.#stopping) return;
         this.#report('failed', 'task lost', { err: `lost track of the process: ${messageOf(err)}` });
         this.#phase = 'exited';
@@ -203,6 +219,7 @@ export class TaskRunner {
   async #stop(): Promise<void> {
     const c = this.#task.spec.container;
     this.#stopping = true;
+    this.#stopHealth();
     await this.#deps.driver?.stop(this.taskId, { signal: c.stopSignal, gracePeriodMs: c.stopGracePeriodMs });
     if (this.#halted) return;
     if (this.#phase === 'running' || this.#phase === 'exited') this.#phase = 'stopped';
@@ -216,6 +233,39 @@ export class TaskRunner {
     if (this.#want !== 'gone') this.#report('shutdown', 'removed');
   }
 
+  /** Starts the task's health check, if it has one (see `health/`). */
+  #watchHealth(): void {
+    const driver = this.#deps.driver;
+    if (!driver || this.#health) return;
+    const { clock, logger, healthPollMs } = this.#deps;
+    const deps = { driver, clock, logger, ...(healthPollMs === undefined ? {} : { pollMs: healthPollMs }) };
+    const task = { id: this.taskId, check: this.#task.spec.container.healthcheck, health: this.#task.status.health };
+    this.#health = watchHealth(deps, task, (health, output) => this.#onHealth(health, output));
+  }
+
+  #stopHealth(): void {
+    this.#health?.stop();
+  }
+
+  /**
+   * A health change of the running task: reported as a refinement of its `running` status;
+   * `unhealthy` fails the task at once (as Swarm does, so its replacement need not wait for the
+   * grace period) and the run loop then stops it.
+   */
+  #onHealth(health: HealthState, output: string): void {
+    if (this.#halted || this.#stopping || this.#phase !== 'running' || this.#state !== 'running') return;
+    if (this.#last.health === health) return;
+    if (health === 'unhealthy') {
+      this.#stopHealth();
+      const reason = output.trim() === '' ? 'health check failed' : output.trim();
+      this.#report('failed', 'unhealthy', { ...ids(this.#last), health, err: `unhealthy: ${reason}` });
+      this.#poke();
+      return;
+    }
+    this.#last = { ...this.#last, health };
+    this.#deps.report(this.taskId, this.#last);
+  }
+
   #reportExit(exitCode: number, reason: string | undefined): void {
     if (exitCode === 0 && reason === undefined) this.#report('complete', 'finished', { exitCode });
     else this.#report('failed', 'task failed', { exitCode, err: reason ?? `exit code ${exitCode}` });
@@ -226,6 +276,7 @@ export class TaskRunner {
     if (isTerminal(this.#state) || stateRank(state) < stateRank(this.#state)) return;
     this.#state = state;
     const status: TaskStatus = { ...extra, state, message, timestamp: new Date(this.#deps.clock.now()).toISOString() };
+    this.#last = status;
     this.#deps.report(this.taskId, status);
   }
 

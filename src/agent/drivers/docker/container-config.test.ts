@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isDriverError } from '../driver.ts';
 import { driverTask } from '../sample-tasks.ts';
-import { containerCreateOptions, containerName, withDefaultTag } from './container-config.ts';
+import { containerCreateOptions, containerName, dockerHealthcheck, withDefaultTag } from './container-config.ts';
 import { parseDockerHost } from './docker-host.ts';
 
 void test('containerName: <service>.<slot>.<task>, or the node id for global tasks', () => {
@@ -78,4 +78,21 @@ void test('parseDockerHost understands the docker CLI forms', () => {
   assert.deepEqual(parseDockerHost('/run/docker.sock', {}).text, 'unix:///run/docker.sock');
   assert.deepEqual(parseDockerHost('tcp://[::1]:2375', {}).options, { host: '::1', port: 2375, protocol: 'http' });
   assert.throws(() => parseDockerHost('ssh://me@host', {}), /expected unix:/);
+});
+
+void test('dockerHealthcheck: a spec test becomes Docker’s Healthcheck in ns; http/tcp switch the image’s off', () => {
+  const timing = { intervalMs: 500, timeoutMs: 2_000, retries: 4, startPeriodMs: 1_000 };
+  assert.deepEqual(dockerHealthcheck({ ...timing, test: ['CMD-SHELL', 'test -f /tmp/ok'] }), {
+    Test: ['CMD-SHELL', 'test -f /tmp/ok'],
+    Interval: 500_000_000,
+    Timeout: 2_000_000_000,
+    Retries: 4,
+    StartPeriod: 1_000_000_000,
+  });
+  assert.deepEqual(dockerHealthcheck({ ...timing, test: ['NONE'] }), { Test: ['NONE'] });
+  assert.deepEqual(dockerHealthcheck({ ...timing, http: { port: 80, path: '/' } }), { Test: ['NONE'] });
+  assert.throws(() => dockerHealthcheck({ ...timing, test: ['CMD'] }), (e) => isDriverError(e) && e.code === 'invalid_spec');
+  const t = driverTask({ id: 't1', nodeId: 'n1', container: { image: 'x', healthcheck: { ...timing, tcp: { port: 5432 } } } });
+  assert.deepEqual(containerCreateOptions(t).Healthcheck, { Test: ['NONE'] });
+  assert.equal(containerCreateOptions(driverTask({ id: 't2', nodeId: 'n1', container: { image: 'x' } })).Healthcheck, undefined);
 });

@@ -1,4 +1,5 @@
-import type { ContainerCreateOptions } from 'dockerode';
+import type { ContainerCreateOptions, HealthConfig } from 'dockerode';
+import type { Healthcheck } from '../../../api/service.ts';
 import { DriverError, type DriverTask } from '../driver.ts';
 import { taskLabels } from '../labels.ts';
 import { normalizeSignal } from '../signals.ts';
@@ -50,6 +51,7 @@ export function containerCreateOptions(task: DriverTask): ContainerCreateOptions
     Labels: taskLabels(task),
     StopSignal: normalizeSignal(c.stopSignal),
     StopTimeout: Math.ceil(c.stopGracePeriodMs / 1000),
+    ...(c.healthcheck === undefined ? {} : { Healthcheck: dockerHealthcheck(c.healthcheck) }),
     ...(Object.keys(exposed).length === 0 ? {} : { ExposedPorts: exposed }),
     HostConfig: {
       ...(limits.nanoCpus > 0 ? { NanoCpus: limits.nanoCpus } : {}),
@@ -59,5 +61,28 @@ export function containerCreateOptions(task: DriverTask): ContainerCreateOptions
       RestartPolicy: { Name: 'no' },
       Init: false,
     },
+  };
+}
+
+const NS_PER_MS = 1_000_000;
+
+/**
+ * The spec's health check as Docker's `Healthcheck` (durations in nanoseconds). A `test` is
+ * Docker's own form and Docker runs it; an `http` or `tcp` probe is run by the agent, so the
+ * image's HEALTHCHECK is switched off (`NONE`): one task, one health check. Without a spec
+ * health check no `Healthcheck` is set and the image's own stands.
+ */
+export function dockerHealthcheck(hc: Healthcheck): HealthConfig {
+  const kind = hc.test?.[0];
+  if (hc.test === undefined || kind === 'NONE') return { Test: ['NONE'] };
+  if ((kind !== 'CMD' && kind !== 'CMD-SHELL') || hc.test.length < 2) {
+    throw new DriverError('invalid_spec', `healthcheck.test: expected ["CMD", prog, …], ["CMD-SHELL", text] or ["NONE"], got ${JSON.stringify(hc.test)}`);
+  }
+  return {
+    Test: [...hc.test],
+    Interval: hc.intervalMs * NS_PER_MS,
+    Timeout: hc.timeoutMs * NS_PER_MS,
+    Retries: hc.retries,
+    StartPeriod: hc.startPeriodMs * NS_PER_MS,
   };
 }

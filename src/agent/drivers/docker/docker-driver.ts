@@ -9,6 +9,7 @@ import {
   type ExitResult,
   type Fingerprint,
   type HandleState,
+  type HealthReport,
   type Inspection,
   type LogLine,
   type LogOptions,
@@ -194,6 +195,23 @@ export class DockerDriver implements Driver {
     }
   }
 
+  /**
+   * Docker's own verdict (`State.Health`): the spec's `test` or the image's HEALTHCHECK, run by
+   * the engine. Undefined when the container has no health check (or is gone).
+   */
+  async health(taskId: string): Promise<HealthReport | undefined> {
+    const id = await this.#find(taskId);
+    if (!id) return undefined;
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.#docker.getContainer(id).inspect();
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      throw dockerError(e, 'internal', `inspect task ${taskId}`);
+    }
+    return healthReport(info.State.Health);
+  }
+
   async *logs(taskId: string, options: LogOptions, signal?: AbortSignal): AsyncIterable<LogLine> {
     const id = await this.#require(taskId);
     const c = this.#docker.getContainer(id);
@@ -314,6 +332,7 @@ export class DockerDriver implements Driver {
 function toInspection(info: Docker.ContainerInspectInfo): Inspection {
   const labels = info.Config.Labels ?? {};
   const state = handleState(info.State.Status);
+  const address = state === 'running' ? containerAddress(info) : undefined;
   return {
     taskId: labels[TASK_LABELS.taskId] ?? '',
     state,
@@ -321,7 +340,27 @@ function toInspection(info: Docker.ContainerInspectInfo): Inspection {
     ...(state === 'running' && info.State.Pid > 0 ? { pid: info.State.Pid } : {}),
     ...(state === 'exited' ? { exitCode: info.State.ExitCode } : {}),
     labels,
+    ...(address === undefined ? {} : { address }),
   };
+}
+
+/** The container's IP: the default bridge's, else the first network's; none with host networking. */
+function containerAddress(info: Docker.ContainerInspectInfo): string | undefined {
+  const settings = info.NetworkSettings as { IPAddress?: string; Networks?: Record<string, { IPAddress?: string }> } | undefined;
+  if (settings?.IPAddress) return settings.IPAddress;
+  for (const net of Object.values(settings?.Networks ?? {})) if (net.IPAddress) return net.IPAddress;
+  return undefined;
+}
+
+/** Docker's `State.Health` in driver terms; undefined for `none` or no health check. */
+export function healthReport(health: Docker.ContainerInspectInfo['State']['Health'] | undefined): HealthReport | undefined {
+  const status = health?.Status;
+  if (status !== 'starting' && status !== 'healthy' && status !== 'unhealthy') return undefined;
+  const last = health?.Log?.at(-1);
+  if (!last) return { status };
+  const text = last.Output.trim();
+  const output = text === '' ? `exit code ${last.ExitCode}` : text.length > 500 ? `${text.slice(0, 500)}…` : text;
+  return { status, output };
 }
 
 function handleState(status: string): HandleState {

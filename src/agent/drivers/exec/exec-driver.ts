@@ -7,6 +7,8 @@ import {
   DriverError,
   type Driver,
   type DriverTask,
+  type ExecInOptions,
+  type ExecInResult,
   type ExitResult,
   type Fingerprint,
   type HandleState,
@@ -18,6 +20,7 @@ import {
 } from '../driver.ts';
 import { taskLabels } from '../labels.ts';
 import { normalizeSignal } from '../signals.ts';
+import { execInTask } from './exec-in.ts';
 import { readLogFiles } from './log-files.ts';
 import { isAlive } from './proc.ts';
 import { spawnSupervised } from './supervisor.ts';
@@ -198,6 +201,13 @@ export class ExecDriver implements Driver {
       return now === undefined || now.state === 'exited';
     };
     yield* readLogFiles(files, options, { clock: this.#clock, pollMs: Math.min(this.#pollMs, 100), isDone }, signal);
+  }
+
+  /** Runs `argv` as a host process with the task's env, workdir and user (a health check's `test`). */
+  async execIn(taskId: string, argv: readonly string[], options: ExecInOptions): Promise<ExecInResult> {
+    const st = await this.#status(taskId);
+    if (!st) throw notFound(taskId);
+    return execInTask(st.rec, argv, options, this.#clock);
   }
 
   async recover(): Promise<Inspection[]> {

@@ -150,6 +150,27 @@ void describe('FakeDriver knobs (fake clock)', () => {
       isDriverError(e) && e.code === 'invalid_spec' && e.message.includes('FAKE_RUNMS'));
   });
 
+  void test('FAKE_HEALTH schedules the health the driver reports; host.setHealth overrides it', async () => {
+    const { clock, driver } = setup();
+    await driver.prepare(task('t1', ['FAKE_HEALTH=starting:1000,healthy:2000,unhealthy']));
+    assert.equal(await driver.health('t1'), undefined, 'no health before it starts');
+    await driver.start('t1');
+    assert.deepEqual(await driver.health('t1'), { status: 'starting' });
+    await clock.advance(1_000);
+    assert.deepEqual(await driver.health('t1'), { status: 'healthy' });
+    await clock.advance(2_000);
+    assert.deepEqual(await driver.health('t1'), { status: 'unhealthy', output: 'fake health check failed' });
+    driver.host.setHealth('t1', { status: 'healthy' });
+    assert.deepEqual(await driver.health('t1'), { status: 'healthy' });
+    await driver.prepare(task('t2', []));
+    await driver.start('t2');
+    assert.equal(await driver.health('t2'), undefined, 'no knob: no health check');
+    for (const bad of ['great', 'healthy,unhealthy', 'starting:x']) {
+      await assert.rejects(driver.prepare(task(`bad-${bad}`, [`FAKE_HEALTH=${bad}`])), (e) =>
+        isDriverError(e) && e.code === 'invalid_spec' && e.message.includes('FAKE_HEALTH'));
+    }
+  });
+
   void test('wait honours its abort signal', async () => {
     const { driver } = setup();
     await driver.prepare(task('t1', []));

@@ -6,6 +6,7 @@ import {
   type DriverTask,
   type ExitResult,
   type Fingerprint,
+  type HealthReport,
   type Inspection,
   type LogLine,
   type LogOptions,
@@ -15,7 +16,7 @@ import {
 import { taskLabels } from '../labels.ts';
 import { killedExitCode, normalizeSignal } from '../signals.ts';
 import { FakeHost, FakeProcess } from './fake-host.ts';
-import { parseKnobs } from './knobs.ts';
+import { healthAt, parseKnobs } from './knobs.ts';
 
 /** Options of `FakeDriver`. */
 export interface FakeDriverOptions {
@@ -123,6 +124,17 @@ export class FakeDriver implements Driver {
     }
   }
 
+  /** From `host.setHealth`, else `FAKE_HEALTH`'s schedule since the start; undefined without either. */
+  health(taskId: string): Promise<HealthReport | undefined> {
+    const p = this.host.processes.get(taskId);
+    if (!p || p.startedAt === undefined) return Promise.resolve(undefined);
+    if (p.health) return Promise.resolve(p.health);
+    const steps = p.knobs.health;
+    if (!steps) return Promise.resolve(undefined);
+    const status = healthAt(steps, this.#clock.now() - p.startedAt);
+    return Promise.resolve(status === 'unhealthy' ? { status, output: 'fake health check failed' } : { status });
+  }
+
   recover(): Promise<Inspection[]> {
     const found: Inspection[] = [];
     for (const p of this.host.processes.values()) {
@@ -145,6 +157,7 @@ export class FakeDriver implements Driver {
     const clock = this.#clock;
     const { knobs } = p;
     p.state = 'running';
+    p.startedAt = clock.now();
     p.pid = this.host.allocatePid();
     const now = isoTime(clock);
     for (const line of knobs.stdout) p.write('stdout', line, now);

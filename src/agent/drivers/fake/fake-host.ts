@@ -1,5 +1,5 @@
 import type { TimerHandle } from '../../../lib/clock.ts';
-import type { DriverTask, ExitResult, HandleState, LogLine } from '../driver.ts';
+import type { DriverTask, ExitResult, HandleState, HealthReport, LogLine } from '../driver.ts';
 import type { FakeKnobs } from './knobs.ts';
 
 /** Log lines kept per fake process; older ones are dropped (simulations run thousands). */
@@ -19,6 +19,10 @@ export class FakeProcess {
   result: ExitResult | undefined;
   /** Set once a stop signal was handled, so a second stop only waits. */
   stopping = false;
+  /** When it started (clock ms), for `FAKE_HEALTH`'s schedule. */
+  startedAt: number | undefined;
+  /** Set by `FakeHost.setHealth`: overrides `FAKE_HEALTH`. */
+  health: HealthReport | undefined;
   #lines: LogLine[] = [];
   /** How many lines were dropped from the front of `#lines`. */
   #dropped = 0;
@@ -132,6 +136,17 @@ export class FakeHost {
     const p = this.processes.get(taskId);
     if (!p || p.state !== 'running') return false;
     p.finish(reason === undefined ? { exitCode } : { exitCode, reason });
+    return true;
+  }
+
+  /**
+   * Makes the driver report this health for a task from now on (over its `FAKE_HEALTH`), as if
+   * its health check started passing or failing; false when the task is unknown.
+   */
+  setHealth(taskId: string, health: HealthReport): boolean {
+    const p = this.processes.get(taskId);
+    if (!p) return false;
+    p.health = health;
     return true;
   }
 }

@@ -1,4 +1,4 @@
-import { DriverError } from '../driver.ts';
+import { DriverError, type HealthState } from '../driver.ts';
 import { normalizeSignal } from '../signals.ts';
 
 /**
@@ -30,11 +30,23 @@ export interface FakeKnobs {
   readonly tickMs: number;
   /** `FAKE_TICKS`: exit 0 after this many ticks (default 0 = tick forever). */
   readonly ticks: number;
+  /**
+   * `FAKE_HEALTH=starting:2000,healthy:5000,unhealthy`: the health the driver reports, as
+   * states each lasting N ms from the start (the last one lasts); undefined = no health check.
+   */
+  readonly health: readonly HealthStep[] | undefined;
+}
+
+/** One step of `FAKE_HEALTH`: a health state, for `ms` (undefined: from then on). */
+export interface HealthStep {
+  readonly status: HealthState;
+  readonly ms: number | undefined;
 }
 
 const KNOWN = new Set([
   'FAKE_RUN_MS', 'FAKE_EXIT_CODE', 'FAKE_PREPARE_ERROR', 'FAKE_PREPARE_MS', 'FAKE_START_ERROR',
   'FAKE_IGNORE_STOP', 'FAKE_STOP_MS', 'FAKE_TRAP', 'FAKE_STDOUT', 'FAKE_STDERR', 'FAKE_TICK_MS', 'FAKE_TICKS',
+  'FAKE_HEALTH',
 ]);
 
 /** Reads the knobs from `KEY=VALUE` entries; throws `DriverError('invalid_spec')` on a bad value. */
@@ -75,6 +87,7 @@ export function parseKnobs(env: readonly string[]): FakeKnobs {
     stderr: lines('FAKE_STDERR'),
     tickMs: int('FAKE_TICK_MS', 0) ?? 0,
     ticks: int('FAKE_TICKS', 0) ?? 0,
+    health: parseHealth(vars.get('FAKE_HEALTH')),
   };
 }
 
@@ -93,4 +106,34 @@ function parseTrap(raw: string | undefined): Map<string, number> {
     trap.set(normalizeSignal(m[1]), Number(m[2]));
   }
   return trap;
+}
+
+const HEALTH_STATES: ReadonlySet<string> = new Set(['starting', 'healthy', 'unhealthy']);
+
+function parseHealth(raw: string | undefined): HealthStep[] | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const parts = raw.split(',');
+  return parts.map((part, i) => {
+    const m = /^\s*([a-z]+)\s*(?::\s*(\d+)\s*)?$/.exec(part);
+    const status = m?.[1];
+    const last = i === parts.length - 1;
+    if (!m || status === undefined || !HEALTH_STATES.has(status) || (!last && m[2] === undefined)) {
+      throw new DriverError(
+        'invalid_spec',
+        `env FAKE_HEALTH: expected STATE:MS[,STATE:MS…],STATE with states starting|healthy|unhealthy, got "${raw}"`,
+      );
+    }
+    return { status: status as HealthState, ms: m[2] === undefined ? undefined : Number(m[2]) };
+  });
+}
+
+/** The health `steps` give `elapsedMs` after the start. */
+export function healthAt(steps: readonly HealthStep[], elapsedMs: number): HealthState {
+  let end = 0;
+  for (const step of steps) {
+    if (step.ms === undefined) return step.status;
+    end += step.ms;
+    if (elapsedMs < end) return step.status;
+  }
+  return steps.at(-1)?.status ?? 'healthy';
 }
