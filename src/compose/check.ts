@@ -1,0 +1,95 @@
+import { ComposeError, type ComposeProblem } from './errors.ts';
+import type { ComposeModel, ServiceConfig } from './model.ts';
+import { posOf, posOfKey } from './source.ts';
+
+/** What the reference checks need from outside: whether a file exists. */
+export interface CheckDeps {
+  readonly exists: (path: string) => boolean;
+}
+
+/**
+ * Checks a resolved model's references: `depends_on` names an active service (a dependency
+ * on a service disabled by its profile is an error unless `required: false`, in which case it
+ * is dropped), dependencies form no cycle (the message names it), named volumes, networks,
+ * secrets and configs that services use are declared at the top level, secret and config
+ * files exist, and every service has an `image` (or `build`).
+ */
+export function checkReferences(model: ComposeModel, disabled: Record<string, ServiceConfig>, deps: CheckDeps): void {
+  const problems: ComposeProblem[] = [];
+  const services = model.services;
+  for (const [name, s] of Object.entries(services)) {
+    const path = `services.${name}`;
+    if (s.image === undefined && s.other?.['build'] === undefined) {
+      problems.push({ code: 'type', pos: posOf(s), path, message: 'missing required key "image" (or "build")' });
+    }
+    for (const [dep, d] of Object.entries(s.depends_on ?? {})) {
+      if (services[dep]) continue;
+      const pos = posOfKey(s.depends_on, dep)?.key ?? posOfKey(s, 'depends_on')?.value;
+      if (disabled[dep]) {
+        if (!d.required) {
+          delete s.depends_on?.[dep];
+          continue;
+        }
+        const profiles = disabled[dep].profiles ?? [];
+        problems.push({ code: 'reference', pos, path: `${path}.depends_on.${dep}`, message: `service "${dep}" is not active: enable profile ${profiles.map((p) => `"${p}"`).join(' or ')}` });
+      } else {
+        problems.push({ code: 'reference', pos, path: `${path}.depends_on.${dep}`, message: `depends on undefined service "${dep}"` });
+      }
+    }
+    (s.volumes ?? []).forEach((m, i) => {
+      if (m.type === 'volume' && m.source !== undefined && !(m.source in model.volumes)) {
+        problems.push({ code: 'reference', pos: posOf(m), path: `${path}.volumes[${i}]`, message: `refers to undefined volume "${m.source}": declare it under the top-level "volumes"` });
+      }
+    });
+    for (const kind of ['secrets', 'configs'] as const) {
+      (s[kind] ?? []).forEach((m, i) => {
+        if (!(m.source in model[kind])) {
+          problems.push({ code: 'reference', pos: posOf(m), path: `${path}.${kind}[${i}]`, message: `refers to undefined ${kind.slice(0, -1)} "${m.source}": declare it under the top-level "${kind}"` });
+        }
+      });
+    }
+    for (const net of Object.keys(s.networks ?? {})) {
+      if (net !== 'default' && !(net in model.networks)) {
+        problems.push({ code: 'reference', pos: posOfKey(s.networks, net)?.key, path: `${path}.networks.${net}`, message: `refers to undefined network "${net}": declare it under the top-level "networks"` });
+      }
+    }
+  }
+  for (const kind of ['secrets', 'configs'] as const) {
+    for (const [name, def] of Object.entries(model[kind])) {
+      if (typeof def.file === 'string' && !deps.exists(def.file)) {
+        problems.push({ code: 'missing_file', pos: posOfKey(def, 'file')?.value ?? posOf(def), path: `${kind}.${name}.file`, message: `${kind.slice(0, -1)} file ${def.file} does not exist` });
+      }
+    }
+  }
+  problems.push(...findCycles(services));
+  if (problems.length > 0) throw new ComposeError(problems);
+}
+
+/** One problem per dependency cycle, at the `depends_on` entry that closes it. */
+function findCycles(services: Record<string, ServiceConfig>): ComposeProblem[] {
+  const problems: ComposeProblem[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (name: string): void => {
+    state.set(name, 'visiting');
+    stack.push(name);
+    const s = services[name];
+    for (const dep of Object.keys(s?.depends_on ?? {})) {
+      if (!services[dep]) continue;
+      const st = state.get(dep);
+      if (st === 'visiting') {
+        const cycle = [...stack.slice(stack.indexOf(dep)), dep];
+        problems.push({
+          code: 'cycle',
+          pos: posOfKey(s?.depends_on, dep)?.key,
+          path: `services.${name}.depends_on.${dep}`,
+          message: `dependency cycle: ${cycle.join(' -> ')}`,
+        });
+      } else if (st === undefined) visit(dep);
+    }
+    stack.pop();
+    state.set(name, 'done');
+  };
+  for (const name of Object.keys(services).sort()) if (!state.has(name)) visit(name);
+  return problems;
+}

@@ -1,0 +1,167 @@
+import { isApiError } from '../api/errors.ts';
+import type { ServiceSpec } from '../api/service.ts';
+import { validateServiceSpec } from '../api/validate.ts';
+import { ComposeError } from './errors.ts';
+import type { ComposeProject, Deploy, ServiceConfig, UpdateConfig } from './model.ts';
+import { posOf } from './source.ts';
+
+/** The label that marks every object of a stack with the stack's name, as Docker does. */
+export const STACK_NAMESPACE_LABEL = 'com.docker.stack.namespace';
+
+/** An object's name inside a stack: `STACK_name`. */
+export function scopedName(stack: string, name: string): string {
+  return `${stack}_${name}`;
+}
+
+/** A top-level network, volume, secret or config of the stack, named and labelled for the stack. */
+export interface StackResource {
+  /** The name in the compose file. */
+  readonly key: string;
+  /** `STACK_key`, or the `name:` the file gives (which is used as is, as Compose does). */
+  readonly name: string;
+  readonly labels: Record<string, string>;
+  readonly config: Record<string, unknown>;
+}
+
+/** What a project becomes: service specs for `POST /v1/services`, the other objects, and one warning per field Flotilla ignores. */
+export interface ConvertedStack {
+  readonly services: ServiceSpec[];
+  readonly networks: StackResource[];
+  readonly volumes: StackResource[];
+  readonly secrets: StackResource[];
+  readonly configs: StackResource[];
+  readonly warnings: string[];
+}
+
+/** Service fields the converter maps; every other field present gets a warning. */
+const MAPPED = new Set(['image', 'command', 'entrypoint', 'environment', 'labels', 'ports', 'healthcheck', 'user', 'working_dir', 'stop_signal', 'stop_grace_period', 'deploy', 'profiles']);
+
+/**
+ * Converts a loaded project into Flotilla objects for stack `stack`: services named
+ * `STACK_service`, everything labelled `com.docker.stack.namespace=STACK`. Maps what
+ * `ServiceSpec` supports today; for everything else it returns one warning per service and
+ * field ("service web: field `cap_add` is not supported yet; ignored") and never drops a
+ * field silently. Throws a ComposeError when a resulting spec is invalid.
+ */
+export function toServiceSpecs(project: ComposeProject, stack: string): ConvertedStack {
+  const warnings: string[] = [];
+  const services: ServiceSpec[] = [];
+  for (const name of Object.keys(project.services).sort()) {
+    const s = project.services[name];
+    if (!s) continue;
+    const warn = (field: string, what = 'is not supported yet; ignored'): void => {
+      warnings.push(`service ${name}: field \`${field}\` ${what}`);
+    };
+    for (const k of Object.keys(s)) if (!MAPPED.has(k) && k !== 'other') warn(k, k === 'depends_on' ? 'is not enforced yet (services start in any order); ignored' : undefined);
+    for (const k of Object.keys(s.other ?? {})) warn(k);
+    const input = serviceInput(name, s, stack, warn);
+    try {
+      services.push(validateServiceSpec(input));
+    } catch (err) {
+      if (!isApiError(err)) throw err;
+      const details = err.details.length > 0 ? err.details : [{ path: '', message: err.message }];
+      throw new ComposeError(details.map((d) => ({ code: 'invalid_value' as const, pos: posOf(s), path: `services.${name}`, message: `cannot be converted: ${d.path === '' ? '' : `${d.path}: `}${d.message}` })));
+    }
+  }
+  const resources = (kind: 'networks' | 'volumes' | 'secrets' | 'configs'): StackResource[] =>
+    Object.keys(project[kind]).sort().map((key) => {
+      const config = project[kind][key] ?? {};
+      const given = typeof config['name'] === 'string' ? config['name'] : undefined;
+      return { key, name: given ?? scopedName(stack, key), labels: { ...(config['labels'] as Record<string, string> | undefined), [STACK_NAMESPACE_LABEL]: stack }, config };
+    });
+  return { services, networks: resources('networks'), volumes: resources('volumes'), secrets: resources('secrets'), configs: resources('configs'), warnings };
+}
+
+type Warn = (field: string, what?: string) => void;
+
+function serviceInput(name: string, s: ServiceConfig, stack: string, warn: Warn): Record<string, unknown> {
+  const d: Deploy = s.deploy ?? {};
+  const container: Record<string, unknown> = {
+    labels: { ...s.labels, [STACK_NAMESPACE_LABEL]: stack },
+    env: Object.entries(s.environment ?? {}).filter(([, v]) => v !== null).map(([k, v]) => `${k}=${v}`),
+  };
+  if (s.image !== undefined) container['image'] = s.image;
+  if (s.entrypoint) container['command'] = s.entrypoint;
+  if (s.command) container['args'] = s.command;
+  if (s.working_dir !== undefined) container['workdir'] = s.working_dir;
+  if (s.user !== undefined) container['user'] = s.user;
+  if (s.stop_signal !== undefined) container['stopSignal'] = s.stop_signal;
+  if (s.stop_grace_period !== undefined) container['stopGracePeriodMs'] = s.stop_grace_period;
+  const h = s.healthcheck;
+  if (h) {
+    const hc: Record<string, unknown> = { test: h.disable ? ['NONE'] : (h.test ?? ['NONE']) };
+    if (h.interval !== undefined) hc['intervalMs'] = h.interval;
+    if (h.timeout !== undefined) hc['timeoutMs'] = h.timeout;
+    if (h.retries !== undefined) hc['retries'] = h.retries;
+    if (h.start_period !== undefined) hc['startPeriodMs'] = h.start_period;
+    if (h.start_interval !== undefined) warn('healthcheck.start_interval');
+    container['healthcheck'] = hc;
+  }
+
+  const spec: Record<string, unknown> = { name: scopedName(stack, name), labels: { ...d.labels, [STACK_NAMESPACE_LABEL]: stack } };
+  const mode = d.mode ?? 'replicated';
+  spec['mode'] = mode.startsWith('global') ? 'global' : 'replicated';
+  const restart: Record<string, unknown> = {};
+  if (mode.endsWith('-job')) {
+    warn('deploy.mode', `"${mode}" is not supported yet; runs as a ${spec['mode'] as string} service restarted only on failure`);
+    restart['condition'] = 'on-failure';
+  }
+  if (d.replicas !== undefined) spec['replicas'] = d.replicas;
+  if (d.endpoint_mode === 'dnsrr') warn('deploy.endpoint_mode', '"dnsrr" is not supported yet; ignored (services get a virtual IP)');
+
+  const resources: Record<string, unknown> = {};
+  for (const kind of ['limits', 'reservations'] as const) {
+    const r = d.resources?.[kind];
+    if (!r) continue;
+    const out: Record<string, number> = {};
+    if (r.cpus !== undefined) out['nanoCpus'] = r.cpus;
+    if (r.memory !== undefined) out['memoryBytes'] = r.memory;
+    for (const k of ['pids', 'generic_resources', 'devices'] as const) if (r[k] !== undefined) warn(`deploy.resources.${kind}.${k}`);
+    resources[kind] = out;
+  }
+  const rp = d.restart_policy;
+  if (rp) {
+    if (rp.condition !== undefined) restart['condition'] = rp.condition;
+    if (rp.delay !== undefined) restart['delayMs'] = rp.delay;
+    if (rp.max_attempts !== undefined) restart['maxAttempts'] = rp.max_attempts;
+    if (rp.window !== undefined) restart['windowMs'] = rp.window;
+  }
+  const placement: Record<string, unknown> = {};
+  if (d.placement?.constraints) placement['constraints'] = d.placement.constraints;
+  if (d.placement?.max_replicas_per_node !== undefined) placement['maxReplicasPerNode'] = d.placement.max_replicas_per_node;
+  if (d.placement?.preferences?.length) warn('deploy.placement.preferences');
+
+  const ports: Record<string, unknown>[] = [];
+  (s.ports ?? []).forEach((p, i) => {
+    const at = `ports[${i}]`;
+    if (p.published === undefined || !/^\d+$/.test(p.published)) {
+      warn(at, p.published === undefined ? 'has no published port, which is not supported yet; ignored' : `publishes a port range ("${p.published}"), which is not supported yet; ignored`);
+      return;
+    }
+    if (p.protocol !== 'tcp' && p.protocol !== 'udp') return warn(at, `uses protocol "${p.protocol}", which is not supported; ignored`);
+    if (p.mode === 'ingress') warn(at, `(${p.published}:${p.target}) is published in host mode until the routing mesh lands`);
+    if (p.host_ip !== undefined) warn(`${at}.host_ip`);
+    ports.push({ target: p.target, published: Number(p.published), protocol: p.protocol, mode: 'host' });
+  });
+
+  const template: Record<string, unknown> = { container, resources, restartPolicy: restart, placement };
+  Object.assign(spec, { taskTemplate: template, endpoint: { ports } });
+  const upd = (u: UpdateConfig | undefined, field: string): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    if (!u) return out;
+    if (u.parallelism !== undefined) out['parallelism'] = u.parallelism;
+    if (u.delay !== undefined) out['delayMs'] = u.delay;
+    if (u.order !== undefined) out['order'] = u.order;
+    if (u.monitor !== undefined) out['monitorMs'] = u.monitor;
+    if (u.max_failure_ratio !== undefined) out['maxFailureRatio'] = u.max_failure_ratio;
+    if (u.failure_action !== undefined) {
+      if (field === 'rollback_config' && u.failure_action === 'rollback') warn('deploy.rollback_config.failure_action', '"rollback" is not valid in a rollback; using "pause"');
+      else out['failureAction'] = u.failure_action;
+    }
+    return out;
+  };
+  spec['updateConfig'] = upd(d.update_config, 'update_config');
+  spec['rollbackConfig'] = upd(d.rollback_config, 'rollback_config');
+  for (const k of Object.keys(d)) if (k.startsWith('x-')) warn(`deploy.${k}`);
+  return spec;
+}

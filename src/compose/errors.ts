@@ -1,0 +1,66 @@
+import type { Pos } from './source.ts';
+
+/** What kind of problem a compose file has; tests and callers branch on it, never on messages. */
+export type ComposeErrorCode =
+  | 'syntax'
+  | 'type'
+  | 'unknown_key'
+  | 'variable'
+  | 'missing_file'
+  | 'reference'
+  | 'cycle'
+  | 'invalid_value';
+
+/** One problem in one place: `FILE:LINE:COL: services.web.deploy.replicas: expected an integer, got "three"`. */
+export interface ComposeProblem {
+  readonly code: ComposeErrorCode;
+  /** Where the problem is; absent only when no file position is known (e.g. a file that cannot be read). */
+  readonly pos: Pos | undefined;
+  /** Field path, `services.web.ports[0]`; empty for the whole file. */
+  readonly path: string;
+  readonly message: string;
+}
+
+/** The one line a problem prints as. */
+export function formatProblem(p: ComposeProblem): string {
+  const where = p.pos ? `${p.pos.file}:${p.pos.line}:${p.pos.col}: ` : '';
+  return `${where}${p.path === '' ? '' : `${p.path}: `}${p.message}`;
+}
+
+/**
+ * The compose loader's one error type: one or more problems, each with file, line, column and
+ * field path. Loading stops at the first stage that finds problems and reports all of that
+ * stage's problems at once.
+ */
+export class ComposeError extends Error {
+  override readonly name = 'ComposeError';
+  readonly problems: readonly ComposeProblem[];
+
+  constructor(problems: readonly ComposeProblem[], options?: { cause?: unknown }) {
+    super(problems.map(formatProblem).join('\n'), options);
+    this.problems = problems;
+  }
+
+  /** The code of the first problem. */
+  get code(): ComposeErrorCode {
+    return this.problems[0]?.code ?? 'invalid_value';
+  }
+}
+
+export function isComposeError(e: unknown): e is ComposeError {
+  return e instanceof ComposeError;
+}
+
+/** Shorthand: throws a ComposeError with one problem. */
+export function fail(code: ComposeErrorCode, pos: Pos | undefined, path: string, message: string): never {
+  throw new ComposeError([{ code, pos, path, message }]);
+}
+
+/** How a found value reads in a message: `"three"`, `3`, `a mapping`, `a list`, `null`. */
+export function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return String(v);
+}
