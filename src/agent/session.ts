@@ -125,6 +125,7 @@ export class Session {
       this.#conn = conn;
       this.#state = 'handshake';
       let welcomed = false;
+      let refused = false;
       const welcomeTimer = this.#clock.setTimer(this.#welcomeTimeoutMs, () => {
         if (!welcomed) conn.close(1000, 'no welcome in time');
       });
@@ -137,6 +138,7 @@ export class Session {
         }
         const m = parsed.message;
         if (m.type === 'error') {
+          refused = true;
           this.#logger.warn({ message: m.message }, 'the manager refused the session');
           return;
         }
@@ -162,6 +164,9 @@ export class Session {
         if (welcomed) {
           this.#logger.info({ code: info.code, reason: info.reason }, 'session closed');
           this.#handlers.disconnected();
+        } else if (!refused && info.reason !== '' && this.#state !== 'stopped') {
+          // A refusal (a revoked certificate, an unknown node): say why before retrying.
+          this.#logger.warn({ code: info.code, reason: info.reason }, 'the manager closed the session before accepting the node');
         }
         resolve(welcomed);
       });

@@ -1,5 +1,5 @@
-import { describeTarget, FlotillaClient, isClientError, parseHost, type Target } from '../client/client.ts';
-import { resolveDataDir, socketPath } from '../lib/paths.ts';
+import { describeTarget, FlotillaClient, isClientError, type Target } from '../client/client.ts';
+import { resolveTarget as resolveClientTarget } from '../client/contexts.ts';
 import { isUsageError, UsageError } from './parse.ts';
 
 /** Where a command writes and what it reads from its environment; tests pass their own. */
@@ -13,26 +13,33 @@ export interface CliIo {
   readonly signal?: AbortSignal;
 }
 
-/** `--host`, else `$FLOTILLA_HOST`, else the socket of the default data dir. */
-export function resolveTarget(host: string | undefined, env: CliIo['env']): Target {
-  const h = host ?? env['FLOTILLA_HOST'];
-  if (h !== undefined && h !== '') return parseHost(h);
-  return { socketPath: socketPath(resolveDataDir({ env })) };
+/** The global flags that pick a manager. */
+export interface TargetFlags {
+  readonly host?: string | undefined;
+  readonly context?: string | undefined;
+}
+
+/**
+ * `--host`, else `--context`, else `$FLOTILLA_HOST`, else `$FLOTILLA_CONTEXT`, else the
+ * current context (`flotilla context use`), else the socket of the default data dir.
+ */
+export function resolveTarget(flags: TargetFlags, env: CliIo['env']): Target {
+  return resolveClientTarget({ host: flags.host, context: flags.context, env });
 }
 
 /** What each command runs with: the io and a client of the manager it was pointed at. */
 export class CommandContext {
   readonly io: CliIo;
-  readonly #host: string | undefined;
+  readonly #flags: TargetFlags;
   #client: FlotillaClient | undefined;
 
-  constructor(io: CliIo, host: string | undefined) {
+  constructor(io: CliIo, flags: TargetFlags) {
     this.io = io;
-    this.#host = host;
+    this.#flags = flags;
   }
 
   get client(): FlotillaClient {
-    this.#client ??= new FlotillaClient(resolveTarget(this.#host, this.io.env));
+    this.#client ??= new FlotillaClient(resolveTarget(this.#flags, this.io.env));
     return this.#client;
   }
 
@@ -55,6 +62,7 @@ export class CommandContext {
 export function errorMessage(err: unknown, target: Target | undefined): string {
   if (isClientError(err)) {
     if (err.code === 'unreachable' && target) {
+      if ('url' in target && target.url.startsWith('https:')) return err.message;
       return `cannot reach the manager at ${describeTarget(target)}: is \`flotilla dev\` running?`;
     }
     return err.message;

@@ -34,7 +34,7 @@ export function parseListen(text: string): { host: string; port: number } {
  * exec driver is offered too when it can run here), else exec. Returns the drivers to give
  * the agent and one line saying what was chosen and why.
  */
-async function chooseDrivers(
+export async function chooseDrivers(
   forced: DevOptions['driver'],
   nodeId: string,
   dir: string,

@@ -1,11 +1,16 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { CommandContext, errorMessage, resolveTarget, type CliIo } from './context.ts';
+import { CommandContext, errorMessage, resolveTarget, type CliIo, type TargetFlags } from './context.ts';
+import { registerContextCommands } from './contexts.ts';
 import { registerDevCommand } from './dev.ts';
 import { isPartialFailure } from './each.ts';
+import { registerJoinCommand } from './join.ts';
 import { registerNodeCommands } from './node.ts';
+import { registerServerCommand } from './server.ts';
 import { registerServiceCommands } from './service.ts';
+import { registerStackCommands } from './stack.ts';
+import { registerTokenCommand } from './token.ts';
 import { CLI_VERSION } from './version.ts';
 
 /** Exit codes: 0 ok, 1 the command failed, 2 the command line is wrong. */
@@ -17,7 +22,8 @@ export function buildProgram(io: CliIo): Command {
   program
     .description('A container orchestrator: services across one host or hundreds.')
     .version(CLI_VERSION, '-v, --version')
-    .option('-H, --host <host>', 'Manager to talk to: unix:///path/flotilla.sock or http://host:port (default: $FLOTILLA_HOST, else the socket in $FLOTILLA_HOME or ~/.flotilla)')
+    .option('-H, --host <host>', 'Manager to talk to: unix:///path/flotilla.sock or http://host:port (default: $FLOTILLA_HOST, else the current context, else the socket in $FLOTILLA_HOME or ~/.flotilla)')
+    .option('-c, --context <name>', 'Cluster context to use (default: $FLOTILLA_CONTEXT, else the one `flotilla context use` chose); see `flotilla context`')
     .enablePositionalOptions()
     .exitOverride()
     .configureOutput({
@@ -25,10 +31,15 @@ export function buildProgram(io: CliIo): Command {
       writeErr: (s) => io.stderr.write(s),
       outputError: (s, write) => write(`flotilla: ${s.replace(/^error: /, '')}`),
     });
-  const context = (cmd: Command): CommandContext => new CommandContext(io, (cmd.optsWithGlobals() as { host?: string }).host);
+  const context = (cmd: Command): CommandContext => new CommandContext(io, cmd.optsWithGlobals() as TargetFlags);
   registerServiceCommands(program, context);
   registerNodeCommands(program, context);
   registerDevCommand(program, io);
+  registerServerCommand(program, io);
+  registerJoinCommand(program, io);
+  registerTokenCommand(program, context);
+  registerContextCommands(program, io);
+  registerStackCommands(program, io);
   for (const c of allCommands(program)) {
     c.exitOverride();
     c.configureOutput({
@@ -63,10 +74,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (isPartialFailure(err)) return EXIT.failed;
-    const host = (program.opts() as { host?: string }).host;
     let target;
     try {
-      target = resolveTarget(host, io.env);
+      target = resolveTarget(program.opts() as TargetFlags, io.env);
     } catch {
       target = undefined;
     }

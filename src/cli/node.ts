@@ -8,7 +8,7 @@ import { nodeTable } from './views.ts';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-/** Registers the `node` command group: ls, inspect, update. */
+/** Registers the `node` command group: ls, inspect, update, rm, promote, demote. */
 export function registerNodeCommands(program: Command, context: (cmd: Command) => CommandContext): void {
   const node = program.command('node').description('Manage nodes');
 
@@ -24,7 +24,11 @@ export function registerNodeCommands(program: Command, context: (cmd: Command) =
       const nodes = await ctx.client.listNodes();
       if (format === 'json') return ctx.json(nodes);
       if (opts.quiet) return ctx.out(nodes.map((n) => n.id).join('\n'));
-      ctx.io.stdout.write(nodeTable(nodes));
+      const running = new Map<string, number>();
+      for (const t of await ctx.client.listTasks({ desiredState: 'running' })) {
+        if (t.nodeId !== undefined && t.status.state === 'running') running.set(t.nodeId, (running.get(t.nodeId) ?? 0) + 1);
+      }
+      ctx.io.stdout.write(nodeTable(nodes, running));
     });
 
   node
@@ -61,4 +65,35 @@ export function registerNodeCommands(program: Command, context: (cmd: Command) =
       await ctx.client.updateNode(name, update);
       ctx.out(name);
     });
+
+  node
+    .command('rm')
+    .alias('remove')
+    .description('Remove one or more nodes from the cluster and revoke their certificates')
+    .argument('<node...>')
+    .option('-f, --force', 'Remove a node even while it is up (its agent is cut off)')
+    .action(async (names: string[], opts: { force?: boolean }, cmd: Command) => {
+      const ctx = context(cmd);
+      await forEachItem(ctx, names, async (n) => {
+        await ctx.client.removeNode(n, { force: opts.force === true });
+        ctx.out(n);
+      });
+    });
+
+  for (const [verb, role] of [
+    ['promote', 'manager'],
+    ['demote', 'worker'],
+  ] as const) {
+    node
+      .command(verb)
+      .description(`${verb === 'promote' ? 'Promote' : 'Demote'} one or more nodes to ${role}`)
+      .argument('<node...>')
+      .action(async (names: string[], _opts: unknown, cmd: Command) => {
+        const ctx = context(cmd);
+        await forEachItem(ctx, names, async (n) => {
+          await ctx.client.updateNode(n, { role });
+          ctx.out(`Node ${n} ${verb}d to ${role}.`);
+        });
+      });
+  }
 }

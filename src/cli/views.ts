@@ -84,8 +84,11 @@ export function taskTable(tasks: readonly Task[], nodes: readonly Node[], option
   return table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR', 'PORTS'], rows);
 }
 
-/** `node ls`: ID HOSTNAME STATUS AVAILABILITY MANAGER STATUS DRIVERS ENGINE VERSION. */
-export function nodeTable(nodes: readonly Node[]): string {
+/**
+ * `node ls`: ID HOSTNAME STATUS AVAILABILITY MANAGER STATUS ADDRESS ENGINE TASKS. `tasks` is the
+ * number of running tasks per node id.
+ */
+export function nodeTable(nodes: readonly Node[], tasks: ReadonlyMap<string, number> = new Map()): string {
   const rows = [...nodes]
     .sort((a, b) => a.description.hostname.localeCompare(b.description.hostname))
     .map((n) => [
@@ -94,8 +97,9 @@ export function nodeTable(nodes: readonly Node[]): string {
       capitalize(n.status.state),
       capitalize(n.spec.availability),
       n.spec.role === 'manager' ? 'Leader' : '',
-      n.description.drivers.join(','),
-      n.description.engine ? `${n.description.engine.name} ${n.description.engine.version}` : '',
+      cell(n.status.addr.replace(/:\d+$/, '').replace(/^::ffff:/, '')),
+      n.description.engine ? `${n.description.engine.name} ${n.description.engine.version}` : n.description.drivers.join(','),
+      String(tasks.get(n.id) ?? 0),
     ]);
-  return table(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'DRIVERS', 'ENGINE VERSION'], rows);
+  return table(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'ADDRESS', 'ENGINE', 'TASKS'], rows);
 }

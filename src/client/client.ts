@@ -1,4 +1,5 @@
 import type { ClusterEvent } from '../api/event.ts';
+import type { TokensResponse } from '../api/join.ts';
 import type { TaskLogEntry } from '../api/log-line.ts';
 import type { Node, NodeUpdate } from '../api/node.ts';
 import type { Service, ServiceSpec } from '../api/service.ts';
@@ -87,6 +88,11 @@ export class FlotillaClient {
     return this.#json('POST', `/v1/services/${enc(idOrName)}/scale`, version === undefined ? { replicas } : { replicas, version });
   }
 
+  /** Returns the service to its previous spec (`previousSpec`); 412 `failed_precondition` when it has none. */
+  rollbackService(idOrName: string): Promise<Service> {
+    return this.#json('POST', `/v1/services/${enc(idOrName)}/rollback`);
+  }
+
   /** The service's log lines (and per-task errors) as they arrive; ends when the stream does. */
   async *serviceLogs(idOrName: string, options: LogsOptions = {}): AsyncGenerator<TaskLogEntry> {
     const q = query({ follow: options.follow ? 'true' : undefined, tail: options.tail?.toString() });
@@ -112,6 +118,24 @@ export class FlotillaClient {
 
   updateNode(idOrHostname: string, update: NodeUpdate): Promise<Node> {
     return this.#json('PATCH', `/v1/nodes/${enc(idOrHostname)}`, update);
+  }
+
+  /**
+   * Removes a node from the cluster and revokes its certificate. A node that is `ready` is
+   * refused (412 `failed_precondition`) unless `force`.
+   */
+  async removeNode(idOrHostname: string, options: { force?: boolean } = {}): Promise<void> {
+    await this.#json('DELETE', `/v1/nodes/${enc(idOrHostname)}${options.force ? '?force=true' : ''}`);
+  }
+
+  /** The worker and manager join tokens (admin only). */
+  joinTokens(): Promise<TokensResponse> {
+    return this.#json('GET', '/v1/tokens');
+  }
+
+  /** Replaces one role's join token; nodes already joined are not affected. Returns both tokens. */
+  rotateJoinToken(role: 'worker' | 'manager'): Promise<TokensResponse> {
+    return this.#json('POST', `/v1/tokens/${role}/rotate`);
   }
 
   openapi(): Promise<Record<string, unknown>> {

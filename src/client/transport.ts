@@ -1,9 +1,22 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { parseApiErrorBody } from '../api/errors.ts';
+import { clusterServerIdentity } from '../lib/tls-identity.ts';
 import { ClientError } from './errors.ts';
 
-/** Where the manager's API is: a unix socket, or an `http://host:port` base URL. */
-export type Target = { readonly socketPath: string } | { readonly url: string };
+/** The cluster CA to trust and, for the admin credential, a client certificate and key (PEM). */
+export interface TlsMaterial {
+  readonly ca: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+/**
+ * Where the manager's API is: a unix socket, or an `http://` or `https://host:port` base URL.
+ * An https target trusts `tls.ca` only (the cluster CA) and authenticates with the client
+ * certificate in `tls` or the bearer `token`.
+ */
+export type Target = { readonly socketPath: string } | { readonly url: string; readonly tls?: TlsMaterial; readonly token?: string };
 
 /**
  * Reads `unix:///path/to/sock`, `http://host:port` or a bare socket path into a `Target`
@@ -12,12 +25,9 @@ export type Target = { readonly socketPath: string } | { readonly url: string };
 export function parseHost(host: string): Target {
   if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
   if (host.startsWith('/')) return { socketPath: host };
-  if (/^https?:\/\//.test(host)) {
-    if (host.startsWith('https:')) throw new ClientError('invalid_argument', `https is not supported yet: use http:// or unix:// (got ${host})`);
-    return { url: host.replace(/\/+$/, '') };
-  }
+  if (/^https?:\/\//.test(host)) return { url: host.replace(/\/+$/, '') };
   if (/^tcp:\/\//.test(host)) return { url: `http://${host.slice('tcp://'.length).replace(/\/+$/, '')}` };
-  throw new ClientError('invalid_argument', `bad host "${host}": expected unix:///path/to/flotilla.sock or http://host:port`);
+  throw new ClientError('invalid_argument', `bad host "${host}": expected unix:///path/to/flotilla.sock, http://host:port or https://host:port`);
 }
 
 /** The target as users write it, for messages. */
@@ -42,6 +52,7 @@ export interface RawRequest {
 export function send(target: Target, req: RawRequest): Promise<IncomingMessage> {
   const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
+  if ('url' in target && target.token !== undefined) headers['authorization'] = `Bearer ${target.token}`;
   if (payload !== undefined) {
     headers['content-type'] = 'application/json';
     headers['content-length'] = String(Buffer.byteLength(payload));
@@ -51,20 +62,27 @@ export function send(target: Target, req: RawRequest): Promise<IncomingMessage> 
       'socketPath' in target
         ? { socketPath: target.socketPath, path: req.path, method: req.method, headers }
         : { ...urlParts(target.url), path: req.path, method: req.method, headers };
-    const r = httpRequest({ ...options, ...(req.signal ? { signal: req.signal } : {}) }, (res) => {
+    const secure = 'url' in target && target.url.startsWith('https:');
+    const tls = secure && 'url' in target ? tlsOptions(target.tls) : {};
+    const request = secure ? httpsRequest : httpRequest;
+    const r = request({ ...options, ...tls, ...(req.signal ? { signal: req.signal } : {}) }, (res) => {
       const status = res.statusCode ?? 0;
       if (status < 400) {
         resolve(res);
         return;
       }
       readBody(res).then(
-        (text) => reject(errorFromResponse(status, text)),
+        (text) => reject(errorFromResponse(status, text, target)),
         (err: unknown) => reject(new ClientError('protocol', `reading the error response failed: ${String(err)}`, { status, cause: err })),
       );
     });
     r.on('error', (err: NodeJS.ErrnoException) => {
       if (err.name === 'AbortError') reject(err);
-      else if (['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EHOSTUNREACH', 'ETIMEDOUT', 'ENOTFOUND'].includes(err.code ?? '')) {
+      else if (secure && isTlsVerifyError(err)) {
+        reject(
+          new ClientError('protocol', `cannot verify the manager at ${describeTarget(target)}: ${err.message} (${'url' in target && target.tls ? 'the CA of this context is not the cluster’s' : 'no cluster CA to check it with'}: import the cluster’s admin/context.json with \`flotilla context import\`)`, { cause: err }),
+        );
+      } else if (['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EHOSTUNREACH', 'ETIMEDOUT', 'ENOTFOUND'].includes(err.code ?? '')) {
         reject(new ClientError('unreachable', `cannot reach the manager at ${describeTarget(target)}: ${err.code}`, { cause: err }));
       } else {
         reject(new ClientError('unreachable', `request to ${describeTarget(target)} failed: ${err.message}`, { cause: err }));
@@ -76,7 +94,31 @@ export function send(target: Target, req: RawRequest): Promise<IncomingMessage> 
 
 function urlParts(url: string): { host: string; port: number } {
   const u = new URL(url);
-  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : 80 };
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : u.protocol === 'https:' ? 4280 : 80 };
+}
+
+/** TLS options of an https target: the cluster CA only, and the client certificate if any. */
+function tlsOptions(tls: TlsMaterial | undefined): Record<string, unknown> {
+  if (!tls) return {};
+  return {
+    ca: tls.ca,
+    ...(tls.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}),
+    checkServerIdentity: clusterServerIdentity,
+  };
+}
+
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_SIGNATURE_FAILURE',
+]);
+
+function isTlsVerifyError(err: NodeJS.ErrnoException): boolean {
+  return TLS_VERIFY_CODES.has(err.code ?? '');
 }
 
 /** Reads a whole response body as text. */
@@ -86,7 +128,7 @@ export async function readBody(res: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function errorFromResponse(status: number, text: string): ClientError {
+function errorFromResponse(status: number, text: string, target: Target): ClientError {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -94,6 +136,10 @@ function errorFromResponse(status: number, text: string): ClientError {
     body = undefined;
   }
   const e = parseApiErrorBody(body);
+  if (e && status === 401 && 'url' in target) {
+    // Said from the CLI user's side: which manager refused, and the server's reason.
+    return new ClientError(e.code, `the manager at ${target.url} refused the request: ${e.message}`, { status, details: e.details });
+  }
   if (e) return new ClientError(e.code, e.message, { status, details: e.details });
   return new ClientError('protocol', `unexpected HTTP ${status} response: ${text.slice(0, 200)}`, { status });
 }

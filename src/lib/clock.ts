@@ -15,12 +15,21 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 /** The real clock: wall time and Node's timers. Timers do not keep the process alive. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(ms, fn) {
-    const t = setTimeout(fn, Math.max(0, ms));
-    t.unref();
+    // setTimeout fires at once past 2^31-1 ms (~24.8 days): wait in steps up to that.
+    const due = Date.now() + Math.max(0, ms);
+    let t: NodeJS.Timeout;
+    const arm = (): void => {
+      const left = Math.max(0, due - Date.now());
+      t = setTimeout(left > MAX_TIMEOUT_MS ? arm : fn, Math.min(left, MAX_TIMEOUT_MS));
+      t.unref();
+    };
+    arm();
     return { cancel: () => clearTimeout(t) };
   },
   sleep(ms, signal) {

@@ -1,4 +1,7 @@
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { ConnectionOptions } from 'node:tls';
 import { WebSocket, type ClientOptions, type RawData } from 'ws';
+import { parseApiErrorBody } from '../../api/errors.ts';
 import type { CloseInfo, Connection } from '../../api/agent-protocol.ts';
 
 /** Options for `connectWebSocket`. */
@@ -7,17 +10,24 @@ export interface WebSocketConnectOptions {
   readonly signal?: AbortSignal;
   /** Default 10 s. */
   readonly handshakeTimeoutMs?: number;
-  /** Extra `ws` client options (TLS material, a unix socket path through `socketPath`, …). */
+  /** Extra `ws` client options (a unix socket path through `socketPath`, …). */
   readonly wsOptions?: ClientOptions;
+  /** TLS options for `wss://` (`tlsClientOptions`: the cluster CA, the node's key and certificate). */
+  readonly tls?: ConnectionOptions;
 }
 
 /**
- * Opens an agent session transport to a manager: `url` is `ws://host:port/v1/agent/session`
- * (or `ws+unix:///path/to.sock:/v1/agent/session`). Resolves once the socket is open.
+ * Opens an agent session transport to a manager: `url` is `wss://host:port/v1/agent/session`
+ * with the node's certificate and the cluster CA in `wsOptions` (`tlsClientOptions`), or
+ * `ws+unix:///path/to.sock:/v1/agent/session` for a local manager (`flotilla dev`), or plain
+ * `ws://`. Resolves once the socket is open; a manager that refuses the upgrade rejects with
+ * its reason.
  */
 export function connectWebSocket(url: string, options: WebSocketConnectOptions = {}): Promise<Connection> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { handshakeTimeout: options.handshakeTimeoutMs ?? 10_000, ...options.wsOptions });
+    // ws hands TLS options to tls.connect as they are; its own typing of them is older than Node's.
+    const tls = (options.tls ?? {}) as unknown as ClientOptions;
+    const ws = new WebSocket(url, { handshakeTimeout: options.handshakeTimeoutMs ?? 10_000, ...tls, ...options.wsOptions });
     const onAbort = (): void => ws.terminate();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const fail = (err: Error): void => {
@@ -25,6 +35,22 @@ export function connectWebSocket(url: string, options: WebSocketConnectOptions =
       reject(err);
     };
     ws.once('error', fail);
+    ws.once('unexpected-response', (req: ClientRequest, res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let reason = text.slice(0, 200);
+        try {
+          reason = parseApiErrorBody(JSON.parse(text))?.message ?? reason;
+        } catch {
+          // not JSON: keep the text
+        }
+        fail(new Error(`the manager at ${url} refused the session: HTTP ${res.statusCode ?? 0}${reason ? `: ${reason}` : ''}`));
+        req.destroy();
+        ws.terminate();
+      });
+    });
     ws.once('close', () => fail(new Error(`connection to ${url} closed before it opened`)));
     ws.once('open', () => {
       options.signal?.removeEventListener('abort', onAbort);

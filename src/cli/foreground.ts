@@ -1,0 +1,31 @@
+import type { CliIo } from './context.ts';
+
+/**
+ * Runs a foreground command (`server`, `join`) until SIGINT/SIGTERM, or `io.signal` in
+ * tests, aborts the signal it is given. A second signal exits at once.
+ */
+export async function abortOnSignals(io: CliIo, run: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  const ac = new AbortController();
+  let signals = 0;
+  const onSignal = (): void => {
+    signals++;
+    if (signals > 1) process.exit(130);
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await run(io.signal ?? ac.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Resolves (with undefined) once `signal` is aborted. */
+export function untilAborted(signal: AbortSignal): Promise<undefined> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(undefined);
+    else signal.addEventListener('abort', () => resolve(undefined), { once: true });
+  });
+}

@@ -1,0 +1,54 @@
+import { Option, type Command } from 'commander';
+import { parseManagerAddress } from '../agent/join.ts';
+import { systemClock, type Clock } from '../lib/clock.ts';
+import { createLogger, type Logger } from '../lib/logger.ts';
+import { resolveDataDir } from '../lib/paths.ts';
+import type { CliIo } from './context.ts';
+import { abortOnSignals, untilAborted } from './foreground.ts';
+import { startRemoteAgent } from './remote-agent.ts';
+
+export interface JoinOptions {
+  token?: string;
+  dataDir?: string;
+  dockerHost?: string;
+  driver?: 'docker' | 'exec';
+}
+
+/**
+ * `flotilla join`: this host becomes a node of the cluster at `manager`. The first start joins
+ * with the token (checking the manager's CA against it first); later starts reuse the stored
+ * credential. Runs the agent in the foreground until `stop` is aborted; tasks keep running.
+ */
+export async function runJoin(manager: string, options: JoinOptions, io: CliIo, stop: AbortSignal, deps: { clock?: Clock; logger?: Logger } = {}): Promise<void> {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? createLogger({ level: io.env['FLOTILLA_LOG_LEVEL'] ?? 'warn' });
+  const say = (s: string): void => {
+    io.stderr.write(`flotilla join: ${s}\n`);
+  };
+  const addr = parseManagerAddress(manager);
+  const dataDir = resolveDataDir({ flag: options.dataDir, env: io.env });
+  const node = await startRemoteAgent({ dataDir, manager: addr, token: options.token, driver: options.driver, dockerHost: options.dockerHost, say }, io, { clock, logger });
+  try {
+    const welcomed = await Promise.race([node.welcomed, untilAborted(stop)]);
+    if (welcomed !== undefined) say(`node ${welcomed} is connected to the manager; stop with Ctrl-C (tasks keep running)`);
+    await untilAborted(stop);
+    say('shutting down (tasks keep running)');
+  } finally {
+    await node.stop();
+  }
+}
+
+/** Registers `flotilla join`. */
+export function registerJoinCommand(program: Command, io: CliIo): void {
+  program
+    .command('join')
+    .description('Join this host to a cluster as a node and run its agent (foreground)')
+    .argument('<manager>', 'The manager, HOST[:PORT] (port 4280 by default), as `flotilla server` printed it')
+    .option('--token <token>', 'Join token (`flotilla token worker`); needed only the first time')
+    .option('--data-dir <dir>', 'State directory of this node (default: $FLOTILLA_HOME, else ~/.flotilla)')
+    .option('--docker-host <host>', 'Docker engine to run tasks on (default: $DOCKER_HOST, else /var/run/docker.sock)')
+    .addOption(new Option('--driver <driver>', 'Task driver (default: docker when a Docker engine answers, else exec)').choices(['docker', 'exec']))
+    .action(async (manager: string, opts: JoinOptions) => {
+      await abortOnSignals(io, (signal) => runJoin(manager, opts, io, signal));
+    });
+}

@@ -1,0 +1,136 @@
+import { mkdir } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { isIP } from 'node:net';
+import { Option, type Command } from 'commander';
+import { DEFAULT_MANAGER_PORT, formatManagerAddress, isJoinError, parseManagerAddress, type ManagerAddress } from '../agent/join.ts';
+import { systemClock, type Clock } from '../lib/clock.ts';
+import { createLogger, type Logger } from '../lib/logger.ts';
+import { agentDir, resolveDataDir } from '../lib/paths.ts';
+import { Manager } from '../manager/manager.ts';
+import type { CliIo } from './context.ts';
+import { abortOnSignals, untilAborted } from './foreground.ts';
+import { parseDuration, UsageError } from './parse.ts';
+import { startRemoteAgent, type RemoteAgent } from './remote-agent.ts';
+
+export interface ServerOptions {
+  advertiseAddr?: string;
+  listenAddr?: string;
+  dataDir?: string;
+  /** commander's `--no-agent`: false when given. */
+  agent?: boolean;
+  certLifetime?: string;
+  dockerHost?: string;
+  driver?: 'docker' | 'exec';
+}
+
+/** `--listen-addr HOST[:PORT]` (default 0.0.0.0:4280). */
+export function parseListenAddr(text: string | undefined): ManagerAddress {
+  if (text === undefined) return { host: '0.0.0.0', port: DEFAULT_MANAGER_PORT };
+  try {
+    return parseManagerAddress(text);
+  } catch {
+    throw new UsageError(`invalid --listen-addr "${text}": expected HOST[:PORT], e.g. 0.0.0.0:${DEFAULT_MANAGER_PORT}`);
+  }
+}
+
+/** `90d`, `12h`, `30s`, `1m30s` → milliseconds. */
+export function parseLifetime(text: string): number {
+  const days = /^(\d+)d$/.exec(text.trim());
+  const ms = days ? Number(days[1]) * 86_400_000 : parseDuration(text, '--cert-lifetime');
+  if (ms < 1_000) throw new UsageError(`invalid --cert-lifetime "${text}": at least 1s (e.g. 90d, 12h, 30s)`);
+  return ms;
+}
+
+/**
+ * The address other hosts reach this manager at: `--advertise-addr`, else the listen host
+ * when it is one address, else the host's only non-loopback IPv4 address.
+ */
+export function chooseAdvertiseAddr(flag: string | undefined, listen: ManagerAddress, interfaces = networkInterfaces()): string {
+  if (flag !== undefined) {
+    const host = flag.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    if (host === '' || (isIP(host) === 0 && !/^[a-zA-Z0-9.-]+$/.test(host))) throw new UsageError(`invalid --advertise-addr "${flag}": expected an IP address or host name`);
+    return host;
+  }
+  if (listen.host !== '0.0.0.0' && listen.host !== '::') return listen.host;
+  const candidates = Object.values(interfaces)
+    .flat()
+    .filter((i) => i !== undefined && i.family === 'IPv4' && !i.internal)
+    .map((i) => i!.address);
+  const unique = [...new Set(candidates)];
+  if (unique.length === 1 && unique[0] !== undefined) return unique[0];
+  if (unique.length === 0) throw new UsageError('no network address to advertise: pass --advertise-addr (127.0.0.1 for a one-host cluster)');
+  throw new UsageError(`this host has several addresses (${unique.join(', ')}): choose the one other hosts reach with --advertise-addr`);
+}
+
+/**
+ * `flotilla server`: a manager (HTTPS API and agent sessions with mutual TLS on
+ * `--listen-addr`, the cluster CA, join tokens) and, unless `--no-agent`, this host's own agent,
+ * which joins through the normal flow with the manager token. Foreground until `stop`.
+ */
+export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSignal, deps: { clock?: Clock; logger?: Logger } = {}): Promise<void> {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? createLogger({ level: io.env['FLOTILLA_LOG_LEVEL'] ?? 'warn' });
+  const say = (s: string): void => {
+    io.stderr.write(`flotilla server: ${s}\n`);
+  };
+  const dataDir = resolveDataDir({ flag: options.dataDir, env: io.env });
+  const listen = parseListenAddr(options.listenAddr);
+  const advertiseAddr = chooseAdvertiseAddr(options.advertiseAddr, listen);
+  const certLifetimeMs = options.certLifetime === undefined ? undefined : parseLifetime(options.certLifetime);
+  const advertised: ManagerAddress = { host: advertiseAddr, port: listen.port };
+
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const manager = new Manager(
+    { clock, logger },
+    {
+      dataDir,
+      tls: { listen, advertiseAddr, ...(certLifetimeMs === undefined ? {} : { certLifetimeMs }) },
+      info: { mode: 'server', advertise: formatManagerAddress({ host: advertiseAddr, port: listen.port }) },
+    },
+  );
+  let node: RemoteAgent | undefined;
+  try {
+    await manager.start();
+    say(`data in ${dataDir}`);
+    say(`API on ${manager.addresses.join(', ')}`);
+    say(`admin credential in ${join(dataDir, 'admin')}; on another host: flotilla context import NAME context.json (a copy of ${join(dataDir, 'admin', 'context.json')})`);
+    io.stdout.write(`To add a worker to this cluster, run on it:\n\n    flotilla join --token ${manager.joinTokens().worker} ${formatManagerAddress(advertised)}\n\n`);
+    if (options.agent !== false) {
+      try {
+        node = await startRemoteAgent(
+          { dataDir: agentDir(dataDir), manager: advertised, token: manager.joinTokens().manager, driver: options.driver, dockerHost: options.dockerHost, say },
+          io,
+          { clock, logger },
+        );
+      } catch (err) {
+        if (isJoinError(err)) throw new Error(`this host's agent could not join its own manager at ${formatManagerAddress(advertised)}: ${err.message}`, { cause: err });
+        throw err;
+      }
+      const welcomed = await Promise.race([node.welcomed, untilAborted(stop)]);
+      if (welcomed !== undefined) say(`node ${welcomed} (this host) ready`);
+    }
+    await untilAborted(stop);
+    say('shutting down (tasks keep running)');
+  } finally {
+    await node?.stop();
+    await manager.stop();
+  }
+}
+
+/** Registers `flotilla server`. */
+export function registerServerCommand(program: Command, io: CliIo): void {
+  program
+    .command('server')
+    .description('Run a cluster manager (and an agent for this host): creates the cluster on first start')
+    .option('--advertise-addr <ip>', 'Address other hosts reach this manager at (default: the listen address, else the host’s only IPv4 address)')
+    .option('--listen-addr <host[:port]>', `Address of the HTTPS API and agent sessions (default: 0.0.0.0:${DEFAULT_MANAGER_PORT})`)
+    .option('--data-dir <dir>', 'State directory (default: $FLOTILLA_HOME, else ~/.flotilla)')
+    .option('--no-agent', 'Do not run an agent on this host (a manager-only node)')
+    .option('--cert-lifetime <duration>', 'Lifetime of node certificates, e.g. 90d (the default), 12h, 30s')
+    .option('--docker-host <host>', 'Docker engine of this host’s agent (default: $DOCKER_HOST, else /var/run/docker.sock)')
+    .addOption(new Option('--driver <driver>', 'Task driver of this host’s agent (default: docker when a Docker engine answers, else exec)').choices(['docker', 'exec']))
+    .action(async (opts: ServerOptions) => {
+      await abortOnSignals(io, (signal) => runServer(opts, io, signal));
+    });
+}
