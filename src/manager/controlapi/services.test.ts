@@ -101,6 +101,55 @@ describe('services API', () => {
     assert.equal(h.store.services.get(s.id)?.version, updated.body.version);
   });
 
+  it('keeps the previous spec and starts an update when what tasks run changes', async () => {
+    const { body: s } = await h.call('POST', '/v1/services', minimal);
+    assert.equal(s.previousSpec, undefined);
+    assert.equal(s.updateStatus, undefined);
+    const scaled = await h.call('POST', '/v1/services/web/scale', { replicas: 2 });
+    assert.equal(scaled.body.updateStatus, undefined, 'scaling is no rollout');
+    const spec = { ...scaled.body.spec, taskTemplate: { ...scaled.body.spec.taskTemplate, container: { image: 'other:1' } } };
+    const r = await h.call('PUT', '/v1/services/web', { version: scaled.body.version, spec });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.specVersion, 2);
+    assert.equal(r.body.previousSpecVersion, 1);
+    assert.deepEqual(r.body.previousSpec, scaled.body.spec);
+    assert.deepEqual(r.body.updateStatus, { state: 'updating', startedAt: new Date(h.clock.now()).toISOString(), message: 'update in progress' });
+  });
+
+  it('rolls back: 412 without a previous spec; a second rollback returns to the newer spec', async () => {
+    const { body: s } = await h.call('POST', '/v1/services', minimal);
+    const none = await h.call('POST', '/v1/services/web/rollback');
+    assert.equal(none.status, 412);
+    assert.deepEqual(none.body.error, {
+      code: 'failed_precondition',
+      message: 'service web has no previous spec to roll back to: it was never updated',
+      details: [],
+    });
+    assert.equal(h.store.services.get(s.id)?.version, s.version, 'nothing changed');
+    assert.equal((await h.call('POST', '/v1/services/nope/rollback')).status, 404);
+
+    const v2 = { ...s.spec, taskTemplate: { ...s.spec.taskTemplate, container: { image: 'other:2' } } };
+    const updated = await h.call('PUT', '/v1/services/web', { version: s.version, spec: v2 });
+    await h.call('POST', '/v1/services/web/scale', { replicas: 3 });
+
+    const back = await h.call('POST', `/v1/services/${s.id.slice(0, 12)}/rollback`);
+    assert.equal(back.status, 200);
+    assert.equal(back.body.spec.taskTemplate.container.image, 'flotilla/busybox:test');
+    assert.equal(back.body.spec.replicas, 3, 'the replica count is not rolled back');
+    assert.equal(back.body.specVersion, 3);
+    assert.equal(back.body.previousSpecVersion, 2);
+    assert.equal(back.body.previousSpec.taskTemplate.container.image, 'other:2');
+    assert.equal(back.body.updateStatus.state, 'rollback_started');
+    assert.equal(back.body.updateStatus.message, 'manually requested rollback');
+    assert.deepEqual(back.body, JSON.parse(JSON.stringify(h.store.services.get(s.id))));
+
+    const again = await h.call('POST', '/v1/services/web/rollback');
+    assert.equal(again.status, 200);
+    assert.deepEqual(again.body.spec.taskTemplate, updated.body.spec.taskTemplate);
+    assert.equal(again.body.specVersion, 4);
+    assert.equal(again.body.previousSpecVersion, 3);
+  });
+
   it('refuses a rename to a taken name', async () => {
     await h.call('POST', '/v1/services', minimal);
     const { body: api } = await h.call('POST', '/v1/services', { ...minimal, name: 'api' });

@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
 import { Service, ServiceSpec } from '../../api/service.ts';
+import { rolledBack, withNewSpec } from '../../api/service-rollout.ts';
 import { validateServiceSpec } from '../../api/validate.ts';
 import { newId } from '../../lib/ids.ts';
 import type { RouteContext } from './context.ts';
@@ -54,7 +55,7 @@ function checkVersion(service: Service, version: number | undefined): void {
   }
 }
 
-/** `GET/POST /v1/services`, `GET/PUT/DELETE /v1/services/:idOrName`, `POST …/scale`. */
+/** `GET/POST /v1/services`, `GET/PUT/DELETE /v1/services/:idOrName`, `POST …/scale`, `POST …/rollback`. */
 export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { store } = ctx.deps;
 
@@ -94,7 +95,8 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): 
   app.put<{ Params: ServiceRef; Body: ServiceUpdateBody }>('/v1/services/:idOrName', {
     schema: {
       summary: 'Replace a service spec',
-      description: 'Takes the full spec and the version it was based on; a change to what tasks run bumps specVersion.',
+      description:
+        'Takes the full spec and the version it was based on. A change to what tasks run bumps specVersion, keeps the old spec as previousSpec and starts a rolling update (updateStatus "updating").',
       tags: ['services'],
       params: ServiceRef,
       body: ServiceUpdateBody,
@@ -112,8 +114,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): 
             if (!s) throw new ApiError('not_found', `service ${req.params.idOrName} not found`);
             checkVersion(s, version);
             if (spec.name !== s.spec.name && tx.services.byName(spec.name)) throw new ApiError('already_exists', taken);
-            const specVersion = changesTasks(s.spec, spec) ? s.specVersion + 1 : s.specVersion;
-            tx.services.update({ ...s, spec, specVersion });
+            tx.services.update(withNewSpec(s, spec, changesTasks(s.spec, spec), ctx.deps.clock.now()));
           }),
         { already_exists: taken, conflict: `service ${current.spec.name} changed while it was being updated: read it again and retry` },
       );
@@ -160,6 +161,34 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): 
             tx.services.update({ ...s, spec: { ...s.spec, replicas } });
           }),
         { conflict: `service ${current.spec.name} changed while it was being scaled: retry` },
+      );
+      return store.services.get(current.id);
+    },
+  });
+
+  app.post<{ Params: ServiceRef }>('/v1/services/:idOrName/rollback', {
+    schema: {
+      summary: 'Roll a service back to its previous spec',
+      description:
+        'Swaps spec and previousSpec (specVersion moves to a new number) and rolls the change out with the rollbackConfig of the spec being left. A second rollback returns to the newer spec.',
+      tags: ['services'],
+      params: ServiceRef,
+      response: { 200: Service, ...errorResponses('not_found', 'conflict', 'failed_precondition') },
+    },
+    handler: async (req) => {
+      const current = resolveService(store.services, req.params.idOrName);
+      await translateStoreErrors(
+        () =>
+          store.update((tx) => {
+            const s = tx.services.get(current.id);
+            if (!s) throw new ApiError('not_found', `service ${req.params.idOrName} not found`);
+            const next = rolledBack(s, 'manually requested rollback', ctx.deps.clock.now());
+            if (!next) {
+              throw new ApiError('failed_precondition', `service ${s.spec.name} has no previous spec to roll back to: it was never updated`);
+            }
+            tx.services.update(next);
+          }),
+        { conflict: `service ${current.spec.name} changed while it was being rolled back: retry` },
       );
       return store.services.get(current.id);
     },

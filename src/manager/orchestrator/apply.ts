@@ -1,3 +1,6 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Service } from '../../api/service.ts';
+import { rolledBack } from '../../api/service-rollout.ts';
 import type { DesiredState, Task } from '../../api/task.ts';
 import { StoreError, type BatchResult, type Store, type Tx } from '../../store/store.ts';
 import type { Action } from './actions.ts';
@@ -36,10 +39,38 @@ function applyAction(tx: Tx, a: Action): void {
       tx.tasks.create(a.task);
       return;
     }
+    case 'adopt': {
+      const cur = tx.tasks.get(a.task.id);
+      if (cur && cur.desiredState === 'running' && cur.specVersion < a.specVersion) tx.tasks.update({ ...cur, specVersion: a.specVersion });
+      return;
+    }
     case 'delete':
       if (tx.tasks.get(a.task.id)) tx.tasks.delete(a.task.id, a.task.version);
       return;
+    case 'status': {
+      const cur = unchangedService(tx, a.service);
+      tx.services.update({ ...cur, updateStatus: a.status });
+      return;
+    }
+    case 'rollback': {
+      const next = rolledBack(unchangedService(tx, a.service), a.message, a.at);
+      if (!next) throw new StoreError('conflict', `service ${a.service.id} has no previous spec to roll back to`);
+      tx.services.update(next);
+      return;
+    }
   }
+}
+
+/**
+ * The service as the transaction reads it, if its spec version and rollout status are still
+ * what the plan saw; a conflict otherwise (an API write came in between: plan again).
+ */
+function unchangedService(tx: Tx, seen: Service): Service {
+  const cur = tx.services.get(seen.id);
+  if (!cur || cur.specVersion !== seen.specVersion || !isDeepStrictEqual(cur.updateStatus, seen.updateStatus)) {
+    throw new StoreError('conflict', `service ${seen.id} changed before its rollout status was written`);
+  }
+  return cur;
 }
 
 /** Desired state only moves forward: running → shutdown → remove. */

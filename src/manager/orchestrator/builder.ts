@@ -1,5 +1,5 @@
 import type { Node } from '../../api/node.ts';
-import type { Service } from '../../api/service.ts';
+import type { Service, UpdateStatus } from '../../api/service.ts';
 import type { Task } from '../../api/task.ts';
 import type { Action, ServicePlan } from './actions.ts';
 import { buildTask, type TaskPlacement } from './new-task.ts';
@@ -59,8 +59,22 @@ export class PlanBuilder {
     this.#actions.push({ kind: 'stop', task, desiredState, reason });
   }
 
+  adopt(task: Task, specVersion: number, reason: string): void {
+    this.#actions.push({ kind: 'adopt', task, specVersion, reason });
+  }
+
   delete(task: Task, reason: string): void {
     this.#actions.push({ kind: 'delete', task, reason });
+  }
+
+  /** Writes the service's rollout status (guarded: refused if the service changed since). */
+  status(service: Service, status: UpdateStatus, reason: string): void {
+    this.#actions.push({ kind: 'status', service, status, reason });
+  }
+
+  /** Rolls the service back to its previous spec (guarded like `status`). */
+  rollback(service: Service, message: string): void {
+    this.#actions.push({ kind: 'rollback', service, message, at: this.input.now, reason: message });
   }
 
   /** Asks to be planned again at `at` (the earliest request wins). */

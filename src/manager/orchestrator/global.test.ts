@@ -21,6 +21,12 @@ function summary(actions: readonly Action[]): string[] {
           return `${a.desiredState} ${a.task.id}`;
         case 'delete':
           return `delete ${a.task.id}`;
+        case 'status':
+          return `status ${a.status.state}`;
+        case 'rollback':
+          return 'rollback';
+        case 'adopt':
+          return `adopt ${a.task.id}`;
       }
     })
     .sort();
@@ -86,10 +92,10 @@ void test('drained, down, removed or no longer matching nodes get their task shu
 });
 
 void test('a global task of an outdated spec is replaced on its node after it stopped', () => {
-  const w = new SimWorld(makeService({ specVersion: 2, spec: { mode: 'global' } }), T0);
+  const w = new SimWorld(makeService({ specVersion: 2, spec: { mode: 'global', taskTemplate: { container: { env: ['A=2'] } } } }), T0);
   w.addNode(makeNode({ id: 'n1' }));
   w.tasks.set('a', globalTask('a', 'n1'));
-  assert.deepEqual(summary(w.step().actions), ['shutdown a']);
+  assert.deepEqual(summary(w.step().actions), ['shutdown a', 'status updating']);
   assert.deepEqual(w.plan().actions, []);
   w.report('a', 'shutdown');
   assert.deepEqual(summary(w.step().actions), ['create on n1']);

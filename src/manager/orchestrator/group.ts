@@ -4,8 +4,9 @@ import type { PlanBuilder } from './builder.ts';
 import { excessHistory, historyToKeep } from './history.ts';
 import type { TaskPlacement } from './new-task.ts';
 import { decideRestart } from './restart.ts';
-import { isDone, isLive, stopsAtOnce, timeOf } from './task-life.ts';
-import type { UpdateStep } from './update.ts';
+import { isDone, isLive, isUp, stopsAtOnce, timeOf } from './task-life.ts';
+import { rolloutConfig } from './rollout-config.ts';
+import type { UpdateStep } from './actions.ts';
 
 /**
  * One group of a service's tasks: a replica slot, or the tasks of a global service on one
@@ -51,7 +52,7 @@ export function choosePrimary(live: readonly Task[]): Task | undefined {
   return best;
 }
 
-/** Plans one group. `steps` holds the update decision for outdated live tasks. */
+/** Plans one group. `steps` holds the rolling update's decision for outdated live tasks. */
 export function planGroup(b: PlanBuilder, service: Service, g: Group, steps: ReadonlyMap<string, UpdateStep>): void {
   const nodes = b.nodes;
   const live = g.tasks.filter(isLive);
@@ -69,31 +70,62 @@ export function planGroup(b: PlanBuilder, service: Service, g: Group, steps: Rea
     return;
   }
 
-  const primary = choosePrimary(live);
-  for (const t of live) if (t !== primary) b.stop(t, 'shutdown', 'duplicate task in its slot');
+  // Tasks of the current spec and of older ones are told apart: during a start-first update a
+  // slot holds both, the old one until its replacement is up.
+  const current = live.filter((t) => t.specVersion >= service.specVersion);
+  const old = live.filter((t) => t.specVersion < service.specVersion);
+  const primary = choosePrimary(current);
+  for (const t of current) if (t !== primary) b.stop(t, 'shutdown', 'duplicate task in its slot');
+  const oldPrimary = choosePrimary(old);
 
-  if (primary === undefined) {
+  if (primary !== undefined) {
+    const startFirst = rolloutConfig(service).order === 'start-first';
+    for (const t of old) {
+      if (isUp(primary)) b.stop(t, 'shutdown', 'its updated replacement is up');
+      else if (t !== oldPrimary || !isUp(t) || !startFirst) b.stop(t, 'shutdown', 'duplicate task in its slot');
+      // else: start-first, the old task keeps serving until the new one is up.
+    }
+    planPrimary(b, service, g, primary);
+  } else if (oldPrimary !== undefined) {
+    for (const t of old) if (t !== oldPrimary) b.stop(t, 'shutdown', 'duplicate task in its slot');
+    planOutdated(b, service, g, oldPrimary, steps.get(oldPrimary.id));
+  } else {
     // Stop-first: wait until every task of the group has stopped before starting another.
     const stopping = g.tasks.some((t) => !isLive(t) && !isDone(t, nodes));
     if (!stopping && g.canCreate) b.create(service, g.placement, 'slot is empty');
-  } else if (!isTerminal(primary.status.state)) {
-    const evict = primary.nodeId === undefined ? undefined : g.evict(primary);
-    const step = steps.get(primary.id);
-    if (evict !== undefined) b.replace(service, primary, g.placement, evict);
-    else if (step?.action === 'replace') b.replace(service, primary, g.placement, 'service updated');
-    else if (step?.action === 'stop') b.stop(primary, 'shutdown', 'service updated');
-  } else if (primary.specVersion < service.specVersion) {
-    if (g.canCreate) b.replace(service, primary, g.placement, 'service updated');
-  } else if (g.canCreate) {
-    const d = decideRestart(primary, g.tasks, service.spec.taskTemplate.restartPolicy, b.input.options.restart);
-    if (d.restart && d.at <= b.now) {
-      const exit = primary.status.exitCode === undefined ? '' : ` (exit code ${primary.status.exitCode})`;
-      b.replace(service, primary, g.placement, `restart ${d.attempt} after the task ${primary.status.state}${exit}`);
-    } else if (d.restart) {
-      b.wakeAt(d.at);
-    }
   }
   trimHistory(b, service, g);
+}
+
+/** The live task of the current spec: moved off a bad node, or restarted once dead. */
+function planPrimary(b: PlanBuilder, service: Service, g: Group, primary: Task): void {
+  if (!isTerminal(primary.status.state)) {
+    const evict = primary.nodeId === undefined ? undefined : g.evict(primary);
+    if (evict !== undefined) b.replace(service, primary, g.placement, evict);
+    return;
+  }
+  if (!g.canCreate) return;
+  const d = decideRestart(primary, g.tasks, service.spec.taskTemplate.restartPolicy, b.input.options.restart);
+  if (d.restart && d.at <= b.now) {
+    const exit = primary.status.exitCode === undefined ? '' : ` (exit code ${primary.status.exitCode})`;
+    b.replace(service, primary, g.placement, `restart ${d.attempt} after the task ${primary.status.state}${exit}`);
+  } else if (d.restart) {
+    b.wakeAt(d.at);
+  }
+}
+
+/** The live task of an older spec: moved, or taken on by the rolling update when its turn comes. */
+function planOutdated(b: PlanBuilder, service: Service, g: Group, task: Task, step: UpdateStep | undefined): void {
+  if (isTerminal(task.status.state)) {
+    // A dead outdated task is replaced at once, without the restart delay, by the new spec.
+    if (g.canCreate) b.replace(service, task, g.placement, 'service updated');
+    return;
+  }
+  const evict = task.nodeId === undefined ? undefined : g.evict(task);
+  if (evict !== undefined) b.replace(service, task, g.placement, evict);
+  else if (step?.action === 'replace') b.replace(service, task, g.placement, 'service updated');
+  else if (step?.action === 'stop') b.stop(task, 'shutdown', 'service updated');
+  else if (step?.action === 'start') b.create(service, g.placement, 'service updated (start-first)');
 }
 
 function trimHistory(b: PlanBuilder, service: Service, g: Group): void {

@@ -232,9 +232,9 @@ void test('deleting a service removes and reaps its tasks', async () => {
   assert.equal(tasksOf(svc).length, 0);
 });
 
-void test('a spec update replaces tasks stop-first', async () => {
+void test('a spec update replaces tasks stop-first (parallelism 0: all at once)', async () => {
   const node = await addNode();
-  const svc = await createService({ replicas: 2 });
+  const svc = await createService({ replicas: 2, updateConfig: { parallelism: 0 } });
   await orch.start();
   await orch.whenIdle();
   await runAll(svc, node);

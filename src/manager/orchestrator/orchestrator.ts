@@ -145,13 +145,28 @@ export class Orchestrator {
         this.#queue.add(ev.object.id);
         return;
       case 'task':
-        if (taskChangeMatters(ev.object, ev.old, ev.action)) this.#queue.add(ev.object.serviceId);
+        if (taskChangeMatters(ev.object, ev.old, ev.action) || this.#rolloutProgress(ev.object, ev.old)) {
+          this.#queue.add(ev.object.serviceId);
+        }
         return;
       case 'node':
         if (ev.action === 'update' && ev.old && !nodeChangeMatters(ev.object, ev.old)) return;
         this.#onNodeChanged(ev.object.id);
         return;
     }
+  }
+
+  /**
+   * While a service's rollout is under way (or paused), a task coming up or changing health
+   * moves it on (the next batch, an old task of a start-first slot stopping, a failure).
+   * Outside a rollout such agent progress changes no plan and is ignored.
+   */
+  #rolloutProgress(t: Task, old: Task | undefined): boolean {
+    if (!old || (t.status.health === old.status.health && (t.status.state === 'running') === (old.status.state === 'running'))) {
+      return false;
+    }
+    const state = this.#store.services.get(t.serviceId)?.updateStatus?.state;
+    return state !== undefined && state !== 'completed' && state !== 'rollback_completed';
   }
 
   /** A node's health or placement fields changed: its services and every global service. */
@@ -162,9 +177,13 @@ export class Orchestrator {
 
   #logActions(serviceId: string, name: string | undefined, actions: readonly Action[]): void {
     for (const a of actions) {
+      if (a.kind === 'status' || a.kind === 'rollback') {
+        this.#log.info({ serviceId, service: name, action: a.kind, reason: a.reason }, 'rollout change');
+        continue;
+      }
       const taskId = a.kind === 'replace' ? a.old.id : a.task.id;
       const fields = { serviceId, service: name, action: a.kind, taskId, reason: a.reason };
-      if (a.kind === 'replace' || a.kind === 'stop') this.#log.info(fields, 'orchestrator change');
+      if (a.kind === 'replace' || a.kind === 'stop' || a.kind === 'adopt') this.#log.info(fields, 'orchestrator change');
       else this.#log.debug(fields, 'orchestrator change');
     }
   }

@@ -21,6 +21,12 @@ function summary(actions: readonly Action[]): string[] {
           return `${a.desiredState} ${a.task.id}`;
         case 'delete':
           return `delete ${a.task.id}`;
+        case 'status':
+          return `status ${a.status.state}`;
+        case 'rollback':
+          return 'rollback';
+        case 'adopt':
+          return `adopt ${a.task.id}`;
       }
     })
     .sort();
@@ -121,14 +127,14 @@ void test('drained and down nodes: tasks are replaced in their slot, unassigned;
 });
 
 void test('spec change: stop-first, all at once; the new task comes once the old one stopped', () => {
-  const svc = makeService({ specVersion: 2, spec: { replicas: 3 } });
+  const svc = makeService({ specVersion: 2, spec: { replicas: 3, updateConfig: { parallelism: 0 }, taskTemplate: { container: { env: ['A=2'] } } } });
   const w = world(svc, [
     running('a', 1),
     running('b', 2),
     makeTask({ id: 'c', slot: 3, status: { state: 'pending' } }),
   ]);
   const plan = w.step();
-  assert.deepEqual(summary(plan.actions), ['replace c slot 3', 'shutdown a', 'shutdown b']);
+  assert.deepEqual(summary(plan.actions), ['replace c slot 3', 'shutdown a', 'shutdown b', 'status updating']);
   assert.deepEqual(summary(w.plan().actions), [], 'waits while a and b stop');
   w.report('a', 'shutdown');
   const next = w.step();
@@ -140,6 +146,14 @@ void test('spec change replaces a dead task at once, without the restart delay',
   const svc = makeService({ specVersion: 2 });
   const w = world(svc, [running('a', 1, { status: { state: 'failed', timestamp: new Date(T0).toISOString() } })]);
   assert.deepEqual(summary(w.plan().actions), ['replace a slot 1']);
+});
+
+void test('a live task of an older version that runs the current spec is stamped, not replaced', () => {
+  const svc = makeService({ specVersion: 3, spec: { replicas: 2 } });
+  const w = world(svc, [running('a', 1, { specVersion: 1 }), makeTask({ id: 'b', slot: 2, specVersion: 1, status: { state: 'new' } })]);
+  const plan = w.step();
+  assert.deepEqual(summary(plan.actions), ['adopt a', 'replace b slot 2', 'status updating']);
+  assert.equal(w.tasks.get('a')?.specVersion, 3);
 });
 
 void test('a deleted service: live tasks marked remove, dead or unstarted ones deleted', () => {

@@ -1,5 +1,6 @@
 import type { Node } from '../../api/node.ts';
 import type { Service } from '../../api/service.ts';
+import { rolledBack } from '../../api/service-rollout.ts';
 import type { DesiredState, Task, TaskState } from '../../api/task.ts';
 import type { ServicePlan } from './actions.ts';
 import type { PlanOptions } from './builder.ts';
@@ -55,7 +56,14 @@ export class SimWorld {
     for (const a of plan.actions) {
       if (a.kind === 'delete') this.tasks.delete(a.task.id);
       else if (a.kind === 'stop') raise(a.task, a.desiredState);
-      else {
+      else if (a.kind === 'adopt') {
+        const cur = this.tasks.get(a.task.id);
+        if (cur) this.tasks.set(cur.id, { ...cur, specVersion: a.specVersion });
+      } else if (a.kind === 'status') {
+        if (this.service) this.service = { ...this.service, updateStatus: a.status };
+      } else if (a.kind === 'rollback') {
+        if (this.service) this.service = rolledBack(this.service, a.message, a.at) ?? this.service;
+      } else {
         if (a.kind === 'replace') raise(a.old, 'shutdown');
         this.tasks.set(a.task.id, { ...a.task, version: 1, createdAt: iso, updatedAt: iso });
       }

@@ -28,6 +28,23 @@ export function isDone(t: Task, nodes: ReadonlyMap<string, Node>): boolean {
   return t.desiredState !== 'running' && stopsAtOnce(t, nodes);
 }
 
+/**
+ * Running, and healthy when it has a health check: its spec's own probe (then health must have
+ * been reported healthy) or the image's (health reported; `starting` is not up yet).
+ */
+export function isUp(t: Task): boolean {
+  if (t.status.state !== 'running') return false;
+  const health = t.status.health;
+  return health === 'healthy' || (health === undefined && !expectsHealth(t));
+}
+
+/** Whether the task's spec carries a probe the agent runs (not `["NONE"]`). */
+function expectsHealth(t: Task): boolean {
+  const hc = t.spec.container.healthcheck;
+  if (!hc || hc.test?.[0] === 'NONE') return false;
+  return hc.test !== undefined || hc.http !== undefined || hc.tcp !== undefined;
+}
+
 /** Milliseconds of an ISO time; `fallback` when it does not parse. */
 export function timeOf(iso: string, fallback = 0): number {
   const ms = Date.parse(iso);
