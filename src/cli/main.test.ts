@@ -35,7 +35,7 @@ describe('flotilla CLI against a live API', () => {
   });
 
   it('creates a service and prints its id; ls and inspect show it', async () => {
-    const r = await cli('service', 'create', '--name', 'web', '--replicas', '2', '-e', 'A=1', 'flotilla/busybox:test', 'sleep', '3600');
+    const r = await cli('service', 'create', '-d', '--name', 'web', '--replicas', '2', '-e', 'A=1', 'flotilla/busybox:test', 'sleep', '3600');
     assert.equal(r.code, 0, r.stderr);
     const id = r.stdout.trim();
     const stored = h.store.services.get(id);
@@ -68,15 +68,15 @@ describe('flotilla CLI against a live API', () => {
   });
 
   it('flags after the image belong to the command', async () => {
-    const r = await cli('service', 'create', '--name', 'x', 'img', 'ls', '-la', '--name', 'y');
+    const r = await cli('service', 'create', '-d', '--name', 'x', 'img', 'ls', '-la', '--name', 'y');
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(h.store.services.byName('x')?.spec.taskTemplate.container.args, ['ls', '-la', '--name', 'y']);
   });
 
   it('scales and removes several services, reporting each failure and failing at the end', async () => {
-    await cli('service', 'create', '--name', 'a', 'img');
-    await cli('service', 'create', '--name', 'b', 'img');
-    const scale = await cli('service', 'scale', 'a=3', 'nope=1', 'b=0');
+    await cli('service', 'create', '-d', '--name', 'a', 'img');
+    await cli('service', 'create', '-d', '--name', 'b', 'img');
+    const scale = await cli('service', 'scale', '-d', 'a=3', 'nope=1', 'b=0');
     assert.equal(scale.code, 1);
     assert.equal(scale.stdout, 'a scaled to 3\nb scaled to 0\n');
     assert.equal(scale.stderr, 'flotilla: service nope not found\n');
@@ -92,7 +92,7 @@ describe('flotilla CLI against a live API', () => {
     await h.store.update((tx) => {
       tx.nodes.create(n);
     });
-    const created = await cli('service', 'create', '--name', 'web', 'flotilla/busybox:test');
+    const created = await cli('service', 'create', '-d', '--name', 'web', 'flotilla/busybox:test');
     const svc = h.store.services.get(created.stdout.trim())!;
     await h.store.update((tx) => {
       tx.tasks.create({

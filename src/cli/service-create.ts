@@ -3,9 +3,11 @@ import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { CommandContext } from './context.ts';
 import { numberOrText, parseBytes, parseCpus, parseDuration, parseLabels, parsePublish, UsageError, type PublishSpec } from './parse.ts';
+import { addHealthOptions, addRolloutOptions, healthcheckFromFlags, rolloutFromFlags, type HealthFlags, type RolloutFlags } from './service-flags.ts';
+import { addWaitOptions, waitForService, type WaitFlags } from './wait.ts';
 
 /** The flags of `service create`, as commander hands them over. */
-export interface CreateFlags {
+export interface CreateFlags extends HealthFlags, RolloutFlags {
   name?: string;
   replicas?: string;
   mode?: string;
@@ -68,6 +70,8 @@ export function buildServiceSpec(positional: readonly string[], flags: CreateFla
   if (flags.user !== undefined) container['user'] = flags.user;
   if (flags.stopSignal !== undefined) container['stopSignal'] = flags.stopSignal;
   if (flags.stopGracePeriod !== undefined) container['stopGracePeriodMs'] = parseDuration(flags.stopGracePeriod, '--stop-grace-period');
+  const healthcheck = healthcheckFromFlags(flags);
+  if (healthcheck) container['healthcheck'] = healthcheck;
 
   const limits: Record<string, number> = {};
   const reservations: Record<string, number> = {};
@@ -104,6 +108,10 @@ export function buildServiceSpec(positional: readonly string[], flags: CreateFla
   if (flags.label.length > 0) spec['labels'] = parseLabels(flags.label, '--label');
   spec['taskTemplate'] = taskTemplate;
   if (ports.length > 0) spec['endpoint'] = { ports };
+  const updateConfig = rolloutFromFlags(flags, 'update');
+  if (updateConfig) spec['updateConfig'] = updateConfig;
+  const rollbackConfig = rolloutFromFlags(flags, 'rollback');
+  if (rollbackConfig) spec['rollbackConfig'] = rollbackConfig;
   return { spec, notes };
 }
 
@@ -127,7 +135,7 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 
 /** Registers `service create` on the `service` command group. */
 export function registerServiceCreate(service: Command, context: (cmd: Command) => CommandContext): void {
-  service
+  const create = service
     .command('create')
     .description('Create a new service')
     .usage('[OPTIONS] IMAGE [COMMAND] [ARG...]   (with --driver exec: [OPTIONS] COMMAND [ARG...])')
@@ -156,13 +164,16 @@ export function registerServiceCreate(service: Command, context: (cmd: Command) 
     .option('--stop-grace-period <duration>', 'Time to wait before force killing a container')
     .option('--max-replicas-per-node <n>', 'Maximum number of tasks per node (0 = unlimited)')
     .option('--entrypoint <command>', 'Overwrite the default ENTRYPOINT of the image')
-    .addOption(new Option('--driver <driver>', 'Task driver').choices(['docker', 'exec']).default('docker'))
-    .option('-d, --detach', 'Exit immediately (the default: progress display is not implemented yet)')
-    .action(async (first: string, args: string[], flags: CreateFlags, cmd: Command) => {
-      const ctx = context(cmd);
-      const { spec, notes } = buildServiceSpec([first, ...args], flags);
-      for (const n of notes) ctx.io.stderr.write(`note: ${n}\n`);
-      const created = await ctx.client.createService(spec as never);
-      ctx.out(created.id);
-    });
+    .addOption(new Option('--driver <driver>', 'Task driver').choices(['docker', 'exec']).default('docker'));
+  addHealthOptions(create);
+  addRolloutOptions(create);
+  addWaitOptions(create);
+  create.action(async (first: string, args: string[], flags: CreateFlags & WaitFlags, cmd: Command) => {
+    const ctx = context(cmd);
+    const { spec, notes } = buildServiceSpec([first, ...args], flags);
+    for (const n of notes) ctx.io.stderr.write(`note: ${n}\n`);
+    const created = await ctx.client.createService(spec as never);
+    ctx.out(created.id);
+    if (flags.detach !== true) await waitForService(ctx, created, 'create', flags);
+  });
 }

@@ -1,12 +1,15 @@
 import type { Command } from 'commander';
 import type { Node } from '../api/node.ts';
+import type { Service } from '../api/service.ts';
 import type { DesiredState, Task } from '../api/task.ts';
 import { shortId } from '../lib/ids.ts';
 import { checkFormat, type CommandContext } from './context.ts';
 import { forEachItem } from './each.ts';
 import { UsageError } from './parse.ts';
 import { registerServiceCreate } from './service-create.ts';
+import { registerServiceUpdate } from './service-update.ts';
 import { serviceTable, taskName, taskTable } from './views.ts';
+import { addWaitOptions, waitForService, type WaitFlags } from './wait.ts';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -35,6 +38,7 @@ function parseTaskFilters(filters: readonly string[]): { desiredState?: DesiredS
 export function registerServiceCommands(program: Command, context: (cmd: Command) => CommandContext): void {
   const service = program.command('service').description('Manage services');
   registerServiceCreate(service, context);
+  registerServiceUpdate(service, context);
 
   service
     .command('ls')
@@ -126,22 +130,26 @@ export function registerServiceCommands(program: Command, context: (cmd: Command
       }
     });
 
-  service
+  const scale = service
     .command('scale')
     .description('Scale one or more replicated services')
-    .argument('<service=replicas...>')
-    .action(async (pairs: string[], _opts: unknown, cmd: Command) => {
-      const ctx = context(cmd);
-      const parsed = pairs.map((p) => {
-        const m = /^(.+)=(-?\d+)$/.exec(p);
-        if (!m || m[1] === undefined) throw new UsageError(`invalid scale "${p}": expected SERVICE=REPLICAS, e.g. web=3`);
-        return { name: m[1], replicas: Number(m[2]) };
-      });
-      await forEachItem(ctx, parsed, async (p) => {
-        await ctx.client.scaleService(p.name, p.replicas);
-        ctx.out(`${p.name} scaled to ${p.replicas}`);
-      });
+    .argument('<service=replicas...>');
+  addWaitOptions(scale).action(async (pairs: string[], opts: WaitFlags, cmd: Command) => {
+    const ctx = context(cmd);
+    const parsed = pairs.map((p) => {
+      const m = /^(.+)=(-?\d+)$/.exec(p);
+      if (!m || m[1] === undefined) throw new UsageError(`invalid scale "${p}": expected SERVICE=REPLICAS, e.g. web=3`);
+      return { name: m[1], replicas: Number(m[2]) };
     });
+    const scaled: Service[] = [];
+    await forEachItem(ctx, parsed, async (p) => {
+      scaled.push(await ctx.client.scaleService(p.name, p.replicas));
+      ctx.out(`${p.name} scaled to ${p.replicas}`);
+    }).finally(async () => {
+      if (opts.detach === true) return;
+      for (const s of scaled) await waitForService(ctx, s, 'scale', opts);
+    });
+  });
 
   service
     .command('rm')

@@ -105,7 +105,7 @@ describe('services on a real Docker engine', { skip }, () => {
   });
 
   it('rejects a task whose image cannot be found, with the engine reason, and backs off', async () => {
-    const created = await c.cli('service', 'create', '--name', 'ghost', '--restart-delay', '500ms', 'localhost:1/flotilla/no-such-image:1', 'true');
+    const created = await c.cli('service', 'create', '-d', '--name', 'ghost', '--restart-delay', '500ms', 'localhost:1/flotilla/no-such-image:1', 'true');
     assert.equal(created.code, 0, created.stderr);
     const rejectedTasks = async (): Promise<Array<TaskJson & { createdAt: string }>> =>
       (await c.json<Array<TaskJson & { createdAt: string }>>('service', 'ps', 'ghost')).filter((t) => t.status.state === 'rejected');

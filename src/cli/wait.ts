@@ -1,0 +1,152 @@
+import type { Command } from 'commander';
+import type { ClusterEvent } from '../api/event.ts';
+import type { Node } from '../api/node.ts';
+import type { Service } from '../api/service.ts';
+import type { CommandContext } from './context.ts';
+import { parseDuration } from './parse.ts';
+import { formatView, progressView, type WaitOperation } from './progress.ts';
+
+/**
+ * Waiting for a service to converge after `service create|update|scale|rollback`, showing
+ * live progress (progress.ts draws it). Follows the manager's event stream and re-reads the
+ * service and its tasks after each change that concerns it: no polling. Progress goes to
+ * stderr (stdout keeps the command's result, e.g. the new service's id, for scripts).
+ */
+
+/** The flags every waiting command takes. */
+export interface WaitFlags {
+  detach?: boolean;
+  quiet?: boolean;
+  timeout?: string;
+}
+
+/** The wait ended without convergence: rollout paused or rolled back, or time ran out. */
+export class WaitFailure extends Error {
+  override readonly name = 'WaitFailure';
+}
+
+export function isWaitFailure(e: unknown): e is WaitFailure {
+  return e instanceof WaitFailure;
+}
+
+/** Default `--timeout`: generous, since images may have to be pulled. */
+export const DEFAULT_WAIT_TIMEOUT = '5m';
+
+/** Adds `-d/--detach`, `-q/--quiet` and `--timeout`. */
+export function addWaitOptions(cmd: Command): Command {
+  return cmd
+    .option('-d, --detach', 'Exit immediately instead of waiting for the service to converge')
+    .option('-q, --quiet', 'Suppress progress output')
+    .option('--timeout <duration>', `How long to wait for the service to converge (default ${DEFAULT_WAIT_TIMEOUT})`);
+}
+
+/** Draws the display: redrawn in place on a terminal, otherwise only the lines that changed. */
+class ProgressPrinter {
+  readonly #write: (s: string) => void;
+  readonly #tty: boolean;
+  #drawn = 0;
+  readonly #last = new Map<string, string>();
+
+  constructor(write: (s: string) => void, tty: boolean) {
+    this.#write = write;
+    this.#tty = tty;
+  }
+
+  header(text: string): void {
+    this.#write(`${text}\n`);
+  }
+
+  draw(lines: ReadonlyArray<{ key: string; text: string }>): void {
+    if (this.#tty) {
+      let s = this.#drawn > 0 ? `\x1b[${this.#drawn}A` : '';
+      for (const l of lines) s += `\x1b[2K${l.text}\n`;
+      for (let i = lines.length; i < this.#drawn; i++) s += '\x1b[2K\n';
+      if (this.#drawn > lines.length) s += `\x1b[${this.#drawn - lines.length}A`;
+      this.#drawn = lines.length;
+      this.#write(s);
+      return;
+    }
+    let s = '';
+    for (const l of lines) {
+      if (this.#last.get(l.key) === l.text) continue;
+      this.#last.set(l.key, l.text);
+      s += `${l.text}\n`;
+    }
+    if (s) this.#write(s);
+  }
+}
+
+/**
+ * Waits until `service` converges (resolves) or its rollout fails or `--timeout` passes
+ * (throws `WaitFailure`). `written` is the service as the command's write returned it: its
+ * update status is the baseline a change is measured from.
+ */
+export async function waitForService(ctx: CommandContext, written: Service, op: WaitOperation, flags: WaitFlags): Promise<void> {
+  const timeoutMs = parseDuration(flags.timeout ?? DEFAULT_WAIT_TIMEOUT, '--timeout');
+  const stderr = ctx.io.stderr as { write(s: string): unknown; isTTY?: boolean };
+  const printer = new ProgressPrinter((s) => stderr.write(s), stderr.isTTY === true);
+  const show = flags.quiet !== true;
+  const client = ctx.client;
+  const id = written.id;
+  const global = written.spec.mode === 'global';
+
+  const abort = new AbortController();
+  const onUserAbort = (): void => abort.abort();
+  ctx.io.signal?.addEventListener('abort', onUserAbort, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort.abort();
+  }, timeoutMs);
+
+  // Changes are coalesced: each wake-up re-reads once, however many events arrived.
+  let dirty = true;
+  let wake: (() => void) | undefined;
+  let streamError: unknown;
+  const notify = (): void => {
+    dirty = true;
+    wake?.();
+  };
+  abort.signal.addEventListener('abort', notify, { once: true });
+  const concerns = (ev: ClusterEvent): boolean =>
+    (ev.kind === 'service' && ev.object.id === id) || (ev.kind === 'task' && ev.object.serviceId === id) || (ev.kind === 'node' && global);
+
+  try {
+    const since = (await client.info()).revision;
+    const follow = async (): Promise<void> => {
+      const kinds: Array<'service' | 'task' | 'node'> = global ? ['service', 'task', 'node'] : ['service', 'task'];
+      for await (const ev of client.events({ since, kinds, signal: abort.signal })) if (concerns(ev)) notify();
+      throw new WaitFailure('the manager ended the event stream');
+    };
+    follow().catch((err: unknown) => {
+      if (!abort.signal.aborted) streamError = err;
+      notify();
+    });
+
+    if (show) printer.header(written.spec.name);
+    for (;;) {
+      if (!dirty) await new Promise<void>((r) => (wake = r));
+      wake = undefined;
+      dirty = false;
+      if (timedOut) throw new WaitFailure(`timed out after ${flags.timeout ?? DEFAULT_WAIT_TIMEOUT} waiting for service ${written.spec.name} to converge (--timeout)`);
+      if (abort.signal.aborted) throw new WaitFailure('interrupted');
+      if (streamError !== undefined) throw streamError;
+      const [service, tasks, nodes] = await Promise.all([
+        client.getService(id),
+        client.listTasks({ service: id }),
+        global ? client.listNodes() : Promise.resolve([] as Node[]),
+      ]);
+      const view = progressView(service, tasks, nodes, op, written.updateStatus);
+      if (show) printer.draw(formatView(view));
+      if (view.failure !== undefined) throw new WaitFailure(view.failure);
+      if (view.converged) {
+        if (show) printer.header('verify: Service converged');
+        return;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    ctx.io.signal?.removeEventListener('abort', onUserAbort);
+    abort.abort();
+  }
+}
