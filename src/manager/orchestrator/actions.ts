@@ -12,7 +12,14 @@ export type Action =
   /** Raise a task's desired state; it is not replaced (scale down, drained global node…). */
   | { readonly kind: 'stop'; readonly task: Task; readonly desiredState: 'shutdown' | 'remove'; readonly reason: string }
   /** Shut `old` down and create `task` in its place, atomically (restart, node drained, update). */
-  | { readonly kind: 'replace'; readonly old: Task; readonly task: NewTask; readonly reason: string }
+  | {
+      readonly kind: 'replace';
+      readonly old: Task;
+      /** `remove` when the old task sits on a lost node: it is not kept as history there. */
+      readonly oldDesired: 'shutdown' | 'remove';
+      readonly task: NewTask;
+      readonly reason: string;
+    }
   /** Stamp a live task with the current spec version: it already runs that spec (adopt.ts). */
   | { readonly kind: 'adopt'; readonly task: Task; readonly specVersion: number; readonly reason: string }
   /** Delete a dead task (history beyond the limit, or marked for removal). */

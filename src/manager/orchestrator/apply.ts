@@ -35,7 +35,7 @@ function applyAction(tx: Tx, a: Action): void {
       if (!cur || cur.desiredState !== 'running') {
         throw new StoreError('conflict', `task ${a.old.id} changed before its replacement was created`);
       }
-      raiseDesired(tx, cur, 'shutdown');
+      raiseDesired(tx, cur, a.oldDesired);
       tx.tasks.create(a.task);
       return;
     }

@@ -3,6 +3,7 @@ import type { Service, UpdateStatus } from '../../api/service.ts';
 import type { Task } from '../../api/task.ts';
 import type { Action, ServicePlan } from './actions.ts';
 import { buildTask, type TaskPlacement } from './new-task.ts';
+import { isNodeLost } from './node-health.ts';
 import type { RestartTuning } from './restart.ts';
 
 /** Tuning the pure core needs (a slice of the orchestrator's compiled options). */
@@ -52,7 +53,11 @@ export class PlanBuilder {
   }
 
   replace(service: Service, old: Task, placement: TaskPlacement, reason: string): void {
-    this.#actions.push({ kind: 'replace', old, task: this.#build(service, placement), reason });
+    // A task on a lost node is replaced for good: when the node returns, its agent must find
+    // the task no longer assigned and remove the container, so the cluster holds exactly the
+    // desired count (a stopped history container there would outlive the task).
+    const lost = old.nodeId !== undefined && isNodeLost(this.input.nodes.get(old.nodeId));
+    this.#actions.push({ kind: 'replace', old, oldDesired: lost ? 'remove' : 'shutdown', task: this.#build(service, placement), reason });
   }
 
   stop(task: Task, desiredState: 'shutdown' | 'remove', reason: string): void {

@@ -120,10 +120,13 @@ void test('drained and down nodes: tasks are replaced in their slot, unassigned;
   const reasons = plan.actions.map((a) => a.reason).sort();
   assert.deepEqual(reasons, ['node down', 'node drained', 'node removed']);
   for (const a of plan.actions) if (a.kind === 'replace') assert.equal(a.task.nodeId, undefined);
+  // Lost nodes (down, gone) give their tasks up for removal; a drained node keeps history.
+  const oldDesired = Object.fromEntries(plan.actions.map((a) => (a.kind === 'replace' ? [a.old.id, a.oldDesired] : [])));
+  assert.deepEqual(oldDesired, { a: 'shutdown', b: 'remove', d: 'remove' });
   w.apply(plan);
-  // The old task on the down node never reports; it stays as history with desired shutdown.
-  assert.equal(w.tasks.get('b')?.desiredState, 'shutdown');
-  assert.deepEqual(w.plan().actions, []);
+  assert.equal(w.tasks.get('a')?.desiredState, 'shutdown');
+  const next = w.plan().actions;
+  assert.deepEqual(next.map((a) => `${a.kind} ${'task' in a && a.kind === 'delete' ? a.task.id : ''}`).sort(), ['delete b', 'delete d']);
 });
 
 void test('spec change: stop-first, all at once; the new task comes once the old one stopped', () => {

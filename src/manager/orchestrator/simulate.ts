@@ -64,7 +64,7 @@ export class SimWorld {
       } else if (a.kind === 'rollback') {
         if (this.service) this.service = rolledBack(this.service, a.message, a.at) ?? this.service;
       } else {
-        if (a.kind === 'replace') raise(a.old, 'shutdown');
+        if (a.kind === 'replace') raise(a.old, a.oldDesired);
         this.tasks.set(a.task.id, { ...a.task, version: 1, createdAt: iso, updatedAt: iso });
       }
     }
