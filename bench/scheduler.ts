@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Node } from '../src/api/node.ts';
-import { DEFAULT_UPDATE_CONFIG, type ServiceSpec } from '../src/api/service.ts';
+import type { ServiceSpec } from '../src/api/service.ts';
+import { validateServiceSpec } from '../src/api/validate.ts';
 import type { Task } from '../src/api/task.ts';
 import { systemClock } from '../src/lib/clock.ts';
 import { newId } from '../src/lib/ids.ts';
@@ -79,28 +80,17 @@ function makeNode(i: number): Omit<Node, 'version' | 'createdAt' | 'updatedAt'> 
 function makeSpec(k: number, replicas: number): ServiceSpec {
   const reserve = random() < 0.5;
   const constraints = random() < 0.35 ? [pick(['node.labels.zone==a', 'node.labels.disk==ssd', 'node.labels.zone!=c'])] : [];
-  return {
+  return validateServiceSpec({
     name: `svc-${k}`,
-    labels: {},
-    mode: 'replicated',
     replicas,
     taskTemplate: {
-      driver: 'docker',
-      container: { image: 'flotilla/busybox:test', command: ['sleep', '3600'], env: [], labels: {}, stopSignal: 'SIGTERM', stopGracePeriodMs: 10_000 },
+      container: { image: 'flotilla/busybox:test', command: ['sleep', '3600'] },
       resources: {
-        limits: { nanoCpus: 0, memoryBytes: 0 },
-        reservations: reserve
-          ? { nanoCpus: pick([0.1, 0.25, 0.5, 1]) * CPU, memoryBytes: pick([64, 128, 256, 512]) * MIB }
-          : { nanoCpus: 0, memoryBytes: 0 },
+        reservations: reserve ? { nanoCpus: pick([0.1, 0.25, 0.5, 1]) * CPU, memoryBytes: pick([64, 128, 256, 512]) * MIB } : {},
       },
-      restartPolicy: { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 },
       placement: { constraints, maxReplicasPerNode: random() < 0.1 ? 2 : 0 },
-      forceUpdate: 0,
     },
-    endpoint: { ports: [] },
-    updateConfig: DEFAULT_UPDATE_CONFIG,
-    rollbackConfig: DEFAULT_UPDATE_CONFIG,
-  };
+  });
 }
 
 async function main(): Promise<void> {

@@ -34,6 +34,55 @@ export const Healthcheck = Type.Object(
 );
 export type Healthcheck = Static<typeof Healthcheck>;
 
+/**
+ * A filesystem mounted into the task: a named `volume` (created on the node if missing, with
+ * its labels), a `bind` mount of a host path, or a `tmpfs`.
+ */
+export const Mount = Type.Object(
+  {
+    type: Type.Union([Type.Literal('volume'), Type.Literal('bind'), Type.Literal('tmpfs')]),
+    /** Volume name or host path; absent for tmpfs (and for an anonymous volume). */
+    source: Type.Optional(Type.String({ minLength: 1 })),
+    target: Type.String({ pattern: '^/', errorMessage: 'expected an absolute path inside the container' }),
+    readOnly: Type.Boolean({ default: false }),
+    /** Labels a volume is created with (a stack's volumes carry `com.docker.stack.namespace`). */
+    volumeLabels: Type.Optional(Type.Record(Type.String(), Type.String())),
+    /** Volume driver; default `local`. */
+    volumeDriver: Type.Optional(Type.String()),
+    tmpfsSizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    tmpfsMode: Type.Optional(Type.Integer({ minimum: 0, maximum: 0o7777 })),
+  },
+  { additionalProperties: false },
+);
+export type Mount = Static<typeof Mount>;
+
+/**
+ * A secret or config the task receives as a file. Secrets land under `/run/secrets/` (a
+ * relative `target` is taken there; default the secret's name), configs at `target` (default
+ * `/<name>`); both read-only, from memory, never from the agent's disk.
+ */
+export const FileReference = Type.Object(
+  {
+    /** Id of the Secret or Config object. */
+    id: Type.String({ minLength: 1 }),
+    /** Its name, for messages and the default target. */
+    name: Type.String({ minLength: 1 }),
+    target: Type.Optional(Type.String({ minLength: 1 })),
+    uid: Type.String({ default: '0' }),
+    gid: Type.String({ default: '0' }),
+    mode: Type.Integer({ minimum: 0, maximum: 0o777, default: 0o444 }),
+  },
+  { additionalProperties: false },
+);
+export type FileReference = Static<typeof FileReference>;
+
+/** A resource limit (`nofile`, `nproc` …) as Docker takes it. */
+export const Ulimit = Type.Object(
+  { soft: Type.Integer({ minimum: -1 }), hard: Type.Integer({ minimum: -1 }) },
+  { additionalProperties: false },
+);
+export type Ulimit = Static<typeof Ulimit>;
+
 /** The process a task runs. Durations are milliseconds. */
 export const ContainerSpec = Type.Object(
   {
@@ -51,6 +100,19 @@ export const ContainerSpec = Type.Object(
     stopSignal: Type.String({ default: 'SIGTERM' }),
     stopGracePeriodMs: Type.Integer({ minimum: 0, default: 10_000 }),
     healthcheck: Type.Optional(Healthcheck),
+    hostname: Type.Optional(Type.String({ minLength: 1 })),
+    /** Run an init process (tini) as PID 1 that reaps zombies and forwards signals. */
+    init: Type.Boolean({ default: false }),
+    mounts: Type.Array(Mount, { default: [] }),
+    secrets: Type.Array(FileReference, { default: [] }),
+    configs: Type.Array(FileReference, { default: [] }),
+    capAdd: Type.Array(Type.String(), { default: [] }),
+    capDrop: Type.Array(Type.String(), { default: [] }),
+    /** `HOST:IP` entries added to /etc/hosts. */
+    extraHosts: Type.Array(Type.String(), { default: [] }),
+    readOnly: Type.Boolean({ default: false }),
+    sysctls: Type.Object({}, { additionalProperties: Type.String(), default: {} }),
+    ulimits: Type.Object({}, { additionalProperties: Ulimit, default: {} }),
   },
   { additionalProperties: false },
 );
@@ -99,6 +161,10 @@ export const Placement = Type.Object(
     constraints: Type.Array(Type.String(), { default: [] }),
     /** 0 = unlimited. */
     maxReplicasPerNode: Type.Integer({ minimum: 0, default: 0 }),
+    /** Spread tasks evenly over the values of a node attribute (`node.labels.zone`), in order. */
+    preferences: Type.Array(Type.Object({ spread: Type.String({ minLength: 1 }) }, { additionalProperties: false }), {
+      default: [],
+    }),
   },
   { additionalProperties: false },
 );
@@ -187,8 +253,36 @@ export const UpdateStatus = Type.Object({
 });
 export type UpdateStatus = Static<typeof UpdateStatus>;
 
-export const ServiceMode = Type.Union([Type.Literal('replicated'), Type.Literal('global')]);
+/**
+ * `replicated` and `global` services run until stopped; `replicated-job` runs `totalCompletions`
+ * successful tasks, `maxConcurrent` at a time; `global-job` runs one task to completion on each
+ * eligible node. A job's tasks are restarted only on failure.
+ */
+export const ServiceMode = Type.Union([
+  Type.Literal('replicated'),
+  Type.Literal('global'),
+  Type.Literal('replicated-job'),
+  Type.Literal('global-job'),
+]);
 export type ServiceMode = Static<typeof ServiceMode>;
+
+export const DependencyCondition = Type.Union([
+  Type.Literal('service_started'),
+  Type.Literal('service_healthy'),
+  Type.Literal('service_completed_successfully'),
+]);
+export type DependencyCondition = Static<typeof DependencyCondition>;
+
+/**
+ * A task of this service starts only once the named service (by name) meets `condition`: its
+ * tasks run (`service_started`), run and are healthy (`service_healthy`), or — for a job —
+ * completed with exit code 0 (`service_completed_successfully`). Checked on every start.
+ */
+export const Dependency = Type.Object(
+  { service: Type.String({ minLength: 1 }), condition: Type.Union(DependencyCondition.anyOf, { default: 'service_started' }) },
+  { additionalProperties: false },
+);
+export type Dependency = Static<typeof Dependency>;
 
 /** What the user asks for. `POST /v1/services` takes it; defaults are filled on the server. */
 export const ServiceSpec = Type.Object(
@@ -198,9 +292,21 @@ export const ServiceSpec = Type.Object(
     mode: Type.Union(ServiceMode.anyOf, { default: 'replicated' }),
     /** Desired task count in `replicated` mode; ignored in `global` mode. */
     replicas: Type.Integer({ minimum: 0, default: 1 }),
+    /** For `replicated-job`: tasks run at once (default `replicas`) and successes wanted (default `maxConcurrent`). */
+    job: Type.Optional(
+      Type.Object(
+        { maxConcurrent: Type.Optional(Type.Integer({ minimum: 1 })), totalCompletions: Type.Optional(Type.Integer({ minimum: 1 })) },
+        { additionalProperties: false },
+      ),
+    ),
+    dependsOn: Type.Array(Dependency, { default: [] }),
     taskTemplate: TaskTemplate,
     endpoint: Type.Object(
-      { ports: Type.Array(PortConfig, { default: [] }) },
+      {
+        /** `vip`: one virtual IP for the service; `dnsrr`: DNS answers with the task IPs. */
+        mode: Type.Union([Type.Literal('vip'), Type.Literal('dnsrr')], { default: 'vip' }),
+        ports: Type.Array(PortConfig, { default: [] }),
+      },
       { additionalProperties: false, default: {} },
     ),
     updateConfig: Type.Object(UpdateConfig.properties, { additionalProperties: false, default: {} }),

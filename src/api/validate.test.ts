@@ -61,6 +61,11 @@ describe('validateServiceSpec', () => {
     );
     rejects(t({ container: { image: 'x', healthcheck: { test: ['RUN', 'true'] } } }), 'taskTemplate.container.healthcheck.test[0]', /CMD/);
     rejects({ ...minimal, rollbackConfig: { failureAction: 'rollback' } }, 'rollbackConfig.failureAction', /cannot roll back/);
+    rejects(t({ container: { image: 'x', mounts: [{ type: 'bind', source: 'rel', target: '/x' }] } }), 'taskTemplate.container.mounts[0].source', /absolute/);
+    rejects(t({ container: { image: 'x', mounts: [{ type: 'volume', source: 'v', target: 'rel' }] } }), 'taskTemplate.container.mounts[0].target', /absolute/);
+    rejects(t({ container: { image: 'x', extraHosts: ['nocolon'] } }), 'taskTemplate.container.extraHosts[0]', /HOST:IP/);
+    rejects({ ...minimal, job: { totalCompletions: 3 } }, 'job', /replicated-job/);
+    rejects({ ...minimal, dependsOn: [{ service: 'web' }] }, 'dependsOn[0].service', /itself/);
   });
 
   it('turns JSON pointers into field paths', () => {

@@ -117,6 +117,23 @@ export function validateServiceSpec(input: unknown): ServiceSpec {
       });
     }
   }
+  t.container.mounts.forEach((m, i) => {
+    if (m.type === 'bind' && !m.source?.startsWith('/')) {
+      details.push({ path: `taskTemplate.container.mounts[${i}].source`, message: 'a bind mount needs an absolute host path' });
+    }
+    if (m.type === 'tmpfs' && m.source !== undefined) {
+      details.push({ path: `taskTemplate.container.mounts[${i}].source`, message: 'a tmpfs mount has no source' });
+    }
+  });
+  t.container.extraHosts.forEach((h, i) => {
+    if (!/^[^:\s]+:\S+$/.test(h)) details.push({ path: `taskTemplate.container.extraHosts[${i}]`, message: `expected HOST:IP, got "${h}"` });
+  });
+  if (spec.job !== undefined && spec.mode !== 'replicated-job') {
+    details.push({ path: 'job', message: `job options apply to mode replicated-job, not ${spec.mode}` });
+  }
+  spec.dependsOn.forEach((d, i) => {
+    if (d.service === spec.name) details.push({ path: `dependsOn[${i}].service`, message: 'a service cannot depend on itself' });
+  });
   if (spec.rollbackConfig.failureAction === 'rollback') {
     details.push({ path: 'rollbackConfig.failureAction', message: 'a rollback cannot roll back: use pause or continue' });
   }

@@ -136,6 +136,9 @@ export class Store {
       service: new MemTable(TABLES.service),
       task: new MemTable(TABLES.task),
       cluster: new MemTable(TABLES.cluster),
+      secret: new MemTable(TABLES.secret),
+      config: new MemTable(TABLES.config),
+      stack: new MemTable(TABLES.stack),
     };
     this.nodes = this.#mem.node;
     this.services = this.#mem.service;

@@ -1,6 +1,8 @@
 import type { Cluster } from '../api/cluster.ts';
 import type { Node } from '../api/node.ts';
+import type { Config, StoredSecret } from '../api/secret.ts';
 import type { Service } from '../api/service.ts';
+import type { Stack } from '../api/stack.ts';
 import type { Task } from '../api/task.ts';
 
 /** Fields the store manages on every object. */
@@ -19,6 +21,10 @@ export interface ObjectKinds {
   task: Task;
   /** The one cluster object (CA certificate, token secrets); never sent by the API. */
   cluster: Cluster;
+  /** Secrets with their sealed data; the API never returns `sealed`. */
+  secret: StoredSecret;
+  config: Config;
+  stack: Stack;
 }
 export type Kind = keyof ObjectKinds;
 
@@ -65,6 +71,24 @@ export const TABLES: { readonly [K in Kind]: TableDef<ObjectKinds[K]> } = {
     },
   },
   cluster: { kind: 'cluster', prefix: '/flotilla/cluster/', indexes: {} },
+  secret: {
+    kind: 'secret',
+    prefix: '/flotilla/secrets/',
+    indexes: { name: (s) => s.spec.name },
+    unique: { index: 'name', prefix: '/flotilla/names/secrets/' },
+  },
+  config: {
+    kind: 'config',
+    prefix: '/flotilla/configs/',
+    indexes: { name: (c) => c.spec.name },
+    unique: { index: 'name', prefix: '/flotilla/names/configs/' },
+  },
+  stack: {
+    kind: 'stack',
+    prefix: '/flotilla/stacks/',
+    indexes: { name: (s) => s.spec.name },
+    unique: { index: 'name', prefix: '/flotilla/names/stacks/' },
+  },
 };
 
 export const KINDS = Object.keys(TABLES) as Kind[];

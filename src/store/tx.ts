@@ -69,6 +69,9 @@ export class Tx {
       service: new TxTable(mem.service, this),
       task: new TxTable(mem.task, this),
       cluster: new TxTable(mem.cluster, this),
+      secret: new TxTable(mem.secret, this),
+      config: new TxTable(mem.config, this),
+      stack: new TxTable(mem.stack, this),
     };
     this.nodes = this.#tables.node;
     this.services = this.#tables.service;

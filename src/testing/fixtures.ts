@@ -4,7 +4,8 @@
  * values replace the default. Ids are fresh unless given.
  */
 import type { Node } from '../api/node.ts';
-import { DEFAULT_UPDATE_CONFIG, type Service, type ServiceSpec } from '../api/service.ts';
+import { ServiceSpec, type Service } from '../api/service.ts';
+import { decode } from '../api/validate.ts';
 import type { Task } from '../api/task.ts';
 import { newId } from '../lib/ids.ts';
 
@@ -46,30 +47,14 @@ export function makeNode(overrides: DeepPartial<Node> = {}): Node {
 
 /** A replicated service spec running `flotilla/busybox:test` with the docker driver and defaults filled. */
 export function makeServiceSpec(overrides: DeepPartial<ServiceSpec> = {}): ServiceSpec {
-  const base: ServiceSpec = {
+  // Defaults come from the schema itself, so new spec fields need no change here.
+  const base = decode(ServiceSpec, {
     name: 'web',
-    labels: {},
-    mode: 'replicated',
-    replicas: 1,
     taskTemplate: {
-      driver: 'docker',
-      container: {
-        image: 'flotilla/busybox:test',
-        command: ['sleep', '3600'],
-        env: [],
-        labels: {},
-        stopSignal: 'SIGTERM',
-        stopGracePeriodMs: 10_000,
-      },
-      resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
-      restartPolicy: { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 },
-      placement: { constraints: [], maxReplicasPerNode: 0 },
-      forceUpdate: 0,
+      container: { image: 'flotilla/busybox:test', command: ['sleep', '3600'] },
+      resources: { limits: {}, reservations: {} },
     },
-    endpoint: { ports: [] },
-    updateConfig: DEFAULT_UPDATE_CONFIG,
-    rollbackConfig: DEFAULT_UPDATE_CONFIG,
-  };
+  }, 'fixture');
   return merge(base, overrides);
 }
 

@@ -1,4 +1,5 @@
-import type { ContainerSpec, TaskTemplate } from '../../api/service.ts';
+import { TaskTemplate, type ContainerSpec } from '../../api/service.ts';
+import { decode } from '../../api/validate.ts';
 import type { DriverTask } from './driver.ts';
 
 /**
@@ -59,27 +60,23 @@ export interface DriverTaskInit {
 
 /** A `DriverTask` with API defaults filled in, for tests and simulations. */
 export function driverTask(init: DriverTaskInit): DriverTask {
-  const container: ContainerSpec = {
-    env: [],
-    labels: {},
-    stopSignal: 'SIGTERM',
-    stopGracePeriodMs: 10_000,
-    ...init.container,
-  };
   return {
     id: init.id,
     serviceId: init.serviceId ?? `svc-${init.serviceName ?? 'conformance'}`,
     serviceName: init.serviceName ?? 'conformance',
     nodeId: init.nodeId,
     slot: init.slot ?? 1,
-    spec: {
-      driver: init.driver ?? 'docker',
-      container,
-      resources: init.resources ?? { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
-      restartPolicy: { condition: 'none', delayMs: 0, maxAttempts: 0, windowMs: 0 },
-      placement: { constraints: [], maxReplicasPerNode: 0 },
-      forceUpdate: 0,
-    },
+    // Defaults come from the schema itself, so new spec fields need no change here.
+    spec: decode(
+      TaskTemplate,
+      {
+        driver: init.driver ?? 'docker',
+        container: init.container ?? {},
+        resources: init.resources ?? {},
+        restartPolicy: { condition: 'none', delayMs: 0 },
+      },
+      'sample task',
+    ),
     ports: init.ports ?? [],
   };
 }

@@ -194,6 +194,6 @@ describe('changesTasks', () => {
     const a = makeServiceSpec();
     assert.equal(changesTasks(a, { ...a, replicas: 7, labels: { x: 'y' }, name: 'other' }), false);
     assert.equal(changesTasks(a, makeServiceSpec({ taskTemplate: { container: { env: ['A=1'] } } })), true);
-    assert.equal(changesTasks(a, { ...a, endpoint: { ports: [{ target: 80, published: 8080, protocol: 'tcp', mode: 'host' }] } }), true);
+    assert.equal(changesTasks(a, { ...a, endpoint: { ...a.endpoint, ports: [{ target: 80, published: 8080, protocol: 'tcp', mode: 'host' }] } }), true);
   });
 });

@@ -46,7 +46,7 @@ void test('globalFit: state, availability, constraints and driver', () => {
   assert.equal(globalFit(makeNode({ status: { state: 'down' } }), template).canRun, false);
   assert.equal(globalFit(undefined, template).canRun, false);
   assert.equal(globalFit(makeNode({ description: { drivers: ['exec'] } }), template).canRun, false);
-  const constrained = { ...template, placement: { constraints: ['node.labels.zone==east'], maxReplicasPerNode: 0 } };
+  const constrained = { ...template, placement: { ...template.placement, constraints: ['node.labels.zone==east'] } };
   assert.equal(globalFit(makeNode({ spec: { labels: { zone: 'east' } } }), constrained).canStart, true);
   assert.equal(globalFit(makeNode({ spec: { labels: { zone: 'west' } } }), constrained).canRun, false);
 });
