@@ -1,8 +1,9 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import type { CloseInfo, Connection } from '../../api/agent-protocol.ts';
+import { WebSocketServer } from 'ws';
+import type { Connection } from '../../api/agent-protocol.ts';
+import { WebSocketConnection } from '../../lib/ws-connection.ts';
 import { AGENT_SESSION_PATH, encodeMessage } from '../../api/agent-protocol.ts';
 
 /** Who an agent connection speaks for, proven by its client certificate. */
@@ -51,7 +52,7 @@ export function attachAgentSessions(server: Server, dispatcher: SessionAcceptor,
         return;
       }
       const addr = req.socket.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort ?? 0}` : 'local';
-      dispatcher.accept(new ServerConnection(ws, addr), auth);
+      dispatcher.accept(new WebSocketConnection(ws, addr), auth);
     });
   };
   server.on('upgrade', onUpgrade);
@@ -63,57 +64,4 @@ export function attachAgentSessions(server: Server, dispatcher: SessionAcceptor,
         wss.close(() => resolve());
       }),
   };
-}
-
-/** A `Connection` over an accepted `ws` socket. */
-class ServerConnection implements Connection {
-  readonly remoteAddr: string;
-  readonly #ws: WebSocket;
-  #onMessage: ((text: string) => void) | undefined;
-  #onClose: ((info: CloseInfo) => void) | undefined;
-  #inbox: string[] = [];
-  #closed: CloseInfo | undefined;
-
-  constructor(ws: WebSocket, remoteAddr: string) {
-    this.#ws = ws;
-    this.remoteAddr = remoteAddr;
-    ws.on('message', (data: RawData, isBinary: boolean) => {
-      if (isBinary) return;
-      const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
-      if (this.#onMessage) this.#onMessage(text);
-      else this.#inbox.push(text);
-    });
-    ws.on('error', () => ws.terminate());
-    ws.on('close', (code: number, reason: Buffer) => {
-      this.#closed = { code, reason: reason.toString() };
-      this.#onClose?.(this.#closed);
-    });
-  }
-
-  send(text: string): void {
-    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(text);
-  }
-
-  onMessage(handler: (text: string) => void): void {
-    this.#onMessage = handler;
-    const pending = this.#inbox;
-    this.#inbox = [];
-    for (const t of pending) handler(t);
-  }
-
-  onClose(handler: (info: CloseInfo) => void): void {
-    this.#onClose = handler;
-    if (this.#closed) handler(this.#closed);
-  }
-
-  close(code = 1000, reason = ''): void {
-    if (this.#ws.readyState !== WebSocket.OPEN) {
-      this.#ws.terminate();
-      return;
-    }
-    this.#ws.close(code, reason);
-    const t = setTimeout(() => this.#ws.terminate(), 5_000);
-    t.unref();
-    this.#ws.once('close', () => clearTimeout(t));
-  }
 }
