@@ -1,3 +1,4 @@
+import { abortOnSignals } from './foreground.ts';
 import { mkdir } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { AGENT_SESSION_PATH } from '../api/agent-protocol.ts';
@@ -132,20 +133,6 @@ export function registerDevCommand(program: Command, io: CliIo): void {
     .addOption(new Option('--driver <driver>', 'Task driver (default: docker when a Docker engine answers, else exec)').choices(['docker', 'exec']))
     .option('--listen <addr>', 'Also serve the API on this TCP address, e.g. 127.0.0.1:7420')
     .action(async (opts: DevOptions) => {
-      const ac = new AbortController();
-      let signals = 0;
-      const onSignal = (): void => {
-        signals++;
-        if (signals > 1) process.exit(130);
-        ac.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      try {
-        await runDev(opts, io, io.signal ?? ac.signal);
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      await abortOnSignals(io, (signal) => runDev(opts, io, signal));
     });
 }
