@@ -1,6 +1,7 @@
 import type { Clock } from '../lib/clock.ts';
 import type { Compare, Op } from './backend.ts';
 import { StoreError } from './errors.ts';
+import { encodeStored } from './encode.ts';
 import { deepFreeze } from './freeze.ts';
 import type { MemTable } from './mem-table.ts';
 import { ReadTable } from './read-table.ts';
@@ -199,7 +200,7 @@ export class TxTable<T extends StoredObject> extends ReadTable<T> implements Tab
     const kind = this.#mem.def.kind;
     if (this.get(id)) throw new StoreError('already_exists', `${kind} ${id} already exists`);
     const now = this.#tx.now();
-    // `version` first in key order: plan() cuts it off the JSON text instead of copying the object.
+    // `version` first in key order, as in every stored object (one shape; see `update`).
     const fields = { version: 0, ...input, createdAt: now, updatedAt: now };
     fields.version = 0;
     const obj = deepFreeze(fields as unknown as T);
@@ -268,7 +269,7 @@ export class TxTable<T extends StoredObject> extends ReadTable<T> implements Tab
       if (e.obj === null) {
         plan.ops.push({ type: 'delete', key });
       } else {
-        const value = withoutVersion(JSON.stringify(e.obj));
+        const value = encodeStored(e.obj);
         plan.ops.push({ type: 'put', key, value });
         plan.puts.push({ key, value, object: e.obj });
       }
@@ -343,15 +344,6 @@ export class TxTable<T extends StoredObject> extends ReadTable<T> implements Tab
       );
     }
   }
-}
-
-/**
- * `{"version":N,…}` → `{…}`. Objects written in a tx are built with `version` as their first
- * key, so the stored text drops it with one slice instead of a copy of the object.
- */
-function withoutVersion(json: string): string {
-  if (!json.startsWith('{"version":')) throw new Error(`internal: version is not the first key of ${json.slice(0, 40)}`);
-  return '{' + json.slice(json.indexOf(',') + 1);
 }
 
 function checkId(kind: string, id: unknown): string {

@@ -13,7 +13,8 @@ import {
   type WatchHandle,
 } from '../backend.ts';
 import { loadSqlite } from './load-sqlite.ts';
-import { SCHEMA, prefixEnd } from './schema.ts';
+import { RowWriter } from './row-writer.ts';
+import { initSchema } from './schema.ts';
 
 /** Options of `SqliteBackend.open`. */
 export interface SqliteBackendOptions {
@@ -44,9 +45,14 @@ interface Pending {
   readonly reject: (e: Error) => void;
 }
 
+/** Changed in place by a commit (a failed commit reloads the index from the file). */
 interface Current {
-  createRev: number;
+  readonly createRev: number;
   modRev: number;
+  /** The log row holding the current value. */
+  logId: number;
+  /** The key's row in `kv`. */
+  readonly slot: number;
 }
 
 interface Watcher {
@@ -62,6 +68,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 const REPLAY_PAGE = 2_000;
 const COMPACT_EVERY = 1_000;
+/** A range of at least this many keys reads every live value in one scan. */
+const SCAN_FROM = 256;
 
 /**
  * The embedded backend, on Node's built-in `node:sqlite` (no native addon). One writer: this
@@ -77,6 +85,10 @@ export class SqliteBackend implements Backend {
   readonly #db: DatabaseSync;
   readonly #options: Required_;
   readonly #st: ReturnType<typeof prepare>;
+  readonly #rows: RowWriter;
+  /** The highest log row id and kv slot used: new rows take the next ones. */
+  #lastLogId: number;
+  #lastSlot: number;
   #revision: number;
   #compacted: number;
   #lastAutoCompact: number;
@@ -85,8 +97,8 @@ export class SqliteBackend implements Backend {
   #closed = false;
   readonly #watchers = new Set<Watcher>();
   /**
-   * The revisions of every key (no values), as etcd keeps its tree index: compares and puts
-   * need no read from SQLite. About 100 bytes a key.
+   * The revisions of every key and where its value is (no values), as etcd keeps its tree
+   * index: compares and puts need no read from SQLite. About 150 bytes a key.
    */
   readonly #index = new Map<string, Current>();
 
@@ -104,7 +116,7 @@ export class SqliteBackend implements Backend {
       db.exec('PRAGMA synchronous = NORMAL');
       db.exec('PRAGMA locking_mode = EXCLUSIVE');
       db.exec('PRAGMA cache_size = -16384');
-      db.exec(SCHEMA);
+      initSchema(db);
       return new SqliteBackend(db, opts);
     } catch (err) {
       db.close();
@@ -116,13 +128,25 @@ export class SqliteBackend implements Backend {
     this.#db = db;
     this.#options = options;
     this.#st = prepare(db);
+    this.#rows = new RowWriter(db);
+    this.#lastLogId = 0;
+    this.#lastSlot = 0;
+    this.#loadIndex();
     const meta = this.#st.getMeta.get() as { revision: number; compacted: number };
-    for (const r of this.#st.allRevs.iterate() as Iterable<{ key: string; create_rev: number; mod_rev: number }>) {
-      this.#index.set(r.key, { createRev: r.create_rev, modRev: r.mod_rev });
-    }
     this.#revision = meta.revision;
     this.#compacted = meta.compacted;
     this.#lastAutoCompact = meta.revision;
+  }
+
+  /** Reads the revision index and the last ids from the file. */
+  #loadIndex(): void {
+    this.#index.clear();
+    type Row = { slot: number; log_id: number; key: string; create_rev: number; rev: number };
+    for (const r of this.#st.allKeys.iterate() as Iterable<Row>) {
+      this.#index.set(r.key, { createRev: r.create_rev, modRev: r.rev, logId: r.log_id, slot: r.slot });
+    }
+    this.#lastLogId = (this.#st.maxLogId.get() as { id: number }).id;
+    this.#lastSlot = (this.#st.maxSlot.get() as { id: number }).id;
   }
 
   /** The last committed revision. */
@@ -132,15 +156,22 @@ export class SqliteBackend implements Backend {
 
   range(prefix: string): Promise<{ kvs: KeyValue[]; revision: number }> {
     if (this.#closed) return Promise.reject(closedError());
-    const rows = (
-      prefix === '' ? this.#st.rangeAll.all() : this.#st.range.all(prefix, prefixEnd(prefix))
-    ) as unknown as Array<{ key: string; value: string; create_rev: number; mod_rev: number }>;
-    const kvs: KeyValue[] = rows.map((r) => ({
-      key: r.key,
-      value: r.value,
-      createRevision: r.create_rev,
-      modRevision: r.mod_rev,
-    }));
+    const keys: string[] = [];
+    for (const key of this.#index.keys()) if (key.startsWith(prefix)) keys.push(key);
+    keys.sort();
+    const kvs: KeyValue[] = [];
+    // Many keys (loading the store): one scan of every live value beats a lookup per key.
+    let values: Map<number, string> | undefined;
+    if (keys.length >= SCAN_FROM) {
+      values = new Map();
+      for (const r of this.#st.liveValues.iterate() as Iterable<{ id: number; value: string }>) values.set(r.id, r.value);
+    }
+    const valueAt = this.#st.valueAt;
+    for (const key of keys) {
+      const cur = this.#index.get(key)!;
+      const value = values ? values.get(cur.logId)! : (valueAt.get(cur.logId) as { value: string }).value;
+      kvs.push({ key, value, createRevision: cur.createRev, modRevision: cur.modRev });
+    }
     return Promise.resolve({ kvs, revision: this.#revision });
   }
 
@@ -205,14 +236,12 @@ export class SqliteBackend implements Backend {
     if (queue.length === 0) return;
     this.#queue = [];
     const st = this.#st;
-    // Changes to the revision index are staged here and applied after COMMIT, so a failed
-    // commit leaves the index as the file is.
-    const staged = new Map<string, Current | null>();
+    const rows = this.#rows;
     const index = this.#index;
-    const lookup = (key: string): Current | undefined => {
-      const cur = staged.get(key);
-      return cur === undefined ? index.get(key) : cur ?? undefined;
-    };
+    let logId = this.#lastLogId;
+    let lastSlot = this.#lastSlot;
+    // The index is changed as we go (compares of later txns in the group see earlier ones);
+    // if the commit fails it is read back from the file.
     const results: TxnResult[] = [];
     const batches: WatchBatch[] = [];
     let rev = this.#revision;
@@ -221,7 +250,7 @@ export class SqliteBackend implements Backend {
       for (const p of queue) {
         let failed: Compare | undefined;
         for (const c of p.compares) {
-          if ((lookup(c.key)?.modRev ?? 0) !== c.modRevision) {
+          if ((index.get(c.key)?.modRev ?? 0) !== c.modRevision) {
             failed = c;
             break;
           }
@@ -232,35 +261,43 @@ export class SqliteBackend implements Backend {
         }
         const next = rev + 1;
         const events: WatchEvent[] = [];
-        let firstLogId = -1;
+        const firstLogId = logId + 1;
         for (const op of p.ops) {
-          const cur = lookup(op.key);
-          let ev: Mutable<WatchEvent>;
-          let r: { lastInsertRowid: number | bigint };
+          const key = op.key;
+          const cur = index.get(key);
           if (op.type === 'put') {
-            const createRev = cur ? cur.createRev : next;
-            if (cur) st.updateKey.run(op.value, next, op.key);
-            else st.insertKey.run(op.key, op.value, createRev, next);
-            ev = { type: 'put', key: op.key, value: op.value, createRevision: createRev, modRevision: next };
-            if (cur) ev.prevModRevision = cur.modRev;
-            staged.set(op.key, { createRev, modRev: next });
-            r = st.insertLog.run(next, op.key, op.value, null, createRev, cur?.modRev ?? null);
+            // The value is written once: its log row is also where the current value lives.
+            logId++;
+            if (cur) {
+              rows.log(logId, next, key, op.value, null, cur.createRev, cur.modRev);
+              rows.point(cur.slot, logId);
+              events.push({ type: 'put', key, value: op.value, createRevision: cur.createRev, modRevision: next, prevModRevision: cur.modRev });
+              cur.modRev = next;
+              cur.logId = logId;
+            } else {
+              const slot = ++lastSlot;
+              rows.log(logId, next, key, op.value, null, next, null);
+              rows.point(slot, logId);
+              events.push({ type: 'put', key, value: op.value, createRevision: next, modRevision: next });
+              index.set(key, { createRev: next, modRev: next, logId, slot });
+            }
           } else {
             if (!cur) continue;
-            const prev = (st.deleteKey.get(op.key) as { value: string }).value;
-            ev = {
+            rows.write(); // the value may be in a row not written yet
+            const prev = (st.valueAt.get(cur.logId) as { value: string }).value;
+            st.deleteKv.run(cur.slot);
+            logId++;
+            rows.log(logId, next, key, null, prev, cur.createRev, cur.modRev);
+            events.push({
               type: 'delete',
-              key: op.key,
+              key,
               prevValue: prev,
               createRevision: cur.createRev,
               modRevision: next,
               prevModRevision: cur.modRev,
-            };
-            staged.set(op.key, null);
-            r = st.insertLog.run(next, op.key, null, prev, cur.createRev, cur.modRev);
+            });
+            index.delete(key);
           }
-          if (firstLogId < 0) firstLogId = Number(r.lastInsertRowid);
-          events.push(ev);
         }
         if (events.length === 0) {
           results.push({ succeeded: true, revision: rev });
@@ -271,23 +308,28 @@ export class SqliteBackend implements Backend {
         results.push({ succeeded: true, revision: rev });
         batches.push({ revision: rev, events });
       }
+      rows.write();
       if (rev !== this.#revision) st.setRevision.run(rev);
       st.commit.run();
     } catch (err) {
+      rows.discard();
       try {
         st.rollback.run();
       } catch {
         // the failed statement may already have ended the transaction
       }
       const e = new BackendError('internal', `sqlite commit failed: ${String(err)}`, { cause: err });
+      try {
+        this.#loadIndex();
+      } catch {
+        // the file is unreadable: later commits fail too
+      }
       for (const p of queue) p.reject(e);
       return;
     }
     this.#revision = rev;
-    for (const [key, cur] of staged) {
-      if (cur) index.set(key, cur);
-      else index.delete(key);
-    }
+    this.#lastLogId = logId;
+    this.#lastSlot = lastSlot;
     for (const b of batches) this.#deliver(b);
     for (let i = 0; i < queue.length; i++) queue[i]!.resolve(results[i]!);
     const keep = this.#options.historyRevisions;
@@ -420,20 +462,20 @@ function prepare(db: DatabaseSync): { [K in StatementName]: StatementSync } {
     getMeta: s('SELECT revision, compacted FROM meta WHERE id = 1'),
     setRevision: s('UPDATE meta SET revision = ? WHERE id = 1'),
     setCompacted: s('UPDATE meta SET compacted = ? WHERE id = 1'),
-    allRevs: s('SELECT key, create_rev, mod_rev FROM kv'),
-    range: s('SELECT key, value, create_rev, mod_rev FROM kv WHERE key >= ? AND key < ? ORDER BY key'),
-    rangeAll: s('SELECT key, value, create_rev, mod_rev FROM kv ORDER BY key'),
-    insertKey: s('INSERT INTO kv (key, value, create_rev, mod_rev) VALUES (?, ?, ?, ?)'),
-    updateKey: s('UPDATE kv SET value = ?, mod_rev = ? WHERE key = ?'),
-    deleteKey: s('DELETE FROM kv WHERE key = ? RETURNING value'),
-    insertLog: s('INSERT INTO log (rev, key, value, prev_value, create_rev, prev_mod_rev) VALUES (?, ?, ?, ?, ?, ?)'),
+    allKeys: s('SELECT kv.id AS slot, kv.log_id, log.key, log.create_rev, log.rev FROM kv JOIN log ON log.id = kv.log_id'),
+    valueAt: s('SELECT value FROM log WHERE id = ?'),
+    liveValues: s('SELECT log.id, log.value FROM kv JOIN log ON log.id = kv.log_id'),
+    maxLogId: s('SELECT max(0, coalesce(max(id), 0)) AS id FROM log'),
+    maxSlot: s('SELECT coalesce(max(id), 0) AS id FROM kv'),
+    deleteKv: s('DELETE FROM kv WHERE id = ?'),
     insertRev: s('INSERT INTO revs (rev, first_id) VALUES (?, ?)'),
     firstLogAfter: s('SELECT first_id FROM revs WHERE rev > ? ORDER BY rev LIMIT 1'),
     logPage: s(
       'SELECT id, rev, key, value, prev_value, create_rev, prev_mod_rev FROM log WHERE id >= ? AND rev <= ? ORDER BY id LIMIT ?',
     ),
-    deleteLogBefore: s('DELETE FROM log WHERE id < ?'),
-    deleteAllLog: s('DELETE FROM log'),
+    // Live rows (the current values) stay; NOT IN reads kv once into a temporary index.
+    deleteLogBefore: s('DELETE FROM log WHERE id < ? AND id NOT IN (SELECT log_id FROM kv)'),
+    deleteAllLog: s('DELETE FROM log WHERE id NOT IN (SELECT log_id FROM kv)'),
     deleteRevsUpTo: s('DELETE FROM revs WHERE rev <= ?'),
   };
 }
@@ -445,13 +487,12 @@ type StatementName =
   | 'getMeta'
   | 'setRevision'
   | 'setCompacted'
-  | 'allRevs'
-  | 'range'
-  | 'rangeAll'
-  | 'insertKey'
-  | 'updateKey'
-  | 'deleteKey'
-  | 'insertLog'
+  | 'allKeys'
+  | 'valueAt'
+  | 'liveValues'
+  | 'maxLogId'
+  | 'maxSlot'
+  | 'deleteKv'
   | 'insertRev'
   | 'firstLogAfter'
   | 'logPage'
