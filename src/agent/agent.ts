@@ -7,6 +7,8 @@ import type { Logger } from '../lib/logger.ts';
 import { describeNode, type DescriptionOverrides } from './description.ts';
 import type { Driver } from './drivers/driver.ts';
 import type { TaskRunner } from './executor/task-runner.ts';
+import { defaultRuntimeDir, TaskFiles } from './files/task-files.ts';
+import { TmpfsFileSystem, type TaskFileSystem } from './files/task-fs.ts';
 import { LogServer } from './log-server.ts';
 import { loadNodeId, saveNodeId } from './node-id.ts';
 import { Session, type Connector, type SessionState } from './session.ts';
@@ -33,6 +35,13 @@ export interface AgentOptions {
   backoff?: BackoffOptions;
   /** Default 10 s. */
   welcomeTimeoutMs?: number;
+  /**
+   * Where tasks' secret and config tmpfs mounts go (`<runtimeDir>/tasks/<taskId>`); never the
+   * data dir. Default `/run/flotilla/<nodeId>`.
+   */
+  runtimeDir?: string;
+  /** How those file systems are made; default real tmpfs mounts (needs root). Tests pass a fake. */
+  taskFileSystem?: TaskFileSystem;
 }
 
 type Lifecycle = 'new' | 'starting' | 'running' | 'stopped';
@@ -49,6 +58,7 @@ export class Agent {
   readonly #overrides: DescriptionOverrides;
   readonly #reporter: StatusReporter;
   readonly #worker: Worker;
+  readonly #files: TaskFiles;
   readonly #session: Session;
   readonly #logs: LogServer;
   #lifecycle: Lifecycle = 'new';
@@ -62,10 +72,15 @@ export class Agent {
     this.#drivers = toDriverSet(deps.drivers);
     this.#overrides = options.description ?? {};
     this.#reporter = new StatusReporter({ clock: deps.clock }, { batchMs: options.statusBatchMs ?? 20 });
+    this.#files = new TaskFiles(
+      { fs: options.taskFileSystem ?? new TmpfsFileSystem(), logger: this.#logger },
+      () => options.runtimeDir ?? defaultRuntimeDir(this.#nodeId ?? 'unknown-node'),
+    );
     this.#worker = new Worker({
       clock: deps.clock,
       logger: this.#logger,
       drivers: this.#drivers,
+      files: this.#files,
       report: (taskId, status) => this.#reporter.report(taskId, status),
     });
     this.#session = new Session(
@@ -107,6 +122,11 @@ export class Agent {
   /** The task runners, by task id. */
   get runners(): ReadonlyMap<string, TaskRunner> {
     return this.#worker.runners;
+  }
+
+  /** The node's secrets and configs (tests look at what is held). */
+  get files(): TaskFiles {
+    return this.#files;
   }
 
   /** Statuses reported but not yet acknowledged by the manager. */

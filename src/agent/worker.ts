@@ -4,6 +4,7 @@ import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Driver, Inspection } from './drivers/driver.ts';
 import { TaskRunner, type StatusSink } from './executor/task-runner.ts';
+import { fileIdsOf, type TaskFiles } from './files/task-files.ts';
 
 /** The node's drivers by name (`docker`, `exec`, `fake`); only available ones. */
 export type DriverSet = ReadonlyMap<string, Driver>;
@@ -18,6 +19,8 @@ export interface WorkerDeps {
   readonly logger: Logger;
   readonly drivers: DriverSet;
   readonly report: StatusSink;
+  /** Secrets and configs of tasks (in memory, mounted per task on a tmpfs); absent: none. */
+  readonly files?: TaskFiles;
 }
 
 /**
@@ -30,6 +33,8 @@ export interface WorkerDeps {
 export class Worker {
   readonly #deps: WorkerDeps;
   readonly #runners = new Map<string, TaskRunner>();
+  /** Secret and config ids each assigned task uses, so contents no task needs are dropped. */
+  readonly #fileRefs = new Map<string, readonly string[]>();
   /** Processes found at start and not yet claimed; settled by the first full assignment set. */
   #recovered = new Map<string, Recovered>();
   #sawFullSet = false;
@@ -60,6 +65,15 @@ export class Worker {
   /** Applies one assignments message from the manager. */
   apply(message: AssignmentsMessage): void {
     if (this.#halted) return;
+    this.#deps.files?.receive(message.files);
+    try {
+      this.#apply(message);
+    } finally {
+      this.#deps.files?.retain(new Set([...this.#fileRefs.values()].flat()));
+    }
+  }
+
+  #apply(message: AssignmentsMessage): void {
     if (message.full) {
       const assigned = new Set(message.tasks.map((t) => t.id));
       for (const [id, runner] of this.#runners) if (!assigned.has(id)) this.#destroy(id, runner);
@@ -97,6 +111,7 @@ export class Worker {
   }
 
   #upsert(task: Task): void {
+    this.#fileRefs.set(task.id, task.desiredState === 'running' ? fileIdsOf(task) : []);
     const runner = this.#runners.get(task.id);
     if (runner) {
       runner.update(task);
@@ -105,12 +120,14 @@ export class Worker {
     const recovered = this.#recovered.get(task.id);
     this.#recovered.delete(task.id);
     const driver = recovered?.driver ?? this.#deps.drivers.get(task.spec.driver);
-    const deps = { driver, clock: this.#deps.clock, logger: this.#deps.logger, report: this.#deps.report };
+    const files = this.#deps.files;
+    const deps = { driver, clock: this.#deps.clock, logger: this.#deps.logger, report: this.#deps.report, ...(files ? { files } : {}) };
     this.#runners.set(task.id, new TaskRunner(deps, task, recovered?.inspection));
   }
 
   #destroy(id: string, runner: TaskRunner): void {
     this.#runners.delete(id);
+    this.#fileRefs.delete(id);
     this.#track(runner.destroy());
   }
 
@@ -120,6 +137,7 @@ export class Worker {
       try {
         if (r.inspection.state === 'running') await r.driver.stop(taskId, { signal: 'SIGTERM', gracePeriodMs: 10_000 });
         await r.driver.remove(taskId);
+        await this.#deps.files?.release(taskId);
       } catch (err) {
         this.#deps.logger.warn({ err, task: taskId }, 'cannot remove a stray task');
       }

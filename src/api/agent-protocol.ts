@@ -68,6 +68,19 @@ export const WelcomeMessage = Type.Object({
   nodeId: Type.String({ minLength: 1 }),
   heartbeatPeriodMs: Type.Integer({ minimum: 1 }),
 });
+/**
+ * The content of a secret or config a task in the same message uses (secrets opened from their
+ * sealed form). Sent only to the node that runs the task, only with a task that wants to run;
+ * the agent keeps it in memory and on a per-task tmpfs, never on disk, never in logs.
+ */
+export const AssignedFile = Type.Object({
+  id: Type.String({ minLength: 1 }),
+  kind: Type.Union([Type.Literal('secret'), Type.Literal('config')]),
+  /** The content, base64-encoded. */
+  data: Type.String(),
+});
+export type AssignedFile = Static<typeof AssignedFile>;
+
 export const AssignmentsMessage = Type.Object({
   type: Type.Literal('assignments'),
   /** True: `tasks` is the node's whole set (anything else is no longer assigned). */
@@ -75,6 +88,8 @@ export const AssignmentsMessage = Type.Object({
   tasks: Type.Array(Task),
   /** Ids of tasks deleted or moved away since the previous message (incremental only). */
   removed: Type.Array(Type.String()),
+  /** Secrets and configs the `tasks` of this message use (absent when none do). */
+  files: Type.Optional(Type.Array(AssignedFile)),
 });
 export const LogsRequestMessage = Type.Object({
   type: Type.Literal('logs'),

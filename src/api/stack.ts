@@ -49,3 +49,20 @@ export const Stack = Type.Composite([
   }),
 ]);
 export type Stack = Static<typeof Stack>;
+
+/** What a deploy did to one object of the stack. `kept`: no longer in the files, left in place (no `prune`). */
+export const StackChange = Type.Object({
+  kind: Type.Union([Type.Literal('service'), Type.Literal('secret'), Type.Literal('config')]),
+  name: Type.String(),
+  action: Type.Union([Type.Literal('created'), Type.Literal('updated'), Type.Literal('unchanged'), Type.Literal('removed'), Type.Literal('kept')]),
+});
+export type StackChange = Static<typeof StackChange>;
+
+/** The answer to `POST /v1/stacks`: the stack as stored, and what changed, in order. */
+export const StackDeployResult = Type.Object({
+  stack: Stack,
+  changes: Type.Array(StackChange),
+  /** Same as `stack.warnings`: one line per compose field Flotilla does not support. */
+  warnings: Type.Array(Type.String()),
+});
+export type StackDeployResult = Static<typeof StackDeployResult>;

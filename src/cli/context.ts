@@ -11,6 +11,8 @@ export interface CliIo {
   now(): number;
   /** Aborted when the user interrupts (Ctrl-C), to end streaming commands cleanly. */
   readonly signal?: AbortSignal;
+  /** Standard input (`secret create NAME -`); default the process's. */
+  readonly stdin?: AsyncIterable<Uint8Array | string>;
 }
 
 /** The global flags that pick a manager. */

@@ -2,11 +2,13 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { CommandContext, errorMessage, resolveTarget, type CliIo, type TargetFlags } from './context.ts';
+import { registerConfigCommands } from './config.ts';
 import { registerContextCommands } from './contexts.ts';
 import { registerDevCommand } from './dev.ts';
 import { isPartialFailure } from './each.ts';
 import { registerJoinCommand } from './join.ts';
 import { registerNodeCommands } from './node.ts';
+import { registerSecretCommands } from './secret.ts';
 import { registerServerCommand } from './server.ts';
 import { registerServiceCommands } from './service.ts';
 import { registerStackCommands } from './stack.ts';
@@ -39,7 +41,9 @@ export function buildProgram(io: CliIo): Command {
   registerJoinCommand(program, io);
   registerTokenCommand(program, context);
   registerContextCommands(program, io);
-  registerStackCommands(program, io);
+  registerStackCommands(program, io, context);
+  registerSecretCommands(program, context);
+  registerConfigCommands(program, context);
   for (const c of allCommands(program)) {
     c.exitOverride();
     c.configureOutput({

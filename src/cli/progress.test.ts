@@ -27,6 +27,20 @@ function task(slot: number, state: TaskState, specVersion = 2, extra: Partial<Ta
 const updating: UpdateStatus = { state: 'updating', startedAt: '2026-01-01T00:00:00.000Z', message: 'update in progress' };
 
 describe('progressView', () => {
+  it('a job converges when its run completed, and fails once its attempts are used up', () => {
+    const job = makeService({ id: 'svc', spec: { name: 'migrate', mode: 'replicated-job', replicas: 1 }, specVersion: 2 });
+    const exit = (code: number) => ({ status: { state: code === 0 ? 'complete' : 'failed', message: '', exitCode: code, ...(code ? { err: `exit code ${code}` } : {}) } }) as never;
+    const running = progressView(job, [task(1, 'running')], [], 'create', undefined);
+    assert.equal(running.converged, false);
+    assert.equal(running.failure, undefined);
+    const done = progressView(job, [task(1, 'complete', 2, exit(0))], [], 'create', undefined);
+    assert.equal(done.converged, true);
+    const failing = [1, 2, 3].map(() => task(1, 'failed', 2, exit(1)));
+    const failed = progressView(job, failing, [], 'create', undefined);
+    assert.equal(failed.converged, false);
+    assert.match(failed.failure ?? '', /job migrate failed 3 time\(s\): exit code 1/);
+  });
+
   it('converges when every slot runs the current spec', () => {
     const v = progressView(svc(2), [task(1, 'running'), task(2, 'running')], [], 'create', undefined);
     assert.equal(v.up, 2);

@@ -1,4 +1,5 @@
 import { matchConstraint, parseConstraint } from '../api/constraints.ts';
+import { isJobMode, jobProgress } from '../api/job.ts';
 import type { Node } from '../api/node.ts';
 import type { Service, UpdateStatus } from '../api/service.ts';
 import { isTerminal, type Task } from '../api/task.ts';
@@ -115,6 +116,7 @@ export function progressView(
   baseline: UpdateStatus | undefined,
 ): ProgressView {
   const mine = tasks.filter((t) => t.serviceId === service.id);
+  if (isJobMode(service.spec.mode)) return jobView(service, mine);
   const specVersion = service.specVersion;
   const lines: ProgressLine[] = [];
   let extra = 0;
@@ -171,4 +173,36 @@ export function formatView(view: ProgressView): Array<{ key: string; text: strin
   for (const l of view.lines) out.push({ key: l.key, text: formatLine(l, width) });
   if (view.status) out.push({ key: 'status', text: view.status });
   return out;
+}
+
+/** Failed attempts of the current spec after which a job without `maxAttempts` counts as failed. */
+export const FAILED_ATTEMPTS = 3;
+
+/** The newest error among the service's tasks of the current spec. */
+export function lastError(service: Service, tasks: readonly Task[]): string | undefined {
+  const current = tasks.filter((t) => t.specVersion >= service.specVersion);
+  return [...current].sort((a, b) => b.status.timestamp.localeCompare(a.status.timestamp)).find((t) => t.status.err)?.status.err;
+}
+
+/**
+ * A job's progress: one line of completions. The wait is over when the run completed, and
+ * failed when no task is left running and the failures used up the restart policy's attempts
+ * (or `FAILED_ATTEMPTS` when it sets none).
+ */
+function jobView(service: Service, tasks: readonly Task[]): ProgressView {
+  const p = jobProgress(service, tasks);
+  const limit = service.spec.taskTemplate.restartPolicy.maxAttempts;
+  const out = limit > 0 ? limit + 1 : FAILED_ATTEMPTS;
+  const err = lastError(service, tasks);
+  const failure = !p.done && p.active === 0 && p.failed >= out ? `job ${service.spec.name} failed ${p.failed} time(s)${err ? `: ${err}` : ''}` : undefined;
+  const note = p.done ? 'completed' : p.failed > 0 ? `${p.failed} failed${err ? `: ${err}` : ''}` : '';
+  const line: ProgressLine = {
+    key: 'job',
+    label: `${p.completed}/${p.wanted} completed`,
+    state: p.done ? 'complete' : p.active > 0 ? 'running' : 'pending',
+    fraction: p.wanted === 0 ? 1 : p.completed / p.wanted,
+    note,
+    up: p.done,
+  };
+  return { lines: [line], up: p.done ? 1 : 0, total: 1, status: undefined, converged: p.done, failure };
 }

@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
+import { addContainerOptions, containerFromFlags, type ContainerFlags } from './container-flags.ts';
 import type { CommandContext } from './context.ts';
+import { parseFileRef, resolveFileRefs } from './file-refs.ts';
 import { numberOrText, parseBytes, parseCpus, parseDuration, parseLabels, parsePublish, UsageError, type PublishSpec } from './parse.ts';
 import { addHealthOptions, addRolloutOptions, healthcheckFromFlags, rolloutFromFlags, type HealthFlags, type RolloutFlags } from './service-flags.ts';
 import { addWaitOptions, waitForService, type WaitFlags } from './wait.ts';
 
 /** The flags of `service create`, as commander hands them over. */
-export interface CreateFlags extends HealthFlags, RolloutFlags {
+export interface CreateFlags extends HealthFlags, RolloutFlags, Partial<ContainerFlags> {
   name?: string;
   replicas?: string;
   mode?: string;
@@ -31,6 +33,8 @@ export interface CreateFlags extends HealthFlags, RolloutFlags {
   maxReplicasPerNode?: string;
   driver?: string;
   entrypoint?: string;
+  secret?: string[];
+  config?: string[];
 }
 
 /** A spec to POST, and notes to tell the user (e.g. what a short `--publish` means). */
@@ -72,6 +76,9 @@ export function buildServiceSpec(positional: readonly string[], flags: CreateFla
   if (flags.stopGracePeriod !== undefined) container['stopGracePeriodMs'] = parseDuration(flags.stopGracePeriod, '--stop-grace-period');
   const healthcheck = healthcheckFromFlags(flags);
   if (healthcheck) container['healthcheck'] = healthcheck;
+  Object.assign(container, containerFromFlags({ mount: [], capAdd: [], capDrop: [], extraHost: [], sysctl: [], ulimit: [], ...flags }));
+  if (flags.secret?.length) container['secrets'] = flags.secret.map((t) => parseFileRef(t, '--secret'));
+  if (flags.config?.length) container['configs'] = flags.config.map((t) => parseFileRef(t, '--config'));
 
   const limits: Record<string, number> = {};
   const reservations: Record<string, number> = {};
@@ -144,7 +151,7 @@ export function registerServiceCreate(service: Command, context: (cmd: Command) 
     .passThroughOptions()
     .option('--name <name>', 'Service name')
     .option('--replicas <n>', 'Number of tasks')
-    .addOption(new Option('--mode <mode>', 'Service mode').choices(['replicated', 'global']))
+    .addOption(new Option('--mode <mode>', 'Service mode').choices(['replicated', 'global', 'replicated-job', 'global-job']))
     .option('-e, --env <K=V>', 'Set environment variables', collect, [])
     .option('-l, --label <K=V>', 'Service labels', collect, [])
     .option('--container-label <K=V>', 'Container labels', collect, [])
@@ -164,13 +171,19 @@ export function registerServiceCreate(service: Command, context: (cmd: Command) 
     .option('--stop-grace-period <duration>', 'Time to wait before force killing a container')
     .option('--max-replicas-per-node <n>', 'Maximum number of tasks per node (0 = unlimited)')
     .option('--entrypoint <command>', 'Overwrite the default ENTRYPOINT of the image')
+    .option('--secret <spec>', 'Specify secrets to expose to the service: NAME or source=NAME,target=T,uid=U,gid=G,mode=0400', collect, [])
+    .option('--config <spec>', 'Specify configurations to expose to the service: NAME or source=NAME,target=/path,mode=0444', collect, [])
     .addOption(new Option('--driver <driver>', 'Task driver').choices(['docker', 'exec']).default('docker'));
+  addContainerOptions(create);
   addHealthOptions(create);
   addRolloutOptions(create);
   addWaitOptions(create);
   create.action(async (first: string, args: string[], flags: CreateFlags & WaitFlags, cmd: Command) => {
     const ctx = context(cmd);
     const { spec, notes } = buildServiceSpec([first, ...args], flags);
+    const container = (spec['taskTemplate'] as { container: Record<string, unknown> }).container;
+    if (flags.secret?.length) container['secrets'] = await resolveFileRefs(ctx.client, 'secret', container['secrets'] as never);
+    if (flags.config?.length) container['configs'] = await resolveFileRefs(ctx.client, 'config', container['configs'] as never);
     for (const n of notes) ctx.io.stderr.write(`note: ${n}\n`);
     const created = await ctx.client.createService(spec as never);
     ctx.out(created.id);

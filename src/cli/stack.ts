@@ -1,20 +1,55 @@
 import type { Command } from 'commander';
+import { STACK_LABEL, type StackChange } from '../api/stack.ts';
+import type { Service } from '../api/service.ts';
+import type { Task } from '../api/task.ts';
+import { isClientError } from '../client/client.ts';
 import { isComposeError, formatProblem } from '../compose/errors.ts';
 import { loadProject } from '../compose/load.ts';
 import { printProject } from '../compose/print.ts';
-import type { CliIo } from './context.ts';
+import { checkFormat, type CliIo, type CommandContext } from './context.ts';
 import { PartialFailure } from './each.ts';
 import { UsageError } from './parse.ts';
+import { readStackSource } from './stack-source.ts';
+import { waitForStack, type WrittenService } from './stack-wait.ts';
+import { table } from './format/table.ts';
+import { serviceTable, taskTable } from './views.ts';
+import { DEFAULT_WAIT_TIMEOUT } from './wait.ts';
+
+/** The stack a service belongs to (its `com.docker.stack.namespace` label). */
+const stackOf = (s: Service): string | undefined => (s.spec.labels as Record<string, string>)[STACK_LABEL];
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
+/** Prints a loader error as one line per problem and fails with exit code 1. */
+function composeFailure(io: CliIo, err: unknown): never {
+  if (isComposeError(err)) {
+    for (const p of err.problems) io.stderr.write(`${formatProblem(p)}\n`);
+    throw new PartialFailure(err.problems.length);
+  }
+  if (isClientError(err) && err.code === 'invalid_argument' && err.details.length > 0) {
+    for (const d of err.details) io.stderr.write(`${d.message}\n`);
+    throw new PartialFailure(err.details.length);
+  }
+  throw err;
+}
+
+const VERB: Record<StackChange['action'], string | undefined> = {
+  created: 'Creating',
+  updated: 'Updating',
+  removed: 'Removing',
+  unchanged: undefined,
+  kept: undefined,
+};
+
 /**
  * Registers the `stack` command group. `stack config` runs locally: it loads the compose
- * files (interpolation, `.env`, overrides, `extends`, profiles) and prints the resolved,
- * normalized project as YAML, or one line per problem (`FILE:LINE:COL: path: what`) and
- * exit code 1.
+ * files and prints the resolved, normalized project. `deploy` loads them locally too (so a
+ * broken file fails before anything is sent, one `FILE:LINE:COL: path: what` line per
+ * problem), then sends every file it read to `POST /v1/stacks`, where the server loads them
+ * again and applies the stack in one transaction. `ls`, `services`, `ps` and `rm` are plain
+ * API reads and writes.
  */
-export function registerStackCommands(program: Command, io: CliIo, cwd: () => string = () => process.cwd()): void {
+export function registerStackCommands(program: Command, io: CliIo, context: (cmd: Command) => CommandContext, cwd: () => string = () => process.cwd()): void {
   const stack = program.command('stack').description('Manage stacks (applications described by compose files)');
   stack
     .command('config')
@@ -29,9 +64,127 @@ export function registerStackCommands(program: Command, io: CliIo, cwd: () => st
         for (const w of warnings) io.stderr.write(`warning: ${w}\n`);
         if (!opts.quiet) io.stdout.write(printProject(project));
       } catch (err) {
-        if (!isComposeError(err)) throw err;
-        for (const p of err.problems) io.stderr.write(`${formatProblem(p)}\n`);
-        throw new PartialFailure(err.problems.length);
+        composeFailure(io, err);
       }
     });
+
+  stack
+    .command('deploy')
+    .alias('up')
+    .description('Deploy a new stack or update an existing one')
+    .argument('<stack>')
+    .requiredOption('-c, --compose-file <file>', 'Compose file; repeat to merge override files in order', collect, [])
+    .option('--profile <profile>', 'Enable a profile; repeat for several (also $COMPOSE_PROFILES)', collect, [])
+    .option('--prune', 'Remove services that are no longer in the compose files')
+    .option('--wait', 'Show progress until every service has converged (or failed: exit code 1)')
+    .option('-q, --quiet', 'With --wait: suppress progress output')
+    .option('--timeout <duration>', `With --wait: how long to wait (default ${DEFAULT_WAIT_TIMEOUT})`)
+    .action(async (name: string, opts: { composeFile: string[]; profile: string[]; prune?: boolean; wait?: boolean; quiet?: boolean; timeout?: string }, cmd: Command) => {
+      if (opts.composeFile.length === 0) throw new UsageError('stack deploy needs at least one -c, --compose-file FILE');
+      const ctx = context(cmd);
+      let result;
+      try {
+        const { spec } = readStackSource({ name, files: opts.composeFile, profiles: opts.profile, env: io.env, cwd: cwd() });
+        result = await ctx.client.deployStack(spec, { prune: opts.prune === true });
+      } catch (err) {
+        composeFailure(io, err);
+      }
+      for (const w of result.warnings) io.stderr.write(`warning: ${w}\n`);
+      for (const c of result.changes) {
+        const verb = VERB[c.action];
+        if (verb) ctx.out(`${verb} ${c.kind} ${c.name}`);
+      }
+      const kept = result.changes.filter((c) => c.action === 'kept' && c.kind === 'service');
+      if (kept.length > 0) io.stderr.write(`note: ${kept.map((c) => c.name).join(', ')} no longer in the compose files; kept (use --prune to remove)\n`);
+      if (!opts.wait) return;
+      const ops = new Map(result.changes.filter((c) => c.kind === 'service').map((c) => [c.name, c.action]));
+      const written = new Map<string, WrittenService>();
+      for (const s of await ctx.client.listServices()) {
+        const op = ops.get(s.spec.name);
+        if (op === undefined || op === 'kept') continue;
+        written.set(s.id, { service: s, op: op === 'updated' ? 'update' : 'create' });
+      }
+      await waitForStack(ctx, name, written, { ...(opts.quiet ? { quiet: true } : {}), ...(opts.timeout ? { timeout: opts.timeout } : {}) });
+    });
+
+  stack
+    .command('ls')
+    .alias('list')
+    .description('List stacks')
+    .option('--format <format>', 'json: print the stacks as the API returns them')
+    .action(async (opts: { format?: string }, cmd: Command) => {
+      const ctx = context(cmd);
+      const format = checkFormat(opts.format);
+      const stacks = await ctx.client.listStacks();
+      if (format === 'json') return ctx.json(stacks);
+      const services = await ctx.client.listServices();
+      const rows = stacks.map((s) => [s.spec.name, String(services.filter((x) => stackOf(x) === s.spec.name).length)]);
+      io.stdout.write(table(['NAME', 'SERVICES'], rows));
+    });
+
+  stack
+    .command('services')
+    .description('List the services of a stack')
+    .argument('<stack>')
+    .option('-q, --quiet', 'Only display IDs')
+    .option('--format <format>', 'json: print the services as the API returns them')
+    .action(async (name: string, opts: { quiet?: boolean; format?: string }, cmd: Command) => {
+      const ctx = context(cmd);
+      const format = checkFormat(opts.format);
+      await ctx.client.getStack(name);
+      const services = (await ctx.client.listServices()).filter((s) => stackOf(s) === name);
+      if (format === 'json') return ctx.json(services);
+      if (opts.quiet) return ctx.out(services.map((s) => s.id).join('\n'));
+      io.stdout.write(serviceTable(services, await ctx.client.listTasks()));
+    });
+
+  stack
+    .command('ps')
+    .description('List the tasks of a stack (a waiting task says what it waits for)')
+    .argument('<stack>')
+    .option('--no-trunc', 'Do not truncate output')
+    .option('-q, --quiet', 'Only display task IDs')
+    .option('--format <format>', 'json: print the tasks as the API returns them')
+    .action(async (name: string, opts: { trunc: boolean; quiet?: boolean; format?: string }, cmd: Command) => {
+      const ctx = context(cmd);
+      const format = checkFormat(opts.format);
+      await ctx.client.getStack(name);
+      const ids = new Set((await ctx.client.listServices()).filter((s) => stackOf(s) === name).map((s) => s.id));
+      const tasks = (await ctx.client.listTasks()).filter((t) => ids.has(t.serviceId));
+      if (format === 'json') return ctx.json(tasks);
+      if (opts.quiet) return ctx.out(tasks.map((t) => t.id).join('\n'));
+      io.stdout.write(taskTable(tasks.map(withWaitReason), await ctx.client.listNodes(), { noTrunc: !opts.trunc, now: io.now() }));
+    });
+
+  stack
+    .command('rm')
+    .alias('remove')
+    .alias('down')
+    .description('Remove one or more stacks and everything they own')
+    .argument('<stack...>')
+    .action(async (names: string[], _opts: unknown, cmd: Command) => {
+      const ctx = context(cmd);
+      let failed = 0;
+      for (const n of names) {
+        try {
+          await ctx.client.removeStack(n);
+          ctx.out(`Removing stack ${n}`);
+        } catch (err) {
+          if (!isClientError(err) || err.code === 'unreachable') throw err;
+          ctx.error(err.message);
+          failed++;
+        }
+      }
+      if (failed > 0) throw new PartialFailure(failed);
+    });
+}
+
+/**
+ * A task that has not started shows what holds it (a dependency, no suitable node) where
+ * the table shows errors.
+ */
+function withWaitReason(t: Task): Task {
+  const waiting = t.desiredState === 'running' && ['new', 'pending', 'assigned'].includes(t.status.state);
+  if (!waiting || t.status.err !== undefined || t.status.message === '' || t.status.message === t.status.state) return t;
+  return { ...t, status: { ...t.status, err: t.status.message } };
 }

@@ -1,3 +1,4 @@
+import { isJobMode, jobProgress, jobTarget } from '../api/job.ts';
 import type { Node } from '../api/node.ts';
 import type { PortConfig, Service } from '../api/service.ts';
 import type { Task } from '../api/task.ts';
@@ -29,9 +30,17 @@ export function serviceTable(services: readonly Service[], tasks: readonly Task[
       const desired = s.spec.mode === 'global' ? mine.length : s.spec.replicas;
       const c = s.spec.taskTemplate.container;
       const image = s.spec.taskTemplate.driver === 'exec' ? `exec: ${(c.command ?? []).join(' ')}` : (c.image ?? '');
-      return [shortId(s.id), s.spec.name, s.spec.mode, `${running}/${desired}`, cell(truncate(image, 40)), portsText(s.spec.endpoint.ports)];
+      return [shortId(s.id), s.spec.name, s.spec.mode, replicasText(s, tasks, running, desired), cell(truncate(image, 40)), portsText(s.spec.endpoint.ports)];
     });
   return table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], rows);
+}
+
+/** `running/desired`; for a job as docker shows it: `1/2 (3/5 completed)`. */
+function replicasText(s: Service, tasks: readonly Task[], running: number, desired: number): string {
+  if (!isJobMode(s.spec.mode)) return `${running}/${desired}`;
+  const p = jobProgress(s, tasks.filter((t) => t.serviceId === s.id));
+  const concurrent = s.spec.mode === 'global-job' ? p.wanted : jobTarget(s.spec).maxConcurrent;
+  return `${p.active}/${concurrent} (${p.completed}/${p.wanted} completed)`;
 }
 
 /** A task's name as docker shows it: `web.1` for a replica slot, `web.<node id>` for a global task. */
@@ -68,7 +77,8 @@ export function taskTable(tasks: readonly Task[], nodes: readonly Node[], option
       const image = t.spec.driver === 'exec' ? `exec: ${(c.command ?? []).join(' ')}` : (c.image ?? '');
       const node = t.nodeId === undefined ? '' : (hostnames.get(t.nodeId) ?? shortId(t.nodeId));
       const current = `${capitalize(t.status.state)} ${ago(t.status.timestamp, options.now)}`;
-      const err = t.status.err ?? '';
+      // A task waiting to be placed shows why (no suitable node, waiting for a dependency), as docker does.
+      const err = t.status.err ?? (waitsForPlacement(t) ? t.status.message : '');
       rows.push([
         id,
         name,
@@ -82,6 +92,11 @@ export function taskTable(tasks: readonly Task[], nodes: readonly Node[], option
     });
   }
   return table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR', 'PORTS'], rows);
+}
+
+/** Pending and wanted, with a reason from the scheduler (not the allocator's plain `allocated`). */
+function waitsForPlacement(t: Task): boolean {
+  return t.status.state === 'pending' && t.desiredState === 'running' && t.status.message !== 'allocated';
 }
 
 /**

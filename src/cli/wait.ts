@@ -41,7 +41,7 @@ export function addWaitOptions(cmd: Command): Command {
 }
 
 /** Draws the display: redrawn in place on a terminal, otherwise only the lines that changed. */
-class ProgressPrinter {
+export class ProgressPrinter {
   readonly #write: (s: string) => void;
   readonly #tty: boolean;
   #drawn = 0;

@@ -2,7 +2,9 @@ import type { ClusterEvent } from '../api/event.ts';
 import type { TokensResponse } from '../api/join.ts';
 import type { TaskLogEntry } from '../api/log-line.ts';
 import type { Node, NodeUpdate } from '../api/node.ts';
+import type { Config, Secret } from '../api/secret.ts';
 import type { Service, ServiceSpec } from '../api/service.ts';
+import type { Stack, StackDeployResult, StackSpec } from '../api/stack.ts';
 import type { DesiredState, Task } from '../api/task.ts';
 import { ClientError } from './errors.ts';
 import { ndjson, sse } from './streams.ts';
@@ -136,6 +138,63 @@ export class FlotillaClient {
   /** Replaces one role's join token; nodes already joined are not affected. Returns both tokens. */
   rotateJoinToken(role: 'worker' | 'manager'): Promise<TokensResponse> {
     return this.#json('POST', `/v1/tokens/${role}/rotate`);
+  }
+
+  listSecrets(): Promise<Secret[]> {
+    return this.#json('GET', '/v1/secrets');
+  }
+
+  /** A secret's metadata; the API never returns its data. */
+  getSecret(idOrName: string): Promise<Secret> {
+    return this.#json('GET', `/v1/secrets/${enc(idOrName)}`);
+  }
+
+  /** Creates a secret from raw bytes (sent base64; sealed by the manager, never returned). */
+  createSecret(spec: { name: string; labels?: Record<string, string> }, data: Uint8Array): Promise<Secret> {
+    return this.#json('POST', '/v1/secrets', { spec, data: Buffer.from(data).toString('base64') });
+  }
+
+  /** Removes a secret; 412 `failed_precondition` while a service uses it. */
+  async removeSecret(idOrName: string): Promise<void> {
+    await this.#json('DELETE', `/v1/secrets/${enc(idOrName)}`);
+  }
+
+  listConfigs(): Promise<Config[]> {
+    return this.#json('GET', '/v1/configs');
+  }
+
+  getConfig(idOrName: string): Promise<Config> {
+    return this.#json('GET', `/v1/configs/${enc(idOrName)}`);
+  }
+
+  createConfig(spec: { name: string; labels?: Record<string, string> }, data: Uint8Array): Promise<Config> {
+    return this.#json('POST', '/v1/configs', { spec, data: Buffer.from(data).toString('base64') });
+  }
+
+  /** Removes a config; 412 `failed_precondition` while a service uses it. */
+  async removeConfig(idOrName: string): Promise<void> {
+    await this.#json('DELETE', `/v1/configs/${enc(idOrName)}`);
+  }
+
+  /**
+   * Deploys or redeploys a stack from its compose source (one transaction on the server).
+   * With `prune`, services no longer in the files are removed.
+   */
+  deployStack(spec: StackSpec, options: { prune?: boolean } = {}): Promise<StackDeployResult> {
+    return this.#json('POST', `/v1/stacks${options.prune ? '?prune=true' : ''}`, spec);
+  }
+
+  listStacks(): Promise<Stack[]> {
+    return this.#json('GET', '/v1/stacks');
+  }
+
+  getStack(name: string): Promise<Stack> {
+    return this.#json('GET', `/v1/stacks/${enc(name)}`);
+  }
+
+  /** Removes the stack's services, secrets and configs, and the stack. */
+  async removeStack(name: string): Promise<void> {
+    await this.#json('DELETE', `/v1/stacks/${enc(name)}`);
   }
 
   openapi(): Promise<Record<string, unknown>> {

@@ -55,7 +55,7 @@ networks: {front: {}}
     assert.deepEqual(c.healthcheck, { test: ['CMD', 'true'], intervalMs: 5000, timeoutMs: 1000, retries: 2, startPeriodMs: 3000 });
     assert.deepEqual(s.taskTemplate.resources, { limits: { nanoCpus: 5e8, memoryBytes: 64 * 1024 ** 2 }, reservations: { nanoCpus: 2.5e8, memoryBytes: 32 * 1024 ** 2 } });
     assert.deepEqual(s.taskTemplate.restartPolicy, { condition: 'on-failure', delayMs: 2000, maxAttempts: 5, windowMs: 60_000 });
-    assert.deepEqual(s.taskTemplate.placement, { constraints: ['node.role==worker'], maxReplicasPerNode: 2 });
+    assert.deepEqual(s.taskTemplate.placement, { constraints: ['node.role==worker'], maxReplicasPerNode: 2, preferences: [] });
     assert.deepEqual(s.updateConfig, { parallelism: 2, delayMs: 5000, order: 'start-first', failureAction: 'rollback', monitorMs: 10_000, maxFailureRatio: 0.5 });
     assert.equal(s.rollbackConfig.parallelism, 0);
     assert.deepEqual(s.endpoint.ports, [
@@ -66,47 +66,145 @@ networks: {front: {}}
     assert.deepEqual(out.networks, [{ key: 'front', name: 'shop_front', labels: { 'com.docker.stack.namespace': 'shop' }, config: {} }]);
   });
 
-  it('warns once per field it cannot map, never dropping one silently', () => {
+  it('maps volumes, tmpfs, secrets, configs, depends_on, jobs and the runtime options', () => {
+    const p = project(`
+services:
+  app:
+    image: x
+    init: true
+    cap_add: [NET_ADMIN]
+    cap_drop: [MKNOD]
+    hostname: app-host
+    extra_hosts: ["db.internal=10.0.0.5", "cache:10.0.0.6"]
+    read_only: true
+    sysctls: [net.core.somaxconn=1024]
+    ulimits: {nofile: {soft: 1024, hard: 2048}, nproc: 512}
+    tmpfs: [/run, "/cache:size=64m,mode=1770"]
+    volumes:
+      - data:/var/lib/data
+      - ./site:/www:ro
+      - /abs/logs:/logs
+      - /anon
+      - {type: tmpfs, target: /scratch, tmpfs: {size: 1m, mode: 01777}}
+      - {type: volume, source: shared, target: /shared, read_only: true}
+    secrets: [db_password, {source: api_key, target: key.txt, uid: "1000", gid: "1000", mode: 0400}]
+    configs: [app_conf, {source: app_conf, target: /etc/app.conf, mode: "0440"}]
+    depends_on:
+      migrate: {condition: service_completed_successfully}
+      db: {condition: service_healthy}
+    deploy:
+      endpoint_mode: dnsrr
+      placement: {preferences: [{spread: node.labels.zone}]}
+  migrate:
+    image: x
+    deploy: {mode: replicated-job, replicas: 2}
+  agent:
+    image: x
+    deploy: {mode: global-job}
+  db: {image: y, networks: [default]}
+volumes:
+  data: {driver: local, labels: {backup: daily}}
+  shared: {external: true}
+secrets:
+  db_password: {file: ./pw}
+  api_key: {name: global_api_key, external: true}
+configs:
+  app_conf: {content: "x=1"}
+`, { '/p/pw': 'secret' });
+    const out = toServiceSpecs(p, 'st');
+    assert.deepEqual(out.warnings, []);
+    const app = out.services.find((s) => s.name === 'st_app');
+    assert.ok(app);
+    const c = app.taskTemplate.container;
+    assert.equal(c.init, true);
+    assert.deepEqual(c.capAdd, ['NET_ADMIN']);
+    assert.deepEqual(c.capDrop, ['MKNOD']);
+    assert.equal(c.hostname, 'app-host');
+    assert.deepEqual(c.extraHosts, ['db.internal:10.0.0.5', 'cache:10.0.0.6']);
+    assert.equal(c.readOnly, true);
+    assert.deepEqual(c.sysctls, { 'net.core.somaxconn': '1024' });
+    assert.deepEqual(c.ulimits, { nofile: { soft: 1024, hard: 2048 }, nproc: { soft: 512, hard: 512 } });
+    const ns = { 'com.docker.stack.namespace': 'st' };
+    assert.deepEqual(c.mounts, [
+      { type: 'volume', source: 'st_data', target: '/var/lib/data', readOnly: false, volumeLabels: { backup: 'daily', ...ns }, volumeDriver: 'local' },
+      { type: 'bind', source: '/p/site', target: '/www', readOnly: true },
+      { type: 'bind', source: '/abs/logs', target: '/logs', readOnly: false },
+      { type: 'volume', target: '/anon', readOnly: false },
+      { type: 'tmpfs', target: '/scratch', readOnly: false, tmpfsSizeBytes: 1024 * 1024, tmpfsMode: 0o1777 },
+      { type: 'volume', source: 'shared', target: '/shared', readOnly: true },
+      { type: 'tmpfs', target: '/run', readOnly: false },
+      { type: 'tmpfs', target: '/cache', readOnly: false, tmpfsSizeBytes: 64 * 1024 * 1024, tmpfsMode: 0o1770 },
+    ]);
+    // `id` is the full name until the stack deployer puts the real id in.
+    assert.deepEqual(c.secrets, [
+      { id: 'st_db_password', name: 'st_db_password', target: 'db_password', uid: '0', gid: '0', mode: 0o444 },
+      { id: 'global_api_key', name: 'global_api_key', target: 'key.txt', uid: '1000', gid: '1000', mode: 0o400 },
+    ]);
+    assert.deepEqual(c.configs, [
+      { id: 'st_app_conf', name: 'st_app_conf', target: '/app_conf', uid: '0', gid: '0', mode: 0o444 },
+      { id: 'st_app_conf', name: 'st_app_conf', target: '/etc/app.conf', uid: '0', gid: '0', mode: 0o440 },
+    ]);
+    assert.deepEqual(app.dependsOn, [
+      { service: 'st_migrate', condition: 'service_completed_successfully' },
+      { service: 'st_db', condition: 'service_healthy' },
+    ]);
+    assert.equal(app.endpoint.mode, 'dnsrr');
+    assert.deepEqual(app.taskTemplate.placement.preferences, [{ spread: 'node.labels.zone' }]);
+    const migrate = out.services.find((s) => s.name === 'st_migrate');
+    assert.equal(migrate?.mode, 'replicated-job');
+    assert.deepEqual(migrate?.job, { maxConcurrent: 2, totalCompletions: 2 });
+    assert.equal(migrate?.taskTemplate.restartPolicy.condition, 'on-failure');
+    const agent = out.services.find((s) => s.name === 'st_agent');
+    assert.equal(agent?.mode, 'global-job');
+    assert.equal(agent?.job, undefined);
+    assert.deepEqual(out.volumes.map((v) => v.name), ['st_data', 'shared']);
+    assert.deepEqual(out.secrets.map((v) => v.name), ['global_api_key', 'st_db_password']);
+  });
+
+  it('warns once per field it still cannot map, never dropping one silently', () => {
     const p = project(`
 services:
   job:
     image: x
-    cap_add: [NET_ADMIN]
-    init: true
-    volumes: [data:/d]
-    secrets: [s]
     privileged: true
-    depends_on: [other]
-    ports: ["3000", "9000-9001:80"]
+    build: .
+    networks: [front]
+    volumes:
+      - {type: volume, source: data, target: /d, volume: {nocopy: true}}
+      - {type: bind, source: /h, target: /h, bind: {propagation: rshared}}
+      - {type: npipe, source: x, target: /n}
+    tmpfs: ["/t:size=1m,noexec", relative]
+    depends_on:
+      other: {condition: service_started, restart: true, required: false}
+    ports: ["3000", "9000-9001:80", "8080:80"]
     deploy:
-      mode: global-job
-      endpoint_mode: dnsrr
-      placement: {preferences: [{spread: node.labels.zone}]}
+      mode: global
       rollback_config: {failure_action: rollback}
   other: {image: y}
 volumes: {data: {}}
-secrets: {s: {file: ./s}}
-`, { '/p/s': 'x' });
+networks: {front: {}}
+`);
     const out = toServiceSpecs(p, 'st');
     const job = out.services.find((s) => s.name === 'st_job');
     assert.equal(job?.mode, 'global');
-    assert.equal(job?.taskTemplate.restartPolicy.condition, 'on-failure');
-    assert.deepEqual(job?.endpoint.ports, []);
+    assert.deepEqual(job?.endpoint.ports, [{ target: 80, published: 8080, protocol: 'tcp', mode: 'host' }]);
+    assert.deepEqual(job?.taskTemplate.container.mounts.map((m) => m.target), ['/d', '/h', '/t']);
     assert.deepEqual(out.warnings, [
-      'service job: field `init` is not supported yet; ignored',
-      'service job: field `cap_add` is not supported yet; ignored',
-      'service job: field `volumes` is not supported yet; ignored',
-      'service job: field `secrets` is not supported yet; ignored',
-      'service job: field `depends_on` is not enforced yet (services start in any order); ignored',
       'service job: field `privileged` is not supported yet; ignored',
-      'service job: field `deploy.mode` "global-job" is not supported yet; runs as a global service restarted only on failure',
-      'service job: field `deploy.endpoint_mode` "dnsrr" is not supported yet; ignored (services get a virtual IP)',
-      'service job: field `deploy.placement.preferences` is not supported yet; ignored',
+      'service job: field `build` is not supported yet; ignored',
+      'service job: field `volumes[0].volume.nocopy` is not supported yet; ignored',
+      'service job: field `volumes[1].bind.propagation` is not supported yet; ignored',
+      'service job: field `volumes[2]` is a "npipe" mount, which is not supported; ignored',
+      'service job: field `tmpfs[0]` option "noexec" is not supported (size, mode, ro, rw are); ignored',
+      'service job: field `tmpfs[1]` ("relative") needs an absolute path inside the container; ignored',
+      'service job: field `networks` (front) is not supported yet: overlay networks come with the networking work; tasks use the node\'s default network',
+      'service job: field `depends_on.other.restart` is not supported yet (a dependency\'s restart does not restart this service); ignored',
+      'service job: field `depends_on.other.required` `false` is not supported: the dependency is waited for like a required one',
       'service job: field `ports[0]` has no published port, which is not supported yet; ignored',
       'service job: field `ports[1]` publishes a port range ("9000-9001"), which is not supported yet; ignored',
+      'service job: field `ports[2]` (8080:80) is published in host mode until the routing mesh lands',
       'service job: field `deploy.rollback_config.failure_action` "rollback" is not valid in a rollback; using "pause"',
     ]);
-    assert.deepEqual(out.secrets.map((s) => s.name), ['st_s']);
   });
 
   it('reports a spec the API would refuse against the service', () => {

@@ -3,21 +3,17 @@ import type { ServiceSpec } from '../api/service.ts';
 import { validateServiceSpec } from '../api/validate.ts';
 import { ComposeError } from './errors.ts';
 import type { ComposeProject, Deploy, ServiceConfig, UpdateConfig } from './model.ts';
+import { toFileReferences, toMounts, type Warn } from './mounts.ts';
+import { resourceName, scopedName, STACK_NAMESPACE_LABEL } from './names.ts';
 import { posOf } from './source.ts';
 
-/** The label that marks every object of a stack with the stack's name, as Docker does. */
-export const STACK_NAMESPACE_LABEL = 'com.docker.stack.namespace';
-
-/** An object's name inside a stack: `STACK_name`. */
-export function scopedName(stack: string, name: string): string {
-  return `${stack}_${name}`;
-}
+export { scopedName, STACK_NAMESPACE_LABEL };
 
 /** A top-level network, volume, secret or config of the stack, named and labelled for the stack. */
 export interface StackResource {
   /** The name in the compose file. */
   readonly key: string;
-  /** `STACK_key`, or the `name:` the file gives (which is used as is, as Compose does). */
+  /** `STACK_key`, or the `name:` the file gives (which is used as is, as Compose does), or the key of an `external` one. */
   readonly name: string;
   readonly labels: Record<string, string>;
   readonly config: Record<string, unknown>;
@@ -33,15 +29,21 @@ export interface ConvertedStack {
   readonly warnings: string[];
 }
 
-/** Service fields the converter maps; every other field present gets a warning. */
-const MAPPED = new Set(['image', 'command', 'entrypoint', 'environment', 'labels', 'ports', 'healthcheck', 'user', 'working_dir', 'stop_signal', 'stop_grace_period', 'deploy', 'profiles']);
+/** Service fields the converter maps (`networks` only in part); every other field present gets a warning. */
+const MAPPED = new Set([
+  'image', 'command', 'entrypoint', 'environment', 'labels', 'ports', 'healthcheck', 'user', 'working_dir', 'stop_signal',
+  'stop_grace_period', 'deploy', 'profiles', 'volumes', 'tmpfs', 'secrets', 'configs', 'depends_on', 'init', 'cap_add',
+  'cap_drop', 'hostname', 'extra_hosts', 'read_only', 'sysctls', 'ulimits', 'networks',
+]);
 
 /**
  * Converts a loaded project into Flotilla objects for stack `stack`: services named
- * `STACK_service`, everything labelled `com.docker.stack.namespace=STACK`. Maps what
- * `ServiceSpec` supports today; for everything else it returns one warning per service and
- * field ("service web: field `cap_add` is not supported yet; ignored") and never drops a
- * field silently. Throws a ComposeError when a resulting spec is invalid.
+ * `STACK_service`, everything labelled `com.docker.stack.namespace=STACK`. Maps every field
+ * `ServiceSpec` supports; for everything else it returns one warning per service and field
+ * ("service web: field `privileged` is not supported yet; ignored") and never drops a field
+ * silently. Secret and config references carry the object's full name as a placeholder `id`,
+ * which the stack deployer replaces with the real id. Throws a ComposeError when a resulting
+ * spec is invalid.
  */
 export function toServiceSpecs(project: ComposeProject, stack: string): ConvertedStack {
   const warnings: string[] = [];
@@ -52,9 +54,9 @@ export function toServiceSpecs(project: ComposeProject, stack: string): Converte
     const warn = (field: string, what = 'is not supported yet; ignored'): void => {
       warnings.push(`service ${name}: field \`${field}\` ${what}`);
     };
-    for (const k of Object.keys(s)) if (!MAPPED.has(k) && k !== 'other') warn(k, k === 'depends_on' ? 'is not enforced yet (services start in any order); ignored' : undefined);
+    for (const k of Object.keys(s)) if (!MAPPED.has(k) && k !== 'other') warn(k);
     for (const k of Object.keys(s.other ?? {})) warn(k);
-    const input = serviceInput(name, s, stack, warn);
+    const input = serviceInput(name, s, project, stack, warn);
     try {
       services.push(validateServiceSpec(input));
     } catch (err) {
@@ -66,15 +68,12 @@ export function toServiceSpecs(project: ComposeProject, stack: string): Converte
   const resources = (kind: 'networks' | 'volumes' | 'secrets' | 'configs'): StackResource[] =>
     Object.keys(project[kind]).sort().map((key) => {
       const config = project[kind][key] ?? {};
-      const given = typeof config['name'] === 'string' ? config['name'] : undefined;
-      return { key, name: given ?? scopedName(stack, key), labels: { ...(config['labels'] as Record<string, string> | undefined), [STACK_NAMESPACE_LABEL]: stack }, config };
+      return { key, name: resourceName(stack, key, config), labels: { ...(config['labels'] as Record<string, string> | undefined), [STACK_NAMESPACE_LABEL]: stack }, config };
     });
   return { services, networks: resources('networks'), volumes: resources('volumes'), secrets: resources('secrets'), configs: resources('configs'), warnings };
 }
 
-type Warn = (field: string, what?: string) => void;
-
-function serviceInput(name: string, s: ServiceConfig, stack: string, warn: Warn): Record<string, unknown> {
+function serviceInput(name: string, s: ServiceConfig, project: ComposeProject, stack: string, warn: Warn): Record<string, unknown> {
   const d: Deploy = s.deploy ?? {};
   const container: Record<string, unknown> = {
     labels: { ...s.labels, [STACK_NAMESPACE_LABEL]: stack },
@@ -87,6 +86,15 @@ function serviceInput(name: string, s: ServiceConfig, stack: string, warn: Warn)
   if (s.user !== undefined) container['user'] = s.user;
   if (s.stop_signal !== undefined) container['stopSignal'] = s.stop_signal;
   if (s.stop_grace_period !== undefined) container['stopGracePeriodMs'] = s.stop_grace_period;
+  Object.assign(container, runtimeFields(s));
+  const mounts = toMounts(s, project, stack, warn);
+  if (mounts.length > 0) container['mounts'] = mounts;
+  for (const kind of ['secrets', 'configs'] as const) {
+    const refs = toFileReferences(kind, s[kind], project, stack, warn);
+    if (refs.length > 0) container[kind] = refs;
+  }
+  const otherNetworks = Object.keys(s.networks ?? {}).filter((n) => n !== 'default');
+  if (otherNetworks.length > 0) warn('networks', `(${otherNetworks.join(', ')}) is not supported yet: overlay networks come with the networking work; tasks use the node's default network`);
   const h = s.healthcheck;
   if (h) {
     const hc: Record<string, unknown> = { test: h.disable ? ['NONE'] : (h.test ?? ['NONE']) };
@@ -100,14 +108,21 @@ function serviceInput(name: string, s: ServiceConfig, stack: string, warn: Warn)
 
   const spec: Record<string, unknown> = { name: scopedName(stack, name), labels: { ...d.labels, [STACK_NAMESPACE_LABEL]: stack } };
   const mode = d.mode ?? 'replicated';
-  spec['mode'] = mode.startsWith('global') ? 'global' : 'replicated';
+  spec['mode'] = mode;
   const restart: Record<string, unknown> = {};
-  if (mode.endsWith('-job')) {
-    warn('deploy.mode', `"${mode}" is not supported yet; runs as a ${spec['mode'] as string} service restarted only on failure`);
-    restart['condition'] = 'on-failure';
-  }
+  // A job's task is done once it succeeds: only a failure is restarted (as Swarm does).
+  if (mode.endsWith('-job')) restart['condition'] = 'on-failure';
   if (d.replicas !== undefined) spec['replicas'] = d.replicas;
-  if (d.endpoint_mode === 'dnsrr') warn('deploy.endpoint_mode', '"dnsrr" is not supported yet; ignored (services get a virtual IP)');
+  // Swarm's `docker stack deploy`: a replicated job runs `replicas` tasks at once, until `replicas` succeed.
+  if (mode === 'replicated-job' && d.replicas !== undefined && d.replicas > 0) spec['job'] = { maxConcurrent: d.replicas, totalCompletions: d.replicas };
+  const deps = Object.entries(s.depends_on ?? {});
+  if (deps.length > 0) {
+    spec['dependsOn'] = deps.map(([other, dep]) => {
+      if (dep.restart === true) warn(`depends_on.${other}.restart`, 'is not supported yet (a dependency\'s restart does not restart this service); ignored');
+      if (!dep.required) warn(`depends_on.${other}.required`, '`false` is not supported: the dependency is waited for like a required one');
+      return { service: scopedName(stack, other), condition: dep.condition };
+    });
+  }
 
   const resources: Record<string, unknown> = {};
   for (const kind of ['limits', 'reservations'] as const) {
@@ -129,7 +144,7 @@ function serviceInput(name: string, s: ServiceConfig, stack: string, warn: Warn)
   const placement: Record<string, unknown> = {};
   if (d.placement?.constraints) placement['constraints'] = d.placement.constraints;
   if (d.placement?.max_replicas_per_node !== undefined) placement['maxReplicasPerNode'] = d.placement.max_replicas_per_node;
-  if (d.placement?.preferences?.length) warn('deploy.placement.preferences');
+  if (d.placement?.preferences?.length) placement['preferences'] = d.placement.preferences.map((p) => ({ spread: p.spread }));
 
   const ports: Record<string, unknown>[] = [];
   (s.ports ?? []).forEach((p, i) => {
@@ -145,7 +160,7 @@ function serviceInput(name: string, s: ServiceConfig, stack: string, warn: Warn)
   });
 
   const template: Record<string, unknown> = { container, resources, restartPolicy: restart, placement };
-  Object.assign(spec, { taskTemplate: template, endpoint: { ports } });
+  Object.assign(spec, { taskTemplate: template, endpoint: { ports, ...(d.endpoint_mode === undefined ? {} : { mode: d.endpoint_mode }) } });
   const upd = (u: UpdateConfig | undefined, field: string): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
     if (!u) return out;
@@ -164,4 +179,19 @@ function serviceInput(name: string, s: ServiceConfig, stack: string, warn: Warn)
   spec['rollbackConfig'] = upd(d.rollback_config, 'rollback_config');
   for (const k of Object.keys(d)) if (k.startsWith('x-')) warn(`deploy.${k}`);
   return spec;
+}
+
+/** init, capabilities, hostname, extra hosts, read-only root, sysctls, ulimits: only those the service sets. */
+function runtimeFields(s: ServiceConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (s.init !== undefined) out['init'] = s.init;
+  if (s.cap_add !== undefined) out['capAdd'] = s.cap_add;
+  if (s.cap_drop !== undefined) out['capDrop'] = s.cap_drop;
+  if (s.hostname !== undefined) out['hostname'] = s.hostname;
+  // The loader writes `HOST=IP`; Docker (and ContainerSpec) take `HOST:IP`.
+  if (s.extra_hosts !== undefined) out['extraHosts'] = s.extra_hosts.map((h) => h.replace('=', ':'));
+  if (s.read_only !== undefined) out['readOnly'] = s.read_only;
+  if (s.sysctls !== undefined) out['sysctls'] = s.sysctls;
+  if (s.ulimits !== undefined) out['ulimits'] = s.ulimits;
+  return out;
 }

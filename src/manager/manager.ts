@@ -14,6 +14,7 @@ import { Dispatcher } from './dispatcher/dispatcher.ts';
 import { attachAgentSessions, type AgentSessionEndpoint, type AgentSessionOptions } from './dispatcher/ws-server.ts';
 import { Orchestrator } from './orchestrator/orchestrator.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
+import { SealingKey } from './secrets/sealing-key.ts';
 
 export interface ManagerDeps {
   readonly clock: Clock;
@@ -134,9 +135,11 @@ export class Manager {
         this.#started.push(named('cluster CA', ca));
         this.#ca = ca;
       }
-      const dispatcher = new Dispatcher(deps, { managerNodeIds: localNodeId ? [localNodeId] : [] });
+      // Secrets are sealed under <dataDir>/secrets.key (created on first start, mode 0600).
+      const sealingKey = await SealingKey.load(dataDir);
+      const dispatcher = new Dispatcher({ ...deps, secrets: sealingKey }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
       const api = new ControlApi(
-        { ...deps, logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },
+        { ...deps, secrets: sealingKey, logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },
         {
           listen: [{ path: this.socketPath }, ...this.#options.listen, ...(tls ? [{ ...tls.listen, tls: true }] : [])] satisfies ListenAddress[],
           info: { dataDir, ...(ca && tls ? { clusterId: ca.clusterId, advertiseAddr: tls.advertiseAddr } : {}), ...this.#options.info },

@@ -16,6 +16,23 @@ export interface DriverTask {
   readonly slot?: number;
   readonly spec: TaskTemplate;
   readonly ports: readonly PortConfig[];
+  /**
+   * The task's secrets and configs: files on a per-task tmpfs the agent mounted, to bind
+   * read-only at `target` inside the task (docker). Absent when the task uses none.
+   */
+  readonly fileMounts?: readonly FileMount[];
+  /**
+   * Host directories (on that tmpfs) holding the task's secrets and configs by name, for
+   * drivers that cannot bind files into the task (exec: `FLOTILLA_SECRETS_DIR`, `FLOTILLA_CONFIGS_DIR`).
+   */
+  readonly secretsDir?: string;
+  readonly configsDir?: string;
+}
+
+/** One secret or config file of a task: where it is on the host, and where the task sees it. */
+export interface FileMount {
+  readonly hostPath: string;
+  readonly target: string;
 }
 
 export interface Fingerprint {

@@ -17,6 +17,14 @@ export interface TaskRunnerDeps {
   readonly report: StatusSink;
   /** How often a driver-judged health (docker HEALTHCHECK) is polled at most; default 1 s. */
   readonly healthPollMs?: number;
+  /** The task's secrets and configs (a tmpfs per task, see `agent/files`); absent: none are mounted. */
+  readonly files?: TaskFilesPort;
+}
+
+/** What a runner needs of the agent's secret and config files. */
+export interface TaskFilesPort {
+  prepare(task: Task): Promise<Pick<DriverTask, 'fileMounts' | 'secretsDir' | 'configsDir'> | undefined>;
+  release(taskId: string): Promise<void>;
 }
 
 /**
@@ -165,10 +173,13 @@ export class TaskRunner {
       return;
     }
     this.#report('preparing', 'preparing');
+    const files = this.#deps.files;
     try {
-      await driver.prepare(driverTask(this.#task), this.#abort.signal);
+      const mounted = await files?.prepare(this.#task);
+      await driver.prepare({ ...driverTask(this.#task), ...mounted }, this.#abort.signal);
     } catch (err) {
       if (this.#halted) return;
+      await files?.release(this.taskId).catch((e: unknown) => this.#deps.logger.warn({ err: e, task: this.taskId }, 'cannot unmount task files'));
       this.#report('rejected', 'rejected', { err: messageOf(err) });
       this.#phase = 'rejected';
       return;
@@ -228,6 +239,7 @@ export class TaskRunner {
 
   async #remove(): Promise<void> {
     await this.#deps.driver?.remove(this.taskId);
+    await this.#deps.files?.release(this.taskId);
     if (this.#halted) return;
     this.#phase = 'removed';
     if (this.#want !== 'gone') this.#report('shutdown', 'removed');

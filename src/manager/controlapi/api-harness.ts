@@ -6,7 +6,7 @@ import { silentLogger } from '../../lib/logger.ts';
 import type { Store } from '../../store/store.ts';
 import { openMemoryStore } from '../../store/memory.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
-import type { LogSource } from './context.ts';
+import type { LogSource, SecretSealer } from './context.ts';
 import { ControlApi, type ControlApiOptions } from './server.ts';
 
 /**
@@ -35,13 +35,13 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-export async function startApi(options: { listen?: boolean; logs?: LogSource; api?: ControlApiOptions } = {}): Promise<ApiHarness> {
+export async function startApi(options: { listen?: boolean; logs?: LogSource; api?: ControlApiOptions; secrets?: SecretSealer } = {}): Promise<ApiHarness> {
   const clock = new FakeClock();
   const store = await openMemoryStore({ clock, logger: silentLogger });
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-api-'));
   const socketPath = join(dir, 'flotilla.sock');
   const api = new ControlApi(
-    { store, clock, logger: silentLogger, ...(options.logs ? { logs: options.logs } : {}) },
+    { store, clock, logger: silentLogger, ...(options.logs ? { logs: options.logs } : {}), ...(options.secrets ? { secrets: options.secrets } : {}) },
     { ...options.api, ...(options.listen ? { listen: [{ path: socketPath }] } : {}) },
   );
   await api.start();

@@ -25,6 +25,22 @@ export interface ControlApiDeps {
    * is. Without it the cluster routes answer `unavailable` and no listener may use TLS.
    */
   readonly authority?: ClusterAuthority;
+  /**
+   * Seals secret data (AES-256-GCM under the manager's key; wired by the composition root).
+   * Without it `POST /v1/secrets` answers `unavailable`.
+   */
+  readonly secrets?: SecretSealer;
+}
+
+/** Seals a secret's plaintext for the object `aad` (its id); the API never opens. */
+export interface SecretSealer {
+  seal(plaintext: Uint8Array, aad: string): string;
+  /**
+   * Opens sealed data. Used only to tell whether a redeployed stack's secret changed; the
+   * plaintext is compared and dropped, never returned. Without it every such secret counts
+   * as changed.
+   */
+  open?(sealed: string, aad: string): Buffer;
 }
 
 /**

@@ -42,7 +42,14 @@ export function eventFrame(ev: ClusterEvent): string {
 }
 
 function toClusterEvent(ev: StoreEvent): ClusterEvent {
-  return { revision: ev.revision, kind: ev.kind, action: ev.action, object: ev.object } as ClusterEvent;
+  // A secret's sealed data never leaves the manager, not even through the event stream.
+  const object = ev.kind === 'secret' ? withoutSealed(ev.object) : ev.object;
+  return { revision: ev.revision, kind: ev.kind, action: ev.action, object } as ClusterEvent;
+}
+
+function withoutSealed(o: unknown): unknown {
+  const { sealed: _sealed, ...rest } = o as { sealed?: unknown };
+  return rest;
 }
 
 /** Where to resume from: `?since=` wins, else the `Last-Event-ID` header, else live only. */

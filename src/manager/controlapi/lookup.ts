@@ -54,3 +54,8 @@ export function resolveNode(nodes: TableReader<Node>, ref: string): Node {
 export function resolveTask(tasks: TableReader<Task>, ref: string): Task {
   return resolve('task', ref, tasks, () => undefined);
 }
+
+/** Secrets, configs, stacks: by exact id, then their unique `name` index, then unique id prefix. */
+export function resolveByName<T extends { id: string }>(what: string, table: TableReader<T> & { by(index: string, value: string): T[] }, ref: string): T {
+  return resolve(what, ref, table, (n) => table.by('name', n)[0]);
+}

@@ -8,18 +8,21 @@ import { isoTime } from '../../lib/clock.ts';
 import { registerAuth } from './auth.ts';
 import { compileOptions, StreamRegistry, type ControlApiDeps, type ControlApiOptions, type ListenAddress, type RouteContext, type TlsCredentials } from './context.ts';
 import { toApiError } from './errors.ts';
+import { registerConfigRoutes } from './configs.ts';
 import { registerEventRoutes } from './events.ts';
 import { registerInfoRoutes } from './info.ts';
 import { registerJoinRoutes } from './join.ts';
 import { registerNodeRoutes } from './nodes.ts';
 import { OpenApiCollector } from './openapi.ts';
 import { registerServiceLogRoutes } from './service-logs.ts';
+import { registerSecretRoutes } from './secrets.ts';
 import { registerServiceRoutes } from './services.ts';
+import { registerStackRoutes } from './stacks.ts';
 import { registerTaskRoutes } from './tasks.ts';
 import { validatorCompiler } from './validation.ts';
 import { PACKAGE_VERSION } from './version.ts';
 
-export type { ControlApiDeps, ControlApiOptions, ListenAddress, LogSource, TlsCredentials } from './context.ts';
+export type { ControlApiDeps, ControlApiOptions, ListenAddress, LogSource, SecretSealer, TlsCredentials } from './context.ts';
 export type { ClusterAuthority } from './auth.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -81,6 +84,9 @@ export class ControlApi {
     registerTaskRoutes(this.#app, this.#ctx);
     registerNodeRoutes(this.#app, this.#ctx);
     registerEventRoutes(this.#app, this.#ctx);
+    registerSecretRoutes(this.#app, this.#ctx);
+    registerConfigRoutes(this.#app, this.#ctx);
+    registerStackRoutes(this.#app, this.#ctx);
     this.#app.get('/v1/openapi.json', { config: { hidden: true } }, async () => this.#openapi.document(compiled.version));
   }
 

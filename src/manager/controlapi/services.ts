@@ -2,12 +2,14 @@ import { isDeepStrictEqual } from 'node:util';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
+import { isJobMode } from '../../api/job.ts';
 import { Service, ServiceSpec } from '../../api/service.ts';
 import { rolledBack, withNewSpec } from '../../api/service-rollout.ts';
 import { validateServiceSpec } from '../../api/validate.ts';
 import { newId } from '../../lib/ids.ts';
 import type { RouteContext } from './context.ts';
 import { errorResponses, translateStoreErrors } from './errors.ts';
+import { checkFileReferences } from './file-objects.ts';
 import { resolveService } from './lookup.ts';
 
 export const ServiceRef = Type.Object({ idOrName: Type.String({ description: 'Service id, name or unique id prefix.' }) });
@@ -42,7 +44,9 @@ export function changesTasks(before: ServiceSpec, after: ServiceSpec): boolean {
   return (
     !isDeepStrictEqual(before.taskTemplate, after.taskTemplate) ||
     !isDeepStrictEqual(before.endpoint, after.endpoint) ||
-    before.mode !== after.mode
+    before.mode !== after.mode ||
+    // A job runs again (a new run is a new specVersion) when its counts change.
+    (isJobMode(after.mode) && (before.replicas !== after.replicas || !isDeepStrictEqual(before.job, after.job)))
   );
 }
 
@@ -79,6 +83,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): 
         () =>
           store.update((tx) => {
             if (tx.services.byName(spec.name)) throw new ApiError('already_exists', taken);
+            checkFileReferences(spec, tx.table('secret'), tx.table('config'));
             tx.services.create({ id, spec, specVersion: 1 });
           }),
         { already_exists: taken },
@@ -114,6 +119,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): 
             if (!s) throw new ApiError('not_found', `service ${req.params.idOrName} not found`);
             checkVersion(s, version);
             if (spec.name !== s.spec.name && tx.services.byName(spec.name)) throw new ApiError('already_exists', taken);
+            checkFileReferences(spec, tx.table('secret'), tx.table('config'));
             tx.services.update(withNewSpec(s, spec, changesTasks(s.spec, spec), ctx.deps.clock.now()));
           }),
         { already_exists: taken, conflict: `service ${current.spec.name} changed while it was being updated: read it again and retry` },
@@ -154,11 +160,12 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): 
             const s = tx.services.get(current.id);
             if (!s) throw new ApiError('not_found', `service ${req.params.idOrName} not found`);
             checkVersion(s, version);
-            if (s.spec.mode !== 'replicated') {
+            if (s.spec.mode !== 'replicated' && s.spec.mode !== 'replicated-job') {
               throw new ApiError('failed_precondition', `service ${s.spec.name} is ${s.spec.mode}: it runs one task per node and cannot be scaled`);
             }
             if (s.spec.replicas === replicas) return;
-            tx.services.update({ ...s, spec: { ...s.spec, replicas } });
+            const spec = { ...s.spec, replicas };
+            tx.services.update(withNewSpec(s, spec, changesTasks(s.spec, spec), ctx.deps.clock.now()));
           }),
         { conflict: `service ${current.spec.name} changed while it was being scaled: retry` },
       );

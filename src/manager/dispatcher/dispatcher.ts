@@ -1,4 +1,4 @@
-import type { AgentMessage, Connection, HelloMessage } from '../../api/agent-protocol.ts';
+import type { AgentMessage, AssignmentsMessage, Connection, HelloMessage } from '../../api/agent-protocol.ts';
 import { parseAgentMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
 import type { LogLine, LogQuery } from '../../api/log-line.ts';
 import type { Node, NodeDescription } from '../../api/node.ts';
@@ -11,6 +11,7 @@ import type { Store } from '../../store/store.ts';
 import { AgentSession } from './agent-session.ts';
 import { affectsAssignments, diffAssignments } from './assignments.ts';
 import { DispatcherError } from './errors.ts';
+import { filesFor, type SecretOpener } from './files.ts';
 import { LogStream } from './log-stream.ts';
 import { compileDispatcherOptions, type CompiledDispatcherOptions, type DispatcherOptions } from './options.ts';
 import { StatusIngest } from './status-ingest.ts';
@@ -19,6 +20,11 @@ export interface DispatcherDeps {
   readonly store: Store;
   readonly clock: Clock;
   readonly logger: Logger;
+  /**
+   * Opens sealed secrets to send with the assignments of the tasks that use them. Without it
+   * no secret is sent (tasks using one are rejected by their agent).
+   */
+  readonly secrets?: SecretOpener;
 }
 
 /** What the dispatcher knows about a node's liveness (kept in memory, not in the store). */
@@ -42,6 +48,7 @@ export class Dispatcher {
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #logger: Logger;
+  readonly #secrets: SecretOpener | undefined;
   readonly #o: CompiledDispatcherOptions;
   readonly #ingest: StatusIngest;
   #lifecycle: Lifecycle = 'new';
@@ -58,6 +65,7 @@ export class Dispatcher {
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#logger = deps.logger.child({ component: 'dispatcher' });
+    this.#secrets = deps.secrets;
     this.#o = compileDispatcherOptions(options);
     this.#ingest = new StatusIngest(
       { store: this.#store, clock: this.#clock, logger: this.#logger },
@@ -246,7 +254,7 @@ export class Dispatcher {
     s.send({ type: 'welcome', nodeId, heartbeatPeriodMs: this.#o.heartbeatPeriodMs });
     s.sent.clear();
     const { tasks } = diffAssignments(this.#store.tasks.byNode(nodeId), nodeId, s.sent);
-    s.send({ type: 'assignments', full: true, tasks, removed: [] });
+    s.send(this.#assignments(nodeId, true, tasks, []));
   }
 
   #refuse(s: AgentSession, reason: string): void {
@@ -300,8 +308,20 @@ export class Dispatcher {
       const s = this.#live.get(nodeId)?.session;
       if (!s || s.state !== 'ready') continue;
       const { tasks, removed } = diffAssignments(this.#store.tasks.byNode(nodeId), nodeId, s.sent);
-      if (tasks.length > 0 || removed.length > 0) s.send({ type: 'assignments', full: false, tasks, removed });
+      if (tasks.length > 0 || removed.length > 0) s.send(this.#assignments(nodeId, false, tasks, removed));
     }
+  }
+
+  /** An assignments message with the secrets and configs its tasks use (see `files.ts`). */
+  #assignments(nodeId: string, full: boolean, tasks: Task[], removed: string[]): AssignmentsMessage {
+    const { files, problems } = filesFor(tasks, {
+      secret: (id) => this.#store.table('secret').get(id),
+      config: (id) => this.#store.table('config').get(id),
+      opener: this.#secrets,
+    });
+    // Ids and reasons only: file contents are never logged.
+    for (const p of problems) this.#logger.warn({ node: nodeId, task: p.taskId, [p.kind]: p.id, reason: p.reason }, `cannot send a ${p.kind} with its task`);
+    return { type: 'assignments', full, tasks, removed, ...(files.length > 0 ? { files } : {}) };
   }
 
   // ---- liveness ----

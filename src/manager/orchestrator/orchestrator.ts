@@ -103,7 +103,7 @@ export class Orchestrator {
       serviceId,
       service,
       tasks,
-      nodes: this.#nodesFor(service?.spec.mode === 'global', tasks),
+      nodes: this.#nodesFor(service?.spec.mode === 'global' || service?.spec.mode === 'global-job', tasks),
       now,
       options: this.#opts.plan,
       newId: this.#newId,
@@ -172,7 +172,7 @@ export class Orchestrator {
   /** A node's health or placement fields changed: its services and every global service. */
   #onNodeChanged(nodeId: string): void {
     for (const t of this.#store.tasks.byNode(nodeId)) this.#queue.add(t.serviceId);
-    for (const s of this.#store.services.all()) if (s.spec.mode === 'global') this.#queue.add(s.id);
+    for (const s of this.#store.services.all()) if (s.spec.mode === 'global' || s.spec.mode === 'global-job') this.#queue.add(s.id);
   }
 
   #logActions(serviceId: string, name: string | undefined, actions: readonly Action[]): void {

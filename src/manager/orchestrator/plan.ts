@@ -1,3 +1,4 @@
+import { isJobMode } from '../../api/job.ts';
 import type { Task } from '../../api/task.ts';
 import type { ServicePlan } from './actions.ts';
 import { adoptUnchanged } from './adopt.ts';
@@ -5,6 +6,7 @@ import { PlanBuilder, type PlanInput } from './builder.ts';
 import { globalGroups } from './global.ts';
 import { planGroup } from './group.ts';
 import { removable } from './history.ts';
+import { planJob } from './job.ts';
 import { replicatedGroups } from './replicated.ts';
 import { stopsAtOnce } from './task-life.ts';
 import { planUpdate } from './update.ts';
@@ -15,7 +17,7 @@ export type { PlanInput, PlanOptions } from './builder.ts';
  * The orchestrator's pure core: what to do so that one service's tasks match its spec,
  * given a store snapshot and the time. Replicated slots or global nodes, restarts with
  * backoff, moves off drained and down nodes, rolling updates and rollbacks (update.ts),
- * removal and history — all decided here, all applied by the shell.
+ * jobs run to completion (job.ts), removal and history — all decided here, all applied by the shell.
  */
 export function planService(input: PlanInput): ServicePlan {
   const b = new PlanBuilder(input);
@@ -23,6 +25,9 @@ export function planService(input: PlanInput): ServicePlan {
   let tasks = input.tasks;
   if (service === undefined) {
     planDeleted(b, tasks);
+  } else if (isJobMode(service.spec.mode)) {
+    // Jobs run to completion: no slots kept alive, no rolling update (job.ts).
+    planJob(b, service, tasks);
   } else {
     const adopted = adoptUnchanged(service, tasks, b.nodes);
     for (const t of adopted.adopt) b.adopt(t, service.specVersion, 'it already runs the current spec');

@@ -1,12 +1,15 @@
 import type { Node } from '../../api/node.ts';
 import type { PortConfig } from '../../api/service.ts';
 import type { Task, TaskState } from '../../api/task.ts';
+import type { DependencySnapshot } from './dependency-gate.ts';
 
 /** What the planner reads: every node, and the non-terminal tasks already placed on nodes. */
 export interface ClusterSnapshot {
   readonly nodes: readonly Node[];
   /** Tasks with a `nodeId`; ones that do not hold a node (see `holdsNode`) are ignored. */
   readonly tasks: readonly Task[];
+  /** Services and their tasks, for the dependency gate; without it no task is gated. */
+  readonly dependencies?: DependencySnapshot;
 }
 
 /** States in which a task has a node and uses it: assigned … running. */

@@ -1,6 +1,7 @@
 import { parseConstraint, type Constraint } from '../../api/constraints.ts';
 import type { Node } from '../../api/node.ts';
 import type { Task } from '../../api/task.ts';
+import { dependencyGate } from './dependency-gate.ts';
 import {
   dynamicFailure,
   dynamicFailureText,
@@ -34,6 +35,10 @@ export interface PlanResult {
 /**
  * Chooses a node for each pending task. Pure: the result depends only on the arguments.
  *
+ * Tasks of a service whose `dependsOn` is not met stay unplaced with the reason
+ * (`waiting for db: service_healthy (0 of 1 healthy)`, see `dependency-gate.ts`); this holds for
+ * every start of a task, the first and every restart or scale-up.
+ *
  * Tasks that already name a node (global services) are checked against that node only and
  * go first, since they cannot go anywhere else. The others are grouped by service and spec
  * version: tasks of a group share one template, so the static filters run once per template
@@ -50,8 +55,14 @@ export function plan(snapshot: ClusterSnapshot, pending: readonly Task[], _now?:
   const unschedulable: Unschedulable[] = [];
   const groups = new Map<string, Task[]>();
   const pinned: Task[] = [];
+  const gates = new Map<string, string | undefined>();
   for (const t of pending) {
     if (!isSchedulable(t)) continue;
+    const waiting = gateOf(snapshot, t.serviceId, gates);
+    if (waiting !== undefined) {
+      unschedulable.push({ taskId: t.id, reason: waiting });
+      continue;
+    }
     if (t.nodeId !== undefined) {
       pinned.push(t);
       continue;
@@ -131,6 +142,17 @@ export function plan(snapshot: ClusterSnapshot, pending: readonly Task[], _now?:
     for (const i of counts.keys()) serviceScratch[i] = 0;
   }
   return { assignments, unschedulable };
+}
+
+/** Why a service's tasks may not start yet (its `dependsOn`), once per service. */
+function gateOf(snapshot: ClusterSnapshot, serviceId: string, cache: Map<string, string | undefined>): string | undefined {
+  const deps = snapshot.dependencies;
+  if (deps === undefined) return undefined;
+  if (cache.has(serviceId)) return cache.get(serviceId);
+  const service = deps.service(serviceId);
+  const why = service === undefined || service.spec.dependsOn.length === 0 ? undefined : dependencyGate(deps, service);
+  cache.set(serviceId, why);
+  return why;
 }
 
 /** Why no node can take another task of the group: static rejections plus each eligible node's dynamic failure. */

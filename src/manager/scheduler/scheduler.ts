@@ -94,6 +94,11 @@ export class Scheduler {
   /** A pass failed in part: run another after the retry delay. */
   #retry = false;
   #loop: Promise<void> = Promise.resolve();
+  /**
+   * Names of the services pending tasks depend on (`dependsOn`), as of the last pass: a change
+   * to one of their tasks may open the gate, so it calls for a pass.
+   */
+  #waitingOn: ReadonlySet<string> = new Set();
   readonly stats: SchedulerStats = { passes: 0, assigned: 0, reasonsWritten: 0 };
 
   constructor(deps: SchedulerDeps, options?: SchedulerOptions) {
@@ -109,7 +114,7 @@ export class Scheduler {
       return Promise.reject(new SchedulerError('already_started', `scheduler cannot start: it is ${this.#state}`));
     }
     // Snapshot and subscription in the same synchronous step: no change falls between them.
-    this.#unsubscribe = this.#store.watch((ev) => this.#onEvent(ev), { kinds: ['node', 'task'] });
+    this.#unsubscribe = this.#store.watch((ev) => this.#onEvent(ev), { kinds: ['node', 'task', 'service'] });
     this.#state = 'running';
     for (const t of this.#store.tasks.all()) if (isSchedulable(t)) this.#pending.add(t.id);
     if (this.#pending.size > 0) this.#changed();
@@ -130,9 +135,15 @@ export class Scheduler {
   }
 
   #onEvent(ev: StoreEvent): void {
+    if (ev.kind === 'service') {
+      // A dependency created, updated or removed, or a gated service's own dependsOn changed.
+      if (this.#waitingOn.size > 0 && this.#pending.size > 0) this.#changed();
+      return;
+    }
     if (ev.kind === 'task') {
       const t = ev.object as Task;
       const old = ev.old as Task | undefined;
+      if (this.#pending.size > 0 && this.#waitingOn.has(t.serviceName) && gateInputChanged(t, old, ev.action)) this.#changed();
       if (ev.action !== 'delete' && isSchedulable(t)) {
         // Our own reason updates land here too; only a newly pending task calls for a pass.
         if (!this.#pending.has(t.id)) {
@@ -212,7 +223,13 @@ export class Scheduler {
     if (pending.length === 0) return;
     this.stats.passes++;
     const started = this.#clock.now();
-    const result = plan({ nodes: store.nodes.all(), tasks: store.tasks.all() }, pending, started);
+    this.#waitingOn = dependenciesOf(store, pending);
+    const dependencies = {
+      service: (id: string) => store.services.get(id),
+      serviceByName: (name: string) => store.services.byName(name),
+      tasksOf: (serviceId: string) => store.tasks.byService(serviceId),
+    };
+    const result = plan({ nodes: store.nodes.all(), tasks: store.tasks.all(), dependencies }, pending, started);
     const planned = this.#clock.now();
     const { written, reasons, errors } = await this.#commit(result);
     this.stats.assigned += written;
@@ -261,6 +278,29 @@ export class Scheduler {
     for (const e of batch.errors.slice(0, 5)) this.#log.warn({ err: e.error }, 'scheduling decision not committed');
     return { written, reasons, errors: batch.errors.length };
   }
+}
+
+/** The dependencies (service names) of the services of `pending` tasks. */
+function dependenciesOf(store: Store, pending: readonly Task[]): Set<string> {
+  const out = new Set<string>();
+  const seen = new Set<string>();
+  for (const t of pending) {
+    if (seen.has(t.serviceId)) continue;
+    seen.add(t.serviceId);
+    for (const d of store.services.get(t.serviceId)?.spec.dependsOn ?? []) out.add(d.service);
+  }
+  return out;
+}
+
+/** Whether a task change can change a dependency condition: state, health, desired state, spec version. */
+function gateInputChanged(t: Task, old: Task | undefined, action: StoreEvent['action']): boolean {
+  if (action !== 'update' || old === undefined) return true;
+  return (
+    t.status.state !== old.status.state ||
+    t.status.health !== old.status.health ||
+    t.desiredState !== old.desiredState ||
+    t.specVersion !== old.specVersion
+  );
 }
 
 /** The store's watch event, as far as the scheduler reads it. */

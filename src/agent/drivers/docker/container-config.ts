@@ -3,6 +3,7 @@ import type { Healthcheck } from '../../../api/service.ts';
 import { DriverError, type DriverTask } from '../driver.ts';
 import { taskLabels } from '../labels.ts';
 import { normalizeSignal } from '../signals.ts';
+import { runtimeHostConfig } from './runtime-options.ts';
 
 /**
  * Pure translation of a task into Docker Engine API terms: the container's name and its
@@ -23,7 +24,8 @@ export function withDefaultTag(image: string): string {
 
 /**
  * Create options for the task's container. `command` replaces the image's entrypoint and
- * `args` its CMD; Docker restarts nothing (the agent does, as new tasks); no init process.
+ * `args` its CMD; Docker restarts nothing (the agent does, as new tasks); an init process only
+ * with `init`; mounts and runtime options from `runtime-options.ts`.
  * Throws `invalid_spec` when the task names no image or an unknown stop signal.
  */
 export function containerCreateOptions(task: DriverTask): ContainerCreateOptions {
@@ -48,6 +50,7 @@ export function containerCreateOptions(task: DriverTask): ContainerCreateOptions
     Env: [...c.env],
     ...(c.workdir === undefined || c.workdir === '' ? {} : { WorkingDir: c.workdir }),
     ...(c.user === undefined || c.user === '' ? {} : { User: c.user }),
+    ...(c.hostname === undefined ? {} : { Hostname: c.hostname }),
     Labels: taskLabels(task),
     StopSignal: normalizeSignal(c.stopSignal),
     StopTimeout: Math.ceil(c.stopGracePeriodMs / 1000),
@@ -58,8 +61,11 @@ export function containerCreateOptions(task: DriverTask): ContainerCreateOptions
       ...(limits.memoryBytes > 0 ? { Memory: limits.memoryBytes } : {}),
       ...(reservations.memoryBytes > 0 ? { MemoryReservation: reservations.memoryBytes } : {}),
       ...(Object.keys(bindings).length === 0 ? {} : { PortBindings: bindings }),
+      ...runtimeHostConfig(c),
+      // Secrets and configs: single files on the agent's per-task tmpfs, bound read-only.
+      ...(task.fileMounts?.length ? { Binds: task.fileMounts.map((m) => `${m.hostPath}:${m.target}:ro`) } : {}),
       RestartPolicy: { Name: 'no' },
-      Init: false,
+      Init: c.init,
     },
   };
 }

@@ -18,6 +18,7 @@ import {
 } from '../driver.ts';
 import { normalizeSignal } from '../signals.ts';
 import { containerCreateOptions, withDefaultTag } from './container-config.ts';
+import { volumesToCreate } from './runtime-options.ts';
 import { parseDockerHost, type DockerEndpoint } from './docker-host.ts';
 import { dockerError, statusOf } from './docker-error.ts';
 import { LogDemuxer } from './log-demux.ts';
@@ -86,6 +87,7 @@ export class DockerDriver implements Driver {
     const create = containerCreateOptions(task);
     const image = create.Image ?? '';
     await this.#ensureImage(image, signal);
+    await this.#ensureVolumes(task);
     try {
       const c = await this.#docker.createContainer({ ...create, abortSignal: signal } as Docker.ContainerCreateOptions);
       this.#ids.set(task.id, c.id);
@@ -301,6 +303,28 @@ export class DockerDriver implements Driver {
     } finally {
       timer.cancel();
       signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Creates the task's named volumes that do not exist yet, with their labels and driver. An
+   * existing volume is used as it is (its labels are not changed), as `docker stack deploy` does.
+   */
+  async #ensureVolumes(task: DriverTask): Promise<void> {
+    for (const v of volumesToCreate(task.spec.container.mounts)) {
+      try {
+        await this.#docker.getVolume(v.name).inspect();
+        continue;
+      } catch (e) {
+        if (statusOf(e) !== 404) throw dockerError(e, 'unavailable', `inspect volume ${v.name}`);
+      }
+      try {
+        // Creating an existing volume (a concurrent task) returns it: no race to handle.
+        await this.#docker.createVolume({ Name: v.name, Driver: v.driver, Labels: v.labels });
+      } catch (e) {
+        const status = statusOf(e);
+        throw dockerError(e, status === 400 || status === 404 ? 'invalid_spec' : 'internal', `create volume ${v.name} (driver ${v.driver}) for task ${task.id}`);
+      }
     }
   }
 

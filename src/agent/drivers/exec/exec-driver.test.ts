@@ -80,6 +80,8 @@ void describe('ExecDriver', () => {
       [{ command: ['sh'], user: 'no-such-user-flotilla' }, /no user/],
       [{ command: ['sh'], env: ['NOEQUALS'] }, /KEY=VALUE/],
       [{ command: ['sh'], stopSignal: 'SIGBOGUS' }, /unknown signal/],
+      [{ command: ['sh'], mounts: [{ type: 'volume', source: 'v', target: '/d', readOnly: false }] }, /^the exec driver cannot mount a volume \(mounts\[0\] at \/d\): use the docker driver$/],
+      [{ command: ['sh'], capAdd: ['NET_ADMIN'], init: true }, /^the exec driver cannot add capabilities \(capAdd NET_ADMIN\); run an init process \(init\)/],
     ];
     for (const [container, msg] of cases) {
       const t = driverTask({ id: id(), nodeId: NODE, driver: 'exec', container: container ?? {} });

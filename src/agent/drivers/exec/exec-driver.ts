@@ -25,6 +25,7 @@ import { readLogFiles } from './log-files.ts';
 import { isAlive } from './proc.ts';
 import { spawnSupervised } from './supervisor.ts';
 import { isSafeTaskId, TaskDir, type ExecRunRecord, type ExecTaskRecord } from './task-dir.ts';
+import { unsupportedFields } from './unsupported.ts';
 import { resolveUserOnHost } from './users.ts';
 
 /** Options of `ExecDriver`. */
@@ -99,6 +100,10 @@ export class ExecDriver implements Driver {
       throw new DriverError('invalid_spec', 'the exec driver needs container.command: the program to run and its arguments');
     }
     normalizeSignal(c.stopSignal);
+    const unsupported = unsupportedFields(c);
+    if (unsupported.length > 0) {
+      throw new DriverError('invalid_spec', `the exec driver cannot ${unsupported.join('; ')}: use the docker driver`);
+    }
     const user = c.user === undefined || c.user === '' ? undefined : await resolveUserOnHost(c.user, this.#etcDir);
     const env: Record<string, string> = { PATH: DEFAULT_PATH, ...(user?.home === undefined ? {} : { HOME: user.home }) };
     for (const entry of c.env) {
@@ -106,6 +111,9 @@ export class ExecDriver implements Driver {
       if (eq <= 0) throw new DriverError('invalid_spec', `env entry "${entry}": expected KEY=VALUE`);
       env[entry.slice(0, eq)] = entry.slice(eq + 1);
     }
+    // Secrets and configs stay on the agent's per-task tmpfs; the process finds them by name here.
+    if (task.secretsDir !== undefined) env['FLOTILLA_SECRETS_DIR'] = task.secretsDir;
+    if (task.configsDir !== undefined) env['FLOTILLA_CONFIGS_DIR'] = task.configsDir;
     const cwd = c.workdir === undefined || c.workdir === '' ? '/' : c.workdir;
     if (!isAbsolute(cwd) || !(await isDirectory(cwd))) {
       throw new DriverError('invalid_spec', `workdir "${cwd}": no such directory (an absolute path is needed)`);

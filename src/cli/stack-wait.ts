@@ -1,0 +1,118 @@
+import { isJobMode, jobProgress } from '../api/job.ts';
+import type { Node } from '../api/node.ts';
+import type { Service } from '../api/service.ts';
+import type { Task } from '../api/task.ts';
+import type { CommandContext } from './context.ts';
+import { parseDuration } from './parse.ts';
+import { bar, FAILED_ATTEMPTS, lastError, progressView } from './progress.ts';
+import { DEFAULT_WAIT_TIMEOUT, ProgressPrinter, WaitFailure } from './wait.ts';
+
+/**
+ * `stack deploy --wait`: one live line per service of the stack until every one has converged
+ * (services: every slot up on the current spec; jobs: their run completed) or one failed
+ * (a rollout paused or rolled back, a job out of attempts, a service whose tasks keep failing).
+ * Follows the event stream and re-reads the stack's services and tasks per burst of changes.
+ */
+
+
+/** A service as the deploy left it, and whether the deploy created or updated it. */
+export interface WrittenService {
+  readonly service: Service;
+  readonly op: 'create' | 'update';
+}
+
+export interface ServiceState {
+  readonly name: string;
+  readonly text: string;
+  readonly converged: boolean;
+  readonly failure: string | undefined;
+}
+
+/** Where one service of a deploying stack stands. Pure. */
+export function serviceState(service: Service, tasks: readonly Task[], nodes: readonly Node[], written: WrittenService): ServiceState {
+  const name = service.spec.name;
+  const mine = tasks.filter((t) => t.serviceId === service.id);
+  const current = mine.filter((t) => t.specVersion >= service.specVersion);
+  const lastErr = lastError(service, mine);
+  const waiting = current.find((t) => t.desiredState === 'running' && ['new', 'pending'].includes(t.status.state) && t.status.message)?.status.message;
+  if (isJobMode(service.spec.mode)) {
+    const p = jobProgress(service, mine);
+    const view = progressView(service, mine, nodes, written.op, written.service.updateStatus);
+    const note = p.done ? 'completed' : (waiting ?? view.lines[0]?.note ?? '');
+    return { name, text: `${p.completed}/${p.wanted} completed ${bar(p.wanted === 0 ? 0 : p.completed / p.wanted)} ${note}`.trimEnd(), converged: p.done, failure: view.failure };
+  }
+  const view = progressView(service, mine, nodes, written.op, written.service.updateStatus);
+  const failedCount = current.filter((t) => t.status.state === 'failed' || t.status.state === 'rejected').length;
+  let failure = view.failure;
+  if (!failure && !view.converged && failedCount >= FAILED_ATTEMPTS && view.up === 0) failure = `service ${name}: ${failedCount} tasks failed${lastErr ? `: ${lastErr}` : ''}`;
+  const note = view.converged ? 'converged' : (view.status ?? waiting ?? view.lines.find((l) => l.note)?.note ?? '');
+  return { name, text: `${view.up}/${view.total} running   ${bar(view.total === 0 ? 1 : view.up / view.total)} ${note}`.trimEnd(), converged: view.converged, failure };
+}
+
+/**
+ * Waits for the named services to converge; throws `WaitFailure` on the first failure, on
+ * `--timeout`, or on Ctrl-C. `written` maps a service id to the service as the deploy wrote
+ * it (its update status is the baseline a rollout outcome is measured from).
+ */
+export async function waitForStack(ctx: CommandContext, stack: string, written: ReadonlyMap<string, WrittenService>, flags: { quiet?: boolean; timeout?: string }): Promise<void> {
+  const timeoutMs = parseDuration(flags.timeout ?? DEFAULT_WAIT_TIMEOUT, '--timeout');
+  const stderr = ctx.io.stderr as { write(s: string): unknown; isTTY?: boolean };
+  const printer = new ProgressPrinter((s) => stderr.write(s), stderr.isTTY === true);
+  const show = flags.quiet !== true;
+  const client = ctx.client;
+  const abort = new AbortController();
+  const onUserAbort = (): void => abort.abort();
+  ctx.io.signal?.addEventListener('abort', onUserAbort, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort.abort();
+  }, timeoutMs);
+  let dirty = true;
+  let wake: (() => void) | undefined;
+  let streamError: unknown;
+  const notify = (): void => {
+    dirty = true;
+    wake?.();
+  };
+  abort.signal.addEventListener('abort', notify, { once: true });
+  try {
+    const since = (await client.info()).revision;
+    const follow = async (): Promise<void> => {
+      for await (const ev of client.events({ since, kinds: ['service', 'task', 'node'], signal: abort.signal })) {
+        if (ev.kind !== 'service' || written.has(ev.object.id)) notify();
+      }
+      throw new WaitFailure('the manager ended the event stream');
+    };
+    follow().catch((err: unknown) => {
+      if (!abort.signal.aborted) streamError = err;
+      notify();
+    });
+    if (show) printer.header(`Waiting for stack ${stack} to converge`);
+    for (;;) {
+      if (!dirty) await new Promise<void>((r) => (wake = r));
+      wake = undefined;
+      dirty = false;
+      if (timedOut) throw new WaitFailure(`timed out after ${flags.timeout ?? DEFAULT_WAIT_TIMEOUT} waiting for stack ${stack} to converge (--timeout)`);
+      if (abort.signal.aborted) throw new WaitFailure('interrupted');
+      if (streamError !== undefined) throw streamError;
+      const [services, tasks, nodes] = await Promise.all([client.listServices(), client.listTasks(), client.listNodes()]);
+      const states = services
+        .filter((s) => written.has(s.id))
+        .sort((a, b) => a.spec.name.localeCompare(b.spec.name))
+        .map((s) => serviceState(s, tasks, nodes, written.get(s.id) ?? { service: s, op: 'create' }));
+      const width = Math.max(0, ...states.map((s) => s.name.length));
+      if (show) printer.draw(states.map((s) => ({ key: s.name, text: `${s.name.padEnd(width)}  ${s.text}` })));
+      const failed = states.find((s) => s.failure !== undefined);
+      if (failed?.failure) throw new WaitFailure(failed.failure);
+      if (states.every((s) => s.converged)) {
+        if (show) printer.header(`Stack ${stack} converged`);
+        return;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    ctx.io.signal?.removeEventListener('abort', onUserAbort);
+    abort.abort();
+  }
+}

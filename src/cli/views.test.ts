@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { makeService, makeTask } from '../testing/fixtures.ts';
+import { serviceTable, taskTable } from './views.ts';
+
+const NOW = Date.parse('2026-01-01T00:01:00.000Z');
+
+void test('service ps shows why a pending task waits in the ERROR column, not the allocator note', () => {
+  const waiting = makeTask({ id: 'aaaaaaaaaaaa1', status: { state: 'pending', message: 'waiting for db: service_healthy (1 of 2 healthy)' } });
+  const allocated = makeTask({ id: 'aaaaaaaaaaaa2', slot: 2, status: { state: 'pending', message: 'allocated' } });
+  const out = taskTable([waiting, allocated], [], { noTrunc: true, now: NOW });
+  assert.match(out, /waiting for db: service_healthy \(1 of 2 healthy\)/);
+  assert.doesNotMatch(out, /allocated/);
+});
+
+void test('service ls shows a job as active/concurrent (completed/wanted)', () => {
+  const svc = makeService({ spec: { name: 'migrate', mode: 'replicated-job', replicas: 2, job: { totalCompletions: 3 } } });
+  const tasks = [
+    makeTask({ id: 't1', slot: 1, status: { state: 'complete', exitCode: 0 } }),
+    makeTask({ id: 't2', slot: 2, status: { state: 'running' } }),
+  ];
+  assert.match(serviceTable([svc], tasks), /replicated-job\s+1\/2 \(1\/3 completed\)/);
+});

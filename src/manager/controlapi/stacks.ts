@@ -1,0 +1,161 @@
+import { timingSafeEqual } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../../api/errors.ts';
+import type { StoredSecret } from '../../api/secret.ts';
+import { Stack, StackDeployResult, StackSpec, STACK_LABEL } from '../../api/stack.ts';
+import { newId } from '../../lib/ids.ts';
+import type { Tx } from '../../store/tx.ts';
+import type { RouteContext, SecretSealer } from './context.ts';
+import { errorResponses, translateStoreErrors } from './errors.ts';
+import { checkFileReferences } from './file-objects.ts';
+import { loadStack } from './stack-load.ts';
+import { planStack, type StackPlan } from './stack-plan.ts';
+
+const StackRef = Type.Object({ name: Type.String({ description: 'Stack name or id.' }) });
+type StackRef = Static<typeof StackRef>;
+
+const DeployQuery = Type.Object({
+  prune: Type.Boolean({ default: false, description: 'Remove services (and unused secrets and configs) of the stack that the files no longer have.' }),
+});
+type DeployQuery = Static<typeof DeployQuery>;
+
+/** Compose files, env files and secret files together; well above the API's default 1 MiB. */
+const STACK_BODY_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * `POST /v1/stacks` (deploy or redeploy), `GET /v1/stacks`, `GET/DELETE /v1/stacks/:name`.
+ * A deploy loads the compose files the client sent (`stack-load.ts`), plans the writes
+ * (`stack-plan.ts`) and commits them in one transaction: a file with any problem, or a plan
+ * that cannot apply, changes nothing.
+ */
+export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { store } = ctx.deps;
+  const stacks = (): Stack[] => store.table('stack').all();
+  const find = (ref: string): Stack => {
+    const s = store.table('stack').get(ref) ?? store.table('stack').by('name', ref)[0];
+    if (!s) throw new ApiError('not_found', `stack ${ref} not found`);
+    return s;
+  };
+
+  app.get('/v1/stacks', {
+    schema: { summary: 'List stacks', tags: ['stacks'], response: { 200: Type.Array(Stack) } },
+    handler: async () => stacks().sort((a, b) => a.spec.name.localeCompare(b.spec.name)),
+  });
+
+  app.get<{ Params: StackRef }>('/v1/stacks/:name', {
+    schema: { summary: 'Inspect a stack', tags: ['stacks'], params: StackRef, response: { 200: Stack, ...errorResponses('not_found') } },
+    handler: async (req) => find(req.params.name),
+  });
+
+  app.post<{ Body: StackSpec; Querystring: DeployQuery }>('/v1/stacks', {
+    bodyLimit: STACK_BODY_LIMIT,
+    schema: {
+      summary: 'Deploy or redeploy a stack from compose files',
+      description:
+        'Takes the compose files and every file they read (.env, env_file, secret and config files), the profiles and the variables they use. The server loads them exactly as the client would; any problem is a 400 whose details read FILE:LINE:COL: path: message, and nothing changes. Otherwise the stack, its secrets, configs and services are written in one transaction: new services are created, changed ones updated (a rolling update when what tasks run changes), unchanged ones left alone; with prune=true services no longer in the files are removed.',
+      tags: ['stacks'],
+      body: StackSpec,
+      querystring: DeployQuery,
+      response: { 200: StackDeployResult, ...errorResponses('invalid_argument', 'already_exists', 'failed_precondition', 'conflict', 'unavailable') },
+    },
+    handler: async (req): Promise<StackDeployResult> => {
+      const loaded = loadStack(req.body);
+      const sealer = ctx.deps.secrets;
+      if (loaded.secrets.some((s) => s.data !== undefined) && !sealer) {
+        throw new ApiError('unavailable', 'this manager has no secret sealing key: a stack with secrets cannot be deployed');
+      }
+      const name = req.body.name;
+      let plan: StackPlan | undefined;
+      await translateStoreErrors(
+        () =>
+          store.update((tx) => {
+            const current = {
+              stack: tx.table('stack').by('name', name)[0],
+              services: tx.services.all(),
+              secrets: tx.table('secret').all(),
+              configs: tx.table('config').all(),
+            };
+            plan = planStack(current, { name, ...loaded, services: loaded.converted.services }, req.query.prune, {
+              now: ctx.deps.clock.now(),
+              newId,
+              seal: (data, id) => (sealer as SecretSealer).seal(data, id),
+              holds: (secret, data) => holds(sealer, secret, data),
+            });
+            apply(tx, plan);
+          }),
+        { conflict: `stack ${name} changed while it was being deployed: retry`, already_exists: `an object of stack ${name} has a name that is already taken` },
+      );
+      for (const s of loaded.secrets) s.data?.fill(0);
+      const stack = store.table('stack').by('name', name)[0];
+      if (!stack || !plan) throw new ApiError('internal', `stack ${name} was written but cannot be read back`);
+      return { stack, changes: plan.changes, warnings: stack.warnings };
+    },
+  });
+
+  app.delete<{ Params: StackRef }>('/v1/stacks/:name', {
+    schema: {
+      summary: 'Remove a stack and everything it owns',
+      description: 'Removes its services (their tasks stop), secrets and configs, and the stack, in one transaction.',
+      tags: ['stacks'],
+      params: StackRef,
+      response: { 204: Type.Null(), ...errorResponses('not_found', 'failed_precondition') },
+    },
+    handler: async (req, reply) => {
+      const stack = find(req.params.name);
+      const name = stack.spec.name;
+      await translateStoreErrors(
+        () =>
+          store.update((tx) => {
+            const mine = (o: { id: string; spec: { labels: Readonly<Record<string, string>> } }, ids: readonly string[]): boolean =>
+              o.spec.labels[STACK_LABEL] === name || ids.includes(o.id);
+            const services = tx.services.all().filter((s) => mine(s, stack.resources.services));
+            for (const s of services) tx.services.delete(s.id);
+            const others = tx.services.all().filter((s) => !services.includes(s));
+            for (const kind of ['secret', 'config'] as const) {
+              const ids = kind === 'secret' ? stack.resources.secrets : stack.resources.configs;
+              for (const o of tx.table(kind).all().filter((x) => mine(x, ids))) {
+                const users = others.filter((s) => (kind === 'secret' ? s.spec.taskTemplate.container.secrets : s.spec.taskTemplate.container.configs).some((r) => r.id === o.id));
+                if (users.length > 0) {
+                  throw new ApiError('failed_precondition', `stack ${name} cannot be removed: its ${kind} ${o.spec.name} is used by ${users.map((u) => u.spec.name).join(', ')}, which is not part of the stack`);
+                }
+                tx.table(kind).delete(o.id);
+              }
+            }
+            if (tx.table('stack').get(stack.id)) tx.table('stack').delete(stack.id);
+          }),
+        { conflict: `stack ${name} changed while it was being removed: retry` },
+      );
+      return reply.code(204).send();
+    },
+  });
+}
+
+/** Writes a plan; every service it writes references secrets and configs that exist. */
+function apply(tx: Tx, plan: StackPlan): void {
+  for (const o of plan.secrets.create) tx.table('secret').create(o);
+  for (const o of plan.secrets.update) tx.table('secret').update(o);
+  for (const o of plan.configs.create) tx.table('config').create(o);
+  for (const o of plan.configs.update) tx.table('config').update(o);
+  for (const id of plan.services.delete) tx.services.delete(id);
+  for (const s of plan.services.create) tx.services.create(s);
+  for (const s of plan.services.update) tx.services.update(s);
+  for (const s of [...plan.services.create, ...plan.services.update]) checkFileReferences(s.spec, tx.table('secret'), tx.table('config'));
+  // Removed last: the services that used them are gone or no longer refer to them.
+  for (const id of plan.secrets.delete) tx.table('secret').delete(id);
+  for (const id of plan.configs.delete) tx.table('config').delete(id);
+  if ('create' in plan.stack) tx.table('stack').create(plan.stack.create);
+  else tx.table('stack').update(plan.stack.update);
+}
+
+function holds(sealer: SecretSealer | undefined, secret: StoredSecret, data: Buffer): boolean {
+  if (!sealer?.open || secret.sizeBytes !== data.length) return false;
+  try {
+    const plain = sealer.open(secret.sealed, secret.id);
+    const same = plain.length === data.length && timingSafeEqual(plain, data);
+    plain.fill(0);
+    return same;
+  } catch {
+    return false;
+  }
+}
