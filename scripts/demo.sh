@@ -15,15 +15,21 @@ else
     sh -c 'i=0; while true; do i=$((i+1)); echo "worker $$ tick $i"; sleep 5; done'
 fi
 
-cat <<TXT
-
-Flotilla is running a single-node cluster with the demo on it. In another terminal:
-  npx flotilla stack services demo        # the demo stack's services (docker driver)
+echo
+echo "Flotilla is running a single-node cluster with the demo on it. In another terminal:"
+if [ "$DRIVER" = docker ]; then
+  cat <<TXT
+  npx flotilla stack services demo        # the demo stack's services
   npx flotilla stack ps demo              # its tasks, and what a waiting one waits for
-  npx flotilla service ls                 # every service
+  npx flotilla service logs -f demo_worker
+  npx flotilla secret ls                  # the stack's secret (its content is never shown)
+  curl http://localhost:8080/             # the demo web server
+TXT
+else
+  cat <<TXT
   npx flotilla service ps demo-worker     # its tasks and where they run
   npx flotilla service logs -f demo-worker
-  npx flotilla node ls
 TXT
-[ "$DRIVER" = docker ] && echo "  curl http://localhost:8080/            # the demo web server"
+fi
+echo "  npx flotilla node ls"
 echo "Ctrl-C stops Flotilla (the containers keep running and are adopted on the next start)."
