@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -103,11 +103,26 @@ export class DevCluster {
     for (const nodeId of this.#nodeIds) {
       const ids = (await docker('ps', '-aq', '--filter', `label=flotilla.node.id=${nodeId}`)).trim();
       if (ids) await docker('rm', '-f', ...ids.split(/\s+/));
+      await unmountTaskFiles(nodeId);
     }
     await rm(this.home, { recursive: true, force: true });
   }
 
   #nodeIds = new Set<string>();
+}
+
+/**
+ * Unmounts the per-task secret tmpfs mounts the node's agent made under /run/flotilla/<node>/
+ * (left behind when a test removes containers behind the agent's back) and removes the folder.
+ */
+async function unmountTaskFiles(nodeId: string): Promise<void> {
+  const root = `/run/flotilla/${nodeId}/`;
+  const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
+  for (const line of mounts.split('\n')) {
+    const target = line.split(' ')[1];
+    if (target?.startsWith(root)) await run('umount', [target]).catch(() => undefined);
+  }
+  await rm(root, { recursive: true, force: true });
 }
 
 export interface TaskJson {
