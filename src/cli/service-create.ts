@@ -5,7 +5,7 @@ import { addContainerOptions, containerFromFlags, type ContainerFlags } from './
 import type { CommandContext } from './context.ts';
 import { parseFileRef, resolveFileRefs } from './file-refs.ts';
 import { numberOrText, parseBytes, parseCpus, parseDuration, parseLabels, parsePublish, UsageError, type PublishSpec } from './parse.ts';
-import { addHealthOptions, addRolloutOptions, healthcheckFromFlags, rolloutFromFlags, type HealthFlags, type RolloutFlags } from './service-flags.ts';
+import { addHealthOptions, addRolloutOptions, addTaskOptions, healthcheckFromFlags, rolloutFromFlags, type HealthFlags, type RolloutFlags } from './service-flags.ts';
 import { addWaitOptions, waitForService, type WaitFlags } from './wait.ts';
 
 /** The flags of `service create`, as commander hands them over. */
@@ -156,25 +156,13 @@ export function registerServiceCreate(service: Command, context: (cmd: Command) 
     .option('-l, --label <K=V>', 'Service labels', collect, [])
     .option('--container-label <K=V>', 'Container labels', collect, [])
     .option('--constraint <expr>', 'Placement constraints', collect, [])
-    .option('--limit-cpu <cpus>', 'Limit CPUs')
-    .option('--limit-memory <bytes>', 'Limit memory')
-    .option('--reserve-cpu <cpus>', 'Reserve CPUs')
-    .option('--reserve-memory <bytes>', 'Reserve memory')
-    .addOption(new Option('--restart-condition <condition>', 'Restart when condition is met').choices(['none', 'on-failure', 'any']))
-    .option('--restart-delay <duration>', 'Delay between restart attempts (ns|us|ms|s|m|h)')
-    .option('--restart-max-attempts <n>', 'Maximum number of restarts before giving up')
-    .option('--restart-window <duration>', 'Window used to evaluate the restart policy')
     .option('-p, --publish <spec>', 'Publish a port: published=8080,target=80[,mode=host][,protocol=tcp] or 8080:80', collect, [])
-    .option('-w, --workdir <dir>', 'Working directory inside the container')
-    .option('-u, --user <user>', 'Username or UID')
-    .option('--stop-signal <signal>', 'Signal to stop the container')
-    .option('--stop-grace-period <duration>', 'Time to wait before force killing a container')
-    .option('--max-replicas-per-node <n>', 'Maximum number of tasks per node (0 = unlimited)')
     .option('--entrypoint <command>', 'Overwrite the default ENTRYPOINT of the image')
     .option('--secret <spec>', 'Specify secrets to expose to the service: NAME or source=NAME,target=T,uid=U,gid=G,mode=0400', collect, [])
     .option('--config <spec>', 'Specify configurations to expose to the service: NAME or source=NAME,target=/path,mode=0444', collect, [])
     .addOption(new Option('--driver <driver>', 'Task driver').choices(['docker', 'exec']).default('docker'));
   addContainerOptions(create);
+  addTaskOptions(create);
   addHealthOptions(create);
   addRolloutOptions(create);
   addWaitOptions(create);

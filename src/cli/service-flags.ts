@@ -45,6 +45,27 @@ export function addHealthOptions(cmd: Command): Command {
     .option('--no-healthcheck', 'Disable any container-specified HEALTHCHECK');
 }
 
+/**
+ * Adds the options `service create` and `service update` share as they are: resources, restart
+ * policy, stop behaviour, working directory, user, tasks per node.
+ */
+export function addTaskOptions(cmd: Command): Command {
+  return cmd
+    .option('--limit-cpu <cpus>', 'Limit CPUs')
+    .option('--limit-memory <bytes>', 'Limit memory')
+    .option('--reserve-cpu <cpus>', 'Reserve CPUs')
+    .option('--reserve-memory <bytes>', 'Reserve memory')
+    .addOption(new Option('--restart-condition <condition>', 'Restart when condition is met').choices(['none', 'on-failure', 'any']))
+    .option('--restart-delay <duration>', 'Delay between restart attempts (ns|us|ms|s|m|h)')
+    .option('--restart-max-attempts <n>', 'Maximum number of restarts before giving up')
+    .option('--restart-window <duration>', 'Window used to evaluate the restart policy')
+    .option('--stop-signal <signal>', 'Signal to stop the container')
+    .option('--stop-grace-period <duration>', 'Time to wait before force killing a container')
+    .option('-w, --workdir <dir>', 'Working directory inside the container')
+    .option('-u, --user <user>', 'Username or UID')
+    .option('--max-replicas-per-node <n>', 'Maximum number of tasks per node (0 = unlimited)');
+}
+
 /** Adds the `--update-*` and `--rollback-*` options. */
 export function addRolloutOptions(cmd: Command): Command {
   for (const which of ['update', 'rollback'] as const) {

@@ -1,9 +1,9 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { Service, ServiceSpec } from '../api/service.ts';
 import { ClientError, isClientError } from '../client/client.ts';
 import type { CommandContext } from './context.ts';
 import { numberOrText, parseBytes, parseCpus, parseDuration, parseKeyValue, parseLabels, parsePublish, UsageError } from './parse.ts';
-import { addHealthOptions, addRolloutOptions, healthcheckFromFlags, rolloutFromFlags, splitWords, type HealthFlags, type RolloutFlags } from './service-flags.ts';
+import { addHealthOptions, addRolloutOptions, addTaskOptions, healthcheckFromFlags, rolloutFromFlags, splitWords, type HealthFlags, type RolloutFlags } from './service-flags.ts';
 import { addWaitOptions, waitForService, type WaitFlags } from './wait.ts';
 
 /** The flags of `service update`, as commander hands them over. */
@@ -199,21 +199,9 @@ export function registerServiceUpdate(service: Command, context: (cmd: Command) 
     .option('--publish-add <spec>', 'Add or update a published port', collect, [])
     .option('--publish-rm <port>', 'Remove a published port by its target port', collect, [])
     .option('--replicas <n>', 'Number of tasks')
-    .option('--limit-cpu <cpus>', 'Limit CPUs')
-    .option('--limit-memory <bytes>', 'Limit memory')
-    .option('--reserve-cpu <cpus>', 'Reserve CPUs')
-    .option('--reserve-memory <bytes>', 'Reserve memory')
-    .addOption(new Option('--restart-condition <condition>', 'Restart when condition is met').choices(['none', 'on-failure', 'any']))
-    .option('--restart-delay <duration>', 'Delay between restart attempts (ns|us|ms|s|m|h)')
-    .option('--restart-max-attempts <n>', 'Maximum number of restarts before giving up')
-    .option('--restart-window <duration>', 'Window used to evaluate the restart policy')
-    .option('--stop-signal <signal>', 'Signal to stop the container')
-    .option('--stop-grace-period <duration>', 'Time to wait before force killing a container')
-    .option('-w, --workdir <dir>', 'Working directory inside the container')
-    .option('-u, --user <user>', 'Username or UID')
-    .option('--max-replicas-per-node <n>', 'Maximum number of tasks per node (0 = unlimited)')
     .option('--force', 'Force update even if no changes require it')
     .option('--rollback', 'Rollback to previous specification (same as `service rollback`)');
+  addTaskOptions(update);
   addHealthOptions(update);
   addRolloutOptions(update);
   addWaitOptions(update);
