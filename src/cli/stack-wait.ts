@@ -3,9 +3,8 @@ import type { Node } from '../api/node.ts';
 import type { Service } from '../api/service.ts';
 import type { Task } from '../api/task.ts';
 import type { CommandContext } from './context.ts';
-import { parseDuration } from './parse.ts';
 import { bar, FAILED_ATTEMPTS, lastError, progressView } from './progress.ts';
-import { DEFAULT_WAIT_TIMEOUT, ProgressPrinter, WaitFailure } from './wait.ts';
+import { stderrPrinter, WaitFailure, watchUntilDone } from './wait.ts';
 
 /**
  * `stack deploy --wait`: one live line per service of the stack until every one has converged
@@ -55,64 +54,26 @@ export function serviceState(service: Service, tasks: readonly Task[], nodes: re
  * it (its update status is the baseline a rollout outcome is measured from).
  */
 export async function waitForStack(ctx: CommandContext, stack: string, written: ReadonlyMap<string, WrittenService>, flags: { quiet?: boolean; timeout?: string }): Promise<void> {
-  const timeoutMs = parseDuration(flags.timeout ?? DEFAULT_WAIT_TIMEOUT, '--timeout');
-  const stderr = ctx.io.stderr as { write(s: string): unknown; isTTY?: boolean };
-  const printer = new ProgressPrinter((s) => stderr.write(s), stderr.isTTY === true);
-  const show = flags.quiet !== true;
+  const printer = stderrPrinter(ctx, flags);
   const client = ctx.client;
-  const abort = new AbortController();
-  const onUserAbort = (): void => abort.abort();
-  ctx.io.signal?.addEventListener('abort', onUserAbort, { once: true });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    abort.abort();
-  }, timeoutMs);
-  let dirty = true;
-  let wake: (() => void) | undefined;
-  let streamError: unknown;
-  const notify = (): void => {
-    dirty = true;
-    wake?.();
-  };
-  abort.signal.addEventListener('abort', notify, { once: true });
-  try {
-    const since = (await client.info()).revision;
-    const follow = async (): Promise<void> => {
-      for await (const ev of client.events({ since, kinds: ['service', 'task', 'node'], signal: abort.signal })) {
-        if (ev.kind !== 'service' || written.has(ev.object.id)) notify();
-      }
-      throw new WaitFailure('the manager ended the event stream');
-    };
-    follow().catch((err: unknown) => {
-      if (!abort.signal.aborted) streamError = err;
-      notify();
-    });
-    if (show) printer.header(`Waiting for stack ${stack} to converge`);
-    for (;;) {
-      if (!dirty) await new Promise<void>((r) => (wake = r));
-      wake = undefined;
-      dirty = false;
-      if (timedOut) throw new WaitFailure(`timed out after ${flags.timeout ?? DEFAULT_WAIT_TIMEOUT} waiting for stack ${stack} to converge (--timeout)`);
-      if (abort.signal.aborted) throw new WaitFailure('interrupted');
-      if (streamError !== undefined) throw streamError;
+  printer?.header(`Waiting for stack ${stack} to converge`);
+  await watchUntilDone(ctx, flags, {
+    what: `stack ${stack}`,
+    kinds: ['service', 'task', 'node'],
+    concerns: (ev) => ev.kind !== 'service' || written.has(ev.object.id),
+    check: async () => {
       const [services, tasks, nodes] = await Promise.all([client.listServices(), client.listTasks(), client.listNodes()]);
       const states = services
         .filter((s) => written.has(s.id))
         .sort((a, b) => a.spec.name.localeCompare(b.spec.name))
         .map((s) => serviceState(s, tasks, nodes, written.get(s.id) ?? { service: s, op: 'create' }));
       const width = Math.max(0, ...states.map((s) => s.name.length));
-      if (show) printer.draw(states.map((s) => ({ key: s.name, text: `${s.name.padEnd(width)}  ${s.text}` })));
+      printer?.draw(states.map((s) => ({ key: s.name, text: `${s.name.padEnd(width)}  ${s.text}` })));
       const failed = states.find((s) => s.failure !== undefined);
       if (failed?.failure) throw new WaitFailure(failed.failure);
-      if (states.every((s) => s.converged)) {
-        if (show) printer.header(`Stack ${stack} converged`);
-        return;
-      }
-    }
-  } finally {
-    clearTimeout(timer);
-    ctx.io.signal?.removeEventListener('abort', onUserAbort);
-    abort.abort();
-  }
+      const done = states.every((s) => s.converged);
+      if (done) printer?.header(`Stack ${stack} converged`);
+      return done;
+    },
+  });
 }

@@ -76,20 +76,24 @@ export class ProgressPrinter {
   }
 }
 
-/**
- * Waits until `service` converges (resolves) or its rollout fails or `--timeout` passes
- * (throws `WaitFailure`). `written` is the service as the command's write returned it: its
- * update status is the baseline a change is measured from.
- */
-export async function waitForService(ctx: CommandContext, written: Service, op: WaitOperation, flags: WaitFlags): Promise<void> {
-  const timeoutMs = parseDuration(flags.timeout ?? DEFAULT_WAIT_TIMEOUT, '--timeout');
-  const stderr = ctx.io.stderr as { write(s: string): unknown; isTTY?: boolean };
-  const printer = new ProgressPrinter((s) => stderr.write(s), stderr.isTTY === true);
-  const show = flags.quiet !== true;
-  const client = ctx.client;
-  const id = written.id;
-  const global = written.spec.mode === 'global';
+/** One wait: which changes matter, and how to re-read and judge after them. */
+export interface WatchLoop {
+  /** For the timeout message: "service web", "stack demo". */
+  readonly what: string;
+  readonly kinds: ReadonlyArray<'service' | 'task' | 'node'>;
+  readonly concerns: (ev: ClusterEvent) => boolean;
+  /** Re-reads and redraws; true when the wait is over. Throws `WaitFailure` when it failed. */
+  readonly check: () => Promise<boolean>;
+}
 
+/**
+ * Follows the event stream and runs `loop.check` once at start and once per burst of changes
+ * that concern the wait, until it says done; throws `WaitFailure` on `--timeout`, Ctrl-C or
+ * a stream that ends.
+ */
+export async function watchUntilDone(ctx: CommandContext, flags: WaitFlags, loop: WatchLoop): Promise<void> {
+  const timeoutMs = parseDuration(flags.timeout ?? DEFAULT_WAIT_TIMEOUT, '--timeout');
+  const client = ctx.client;
   const abort = new AbortController();
   const onUserAbort = (): void => abort.abort();
   ctx.io.signal?.addEventListener('abort', onUserAbort, { once: true });
@@ -108,45 +112,66 @@ export async function waitForService(ctx: CommandContext, written: Service, op: 
     wake?.();
   };
   abort.signal.addEventListener('abort', notify, { once: true });
-  const concerns = (ev: ClusterEvent): boolean =>
-    (ev.kind === 'service' && ev.object.id === id) || (ev.kind === 'task' && ev.object.serviceId === id) || (ev.kind === 'node' && global);
-
   try {
     const since = (await client.info()).revision;
     const follow = async (): Promise<void> => {
-      const kinds: Array<'service' | 'task' | 'node'> = global ? ['service', 'task', 'node'] : ['service', 'task'];
-      for await (const ev of client.events({ since, kinds, signal: abort.signal })) if (concerns(ev)) notify();
+      for await (const ev of client.events({ since, kinds: [...loop.kinds], signal: abort.signal })) if (loop.concerns(ev)) notify();
       throw new WaitFailure('the manager ended the event stream');
     };
     follow().catch((err: unknown) => {
       if (!abort.signal.aborted) streamError = err;
       notify();
     });
-
-    if (show) printer.header(written.spec.name);
     for (;;) {
       if (!dirty) await new Promise<void>((r) => (wake = r));
       wake = undefined;
       dirty = false;
-      if (timedOut) throw new WaitFailure(`timed out after ${flags.timeout ?? DEFAULT_WAIT_TIMEOUT} waiting for service ${written.spec.name} to converge (--timeout)`);
+      if (timedOut) throw new WaitFailure(`timed out after ${flags.timeout ?? DEFAULT_WAIT_TIMEOUT} waiting for ${loop.what} to converge (--timeout)`);
       if (abort.signal.aborted) throw new WaitFailure('interrupted');
       if (streamError !== undefined) throw streamError;
-      const [service, tasks, nodes] = await Promise.all([
-        client.getService(id),
-        client.listTasks({ service: id }),
-        global ? client.listNodes() : Promise.resolve([] as Node[]),
-      ]);
-      const view = progressView(service, tasks, nodes, op, written.updateStatus);
-      if (show) printer.draw(formatView(view));
-      if (view.failure !== undefined) throw new WaitFailure(view.failure);
-      if (view.converged) {
-        if (show) printer.header('verify: Service converged');
-        return;
-      }
+      if (await loop.check()) return;
     }
   } finally {
     clearTimeout(timer);
     ctx.io.signal?.removeEventListener('abort', onUserAbort);
     abort.abort();
   }
+}
+
+/** A progress printer on stderr, unless `--quiet`. */
+export function stderrPrinter(ctx: CommandContext, flags: WaitFlags): ProgressPrinter | undefined {
+  if (flags.quiet === true) return undefined;
+  const stderr = ctx.io.stderr as { write(s: string): unknown; isTTY?: boolean };
+  return new ProgressPrinter((s) => stderr.write(s), stderr.isTTY === true);
+}
+
+/**
+ * Waits until `service` converges (resolves) or its rollout fails or `--timeout` passes
+ * (throws `WaitFailure`). `written` is the service as the command's write returned it: its
+ * update status is the baseline a change is measured from.
+ */
+export async function waitForService(ctx: CommandContext, written: Service, op: WaitOperation, flags: WaitFlags): Promise<void> {
+  const printer = stderrPrinter(ctx, flags);
+  const client = ctx.client;
+  const id = written.id;
+  const global = written.spec.mode === 'global' || written.spec.mode === 'global-job';
+  printer?.header(written.spec.name);
+  await watchUntilDone(ctx, flags, {
+    what: `service ${written.spec.name}`,
+    kinds: global ? ['service', 'task', 'node'] : ['service', 'task'],
+    concerns: (ev) =>
+      (ev.kind === 'service' && ev.object.id === id) || (ev.kind === 'task' && ev.object.serviceId === id) || (ev.kind === 'node' && global),
+    check: async () => {
+      const [service, tasks, nodes] = await Promise.all([
+        client.getService(id),
+        client.listTasks({ service: id }),
+        global ? client.listNodes() : Promise.resolve([] as Node[]),
+      ]);
+      const view = progressView(service, tasks, nodes, op, written.updateStatus);
+      printer?.draw(formatView(view));
+      if (view.failure !== undefined) throw new WaitFailure(view.failure);
+      if (view.converged) printer?.header('verify: Service converged');
+      return view.converged;
+    },
+  });
 }
