@@ -5,6 +5,7 @@
  * everything, and a malformed file is rejected with file:line:column and changes nothing.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,6 +101,27 @@ describe('compose stacks on a real Docker engine', { skip }, () => {
     assert.equal((await docker('exec', id, 'cat', '/etc/app.conf')).trim(), 'listen=8080');
   });
 
+  it('delivers the stack secret to its container only, and its plaintext nowhere else', async () => {
+    const plaintext = 'stack-secret-value-4f2a9c';
+    const db = (await docker('ps', '-q', '--filter', 'label=flotilla.service.name=shop_db')).split(/\s+/)[0] ?? '';
+    assert.equal((await docker('exec', db, 'cat', '/run/secrets/db_password')).trim(), plaintext);
+    const web = (await docker('ps', '-q', '--filter', 'label=flotilla.service.name=shop_web')).split(/\s+/)[0] ?? '';
+    assert.notEqual(await docker('exec', web, 'cat', '/run/secrets/db_password').catch(() => 'absent'), plaintext + '\n');
+    const shown = [
+      (await c.cli('secret', 'ls', '--format', 'json')).stdout,
+      (await c.cli('secret', 'inspect', 'shop_db_password', '--format', 'json')).stdout,
+      (await c.cli('stack', 'ls', '--format', 'json')).stdout,
+      (await c.cli('service', 'inspect', 'shop_db', '--format', 'json')).stdout,
+      c.log,
+    ].join('\n');
+    assert.match(shown, /shop_db_password/);
+    assert.doesNotMatch(shown, new RegExp(plaintext));
+    const grep = await new Promise<number>((resolve) => {
+      execFile('grep', ['-r', '-q', '-a', plaintext, c.home], (err) => resolve(err ? ((err as { code?: number }).code ?? 1) : 0));
+    });
+    assert.equal(grep, 1, 'the plaintext is in no file under the data directory');
+  });
+
   it('redeploys only the changed service, keeps or prunes a dropped one, and rm removes everything', async () => {
     const before = await c.json<ServiceJson[]>('stack', 'services', 'shop');
     const version = (n: string): number | undefined => before.find((s) => s.spec.name === n)?.specVersion;
@@ -139,6 +161,8 @@ describe('compose stacks on a real Docker engine', { skip }, () => {
     assert.equal(rmr.code, 0, rmr.stderr);
     assert.equal((await c.json<unknown[]>('stack', 'ls')).length, 0);
     assert.equal((await c.json<unknown[]>('service', 'ls')).length, 0);
+    assert.equal((await c.json<unknown[]>('secret', 'ls')).length, 0, 'the stack secret is removed too');
+    assert.equal((await c.json<unknown[]>('config', 'ls')).length, 0, 'the stack config is removed too');
     await waitUntil(async () => (await stackContainers('shop')).length === 0, 30_000, 'every container of stack shop removed');
   });
 
