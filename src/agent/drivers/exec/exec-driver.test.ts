@@ -102,6 +102,18 @@ void describe('ExecDriver', () => {
     assert.match(r.reason ?? '', /lost/);
   });
 
+  void test('a stop right after start reaches the program, not only its supervisor', async () => {
+    const d = newDriver();
+    for (let i = 0; i < 5; i++) {
+      const t = driverTask({ id: id(), nodeId: NODE, driver: 'exec', container: { command: ['sleep', '1000'] } });
+      await d.prepare(t);
+      await d.start(t.id);
+      await d.stop(t.id, { signal: 'SIGTERM', gracePeriodMs: 30_000 });
+      assert.equal((await d.wait(t.id)).exitCode, 143, 'terminated by SIGTERM, not killed after the grace period');
+      await d.remove(t.id);
+    }
+  });
+
   void test('a recorded pid whose start time differs (pid reuse) is not taken for the task', async () => {
     const d = newDriver();
     const t = driverTask({ id: id(), nodeId: NODE, driver: 'exec', container: { command: ['sleep', '1000'] } });

@@ -28,6 +28,9 @@ import { isSafeTaskId, TaskDir, type ExecRunRecord, type ExecTaskRecord } from '
 import { unsupportedFields } from './unsupported.ts';
 import { resolveUserOnHost } from './users.ts';
 
+/** How often a stop signal is sent again while the task has not exited. */
+const RESIGNAL_MS = 1_000;
+
 /** Options of `ExecDriver`. */
 export interface ExecDriverOptions {
   /** The node this driver runs on; `recover()` returns only this node's tasks. */
@@ -173,11 +176,19 @@ export class ExecDriver implements Driver {
     const { pid } = st.run;
     if (sig !== 'SIGKILL') {
       signalGroup(pid, sig);
-      const deadline = this.#clock.now() + options.gracePeriodMs;
+      let signalled = this.#clock.now();
+      const deadline = signalled + options.gracePeriodMs;
       for (;;) {
         if ((await this.#status(taskId))?.state !== 'running') return;
         const left = deadline - this.#clock.now();
         if (left <= 0) break;
+        // A stop right after start can reach the group after the supervisor set its traps
+        // but before it forked the program: the supervisor swallows it and the program never
+        // sees it. Signalling again once a second closes that window.
+        if (this.#clock.now() - signalled >= RESIGNAL_MS) {
+          signalGroup(pid, sig);
+          signalled = this.#clock.now();
+        }
         await this.#clock.sleep(Math.min(left, 50));
       }
     }
