@@ -21,3 +21,10 @@ void test('service ls shows a job as active/concurrent (completed/wanted)', () =
   ];
   assert.match(serviceTable([svc], tasks), /replicated-job\s+1\/2 \(1\/3 completed\)/);
 });
+
+void test('service ps shows a finished job task as desired Complete', () => {
+  const done = makeTask({ id: 'aaaaaaaaaaaa3', status: { state: 'complete', exitCode: 0, message: 'finished' } });
+  const out = taskTable([done], [], { noTrunc: true, now: NOW });
+  assert.match(out, /Complete\s+Complete/);
+  assert.doesNotMatch(out, /Running/);
+});

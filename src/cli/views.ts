@@ -84,7 +84,7 @@ export function taskTable(tasks: readonly Task[], nodes: readonly Node[], option
         name,
         cell(options.noTrunc ? image : truncate(image, 40)),
         cell(node),
-        capitalize(t.desiredState),
+        desiredText(t),
         current,
         cell(options.noTrunc ? err : truncate(err, 40)),
         portsText(t.ports),
@@ -92,6 +92,15 @@ export function taskTable(tasks: readonly Task[], nodes: readonly Node[], option
     });
   }
   return table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR', 'PORTS'], rows);
+}
+
+/**
+ * The DESIRED STATE column. A task that completed while still wanted running is a finished
+ * job task (a service's would have been replaced), so it reads `Complete`, as docker shows it.
+ */
+function desiredText(t: Task): string {
+  if (t.desiredState === 'running' && t.status.state === 'complete') return 'Complete';
+  return capitalize(t.desiredState);
 }
 
 /** Pending and wanted, with a reason from the scheduler (not the allocator's plain `allocated`). */
