@@ -4,32 +4,13 @@ import type { Task } from '../../api/task.ts';
 import { makeNode, makeService, makeTask, type DeepPartial } from '../../testing/fixtures.ts';
 import type { Action } from './actions.ts';
 import { globalFit } from './node-health.ts';
-import { SimWorld } from './simulate.ts';
+import { SimWorld, summarize } from './simulate.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 const template = makeService().spec.taskTemplate;
 
 function summary(actions: readonly Action[]): string[] {
-  return actions
-    .map((a) => {
-      switch (a.kind) {
-        case 'create':
-          return `create on ${a.task.nodeId}`;
-        case 'replace':
-          return `replace ${a.old.id} on ${a.task.nodeId}`;
-        case 'stop':
-          return `${a.desiredState} ${a.task.id}`;
-        case 'delete':
-          return `delete ${a.task.id}`;
-        case 'status':
-          return `status ${a.status.state}`;
-        case 'rollback':
-          return 'rollback';
-        case 'adopt':
-          return `adopt ${a.task.id}`;
-      }
-    })
-    .sort();
+  return summarize(actions, (t) => `on ${t.nodeId}`);
 }
 
 function globalTask(id: string, nodeId: string, extra: DeepPartial<Task> = {}): Task {

@@ -5,31 +5,12 @@ import type { Task } from '../../api/task.ts';
 import { makeNode, makeService, makeTask, type DeepPartial } from '../../testing/fixtures.ts';
 import type { Action } from './actions.ts';
 import { chooseSlots } from './replicated.ts';
-import { SimWorld } from './simulate.ts';
+import { SimWorld, summarize } from './simulate.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 
 function summary(actions: readonly Action[]): string[] {
-  return actions
-    .map((a) => {
-      switch (a.kind) {
-        case 'create':
-          return `create slot ${a.task.slot}`;
-        case 'replace':
-          return `replace ${a.old.id} slot ${a.task.slot}`;
-        case 'stop':
-          return `${a.desiredState} ${a.task.id}`;
-        case 'delete':
-          return `delete ${a.task.id}`;
-        case 'status':
-          return `status ${a.status.state}`;
-        case 'rollback':
-          return 'rollback';
-        case 'adopt':
-          return `adopt ${a.task.id}`;
-      }
-    })
-    .sort();
+  return summarize(actions, (t) => `slot ${t.slot}`);
 }
 
 function running(id: string, slot: number, extra: DeepPartial<Task> = {}): Task {

@@ -2,7 +2,8 @@ import type { Node } from '../../api/node.ts';
 import type { Service } from '../../api/service.ts';
 import { rolledBack } from '../../api/service-rollout.ts';
 import type { DesiredState, Task, TaskState } from '../../api/task.ts';
-import type { ServicePlan } from './actions.ts';
+import type { Action, ServicePlan } from './actions.ts';
+import type { NewTask } from './new-task.ts';
 import type { PlanOptions } from './builder.ts';
 import { planService } from './plan.ts';
 import { DEFAULT_RESTART_TUNING } from './restart.ts';
@@ -87,4 +88,31 @@ export class SimWorld {
 
 function rank(d: DesiredState): number {
   return d === 'running' ? 0 : d === 'shutdown' ? 1 : 2;
+}
+
+/**
+ * Actions as short sorted lines for test assertions: `create <where>`, `replace <old> <where>`,
+ * `shutdown <id>`, … `where` names the new task's place (slot or node).
+ */
+export function summarize(actions: readonly Action[], where: (task: NewTask) => string): string[] {
+  return actions
+    .map((a) => {
+      switch (a.kind) {
+        case 'create':
+          return `create ${where(a.task)}`;
+        case 'replace':
+          return `replace ${a.old.id} ${where(a.task)}`;
+        case 'stop':
+          return `${a.desiredState} ${a.task.id}`;
+        case 'delete':
+          return `delete ${a.task.id}`;
+        case 'status':
+          return `status ${a.status.state}`;
+        case 'rollback':
+          return 'rollback';
+        case 'adopt':
+          return `adopt ${a.task.id}`;
+      }
+    })
+    .sort();
 }
