@@ -4,12 +4,22 @@ import { Option, type Command } from 'commander';
 import { addContainerOptions, containerFromFlags, type ContainerFlags } from './container-flags.ts';
 import type { CommandContext } from './context.ts';
 import { parseFileRef, resolveFileRefs } from './file-refs.ts';
-import { numberOrText, parseBytes, parseCpus, parseDuration, parseLabels, parsePublish, UsageError, type PublishSpec } from './parse.ts';
-import { addHealthOptions, addRolloutOptions, addTaskOptions, healthcheckFromFlags, rolloutFromFlags, type HealthFlags, type RolloutFlags } from './service-flags.ts';
+import { numberOrText, parseLabels, parsePublish, UsageError, type PublishSpec } from './parse.ts';
+import {
+  addHealthOptions,
+  addRolloutOptions,
+  addTaskOptions,
+  applyTaskFlags,
+  healthcheckFromFlags,
+  rolloutFromFlags,
+  type HealthFlags,
+  type RolloutFlags,
+  type TaskFlags,
+} from './service-flags.ts';
 import { addWaitOptions, waitForService, type WaitFlags } from './wait.ts';
 
 /** The flags of `service create`, as commander hands them over. */
-export interface CreateFlags extends HealthFlags, RolloutFlags, Partial<ContainerFlags> {
+export interface CreateFlags extends TaskFlags, HealthFlags, RolloutFlags, Partial<ContainerFlags> {
   name?: string;
   replicas?: string;
   mode?: string;
@@ -17,20 +27,7 @@ export interface CreateFlags extends HealthFlags, RolloutFlags, Partial<Containe
   label: string[];
   containerLabel: string[];
   constraint: string[];
-  limitCpu?: string;
-  limitMemory?: string;
-  reserveCpu?: string;
-  reserveMemory?: string;
-  restartCondition?: string;
-  restartDelay?: string;
-  restartMaxAttempts?: string;
-  restartWindow?: string;
   publish: string[];
-  workdir?: string;
-  user?: string;
-  stopSignal?: string;
-  stopGracePeriod?: string;
-  maxReplicasPerNode?: string;
   driver?: string;
   entrypoint?: string;
   secret?: string[];
@@ -70,32 +67,18 @@ export function buildServiceSpec(positional: readonly string[], flags: CreateFla
   }
   if (flags.env.length > 0) container['env'] = flags.env;
   if (flags.containerLabel.length > 0) container['labels'] = parseLabels(flags.containerLabel, '--container-label');
-  if (flags.workdir !== undefined) container['workdir'] = flags.workdir;
-  if (flags.user !== undefined) container['user'] = flags.user;
-  if (flags.stopSignal !== undefined) container['stopSignal'] = flags.stopSignal;
-  if (flags.stopGracePeriod !== undefined) container['stopGracePeriodMs'] = parseDuration(flags.stopGracePeriod, '--stop-grace-period');
   const healthcheck = healthcheckFromFlags(flags);
   if (healthcheck) container['healthcheck'] = healthcheck;
   Object.assign(container, containerFromFlags({ mount: [], capAdd: [], capDrop: [], extraHost: [], sysctl: [], ulimit: [], ...flags }));
   if (flags.secret?.length) container['secrets'] = flags.secret.map((t) => parseFileRef(t, '--secret'));
   if (flags.config?.length) container['configs'] = flags.config.map((t) => parseFileRef(t, '--config'));
 
-  const limits: Record<string, number> = {};
-  const reservations: Record<string, number> = {};
-  if (flags.limitCpu !== undefined) limits['nanoCpus'] = parseCpus(flags.limitCpu, '--limit-cpu');
-  if (flags.limitMemory !== undefined) limits['memoryBytes'] = parseBytes(flags.limitMemory, '--limit-memory');
-  if (flags.reserveCpu !== undefined) reservations['nanoCpus'] = parseCpus(flags.reserveCpu, '--reserve-cpu');
-  if (flags.reserveMemory !== undefined) reservations['memoryBytes'] = parseBytes(flags.reserveMemory, '--reserve-memory');
-
+  const limits: Record<string, unknown> = {};
+  const reservations: Record<string, unknown> = {};
   const restartPolicy: Record<string, unknown> = {};
-  if (flags.restartCondition !== undefined) restartPolicy['condition'] = flags.restartCondition;
-  if (flags.restartDelay !== undefined) restartPolicy['delayMs'] = parseDuration(flags.restartDelay, '--restart-delay');
-  if (flags.restartMaxAttempts !== undefined) restartPolicy['maxAttempts'] = numberOrText(flags.restartMaxAttempts);
-  if (flags.restartWindow !== undefined) restartPolicy['windowMs'] = parseDuration(flags.restartWindow, '--restart-window');
-
   const placement: Record<string, unknown> = {};
+  applyTaskFlags(flags, { container, limits, reservations, restartPolicy, placement });
   if (flags.constraint.length > 0) placement['constraints'] = flags.constraint;
-  if (flags.maxReplicasPerNode !== undefined) placement['maxReplicasPerNode'] = numberOrText(flags.maxReplicasPerNode);
 
   const ports: PublishSpec[] = [];
   for (const p of flags.publish) {

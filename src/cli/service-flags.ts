@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { numberOrText, parseDuration, UsageError } from './parse.ts';
+import { numberOrText, parseBytes, parseCpus, parseDuration, UsageError } from './parse.ts';
 
 /**
  * Flags that `service create` and `service update` share, with docker's names: the health
@@ -7,6 +7,53 @@ import { numberOrText, parseDuration, UsageError } from './parse.ts';
  * `--rollback-*`). Each group has one function that adds its options to a command and one
  * pure function that turns the parsed flags into spec fields.
  */
+
+/** The options `addTaskOptions` adds, as commander hands them over. */
+export interface TaskFlags {
+  limitCpu?: string;
+  limitMemory?: string;
+  reserveCpu?: string;
+  reserveMemory?: string;
+  restartCondition?: string;
+  restartDelay?: string;
+  restartMaxAttempts?: string;
+  restartWindow?: string;
+  stopSignal?: string;
+  stopGracePeriod?: string;
+  workdir?: string;
+  user?: string;
+  maxReplicasPerNode?: string;
+}
+
+/** The parts of a task template the task options write into (plain records, edited in place). */
+export interface TaskParts {
+  readonly container: Record<string, unknown>;
+  readonly limits: Record<string, unknown>;
+  readonly reservations: Record<string, unknown>;
+  readonly restartPolicy: Record<string, unknown>;
+  readonly placement: Record<string, unknown>;
+}
+
+/**
+ * Writes the task options given on the command line into `parts`: `service create` passes
+ * empty records, `service update` the current spec's. Options not given leave fields alone.
+ */
+export function applyTaskFlags(flags: TaskFlags, parts: TaskParts): void {
+  const { container, limits, reservations, restartPolicy, placement } = parts;
+  if (flags.workdir !== undefined) container['workdir'] = flags.workdir;
+  if (flags.user !== undefined) container['user'] = flags.user;
+  if (flags.stopSignal !== undefined) container['stopSignal'] = flags.stopSignal;
+  if (flags.stopGracePeriod !== undefined) container['stopGracePeriodMs'] = parseDuration(flags.stopGracePeriod, '--stop-grace-period');
+  if (flags.limitCpu !== undefined) limits['nanoCpus'] = parseCpus(flags.limitCpu, '--limit-cpu');
+  if (flags.limitMemory !== undefined) limits['memoryBytes'] = parseBytes(flags.limitMemory, '--limit-memory');
+  if (flags.reserveCpu !== undefined) reservations['nanoCpus'] = parseCpus(flags.reserveCpu, '--reserve-cpu');
+  if (flags.reserveMemory !== undefined) reservations['memoryBytes'] = parseBytes(flags.reserveMemory, '--reserve-memory');
+  if (flags.restartCondition !== undefined) restartPolicy['condition'] = flags.restartCondition;
+  if (flags.restartDelay !== undefined) restartPolicy['delayMs'] = parseDuration(flags.restartDelay, '--restart-delay');
+  if (flags.restartMaxAttempts !== undefined) restartPolicy['maxAttempts'] = numberOrText(flags.restartMaxAttempts);
+  if (flags.restartWindow !== undefined) restartPolicy['windowMs'] = parseDuration(flags.restartWindow, '--restart-window');
+  if (flags.maxReplicasPerNode !== undefined) placement['maxReplicasPerNode'] = numberOrText(flags.maxReplicasPerNode);
+}
 
 /** `--health-*` flags as commander hands them over; `healthcheck` is false after `--no-healthcheck`. */
 export interface HealthFlags {

@@ -2,12 +2,23 @@ import type { Command } from 'commander';
 import type { Service, ServiceSpec } from '../api/service.ts';
 import { ClientError, isClientError } from '../client/client.ts';
 import type { CommandContext } from './context.ts';
-import { numberOrText, parseBytes, parseCpus, parseDuration, parseKeyValue, parseLabels, parsePublish, UsageError } from './parse.ts';
-import { addHealthOptions, addRolloutOptions, addTaskOptions, healthcheckFromFlags, rolloutFromFlags, splitWords, type HealthFlags, type RolloutFlags } from './service-flags.ts';
+import { numberOrText, parseKeyValue, parseLabels, parsePublish, UsageError } from './parse.ts';
+import {
+  addHealthOptions,
+  addRolloutOptions,
+  addTaskOptions,
+  applyTaskFlags,
+  healthcheckFromFlags,
+  rolloutFromFlags,
+  splitWords,
+  type HealthFlags,
+  type RolloutFlags,
+  type TaskFlags,
+} from './service-flags.ts';
 import { addWaitOptions, waitForService, type WaitFlags } from './wait.ts';
 
 /** The flags of `service update`, as commander hands them over. */
-export interface UpdateFlags extends HealthFlags, RolloutFlags {
+export interface UpdateFlags extends TaskFlags, HealthFlags, RolloutFlags {
   image?: string;
   args?: string;
   entrypoint?: string;
@@ -22,19 +33,6 @@ export interface UpdateFlags extends HealthFlags, RolloutFlags {
   publishAdd: string[];
   publishRm: string[];
   replicas?: string;
-  limitCpu?: string;
-  limitMemory?: string;
-  reserveCpu?: string;
-  reserveMemory?: string;
-  restartCondition?: string;
-  restartDelay?: string;
-  restartMaxAttempts?: string;
-  restartWindow?: string;
-  stopSignal?: string;
-  stopGracePeriod?: string;
-  workdir?: string;
-  user?: string;
-  maxReplicasPerNode?: string;
   force?: boolean;
 }
 
@@ -90,26 +88,10 @@ export function applyUpdateFlags(spec: ServiceSpec, flags: UpdateFlags): Service
   }
   next.labels = editLabels(next.labels, flags.labelRm, flags.labelAdd, '--label-add');
   container.labels = editLabels(container.labels, flags.containerLabelRm, flags.containerLabelAdd, '--container-label-add');
-  if (flags.workdir !== undefined) container['workdir'] = flags.workdir;
-  if (flags.user !== undefined) container['user'] = flags.user;
-  if (flags.stopSignal !== undefined) container.stopSignal = flags.stopSignal;
-  if (flags.stopGracePeriod !== undefined) container.stopGracePeriodMs = parseDuration(flags.stopGracePeriod, '--stop-grace-period');
 
   const health = healthcheckFromFlags(flags, container.healthcheck as Mutable | undefined);
   if (health === null) delete container['healthcheck'];
   else if (health !== undefined) (container as Mutable)['healthcheck'] = health;
-
-  const { limits, reservations } = template.resources;
-  if (flags.limitCpu !== undefined) limits.nanoCpus = parseCpus(flags.limitCpu, '--limit-cpu');
-  if (flags.limitMemory !== undefined) limits.memoryBytes = parseBytes(flags.limitMemory, '--limit-memory');
-  if (flags.reserveCpu !== undefined) reservations.nanoCpus = parseCpus(flags.reserveCpu, '--reserve-cpu');
-  if (flags.reserveMemory !== undefined) reservations.memoryBytes = parseBytes(flags.reserveMemory, '--reserve-memory');
-
-  const restart = template.restartPolicy as Mutable;
-  if (flags.restartCondition !== undefined) restart['condition'] = flags.restartCondition;
-  if (flags.restartDelay !== undefined) restart['delayMs'] = parseDuration(flags.restartDelay, '--restart-delay');
-  if (flags.restartMaxAttempts !== undefined) restart['maxAttempts'] = numberOrText(flags.restartMaxAttempts);
-  if (flags.restartWindow !== undefined) restart['windowMs'] = parseDuration(flags.restartWindow, '--restart-window');
 
   const placement = template.placement as ServiceSpec['taskTemplate']['placement'] & Mutable;
   if (flags.constraintRm.length > 0 || flags.constraintAdd.length > 0) {
@@ -119,7 +101,13 @@ export function applyUpdateFlags(spec: ServiceSpec, flags: UpdateFlags): Service
     for (const c of flags.constraintAdd) if (!kept.some((k) => norm(k) === norm(c))) kept.push(c);
     placement.constraints = kept;
   }
-  if (flags.maxReplicasPerNode !== undefined) (placement as Mutable)['maxReplicasPerNode'] = numberOrText(flags.maxReplicasPerNode);
+  applyTaskFlags(flags, {
+    container: container as Mutable,
+    limits: template.resources.limits as Mutable,
+    reservations: template.resources.reservations as Mutable,
+    restartPolicy: template.restartPolicy as Mutable,
+    placement: placement as Mutable,
+  });
 
   if (flags.publishRm.length > 0 || flags.publishAdd.length > 0) {
     const rm = flags.publishRm.map((p) => parsePublishRm(p));
