@@ -9,13 +9,14 @@ import { isDriverError } from '../driver.ts';
 import { driverTask, shellScript, type TaskBehaviour } from '../sample-tasks.ts';
 import { parseDockerHost } from './docker-host.ts';
 import { DockerDriver } from './docker-driver.ts';
+import { engineUnavailable, TEST_IMAGE } from './test-engine.ts';
 
 /**
  * Runs against the Docker engine at DOCKER_HOST (default /var/run/docker.sock) with the local
  * image flotilla/busybox:test (scripts/build-images.sh). Without an engine or the image the
  * suite is skipped, unless FLOTILLA_REQUIRE_DOCKER=1 makes that a failure.
  */
-const IMAGE = 'flotilla/busybox:test';
+const IMAGE = TEST_IMAGE;
 // Pulling from a registry on a closed local port fails at once, without leaving the machine.
 const MISSING_IMAGE = 'localhost:1/flotilla/no-such-image:conformance';
 // A node id unique to this run: every container the tests make carries it, for cleanup.
@@ -24,18 +25,7 @@ const NODE = `conformance-${randomBytes(4).toString('hex')}`;
 const newDriver = (): DockerDriver => new DockerDriver({ nodeId: NODE, clock: systemClock });
 const docker = new Docker(parseDockerHost(undefined).options);
 
-async function unavailableReason(): Promise<string | undefined> {
-  const fp = await newDriver().fingerprint();
-  if (!fp.available) return fp.reason ?? 'no Docker engine';
-  try {
-    await docker.getImage(IMAGE).inspect();
-  } catch {
-    return `image ${IMAGE} is missing: run scripts/build-images.sh`;
-  }
-  return undefined;
-}
-
-const reason = await unavailableReason();
+const reason = await engineUnavailable(newDriver(), docker);
 const required = process.env['FLOTILLA_REQUIRE_DOCKER'] === '1';
 if (reason !== undefined && required) {
   void test('a Docker engine is required (FLOTILLA_REQUIRE_DOCKER=1)', () => assert.fail(reason));

@@ -9,24 +9,19 @@ import type { HealthState } from '../driver.ts';
 import { driverTask } from '../sample-tasks.ts';
 import { parseDockerHost } from './docker-host.ts';
 import { DockerDriver } from './docker-driver.ts';
+import { engineUnavailable, skipUnlessRequired, TEST_IMAGE } from './test-engine.ts';
 
 /**
  * Health checks on a real engine (flotilla/busybox:test): Docker runs the spec's `test` and
  * the driver reads its verdict; the container's address lets the agent probe it. Skipped
  * like the driver suite when there is no engine, unless FLOTILLA_REQUIRE_DOCKER=1.
  */
-const IMAGE = 'flotilla/busybox:test';
+const IMAGE = TEST_IMAGE;
 const NODE = `health-${randomBytes(4).toString('hex')}`;
 const docker = new Docker(parseDockerHost(undefined).options);
 const driver = new DockerDriver({ nodeId: NODE, clock: systemClock });
 
-async function unavailableReason(): Promise<string | undefined> {
-  const fp = await driver.fingerprint();
-  if (!fp.available) return fp.reason ?? 'no Docker engine';
-  return docker.getImage(IMAGE).inspect().then(() => undefined, () => `image ${IMAGE} is missing: run scripts/build-images.sh`);
-}
-const reason = await unavailableReason();
-const skip = reason === undefined || process.env['FLOTILLA_REQUIRE_DOCKER'] === '1' ? false : `skipped: ${reason}`;
+const skip = skipUnlessRequired(await engineUnavailable(driver, docker));
 
 const fast = { intervalMs: 300, timeoutMs: 2_000, retries: 2, startPeriodMs: 0 };
 

@@ -11,6 +11,7 @@ import { isDriverError } from '../driver.ts';
 import { driverTask } from '../sample-tasks.ts';
 import { parseDockerHost } from './docker-host.ts';
 import { DockerDriver } from './docker-driver.ts';
+import { engineUnavailable, skipUnlessRequired, TEST_IMAGE } from './test-engine.ts';
 
 /**
  * The runtime fields of a container spec (mounts, init, capabilities, hostname, extra hosts,
@@ -18,25 +19,14 @@ import { DockerDriver } from './docker-driver.ts';
  * the process inside sees each. Skipped without an engine or flotilla/busybox:test, unless
  * FLOTILLA_REQUIRE_DOCKER=1.
  */
-const IMAGE = 'flotilla/busybox:test';
+const IMAGE = TEST_IMAGE;
 const RUN = randomBytes(4).toString('hex');
 const NODE = `runtime-${RUN}`;
 const docker = new Docker(parseDockerHost(undefined).options);
 const newDriver = (): DockerDriver => new DockerDriver({ nodeId: NODE, clock: systemClock });
 
-async function unavailableReason(): Promise<string | undefined> {
-  const fp = await newDriver().fingerprint();
-  if (!fp.available) return fp.reason ?? 'no Docker engine';
-  try {
-    await docker.getImage(IMAGE).inspect();
-  } catch {
-    return `image ${IMAGE} is missing: run scripts/build-images.sh`;
-  }
-  return undefined;
-}
-const reason = await unavailableReason();
-const required = process.env['FLOTILLA_REQUIRE_DOCKER'] === '1';
-const skip = reason === undefined ? false : required ? false : `skipped: ${reason}`;
+const reason = await engineUnavailable(newDriver(), docker);
+const skip = skipUnlessRequired(reason);
 
 void describe('DockerDriver runtime options', { skip }, () => {
   const volume = `flotilla-test-${RUN}_data`;
