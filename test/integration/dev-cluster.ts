@@ -82,7 +82,7 @@ export class DevCluster {
   /** Runs `flotilla ARGS…` against this cluster. */
   async cli(...args: string[]): Promise<CliResult> {
     try {
-      const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: this.env, timeout: 60_000 });
+      const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: this.env, timeout: 600_000 });
       return { code: 0, stdout, stderr };
     } catch (e) {
       const err = e as { code?: number; stdout?: string; stderr?: string };

@@ -107,7 +107,7 @@ describe('rolling updates on a real Docker engine', { skip }, () => {
 
   it('stop-first keeps all but one task running, start-first keeps all of them, one slot at a time', async (t) => {
     // busybox sleep as PID 1 ignores SIGTERM: a short grace period keeps each stop at 1 s.
-    const create = await c.cli('service', 'create', '--name', 'web', '--replicas', '4', '--stop-grace-period', '1s', '--timeout', '50s', IMAGE, 'sleep', '3600');
+    const create = await c.cli('service', 'create', '--name', 'web', '--replicas', '4', '--stop-grace-period', '1s', '--timeout', '5m', IMAGE, 'sleep', '3600');
     ok(create, 'service create');
     assert.match(create.stderr, /overall progress: 4 out of 4 tasks/);
     assert.match(create.stderr, /verify: Service converged/);
@@ -116,7 +116,7 @@ describe('rolling updates on a real Docker engine', { skip }, () => {
     let watch = await RolloutWatch.start(client, v1.id);
     const stopFirst = await c.cli(
       'service', 'update', '--env-add', 'V=2', '--update-parallelism', '1', '--update-delay', '2s', '--update-order', 'stop-first',
-      '--update-monitor', '1s', '--timeout', '55s', 'web',
+      '--update-monitor', '1s', '--timeout', '5m', 'web',
     );
     ok(stopFirst, 'service update (stop-first)');
     assert.match(stopFirst.stderr, /verify: Service converged/);
@@ -140,7 +140,7 @@ describe('rolling updates on a real Docker engine', { skip }, () => {
 
     watch = await RolloutWatch.start(client, v1.id);
     const startFirst = await c.cli(
-      'service', 'update', '--env-add', 'V=3', '--update-order', 'start-first', '--update-monitor', '1s', '--timeout', '55s', 'web',
+      'service', 'update', '--env-add', 'V=3', '--update-order', 'start-first', '--update-monitor', '1s', '--timeout', '5m', 'web',
     );
     ok(startFirst, 'service update (start-first)');
     seen = await watch.stop();
@@ -155,11 +155,11 @@ describe('rolling updates on a real Docker engine', { skip }, () => {
   });
 
   it('an update whose tasks exit at once rolls itself back to the previous spec', async () => {
-    ok(await c.cli('service', 'create', '--name', 'crashy', '--replicas', '2', '--stop-grace-period', '1s', '--timeout', '50s', IMAGE, 'sleep', '3600'), 'service create');
+    ok(await c.cli('service', 'create', '--name', 'crashy', '--replicas', '2', '--stop-grace-period', '1s', '--timeout', '5m', IMAGE, 'sleep', '3600'), 'service create');
     const before = await client.getService('crashy');
     const r = await c.cli(
       'service', 'update', '--args', 'sh -c "exit 3"', '--update-failure-action', 'rollback', '--update-monitor', '3s',
-      '--rollback-monitor', '1s', '--timeout', '55s', 'crashy',
+      '--rollback-monitor', '1s', '--timeout', '5m', 'crashy',
     );
     assert.equal(r.code, 1, `the update fails:\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stderr, /flotilla: update rolled back/);
@@ -179,15 +179,15 @@ describe('rolling updates on a real Docker engine', { skip }, () => {
   });
 
   it('service rollback restores the previous spec, and a second rollback the newer one', async () => {
-    ok(await c.cli('service', 'create', '--name', 'rb', '--replicas', '2', '-e', 'V=1', '--stop-grace-period', '1s', '--update-monitor', '1s', '--rollback-monitor', '1s', '--timeout', '50s', IMAGE, 'sleep', '3600'), 'service create');
+    ok(await c.cli('service', 'create', '--name', 'rb', '--replicas', '2', '-e', 'V=1', '--stop-grace-period', '1s', '--update-monitor', '1s', '--rollback-monitor', '1s', '--timeout', '5m', IMAGE, 'sleep', '3600'), 'service create');
     const noPrevious = await c.cli('service', 'rollback', 'rb');
     assert.equal(noPrevious.code, 1, 'nothing to roll back to yet');
     assert.equal(noPrevious.stderr.trim().split('\n').length, 1, `one line: ${noPrevious.stderr}`);
 
-    ok(await c.cli('service', 'update', '--env-add', 'V=2', '--timeout', '55s', 'rb'), 'service update');
+    ok(await c.cli('service', 'update', '--env-add', 'V=2', '--timeout', '5m', 'rb'), 'service update');
     const envOfTasks = async (): Promise<string[][]> => (await live('rb')).map((t) => t.spec.container.env);
 
-    const back = await c.cli('service', 'rollback', '--timeout', '55s', 'rb');
+    const back = await c.cli('service', 'rollback', '--timeout', '5m', 'rb');
     ok(back, 'service rollback');
     assert.match(back.stderr, /verify: Service converged/);
     let s = await client.getService('rb');
@@ -195,7 +195,7 @@ describe('rolling updates on a real Docker engine', { skip }, () => {
     assert.equal(s.updateStatus?.state, 'rollback_completed');
     assert.deepEqual(await envOfTasks(), [['V=1'], ['V=1']]);
 
-    ok(await c.cli('service', 'rollback', '--timeout', '55s', 'rb'), 'second service rollback');
+    ok(await c.cli('service', 'rollback', '--timeout', '5m', 'rb'), 'second service rollback');
     s = await client.getService('rb');
     assert.deepEqual(s.spec.taskTemplate.container.env, ['V=2']);
     assert.deepEqual(await envOfTasks(), [['V=2'], ['V=2']]);
@@ -205,10 +205,10 @@ describe('rolling updates on a real Docker engine', { skip }, () => {
   });
 
   it('an update to a health check that never passes does not complete and is rolled back', async () => {
-    ok(await c.cli('service', 'create', '--name', 'sick', '--replicas', '2', '--stop-grace-period', '1s', '--timeout', '50s', IMAGE, 'sleep', '3600'), 'service create');
+    ok(await c.cli('service', 'create', '--name', 'sick', '--replicas', '2', '--stop-grace-period', '1s', '--timeout', '5m', IMAGE, 'sleep', '3600'), 'service create');
     const r = await c.cli(
       'service', 'update', '--health-cmd', 'exit 1', '--health-interval', '500ms', '--health-retries', '1', '--health-timeout', '1s',
-      '--update-failure-action', 'rollback', '--update-monitor', '5s', '--timeout', '55s', 'sick',
+      '--update-failure-action', 'rollback', '--update-monitor', '5s', '--timeout', '5m', 'sick',
     );
     assert.equal(r.code, 1, `the update fails:\n${r.stderr}`);
     assert.match(r.stderr, /flotilla: update rolled back/);

@@ -78,12 +78,10 @@ void describe('TaskRunner health on the exec driver', () => {
     const { task, until } = start(['/bin/sh', '-c', 'exec sleep 600'], { ...fast, test: ['CMD-SHELL', `test -f ${flag} || { echo "no ${flag}"; exit 1; }`] });
     const healthy = await until((s) => s.health === 'healthy', 'running/healthy');
     rmSync(flag);
-    const failedAt = Date.now();
     const failed = await until((s) => s.state === 'failed', 'failed');
     assert.equal(failed.err, `unhealthy: no ${flag}`);
     assert.equal(failed.health, 'unhealthy');
     assert.equal(failed.pid, healthy.pid);
-    assert.ok(Date.now() - failedAt < 5_000);
     const deadline = Date.now() + 10_000;
     while ((await driver.inspect(task.id))?.state === 'running') {
       assert.ok(Date.now() < deadline, 'the unhealthy process is stopped');

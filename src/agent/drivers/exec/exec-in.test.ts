@@ -37,7 +37,8 @@ void describe('ExecDriver.execIn', () => {
     const started = Date.now();
     const r = await driver.execIn(task.id, ['/bin/sh', '-c', 'sleep 30 & sleep 30'], { timeoutMs: 200 });
     assert.equal(r.timedOut, true);
-    assert.ok(Date.now() - started < 5_000, 'the pipes closed: no child outlived the kill');
+    // Both children sleep 30 s: returning well before that means the pipes closed, no child outlived the kill.
+    assert.ok(Date.now() - started < 25_000, 'the pipes closed: no child outlived the kill');
   });
 
   test('keeps only the first 4 KiB of output', async () => {
