@@ -1,4 +1,9 @@
-import type { Pos } from './source.ts';
+/** A place in a file; line and column count from 1. */
+export interface Pos {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+}
 
 /** What kind of problem a compose file has; tests and callers branch on it, never on messages. */
 export type ComposeErrorCode =
