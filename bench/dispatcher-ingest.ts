@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AgentMessage } from '../src/api/agent-protocol.ts';
 import { encodeMessage, parseManagerMessage, PROTOCOL_VERSION } from '../src/api/agent-protocol.ts';
-import { connectionPair } from '../src/agent/transport/in-process.ts';
+import { connectionPair } from '../src/testing/connection-pair.ts';
 import { systemClock } from '../src/lib/clock.ts';
 import { silentLogger } from '../src/lib/logger.ts';
 import { Dispatcher } from '../src/manager/dispatcher/dispatcher.ts';

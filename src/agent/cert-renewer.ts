@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../lib/clock.ts';
+import { Lifecycle } from '../lib/lifecycle.ts';
 import type { Logger } from '../lib/logger.ts';
 import { certificateInfo, renewalTime, saveCredential, type Credential } from './credentials.ts';
 
@@ -16,8 +17,6 @@ export interface CertRenewerOptions {
   retryMs?: number;
 }
 
-type Lifecycle = 'new' | 'running' | 'stopped';
-
 const MAX_TIMER_MS = 86_400_000;
 
 /**
@@ -33,7 +32,7 @@ export class CertRenewer {
   #credential: Credential;
   #timer: TimerHandle | undefined;
   #inFlight: Promise<void> | undefined;
-  #lifecycle: Lifecycle = 'new';
+  readonly #lifecycle = new Lifecycle('certificate renewer');
 
   constructor(deps: CertRenewerDeps, initial: Credential, options: CertRenewerOptions = {}) {
     this.#deps = deps;
@@ -53,22 +52,21 @@ export class CertRenewer {
   }
 
   start(): void {
-    if (this.#lifecycle !== 'new') throw new Error(`certificate renewer cannot start: it is ${this.#lifecycle}`);
-    this.#lifecycle = 'running';
+    this.#lifecycle.start();
     this.#schedule(this.renewAt - this.#deps.clock.now());
   }
 
   /** Stops renewing; waits for a renewal in flight. Idempotent. */
-  async stop(): Promise<void> {
-    if (this.#lifecycle === 'stopped') return;
-    this.#lifecycle = 'stopped';
-    this.#timer?.cancel();
-    this.#abort.abort(new Error('renewer stopped'));
-    await this.#inFlight;
+  stop(): Promise<void> {
+    return this.#lifecycle.stop(async () => {
+      this.#timer?.cancel();
+      this.#abort.abort(new Error('renewer stopped'));
+      await this.#inFlight;
+    });
   }
 
   #schedule(delayMs: number): void {
-    if (this.#lifecycle !== 'running') return;
+    if (!this.#lifecycle.running) return;
     this.#timer?.cancel();
     const due = this.#deps.clock.now() + Math.max(0, delayMs);
     const arm = (): void => {
@@ -89,7 +87,7 @@ export class CertRenewer {
   async #renew(): Promise<void> {
     try {
       const next = await this.#deps.renew(this.#credential, this.#abort.signal);
-      if (this.#lifecycle !== 'running') return;
+      if (!this.#lifecycle.running) return;
       await saveCredential(this.#deps.dataDir, next);
       this.#credential = next;
       const info = certificateInfo(next.cert);
@@ -99,7 +97,7 @@ export class CertRenewer {
       const now = this.#deps.clock.now();
       this.#schedule(Math.max(this.renewAt - now, Math.floor(((info.notAfter - now) * 2) / 3)));
     } catch (err) {
-      if (this.#lifecycle !== 'running') return;
+      if (!this.#lifecycle.running) return;
       // Short-lived certificates (tests) retry sooner, so a retry never lands after expiry.
       const left = certificateInfo(this.#credential.cert).notAfter - this.#deps.clock.now();
       const retryMs = Math.max(100, Math.min(this.#retryMs, Math.floor(left / 4)));

@@ -1,6 +1,7 @@
 import { request } from 'node:https';
 import { parseApiErrorBody } from '../api/errors.ts';
 import { caDigest, parseJoinToken, type JoinResponse, type RenewResponse } from '../api/join.ts';
+import { CodedError, errorGuard } from '../lib/coded-error.ts';
 import { certificateInfo, generateKeyAndCsr, issuedBy, loadCredential, saveCredential, tlsClientOptions, type Credential } from './credentials.ts';
 import { saveNodeId } from './node-id.ts';
 
@@ -23,18 +24,11 @@ export interface ManagerAddress {
 export type JoinErrorCode = 'invalid_argument' | 'ca_mismatch' | 'unreachable' | 'refused' | 'protocol' | 'credential';
 
 /** Every failure of joining or renewing, with what went wrong in one line. */
-export class JoinError extends Error {
+export class JoinError extends CodedError<JoinErrorCode> {
   override readonly name = 'JoinError';
-  readonly code: JoinErrorCode;
-  constructor(code: JoinErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-  }
 }
 
-export function isJoinError(e: unknown): e is JoinError {
-  return e instanceof JoinError;
-}
+export const isJoinError = errorGuard(JoinError);
 
 /** `HOST`, `HOST:PORT`, `[V6]:PORT` or `https://HOST:PORT` → an address (port default 4280). */
 export function parseManagerAddress(text: string): ManagerAddress {

@@ -10,7 +10,7 @@ import { FakeClock } from '../testing/fake-clock.ts';
 import { makeTask } from '../testing/fixtures.ts';
 import { Agent } from './agent.ts';
 import { FakeDriver } from './drivers/fake/fake-driver.ts';
-import { connectionPair } from './transport/in-process.ts';
+import { connectionPair } from '../testing/connection-pair.ts';
 
 /** A manager end that records what agents send and answers as the test says. */
 class ScriptedManager {

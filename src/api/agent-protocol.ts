@@ -190,7 +190,7 @@ export interface CloseInfo {
 /**
  * One side of an agent session's transport: ordered, reliable text frames. Implementations:
  * WebSocket (`src/agent/transport/ws.ts` on the agent, `src/manager/dispatcher/ws-server.ts`
- * on the manager) and an in-process pair (`src/agent/transport/in-process.ts`) for tests.
+ * on the manager) and an in-process pair (`src/testing/connection-pair.ts`) for tests.
  * Handlers are set once; frames that arrive before a handler is set are buffered.
  */
 export interface Connection {

@@ -1,3 +1,5 @@
+import { CodedError, errorGuard } from '../lib/coded-error.ts';
+
 /**
  * The catalogue of API errors: every error the REST API returns has one of these codes, the
  * HTTP status that goes with it, and a message that says what is wrong and where. On the
@@ -25,14 +27,12 @@ export interface ErrorDetail {
   message: string;
 }
 
-export class ApiError extends Error {
+export class ApiError extends CodedError<ApiErrorCode> {
   override readonly name = 'ApiError';
-  readonly code: ApiErrorCode;
   readonly details: readonly ErrorDetail[];
 
   constructor(code: ApiErrorCode, message: string, options: { details?: ErrorDetail[]; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options);
     this.details = options.details ?? [];
   }
 
@@ -45,9 +45,7 @@ export class ApiError extends Error {
   }
 }
 
-export function isApiError(e: unknown): e is ApiError {
-  return e instanceof ApiError;
-}
+export const isApiError = errorGuard(ApiError);
 
 /** Reads an error body as the API sends it; undefined when the body is not one. */
 export function parseApiErrorBody(body: unknown): { code: ApiErrorCode; message: string; details: ErrorDetail[] } | undefined {

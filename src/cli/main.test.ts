@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { makeNode } from '../testing/fixtures.ts';
-import { startApi, type ApiHarness } from '../manager/controlapi/api-harness.ts';
+import { startApi, type ApiHarness } from '../testing/api-harness.ts';
 import { run } from './main.ts';
 
 interface Result {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { startApi, type ApiHarness } from '../manager/controlapi/api-harness.ts';
-import { SealingKey } from '../manager/secrets/sealing-key.ts';
+import { startApi, type ApiHarness } from '../testing/api-harness.ts';
+import { testSealingKey } from '../testing/sealing-key.ts';
 import { parseFileRef } from './file-refs.ts';
 import { run } from './main.ts';
 
@@ -23,7 +23,7 @@ describe('secret and config commands', () => {
   };
 
   beforeEach(async () => {
-    h = await startApi({ listen: true, secrets: SealingKey.random() });
+    h = await startApi({ listen: true, secrets: testSealingKey() });
   });
   afterEach(async () => {
     await h.close();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Service } from '../api/service.ts';
 import { validateServiceSpec } from '../api/validate.ts';
-import { startApi, type ApiHarness } from '../manager/controlapi/api-harness.ts';
+import { startApi, type ApiHarness } from '../testing/api-harness.ts';
 import { makeServiceSpec } from '../testing/fixtures.ts';
 import { run } from './main.ts';
 import { isUsageError } from './parse.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startApi, type ApiHarness } from '../manager/controlapi/api-harness.ts';
+import { startApi, type ApiHarness } from '../testing/api-harness.ts';
 import { FlotillaClient, isClientError, parseHost } from './client.ts';
 import { ndjson } from './streams.ts';
 

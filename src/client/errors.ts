@@ -1,4 +1,5 @@
 import type { ApiErrorCode, ErrorDetail } from '../api/errors.ts';
+import { CodedError, errorGuard } from '../lib/coded-error.ts';
 
 /**
  * `unreachable`: nothing answers at the address (the manager is not running);
@@ -7,21 +8,17 @@ import type { ApiErrorCode, ErrorDetail } from '../api/errors.ts';
 export type ClientErrorCode = ApiErrorCode | 'unreachable' | 'protocol';
 
 /** Every failure of a `FlotillaClient` call: the API's error code and message, or why it got none. */
-export class ClientError extends Error {
+export class ClientError extends CodedError<ClientErrorCode> {
   override readonly name = 'ClientError';
-  readonly code: ClientErrorCode;
   /** HTTP status, when a response came back. */
   readonly status: number | undefined;
   readonly details: readonly ErrorDetail[];
 
   constructor(code: ClientErrorCode, message: string, options: { status?: number; details?: ErrorDetail[]; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options);
     this.status = options.status;
     this.details = options.details ?? [];
   }
 }
 
-export function isClientError(e: unknown): e is ClientError {
-  return e instanceof ClientError;
-}
+export const isClientError = errorGuard(ClientError);

@@ -1,4 +1,11 @@
-import type { Pos } from './source.ts';
+import { CodedError, errorGuard } from '../lib/coded-error.ts';
+
+/** A place in a file; line and column count from 1. */
+export interface Pos {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+}
 
 /** What kind of problem a compose file has; tests and callers branch on it, never on messages. */
 export type ComposeErrorCode =
@@ -32,24 +39,18 @@ export function formatProblem(p: ComposeProblem): string {
  * field path. Loading stops at the first stage that finds problems and reports all of that
  * stage's problems at once.
  */
-export class ComposeError extends Error {
+export class ComposeError extends CodedError<ComposeErrorCode> {
   override readonly name = 'ComposeError';
   readonly problems: readonly ComposeProblem[];
 
+  /** `code` is the code of the first problem. */
   constructor(problems: readonly ComposeProblem[], options?: { cause?: unknown }) {
-    super(problems.map(formatProblem).join('\n'), options);
+    super(problems[0]?.code ?? 'invalid_value', problems.map(formatProblem).join('\n'), options);
     this.problems = problems;
   }
-
-  /** The code of the first problem. */
-  get code(): ComposeErrorCode {
-    return this.problems[0]?.code ?? 'invalid_value';
-  }
 }
 
-export function isComposeError(e: unknown): e is ComposeError {
-  return e instanceof ComposeError;
-}
+export const isComposeError = errorGuard(ComposeError);
 
 /** Shorthand: throws a ComposeError with one problem. */
 export function fail(code: ComposeErrorCode, pos: Pos | undefined, path: string, message: string): never {

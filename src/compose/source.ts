@@ -1,5 +1,5 @@
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
-import { ComposeError, type ComposeProblem } from './errors.ts';
+import { ComposeError, type ComposeProblem, type Pos } from './errors.ts';
 
 /**
  * YAML → plain values, remembering where each came from. Positions live in side tables keyed
@@ -7,13 +7,6 @@ import { ComposeError, type ComposeProblem } from './errors.ts';
  * the key and of its value), so the values stay plain JSON for the rest of the pipeline and
  * every later stage can still say `file:line:column` about what it looks at.
  */
-
-/** A place in a file; line and column count from 1. */
-export interface Pos {
-  readonly file: string;
-  readonly line: number;
-  readonly col: number;
-}
 
 /** Where a key and its value are, and the `!reset` / `!override` tag on the value, if any. */
 export interface KeyPos {

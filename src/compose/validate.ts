@@ -1,5 +1,5 @@
-import { ComposeError, describeValue, type ComposeProblem } from './errors.ts';
-import { posOfKey, posOfValue, setKeyPos, type Pos } from './source.ts';
+import { ComposeError, describeValue, type ComposeProblem, type Pos } from './errors.ts';
+import { posOfKey, posOfValue, setKeyPos } from './source.ts';
 import { didYouMean } from './suggest.ts';
 import { parseBytes, parseCpus, parseDurationMs } from './units.ts';
 

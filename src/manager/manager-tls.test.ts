@@ -11,7 +11,7 @@ import type { JoinResponse } from '../api/join.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { FakeClock } from '../testing/fake-clock.ts';
 import { CertificateAuthority } from './ca/authority.ts';
-import { newNodeKey } from './ca/fixtures.ts';
+import { newNodeKey } from '../testing/node-key.ts';
 import { Manager } from './manager.ts';
 
 /**

@@ -1,3 +1,5 @@
+import { CodedError, errorGuard } from '../lib/coded-error.ts';
+
 /**
  * The storage backend: a key-value log with one global revision, as etcd has. Every committed
  * transaction gets the next revision; every key remembers the revision that created it and the
@@ -83,15 +85,8 @@ export interface Backend {
 
 export type BackendErrorCode = 'compacted' | 'closed' | 'unavailable' | 'internal';
 
-export class BackendError extends Error {
+export class BackendError extends CodedError<BackendErrorCode> {
   override readonly name = 'BackendError';
-  readonly code: BackendErrorCode;
-  constructor(code: BackendErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
 }
 
-export function isBackendError(e: unknown): e is BackendError {
-  return e instanceof BackendError;
-}
+export const isBackendError = errorGuard(BackendError);

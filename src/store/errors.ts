@@ -1,3 +1,5 @@
+import { CodedError, errorGuard } from '../lib/coded-error.ts';
+
 /**
  * Errors of the Store boundary. Components check them with `isStoreError` and switch on
  * `code`; the control API translates them to HTTP (conflict and already_exists → 409,
@@ -5,16 +7,8 @@
  */
 export type StoreErrorCode = 'conflict' | 'not_found' | 'already_exists' | 'closed' | 'invalid';
 
-export class StoreError extends Error {
+export class StoreError extends CodedError<StoreErrorCode> {
   override readonly name = 'StoreError';
-  readonly code: StoreErrorCode;
-
-  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
 }
 
-export function isStoreError(e: unknown): e is StoreError {
-  return e instanceof StoreError;
-}
+export const isStoreError = errorGuard(StoreError);

@@ -5,7 +5,7 @@ import { Agent } from '../agent/agent.ts';
 import { FakeDriver } from '../agent/drivers/fake/fake-driver.ts';
 import { FakeHost } from '../agent/drivers/fake/fake-host.ts';
 import { ensureNodeId } from '../agent/node-id.ts';
-import { connectionPair } from '../agent/transport/in-process.ts';
+import { connectionPair } from './connection-pair.ts';
 import type { Clock } from '../lib/clock.ts';
 import { newId } from '../lib/ids.ts';
 import type { Logger } from '../lib/logger.ts';

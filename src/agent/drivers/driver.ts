@@ -1,4 +1,5 @@
 import type { PortConfig, TaskTemplate } from '../../api/service.ts';
+import { CodedError, errorGuard } from '../../lib/coded-error.ts';
 
 /**
  * The one contract every task driver implements (`docker`, `exec`, `fake`). A driver knows
@@ -168,15 +169,8 @@ export interface Driver {
 
 export type DriverErrorCode = 'not_found' | 'image_not_found' | 'invalid_spec' | 'start_failed' | 'unavailable' | 'internal';
 
-export class DriverError extends Error {
+export class DriverError extends CodedError<DriverErrorCode> {
   override readonly name = 'DriverError';
-  readonly code: DriverErrorCode;
-  constructor(code: DriverErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
 }
 
-export function isDriverError(e: unknown): e is DriverError {
-  return e instanceof DriverError;
-}
+export const isDriverError = errorGuard(DriverError);

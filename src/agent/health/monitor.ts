@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
+import { Lifecycle } from '../../lib/lifecycle.ts';
 import type { HealthState } from '../drivers/driver.ts';
 import { judge, STARTING, type CheckState, type HealthTiming, type ProbeResult } from './judge.ts';
 
@@ -22,7 +23,7 @@ export class HealthMonitor {
   #startedAt = 0;
   #timer: TimerHandle | undefined;
   #inflight: AbortController | undefined;
-  #lifecycle: 'new' | 'running' | 'stopped' = 'new';
+  readonly #lifecycle = new Lifecycle('health monitor', { startError: (state) => new Error(`health monitor already ${state}`) });
 
   constructor(
     deps: { readonly clock: Clock },
@@ -45,8 +46,7 @@ export class HealthMonitor {
 
   /** Reports the initial health and schedules the first probe. Starting twice throws. */
   start(): void {
-    if (this.#lifecycle !== 'new') throw new Error(`health monitor already ${this.#lifecycle}`);
-    this.#lifecycle = 'running';
+    this.#lifecycle.start();
     this.#startedAt = this.#clock.now();
     this.#listener(this.#state.health, '');
     this.#schedule();
@@ -54,14 +54,16 @@ export class HealthMonitor {
 
   /** Cancels the next probe and aborts one in flight; idempotent. No report follows. */
   stop(): void {
-    this.#lifecycle = 'stopped';
-    this.#timer?.cancel();
-    this.#timer = undefined;
-    this.#inflight?.abort(new Error('health monitor stopped'));
+    // The work is synchronous: it is done when `stop` returns.
+    void this.#lifecycle.stop(() => {
+      this.#timer?.cancel();
+      this.#timer = undefined;
+      this.#inflight?.abort(new Error('health monitor stopped'));
+    });
   }
 
   #schedule(): void {
-    if (this.#lifecycle !== 'running') return;
+    if (!this.#lifecycle.running) return;
     this.#timer = this.#clock.setTimer(this.#timing.intervalMs, () => {
       this.#timer = undefined;
       void this.#check();
@@ -71,7 +73,7 @@ export class HealthMonitor {
   async #check(): Promise<void> {
     const startedProbeAt = this.#clock.now();
     const result = await this.#runProbe();
-    if (this.#lifecycle !== 'running') return;
+    if (!this.#lifecycle.running) return;
     const inStartPeriod = startedProbeAt - this.#startedAt < this.#timing.startPeriodMs;
     const before = this.#state.health;
     this.#state = judge(this.#state, result, this.#timing, inStartPeriod);

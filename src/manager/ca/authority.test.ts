@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { caDigest } from '../../api/join.ts';
 import { CertificateAuthority, publicKeyFromCsr } from './authority.ts';
 import { isCaError } from './errors.ts';
-import { newNodeKey } from './fixtures.ts';
+import { newNodeKey } from '../../testing/node-key.ts';
 import { generateKeyPair, x509 } from './x509.ts';
 
 const NOW = Date.UTC(2026, 0, 1);

@@ -12,7 +12,7 @@ import { openMemoryStore } from '../../store/memory.ts';
 import type { Store } from '../../store/store.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
 import { ClusterCa, type ClusterCaOptions } from './cluster-ca.ts';
-import { newNodeKey } from './fixtures.ts';
+import { newNodeKey } from '../../testing/node-key.ts';
 
 
 describe('ClusterCa', () => {

@@ -1,27 +1,9 @@
-import type { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { PeerIdentity } from '../../api/cluster.ts';
 import { ApiError } from '../../api/errors.ts';
-import type { JoinRequest, JoinResponse, RenewResponse, TokensResponse } from '../../api/join.ts';
-import type { RouteContext } from './context.ts';
-
-/**
- * What the API needs of the cluster CA. The composition root passes the CA component; this
- * folder never imports it. `join` and `renew` throw `ApiError`.
- */
-export interface ClusterAuthority {
-  readonly caCertificate: string;
-  /** Who presented this client certificate (undefined: none was presented). */
-  identify(cert: X509Certificate | undefined): PeerIdentity;
-  /** Whether `token` is the admin bearer token. */
-  isAdminToken(token: string): boolean;
-  join(request: JoinRequest, remoteAddr: string): Promise<JoinResponse>;
-  renew(nodeId: string, csr: string): Promise<RenewResponse>;
-  joinTokens(): TokensResponse;
-  rotateToken(role: 'worker' | 'manager'): Promise<TokensResponse>;
-}
+import type { ClusterAuthority, RouteContext } from './context.ts';
 
 /** The one message every refused admin request gets. */
 export const ADMIN_CREDENTIAL_NEEDED = 'this API needs the admin credential: a client certificate or a bearer token (see `flotilla context`)';

@@ -1,9 +1,11 @@
+import type { X509Certificate } from 'node:crypto';
+import type { PeerIdentity } from '../../api/cluster.ts';
+import type { JoinRequest, JoinResponse, RenewResponse, TokensResponse } from '../../api/join.ts';
 import type { LogLine, LogQuery } from '../../api/log-line.ts';
 import type { Task } from '../../api/task.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Store } from '../../store/store.ts';
-import type { ClusterAuthority } from './auth.ts';
 
 /**
  * Where task logs come from. The composition root wires this to the dispatcher, which asks the
@@ -11,6 +13,22 @@ import type { ClusterAuthority } from './auth.ts';
  */
 export interface LogSource {
   taskLogs(task: Task, options: LogQuery, signal: AbortSignal): AsyncIterable<LogLine>;
+}
+
+/**
+ * What the API needs of the cluster CA. The composition root passes the CA component; this
+ * folder never imports it. `join` and `renew` throw `ApiError`.
+ */
+export interface ClusterAuthority {
+  readonly caCertificate: string;
+  /** Who presented this client certificate (undefined: none was presented). */
+  identify(cert: X509Certificate | undefined): PeerIdentity;
+  /** Whether `token` is the admin bearer token. */
+  isAdminToken(token: string): boolean;
+  join(request: JoinRequest, remoteAddr: string): Promise<JoinResponse>;
+  renew(nodeId: string, csr: string): Promise<RenewResponse>;
+  joinTokens(): TokensResponse;
+  rotateToken(role: 'worker' | 'manager'): Promise<TokensResponse>;
 }
 
 /** What the control API needs from the rest of the manager. */

@@ -2,8 +2,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
 import { CaResponse, JoinRequest, JoinResponse, RenewRequest, RenewResponse, TokensResponse } from '../../api/join.ts';
-import { isTlsRequest, peerIdentity, type ClusterAuthority } from './auth.ts';
-import type { RouteContext } from './context.ts';
+import { isTlsRequest, peerIdentity } from './auth.ts';
+import type { ClusterAuthority, RouteContext } from './context.ts';
 import { errorResponses } from './errors.ts';
 
 const TokenRole = Type.Object({ role: Type.Union([Type.Literal('worker'), Type.Literal('manager')]) });

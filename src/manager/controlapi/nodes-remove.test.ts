@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Node } from '../../api/node.ts';
 import { makeNode } from '../../testing/fixtures.ts';
-import { startApi, type ApiHarness } from './api-harness.ts';
+import { startApi, type ApiHarness } from '../../testing/api-harness.ts';
 
 function create(h: ApiHarness, node: Node): Promise<void> {
   const { version: _v, createdAt: _c, updatedAt: _u, ...rest } = node;

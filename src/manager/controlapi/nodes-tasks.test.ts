@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Node } from '../../api/node.ts';
 import type { Task } from '../../api/task.ts';
 import { makeNode, makeService, makeTask } from '../../testing/fixtures.ts';
-import { startApi, type ApiHarness } from './api-harness.ts';
+import { startApi, type ApiHarness } from '../../testing/api-harness.ts';
 
 function withoutMeta<T extends { version: number; createdAt: string; updatedAt: string }>(o: T): Omit<T, 'version' | 'createdAt' | 'updatedAt'> {
   const { version: _v, createdAt: _c, updatedAt: _u, ...rest } = o;

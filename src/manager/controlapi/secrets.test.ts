@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { SealingKey } from '../secrets/sealing-key.ts';
-import { startApi, type ApiHarness } from './api-harness.ts';
+import { testSealingKey } from '../../testing/sealing-key.ts';
+import { startApi, type ApiHarness } from '../../testing/api-harness.ts';
 
 const PLAINTEXT = 'p4ssw0rd-7f3a9c-do-not-leak';
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -12,7 +12,7 @@ function serviceUsing(secret: { id: string; name: string }, extra: Record<string
 
 describe('secrets API', () => {
   let h: ApiHarness;
-  const key = SealingKey.random();
+  const key = testSealingKey();
   beforeEach(async () => {
     h = await startApi({ secrets: key });
   });

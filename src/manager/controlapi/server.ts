@@ -22,8 +22,7 @@ import { registerTaskRoutes } from './tasks.ts';
 import { validatorCompiler } from './validation.ts';
 import { PACKAGE_VERSION } from './version.ts';
 
-export type { ControlApiDeps, ControlApiOptions, ListenAddress, LogSource, SecretSealer, TlsCredentials } from './context.ts';
-export type { ClusterAuthority } from './auth.ts';
+export type { ClusterAuthority, ControlApiDeps, ControlApiOptions, ListenAddress, LogSource, SecretSealer, TlsCredentials } from './context.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { makeServiceSpec } from '../../testing/fixtures.ts';
-import { startApi, type ApiHarness } from './api-harness.ts';
+import { startApi, type ApiHarness } from '../../testing/api-harness.ts';
 import { changesTasks } from './services.ts';
 
 const minimal = { name: 'web', taskTemplate: { container: { image: 'flotilla/busybox:test' } } };

@@ -7,7 +7,7 @@ import type { Task } from '../../api/task.ts';
 import { FlotillaClient } from '../../client/client.ts';
 import { lines, sse } from '../../client/streams.ts';
 import { makeService, makeTask } from '../../testing/fixtures.ts';
-import { startApi, type ApiHarness } from './api-harness.ts';
+import { startApi, type ApiHarness } from '../../testing/api-harness.ts';
 
 /** Fails the test instead of hanging when `p` does not settle in time. */
 function within<T>(p: Promise<T>, ms = 5000): Promise<T> {

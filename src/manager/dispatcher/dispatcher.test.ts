@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { AgentMessage, Connection, ManagerMessage } from '../../api/agent-protocol.ts';
 import { encodeMessage, parseManagerMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
 import type { Task, TaskState } from '../../api/task.ts';
-import { connectionPair } from '../../agent/transport/in-process.ts';
+import { connectionPair } from '../../testing/connection-pair.ts';
 import { silentLogger } from '../../lib/logger.ts';
 import { openMemoryStore } from '../../store/memory.ts';
 import type { Store } from '../../store/store.ts';

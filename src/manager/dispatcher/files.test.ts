@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { AssignmentsMessage, Connection } from '../../api/agent-protocol.ts';
 import { encodeMessage, parseManagerMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
-import { connectionPair } from '../../agent/transport/in-process.ts';
+import { connectionPair } from '../../testing/connection-pair.ts';
 import { silentLogger } from '../../lib/logger.ts';
 import { openMemoryStore } from '../../store/memory.ts';
 import type { Store } from '../../store/store.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
 import { makeTask } from '../../testing/fixtures.ts';
-import { SealingKey } from '../secrets/sealing-key.ts';
+import { testSealingKey } from '../../testing/sealing-key.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { filesFor } from './files.ts';
 
@@ -50,7 +50,7 @@ class Recorder {
 describe('dispatcher: secret and config delivery', () => {
   let store: Store;
   let dispatcher: Dispatcher;
-  const key = SealingKey.random();
+  const key = testSealingKey();
 
   beforeEach(async () => {
     const clock = new FakeClock();

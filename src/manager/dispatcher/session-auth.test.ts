@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Connection, ManagerMessage } from '../../api/agent-protocol.ts';
 import { encodeMessage, parseManagerMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
-import { connectionPair } from '../../agent/transport/in-process.ts';
+import { connectionPair } from '../../testing/connection-pair.ts';
 import { silentLogger } from '../../lib/logger.ts';
 import { openMemoryStore } from '../../store/memory.ts';
 import type { Store } from '../../store/store.ts';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { Task } from '../../api/task.ts';
 import { makeNode, makeService, makeTask, type DeepPartial } from '../../testing/fixtures.ts';
 import { excessHistory, historyToKeep, removable } from './history.ts';
-import { SimWorld } from './simulate.ts';
+import { SimWorld } from '../../testing/sim-world.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 const nodes = new Map([['n1', makeNode({ id: 'n1' })]]);

@@ -4,7 +4,7 @@ import { jobProgress, jobTarget } from '../../api/job.ts';
 import type { Service } from '../../api/service.ts';
 import type { Task } from '../../api/task.ts';
 import { makeNode, makeService, makeServiceSpec, type DeepPartial } from '../../testing/fixtures.ts';
-import { SimWorld } from './simulate.ts';
+import { SimWorld } from '../../testing/sim-world.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 

@@ -2,6 +2,7 @@ import type { Node } from '../../api/node.ts';
 import { isTerminal, stateRank, type Task } from '../../api/task.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
+import { Lifecycle, type LifecycleState } from '../../lib/lifecycle.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { WorkQueue, type ReconcileResult } from '../../lib/work-queue.ts';
 import type { Store, StoreEvent } from '../../store/store.ts';
@@ -21,8 +22,6 @@ export interface OrchestratorDeps {
   readonly newId?: () => string;
 }
 
-export type OrchestratorState = 'new' | 'running' | 'stopping' | 'stopped';
-
 /**
  * Keeps every service's tasks matching its spec: replicated slots and global nodes, restarts
  * with backoff, tasks moved off drained and down nodes, spec updates, removal and history.
@@ -38,7 +37,7 @@ export class Orchestrator {
   readonly #newId: () => string;
   readonly #opts: CompiledOrchestratorOptions;
   readonly #queue: WorkQueue<string>;
-  #state: OrchestratorState = 'new';
+  readonly #lifecycle = new Lifecycle('orchestrator');
   #unsubscribe: (() => void) | undefined;
 
   constructor(deps: OrchestratorDeps, options: OrchestratorOptions = {}) {
@@ -58,14 +57,13 @@ export class Orchestrator {
     );
   }
 
-  get state(): OrchestratorState {
-    return this.#state;
+  get state(): LifecycleState {
+    return this.#lifecycle.state;
   }
 
   /** Subscribes to the store and queues every service (and every orphaned task's service). */
   async start(): Promise<void> {
-    if (this.#state !== 'new') throw new Error(`orchestrator cannot start: it is ${this.#state}`);
-    this.#state = 'running';
+    this.#lifecycle.start();
     // Subscribe and read the snapshot in one synchronous step: nothing is missed.
     this.#unsubscribe = this.#store.watch((ev) => this.#onEvent(ev), { kinds: ['service', 'task', 'node'] });
     const ids = new Set<string>();
@@ -77,14 +75,13 @@ export class Orchestrator {
   }
 
   /** Unsubscribes, cancels restart timers and waits for running reconciles. Idempotent. */
-  async stop(): Promise<void> {
-    if (this.#state === 'new') this.#state = 'stopped';
-    if (this.#state === 'stopped') return;
-    this.#state = 'stopping';
-    this.#unsubscribe?.();
-    this.#unsubscribe = undefined;
-    await this.#queue.stop();
-    this.#state = 'stopped';
+  stop(): Promise<void> {
+    return this.#lifecycle.stop(async (from) => {
+      if (from === 'new') return;
+      this.#unsubscribe?.();
+      this.#unsubscribe = undefined;
+      await this.#queue.stop();
+    });
   }
 
   /** Resolves when no service is queued or being reconciled (pending restart timers aside). */
@@ -94,7 +91,7 @@ export class Orchestrator {
 
   /** Converges one service now; called by the work queue. */
   async reconcile(serviceId: string): Promise<ReconcileResult | void> {
-    if (this.#state !== 'running') return;
+    if (!this.#lifecycle.running) return;
     const store = this.#store;
     const service = store.services.get(serviceId);
     const tasks = store.tasks.byService(serviceId);

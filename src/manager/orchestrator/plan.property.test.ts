@@ -5,7 +5,7 @@ import type { Task } from '../../api/task.ts';
 import { isTerminal, stateRank, TASK_STATES } from '../../api/task.ts';
 import { makeNode, makeService, makeTask } from '../../testing/fixtures.ts';
 import { globalFit } from './node-health.ts';
-import { SimWorld } from './simulate.ts';
+import { SimWorld } from '../../testing/sim-world.ts';
 
 /*
  * Whatever mess the store holds (duplicate slots, stale specs, tasks on lost nodes, half-removed

@@ -5,7 +5,7 @@ import type { Task } from '../../api/task.ts';
 import { makeNode, makeService, makeTask, type DeepPartial } from '../../testing/fixtures.ts';
 import type { Action } from './actions.ts';
 import { chooseSlots } from './replicated.ts';
-import { SimWorld, summarize } from './simulate.ts';
+import { SimWorld, summarize } from '../../testing/sim-world.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 

@@ -4,7 +4,7 @@ import type { RestartPolicy } from '../../api/service.ts';
 import type { Task, TaskState } from '../../api/task.ts';
 import { makeNode, makeService, makeTask, type DeepPartial } from '../../testing/fixtures.ts';
 import { conditionAllows, decideRestart, DEFAULT_RESTART_TUNING, restartDelay } from './restart.ts';
-import { SimWorld } from './simulate.ts';
+import { SimWorld } from '../../testing/sim-world.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 const iso = (ms: number): string => new Date(T0 + ms).toISOString();

@@ -5,7 +5,7 @@ import { rolledBack, withNewSpec } from '../../api/service-rollout.ts';
 import type { Task } from '../../api/task.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
 import { makeService, type DeepPartial } from '../../testing/fixtures.ts';
-import { RolloutSim, type Behaviour } from './rollout-sim.ts';
+import { RolloutSim, type Behaviour } from '../../testing/rollout-sim.ts';
 import { timeOf } from './task-life.ts';
 
 /*

@@ -9,7 +9,7 @@ import { isDriverError } from '../driver.ts';
 import { driverTask, shellScript, type TaskBehaviour } from '../sample-tasks.ts';
 import { parseDockerHost } from './docker-host.ts';
 import { DockerDriver } from './docker-driver.ts';
-import { engineUnavailable, TEST_IMAGE } from './test-engine.ts';
+import { engineUnavailable, TEST_IMAGE } from '../../../testing/docker-engine.ts';
 
 /**
  * Runs against the Docker engine at DOCKER_HOST (default /var/run/docker.sock) with the local

@@ -9,7 +9,7 @@ import type { HealthState } from '../driver.ts';
 import { driverTask } from '../sample-tasks.ts';
 import { parseDockerHost } from './docker-host.ts';
 import { DockerDriver } from './docker-driver.ts';
-import { engineUnavailable, skipUnlessRequired, TEST_IMAGE } from './test-engine.ts';
+import { engineUnavailable, skipUnlessRequired, TEST_IMAGE } from '../../../testing/docker-engine.ts';
 
 /**
  * Health checks on a real engine (flotilla/busybox:test): Docker runs the spec's `test` and

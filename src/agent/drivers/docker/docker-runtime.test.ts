@@ -11,7 +11,7 @@ import { isDriverError } from '../driver.ts';
 import { driverTask } from '../sample-tasks.ts';
 import { parseDockerHost } from './docker-host.ts';
 import { DockerDriver } from './docker-driver.ts';
-import { engineUnavailable, skipUnlessRequired, TEST_IMAGE } from './test-engine.ts';
+import { engineUnavailable, skipUnlessRequired, TEST_IMAGE } from '../../../testing/docker-engine.ts';
 
 /**
  * The runtime fields of a container spec (mounts, init, capabilities, hostname, extra hosts,

@@ -2,12 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
-import { silentLogger } from '../../lib/logger.ts';
-import type { Store } from '../../store/store.ts';
-import { openMemoryStore } from '../../store/memory.ts';
-import { FakeClock } from '../../testing/fake-clock.ts';
-import type { LogSource, SecretSealer } from './context.ts';
-import { ControlApi, type ControlApiOptions } from './server.ts';
+import { silentLogger } from '../lib/logger.ts';
+import type { Store } from '../store/store.ts';
+import { openMemoryStore } from '../store/memory.ts';
+import { FakeClock } from './fake-clock.ts';
+import type { LogSource, SecretSealer } from '../manager/controlapi/context.ts';
+import { ControlApi, type ControlApiOptions } from '../manager/controlapi/server.ts';
 
 /**
  * A control API on a real in-memory store, for tests of the API, the client and the CLI.

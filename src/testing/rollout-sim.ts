@@ -1,9 +1,9 @@
-import type { Service } from '../../api/service.ts';
-import { isTerminal, type Task } from '../../api/task.ts';
-import type { FakeClock } from '../../testing/fake-clock.ts';
-import { makeNode, makeTask } from '../../testing/fixtures.ts';
-import { SimWorld } from './simulate.ts';
-import { isUp, timeOf } from './task-life.ts';
+import type { Service } from '../api/service.ts';
+import { isTerminal, type Task } from '../api/task.ts';
+import type { FakeClock } from './fake-clock.ts';
+import { makeNode, makeTask } from './fixtures.ts';
+import { SimWorld } from './sim-world.ts';
+import { isUp, timeOf } from '../manager/orchestrator/task-life.ts';
 
 /**
  * A rollout played out in time, for tests of the rolling updater: the pure planner (through

@@ -1,4 +1,4 @@
-import type { CloseInfo, Connection } from '../../api/agent-protocol.ts';
+import type { CloseInfo, Connection } from '../api/agent-protocol.ts';
 
 /**
  * Two connected in-process `Connection`s, for the cluster harness and tests. Frames are

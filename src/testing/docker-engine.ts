@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import type { DockerDriver } from './docker-driver.ts';
+import type { DockerDriver } from '../agent/drivers/docker/docker-driver.ts';
 
 /** The image the docker driver's tests run (built by scripts/build-images.sh). */
 export const TEST_IMAGE = 'flotilla/busybox:test';

@@ -1,12 +1,12 @@
-import type { Node } from '../../api/node.ts';
-import type { Service } from '../../api/service.ts';
-import { rolledBack } from '../../api/service-rollout.ts';
-import type { DesiredState, Task, TaskState } from '../../api/task.ts';
-import type { Action, ServicePlan } from './actions.ts';
-import type { NewTask } from './new-task.ts';
-import type { PlanOptions } from './builder.ts';
-import { planService } from './plan.ts';
-import { DEFAULT_RESTART_TUNING } from './restart.ts';
+import type { Node } from '../api/node.ts';
+import type { Service } from '../api/service.ts';
+import { rolledBack } from '../api/service-rollout.ts';
+import type { DesiredState, Task, TaskState } from '../api/task.ts';
+import type { Action, ServicePlan } from '../manager/orchestrator/actions.ts';
+import type { NewTask } from '../manager/orchestrator/new-task.ts';
+import type { PlanOptions } from '../manager/orchestrator/builder.ts';
+import { planService } from '../manager/orchestrator/plan.ts';
+import { DEFAULT_RESTART_TUNING } from '../manager/orchestrator/restart.ts';
 
 /**
  * A store-less world for testing the pure core: a map of tasks to which plans are applied

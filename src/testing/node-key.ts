@@ -1,4 +1,4 @@
-import { EC_ALGORITHM, generateKeyPair, privateKeyPem, x509 } from './x509.ts';
+import { EC_ALGORITHM, generateKeyPair, privateKeyPem, x509 } from '../manager/ca/x509.ts';
 
 /**
  * Test helper: what a node makes before it joins — an ECDSA P-256 key (PKCS#8 PEM) and a
