@@ -12,7 +12,7 @@ import { ClusterCa } from './ca/cluster-ca.ts';
 import { ControlApi, socketAnswers, type ListenAddress } from './controlapi/server.ts';
 import { Sessions } from './dispatcher/sessions.ts';
 import { attachAgentSessions, type AgentSessionEndpoint, type AgentSessionOptions } from './dispatcher/ws-server.ts';
-import { leaderLoops } from './leader-loops.ts';
+import { leaderLoops, type LeaderLoopDeps } from './leader-loops.ts';
 import { AlwaysLeader, type Leadership } from './leader/leadership.ts';
 import { LeaderLoopRunner } from './leader/loop-runner.ts';
 import { SealingKey } from './secrets/sealing-key.ts';
@@ -97,6 +97,7 @@ export class Manager {
   #store: Store | undefined;
   #api: ControlApi | undefined;
   #ca: ClusterCa | undefined;
+  #loops: LeaderLoopRunner<LeaderLoopDeps> | undefined;
   #sessions: AgentSessionEndpoint[] = [];
   #lifecycle: Lifecycle = 'new';
   #stopping: Promise<void> | undefined;
@@ -131,6 +132,11 @@ export class Manager {
   /** Where the API listens, once started (`unix:///…`, `http://…`). */
   get addresses(): string[] {
     return this.#api?.addresses ?? [];
+  }
+
+  /** Names of the leader loops running now: all of `leaderLoops` while leading, else none. */
+  get runningLeaderLoops(): string[] {
+    return this.#loops?.running ?? [];
   }
 
   get store(): Store {
@@ -180,8 +186,10 @@ export class Manager {
       );
       this.#api = api;
       ca?.onServerCredentials((c) => api.setTlsCredentials(c));
+      const loops = new LeaderLoopRunner({ leadership, logger }, leaderLoops, { ...deps, heartbeats: dispatcher });
+      this.#loops = loops;
       const components: Component[] = [
-        named('leader loops', new LeaderLoopRunner({ leadership, logger }, leaderLoops, { ...deps, heartbeats: dispatcher })),
+        named('leader loops', loops),
         named('dispatcher sessions', dispatcher),
         named('control API', api),
       ];
