@@ -16,7 +16,7 @@ import { encodeMessage, parseManagerMessage, PROTOCOL_VERSION } from '../src/api
 import { connectionPair } from '../src/testing/connection-pair.ts';
 import { systemClock } from '../src/lib/clock.ts';
 import { silentLogger } from '../src/lib/logger.ts';
-import { Dispatcher } from '../src/manager/dispatcher/dispatcher.ts';
+import { Sessions } from '../src/manager/dispatcher/sessions.ts';
 import { SqliteBackend } from '../src/store/sqlite/sqlite-backend.ts';
 import { Store } from '../src/store/store.ts';
 import { makeTask } from '../src/testing/fixtures.ts';
@@ -50,7 +50,7 @@ try {
   }
   console.log(`seeded ${TASKS} tasks on ${NODES} nodes`);
 
-  const dispatcher = new Dispatcher({ store, clock: systemClock, logger: silentLogger }, process.env['BENCH_MAX_BATCH'] ? { maxStatusBatch: Number(process.env['BENCH_MAX_BATCH']) } : {});
+  const dispatcher = new Sessions({ store, clock: systemClock, logger: silentLogger }, process.env['BENCH_MAX_BATCH'] ? { maxStatusBatch: Number(process.env['BENCH_MAX_BATCH']) } : {});
   await dispatcher.start();
   let expectedAcks = 0;
   let acks = 0;

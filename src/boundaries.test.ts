@@ -136,7 +136,7 @@ describe('lint boundaries', () => {
 
   describe('the agent never imports the manager', () => {
     it('fails on an import of the manager, from the root or from a part of the agent', async () => {
-      await assertForbidden('src/agent/boundary-probe.ts', "import { Dispatcher } from '../manager/dispatcher/dispatcher.ts';\nexport const probe = Dispatcher;\n", 'The agent never imports the manager');
+      await assertForbidden('src/agent/boundary-probe.ts', "import { Sessions } from '../manager/dispatcher/sessions.ts';\nexport const probe = Sessions;\n", 'The agent never imports the manager');
       await assertForbidden('src/agent/executor/boundary-probe.ts', "import type { Manager } from '../../manager/manager.ts';\nexport type Probe = Manager;\n", 'The agent never imports the manager');
     });
 

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { AGENT_SESSION_PATH } from '../api/agent-protocol.ts';
 import { systemClock } from '../lib/clock.ts';
 import { silentLogger } from '../lib/logger.ts';
-import { Dispatcher } from '../manager/dispatcher/dispatcher.ts';
+import { Sessions } from '../manager/dispatcher/sessions.ts';
 import { attachAgentSessions, type AgentSessionEndpoint } from '../manager/dispatcher/ws-server.ts';
 import { openMemoryStore } from '../store/memory.ts';
 import type { Store } from '../store/store.ts';
@@ -42,11 +42,11 @@ function waitForStore(store: Store, predicate: () => boolean, what: string, time
 interface Manager {
   server: Server;
   endpoint: AgentSessionEndpoint;
-  dispatcher: Dispatcher;
+  dispatcher: Sessions;
 }
 
 async function startManager(store: Store, port = 0): Promise<Manager> {
-  const dispatcher = new Dispatcher({ store, clock: systemClock, logger: silentLogger }, { heartbeatPeriodMs: 200 });
+  const dispatcher = new Sessions({ store, clock: systemClock, logger: silentLogger }, { heartbeatPeriodMs: 200 });
   await dispatcher.start();
   const server = createServer((_req, res) => res.writeHead(404).end());
   const endpoint = attachAgentSessions(server, dispatcher);

@@ -5,15 +5,16 @@ import type { TokensResponse } from '../api/join.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { socketPath, statePath } from '../lib/paths.ts';
+import type { Backend } from '../store/backend.ts';
 import { SqliteBackend } from '../store/sqlite/sqlite-backend.ts';
 import { Store } from '../store/store.ts';
-import { Allocator } from './allocator/allocator.ts';
 import { ClusterCa } from './ca/cluster-ca.ts';
 import { ControlApi, socketAnswers, type ListenAddress } from './controlapi/server.ts';
-import { Dispatcher } from './dispatcher/dispatcher.ts';
+import { Sessions } from './dispatcher/sessions.ts';
 import { attachAgentSessions, type AgentSessionEndpoint, type AgentSessionOptions } from './dispatcher/ws-server.ts';
-import { Orchestrator } from './orchestrator/orchestrator.ts';
-import { Scheduler } from './scheduler/scheduler.ts';
+import { leaderLoops, type LeaderLoopDeps } from './leader-loops.ts';
+import { AlwaysLeader, type Leadership } from './leader/leadership.ts';
+import { LeaderLoopRunner } from './leader/loop-runner.ts';
 import { SealingKey } from './secrets/sealing-key.ts';
 
 export interface ManagerDeps {
@@ -21,9 +22,35 @@ export interface ManagerDeps {
   readonly logger: Logger;
 }
 
+/** What a store backend or a leadership is opened with. */
+export interface StoreContext {
+  readonly dataDir: string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** Opens the backend the manager's store runs on. */
+export type BackendFactory = (ctx: StoreContext) => Promise<Backend>;
+
+/** Joins the election among the managers sharing `backend` (called once the store is open). */
+export type LeadershipFactory = (ctx: StoreContext & { readonly backend: Backend }) => Promise<Leadership>;
+
+/** The default backend: embedded SQLite at `<dataDir>/state.db`, opened exclusively. */
+export const sqliteBackend: BackendFactory = async ({ dataDir }) => SqliteBackend.open(statePath(dataDir));
+
+/** The default leadership: a manager alone on its store always leads. */
+export const alwaysLeader: LeadershipFactory = async () => new AlwaysLeader();
+
 export interface ManagerOptions {
   /** Holds `state.db` and the API socket `flotilla.sock`. */
   dataDir: string;
+  /** The store's backend. Default `sqliteBackend` (`<dataDir>/state.db`). */
+  backend?: BackendFactory;
+  /**
+   * Who leads: only the leader runs the leader loops (`leaderLoops`). Default `alwaysLeader`,
+   * right for one manager on its own SQLite store.
+   */
+  leadership?: LeadershipFactory;
   /** Extra TCP addresses for the API and agent sessions (the unix socket is always served). */
   listen?: readonly { host: string; port: number }[];
   /** Node id of the agent running beside this manager (`flotilla dev`): it registers as a manager. */
@@ -56,9 +83,11 @@ interface Component {
 type Lifecycle = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 /**
- * The manager's composition root: opens the store (`<dataDir>/state.db`), starts the control
- * loops (orchestrator, allocator, scheduler), the dispatcher and the control API, and serves
- * agent sessions on the API's servers. The only place manager components meet.
+ * The manager's composition root: opens the store (`backend`, default `<dataDir>/state.db`),
+ * follows the `leadership` and runs the leader loops (`leaderLoops`: orchestrator, allocator,
+ * scheduler, node liveness) while it leads, and on every manager the dispatcher's sessions and
+ * the control API, serving agent sessions on the API's servers. The only place manager
+ * components meet.
  */
 export class Manager {
   readonly #deps: ManagerDeps;
@@ -68,6 +97,7 @@ export class Manager {
   #store: Store | undefined;
   #api: ControlApi | undefined;
   #ca: ClusterCa | undefined;
+  #loops: LeaderLoopRunner<LeaderLoopDeps> | undefined;
   #sessions: AgentSessionEndpoint[] = [];
   #lifecycle: Lifecycle = 'new';
   #stopping: Promise<void> | undefined;
@@ -75,7 +105,7 @@ export class Manager {
   constructor(deps: ManagerDeps, options: ManagerOptions) {
     this.#deps = deps;
     const { tls, ...rest } = options;
-    this.#options = { listen: [], info: {}, localNodeId: '', ...rest };
+    this.#options = { listen: [], info: {}, localNodeId: '', backend: sqliteBackend, leadership: alwaysLeader, ...rest };
     this.#tls = tls;
   }
 
@@ -104,6 +134,11 @@ export class Manager {
     return this.#api?.addresses ?? [];
   }
 
+  /** Names of the leader loops running now: all of `leaderLoops` while leading, else none. */
+  get runningLeaderLoops(): string[] {
+    return this.#loops?.running ?? [];
+  }
+
   get store(): Store {
     if (!this.#store) throw new Error('manager not started');
     return this.#store;
@@ -120,10 +155,12 @@ export class Manager {
       if (await socketAnswers(this.socketPath)) {
         throw new Error(`another manager is already running with data dir ${dataDir} (it answers on ${this.socketPath})`);
       }
-      const backend = SqliteBackend.open(statePath(dataDir));
+      const backend = await this.#options.backend({ dataDir, clock, logger });
       const store = await Store.open(backend, { clock, logger, closeBackend: true });
       this.#store = store;
       this.#started.push({ name: 'store', start: async () => {}, stop: () => store.close() });
+      const leadership = await this.#options.leadership({ dataDir, clock, logger, backend });
+      this.#started.push({ name: 'leadership', start: async () => {}, stop: () => leadership.close() });
 
       const deps = { store, clock, logger };
       const { localNodeId } = this.#options;
@@ -137,7 +174,8 @@ export class Manager {
       }
       // Secrets are sealed under <dataDir>/secrets.key (created on first start, mode 0600).
       const sealingKey = await SealingKey.load(dataDir);
-      const dispatcher = new Dispatcher({ ...deps, secrets: sealingKey }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
+      // The dispatcher's sessions run on every manager; its node liveness is a leader loop.
+      const dispatcher = new Sessions({ ...deps, secrets: sealingKey }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
       const api = new ControlApi(
         { ...deps, secrets: sealingKey, logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },
         {
@@ -148,11 +186,11 @@ export class Manager {
       );
       this.#api = api;
       ca?.onServerCredentials((c) => api.setTlsCredentials(c));
+      const loops = new LeaderLoopRunner({ leadership, logger }, leaderLoops, { ...deps, heartbeats: dispatcher });
+      this.#loops = loops;
       const components: Component[] = [
-        named('orchestrator', new Orchestrator(deps)),
-        named('allocator', new Allocator(deps)),
-        named('scheduler', new Scheduler(deps)),
-        named('dispatcher', dispatcher),
+        named('leader loops', loops),
+        named('dispatcher sessions', dispatcher),
         named('control API', api),
       ];
       for (const c of components) {

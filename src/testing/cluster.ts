@@ -6,11 +6,11 @@ import type { Service, ServiceSpec } from '../api/service.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { newId } from '../lib/ids.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
-import { Allocator } from '../manager/allocator/allocator.ts';
-import { Dispatcher } from '../manager/dispatcher/dispatcher.ts';
 import type { DispatcherOptions } from '../manager/dispatcher/options.ts';
-import { Orchestrator } from '../manager/orchestrator/orchestrator.ts';
-import { Scheduler } from '../manager/scheduler/scheduler.ts';
+import { Sessions } from '../manager/dispatcher/sessions.ts';
+import { leaderLoops } from '../manager/leader-loops.ts';
+import { AlwaysLeader } from '../manager/leader/leadership.ts';
+import { LeaderLoopRunner } from '../manager/leader/loop-runner.ts';
 import { SqliteBackend } from '../store/sqlite/sqlite-backend.ts';
 import { Store } from '../store/store.ts';
 import { makeServiceSpec, type DeepPartial } from './fixtures.ts';
@@ -34,8 +34,9 @@ interface Component {
 
 /**
  * An in-process cluster for controller tests and benchmarks: a real `Store` on a real SQLite
- * file (in a temp dir), the manager's control loops (orchestrator, allocator, scheduler,
- * dispatcher) and N `SimulatedNode`s running real agents on the fake driver.
+ * file (in a temp dir), the manager's leader loops (`leaderLoops`: orchestrator, allocator,
+ * scheduler, node liveness; always leader), the dispatcher's sessions and N `SimulatedNode`s
+ * running real agents on the fake driver.
  *
  * ```ts
  * const c = await Cluster.start({ nodes: 3 });
@@ -52,7 +53,7 @@ export class Cluster {
   readonly #dir: string;
   readonly #backend: SqliteBackend;
   readonly #options: ClusterOptions;
-  #dispatcher: Dispatcher | undefined;
+  #dispatcher: Sessions | undefined;
   #components: Component[] = [];
 
   private constructor(dir: string, backend: SqliteBackend, store: Store, options: ClusterOptions) {
@@ -75,8 +76,8 @@ export class Cluster {
     return c;
   }
 
-  /** The running dispatcher (undefined while the manager is stopped). */
-  get dispatcher(): Dispatcher | undefined {
+  /** The running dispatcher sessions (undefined while the manager is stopped). */
+  get dispatcher(): Sessions | undefined {
     return this.#dispatcher;
   }
 
@@ -84,8 +85,9 @@ export class Cluster {
   async startManager(): Promise<void> {
     if (this.#components.length > 0) throw new Error('the manager is already running');
     const deps = { store: this.store, clock: this.clock, logger: this.logger };
-    const dispatcher = new Dispatcher(deps, this.#options.dispatcher);
-    const components: Component[] = [new Orchestrator(deps), new Allocator(deps), new Scheduler(deps), dispatcher];
+    const dispatcher = new Sessions(deps, this.#options.dispatcher);
+    const loopDeps = { ...deps, heartbeats: dispatcher, ...(this.#options.dispatcher ? { dispatcher: this.#options.dispatcher } : {}) };
+    const components: Component[] = [new LeaderLoopRunner({ leadership: new AlwaysLeader(), logger: this.logger }, leaderLoops, loopDeps), dispatcher];
     for (const c of components) await c.start();
     this.#components = components;
     this.#dispatcher = dispatcher;

@@ -10,7 +10,7 @@ import type { Clock } from '../lib/clock.ts';
 import { newId } from '../lib/ids.ts';
 import type { Logger } from '../lib/logger.ts';
 
-/** Whoever takes the manager end of a new session (the current `Dispatcher`), if any is up. */
+/** Whoever takes the manager end of a new session (the current dispatcher `Sessions`), if any is up. */
 export type ManagerLink = () => { accept(conn: Connection): void } | undefined;
 
 export interface SimulatedNodeOptions {

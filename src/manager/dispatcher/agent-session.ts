@@ -9,7 +9,8 @@ export type AgentSessionState = 'handshake' | 'ready' | 'closed';
 
 /**
  * The manager's side of one agent connection: the transport, the node it speaks for once the
- * handshake is done, what it was sent, and its open log requests. The `Dispatcher` drives it.
+ * handshake is done, what it was sent, and its open log requests. The dispatcher's `Sessions`
+ * drive it.
  */
 export class AgentSession {
   readonly conn: Connection;

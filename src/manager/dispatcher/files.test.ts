@@ -9,7 +9,7 @@ import type { Store } from '../../store/store.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
 import { makeTask } from '../../testing/fixtures.ts';
 import { testSealingKey } from '../../testing/sealing-key.ts';
-import { Dispatcher } from './dispatcher.ts';
+import { Sessions } from './sessions.ts';
 import { filesFor } from './files.ts';
 
 const PLAINTEXT = 'top-secret-4b1d-only-for-n1';
@@ -49,13 +49,13 @@ class Recorder {
 
 describe('dispatcher: secret and config delivery', () => {
   let store: Store;
-  let dispatcher: Dispatcher;
+  let dispatcher: Sessions;
   const key = testSealingKey();
 
   beforeEach(async () => {
     const clock = new FakeClock();
     store = await openMemoryStore({ clock, logger: silentLogger });
-    dispatcher = new Dispatcher({ store, clock, logger: silentLogger, secrets: key });
+    dispatcher = new Sessions({ store, clock, logger: silentLogger, secrets: key });
     await dispatcher.start();
   });
   afterEach(async () => {

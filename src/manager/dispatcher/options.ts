@@ -1,4 +1,7 @@
-/** Public options of the `Dispatcher`; every field is optional with the documented default. */
+/**
+ * Public options of the dispatcher: `Sessions` and `Liveness` take the same object, each reads
+ * its part. Every field is optional with the documented default.
+ */
 export interface DispatcherOptions {
   /** How often agents send heartbeats. Default 1000 ms. */
   heartbeatPeriodMs?: number;

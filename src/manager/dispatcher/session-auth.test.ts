@@ -8,10 +8,10 @@ import { openMemoryStore } from '../../store/memory.ts';
 import type { Store } from '../../store/store.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
 import { makeNode } from '../../testing/fixtures.ts';
-import { Dispatcher } from './dispatcher.ts';
+import { Sessions } from './sessions.ts';
 
 /** Opens a session as a TLS listener would (with `identity`), says hello, returns the first answer and whether it closed. */
-async function open(d: Dispatcher, identity: { nodeId: string } | undefined, helloNodeId?: string): Promise<{ first: ManagerMessage; closed: Promise<void> }> {
+async function open(d: Sessions, identity: { nodeId: string } | undefined, helloNodeId?: string): Promise<{ first: ManagerMessage; closed: Promise<void> }> {
   const [agent, manager] = connectionPair();
   const received = new Promise<ManagerMessage>((resolve) => {
     agent.onMessage((text) => {
@@ -32,11 +32,11 @@ function hello(conn: Connection, nodeId?: string): void {
 
 describe('dispatcher: authenticated sessions', () => {
   let store: Store;
-  let d: Dispatcher;
+  let d: Sessions;
   beforeEach(async () => {
     const clock = new FakeClock();
     store = await openMemoryStore({ clock, logger: silentLogger });
-    d = new Dispatcher({ store, clock, logger: silentLogger });
+    d = new Sessions({ store, clock, logger: silentLogger });
     await d.start();
   });
   afterEach(async () => {

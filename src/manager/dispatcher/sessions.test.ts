@@ -1,104 +1,15 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { AgentMessage, Connection, ManagerMessage } from '../../api/agent-protocol.ts';
-import { encodeMessage, parseManagerMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
 import type { Task, TaskState } from '../../api/task.ts';
 import { connectionPair } from '../../testing/connection-pair.ts';
 import { silentLogger } from '../../lib/logger.ts';
 import { openMemoryStore } from '../../store/memory.ts';
 import type { Store } from '../../store/store.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
-import { makeNode, makeTask } from '../../testing/fixtures.ts';
-import { Dispatcher } from './dispatcher.ts';
+import { makeTask } from '../../testing/fixtures.ts';
+import { ScriptedAgent } from '../../testing/scripted-agent.ts';
+import { Sessions } from './sessions.ts';
 import { isDispatcherError } from './errors.ts';
-
-/** The agent end of a session, scripted by the test. */
-class ScriptedAgent {
-  readonly conn: Connection;
-  readonly inbox: ManagerMessage[] = [];
-  closed = false;
-  #waiters: Array<() => void> = [];
-
-  constructor(conn: Connection) {
-    this.conn = conn;
-    conn.onMessage((text) => {
-      const p = parseManagerMessage(text);
-      if (!p.ok) throw new Error(p.error);
-      this.inbox.push(p.message);
-      this.#notify();
-    });
-    conn.onClose(() => {
-      this.closed = true;
-      this.#notify();
-    });
-  }
-
-  send(m: AgentMessage): void {
-    this.conn.send(encodeMessage(m));
-  }
-
-  hello(nodeId?: string): void {
-    this.send({
-      type: 'hello',
-      protocol: PROTOCOL_VERSION,
-      ...(nodeId ? { nodeId } : {}),
-      description: {
-        hostname: 'h1',
-        platform: { os: 'linux', arch: 'x64' },
-        resources: { nanoCpus: 2e9, memoryBytes: 2 ** 30 },
-        drivers: ['fake'],
-      },
-    });
-  }
-
-  /** Removes and returns the first message of `type`, waiting up to 2 s for it. */
-  async next<T extends ManagerMessage['type']>(type: T): Promise<Extract<ManagerMessage, { type: T }>> {
-    const deadline = Date.now() + 2_000;
-    for (;;) {
-      const i = this.inbox.findIndex((m) => m.type === type);
-      if (i >= 0) return this.inbox.splice(i, 1)[0] as Extract<ManagerMessage, { type: T }>;
-      if (Date.now() > deadline) throw new Error(`no ${type} message; got ${this.inbox.map((m) => m.type).join(', ')}`);
-      await new Promise<void>((resolve) => {
-        this.#waiters.push(resolve);
-        setTimeout(resolve, 50).unref();
-      });
-    }
-  }
-
-  async untilClosed(): Promise<void> {
-    const deadline = Date.now() + 2_000;
-    while (!this.closed) {
-      if (Date.now() > deadline) throw new Error('session not closed');
-      await new Promise<void>((resolve) => {
-        this.#waiters.push(resolve);
-        setTimeout(resolve, 50).unref();
-      });
-    }
-  }
-
-  #notify(): void {
-    const w = this.#waiters;
-    this.#waiters = [];
-    for (const f of w) f();
-  }
-}
-
-/** Waits for a store condition, re-checked on every committed change. */
-function waitForStore(store: Store, predicate: () => boolean, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (predicate()) return resolve();
-    const timer = setTimeout(() => {
-      stop();
-      reject(new Error(`timed out waiting for ${what}`));
-    }, 2_000);
-    const stop = store.watch(() => {
-      if (!predicate()) return;
-      clearTimeout(timer);
-      stop();
-      resolve();
-    });
-  });
-}
 
 const status = (state: TaskState, extra: Record<string, unknown> = {}) => ({
   state,
@@ -107,15 +18,15 @@ const status = (state: TaskState, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-void describe('Dispatcher', () => {
+void describe('dispatcher sessions', () => {
   let store: Store;
   let clock: FakeClock;
-  let dispatcher: Dispatcher;
+  let dispatcher: Sessions;
 
   beforeEach(async () => {
     clock = new FakeClock();
     store = await openMemoryStore({ clock, logger: silentLogger });
-    dispatcher = new Dispatcher({ store, clock, logger: silentLogger });
+    dispatcher = new Sessions({ store, clock, logger: silentLogger });
     await dispatcher.start();
   });
   afterEach(async () => {
@@ -136,7 +47,7 @@ void describe('Dispatcher', () => {
 
   void it("registers the manager's own agent with role manager", async () => {
     await dispatcher.stop();
-    dispatcher = new Dispatcher({ store, clock, logger: silentLogger }, { managerNodeIds: ['local'] });
+    dispatcher = new Sessions({ store, clock, logger: silentLogger }, { managerNodeIds: ['local'] });
     await dispatcher.start();
     const local = connect();
     local.hello('local');
@@ -211,51 +122,6 @@ void describe('Dispatcher', () => {
     assert.equal(t1.status.state, 'running');
     assert.equal(t1.status.containerId, 'c1');
     assert.equal(store.tasks.get('t2')!.status.state, 'assigned', 'another node cannot report on t2');
-  });
-
-  void it('marks a silent node down within the grace period, and ready when it returns', async () => {
-    const a = connect();
-    a.hello('n1');
-    await a.next('welcome');
-    let nodeWrites = 0;
-    const stop = store.watch(() => nodeWrites++, { kinds: ['node'] });
-    for (let i = 0; i < 8; i++) {
-      await clock.advance(1000);
-      a.send({ type: 'heartbeat' });
-    }
-    assert.equal(nodeWrites, 0, 'heartbeats are not written one by one');
-    assert.equal(store.nodes.get('n1')!.status.state, 'ready');
-    await clock.advance(2000);
-    assert.equal(store.nodes.get('n1')!.status.heartbeatAt, new Date(clock.now() - 2000).toISOString(), 'heartbeatAt every 10 s');
-    stop();
-
-    await clock.advance(1500);
-    await waitForStore(store, () => store.nodes.get('n1')!.status.state === 'down', 'node down');
-    await a.untilClosed();
-
-    const b = connect();
-    b.hello('n1');
-    await b.next('welcome');
-    assert.equal(store.nodes.get('n1')!.status.state, 'ready');
-  });
-
-  void it('gives nodes that were up before a restart one grace period to come back', async () => {
-    await dispatcher.stop();
-    await store.update((tx) => {
-      tx.nodes.create(makeNode({ id: 'n1' }));
-      tx.nodes.create(makeNode({ id: 'n2' }));
-    });
-    dispatcher = new Dispatcher({ store, clock, logger: silentLogger });
-    await dispatcher.start();
-    const a = connect();
-    a.hello('n1');
-    await a.next('welcome');
-    for (let i = 0; i < 4; i++) {
-      await clock.advance(1000);
-      a.send({ type: 'heartbeat' });
-    }
-    await waitForStore(store, () => store.nodes.get('n2')!.status.state === 'down', 'n2 down');
-    assert.equal(store.nodes.get('n1')!.status.state, 'ready');
   });
 
   void it('streams a task’s logs from its node', async () => {

@@ -1,7 +1,7 @@
 import type { AgentMessage, AssignmentsMessage, Connection, HelloMessage } from '../../api/agent-protocol.ts';
 import { parseAgentMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
 import type { LogLine, LogQuery } from '../../api/log-line.ts';
-import type { Node, NodeDescription } from '../../api/node.ts';
+import type { NodeDescription } from '../../api/node.ts';
 import type { Task } from '../../api/task.ts';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
@@ -16,7 +16,7 @@ import { LogStream } from './log-stream.ts';
 import { compileDispatcherOptions, type CompiledDispatcherOptions, type DispatcherOptions } from './options.ts';
 import { StatusIngest } from './status-ingest.ts';
 
-export interface DispatcherDeps {
+export interface SessionsDeps {
   readonly store: Store;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -27,11 +27,10 @@ export interface DispatcherDeps {
   readonly secrets?: SecretOpener;
 }
 
-/** What the dispatcher knows about a node's liveness (kept in memory, not in the store). */
-interface Liveness {
+/** A node this manager has heard from (kept in memory; the store sees it every 10 s). */
+interface Heard {
+  /** When the node's last message arrived (clock ms). */
   lastSeen: number;
-  /** The state the dispatcher last wrote (or found) for the node. */
-  state: Node['status']['state'];
   session: AgentSession | undefined;
   heartbeatWrittenAt: number;
 }
@@ -39,12 +38,14 @@ interface Liveness {
 type Lifecycle = 'new' | 'running' | 'stopped';
 
 /**
- * The manager's end of agent sessions. Registers nodes on `hello`, pushes each node its
- * assignments (the full set on connect, then diffs from the store's task changes), tracks
- * heartbeats in memory and marks silent nodes `down` (and returning ones `ready`), and writes
- * agents' task status reports in batches. See README.md.
+ * The dispatcher's sessions, run by every manager: registers nodes on `hello` (`ready`), pushes
+ * each node its assignments (the full set on connect, then diffs from the store's task
+ * changes), records when each node was last heard from (`lastSeen`, and `heartbeatAt` in the
+ * store every `heartbeatWriteIntervalMs`), writes agents' task status reports in batches, and
+ * reads task logs. Marking silent nodes `down` is `Liveness`'s (the leader's); a session closes
+ * when its node goes `down` in the store. See README.md.
  */
-export class Dispatcher {
+export class Sessions {
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #logger: Logger;
@@ -52,16 +53,16 @@ export class Dispatcher {
   readonly #o: CompiledDispatcherOptions;
   readonly #ingest: StatusIngest;
   #lifecycle: Lifecycle = 'new';
-  readonly #live = new Map<string, Liveness>();
+  readonly #live = new Map<string, Heard>();
   readonly #handshakes = new Set<AgentSession>();
   readonly #dirty = new Set<string>();
   #flushQueued = false;
   #unsubscribe: (() => void) | undefined;
-  #sweepTimer: TimerHandle | undefined;
-  /** Node writes run one at a time, so a `down` and a `ready` never commit out of order. */
+  #heartbeatTimer: TimerHandle | undefined;
+  /** This manager's node writes (registrations, `heartbeatAt`) run one at a time, in order. */
   #nodeWrites: Promise<void> = Promise.resolve();
 
-  constructor(deps: DispatcherDeps, options?: DispatcherOptions) {
+  constructor(deps: SessionsDeps, options?: DispatcherOptions) {
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#logger = deps.logger.child({ component: 'dispatcher' });
@@ -78,21 +79,22 @@ export class Dispatcher {
     return this.#o.heartbeatPeriodMs;
   }
 
+  /**
+   * When a message from the node last arrived on this manager (clock ms), kept after its
+   * session closes; undefined when it was never heard from (or was removed). `Liveness` reads it.
+   */
+  lastSeen(nodeId: string): number | undefined {
+    return this.#live.get(nodeId)?.lastSeen;
+  }
+
   /** Node ids with an open, registered session. */
   connectedNodes(): string[] {
     return [...this.#live].filter(([, l]) => l.session?.state === 'ready').map(([id]) => id);
   }
 
   async start(): Promise<void> {
-    if (this.#lifecycle !== 'new') throw new Error(`dispatcher cannot start: it is ${this.#lifecycle}`);
+    if (this.#lifecycle !== 'new') throw new Error(`dispatcher sessions cannot start: they are ${this.#lifecycle}`);
     this.#lifecycle = 'running';
-    const now = this.#clock.now();
-    // Snapshot and subscribe in one synchronous step. Nodes that were up get one grace
-    // period (from now) to reconnect before they are marked down, as after a manager restart.
-    for (const n of this.#store.nodes.all()) {
-      if (n.status.state !== 'down') this.#live.set(n.id, { lastSeen: now, state: n.status.state, session: undefined, heartbeatWrittenAt: now });
-      else this.#live.set(n.id, { lastSeen: 0, state: 'down', session: undefined, heartbeatWrittenAt: 0 });
-    }
     this.#unsubscribe = this.#store.watch(
       (ev) => {
         if (ev.kind === 'task') {
@@ -106,11 +108,17 @@ export class Dispatcher {
           this.#live.delete(ev.object.id);
           l?.session?.send({ type: 'error', message: 'this node was removed from the cluster' });
           l?.session?.close('node removed');
+        } else if (ev.kind === 'node' && ev.object.status.state === 'down' && ev.old?.status.state !== 'down') {
+          // Marked down (by the leader's liveness): the agent's next `hello` makes it `ready`.
+          // Its session cannot be a newer one: `down` never commits over a fresh registration.
+          const l = this.#live.get(ev.object.id);
+          l?.session?.close('heartbeat overdue', 1001);
+          if (l) l.session = undefined;
         }
       },
       { kinds: ['task', 'node'] },
     );
-    this.#scheduleSweep();
+    this.#scheduleHeartbeatWrites();
   }
 
   async stop(): Promise<void> {
@@ -119,7 +127,7 @@ export class Dispatcher {
     this.#lifecycle = 'stopped';
     if (!wasRunning) return;
     this.#unsubscribe?.();
-    this.#sweepTimer?.cancel();
+    this.#heartbeatTimer?.cancel();
     for (const s of this.#handshakes) s.close('manager shutting down', 1001);
     for (const l of this.#live.values()) l.session?.close('manager shutting down', 1001);
     await this.#ingest.flush();
@@ -247,7 +255,7 @@ export class Dispatcher {
     const now = this.#clock.now();
     const l = this.#live.get(nodeId);
     if (l?.session && l.session !== s) l.session.close('replaced by a newer session from the same node');
-    this.#live.set(nodeId, { lastSeen: now, state: 'ready', session: s, heartbeatWrittenAt: now });
+    this.#live.set(nodeId, { lastSeen: now, session: s, heartbeatWrittenAt: now });
     s.nodeId = nodeId;
     s.state = 'ready';
     this.#logger.info({ node: nodeId, addr: s.conn.remoteAddr, hostname: hello.description.hostname }, 'agent session open');
@@ -324,44 +332,31 @@ export class Dispatcher {
     return { type: 'assignments', full, tasks, removed, ...(files.length > 0 ? { files } : {}) };
   }
 
-  // ---- liveness ----
+  // ---- heartbeats ----
 
-  #scheduleSweep(): void {
-    this.#sweepTimer = this.#clock.setTimer(this.#o.sweepIntervalMs, () => {
+  #scheduleHeartbeatWrites(): void {
+    this.#heartbeatTimer = this.#clock.setTimer(this.#o.sweepIntervalMs, () => {
       if (this.#lifecycle !== 'running') return;
-      this.#sweep();
-      this.#scheduleSweep();
+      this.#writeHeartbeats();
+      this.#scheduleHeartbeatWrites();
     });
   }
 
-  #sweep(): void {
+  /** Writes `heartbeatAt` of nodes with a live session, at most every `heartbeatWriteIntervalMs`. */
+  #writeHeartbeats(): void {
     const now = this.#clock.now();
     const deadline = this.#o.heartbeatPeriodMs * this.#o.graceMultiplier;
-    const down: string[] = [];
     const beats: Array<[string, number]> = [];
     for (const [id, l] of this.#live) {
-      if (l.state !== 'down' && now - l.lastSeen > deadline) {
-        l.state = 'down';
-        down.push(id);
-        l.session?.close('heartbeat overdue', 1001);
-        l.session = undefined;
-      } else if (l.state === 'ready' && l.session && now - l.heartbeatWrittenAt >= this.#o.heartbeatWriteIntervalMs) {
+      // An overdue node is liveness's to mark down, not to refresh.
+      if (l.session && now - l.lastSeen <= deadline && now - l.heartbeatWrittenAt >= this.#o.heartbeatWriteIntervalMs) {
         l.heartbeatWrittenAt = now;
         beats.push([id, l.lastSeen]);
       }
     }
-    if (down.length === 0 && beats.length === 0) return;
-    if (down.length > 0) this.#logger.warn({ nodes: down }, 'nodes marked down: heartbeats stopped');
+    if (beats.length === 0) return;
     this.#serialNodeWrite(async () => {
       const result = await this.#store.batch((b) => {
-        for (const id of down) {
-          b.update((tx) => {
-            const n = tx.nodes.get(id);
-            // The node may have come back while this write waited its turn.
-            if (!n || n.status.state === 'down' || this.#live.get(id)?.state !== 'down') return;
-            tx.nodes.update({ ...n, status: { ...n.status, state: 'down', message: 'heartbeat failure' } });
-          });
-        }
         for (const [id, at] of beats) {
           b.update((tx) => {
             const n = tx.nodes.get(id);
@@ -370,14 +365,9 @@ export class Dispatcher {
           });
         }
       });
-      for (const e of result.errors) this.#logger.warn({ err: e.error }, 'node status write failed');
+      for (const e of result.errors) this.#logger.warn({ err: e.error }, 'node heartbeat write failed');
     }).catch((err: unknown) => {
-      this.#logger.error({ err }, 'node status batch failed');
-      // Level-triggered: forget what was written so the next sweep tries again.
-      for (const id of down) {
-        const l = this.#live.get(id);
-        if (l && l.state === 'down' && !l.session) l.state = 'ready';
-      }
+      this.#logger.error({ err }, 'node heartbeat batch failed');
     });
   }
 
