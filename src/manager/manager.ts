@@ -11,6 +11,7 @@ import { Allocator } from './allocator/allocator.ts';
 import { ClusterCa } from './ca/cluster-ca.ts';
 import { ControlApi, socketAnswers, type ListenAddress } from './controlapi/server.ts';
 import { Dispatcher } from './dispatcher/dispatcher.ts';
+import { Keyring } from './keys/keyring.ts';
 import { attachAgentSessions, type AgentSessionEndpoint, type AgentSessionOptions } from './dispatcher/ws-server.ts';
 import { Orchestrator } from './orchestrator/orchestrator.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
@@ -22,7 +23,7 @@ export interface ManagerDeps {
 }
 
 export interface ManagerOptions {
-  /** Holds `state.db` and the API socket `flotilla.sock`. */
+  /** Holds `state.db`, the key-encryption key `kek.key` and the API socket `flotilla.sock`. */
   dataDir: string;
   /** Extra TCP addresses for the API and agent sessions (the unix socket is always served). */
   listen?: readonly { host: string; port: number }[];
@@ -31,7 +32,8 @@ export interface ManagerOptions {
   /** Facts `GET /v1/info` reports (driver, …); the data dir is added. */
   info?: Readonly<Record<string, string>>;
   /**
-   * A multi-host cluster: create (first start) or load the cluster CA in `<dataDir>/ca/`, and
+   * A multi-host cluster: create (first start) or load the cluster CA (its key wrapped in the
+   * store, its certificate in `<dataDir>/ca/`), and
    * serve the API and agent sessions over HTTPS with mutual TLS on `listen` (default port
    * 4280 is the CLI's). Absent: no CA, no HTTPS (`flotilla dev`).
    */
@@ -126,17 +128,19 @@ export class Manager {
       this.#started.push({ name: 'store', start: async () => {}, stop: () => store.close() });
 
       const deps = { store, clock, logger };
+      // The CA key and the secret sealing key are kept in the store, wrapped under the
+      // key-encryption key of <dataDir>/kek.key (created on first start, mode 0600).
+      const keys = await Keyring.open(dataDir, store);
       const { localNodeId } = this.#options;
       const tls = this.#tls;
-      const ca = tls ? new ClusterCa(deps, { dataDir, advertiseAddr: tls.advertiseAddr, listen: tls.listen, ...(tls.certLifetimeMs === undefined ? {} : { certLifetimeMs: tls.certLifetimeMs }) }) : undefined;
+      const ca = tls ? new ClusterCa({ ...deps, keys }, { dataDir, advertiseAddr: tls.advertiseAddr, listen: tls.listen, ...(tls.certLifetimeMs === undefined ? {} : { certLifetimeMs: tls.certLifetimeMs }) }) : undefined;
       if (ca) {
         // First: the API's HTTPS listener needs the server certificate it issues.
         await ca.start();
         this.#started.push(named('cluster CA', ca));
         this.#ca = ca;
       }
-      // Secrets are sealed under <dataDir>/secrets.key (created on first start, mode 0600).
-      const sealingKey = await SealingKey.load(dataDir);
+      const sealingKey = await SealingKey.open({ store, keys }, dataDir);
       const dispatcher = new Dispatcher({ ...deps, secrets: sealingKey }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
       const api = new ControlApi(
         { ...deps, secrets: sealingKey, logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },
