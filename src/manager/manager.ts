@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Socket } from 'node:net';
-import { Server as TlsServer, TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
+import { AGENT_SESSION_PATH } from '../api/agent-protocol.ts';
 import type { TokensResponse } from '../api/join.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -9,10 +10,12 @@ import { SqliteBackend } from '../store/sqlite/sqlite-backend.ts';
 import { Store } from '../store/store.ts';
 import { Allocator } from './allocator/allocator.ts';
 import { ClusterCa } from './ca/cluster-ca.ts';
-import { ControlApi, socketAnswers, type ListenAddress } from './controlapi/server.ts';
+import { ControlApi } from './controlapi/server.ts';
 import { Dispatcher } from './dispatcher/dispatcher.ts';
+import { agentSessions } from './dispatcher/ws-server.ts';
+import { HttpListeners, type ListenAddress } from './http/listeners.ts';
+import { socketAnswers } from './http/unix-socket.ts';
 import { Keyring } from './keys/keyring.ts';
-import { attachAgentSessions, type AgentSessionEndpoint, type AgentSessionOptions } from './dispatcher/ws-server.ts';
 import { Orchestrator } from './orchestrator/orchestrator.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { SealingKey } from './secrets/sealing-key.ts';
@@ -58,9 +61,10 @@ interface Component {
 type Lifecycle = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 /**
- * The manager's composition root: opens the store (`<dataDir>/state.db`), starts the control
- * loops (orchestrator, allocator, scheduler), the dispatcher and the control API, and serves
- * agent sessions on the API's servers. The only place manager components meet.
+ * The manager's composition root: opens the store (`<dataDir>/state.db`) and the keyring, starts
+ * the control loops (orchestrator, allocator, scheduler), the dispatcher and the control API,
+ * and mounts the API and the agent sessions on the HTTP listeners. The only place manager
+ * components meet.
  */
 export class Manager {
   readonly #deps: ManagerDeps;
@@ -68,9 +72,8 @@ export class Manager {
   readonly #tls: ManagerTlsOptions | undefined;
   readonly #started: Component[] = [];
   #store: Store | undefined;
-  #api: ControlApi | undefined;
+  #http: HttpListeners | undefined;
   #ca: ClusterCa | undefined;
-  #sessions: AgentSessionEndpoint[] = [];
   #lifecycle: Lifecycle = 'new';
   #stopping: Promise<void> | undefined;
 
@@ -103,7 +106,7 @@ export class Manager {
 
   /** Where the API listens, once started (`unix:///…`, `http://…`). */
   get addresses(): string[] {
-    return this.#api?.addresses ?? [];
+    return this.#http?.addresses ?? [];
   }
 
   get store(): Store {
@@ -144,14 +147,22 @@ export class Manager {
       const dispatcher = new Dispatcher({ ...deps, secrets: sealingKey }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
       const api = new ControlApi(
         { ...deps, secrets: sealingKey, logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },
+        { info: { dataDir, ...(ca && tls ? { clusterId: ca.clusterId, advertiseAddr: tls.advertiseAddr } : {}), ...this.#options.info } },
+      );
+      // On the HTTPS listener an agent speaks for the node of its client certificate; the unix
+      // socket and plain TCP are trusted (the agent's hello names its node).
+      const sessions = agentSessions(dispatcher, ca ? { authenticate: (socket) => (socket instanceof TLSSocket ? sessionIdentity(socket, ca) : undefined) } : {});
+      const http = new HttpListeners(
+        { logger },
         {
           listen: [{ path: this.socketPath }, ...this.#options.listen, ...(tls ? [{ ...tls.listen, tls: true }] : [])] satisfies ListenAddress[],
-          info: { dataDir, ...(ca && tls ? { clusterId: ca.clusterId, advertiseAddr: tls.advertiseAddr } : {}), ...this.#options.info },
           ...(ca ? { tls: ca.serverCredentials } : {}),
         },
       );
-      this.#api = api;
-      ca?.onServerCredentials((c) => api.setTlsCredentials(c));
+      http.mount('/', api.handler);
+      http.mountUpgrade(AGENT_SESSION_PATH, sessions.upgrade);
+      this.#http = http;
+      ca?.onServerCredentials((c) => http.setTlsCredentials(c));
       const components: Component[] = [
         named('orchestrator', new Orchestrator(deps)),
         named('allocator', new Allocator(deps)),
@@ -163,13 +174,16 @@ export class Manager {
         await c.start();
         this.#started.push(c);
       }
-      const tlsSessions: AgentSessionOptions = ca ? { authenticate: (socket) => sessionIdentity(socket, ca) } : {};
-      this.#sessions = api.servers.map((server) => attachAgentSessions(server, dispatcher, server instanceof TlsServer ? tlsSessions : {}));
+      // Listening last, once everything mounted is ready. Stopped first: agents are told
+      // (1001), open streams end, then the listeners close and cut what is left.
+      await http.start();
       this.#started.push({
-        name: 'agent sessions',
+        name: 'HTTP listeners',
         start: async () => {},
         stop: async () => {
-          await Promise.all(this.#sessions.map((s) => s.close()));
+          await sessions.close();
+          await api.stop();
+          await http.stop();
         },
       });
     } catch (err) {
