@@ -67,9 +67,9 @@ type Lifecycle = 'new' | 'starting' | 'running' | 'stopped';
  * The cluster CA as a manager component: creates the cluster on first start (the cluster
  * object with the root certificate and both join token secrets, and the root key wrapped, in
  * the store; the certificate in `<dataDir>/ca/ca.pem`; the admin credential in
- * `<dataDir>/admin/`), or loads it (moving an older data dir's `ca/ca.key` into the store); then admits nodes (`join`), renews their
- * certificates, rotates tokens, and tells who a TLS peer is (`identify`). It also keeps the
- * manager's own server certificate fresh. See README.md.
+ * `<dataDir>/admin/`), or loads it (moving an older data dir's `ca/ca.key` into the store);
+ * then admits nodes (`join`), renews their certificates, rotates tokens, and tells who a TLS
+ * peer is (`identify`). It also keeps the manager's own server certificate fresh. See README.md.
  */
 export class ClusterCa {
   readonly #deps: ClusterCaDeps;
