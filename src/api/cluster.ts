@@ -5,7 +5,7 @@ import { Meta } from './meta.ts';
  * The cluster object: one per cluster, kept in the store (kind `cluster`) so every manager
  * sharing the store sees the same CA certificate, join token secrets and revocations. It holds
  * secrets, so the API never returns it and the event stream never sends it. The CA's private
- * key is not here: it stays in the manager's data dir (`ca/ca.key`).
+ * key is not here: it is a `ClusterKey` (`ca`), wrapped.
  */
 export const Cluster = Type.Composite([
   Meta,
@@ -21,6 +21,32 @@ export const Cluster = Type.Composite([
   }),
 ]);
 export type Cluster = Static<typeof Cluster>;
+
+/** The algorithm every `ClusterKey` is wrapped with. */
+export const KEY_WRAP_ALGORITHM = 'AES-256-GCM';
+
+/**
+ * A cluster-wide private key, kept in the store (kind `clusterKey`) so that managers sharing the
+ * store can share it: the id names what it is (`ca`: the root CA's key, PKCS#8 PEM; `secrets`:
+ * the 32-byte secret sealing key). It is wrapped (AES-256-GCM) under a key-encryption key that
+ * never enters the store: a file in each manager's data dir. It holds secrets, so the API never
+ * returns it and the event stream never sends it.
+ */
+export const ClusterKey = Type.Composite([
+  Meta,
+  Type.Object({
+    algorithm: Type.Literal(KEY_WRAP_ALGORITHM),
+    /** Which key-encryption key wrapped it: a fingerprint of that key (not the key). */
+    kekId: Type.String(),
+    /**
+     * base64 of `IV (12) ‖ GCM tag (16) ‖ ciphertext`; the additional authenticated data is
+     * `flotilla/clusterKey/<id>/<algorithm>/<kekId>`, so a record copied under another id, or
+     * relabelled, does not open.
+     */
+    wrapped: Type.String(),
+  }),
+]);
+export type ClusterKey = Static<typeof ClusterKey>;
 
 /** Who is on the other end of a TLS connection, from its client certificate. */
 export type PeerIdentity =

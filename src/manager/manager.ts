@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Socket } from 'node:net';
-import { Server as TlsServer, TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
+import { AGENT_SESSION_PATH } from '../api/agent-protocol.ts';
 import type { TokensResponse } from '../api/join.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -9,9 +10,12 @@ import type { Backend } from '../store/backend.ts';
 import { SqliteBackend } from '../store/sqlite/sqlite-backend.ts';
 import { Store } from '../store/store.ts';
 import { ClusterCa } from './ca/cluster-ca.ts';
-import { ControlApi, socketAnswers, type ListenAddress } from './controlapi/server.ts';
+import { ControlApi } from './controlapi/server.ts';
 import { Sessions } from './dispatcher/sessions.ts';
-import { attachAgentSessions, type AgentSessionEndpoint, type AgentSessionOptions } from './dispatcher/ws-server.ts';
+import { agentSessions } from './dispatcher/ws-server.ts';
+import { HttpListeners, type ListenAddress } from './http/listeners.ts';
+import { socketAnswers } from './http/unix-socket.ts';
+import { Keyring } from './keys/keyring.ts';
 import { leaderLoops, type LeaderLoopDeps } from './leader-loops.ts';
 import { AlwaysLeader, type Leadership } from './leader/leadership.ts';
 import { LeaderLoopRunner } from './leader/loop-runner.ts';
@@ -42,7 +46,7 @@ export const sqliteBackend: BackendFactory = async ({ dataDir }) => SqliteBacken
 export const alwaysLeader: LeadershipFactory = async () => new AlwaysLeader();
 
 export interface ManagerOptions {
-  /** Holds `state.db` and the API socket `flotilla.sock`. */
+  /** Holds `state.db`, the key-encryption key `kek.key` and the API socket `flotilla.sock`. */
   dataDir: string;
   /** The store's backend. Default `sqliteBackend` (`<dataDir>/state.db`). */
   backend?: BackendFactory;
@@ -58,7 +62,8 @@ export interface ManagerOptions {
   /** Facts `GET /v1/info` reports (driver, …); the data dir is added. */
   info?: Readonly<Record<string, string>>;
   /**
-   * A multi-host cluster: create (first start) or load the cluster CA in `<dataDir>/ca/`, and
+   * A multi-host cluster: create (first start) or load the cluster CA (its key wrapped in the
+   * store, its certificate in `<dataDir>/ca/`), and
    * serve the API and agent sessions over HTTPS with mutual TLS on `listen` (default port
    * 4280 is the CLI's). Absent: no CA, no HTTPS (`flotilla dev`).
    */
@@ -83,10 +88,11 @@ interface Component {
 type Lifecycle = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 /**
- * The manager's composition root: opens the store (`backend`, default `<dataDir>/state.db`),
- * follows the `leadership` and runs the leader loops (`leaderLoops`: orchestrator, allocator,
- * scheduler, node liveness) while it leads, and on every manager the dispatcher's sessions and
- * the control API, serving agent sessions on the API's servers. The only place manager
+ * The manager's composition root: opens the store (`backend`, default `<dataDir>/state.db`)
+ * and the keyring, follows the `leadership` and runs the leader loops (`leaderLoops`:
+ * orchestrator, allocator, scheduler, node liveness) while it leads, and on every manager the
+ * dispatcher's sessions and the control API, mounted with the agent sessions on the HTTP
+ * listeners. The only place manager
  * components meet.
  */
 export class Manager {
@@ -95,10 +101,9 @@ export class Manager {
   readonly #tls: ManagerTlsOptions | undefined;
   readonly #started: Component[] = [];
   #store: Store | undefined;
-  #api: ControlApi | undefined;
+  #http: HttpListeners | undefined;
   #ca: ClusterCa | undefined;
   #loops: LeaderLoopRunner<LeaderLoopDeps> | undefined;
-  #sessions: AgentSessionEndpoint[] = [];
   #lifecycle: Lifecycle = 'new';
   #stopping: Promise<void> | undefined;
 
@@ -131,7 +136,7 @@ export class Manager {
 
   /** Where the API listens, once started (`unix:///…`, `http://…`). */
   get addresses(): string[] {
-    return this.#api?.addresses ?? [];
+    return this.#http?.addresses ?? [];
   }
 
   /** Names of the leader loops running now: all of `leaderLoops` while leading, else none. */
@@ -163,29 +168,39 @@ export class Manager {
       this.#started.push({ name: 'leadership', start: async () => {}, stop: () => leadership.close() });
 
       const deps = { store, clock, logger };
+      // The CA key and the secret sealing key are kept in the store, wrapped under the
+      // key-encryption key of <dataDir>/kek.key (created on first start, mode 0600).
+      const keys = await Keyring.open(dataDir, store);
       const { localNodeId } = this.#options;
       const tls = this.#tls;
-      const ca = tls ? new ClusterCa(deps, { dataDir, advertiseAddr: tls.advertiseAddr, listen: tls.listen, ...(tls.certLifetimeMs === undefined ? {} : { certLifetimeMs: tls.certLifetimeMs }) }) : undefined;
+      const ca = tls ? new ClusterCa({ ...deps, keys }, { dataDir, advertiseAddr: tls.advertiseAddr, listen: tls.listen, ...(tls.certLifetimeMs === undefined ? {} : { certLifetimeMs: tls.certLifetimeMs }) }) : undefined;
       if (ca) {
         // First: the API's HTTPS listener needs the server certificate it issues.
         await ca.start();
         this.#started.push(named('cluster CA', ca));
         this.#ca = ca;
       }
-      // Secrets are sealed under <dataDir>/secrets.key (created on first start, mode 0600).
-      const sealingKey = await SealingKey.load(dataDir);
+      const sealingKey = await SealingKey.open({ store, keys }, dataDir);
       // The dispatcher's sessions run on every manager; its node liveness is a leader loop.
       const dispatcher = new Sessions({ ...deps, secrets: sealingKey }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
       const api = new ControlApi(
         { ...deps, secrets: sealingKey, logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },
+        { info: { dataDir, ...(ca && tls ? { clusterId: ca.clusterId, advertiseAddr: tls.advertiseAddr } : {}), ...this.#options.info } },
+      );
+      // On the HTTPS listener an agent speaks for the node of its client certificate; the unix
+      // socket and plain TCP are trusted (the agent's hello names its node).
+      const sessions = agentSessions(dispatcher, ca ? { authenticate: (socket) => (socket instanceof TLSSocket ? sessionIdentity(socket, ca) : undefined) } : {});
+      const http = new HttpListeners(
+        { logger },
         {
           listen: [{ path: this.socketPath }, ...this.#options.listen, ...(tls ? [{ ...tls.listen, tls: true }] : [])] satisfies ListenAddress[],
-          info: { dataDir, ...(ca && tls ? { clusterId: ca.clusterId, advertiseAddr: tls.advertiseAddr } : {}), ...this.#options.info },
           ...(ca ? { tls: ca.serverCredentials } : {}),
         },
       );
-      this.#api = api;
-      ca?.onServerCredentials((c) => api.setTlsCredentials(c));
+      http.mount('/', api.handler);
+      http.mountUpgrade(AGENT_SESSION_PATH, sessions.upgrade);
+      this.#http = http;
+      ca?.onServerCredentials((c) => http.setTlsCredentials(c));
       const loops = new LeaderLoopRunner({ leadership, logger }, leaderLoops, { ...deps, heartbeats: dispatcher });
       this.#loops = loops;
       const components: Component[] = [
@@ -197,13 +212,16 @@ export class Manager {
         await c.start();
         this.#started.push(c);
       }
-      const tlsSessions: AgentSessionOptions = ca ? { authenticate: (socket) => sessionIdentity(socket, ca) } : {};
-      this.#sessions = api.servers.map((server) => attachAgentSessions(server, dispatcher, server instanceof TlsServer ? tlsSessions : {}));
+      // Listening last, once everything mounted is ready. Stopped first: agents are told
+      // (1001), open streams end, then the listeners close and cut what is left.
+      await http.start();
       this.#started.push({
-        name: 'agent sessions',
+        name: 'HTTP listeners',
         start: async () => {},
         stop: async () => {
-          await Promise.all(this.#sessions.map((s) => s.close()));
+          await sessions.close();
+          await api.stop();
+          await http.stop();
         },
       });
     } catch (err) {

@@ -136,6 +136,7 @@ export class Store {
       service: new MemTable(TABLES.service),
       task: new MemTable(TABLES.task),
       cluster: new MemTable(TABLES.cluster),
+      clusterKey: new MemTable(TABLES.clusterKey),
       secret: new MemTable(TABLES.secret),
       config: new MemTable(TABLES.config),
       stack: new MemTable(TABLES.stack),

@@ -1,4 +1,4 @@
-import type { Cluster } from '../api/cluster.ts';
+import type { Cluster, ClusterKey } from '../api/cluster.ts';
 import type { Node } from '../api/node.ts';
 import type { Config, StoredSecret } from '../api/secret.ts';
 import type { Service } from '../api/service.ts';
@@ -21,6 +21,8 @@ export interface ObjectKinds {
   task: Task;
   /** The one cluster object (CA certificate, token secrets); never sent by the API. */
   cluster: Cluster;
+  /** Cluster-wide private keys (CA key, secret sealing key), wrapped; never sent by the API. */
+  clusterKey: ClusterKey;
   /** Secrets with their sealed data; the API never returns `sealed`. */
   secret: StoredSecret;
   config: Config;
@@ -71,6 +73,7 @@ export const TABLES: { readonly [K in Kind]: TableDef<ObjectKinds[K]> } = {
     },
   },
   cluster: { kind: 'cluster', prefix: '/flotilla/cluster/', indexes: {} },
+  clusterKey: { kind: 'clusterKey', prefix: '/flotilla/cluster-keys/', indexes: {} },
   secret: {
     kind: 'secret',
     prefix: '/flotilla/secrets/',

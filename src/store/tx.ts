@@ -70,6 +70,7 @@ export class Tx {
       service: new TxTable(mem.service, this),
       task: new TxTable(mem.task, this),
       cluster: new TxTable(mem.cluster, this),
+      clusterKey: new TxTable(mem.clusterKey, this),
       secret: new TxTable(mem.secret, this),
       config: new TxTable(mem.config, this),
       stack: new TxTable(mem.stack, this),

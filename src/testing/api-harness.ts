@@ -7,6 +7,7 @@ import type { Store } from '../store/store.ts';
 import { openMemoryStore } from '../store/memory.ts';
 import { FakeClock } from './fake-clock.ts';
 import type { LogSource, SecretSealer } from '../manager/controlapi/context.ts';
+import { HttpListeners } from '../manager/http/listeners.ts';
 import { ControlApi, type ControlApiOptions } from '../manager/controlapi/server.ts';
 
 /**
@@ -42,9 +43,13 @@ export async function startApi(options: { listen?: boolean; logs?: LogSource; ap
   const socketPath = join(dir, 'flotilla.sock');
   const api = new ControlApi(
     { store, clock, logger: silentLogger, ...(options.logs ? { logs: options.logs } : {}), ...(options.secrets ? { secrets: options.secrets } : {}) },
-    { ...options.api, ...(options.listen ? { listen: [{ path: socketPath }] } : {}) },
+    options.api ?? {},
   );
   await api.start();
+  // Mounted on the manager's own listeners, as the composition root does.
+  const listeners = options.listen ? new HttpListeners({ logger: silentLogger }, { listen: [{ path: socketPath }] }) : undefined;
+  listeners?.mount('/', api.handler);
+  await listeners?.start();
   return {
     api,
     store,
@@ -62,6 +67,7 @@ export async function startApi(options: { listen?: boolean; logs?: LogSource; ap
     },
     async close() {
       await api.stop();
+      await listeners?.stop();
       await store.close();
       await rm(dir, { recursive: true, force: true });
     },

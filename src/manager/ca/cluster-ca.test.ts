@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -11,7 +11,9 @@ import { silentLogger } from '../../lib/logger.ts';
 import { openMemoryStore } from '../../store/memory.ts';
 import type { Store } from '../../store/store.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
-import { ClusterCa, type ClusterCaOptions } from './cluster-ca.ts';
+import { Keyring } from '../keys/keyring.ts';
+import { CertificateAuthority } from './authority.ts';
+import { CA_KEY_NAME, ClusterCa, type ClusterCaOptions } from './cluster-ca.ts';
 import { newNodeKey } from '../../testing/node-key.ts';
 
 
@@ -33,7 +35,8 @@ describe('ClusterCa', () => {
   });
 
   async function startCa(options: Partial<ClusterCaOptions> = {}): Promise<ClusterCa> {
-    const ca = new ClusterCa({ store, clock, logger: silentLogger }, { dataDir: dir, advertiseAddr: '10.1.0.1', listen: { host: '0.0.0.0', port: 4280 }, ...options });
+    const keys = await Keyring.open(dir, store);
+    const ca = new ClusterCa({ store, clock, logger: silentLogger, keys }, { dataDir: dir, advertiseAddr: '10.1.0.1', listen: { host: '0.0.0.0', port: 4280 }, ...options });
     cas.push(ca);
     await ca.start();
     return ca;
@@ -43,7 +46,7 @@ describe('ClusterCa', () => {
     return ca.join({ token, csr: (await newNodeKey()).csr, hostname }, '10.1.0.2');
   }
 
-  it('creates the cluster on first start: CA files, the cluster object, tokens for this CA, the admin credential', async () => {
+  it('creates the cluster on first start: CA key wrapped in the store, CA certificate file, the cluster object, tokens for this CA, the admin credential', async () => {
     const ca = await startCa();
     const tokens = ca.joinTokens();
     for (const t of [tokens.worker, tokens.manager]) {
@@ -54,9 +57,14 @@ describe('ClusterCa', () => {
     assert.notEqual(tokens.worker, tokens.manager);
     const cluster = store.table('cluster').get(ca.clusterId);
     assert.equal(cluster?.caCertificate, ca.caCertificate);
-    for (const f of ['ca/ca.key', 'ca/ca.pem', 'admin/key.pem', 'admin/cert.pem', 'admin/ca.pem', 'admin/token', 'admin/context.json']) {
+    for (const f of ['kek.key', 'ca/ca.pem', 'admin/key.pem', 'admin/cert.pem', 'admin/ca.pem', 'admin/token', 'admin/context.json']) {
       assert.equal((await stat(join(dir, f))).mode & 0o777, 0o600, f);
     }
+    await assert.rejects(stat(join(dir, 'ca/ca.key')), /ENOENT/, 'the CA key is not a plain-text file');
+    const wrapped = store.table('clusterKey').get(CA_KEY_NAME);
+    assert.ok(wrapped && !wrapped.wrapped.includes('PRIVATE KEY'));
+    const keyPem = (await Keyring.open(dir, store)).get(CA_KEY_NAME)?.toString('utf8') ?? '';
+    assert.equal((await CertificateAuthority.load(ca.caCertificate, keyPem)).digest, caDigest(ca.caCertificate));
     const context = JSON.parse(await readFile(join(dir, 'admin/context.json'), 'utf8')) as Record<string, string>;
     assert.equal(context['host'], 'https://10.1.0.1:4280');
     assert.equal(context['ca'], ca.caCertificate);
@@ -82,7 +90,31 @@ describe('ClusterCa', () => {
   it('refuses to start when the store names a cluster whose CA key is gone', async () => {
     await (await startCa()).stop();
     await rm(join(dir, 'ca'), { recursive: true });
+    await store.update((tx) => tx.table('clusterKey').delete(CA_KEY_NAME));
     await assert.rejects(startCa(), /CA key is missing/);
+  });
+
+  it("moves an older data dir's ca/ca.key into the store: same CA, same tokens", async () => {
+    const first = await startCa();
+    const tokens = first.joinTokens();
+    await first.stop();
+    // The layout of an older version: the key in ca/ca.key, none in the store.
+    const keyPem = (await Keyring.open(dir, store)).get(CA_KEY_NAME)?.toString('utf8') ?? '';
+    await writeFile(join(dir, 'ca/ca.key'), keyPem, { mode: 0o600 });
+    await store.update((tx) => tx.table('clusterKey').delete(CA_KEY_NAME));
+    const again = await startCa();
+    assert.equal(again.caCertificate, first.caCertificate);
+    assert.deepEqual(again.joinTokens(), tokens);
+    assert.ok(store.table('clusterKey').get(CA_KEY_NAME));
+    await assert.rejects(stat(join(dir, 'ca/ca.key')), /ENOENT/);
+  });
+
+  it('refuses a leftover ca/ca.key of another cluster', async () => {
+    await (await startCa()).stop();
+    const other = await CertificateAuthority.create('other', clock.now());
+    await writeFile(join(dir, 'ca/ca.pem'), other.ca.certificate, { mode: 0o600 });
+    await writeFile(join(dir, 'ca/ca.key'), other.keyPem, { mode: 0o600 });
+    await assert.rejects(startCa(), /belongs to another cluster/);
   });
 
   it('refuses a wrong token with 401 and creates nothing', async () => {

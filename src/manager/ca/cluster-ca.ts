@@ -7,10 +7,10 @@ import { newTokenSecret } from '../../api/join.ts';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
 import type { Logger } from '../../lib/logger.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store, Tx } from '../../store/store.ts';
 import { CertificateAuthority, publicKeyFromCsr } from './authority.ts';
 import { CaError, isCaError } from './errors.ts';
-import { caDir, readAdminFiles, readCaFiles, writeAdminFiles, writeCaFiles, type AdminCredential } from './files.ts';
+import { caDir, legacyKeyPath, readAdminFiles, readLegacyCaFiles, removeLegacyCaKey, writeAdminFiles, writeCaCertificate, type AdminCredential } from './files.ts';
 import { checkBearerToken, checkJoinToken, joinTokens, rotateToken, sha256, type TokenRole } from './tokens.ts';
 import { generateKeyPair, privateKeyPem } from './x509.ts';
 
@@ -18,7 +18,23 @@ export interface ClusterCaDeps {
   readonly store: Store;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Where the CA's private key is kept: wrapped in the store (the manager's keyring). */
+  readonly keys: KeyVault;
 }
+
+/**
+ * What the CA needs of the manager's keyring (wired by the composition root; this folder never
+ * imports it): wrapped keys in the store, read and added.
+ */
+export interface KeyVault {
+  /** The key `name`, unwrapped; undefined when the store has none. */
+  get(name: string): Buffer | undefined;
+  /** Adds the key `name`, wrapped, to `tx` (fails `already_exists` when it is there). */
+  put(tx: Tx, name: string, plaintext: Uint8Array): void;
+}
+
+/** The CA key's id among the store's wrapped keys (`clusterKey`): PKCS#8 PEM. */
+export const CA_KEY_NAME = 'ca';
 
 /** Public options of `ClusterCa`. */
 export interface ClusterCaOptions {
@@ -48,11 +64,12 @@ const HOSTNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 type Lifecycle = 'new' | 'starting' | 'running' | 'stopped';
 
 /**
- * The cluster CA as a manager component: creates the cluster on first start (root CA in
- * `<dataDir>/ca/`, the cluster object with both join token secrets in the store, the admin
- * credential in `<dataDir>/admin/`), or loads it; then admits nodes (`join`), renews their
- * certificates, rotates tokens, and tells who a TLS peer is (`identify`). It also keeps the
- * manager's own server certificate fresh. See README.md.
+ * The cluster CA as a manager component: creates the cluster on first start (the cluster
+ * object with the root certificate and both join token secrets, and the root key wrapped, in
+ * the store; the certificate in `<dataDir>/ca/ca.pem`; the admin credential in
+ * `<dataDir>/admin/`), or loads it (moving an older data dir's `ca/ca.key` into the store);
+ * then admits nodes (`join`), renews their certificates, rotates tokens, and tells who a TLS
+ * peer is (`identify`). It also keeps the manager's own server certificate fresh. See README.md.
  */
 export class ClusterCa {
   readonly #deps: ClusterCaDeps;
@@ -98,22 +115,33 @@ export class ClusterCa {
   async start(): Promise<void> {
     if (this.#lifecycle !== 'new') throw new Error(`cluster CA cannot start: it is ${this.#lifecycle}`);
     this.#lifecycle = 'starting';
-    const { store, clock } = this.#deps;
+    const { store, clock, keys } = this.#deps;
     const { dataDir } = this.#o;
     const existing = this.#findCluster();
-    const files = await readCaFiles(dataDir);
+    const legacy = await readLegacyCaFiles(dataDir);
+    const stored = keys.get(CA_KEY_NAME);
     let ca: CertificateAuthority;
-    if (files) {
-      ca = await CertificateAuthority.load(files.cert, files.key);
+    /** The key to store, PEM: a new CA's, or the one an older version kept in `ca/ca.key`. */
+    let keyToStore: string | undefined;
+    if (stored !== undefined) {
+      if (!existing) throw new CaError('invalid_ca', 'the store holds a CA key but no cluster object: the store is damaged');
+      ca = await CertificateAuthority.load(existing.caCertificate, stored.toString('utf8'));
+      if (legacy && legacy.cert.trim() !== ca.certificate.trim()) {
+        throw new CaError('invalid_ca', `the CA in ${caDir(dataDir)} is not the CA of cluster ${existing.id} in the store: this data dir belongs to another cluster`);
+      }
+    } else if (legacy) {
+      // A data dir of an older version: its key moves into the store.
+      ca = await CertificateAuthority.load(legacy.cert, legacy.key);
       if (existing && existing.caCertificate.trim() !== ca.certificate.trim()) {
         throw new CaError('invalid_ca', `the CA in ${caDir(dataDir)} is not the CA of cluster ${existing.id} in the store: this data dir belongs to another cluster`);
       }
+      keyToStore = legacy.key;
     } else if (existing) {
-      throw new CaError('invalid_ca', `the store holds cluster ${existing.id} but its CA key is missing: expected ${caDir(dataDir)}/ca.key`);
+      throw new CaError('invalid_ca', `the store holds cluster ${existing.id} but its CA key is missing: it is neither in the store nor in ${legacyKeyPath(dataDir)}`);
     } else {
       const created = await CertificateAuthority.create(newId(), clock.now());
-      await writeCaFiles(dataDir, created.ca.certificate, created.keyPem);
       ca = created.ca;
+      keyToStore = created.keyPem;
       this.#log.info({ cluster: ca.clusterId }, 'cluster CA created');
     }
     this.#ca = ca;
@@ -121,6 +149,8 @@ export class ClusterCa {
     const admin = await readAdminFiles(dataDir);
     const keepToken = admin !== undefined && existing !== undefined && admin.ca.trim() === ca.certificate.trim() && checkBearerToken(admin.token, existing.adminTokenSha256);
     const token = keepToken ? admin.token : randomBytes(32).toString('base64url');
+    // The cluster object and the CA key are written together: a store never names a cluster
+    // whose key another start would have to invent.
     await store.update((tx) => {
       const c = tx.table('cluster').get(ca.clusterId);
       if (!c) {
@@ -134,7 +164,13 @@ export class ClusterCa {
       } else if (c.adminTokenSha256 !== sha256(token)) {
         tx.table('cluster').update({ ...c, adminTokenSha256: sha256(token) });
       }
+      if (keyToStore !== undefined) keys.put(tx, CA_KEY_NAME, Buffer.from(keyToStore, 'utf8'));
     });
+    await writeCaCertificate(dataDir, ca.certificate);
+    if (legacy) {
+      await removeLegacyCaKey(dataDir);
+      if (keyToStore !== undefined) this.#log.info({ cluster: ca.clusterId }, `cluster CA key moved from ${legacyKeyPath(dataDir)} into the store`);
+    }
     await writeAdminFiles(dataDir, { host: this.#advertiseUrl(), token, ...(await this.#adminCertificate(admin)) });
     await this.#renewServer();
     this.#lifecycle = 'running';

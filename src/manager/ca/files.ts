@@ -1,11 +1,13 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CaError } from './errors.ts';
 
 /**
  * The CA's files in the manager's data dir, every one mode 0600 in a 0700 folder:
- * `ca/ca.pem` + `ca/ca.key` (the root), and the admin credential `admin/{key.pem, cert.pem,
- * ca.pem, token}` with `admin/context.json` for `flotilla context import`.
+ * `ca/ca.pem` (the root certificate, for other tools), and the admin credential
+ * `admin/{key.pem, cert.pem, ca.pem, token}` with `admin/context.json` for `flotilla context
+ * import`. The CA's key is not a file: it is wrapped in the store. Older versions kept it in
+ * `ca/ca.key`; that file is read once, to move the key into the store, and removed.
  */
 
 /** The admin credential as files hold it. */
@@ -30,22 +32,35 @@ export function adminDir(dataDir: string): string {
   return join(dataDir, 'admin');
 }
 
-/** The root CA's certificate and key, or undefined when the data dir has none yet. */
-export async function readCaFiles(dataDir: string): Promise<{ cert: string; key: string } | undefined> {
+/**
+ * An older version's root CA, certificate and key, or undefined when `ca/ca.key` is not there
+ * (a new data dir, or one whose key already moved into the store).
+ */
+export async function readLegacyCaFiles(dataDir: string): Promise<{ cert: string; key: string } | undefined> {
   const dir = caDir(dataDir);
-  const [cert, key] = await Promise.all([readOptional(join(dir, 'ca.pem')), readOptional(join(dir, 'ca.key'))]);
-  if (cert === undefined && key === undefined) return undefined;
-  if (cert === undefined || key === undefined) {
-    throw new CaError('invalid_ca', `the cluster CA in ${dir} is incomplete: ca.pem and ca.key must both be there`);
-  }
+  const key = await readOptional(legacyKeyPath(dataDir));
+  if (key === undefined) return undefined;
+  const cert = await readOptional(join(dir, 'ca.pem'));
+  if (cert === undefined) throw new CaError('invalid_ca', `the cluster CA in ${dir} is incomplete: ca.key is there without ca.pem`);
   return { cert, key };
 }
 
-export async function writeCaFiles(dataDir: string, cert: string, key: string): Promise<void> {
-  await writeFiles(caDir(dataDir), [
-    ['ca.pem', cert],
-    ['ca.key', key],
-  ]);
+/** Where older versions kept the CA's key in plain text. */
+export function legacyKeyPath(dataDir: string): string {
+  return join(caDir(dataDir), 'ca.key');
+}
+
+/** The root certificate (public) as `ca/ca.pem`. */
+export async function writeCaCertificate(dataDir: string, cert: string): Promise<void> {
+  await writeFiles(caDir(dataDir), [['ca.pem', cert]]);
+}
+
+/** Removes `ca/ca.key` once its key is in the store. */
+export async function removeLegacyCaKey(dataDir: string): Promise<void> {
+  const path = legacyKeyPath(dataDir);
+  await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw new CaError('io', `cannot remove ${path} after moving its key into the store: ${err.message}`, { cause: err });
+  });
 }
 
 /** The admin credential files, or undefined when any is missing. */

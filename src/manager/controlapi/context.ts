@@ -61,55 +61,30 @@ export interface SecretSealer {
   open?(sealed: string, aad: string): Buffer;
 }
 
-/**
- * Where the API listens: a unix socket (mode 0600, fully trusted), or a TCP address — plain
- * HTTP, or with `tls: true` HTTPS where every route but the open ones needs a credential.
- */
-export type ListenAddress = { readonly path: string } | { readonly host: string; readonly port: number; readonly tls?: boolean };
-
-/** The HTTPS listeners' key and certificate, and the CA that client certificates come from (PEM). */
-export interface TlsCredentials {
-  readonly key: string;
-  readonly cert: string;
-  readonly ca: string;
-}
-
 /** Public options of `ControlApi`; every one has a default. */
 export interface ControlApiOptions {
-  /** Addresses to serve on; default none (the API is then reachable through `inject` only). */
-  listen?: readonly ListenAddress[];
   /** Interval of SSE heartbeat comments on `GET /v1/events`; default 15 s. */
   heartbeatMs?: number;
   /** Version string `GET /v1/info` reports; default the package version. */
   version?: string;
   /** Extra facts `GET /v1/info` reports (data dir, driver, …). */
   info?: Readonly<Record<string, string>>;
-  /** Needed when a listen address has `tls: true`; replace later with `ControlApi.setTlsCredentials`. */
-  tls?: TlsCredentials;
 }
 
 /** Options after defaults are applied. */
 export interface CompiledOptions {
-  readonly listen: readonly ListenAddress[];
   readonly heartbeatMs: number;
   readonly version: string;
   readonly info: Readonly<Record<string, string>>;
-  readonly tls: TlsCredentials | undefined;
 }
 
 export function compileOptions(options: ControlApiOptions, defaultVersion: string): CompiledOptions {
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   if (!(heartbeatMs > 0)) throw new RangeError(`heartbeatMs must be positive, got ${heartbeatMs}`);
-  const listen = options.listen ?? [];
-  if (listen.some((a) => 'port' in a && a.tls === true) && !options.tls) {
-    throw new RangeError('a TLS listen address needs the tls option (key, certificate and CA)');
-  }
   return {
-    listen,
     heartbeatMs,
     version: options.version ?? defaultVersion,
     info: options.info ?? {},
-    tls: options.tls,
   };
 }
 

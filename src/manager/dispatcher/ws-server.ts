@@ -24,25 +24,34 @@ export interface AgentSessionOptions {
    * told why (`error` message) and closed with code 1008. Without it every connection is
    * accepted and the agent's `hello` names its node (the trusted unix socket, `flotilla dev`).
    */
-  authenticate?: (socket: Socket) => SessionIdentity | { readonly error: string };
+  authenticate?: (socket: Socket) => SessionIdentity | { readonly error: string } | undefined;
 }
 
 /** Handle returned by `attachAgentSessions`. */
 export interface AgentSessionEndpoint {
-  /** Stops accepting sessions and closes the open ones. */
+  /** Stops accepting sessions and closes the open ones. Idempotent. */
   close(): Promise<void>;
 }
 
+/** Agent sessions, ready to mount: `upgrade` takes the WebSocket upgrades of `AGENT_SESSION_PATH`. */
+export interface AgentSessions extends AgentSessionEndpoint {
+  /** Upgrades one request (of `AGENT_SESSION_PATH`) to a session handed to the dispatcher. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+
 /**
- * Serves agent sessions on an existing HTTP server: WebSocket upgrades of
- * `/v1/agent/session` become `Connection`s handed to the dispatcher. Other upgrade paths are
- * left to other listeners. The composition root calls this with the control API's server.
+ * Agent sessions: WebSocket upgrades of `/v1/agent/session` become `Connection`s handed to the
+ * dispatcher. The composition root mounts `upgrade` on the manager's HTTP listeners at
+ * `AGENT_SESSION_PATH`; `authenticate` decides per connection (`undefined`: a trusted listener).
  */
-export function attachAgentSessions(server: Server, dispatcher: SessionAcceptor, options: AgentSessionOptions = {}): AgentSessionEndpoint {
+export function agentSessions(dispatcher: SessionAcceptor, options: AgentSessionOptions = {}): AgentSessions {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
-  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const path = (req.url ?? '').split('?')[0];
-    if (path !== AGENT_SESSION_PATH) return;
+  let closing: Promise<void> | undefined;
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (closing) {
+      socket.destroy();
+      return;
+    }
     const auth = options.authenticate?.(req.socket);
     wss.handleUpgrade(req, socket, head, (ws) => {
       if (auth && 'error' in auth) {
@@ -55,13 +64,31 @@ export function attachAgentSessions(server: Server, dispatcher: SessionAcceptor,
       dispatcher.accept(new WebSocketConnection(ws, addr), auth);
     });
   };
-  server.on('upgrade', onUpgrade);
   return {
+    upgrade,
     close: () =>
-      new Promise<void>((resolve) => {
-        server.off('upgrade', onUpgrade);
+      (closing ??= new Promise<void>((resolve) => {
         for (const ws of wss.clients) ws.close(1001, 'manager shutting down');
         wss.close(() => resolve());
-      }),
+      })),
+  };
+}
+
+/**
+ * Serves agent sessions on one existing HTTP server (tests and tools that run a bare server):
+ * its upgrades of `/v1/agent/session` go to `agentSessions`; other upgrade paths are left to
+ * other listeners.
+ */
+export function attachAgentSessions(server: Server, dispatcher: SessionAcceptor, options: AgentSessionOptions = {}): AgentSessionEndpoint {
+  const sessions = agentSessions(dispatcher, options);
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if ((req.url ?? '').split('?')[0] === AGENT_SESSION_PATH) sessions.upgrade(req, socket, head);
+  };
+  server.on('upgrade', onUpgrade);
+  return {
+    close: () => {
+      server.off('upgrade', onUpgrade);
+      return sessions.close();
+    },
   };
 }

@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile, chmod } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { isSecretsError } from './errors.ts';
 import { open, seal } from './seal.ts';
-import { keyPath, SealingKey } from './sealing-key.ts';
+import { silentLogger } from '../../lib/logger.ts';
+import { openMemoryStore } from '../../store/memory.ts';
+import type { Store } from '../../store/store.ts';
+import { Keyring } from '../keys/keyring.ts';
+import { keyPath, SEALING_KEY_NAME, SealingKey } from './sealing-key.ts';
 
 const key = Buffer.alloc(32, 7);
 const plaintext = Buffer.from('hunter2-very-secret');
@@ -47,28 +51,46 @@ describe('seal/open', () => {
 
 describe('SealingKey', () => {
   let dir: string;
+  let store: Store;
+  let keys: Keyring;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'flotilla-key-'));
+    store = await openMemoryStore({ logger: silentLogger });
+    keys = await Keyring.open(dir, store);
   });
   afterEach(async () => {
+    await store.close();
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('creates a 32-byte 0600 key on first load and reuses it after', async () => {
-    const k1 = await SealingKey.load(dir);
-    const st = await stat(keyPath(dir));
-    assert.equal(st.mode & 0o777, 0o600);
-    assert.equal((await readFile(keyPath(dir))).length, 32);
-    const k2 = await SealingKey.load(dir);
+  it('creates a 32-byte key on first open, kept only wrapped in the store, and reuses it after', async () => {
+    const k1 = await SealingKey.open({ store, keys }, dir);
+    const record = store.table('clusterKey').get(SEALING_KEY_NAME);
+    assert.ok(record, 'the key is in the store');
+    assert.equal(record.kekId, keys.kekId);
+    assert.equal(keys.get(SEALING_KEY_NAME)?.length, 32);
+    await assert.rejects(stat(keyPath(dir)), /ENOENT/, 'no plain-text key file');
+    const k2 = await SealingKey.open({ store, keys: await Keyring.open(dir, store) }, dir);
     assert.deepEqual(k2.open(k1.seal(plaintext, 'id'), 'id'), plaintext);
+  });
+
+  it("moves an older data dir's secrets.key into the store: what it sealed still opens", async () => {
+    await writeFile(keyPath(dir), key, { mode: 0o600 });
+    const sealed = SealingKey.fromBytes(key).seal(plaintext, 'sec1');
+    const k = await SealingKey.open({ store, keys }, dir);
+    assert.deepEqual(k.open(sealed, 'sec1'), plaintext);
+    await assert.rejects(stat(keyPath(dir)), /ENOENT/, 'the plain-text file is gone');
+    const again = await SealingKey.open({ store, keys }, dir);
+    assert.deepEqual(again.open(sealed, 'sec1'), plaintext);
   });
 
   it('refuses a damaged or world-readable key file', async () => {
     await writeFile(keyPath(dir), Buffer.alloc(10), { mode: 0o600 });
-    await assert.rejects(SealingKey.load(dir), (e) => isSecretsError(e) && e.code === 'invalid_key' && /10 bytes/.test(e.message));
+    await assert.rejects(SealingKey.open({ store, keys }, dir), (e) => isSecretsError(e) && e.code === 'invalid_key' && /10 bytes/.test(e.message));
     await writeFile(keyPath(dir), Buffer.alloc(32));
     await chmod(keyPath(dir), 0o644);
-    await assert.rejects(SealingKey.load(dir), (e) => isSecretsError(e) && /chmod 600/.test(e.message));
+    await assert.rejects(SealingKey.open({ store, keys }, dir), (e) => isSecretsError(e) && /chmod 600/.test(e.message));
+    assert.equal(store.table('clusterKey').size, 0, 'nothing stored');
   });
 
   it('never prints its bytes', () => {

@@ -1,18 +1,41 @@
 import { randomBytes } from 'node:crypto';
-import { open as openFile, readFile, stat } from 'node:fs/promises';
+import { readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isStoreError, type Store, type Tx } from '../../store/store.ts';
 import { SecretsError } from './errors.ts';
 import { KEY_BYTES, open, seal, type Opener, type Sealer } from './seal.ts';
 
-/** The key file in a manager's data dir: 32 random bytes, mode 0600. */
+/**
+ * Where older versions kept the key: `<dataDir>/secrets.key`, 32 bytes, mode 0600. Read once
+ * to move the key into the store, then removed.
+ */
 export function keyPath(dataDir: string): string {
   return join(dataDir, 'secrets.key');
 }
 
+/** The sealing key's id among the store's wrapped keys (`clusterKey`). */
+export const SEALING_KEY_NAME = 'secrets';
+
 /**
- * The manager's secret sealing key. `load` reads `<dataDir>/secrets.key`, creating it (32
- * random bytes, mode 0600, exclusively, so two racing starts cannot make two keys) on first
- * start. The key bytes never leave this object: it seals and opens, nothing else.
+ * What the sealing key needs of the manager's keyring (wired by the composition root; this
+ * folder never imports it): wrapped keys in the store, read and added.
+ */
+export interface KeyVault {
+  /** The key `name`, unwrapped; undefined when the store has none. */
+  get(name: string): Buffer | undefined;
+  /** Adds the key `name`, wrapped, to `tx` (fails `already_exists` when it is there). */
+  put(tx: Tx, name: string, plaintext: Uint8Array): void;
+}
+
+export interface SealingKeyDeps {
+  readonly store: Store;
+  readonly keys: KeyVault;
+}
+
+/**
+ * The cluster's secret sealing key. `open` reads it from the store, where it is wrapped under
+ * the manager's key-encryption key, creating it (32 random bytes) on first start. The key
+ * bytes never leave this object: it seals and opens, nothing else.
  */
 export class SealingKey implements Sealer, Opener {
   readonly #key: Buffer;
@@ -32,37 +55,39 @@ export class SealingKey implements Sealer, Opener {
     return new SealingKey(randomBytes(KEY_BYTES));
   }
 
-  /** Loads the key of a data dir, creating it on first start. */
-  static async load(dataDir: string): Promise<SealingKey> {
+  /**
+   * The sealing key of the cluster: the store's (kind `clusterKey`, id `secrets`, wrapped by
+   * `keys`), created on first start. A data dir of an older version keeps its key in
+   * `<dataDir>/secrets.key`: that key moves into the store and the file is removed, so secrets
+   * sealed before still open.
+   */
+  static async open(deps: SealingKeyDeps, dataDir: string): Promise<SealingKey> {
+    const { store, keys } = deps;
     const path = keyPath(dataDir);
-    const fresh = randomBytes(KEY_BYTES);
-    try {
-      const fh = await openFile(path, 'wx', 0o600);
+    const legacy = await readKeyFile(path);
+    let bytes = keys.get(SEALING_KEY_NAME);
+    if (bytes === undefined) {
+      const candidate = legacy ?? randomBytes(KEY_BYTES);
       try {
-        await fh.writeFile(fresh);
-        await fh.sync();
-      } finally {
-        await fh.close();
+        await store.update((tx) => keys.put(tx, SEALING_KEY_NAME, candidate));
+        bytes = candidate;
+      } catch (err) {
+        // Another manager sharing the store stored one first: use theirs.
+        if (!(isStoreError(err) && err.code === 'already_exists')) throw err;
+        bytes = keys.get(SEALING_KEY_NAME);
+        if (bytes === undefined) throw err;
       }
-      return new SealingKey(fresh);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new SecretsError('io', `cannot create the secret sealing key ${path}: ${(err as Error).message}`, { cause: err });
-      }
-    }
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path);
-      const st = await stat(path);
-      if ((st.mode & 0o077) !== 0) {
-        throw new SecretsError('invalid_key', `the secret sealing key ${path} is readable by others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`);
-      }
-    } catch (err) {
-      if (err instanceof SecretsError) throw err;
-      throw new SecretsError('invalid_key', `cannot read the secret sealing key ${path}: ${(err as Error).message}`, { cause: err });
     }
     if (bytes.length !== KEY_BYTES) {
-      throw new SecretsError('invalid_key', `the secret sealing key ${path} is ${bytes.length} bytes, expected ${KEY_BYTES}: it is damaged`);
+      throw new SecretsError('invalid_key', `the secret sealing key in the store is ${bytes.length} bytes, expected ${KEY_BYTES}: it is damaged`);
+    }
+    if (legacy) {
+      if (!legacy.equals(bytes)) {
+        throw new SecretsError('invalid_key', `${path} holds another key than the cluster's secret sealing key in the store: move the file away (secrets sealed under it would not open)`);
+      }
+      await unlink(path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw new SecretsError('io', `cannot remove ${path} after moving its key into the store: ${err.message}`, { cause: err });
+      });
     }
     return new SealingKey(bytes);
   }
@@ -87,4 +112,27 @@ export class SealingKey implements Sealer, Opener {
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return '[SealingKey]';
   }
+}
+
+/**
+ * An older version's key file, checked as it always was; undefined when there is none. A file
+ * of the wrong size or readable by group/others stops the start (`invalid_key`).
+ */
+async function readKeyFile(path: string): Promise<Buffer | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+    const st = await stat(path);
+    if ((st.mode & 0o077) !== 0) {
+      throw new SecretsError('invalid_key', `the secret sealing key ${path} is readable by others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`);
+    }
+  } catch (err) {
+    if (err instanceof SecretsError) throw err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new SecretsError('invalid_key', `cannot read the secret sealing key ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  if (bytes.length !== KEY_BYTES) {
+    throw new SecretsError('invalid_key', `the secret sealing key ${path} is ${bytes.length} bytes, expected ${KEY_BYTES}: it is damaged`);
+  }
+  return bytes;
 }
