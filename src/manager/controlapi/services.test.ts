@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { makeServiceSpec } from '../../testing/fixtures.ts';
 import { startApi, type ApiHarness } from './api-harness.ts';
-import { changesTasks } from './services.ts';
 
 const minimal = { name: 'web', taskTemplate: { container: { image: 'flotilla/busybox:test' } } };
 
@@ -186,14 +185,5 @@ describe('services API', () => {
     const r = await h.call('GET', '/v1/nothing');
     assert.equal(r.status, 404);
     assert.equal(r.body.error.code, 'not_found');
-  });
-});
-
-describe('changesTasks', () => {
-  it('is true for template and port changes, false for replicas, labels and name', () => {
-    const a = makeServiceSpec();
-    assert.equal(changesTasks(a, { ...a, replicas: 7, labels: { x: 'y' }, name: 'other' }), false);
-    assert.equal(changesTasks(a, makeServiceSpec({ taskTemplate: { container: { env: ['A=1'] } } })), true);
-    assert.equal(changesTasks(a, { ...a, endpoint: { ...a.endpoint, ports: [{ target: 80, published: 8080, protocol: 'tcp', mode: 'host' }] } }), true);
   });
 });

@@ -44,13 +44,18 @@ export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, http
   };
 };
 
-/** `?follow` (an empty value) means true for boolean query parameters, as in Docker's API. */
+/**
+ * `?follow` (an empty value) means true for boolean query parameters, as in Docker's API; a
+ * repeatable parameter (an array in the schema) given once is a list of one (`?label=a`).
+ */
 function normalizeFlags(schema: TSchema, input: unknown): unknown {
   if (typeof input !== 'object' || input === null) return input;
   const props = (schema as { properties?: Record<string, TSchema> }).properties ?? {};
   const out: Record<string, unknown> = { ...(input as Record<string, unknown>) };
   for (const [key, value] of Object.entries(out)) {
-    if (value === '' && props[key]?.['type'] === 'boolean') out[key] = true;
+    const type = props[key]?.['type'];
+    if (value === '' && type === 'boolean') out[key] = true;
+    else if (type === 'array' && !Array.isArray(value)) out[key] = [value];
   }
   return out;
 }
