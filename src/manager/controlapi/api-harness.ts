@@ -11,7 +11,8 @@ import { ControlApi, type ControlApiOptions } from './server.ts';
 
 /**
  * A control API on a real in-memory store, for tests of the API, the client and the CLI.
- * With `listen: true` it also serves a unix socket in a fresh temporary directory.
+ * With `listen: true` it also serves a unix socket in a fresh temporary directory; with
+ * `tcp: true` plain HTTP on a loopback port (`url`).
  */
 export interface ApiHarness {
   readonly api: ControlApi;
@@ -19,6 +20,8 @@ export interface ApiHarness {
   readonly clock: FakeClock;
   /** The socket path when listening. */
   readonly socketPath: string;
+  /** `http://127.0.0.1:PORT` with `tcp: true`, else empty. */
+  readonly url: string;
   readonly dir: string;
   /** `inject` with the body parsed as JSON. */
   call(
@@ -35,21 +38,28 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-export async function startApi(options: { listen?: boolean; logs?: LogSource; api?: ControlApiOptions; secrets?: SecretSealer } = {}): Promise<ApiHarness> {
+export async function startApi(options: { listen?: boolean; tcp?: boolean; logs?: LogSource; api?: ControlApiOptions; secrets?: SecretSealer } = {}): Promise<ApiHarness> {
   const clock = new FakeClock();
   const store = await openMemoryStore({ clock, logger: silentLogger });
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-api-'));
   const socketPath = join(dir, 'flotilla.sock');
   const api = new ControlApi(
     { store, clock, logger: silentLogger, ...(options.logs ? { logs: options.logs } : {}), ...(options.secrets ? { secrets: options.secrets } : {}) },
-    { ...options.api, ...(options.listen ? { listen: [{ path: socketPath }] } : {}) },
+    {
+      ...options.api,
+      ...(options.listen || options.tcp
+        ? { listen: [...(options.listen ? [{ path: socketPath }] : []), ...(options.tcp ? [{ host: '127.0.0.1', port: 0 }] : [])] }
+        : {}),
+    },
   );
   await api.start();
+  const url = api.addresses.find((a) => a.startsWith('http://')) ?? '';
   return {
     api,
     store,
     clock,
     socketPath,
+    url,
     dir,
     async call(method, url, payload, headers) {
       const raw = await api.inject({
