@@ -104,4 +104,23 @@ describe('flotilla stack deploy', () => {
     assert.equal(missing.stderr, `cannot read compose file ${testdata}/nope.yaml: no such file\n`);
     assert.equal(h.store.revision, rev);
   });
+
+  it('rejects each kind of malformed file of the integration suite with file:line:column', async () => {
+    const dir = join(root, 'test', 'integration', 'stacks', 'bad');
+    const cases: Array<[string, RegExp]> = [
+      ['yaml.yaml', /yaml\.yaml:\d+:\d+: .*YAML/i],
+      ['type.yaml', /type\.yaml:5:\d+: services\.web\.deploy\.replicas: /],
+      ['unknown.yaml', /unknown\.yaml:4:\d+: services\.web\.comand: /],
+      ['variable.yaml', /variable\.yaml:3:\d+: services\.web\.image: .*IMAGE must be set/],
+      ['secret.yaml', /secret\.yaml:7:\d+: secrets\.token\.file: /],
+      ['cycle.yaml', /cycle\.yaml:\d+:\d+: services\.\w\.depends_on.*cycle/i],
+    ];
+    const rev = h.store.revision;
+    for (const [file, expected] of cases) {
+      const r = await cli(['stack', 'deploy', '-c', join(dir, file), 'broken'], root);
+      assert.equal(r.code, 1, `${file}: ${r.stderr}`);
+      assert.match(r.stderr, expected, file);
+    }
+    assert.equal(h.store.revision, rev);
+  });
 });
