@@ -3,6 +3,10 @@ import type { Node } from './node.ts';
 import type { Service } from './service.ts';
 import type { Task } from './task.ts';
 
+/** The kinds of object `GET /v1/events` streams. */
+export const EVENT_KINDS = ['node', 'service', 'task'] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
 /**
  * A committed change to the cluster state, as `GET /v1/events` sends it (the `data:` of one
  * Server-Sent Event whose `id:` is `revision`). A client that reconnects with
@@ -10,7 +14,7 @@ import type { Task } from './task.ts';
  */
 export const ClusterEventSchema = Type.Object({
   revision: Type.Integer({ minimum: 1 }),
-  kind: Type.Union([Type.Literal('node'), Type.Literal('service'), Type.Literal('task')]),
+  kind: Type.Union(EVENT_KINDS.map((k) => Type.Literal(k))),
   action: Type.Union([Type.Literal('create'), Type.Literal('update'), Type.Literal('delete')]),
   /** The object after the change; for a delete, the object as it was. */
   object: Type.Unknown(),
@@ -22,3 +26,13 @@ export type ClusterEvent =
   | { revision: number; kind: 'node'; action: ClusterEventAction; object: Node }
   | { revision: number; kind: 'service'; action: ClusterEventAction; object: Service }
   | { revision: number; kind: 'task'; action: ClusterEventAction; object: Task };
+
+/** Query of `GET /v1/events`. */
+export const EventQuery = Type.Object(
+  {
+    since: Type.Optional(Type.Integer({ minimum: 0, description: 'Send every change after this revision first (resume).' })),
+    kinds: Type.Optional(Type.String({ description: `Comma-separated kinds to send: ${EVENT_KINDS.join(', ')}. Default all.` })),
+  },
+  { additionalProperties: false },
+);
+export type EventQuery = Static<typeof EventQuery>;

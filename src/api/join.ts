@@ -83,3 +83,7 @@ export type RenewResponse = Static<typeof RenewResponse>;
 /** `GET /v1/tokens` and `POST /v1/tokens/{worker|manager}/rotate` (admin only). */
 export const TokensResponse = Type.Object({ worker: Type.String(), manager: Type.String() });
 export type TokensResponse = Static<typeof TokensResponse>;
+
+/** Path parameter of `POST /v1/tokens/:role/rotate`. */
+export const TokenRole = Type.Object({ role: Type.Union([Type.Literal('worker'), Type.Literal('manager')]) });
+export type TokenRole = Static<typeof TokenRole>;

@@ -29,6 +29,16 @@ export interface LogQuery {
   readonly tail?: number;
 }
 
+/** Query of `GET /v1/services/:idOrName/logs`. */
+export const LogsQuery = Type.Object(
+  {
+    follow: Type.Boolean({ default: false, description: 'Keep streaming new lines, and the logs of tasks that start later.' }),
+    tail: Type.Optional(Type.Integer({ minimum: 0, description: 'Only the last N lines of each task.' })),
+  },
+  { additionalProperties: false },
+);
+export type LogsQuery = Static<typeof LogsQuery>;
+
 /**
  * In a log stream, in place of a line: the log of one task could not be read (its node is
  * gone, the driver failed). The other tasks' lines keep coming.

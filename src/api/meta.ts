@@ -21,3 +21,6 @@ export type Labels = Static<typeof Labels>;
 export const NAME_PATTERN = '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$';
 /** `NAME_PATTERN` in words, for error messages. */
 export const NAME_RULE = 'expected a name of letters, digits, "_", "." and "-", starting with a letter or digit, at most 63 characters';
+
+/** The response of a route that answers 204 with no body. */
+export const NoContent = Type.Null({ description: 'no content' });

@@ -67,3 +67,14 @@ export const NodeUpdate = Type.Object(
   { additionalProperties: false },
 );
 export type NodeUpdate = Static<typeof NodeUpdate>;
+
+/** `GET /v1/nodes`. */
+export const NodeList = Type.Array(Node);
+
+/** Path parameter of `/v1/nodes/:idOrHostname`. */
+export const NodeRef = Type.Object({ idOrHostname: Type.String({ description: 'Node id, hostname or unique id prefix.' }) });
+export type NodeRef = Static<typeof NodeRef>;
+
+/** Query of `DELETE /v1/nodes/:idOrHostname`. */
+export const NodeRemoveQuery = Type.Object({ force: Type.Optional(Type.Boolean({ description: 'Remove the node even while it is ready.' })) });
+export type NodeRemoveQuery = Static<typeof NodeRemoveQuery>;

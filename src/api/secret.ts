@@ -53,4 +53,13 @@ export const Config = Type.Composite([
 ]);
 export type Config = Static<typeof Config>;
 
+/** `GET /v1/secrets`. */
+export const SecretList = Type.Array(Secret);
+/** `GET /v1/configs`. */
+export const ConfigList = Type.Array(Config);
+
+/** Path parameter of `/v1/secrets/:idOrName` and `/v1/configs/:idOrName`. */
+export const FileObjectRef = Type.Object({ idOrName: Type.String({ description: 'Id, name or unique id prefix.' }) });
+export type FileObjectRef = Static<typeof FileObjectRef>;
+
 export { Labels };

@@ -1,3 +1,5 @@
+import { isDeepStrictEqual } from 'node:util';
+import { isJobMode } from './job.ts';
 import type { Service, ServiceSpec } from './service.ts';
 
 /**
@@ -6,6 +8,29 @@ import type { Service, ServiceSpec } from './service.ts';
  * orchestrator when an update fails with `failureAction: rollback`). The control API and the
  * orchestrator both use them, so a manual and an automatic rollback write the same thing.
  */
+
+/**
+ * The rule for when `specVersion` bumps: only when a new spec changes what the service's tasks
+ * run (`taskTemplate`, `endpoint`, `mode`; for a job also its counts, since a new run is a new
+ * specVersion). Tasks record the specVersion they were created from, so bumping it for a
+ * replica count, a label or a rename would make the orchestrator replace every task for nothing.
+ */
+export function changesTasks(before: ServiceSpec, after: ServiceSpec): boolean {
+  return (
+    !isDeepStrictEqual(before.taskTemplate, after.taskTemplate) ||
+    !isDeepStrictEqual(before.endpoint, after.endpoint) ||
+    before.mode !== after.mode ||
+    (isJobMode(after.mode) && (before.replicas !== after.replicas || !isDeepStrictEqual(before.job, after.job)))
+  );
+}
+
+/**
+ * The write of every spec change (`PUT /v1/services/:id`, `scale`, a stack deploy): the
+ * service with `spec` as its spec, a rollout exactly when {@link changesTasks} says so.
+ */
+export function withUpdatedSpec(service: Service, spec: ServiceSpec, now: number): Service {
+  return withNewSpec(service, spec, changesTasks(service.spec, spec), now);
+}
 
 /**
  * The service with `spec` as its new spec. When what tasks run changes (`changesTasks`), the

@@ -5,9 +5,9 @@ import { Meta, NAME_PATTERN, NAME_RULE } from './meta.ts';
 export const STACK_LABEL = 'com.docker.stack.namespace';
 
 /**
- * A file of a stack deploy: compose files, `.env`, `env_file`s, secret and config files. The
- * client sends every file the compose loader reads, so the server resolves the stack exactly
- * as the client would, and keeps the source.
+ * A file of a stack deploy: compose files, `.env`, `env_file`s, `extends` files, secret and
+ * config files, keyed by their path relative to the project directory (the first compose
+ * file's directory; `../x` for a file outside it, as the compose files reach it).
  */
 export const StackFile = Type.Object(
   { path: Type.String({ minLength: 1 }), content: Type.String() },
@@ -15,17 +15,32 @@ export const StackFile = Type.Object(
 );
 export type StackFile = Static<typeof StackFile>;
 
-/** `POST /v1/stacks` (create or redeploy): the compose source and how to read it. */
+/**
+ * `POST /v1/stacks` (create or redeploy): the compose source and how to read it. The server
+ * runs the compose loader on it; a loader that reads a file or a variable the request does not
+ * carry makes a dry run answer with `needs`, and the client sends them (or lists them under
+ * `missingFiles` / `unsetVariables`) and asks again. So the client never loads the files itself,
+ * and sends only what the files use.
+ */
 export const StackSpec = Type.Object(
   {
     name: Type.String({ pattern: NAME_PATTERN, errorMessage: NAME_RULE }),
-    /** The compose files to merge, in order (paths among `files`). */
+    /** The compose files to merge, in order (keys among `files` or `missingFiles`). */
     composeFiles: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
     files: Type.Array(StackFile),
+    /** Files the loader asked for that the client does not have (keys, like `files`). */
+    missingFiles: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
     /** Enabled compose profiles. */
     profiles: Type.Array(Type.String(), { default: [] }),
     /** Variables for interpolation (the client's environment, as far as the files use it). */
     environment: Type.Object({}, { additionalProperties: Type.String(), default: {} }),
+    /** Variables the loader asked for that are not set on the client. */
+    unsetVariables: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    /**
+     * The project directory on the client (absolute). Relative bind-mount sources resolve
+     * against it, and messages name files under it, as the user knows them. Not stored.
+     */
+    workingDir: Type.Optional(Type.String({ pattern: '^/', errorMessage: 'expected an absolute path' })),
   },
   { additionalProperties: false },
 );
@@ -66,3 +81,44 @@ export const StackDeployResult = Type.Object({
   warnings: Type.Array(Type.String()),
 });
 export type StackDeployResult = Static<typeof StackDeployResult>;
+
+/** Files and variables the compose files read that a stack request did not carry. */
+export const StackNeeds = Type.Object({
+  /** File keys (relative to the project directory) to send, or to list under `missingFiles`. */
+  files: Type.Array(Type.String()),
+  /** Variable names to send, or to list under `unsetVariables`. */
+  variables: Type.Array(Type.String()),
+});
+export type StackNeeds = Static<typeof StackNeeds>;
+
+/**
+ * The answer to `POST /v1/stacks?dryRun=true`: nothing is written. With `needs` not empty the
+ * request lacks files or variables the loader read (send them and ask again); otherwise
+ * `changes` are what a deploy would do now. Problems in the files are a 400, as for a deploy.
+ */
+export const StackDryRunResult = Type.Object({
+  dryRun: Type.Literal(true),
+  needs: StackNeeds,
+  changes: Type.Array(StackChange),
+  warnings: Type.Array(Type.String()),
+});
+export type StackDryRunResult = Static<typeof StackDryRunResult>;
+
+/** `GET /v1/stacks`. */
+export const StackList = Type.Array(Stack);
+
+/** Path parameter of `/v1/stacks/:name`. */
+export const StackRef = Type.Object({ name: Type.String({ description: 'Stack name or id.' }) });
+export type StackRef = Static<typeof StackRef>;
+
+/** Query of `POST /v1/stacks`. */
+export const StackDeployQuery = Type.Object(
+  {
+    prune: Type.Boolean({ default: false, description: 'Remove services (and unused secrets and configs) of the stack that the files no longer have.' }),
+    dryRun: Type.Boolean({ default: false, description: 'Load the files and plan the deploy, write nothing: problems, missing inputs (needs) and the changes a deploy would make.' }),
+  },
+);
+export type StackDeployQuery = Static<typeof StackDeployQuery>;
+
+/** The 200 answer of `POST /v1/stacks`: a deploy's result, or a dry run's. */
+export const StackDeployResponse = Type.Union([StackDeployResult, StackDryRunResult]);

@@ -1,18 +1,24 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import type { StackSpec } from '../api/stack.ts';
-import { loadProject, type LoaderFs, type LoadResult } from '../compose/load.ts';
+import { readFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
+import type { StackDryRunResult } from '../api/stack.ts';
+import { ClientError, type FlotillaClient, type StackSpecInput } from '../client/client.ts';
 
 /**
- * What `stack deploy` sends: the compose loader is run here with a recording file system and
- * environment, so the request carries exactly the files it read (compose files, `.env`,
- * `env_file`s, secret and config files) and the variables the files use. The server runs the
- * same loader on them and resolves the stack identically. Loading errors are thrown here as
- * the loader's `ComposeError`, before anything is sent.
+ * What `stack deploy` sends, gathered through dry runs: the server loads the compose files;
+ * when they read a file (`.env`, `env_file`, `extends`, secret and config files) or a variable
+ * the request does not carry, the dry run names it, and it is read here and sent with the next
+ * one (or listed as missing / unset). Files are keyed by their path relative to the project
+ * directory (the first compose file's), so the request carries exactly what the files use
+ * and no path of this machine but the project directory itself (`workingDir`, which relative
+ * bind mounts and messages need; the server does not keep it). Problems in the files come back
+ * from the dry run as a `ClientError` (`invalid_argument`, one detail per problem).
  */
 
 /** Variables the loader reads besides the ones the files name. */
 const LOADER_VARIABLES = ['HOME', 'COMPOSE_PROFILES', 'COMPOSE_PROJECT_NAME'];
+
+/** A compose project reads a handful of files; a server asking on and on is not loading one. */
+const MAX_ROUNDS = 32;
 
 export interface SourceOptions {
   readonly name: string;
@@ -20,63 +26,66 @@ export interface SourceOptions {
   readonly profiles: readonly string[];
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
+  readonly prune?: boolean;
 }
 
-/** Loads the files (throws `ComposeError`) and returns the stack spec to `POST /v1/stacks`. */
-export function readStackSource(options: SourceOptions): { spec: StackSpec; loaded: LoadResult } {
-  const read = new Map<string, string>();
-  const fs: LoaderFs = {
-    readText: (path) => {
-      const known = read.get(path);
-      if (known !== undefined) return known;
-      try {
-        const text = readFileSync(path, 'utf8');
-        read.set(path, text);
-        return text;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'EISDIR') return undefined;
-        throw err;
-      }
-    },
-    exists: (path) => existsSync(path),
-  };
-  const used = new Set<string>();
-  const source = options.env;
-  // The loader spreads the environment once (for HOME and the COMPOSE_ variables) and looks
-  // every interpolated name up: only those lookups are recorded.
-  const env = new Proxy({} as Record<string, string | undefined>, {
-    get: (_t, key) => {
-      if (typeof key !== 'string') return undefined;
-      const v = source[key];
-      if (v !== undefined) used.add(key);
-      return v;
-    },
-    ownKeys: () => LOADER_VARIABLES.filter((k) => source[k] !== undefined),
-    getOwnPropertyDescriptor: (_t, key) =>
-      typeof key === 'string' && LOADER_VARIABLES.includes(key) && source[key] !== undefined
-        ? { value: source[key], enumerable: true, configurable: true, writable: false }
-        : undefined,
-    has: (_t, key) => typeof key === 'string' && source[key] !== undefined,
-  });
-  const loaded = loadProject({ files: options.files, cwd: options.cwd, env, profiles: options.profiles, projectName: options.name, fs });
-  const environment: Record<string, string> = {};
-  for (const k of [...used].sort()) {
-    const v = source[k];
-    if (v !== undefined) environment[k] = v;
+/** A file's text, or undefined when there is no such file. */
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') return undefined;
+    throw err;
   }
-  for (const kind of ['secrets', 'configs'] as const) {
-    for (const def of Object.values(loaded.project[kind])) {
-      if (typeof def.file === 'string') fs.readText(def.file);
-      if (typeof def.environment === 'string' && source[def.environment] !== undefined) environment[def.environment] = source[def.environment] ?? '';
+}
+
+/** The complete stack request, and the server's plan of it (what a deploy would change now). */
+export async function gatherStackSource(client: Pick<FlotillaClient, 'planStack'>, options: SourceOptions): Promise<{ spec: StackSpecInput; plan: StackDryRunResult }> {
+  const composePaths = options.files.map((f) => resolve(options.cwd, f));
+  const workingDir = dirname(composePaths[0] ?? resolve(options.cwd));
+  const files = new Map<string, string>();
+  const missingFiles = new Set<string>();
+  const environment: Record<string, string> = {};
+  const unsetVariables = new Set<string>();
+  const read = (key: string): boolean => {
+    if (files.has(key) || missingFiles.has(key)) return false;
+    const text = readText(resolve(workingDir, key));
+    if (text === undefined) missingFiles.add(key);
+    else files.set(key, text);
+    return true;
+  };
+  const lookup = (name: string): boolean => {
+    if (Object.hasOwn(environment, name) || unsetVariables.has(name)) return false;
+    const v = options.env[name];
+    if (v === undefined) unsetVariables.add(name);
+    else environment[name] = v;
+    return true;
+  };
+  const composeFiles = composePaths.map((p) => relative(workingDir, p));
+  // What every load reads: the compose files, the project's .env, the loader's own variables.
+  for (const key of [...composeFiles, '.env']) read(key);
+  for (const name of LOADER_VARIABLES) if (options.env[name] !== undefined) lookup(name);
+
+  for (let round = 1; ; round++) {
+    const spec: StackSpecInput = {
+      name: options.name,
+      composeFiles,
+      files: [...files].map(([path, content]) => ({ path, content })),
+      missingFiles: [...missingFiles],
+      profiles: [...options.profiles],
+      environment: { ...environment },
+      unsetVariables: [...unsetVariables].sort(),
+      workingDir,
+    };
+    const plan = await client.planStack(spec, { prune: options.prune === true });
+    const { needs } = plan;
+    if (needs.files.length === 0 && needs.variables.length === 0) return { spec, plan };
+    let progress = false;
+    for (const key of needs.files) progress = read(key) || progress;
+    for (const name of needs.variables) progress = lookup(name) || progress;
+    if (!progress || round >= MAX_ROUNDS) {
+      throw new ClientError('protocol', `the manager keeps asking for more of stack ${options.name} (${[...needs.files, ...needs.variables].join(', ')}) after ${round} round(s)`);
     }
   }
-  const spec: StackSpec = {
-    name: options.name,
-    composeFiles: options.files.map((f) => resolve(options.cwd, f)),
-    files: [...read].map(([path, content]) => ({ path, content })),
-    profiles: [...options.profiles],
-    environment,
-  };
-  return { spec, loaded };
 }

@@ -62,7 +62,8 @@ export async function waitForStack(ctx: CommandContext, stack: string, written: 
     kinds: ['service', 'task', 'node'],
     concerns: (ev) => ev.kind !== 'service' || written.has(ev.object.id),
     check: async () => {
-      const [services, tasks, nodes] = await Promise.all([client.listServices(), client.listTasks(), client.listNodes()]);
+      // All tasks, not `?service=`: a service removed while this waits would make that a 404.
+      const [services, tasks, nodes] = await Promise.all([client.listServices({ stack }), client.listTasks(), client.listNodes()]);
       const states = services
         .filter((s) => written.has(s.id))
         .sort((a, b) => a.spec.name.localeCompare(b.spec.name))

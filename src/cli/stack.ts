@@ -9,7 +9,7 @@ import { printProject } from '../compose/print.ts';
 import { checkFormat, type CliIo, type CommandContext } from './context.ts';
 import { PartialFailure } from './each.ts';
 import { UsageError } from './parse.ts';
-import { readStackSource } from './stack-source.ts';
+import { gatherStackSource } from './stack-source.ts';
 import { waitForStack, type WrittenService } from './stack-wait.ts';
 import { table } from './format/table.ts';
 import { serviceTable, taskTable } from './views.ts';
@@ -43,11 +43,11 @@ const VERB: Record<StackChange['action'], string | undefined> = {
 
 /**
  * Registers the `stack` command group. `stack config` runs locally: it loads the compose
- * files and prints the resolved, normalized project. `deploy` loads them locally too (so a
- * broken file fails before anything is sent, one `FILE:LINE:COL: path: what` line per
- * problem), then sends every file it read to `POST /v1/stacks`, where the server loads them
- * again and applies the stack in one transaction. `ls`, `services`, `ps` and `rm` are plain
- * API reads and writes.
+ * files and prints the resolved, normalized project. `deploy` has the server load them: dry
+ * runs gather the files and variables the compose files read (`stack-source.ts`) and report a
+ * broken file before anything changes, one `FILE:LINE:COL: path: what` line per problem; then
+ * `POST /v1/stacks` applies the stack in one transaction. `ls`, `services`, `ps` and `rm` are
+ * plain API reads and writes, filtered on the server.
  */
 export function registerStackCommands(program: Command, io: CliIo, context: (cmd: Command) => CommandContext, cwd: () => string = () => process.cwd()): void {
   const stack = program.command('stack').description('Manage stacks (applications described by compose files)');
@@ -84,7 +84,7 @@ export function registerStackCommands(program: Command, io: CliIo, context: (cmd
       const ctx = context(cmd);
       let result;
       try {
-        const { spec } = readStackSource({ name, files: opts.composeFile, profiles: opts.profile, env: io.env, cwd: cwd() });
+        const { spec } = await gatherStackSource(ctx.client, { name, files: opts.composeFile, profiles: opts.profile, env: io.env, cwd: cwd(), prune: opts.prune === true });
         result = await ctx.client.deployStack(spec, { prune: opts.prune === true });
       } catch (err) {
         composeFailure(io, err);
@@ -99,7 +99,7 @@ export function registerStackCommands(program: Command, io: CliIo, context: (cmd
       if (!opts.wait) return;
       const ops = new Map(result.changes.filter((c) => c.kind === 'service').map((c) => [c.name, c.action]));
       const written = new Map<string, WrittenService>();
-      for (const s of await ctx.client.listServices()) {
+      for (const s of await ctx.client.listServices({ stack: name })) {
         const op = ops.get(s.spec.name);
         if (op === undefined || op === 'kept') continue;
         written.set(s.id, { service: s, op: op === 'updated' ? 'update' : 'create' });
@@ -132,10 +132,10 @@ export function registerStackCommands(program: Command, io: CliIo, context: (cmd
       const ctx = context(cmd);
       const format = checkFormat(opts.format);
       await ctx.client.getStack(name);
-      const services = (await ctx.client.listServices()).filter((s) => stackOf(s) === name);
+      const services = await ctx.client.listServices({ stack: name });
       if (format === 'json') return ctx.json(services);
       if (opts.quiet) return ctx.out(services.map((s) => s.id).join('\n'));
-      io.stdout.write(serviceTable(services, await ctx.client.listTasks()));
+      io.stdout.write(serviceTable(services, services.length === 0 ? [] : await ctx.client.listTasks({ service: services.map((s) => s.id) })));
     });
 
   stack
@@ -149,8 +149,8 @@ export function registerStackCommands(program: Command, io: CliIo, context: (cmd
       const ctx = context(cmd);
       const format = checkFormat(opts.format);
       await ctx.client.getStack(name);
-      const ids = new Set((await ctx.client.listServices()).filter((s) => stackOf(s) === name).map((s) => s.id));
-      const tasks = (await ctx.client.listTasks()).filter((t) => ids.has(t.serviceId));
+      const ids = (await ctx.client.listServices({ stack: name })).map((s) => s.id);
+      const tasks = ids.length === 0 ? [] : await ctx.client.listTasks({ service: ids });
       if (format === 'json') return ctx.json(tasks);
       if (opts.quiet) return ctx.out(tasks.map((t) => t.id).join('\n'));
       io.stdout.write(taskTable(tasks.map(withWaitReason), await ctx.client.listNodes(), { noTrunc: !opts.trunc, now: io.now() }));

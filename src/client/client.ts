@@ -1,40 +1,41 @@
 import type { ClusterEvent } from '../api/event.ts';
+import type { Info } from '../api/info.ts';
 import type { TokensResponse } from '../api/join.ts';
 import type { TaskLogEntry } from '../api/log-line.ts';
 import type { Node, NodeUpdate } from '../api/node.ts';
 import type { Config, Secret } from '../api/secret.ts';
 import type { Service, ServiceSpec } from '../api/service.ts';
-import type { Stack, StackDeployResult, StackSpec } from '../api/stack.ts';
-import type { DesiredState, Task } from '../api/task.ts';
+import type { ServiceFilter } from '../api/service-requests.ts';
+import type { Stack, StackDeployResult, StackDryRunResult, StackSpec } from '../api/stack.ts';
+import type { Task } from '../api/task.ts';
+import type { TaskFilter as TaskQuery } from '../api/task-requests.ts';
 import { ClientError } from './errors.ts';
+import { fetchTransport } from './fetch-transport.ts';
 import { ndjson, sse } from './streams.ts';
-import { readBody, send, type Target } from './transport.ts';
+import type { Target } from './target.ts';
+import { readText, type RawRequest, type RawResponse, type Transport } from './wire.ts';
 
 export { ClientError, isClientError, type ClientErrorCode } from './errors.ts';
-export { describeTarget, parseHost, type Target } from './transport.ts';
+export { describeTarget, parseHost, type Target } from './target.ts';
+export type { Transport } from './wire.ts';
 
 /** `GET /v1/info`. */
-export interface ClusterInfo {
-  name: 'flotilla';
-  version: string;
-  revision: number;
-  startedAt: string;
-  nodes: { total: number; ready: number };
-  services: number;
-  tasks: { total: number; running: number };
-  manager: Record<string, string>;
-}
+export type ClusterInfo = Info;
 
 type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 
 /** A service spec as the API accepts it: fields with defaults may be left out (filled on the server). */
 export type ServiceSpecInput = DeepPartial<ServiceSpec> & { name: string };
 
-export interface TaskFilter {
-  service?: string;
-  node?: string;
-  desiredState?: DesiredState;
-}
+/** `GET /v1/tasks` filters (`TaskFilter` of `src/api`); `service` may name one service or several. */
+export type TaskFilter = Omit<TaskQuery, 'service'> & { service?: string | readonly string[] };
+
+/** `GET /v1/services` filters: `stack`, and `label` entries `KEY=VALUE` or `KEY`. */
+export type ServiceListFilter = Omit<ServiceFilter, 'label'> & { label?: readonly string[] };
+
+/** A stack request before the server filled its defaults. */
+export type StackSpecInput = Omit<StackSpec, 'missingFiles' | 'unsetVariables' | 'profiles' | 'environment'> &
+  Partial<Pick<StackSpec, 'missingFiles' | 'unsetVariables' | 'profiles' | 'environment'>>;
 
 export interface LogsOptions {
   follow?: boolean;
@@ -49,6 +50,15 @@ export interface EventsOptions {
   signal?: AbortSignal;
 }
 
+export interface ClientOptions {
+  /**
+   * How requests travel: `node` (`node:http`/`https`: unix sockets, the cluster CA, client
+   * certificates), `fetch` (the global `fetch`: browsers; URL targets only), or a transport of
+   * your own. Default: `node` when running on Node, else `fetch`.
+   */
+  readonly transport?: 'node' | 'fetch' | Transport;
+}
+
 /**
  * A typed client of the Flotilla REST API, over a unix socket or HTTP. Every failure is a
  * `ClientError` carrying the API's error code and message (or `unreachable`). Objects come
@@ -56,17 +66,20 @@ export interface EventsOptions {
  */
 export class FlotillaClient {
   readonly target: Target;
+  readonly #transport: Transport | 'node';
 
-  constructor(target: Target) {
+  constructor(target: Target, options: ClientOptions = {}) {
     this.target = target;
+    const choice = options.transport ?? (globalThis.process?.versions?.node === undefined ? 'fetch' : 'node');
+    this.#transport = choice === 'fetch' ? fetchTransport : choice;
   }
 
   info(): Promise<ClusterInfo> {
     return this.#json('GET', '/v1/info');
   }
 
-  listServices(): Promise<Service[]> {
-    return this.#json('GET', '/v1/services');
+  listServices(filter: ServiceListFilter = {}): Promise<Service[]> {
+    return this.#json('GET', `/v1/services${query({ stack: filter.stack, label: filter.label })}`);
   }
 
   getService(idOrName: string): Promise<Service> {
@@ -98,12 +111,12 @@ export class FlotillaClient {
   /** The service's log lines (and per-task errors) as they arrive; ends when the stream does. */
   async *serviceLogs(idOrName: string, options: LogsOptions = {}): AsyncGenerator<TaskLogEntry> {
     const q = query({ follow: options.follow ? 'true' : undefined, tail: options.tail?.toString() });
-    const res = await send(this.target, { method: 'GET', path: `/v1/services/${enc(idOrName)}/logs${q}`, signal: options.signal });
-    yield* ndjson<TaskLogEntry>(res);
+    const res = await this.#send({ method: 'GET', path: `/v1/services/${enc(idOrName)}/logs${q}`, signal: options.signal });
+    yield* ndjson<TaskLogEntry>(res.body);
   }
 
   listTasks(filter: TaskFilter = {}): Promise<Task[]> {
-    return this.#json('GET', `/v1/tasks${query({ ...filter })}`);
+    return this.#json('GET', `/v1/tasks${query({ service: filter.service, node: filter.node, desiredState: filter.desiredState })}`);
   }
 
   getTask(id: string): Promise<Task> {
@@ -151,7 +164,7 @@ export class FlotillaClient {
 
   /** Creates a secret from raw bytes (sent base64; sealed by the manager, never returned). */
   createSecret(spec: { name: string; labels?: Record<string, string> }, data: Uint8Array): Promise<Secret> {
-    return this.#json('POST', '/v1/secrets', { spec, data: Buffer.from(data).toString('base64') });
+    return this.#json('POST', '/v1/secrets', { spec, data: base64(data) });
   }
 
   /** Removes a secret; 412 `failed_precondition` while a service uses it. */
@@ -168,7 +181,7 @@ export class FlotillaClient {
   }
 
   createConfig(spec: { name: string; labels?: Record<string, string> }, data: Uint8Array): Promise<Config> {
-    return this.#json('POST', '/v1/configs', { spec, data: Buffer.from(data).toString('base64') });
+    return this.#json('POST', '/v1/configs', { spec, data: base64(data) });
   }
 
   /** Removes a config; 412 `failed_precondition` while a service uses it. */
@@ -180,8 +193,17 @@ export class FlotillaClient {
    * Deploys or redeploys a stack from its compose source (one transaction on the server).
    * With `prune`, services no longer in the files are removed.
    */
-  deployStack(spec: StackSpec, options: { prune?: boolean } = {}): Promise<StackDeployResult> {
+  deployStack(spec: StackSpecInput, options: { prune?: boolean } = {}): Promise<StackDeployResult> {
     return this.#json('POST', `/v1/stacks${options.prune ? '?prune=true' : ''}`, spec);
+  }
+
+  /**
+   * Loads and plans a stack on the server without writing anything: the changes a deploy would
+   * make, or (`needs`) the files and variables the compose files read that `spec` lacks.
+   * Problems in the files are an `invalid_argument` error with one detail per problem.
+   */
+  planStack(spec: StackSpecInput, options: { prune?: boolean } = {}): Promise<StackDryRunResult> {
+    return this.#json('POST', `/v1/stacks?dryRun=true${options.prune ? '&prune=true' : ''}`, spec);
   }
 
   listStacks(): Promise<Stack[]> {
@@ -207,8 +229,8 @@ export class FlotillaClient {
    */
   async *events(options: EventsOptions = {}): AsyncGenerator<ClusterEvent> {
     const q = query({ since: options.since?.toString(), kinds: options.kinds?.join(',') });
-    const res = await send(this.target, { method: 'GET', path: `/v1/events${q}`, headers: { accept: 'text/event-stream' }, signal: options.signal });
-    for await (const m of sse(res)) {
+    const res = await this.#send({ method: 'GET', path: `/v1/events${q}`, headers: { accept: 'text/event-stream' }, signal: options.signal });
+    for await (const m of sse(res.body)) {
       const data = JSON.parse(m.data) as unknown;
       if (m.event === 'error') {
         const e = (data as { error?: { code?: string; message?: string } }).error;
@@ -218,14 +240,20 @@ export class FlotillaClient {
     }
   }
 
+  async #send(req: RawRequest): Promise<RawResponse> {
+    // The Node transport is loaded on first use, so a browser build never reaches node:http.
+    const transport = this.#transport === 'node' ? (await import('./transport.ts')).nodeTransport : this.#transport;
+    return transport.send(this.target, req);
+  }
+
   async #json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await send(this.target, { method, path, body });
-    const text = await readBody(res);
+    const res = await this.#send({ method, path, body });
+    const text = await readText(res.body);
     if (text === '') return undefined as T;
     try {
       return JSON.parse(text) as T;
     } catch (err) {
-      throw new ClientError('protocol', `the manager sent a response that is not JSON: ${text.slice(0, 200)}`, { status: res.statusCode ?? 0, cause: err });
+      throw new ClientError('protocol', `the manager sent a response that is not JSON: ${text.slice(0, 200)}`, { status: res.status, cause: err });
     }
   }
 }
@@ -234,9 +262,20 @@ function enc(s: string): string {
   return encodeURIComponent(s);
 }
 
-function query(params: Record<string, string | undefined>): string {
+/** A query string; a list value repeats its parameter (`label=a&label=b`). */
+function query(params: Record<string, string | readonly string[] | undefined>): string {
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, v);
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined) continue;
+    for (const one of typeof v === 'string' ? [v] : v) q.append(k, one);
+  }
   const s = q.toString();
   return s ? `?${s}` : '';
+}
+
+/** Bytes as base64, without Node's `Buffer` (the client runs in browsers too). */
+function base64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
 }

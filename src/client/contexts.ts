@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { resolveDataDir, socketPath } from '../lib/paths.ts';
 import { ClientError } from './errors.ts';
-import { parseHost, type Target } from './transport.ts';
+import { parseHost, type Target } from './target.ts';
 
 /**
  * Contexts: named clusters the CLI can talk to, kept in `$FLOTILLA_HOME/contexts.json`

@@ -1,48 +1,24 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { parseApiErrorBody } from '../api/errors.ts';
 import { clusterServerIdentity } from '../lib/tls-identity.ts';
 import { ClientError } from './errors.ts';
+import { describeTarget, type Target, type TlsMaterial } from './target.ts';
+import { errorFromResponse, readText, type RawRequest, type Transport } from './wire.ts';
 
-/** The cluster CA to trust and, for the admin credential, a client certificate and key (PEM). */
-export interface TlsMaterial {
-  readonly ca: string;
-  readonly cert?: string;
-  readonly key?: string;
-}
+export { describeTarget, parseHost, type Target, type TlsMaterial } from './target.ts';
+export type { RawRequest } from './wire.ts';
 
 /**
- * Where the manager's API is: a unix socket, or an `http://` or `https://host:port` base URL.
- * An https target trusts `tls.ca` only (the cluster CA) and authenticates with the client
- * certificate in `tls` or the bearer `token`.
+ * The client's Node transport: `node:http` to a unix socket or an `http://` URL, `node:https`
+ * to an `https://` one, trusting only the cluster CA and presenting the admin client
+ * certificate (or a bearer token).
  */
-export type Target = { readonly socketPath: string } | { readonly url: string; readonly tls?: TlsMaterial; readonly token?: string };
-
-/**
- * Reads `unix:///path/to/sock`, `http://host:port` or a bare socket path into a `Target`
- * (the forms `--host` and `FLOTILLA_HOST` take). Throws a `ClientError` for anything else.
- */
-export function parseHost(host: string): Target {
-  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
-  if (host.startsWith('/')) return { socketPath: host };
-  if (/^https?:\/\//.test(host)) return { url: host.replace(/\/+$/, '') };
-  if (/^tcp:\/\//.test(host)) return { url: `http://${host.slice('tcp://'.length).replace(/\/+$/, '')}` };
-  throw new ClientError('invalid_argument', `bad host "${host}": expected unix:///path/to/flotilla.sock, http://host:port or https://host:port`);
-}
-
-/** The target as users write it, for messages. */
-export function describeTarget(t: Target): string {
-  return 'socketPath' in t ? t.socketPath : t.url;
-}
-
-export interface RawRequest {
-  readonly method: string;
-  /** Path and query, starting with `/v1/`. */
-  readonly path: string;
-  readonly body?: unknown;
-  readonly headers?: Readonly<Record<string, string>>;
-  readonly signal?: AbortSignal | undefined;
-}
+export const nodeTransport: Transport = {
+  async send(target, req) {
+    const res = await send(target, req);
+    return { status: res.statusCode ?? 0, body: res };
+  },
+};
 
 /**
  * Sends one request and resolves with the response once its headers arrive (the body is
@@ -122,24 +98,6 @@ function isTlsVerifyError(err: NodeJS.ErrnoException): boolean {
 }
 
 /** Reads a whole response body as text. */
-export async function readBody(res: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of res) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function errorFromResponse(status: number, text: string, target: Target): ClientError {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  const e = parseApiErrorBody(body);
-  if (e && status === 401 && 'url' in target) {
-    // Said from the CLI user's side: which manager refused, and the server's reason.
-    return new ClientError(e.code, `the manager at ${target.url} refused the request: ${e.message}`, { status, details: e.details });
-  }
-  if (e) return new ClientError(e.code, e.message, { status, details: e.details });
-  return new ClientError('protocol', `unexpected HTTP ${status} response: ${text.slice(0, 200)}`, { status });
+export function readBody(res: IncomingMessage): Promise<string> {
+  return readText(res);
 }

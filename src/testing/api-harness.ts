@@ -12,7 +12,8 @@ import { ControlApi, type ControlApiOptions } from '../manager/controlapi/server
 
 /**
  * A control API on a real in-memory store, for tests of the API, the client and the CLI.
- * With `listen: true` it also serves a unix socket in a fresh temporary directory.
+ * With `listen: true` it also serves a unix socket in a fresh temporary directory; with
+ * `tcp: true` plain HTTP on a loopback port (`url`).
  */
 export interface ApiHarness {
   readonly api: ControlApi;
@@ -20,6 +21,8 @@ export interface ApiHarness {
   readonly clock: FakeClock;
   /** The socket path when listening. */
   readonly socketPath: string;
+  /** `http://127.0.0.1:PORT` with `tcp: true`, else empty. */
+  readonly url: string;
   readonly dir: string;
   /** `inject` with the body parsed as JSON. */
   call(
@@ -36,7 +39,7 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-export async function startApi(options: { listen?: boolean; logs?: LogSource; api?: ControlApiOptions; secrets?: SecretSealer } = {}): Promise<ApiHarness> {
+export async function startApi(options: { listen?: boolean; tcp?: boolean; logs?: LogSource; api?: ControlApiOptions; secrets?: SecretSealer } = {}): Promise<ApiHarness> {
   const clock = new FakeClock();
   const store = await openMemoryStore({ clock, logger: silentLogger });
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-api-'));
@@ -47,14 +50,17 @@ export async function startApi(options: { listen?: boolean; logs?: LogSource; ap
   );
   await api.start();
   // Mounted on the manager's own listeners, as the composition root does.
-  const listeners = options.listen ? new HttpListeners({ logger: silentLogger }, { listen: [{ path: socketPath }] }) : undefined;
+  const listen = [...(options.listen ? [{ path: socketPath }] : []), ...(options.tcp ? [{ host: '127.0.0.1', port: 0 }] : [])];
+  const listeners = listen.length > 0 ? new HttpListeners({ logger: silentLogger }, { listen }) : undefined;
   listeners?.mount('/', api.handler);
   await listeners?.start();
+  const url = listeners?.addresses.find((a) => a.startsWith('http://')) ?? '';
   return {
     api,
     store,
     clock,
     socketPath,
+    url,
     dir,
     async call(method, url, payload, headers) {
       const raw = await api.inject({

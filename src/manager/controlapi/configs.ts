@@ -1,11 +1,11 @@
-import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
-import { Config, FileObjectCreate } from '../../api/secret.ts';
+import { NoContent } from '../../api/meta.ts';
+import { Config, ConfigList, FileObjectCreate, FileObjectRef } from '../../api/secret.ts';
 import { newId } from '../../lib/ids.ts';
 import type { RouteContext } from './context.ts';
 import { errorResponses, translateStoreErrors } from './errors.ts';
-import { decodeData, FileObjectRef, servicesUsing } from './file-objects.ts';
+import { decodeData, servicesUsing } from './file-objects.ts';
 import { resolveByName } from './lookup.ts';
 
 /** `GET/POST /v1/configs`, `GET/DELETE /v1/configs/:idOrName`. Config data is plain and returned as stored (base64). */
@@ -14,7 +14,7 @@ export function registerConfigRoutes(app: FastifyInstance, ctx: RouteContext): v
   const table = (): ReturnType<typeof store.table<'config'>> => store.table('config');
 
   app.get('/v1/configs', {
-    schema: { summary: 'List configs', tags: ['configs'], response: { 200: Type.Array(Config) } },
+    schema: { summary: 'List configs', tags: ['configs'], response: { 200: ConfigList } },
     handler: async () => table().all(),
   });
 
@@ -54,7 +54,7 @@ export function registerConfigRoutes(app: FastifyInstance, ctx: RouteContext): v
       description: 'Refused (412) while a service uses it.',
       tags: ['configs'],
       params: FileObjectRef,
-      response: { 204: Type.Null(), ...errorResponses('not_found', 'failed_precondition') },
+      response: { 204: NoContent, ...errorResponses('not_found', 'failed_precondition') },
     },
     handler: async (req, reply) => {
       const c = resolveByName('config', table(), req.params.idOrName);

@@ -1,5 +1,4 @@
-import { Type } from '@sinclair/typebox';
-import { API_ERRORS, ApiError, isApiError, type ApiErrorCode } from '../../api/errors.ts';
+import { API_ERRORS, ApiError, ErrorBody, isApiError, type ApiErrorCode } from '../../api/errors.ts';
 import { isStoreError, type StoreErrorCode } from '../../store/errors.ts';
 
 /** Messages a route gives for store errors, in its own words ("service name web is already taken"). */
@@ -51,15 +50,6 @@ export async function translateStoreErrors<T>(write: () => Promise<T>, messages:
     throw toApiError(err, messages);
   }
 }
-
-/** The body of every error response, for the OpenAPI document. */
-export const ErrorBody = Type.Object({
-  error: Type.Object({
-    code: Type.Union(Object.keys(API_ERRORS).map((c) => Type.Literal(c))),
-    message: Type.String(),
-    details: Type.Array(Type.Object({ path: Type.String(), message: Type.String() })),
-  }),
-});
 
 /** The error responses a route documents, by status. */
 export function errorResponses(...codes: ApiErrorCode[]): Record<number, typeof ErrorBody> {

@@ -1,23 +1,13 @@
-import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
-import { ClusterEventSchema, type ClusterEvent } from '../../api/event.ts';
+import { ClusterEventSchema, EVENT_KINDS, EventQuery, type ClusterEvent, type EventKind } from '../../api/event.ts';
 import type { TimerHandle } from '../../lib/clock.ts';
 import type { StoreEvent } from '../../store/events.ts';
 import type { RouteContext } from './context.ts';
 import { errorResponses } from './errors.ts';
 
-const KINDS = ['node', 'service', 'task'] as const;
-type Kind = (typeof KINDS)[number];
-
-export const EventQuery = Type.Object(
-  {
-    since: Type.Optional(Type.Integer({ minimum: 0, description: 'Send every change after this revision first (resume).' })),
-    kinds: Type.Optional(Type.String({ description: 'Comma-separated kinds to send: node, service, task. Default all.' })),
-  },
-  { additionalProperties: false },
-);
-type EventQuery = Static<typeof EventQuery>;
+const KINDS = EVENT_KINDS;
+type Kind = EventKind;
 
 /** A client this far behind is cut off rather than buffered without bound; it can resume. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;

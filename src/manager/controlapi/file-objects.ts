@@ -1,4 +1,3 @@
-import { Type, type Static } from '@sinclair/typebox';
 import { ApiError } from '../../api/errors.ts';
 import type { FileReference, Service, ServiceSpec } from '../../api/service.ts';
 
@@ -11,9 +10,6 @@ import type { FileReference, Service, ServiceSpec } from '../../api/service.ts';
 export const MAX_FILE_OBJECT_BYTES = 500 * 1024;
 
 export type FileKind = 'secret' | 'config';
-
-export const FileObjectRef = Type.Object({ idOrName: Type.String({ description: 'Id, name or unique id prefix.' }) });
-export type FileObjectRef = Static<typeof FileObjectRef>;
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 

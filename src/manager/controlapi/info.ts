@@ -1,20 +1,6 @@
-import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { Info } from '../../api/info.ts';
 import type { RouteContext } from './context.ts';
-
-export const Info = Type.Object({
-  name: Type.Literal('flotilla'),
-  version: Type.String(),
-  /** The store revision this answer was read at. */
-  revision: Type.Integer({ minimum: 0 }),
-  startedAt: Type.String({ format: 'date-time' }),
-  nodes: Type.Object({ total: Type.Integer(), ready: Type.Integer() }),
-  services: Type.Integer(),
-  tasks: Type.Object({ total: Type.Integer(), running: Type.Integer() }),
-  /** Facts the composition root adds (data dir, driver, …). */
-  manager: Type.Record(Type.String(), Type.String()),
-});
-export type Info = Static<typeof Info>;
 
 /** `GET /v1/info`: who this manager is and a one-glance count of the cluster. */
 export function registerInfoRoutes(app: FastifyInstance, ctx: RouteContext): void {

@@ -1,13 +1,9 @@
-import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
-import { CaResponse, JoinRequest, JoinResponse, RenewRequest, RenewResponse, TokensResponse } from '../../api/join.ts';
+import { CaResponse, JoinRequest, JoinResponse, RenewRequest, RenewResponse, TokenRole, TokensResponse } from '../../api/join.ts';
 import { isTlsRequest, peerIdentity } from './auth.ts';
 import type { ClusterAuthority, RouteContext } from './context.ts';
 import { errorResponses } from './errors.ts';
-
-const TokenRole = Type.Object({ role: Type.Union([Type.Literal('worker'), Type.Literal('manager')]) });
-type TokenRole = Static<typeof TokenRole>;
 
 /**
  * Joining and the cluster's credentials: `GET /v1/ca` and `POST /v1/join` (open),

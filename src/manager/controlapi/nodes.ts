@@ -1,17 +1,12 @@
 import { isDeepStrictEqual } from 'node:util';
-import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { withRemovedNode } from '../../api/cluster.ts';
 import { ApiError } from '../../api/errors.ts';
-import { Node, NodeUpdate } from '../../api/node.ts';
+import { NoContent } from '../../api/meta.ts';
+import { Node, NodeList, NodeRef, NodeRemoveQuery, NodeUpdate } from '../../api/node.ts';
 import type { RouteContext } from './context.ts';
 import { errorResponses, translateStoreErrors } from './errors.ts';
 import { resolveNode } from './lookup.ts';
-
-const NodeRef = Type.Object({ idOrHostname: Type.String({ description: 'Node id, hostname or unique id prefix.' }) });
-type NodeRef = Static<typeof NodeRef>;
-const NodeRemoveQuery = Type.Object({ force: Type.Optional(Type.Boolean({ description: 'Remove the node even while it is ready.' })) });
-type NodeRemoveQuery = Static<typeof NodeRemoveQuery>;
 
 /** Applies a `NodeUpdate` to a node's spec; pure. */
 export function applyNodeUpdate(spec: Node['spec'], update: NodeUpdate): Node['spec'] {
@@ -29,7 +24,7 @@ export function registerNodeRoutes(app: FastifyInstance, ctx: RouteContext): voi
   const { store } = ctx.deps;
 
   app.get('/v1/nodes', {
-    schema: { summary: 'List nodes', tags: ['nodes'], response: { 200: Type.Array(Node) } },
+    schema: { summary: 'List nodes', tags: ['nodes'], response: { 200: NodeList } },
     handler: async () => store.nodes.all(),
   });
 
@@ -75,7 +70,7 @@ export function registerNodeRoutes(app: FastifyInstance, ctx: RouteContext): voi
       tags: ['nodes'],
       params: NodeRef,
       querystring: NodeRemoveQuery,
-      response: { 204: Type.Null(), ...errorResponses('not_found', 'failed_precondition') },
+      response: { 204: NoContent, ...errorResponses('not_found', 'failed_precondition') },
     },
     handler: async (req, reply) => {
       const current = resolveNode(store.nodes, req.params.idOrHostname);

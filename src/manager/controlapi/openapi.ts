@@ -1,11 +1,14 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, RouteOptions } from 'fastify';
+import { ErrorBody } from '../../api/errors.ts';
 import { ClusterEventSchema } from '../../api/event.ts';
+import { Info } from '../../api/info.ts';
 import { TaskLogLine } from '../../api/log-line.ts';
 import { Node, NodeUpdate } from '../../api/node.ts';
+import { Config, Secret } from '../../api/secret.ts';
 import { Service, ServiceSpec } from '../../api/service.ts';
+import { Stack, StackSpec } from '../../api/stack.ts';
 import { Task } from '../../api/task.ts';
-import { ErrorBody } from './errors.ts';
 
 declare module 'fastify' {
   /** Route documentation the OpenAPI document carries (as @fastify/swagger spells it). */
@@ -20,7 +23,11 @@ declare module 'fastify' {
   }
 }
 
-/** Schemas published under `components.schemas` and referenced by `$ref` wherever they occur. */
+/**
+ * Schemas published under `components.schemas` and referenced by `$ref` wherever they occur.
+ * Every schema here and in the routes is a TypeBox object of `src/api`: the document is built
+ * from the same objects that validate requests.
+ */
 const COMPONENTS: ReadonlyArray<readonly [string, TSchema]> = [
   ['Service', Service],
   ['ServiceSpec', ServiceSpec],
@@ -29,6 +36,11 @@ const COMPONENTS: ReadonlyArray<readonly [string, TSchema]> = [
   ['NodeUpdate', NodeUpdate],
   ['TaskLogLine', TaskLogLine],
   ['ClusterEvent', ClusterEventSchema],
+  ['Secret', Secret],
+  ['Config', Config],
+  ['Stack', Stack],
+  ['StackSpec', StackSpec],
+  ['Info', Info],
   ['Error', ErrorBody],
 ];
 

@@ -1,11 +1,11 @@
-import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
-import { FileObjectCreate, Secret, type StoredSecret } from '../../api/secret.ts';
+import { NoContent } from '../../api/meta.ts';
+import { FileObjectCreate, FileObjectRef, Secret, SecretList, type StoredSecret } from '../../api/secret.ts';
 import { newId } from '../../lib/ids.ts';
 import type { RouteContext } from './context.ts';
 import { errorResponses, translateStoreErrors } from './errors.ts';
-import { decodeData, FileObjectRef, servicesUsing } from './file-objects.ts';
+import { decodeData, servicesUsing } from './file-objects.ts';
 import { resolveByName } from './lookup.ts';
 
 /** The API view of a stored secret: everything but the sealed data. */
@@ -24,7 +24,7 @@ export function registerSecretRoutes(app: FastifyInstance, ctx: RouteContext): v
   const table = (): ReturnType<typeof store.table<'secret'>> => store.table('secret');
 
   app.get('/v1/secrets', {
-    schema: { summary: 'List secrets (never their data)', tags: ['secrets'], response: { 200: Type.Array(Secret) } },
+    schema: { summary: 'List secrets (never their data)', tags: ['secrets'], response: { 200: SecretList } },
     handler: async () => table().all().map(secretView),
   });
 
@@ -70,7 +70,7 @@ export function registerSecretRoutes(app: FastifyInstance, ctx: RouteContext): v
       description: 'Refused (412) while a service uses it.',
       tags: ['secrets'],
       params: FileObjectRef,
-      response: { 204: Type.Null(), ...errorResponses('not_found', 'failed_precondition') },
+      response: { 204: NoContent, ...errorResponses('not_found', 'failed_precondition') },
     },
     handler: async (req, reply) => {
       const s = resolveByName('secret', table(), req.params.idOrName);

@@ -1,21 +1,11 @@
-import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError, isApiError } from '../../api/errors.ts';
-import { TaskLogLine, type LogQuery, type TaskLogEntry } from '../../api/log-line.ts';
+import { LogsQuery, TaskLogLine, type LogQuery, type TaskLogEntry } from '../../api/log-line.ts';
+import { ServiceRef } from '../../api/service-requests.ts';
 import { stateRank, type Task } from '../../api/task.ts';
 import type { LogSource, RouteContext } from './context.ts';
 import { errorResponses } from './errors.ts';
 import { resolveService } from './lookup.ts';
-import { ServiceRef } from './services.ts';
-
-export const LogsQuery = Type.Object(
-  {
-    follow: Type.Boolean({ default: false, description: 'Keep streaming new lines, and the logs of tasks that start later.' }),
-    tail: Type.Optional(Type.Integer({ minimum: 0, description: 'Only the last N lines of each task.' })),
-  },
-  { additionalProperties: false },
-);
-type LogsQuery = Static<typeof LogsQuery>;
 
 /** Whether a task has (or had) a process whose output can be read. */
 export function hasLogs(task: Task): boolean {
@@ -27,7 +17,7 @@ export function hasLogs(task: Task): boolean {
 export function registerServiceLogRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { store } = ctx.deps;
 
-  app.get<{ Params: Static<typeof ServiceRef>; Querystring: LogsQuery }>('/v1/services/:idOrName/logs', {
+  app.get<{ Params: ServiceRef; Querystring: LogsQuery }>('/v1/services/:idOrName/logs', {
     schema: {
       summary: "Stream a service's logs",
       description:

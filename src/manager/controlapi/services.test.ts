@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { makeServiceSpec } from '../../testing/fixtures.ts';
 import { startApi, type ApiHarness } from '../../testing/api-harness.ts';
-import { changesTasks } from './services.ts';
 
 const minimal = { name: 'web', taskTemplate: { container: { image: 'flotilla/busybox:test' } } };
 
@@ -182,18 +181,35 @@ describe('services API', () => {
     assert.equal((await h.call('DELETE', '/v1/services/web')).status, 404);
   });
 
+  it('filters the list by stack and labels on the server; a bad filter is a 400 naming the parameter', async () => {
+    const create = (name: string, labels: Record<string, string>): Promise<unknown> => h.call('POST', '/v1/services', { ...minimal, name, labels });
+    await create('a', { 'com.docker.stack.namespace': 'shop', tier: 'front' });
+    await create('b', { 'com.docker.stack.namespace': 'shop', tier: 'back' });
+    await create('c', { tier: '' });
+    const names = async (url: string): Promise<string[]> => ((await h.call('GET', url)).body as Array<{ spec: { name: string } }>).map((s) => s.spec.name).sort();
+    assert.deepEqual(await names('/v1/services?stack=shop'), ['a', 'b']);
+    assert.deepEqual(await names('/v1/services?label=tier'), ['a', 'b', 'c']);
+    assert.deepEqual(await names('/v1/services?label=tier='), ['c']);
+    assert.deepEqual(await names('/v1/services?stack=shop&label=tier=back'), ['b']);
+    assert.deepEqual(await names('/v1/services?label=tier&label=com.docker.stack.namespace=shop'), ['a', 'b']);
+    assert.deepEqual(await names('/v1/services?stack=none'), []);
+    const bad = await h.call('GET', '/v1/services?label=%3Dfront');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.message, 'invalid query parameters: label[0]: expected KEY=VALUE (the label has this value) or KEY (the service has the label), got "=front"');
+    const badStack = await h.call('GET', '/v1/services?stack=no%20way');
+    assert.equal(badStack.body.error.details[0].path, 'stack');
+    const unknown = await h.call('GET', '/v1/services?colour=red');
+    assert.equal(unknown.body.error.message, 'invalid query parameters: colour: unknown parameter; expected stack, label');
+    const desired = await h.call('GET', '/v1/tasks?desiredState=sleeping');
+    assert.equal(desired.body.error.message, 'invalid query parameters: desiredState: expected running, shutdown or remove, got "sleeping"');
+    const doc = (await h.call('GET', '/v1/openapi.json')).body;
+    const params = doc.paths['/v1/services'].get.parameters as Array<{ name: string; in: string; schema: { type: string } }>;
+    assert.deepEqual(params.map((p) => [p.name, p.in, p.schema.type]), [['stack', 'query', 'string'], ['label', 'query', 'array']]);
+  });
+
   it('answers unknown routes with a coded 404', async () => {
     const r = await h.call('GET', '/v1/nothing');
     assert.equal(r.status, 404);
     assert.equal(r.body.error.code, 'not_found');
-  });
-});
-
-describe('changesTasks', () => {
-  it('is true for template and port changes, false for replicas, labels and name', () => {
-    const a = makeServiceSpec();
-    assert.equal(changesTasks(a, { ...a, replicas: 7, labels: { x: 'y' }, name: 'other' }), false);
-    assert.equal(changesTasks(a, makeServiceSpec({ taskTemplate: { container: { env: ['A=1'] } } })), true);
-    assert.equal(changesTasks(a, { ...a, endpoint: { ...a.endpoint, ports: [{ target: 80, published: 8080, protocol: 'tcp', mode: 'host' }] } }), true);
   });
 });

@@ -1,54 +1,15 @@
-import { isDeepStrictEqual } from 'node:util';
-import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
-import { isJobMode } from '../../api/job.ts';
+import { NoContent } from '../../api/meta.ts';
 import { Service, ServiceSpec } from '../../api/service.ts';
-import { rolledBack, withNewSpec } from '../../api/service-rollout.ts';
+import { ScaleBody, ServiceFilter, ServiceList, ServiceRef, ServiceUpdateBody, matchesServiceFilter } from '../../api/service-requests.ts';
+import { rolledBack, withUpdatedSpec } from '../../api/service-rollout.ts';
 import { validateServiceSpec } from '../../api/validate.ts';
 import { newId } from '../../lib/ids.ts';
 import type { RouteContext } from './context.ts';
 import { errorResponses, translateStoreErrors } from './errors.ts';
 import { checkFileReferences } from './file-objects.ts';
 import { resolveService } from './lookup.ts';
-
-export const ServiceRef = Type.Object({ idOrName: Type.String({ description: 'Service id, name or unique id prefix.' }) });
-type ServiceRef = Static<typeof ServiceRef>;
-
-/** Body of `PUT /v1/services/:idOrName`: the full new spec and the version it was based on. */
-export const ServiceUpdateBody = Type.Object(
-  {
-    version: Type.Integer({ minimum: 0, description: 'The service version the new spec was based on (409 if stale).' }),
-    spec: ServiceSpec,
-  },
-  { additionalProperties: false },
-);
-type ServiceUpdateBody = Static<typeof ServiceUpdateBody>;
-
-/** Body of `POST /v1/services/:idOrName/scale`. */
-export const ScaleBody = Type.Object(
-  {
-    replicas: Type.Integer({ minimum: 0 }),
-    version: Type.Optional(Type.Integer({ minimum: 0, description: 'When given, 409 if the service changed since.' })),
-  },
-  { additionalProperties: false },
-);
-type ScaleBody = Static<typeof ScaleBody>;
-
-/**
- * Whether a new spec changes what the service's tasks run. Only then is `specVersion` bumped:
- * tasks record the specVersion they were created from, so bumping it for a replica count or
- * a label would make the orchestrator replace every running task for nothing.
- */
-export function changesTasks(before: ServiceSpec, after: ServiceSpec): boolean {
-  return (
-    !isDeepStrictEqual(before.taskTemplate, after.taskTemplate) ||
-    !isDeepStrictEqual(before.endpoint, after.endpoint) ||
-    before.mode !== after.mode ||
-    // A job runs again (a new run is a new specVersion) when its counts change.
-    (isJobMode(after.mode) && (before.replicas !== after.replicas || !isDeepStrictEqual(before.job, after.job)))
-  );
-}
 
 function checkVersion(service: Service, version: number | undefined): void {
   if (version !== undefined && version !== service.version) {
@@ -63,9 +24,18 @@ function checkVersion(service: Service, version: number | undefined): void {
 export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { store } = ctx.deps;
 
-  app.get('/v1/services', {
-    schema: { summary: 'List services', tags: ['services'], response: { 200: Type.Array(Service) } },
-    handler: async () => store.services.all(),
+  app.get<{ Querystring: ServiceFilter }>('/v1/services', {
+    schema: {
+      summary: 'List services',
+      description: 'Filters combine with AND; a bad filter value is a 400 naming the parameter.',
+      tags: ['services'],
+      querystring: ServiceFilter,
+      response: { 200: ServiceList, ...errorResponses('invalid_argument') },
+    },
+    handler: async (req) => {
+      const all = store.services.all();
+      return req.query.stack === undefined && req.query.label === undefined ? all : all.filter((s) => matchesServiceFilter(s, req.query));
+    },
   });
 
   app.post<{ Body: ServiceSpec }>('/v1/services', {
@@ -120,7 +90,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): 
             checkVersion(s, version);
             if (spec.name !== s.spec.name && tx.services.byName(spec.name)) throw new ApiError('already_exists', taken);
             checkFileReferences(spec, tx.table('secret'), tx.table('config'));
-            tx.services.update(withNewSpec(s, spec, changesTasks(s.spec, spec), ctx.deps.clock.now()));
+            tx.services.update(withUpdatedSpec(s, spec, ctx.deps.clock.now()));
           }),
         { already_exists: taken, conflict: `service ${current.spec.name} changed while it was being updated: read it again and retry` },
       );
@@ -129,7 +99,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): 
   });
 
   app.delete<{ Params: ServiceRef }>('/v1/services/:idOrName', {
-    schema: { summary: 'Remove a service and its tasks', tags: ['services'], params: ServiceRef, response: { 204: Type.Null(), ...errorResponses('not_found') } },
+    schema: { summary: 'Remove a service and its tasks', tags: ['services'], params: ServiceRef, response: { 204: NoContent, ...errorResponses('not_found') } },
     handler: async (req, reply) => {
       const s = resolveService(store.services, req.params.idOrName);
       await translateStoreErrors(
@@ -165,7 +135,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): 
             }
             if (s.spec.replicas === replicas) return;
             const spec = { ...s.spec, replicas };
-            tx.services.update(withNewSpec(s, spec, changesTasks(s.spec, spec), ctx.deps.clock.now()));
+            tx.services.update(withUpdatedSpec(s, spec, ctx.deps.clock.now()));
           }),
         { conflict: `service ${current.spec.name} changed while it was being scaled: retry` },
       );

@@ -1,16 +1,19 @@
-import { dirname, isAbsolute } from 'node:path';
+import { isAbsolute, normalize, relative, resolve } from 'node:path';
 import { ApiError, type ErrorDetail } from '../../api/errors.ts';
-import type { StackSpec } from '../../api/stack.ts';
+import type { StackNeeds, StackSpec } from '../../api/stack.ts';
 import { toServiceSpecs, type ConvertedStack, type StackResource } from '../../compose/convert.ts';
 import { formatProblem, isComposeError, type ComposeProblem } from '../../compose/errors.ts';
-import { loadProject } from '../../compose/load.ts';
-import { memFs } from '../../compose/mem-fs.ts';
+import { loadProject, type LoaderFs, type LoadResult } from '../../compose/load.ts';
 
 /**
- * The server side of a stack deploy's loading: the compose loader re-run on the files the
- * client sent (an in-memory file system, the client's variables, never the manager's own
- * environment or disk), so client and server resolve the stack identically. Every problem
- * becomes one `invalid_argument` detail reading `FILE:LINE:COL: path: message`.
+ * The one place a stack's compose files are loaded: the compose loader run on the files the
+ * client sent (keyed by their path relative to the project directory), on an in-memory file
+ * system and the client's variables — never the manager's own environment or disk. A file or
+ * variable the loader reads that the request does not carry (nor lists as missing / unset) is
+ * a *need*: the client sends it and asks again (a dry run), so it never loads the files
+ * itself. With every input present, each problem becomes one `invalid_argument` detail
+ * reading `FILE:LINE:COL: path: message`, FILE under the client's `workingDir`, as the user
+ * knows it.
  */
 
 /** The data of one secret or config of the stack, as the files define it. */
@@ -27,29 +30,64 @@ export interface LoadedStack {
   readonly configs: readonly FileObjectData[];
   /** Loader and converter warnings, one line each. */
   readonly warnings: readonly string[];
-  /** The spec to keep with the stack: without secret files and the variables secrets come from. */
+  /**
+   * The spec to keep with the stack: without secret files, the variables secrets come from
+   * and the client's working directory.
+   */
   readonly stored: StackSpec;
 }
 
-/** Loads and converts `spec`; throws `ApiError('invalid_argument')` with one detail per problem. */
-export function loadStack(spec: StackSpec): LoadedStack {
-  checkPaths(spec);
-  const files: Record<string, string> = {};
-  for (const f of spec.files) files[f.path] = f.content;
-  let loaded;
+/** A loaded stack, or what the request lacks before it can be loaded. */
+export type StackLoad = { readonly loaded: LoadedStack } | { readonly needs: StackNeeds };
+
+/**
+ * Loads and converts `spec`. Returns `needs` when the loader read a file or variable the
+ * request does not carry (whatever else went wrong: the missing input may be the cause);
+ * otherwise throws `ApiError('invalid_argument')` with one detail per problem, or returns the
+ * loaded stack.
+ */
+export function loadStack(spec: StackSpec): StackLoad {
+  checkKeys(spec);
+  const dir = spec.workingDir ?? '/';
+  const texts = new Map<string, string>(spec.files.map((f) => [resolve(dir, f.path), f.content]));
+  const missing = new Set(spec.missingFiles.map((k) => resolve(dir, k)));
+  const environment = spec.environment as Record<string, string>;
+  const unset = new Set(spec.unsetVariables);
+  const neededFiles = new Set<string>();
+  const neededVariables = new Set<string>();
+  const keyOf = (path: string): string => relative(dir, path);
+  const fs: LoaderFs = {
+    readText: (path) => {
+      const text = texts.get(path);
+      if (text === undefined && !missing.has(path)) neededFiles.add(keyOf(path));
+      return text;
+    },
+    exists: (path) => {
+      if (!texts.has(path) && !missing.has(path)) neededFiles.add(keyOf(path));
+      return texts.has(path);
+    },
+  };
+  // The loader spreads the environment once and looks every interpolated name up.
+  const env = new Proxy(environment, {
+    get: (target, key) => {
+      if (typeof key !== 'string') return undefined;
+      if (Object.hasOwn(target, key)) return target[key];
+      if (!unset.has(key)) neededVariables.add(key);
+      return undefined;
+    },
+  });
+  const needs = (): StackNeeds | undefined =>
+    neededFiles.size + neededVariables.size === 0 ? undefined : { files: [...neededFiles].sort(), variables: [...neededVariables].sort() };
+
+  let loaded: LoadResult;
   let converted: ConvertedStack;
   try {
-    loaded = loadProject({
-      files: spec.composeFiles,
-      cwd: dirname(spec.composeFiles[0] ?? '/'),
-      env: spec.environment,
-      profiles: spec.profiles,
-      projectName: spec.name,
-      fs: memFs(files),
-    });
+    loaded = loadProject({ files: spec.composeFiles, cwd: dir, env, profiles: spec.profiles, projectName: spec.name, fs });
     converted = toServiceSpecs(loaded.project, spec.name);
   } catch (err) {
     if (!isComposeError(err)) throw err;
+    const lacking = needs();
+    if (lacking) return { needs: lacking };
     throw invalid(err.problems);
   }
   const problems: ErrorDetail[] = [];
@@ -57,15 +95,15 @@ export function loadStack(spec: StackSpec): LoadedStack {
     const c = r.config;
     if (c['external'] === true) return undefined;
     if (typeof c['file'] === 'string') {
-      const text = files[c['file']];
+      const text = fs.readText(c['file']);
       if (text !== undefined) return Buffer.from(text, 'utf8');
-      problems.push({ path: `${kind}.${r.key}.file`, message: `${kind}.${r.key}.file: ${c['file']} was not sent with the stack` });
+      if (missing.has(c['file'])) problems.push({ path: `${kind}.${r.key}.file`, message: `${kind}.${r.key}.file: ${c['file']} does not exist` });
       return undefined;
     }
     if (typeof c['environment'] === 'string') {
-      const v = (spec.environment as Record<string, string | undefined>)[c['environment']];
+      const v = env[c['environment']];
       if (v !== undefined) return Buffer.from(v, 'utf8');
-      problems.push({ path: `${kind}.${r.key}.environment`, message: `${kind}.${r.key}.environment: variable ${c['environment']} is not set` });
+      if (unset.has(c['environment'])) problems.push({ path: `${kind}.${r.key}.environment`, message: `${kind}.${r.key}.environment: variable ${c['environment']} is not set` });
       return undefined;
     }
     if (typeof c['content'] === 'string') return Buffer.from(c['content'], 'utf8');
@@ -74,17 +112,23 @@ export function loadStack(spec: StackSpec): LoadedStack {
   };
   const secrets = converted.secrets.map((r) => ({ resource: r, data: dataOf('secrets', r) }));
   const configs = converted.configs.map((r) => ({ resource: r, data: dataOf('configs', r) }));
+  const lacking = needs();
+  if (lacking) {
+    for (const s of secrets) s.data?.fill(0);
+    return { needs: lacking };
+  }
   if (problems.length > 0) throw new ApiError('invalid_argument', `stack ${spec.name}: ${problems.length} problem(s) in the compose files`, { details: problems });
 
   // Secret plaintext is never kept: neither the files it came from nor the variables.
-  const secretFiles = new Set(converted.secrets.map((r) => r.config['file']).filter((f): f is string => typeof f === 'string'));
+  const secretFiles = new Set(converted.secrets.map((r) => r.config['file']).filter((f): f is string => typeof f === 'string').map(keyOf));
   const secretVars = new Set(converted.secrets.map((r) => r.config['environment']).filter((v): v is string => typeof v === 'string'));
+  const { workingDir: _dir, ...portable } = spec;
   const stored: StackSpec = {
-    ...spec,
-    files: spec.files.filter((f) => !secretFiles.has(f.path)),
-    environment: Object.fromEntries(Object.entries(spec.environment as Record<string, string>).filter(([k]) => !secretVars.has(k))),
+    ...portable,
+    files: spec.files.filter((f) => !secretFiles.has(normalize(f.path))),
+    environment: Object.fromEntries(Object.entries(environment).filter(([k]) => !secretVars.has(k))),
   };
-  return { converted, secrets, configs, warnings: [...loaded.warnings, ...converted.warnings], stored };
+  return { loaded: { converted, secrets, configs, warnings: [...loaded.warnings, ...converted.warnings], stored } };
 }
 
 function invalid(problems: readonly ComposeProblem[]): ApiError {
@@ -93,16 +137,21 @@ function invalid(problems: readonly ComposeProblem[]): ApiError {
   return new ApiError('invalid_argument', `${first}${more}`, { details: problems.map((p) => ({ path: p.path, message: formatProblem(p) })) });
 }
 
-function checkPaths(spec: StackSpec): void {
+/** File keys are relative to the project directory, normalized, each sent once. */
+function checkKeys(spec: StackSpec): void {
   const details: ErrorDetail[] = [];
-  const paths = new Set<string>();
-  spec.files.forEach((f, i) => {
-    if (!isAbsolute(f.path)) details.push({ path: `files[${i}].path`, message: `files[${i}].path: expected an absolute path, got ${JSON.stringify(f.path)}` });
-    if (paths.has(f.path)) details.push({ path: `files[${i}].path`, message: `files[${i}].path: ${f.path} is sent twice` });
-    paths.add(f.path);
-  });
+  const keys = new Set<string>();
+  const check = (key: string, where: string): void => {
+    if (isAbsolute(key) || normalize(key) !== key || key === '.' || key.endsWith('/')) {
+      details.push({ path: where, message: `${where}: expected a normalized path relative to the project directory (compose.yaml, ../shared.env), got ${JSON.stringify(key)}` });
+    }
+    if (keys.has(key)) details.push({ path: where, message: `${where}: ${key} is sent twice` });
+    keys.add(key);
+  };
+  spec.files.forEach((f, i) => check(f.path, `files[${i}].path`));
+  spec.missingFiles.forEach((k, i) => check(k, `missingFiles[${i}]`));
   spec.composeFiles.forEach((c, i) => {
-    if (!paths.has(c)) details.push({ path: `composeFiles[${i}]`, message: `composeFiles[${i}]: ${c} is not among the files sent` });
+    if (!keys.has(c)) details.push({ path: `composeFiles[${i}]`, message: `composeFiles[${i}]: ${c} is among neither the files sent nor the missing ones` });
   });
   if (details.length > 0) throw new ApiError('invalid_argument', `invalid stack request: ${details[0]?.message ?? ''}`, { details });
 }

@@ -2,16 +2,15 @@ import { isDeepStrictEqual } from 'node:util';
 import { ApiError } from '../../api/errors.ts';
 import type { Config, StoredSecret } from '../../api/secret.ts';
 import type { FileReference, Service, ServiceSpec } from '../../api/service.ts';
-import { withNewSpec } from '../../api/service-rollout.ts';
+import { withUpdatedSpec } from '../../api/service-rollout.ts';
 import { STACK_LABEL, type Stack, type StackChange, type StackSpec } from '../../api/stack.ts';
 import type { NewObject } from '../../store/tables.ts';
-import { changesTasks } from './services.ts';
 import type { FileObjectData } from './stack-load.ts';
 
 /**
  * The pure core of a stack deploy: from what the store holds now and what the files ask for,
  * the writes that make the store match — one transaction's worth. Services are created, or
- * updated only when their spec differs (through `withNewSpec`, the same write as
+ * updated only when their spec differs (through `withUpdatedSpec`, the same write as
  * `PUT /v1/services`, so a change that touches tasks is a rolling update with `previousSpec`);
  * services no longer in the files are removed with `prune` and otherwise kept (and reported).
  * Secrets and configs are named `STACK_x` and labelled; a secret whose content changed while a
@@ -100,7 +99,7 @@ export function planStack(current: StackSnapshot, target: StackTarget, prune: bo
       changes.push({ kind: 'service', name: spec.name, action: 'unchanged' });
       continue;
     }
-    services.update.push(withNewSpec(existing, spec, changesTasks(existing.spec, spec), deps.now));
+    services.update.push(withUpdatedSpec(existing, spec, deps.now));
     changes.push({ kind: 'service', name: spec.name, action: 'updated' });
   }
   for (const s of current.services) {

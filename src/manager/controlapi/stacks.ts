@@ -1,9 +1,20 @@
 import { timingSafeEqual } from 'node:crypto';
-import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
+import { NoContent } from '../../api/meta.ts';
 import type { StoredSecret } from '../../api/secret.ts';
-import { Stack, StackDeployResult, StackSpec, STACK_LABEL } from '../../api/stack.ts';
+import {
+  Stack,
+  StackDeployQuery,
+  StackDeployResponse,
+  StackList,
+  StackRef,
+  StackSpec,
+  STACK_LABEL,
+  type StackDeployResult,
+  type StackDryRunResult,
+  type StackNeeds,
+} from '../../api/stack.ts';
 import { newId } from '../../lib/ids.ts';
 import type { Tx } from '../../store/tx.ts';
 import type { RouteContext, SecretSealer } from './context.ts';
@@ -12,22 +23,14 @@ import { checkFileReferences } from './file-objects.ts';
 import { loadStack } from './stack-load.ts';
 import { planStack, type StackPlan } from './stack-plan.ts';
 
-const StackRef = Type.Object({ name: Type.String({ description: 'Stack name or id.' }) });
-type StackRef = Static<typeof StackRef>;
-
-const DeployQuery = Type.Object({
-  prune: Type.Boolean({ default: false, description: 'Remove services (and unused secrets and configs) of the stack that the files no longer have.' }),
-});
-type DeployQuery = Static<typeof DeployQuery>;
-
 /** Compose files, env files and secret files together; well above the API's default 1 MiB. */
 const STACK_BODY_LIMIT = 16 * 1024 * 1024;
 
 /**
- * `POST /v1/stacks` (deploy or redeploy), `GET /v1/stacks`, `GET/DELETE /v1/stacks/:name`.
- * A deploy loads the compose files the client sent (`stack-load.ts`), plans the writes
- * (`stack-plan.ts`) and commits them in one transaction: a file with any problem, or a plan
- * that cannot apply, changes nothing.
+ * `POST /v1/stacks` (deploy or redeploy, or with `dryRun` only check and plan), `GET /v1/stacks`,
+ * `GET/DELETE /v1/stacks/:name`. A deploy loads the compose files the client sent
+ * (`stack-load.ts`), plans the writes (`stack-plan.ts`) and commits them in one transaction: a
+ * file with any problem, or a plan that cannot apply, changes nothing.
  */
 export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { store } = ctx.deps;
@@ -39,7 +42,7 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
   };
 
   app.get('/v1/stacks', {
-    schema: { summary: 'List stacks', tags: ['stacks'], response: { 200: Type.Array(Stack) } },
+    schema: { summary: 'List stacks', tags: ['stacks'], response: { 200: StackList } },
     handler: async () => stacks().sort((a, b) => a.spec.name.localeCompare(b.spec.name)),
   });
 
@@ -48,24 +51,46 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
     handler: async (req) => find(req.params.name),
   });
 
-  app.post<{ Body: StackSpec; Querystring: DeployQuery }>('/v1/stacks', {
+  app.post<{ Body: StackSpec; Querystring: StackDeployQuery }>('/v1/stacks', {
     bodyLimit: STACK_BODY_LIMIT,
     schema: {
       summary: 'Deploy or redeploy a stack from compose files',
       description:
-        'Takes the compose files and every file they read (.env, env_file, secret and config files), the profiles and the variables they use. The server loads them exactly as the client would; any problem is a 400 whose details read FILE:LINE:COL: path: message, and nothing changes. Otherwise the stack, its secrets, configs and services are written in one transaction: new services are created, changed ones updated (a rolling update when what tasks run changes), unchanged ones left alone; with prune=true services no longer in the files are removed.',
+        'Takes the compose files and every file they read (.env, env_file, extends, secret and config files), keyed by their path relative to the project directory, the profiles and the variables they use. The server loads them; a dry run (dryRun=true) whose request lacks a file or variable the files read answers with `needs` (send them, or list them under missingFiles / unsetVariables, and ask again), and otherwise with the changes a deploy would make. Any problem is a 400 whose details read FILE:LINE:COL: path: message, and nothing changes. Otherwise the stack, its secrets, configs and services are written in one transaction: new services are created, changed ones updated (a rolling update when what tasks run changes), unchanged ones left alone; with prune=true services no longer in the files are removed.',
       tags: ['stacks'],
       body: StackSpec,
-      querystring: DeployQuery,
-      response: { 200: StackDeployResult, ...errorResponses('invalid_argument', 'already_exists', 'failed_precondition', 'conflict', 'unavailable') },
+      querystring: StackDeployQuery,
+      response: { 200: StackDeployResponse, ...errorResponses('invalid_argument', 'already_exists', 'failed_precondition', 'conflict', 'unavailable') },
     },
-    handler: async (req): Promise<StackDeployResult> => {
-      const loaded = loadStack(req.body);
+    handler: async (req): Promise<StackDeployResult | StackDryRunResult> => {
+      const name = req.body.name;
+      const load = loadStack(req.body);
+      if ('needs' in load) {
+        if (req.query.dryRun) return { dryRun: true, needs: load.needs, changes: [], warnings: [] };
+        throw incomplete(name, load.needs);
+      }
+      const { loaded } = load;
       const sealer = ctx.deps.secrets;
       if (loaded.secrets.some((s) => s.data !== undefined) && !sealer) {
         throw new ApiError('unavailable', 'this manager has no secret sealing key: a stack with secrets cannot be deployed');
       }
-      const name = req.body.name;
+      const target = { name, ...loaded, services: loaded.converted.services };
+      const holdsData = (secret: StoredSecret, data: Buffer): boolean => holds(sealer, secret, data);
+      if (req.query.dryRun) {
+        try {
+          const current = {
+            stack: store.table('stack').by('name', name)[0],
+            services: store.services.all(),
+            secrets: store.table('secret').all(),
+            configs: store.table('config').all(),
+          };
+          // Nothing is written: ids are placeholders and nothing is sealed.
+          const plan = planStack(current, target, req.query.prune, { now: ctx.deps.clock.now(), newId, seal: () => '', holds: holdsData });
+          return { dryRun: true, needs: { files: [], variables: [] }, changes: plan.changes, warnings: [...loaded.warnings] };
+        } finally {
+          for (const s of loaded.secrets) s.data?.fill(0);
+        }
+      }
       let plan: StackPlan | undefined;
       await translateStoreErrors(
         () =>
@@ -76,11 +101,11 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
               secrets: tx.table('secret').all(),
               configs: tx.table('config').all(),
             };
-            plan = planStack(current, { name, ...loaded, services: loaded.converted.services }, req.query.prune, {
+            plan = planStack(current, target, req.query.prune, {
               now: ctx.deps.clock.now(),
               newId,
               seal: (data, id) => (sealer as SecretSealer).seal(data, id),
-              holds: (secret, data) => holds(sealer, secret, data),
+              holds: holdsData,
             });
             apply(tx, plan);
           }),
@@ -99,7 +124,7 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
       description: 'Removes its services (their tasks stop), secrets and configs, and the stack, in one transaction.',
       tags: ['stacks'],
       params: StackRef,
-      response: { 204: Type.Null(), ...errorResponses('not_found', 'failed_precondition') },
+      response: { 204: NoContent, ...errorResponses('not_found', 'failed_precondition') },
     },
     handler: async (req, reply) => {
       const stack = find(req.params.name);
@@ -129,6 +154,15 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
       return reply.code(204).send();
     },
   });
+}
+
+/** A deploy whose request lacks inputs the files read (a client that skipped the dry run). */
+function incomplete(name: string, needs: StackNeeds): ApiError {
+  const details = [
+    ...needs.files.map((f) => ({ path: 'files', message: `the compose files read ${f}, which the request neither carries nor lists under missingFiles` })),
+    ...needs.variables.map((v) => ({ path: 'environment', message: `the compose files use variable ${v}, which the request neither carries nor lists under unsetVariables` })),
+  ];
+  return new ApiError('invalid_argument', `stack ${name}: the request lacks ${details.length} input(s) the compose files read (ask with dryRun=true for what they need): ${details[0]?.message ?? ''}`, { details });
 }
 
 /** Writes a plan; every service it writes references secrets and configs that exist. */

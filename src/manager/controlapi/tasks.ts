@@ -1,22 +1,9 @@
-import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { DesiredState, Task } from '../../api/task.ts';
+import { Task } from '../../api/task.ts';
+import { TaskFilter, TaskList, TaskRef } from '../../api/task-requests.ts';
 import type { RouteContext } from './context.ts';
 import { errorResponses } from './errors.ts';
 import { resolveNode, resolveService, resolveTask } from './lookup.ts';
-
-export const TaskFilter = Type.Object(
-  {
-    service: Type.Optional(Type.String({ description: 'Service id, name or id prefix.' })),
-    node: Type.Optional(Type.String({ description: 'Node id, hostname or id prefix.' })),
-    desiredState: Type.Optional(DesiredState),
-  },
-  { additionalProperties: false },
-);
-type TaskFilter = Static<typeof TaskFilter>;
-
-const TaskRef = Type.Object({ id: Type.String({ description: 'Task id or unique id prefix.' }) });
-type TaskRef = Static<typeof TaskRef>;
 
 /** `GET /v1/tasks`, `GET /v1/tasks/:id`. */
 export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): void {
@@ -25,18 +12,20 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
   app.get<{ Querystring: TaskFilter }>('/v1/tasks', {
     schema: {
       summary: 'List tasks',
-      description: 'Filters combine with AND. An unknown service or node is a 404.',
+      description: 'Filters combine with AND (several services: the tasks of any of them). An unknown service or node is a 404.',
       tags: ['tasks'],
       querystring: TaskFilter,
-      response: { 200: Type.Array(Task), ...errorResponses('invalid_argument', 'not_found') },
+      response: { 200: TaskList, ...errorResponses('invalid_argument', 'not_found') },
     },
     handler: async (req) => {
       const { service, node, desiredState } = req.query;
       let tasks: readonly Task[];
       if (service !== undefined) {
         // Tasks of a removed service can outlive it for a while: its id still finds them.
-        const direct = store.tasks.byService(service);
-        tasks = direct.length > 0 ? direct : store.tasks.byService(resolveService(store.services, service).id);
+        const idOf = (ref: string): string => (store.tasks.byService(ref).length > 0 ? ref : resolveService(store.services, ref).id);
+        const ids = new Set(service.map(idOf));
+        const [only] = ids;
+        tasks = ids.size === 1 && only !== undefined ? store.tasks.byService(only) : store.tasks.all().filter((t) => ids.has(t.serviceId));
       } else if (node !== undefined) {
         tasks = store.tasks.byNode(resolveNode(store.nodes, node).id);
       } else {

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { dirname, join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { validateServiceSpec } from '../api/validate.ts';
+import { toServiceSpecs } from '../compose/convert.ts';
+import { loadProject } from '../compose/load.ts';
+import { startApi, type ApiHarness } from '../testing/api-harness.ts';
+import { SealingKey } from '../manager/secrets/sealing-key.ts';
+import { run } from './main.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const testdata = join(root, 'src', 'compose', 'testdata');
+
+/**
+ * `stack deploy` has the server load the compose files: the CLI only reads what the dry runs
+ * ask for. The result must be what loading the files locally gives, the stored source must
+ * carry no path of the client, and a broken file must print exactly what `stack config` prints.
+ */
+describe('flotilla stack deploy', () => {
+  let h: ApiHarness;
+  beforeEach(async () => {
+    h = await startApi({ listen: true, secrets: SealingKey.random() });
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  const env = (): Record<string, string> => ({ HOME: '/home/test', FLOTILLA_HOST: `unix://${h.socketPath}` });
+  async function cli(argv: string[], cwd: string, extra: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    let stdout = '';
+    let stderr = '';
+    const previous = process.cwd();
+    process.chdir(cwd);
+    try {
+      const code = await run(argv, {
+        stdout: { write: (s: string) => (stdout += s) },
+        stderr: { write: (s: string) => (stderr += s) },
+        env: { ...env(), ...extra },
+        now: () => 0,
+      });
+      return { code, stdout, stderr };
+    } finally {
+      process.chdir(previous);
+    }
+  }
+
+  const cases: Array<{ name: string; files: string[]; profiles?: string[]; vars?: Record<string, string> }> = [
+    { name: 'webapp', files: ['compose.yaml', 'compose.override.yaml'], vars: { WEB_TAG: '2.1' } },
+    { name: 'proxy', files: ['compose.yaml'] },
+    { name: 'worker-queue', files: ['compose.yaml'], profiles: ['debug'] },
+  ];
+  for (const c of cases) {
+    it(`deploys ${c.name} as loading it locally would, and stores no client path`, async () => {
+      const dir = join(testdata, c.name);
+      const argv = ['stack', 'deploy', ...c.files.flatMap((f) => ['-c', f]), ...(c.profiles ?? []).flatMap((p) => ['--profile', p]), 'st'];
+      const r = await cli(argv, dir, c.vars);
+      assert.equal(r.code, 0, r.stderr);
+      const local = loadProject({ files: c.files, cwd: dir, env: { HOME: '/home/test', ...c.vars }, profiles: c.profiles ?? [], projectName: 'st' });
+      const expected = toServiceSpecs(local.project, 'st');
+      for (const want of expected.services) {
+        const got = h.store.services.byName(want.name);
+        assert.ok(got, want.name);
+        // Secret and config references carry the real object ids only on the server.
+        const refs = (s: typeof got.spec): unknown => ({ ...s, taskTemplate: { ...s.taskTemplate, container: { ...s.taskTemplate.container, secrets: [], configs: [] } } });
+        assert.deepEqual(refs(got.spec), refs(validateServiceSpec(want)), want.name);
+      }
+      assert.equal(h.store.services.all().length, expected.services.length);
+      const stack = h.store.table('stack').by('name', 'st')[0];
+      assert.ok(stack);
+      assert.deepEqual(stack.spec.composeFiles, c.files);
+      assert.ok(!JSON.stringify(stack.spec).includes(dir), 'no client path in the stored source');
+      assert.equal(stack.spec.workingDir, undefined);
+      for (const f of stack.spec.files) assert.ok(!f.path.startsWith('/'), f.path);
+    });
+  }
+
+  it('sends only the files and variables the compose files use, keeps secret files out of the source', async () => {
+    const dir = join(testdata, 'worker-queue');
+    const r = await cli(['stack', 'deploy', '-c', 'compose.yaml', 'wq'], dir, { CONCURRENCY: '8', UNRELATED: 'x' });
+    assert.equal(r.code, 0, r.stderr);
+    const stack = h.store.table('stack').by('name', 'wq')[0];
+    assert.deepEqual(stack?.spec.files.map((f) => f.path).sort(), ['compose.yaml', 'worker.env']);
+    assert.deepEqual([...(stack?.spec.missingFiles ?? [])].sort(), ['.env', 'worker.local.env']);
+    assert.deepEqual(stack?.spec.environment, { CONCURRENCY: '8', HOME: '/home/test' });
+    assert.equal(h.store.table('secret').by('name', 'wq_queue_password')[0]?.sizeBytes, 6);
+    assert.match(r.stdout, /Creating secret wq_queue_password/);
+    assert.match(r.stdout, /Creating service wq_worker/);
+  });
+
+  it('prints each problem of a broken file as stack config does, and changes nothing', async () => {
+    const dir = join(testdata, 'errors');
+    const rev = h.store.revision;
+    const r = await cli(['stack', 'deploy', '-c', 'bad.yaml', 'broken'], dir);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, [
+      `${dir}/bad.yaml:3:5: services.web.imgae: unknown key, did you mean "image"?`,
+      `${dir}/bad.yaml:6:17: services.web.deploy.replicas: expected an integer, got "three"`,
+      '',
+    ].join('\n'));
+    const missing = await cli(['stack', 'deploy', '-c', 'nope.yaml', 'broken'], testdata);
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stderr, `cannot read compose file ${testdata}/nope.yaml: no such file\n`);
+    assert.equal(h.store.revision, rev);
+  });
+
+  it('rejects each kind of malformed file of the integration suite with file:line:column', async () => {
+    const dir = join(root, 'test', 'integration', 'stacks', 'bad');
+    const cases: Array<[string, RegExp]> = [
+      ['yaml.yaml', /yaml\.yaml:\d+:\d+: .*YAML/i],
+      ['type.yaml', /type\.yaml:5:\d+: services\.web\.deploy\.replicas: /],
+      ['unknown.yaml', /unknown\.yaml:4:\d+: services\.web\.comand: /],
+      ['variable.yaml', /variable\.yaml:3:\d+: services\.web\.image: .*IMAGE must be set/],
+      ['secret.yaml', /secret\.yaml:7:\d+: secrets\.token\.file: /],
+      ['cycle.yaml', /cycle\.yaml:\d+:\d+: services\.\w\.depends_on.*cycle/i],
+    ];
+    const rev = h.store.revision;
+    for (const [file, expected] of cases) {
+      const r = await cli(['stack', 'deploy', '-c', join(dir, file), 'broken'], root);
+      assert.equal(r.code, 1, `${file}: ${r.stderr}`);
+      assert.match(r.stderr, expected, file);
+    }
+    assert.equal(h.store.revision, rev);
+  });
+});
