@@ -129,4 +129,15 @@ void describe('TaskRunner with hooks', () => {
     assert.equal(reports.at(-1)?.[1].err, 'No such image');
     assert.deepEqual(calls, ['a.prestart', 'b.prestart', 'b.poststop t1', 'a.poststop t1']);
   });
+
+  void it('runs poststop once, reporting nothing, for a finished task found with no process after a restart', async () => {
+    const calls: string[] = [];
+    const { clock, reports, run } = setup(recording(calls, ['a', 'b']));
+    const base = fakeTask();
+    const runner = run({ ...base, status: { ...base.status, state: 'complete' } });
+    await clock.advance(0);
+    assert.equal(runner.phase, 'removed');
+    assert.deepEqual(calls, ['b.poststop t1', 'a.poststop t1']);
+    assert.deepEqual(reports, []);
+  });
 });

@@ -47,6 +47,8 @@ export class TaskRunner {
   /** The last status reported (or the store's): health changes refine it. */
   #last: TaskStatus;
   #health: HealthWatch | undefined;
+  /** A finished task found with no process: its hooks' `poststop` runs once at the start. */
+  #sweepHooks = false;
   readonly #abort = new AbortController();
   #wake: (() => void) | undefined;
   readonly #loop: Promise<void>;
@@ -104,6 +106,9 @@ export class TaskRunner {
         this.#watchExit();
         return 'running';
       }
+      // Nothing left of its process: its hooks' cleanup may not have run (an agent crash
+      // between remove and poststop), so it runs once more (poststop is idempotent).
+      if (!adopted) this.#sweepHooks = true;
       return adopted ? 'exited' : 'removed';
     }
     if (adopted?.state === 'running') {
@@ -124,6 +129,9 @@ export class TaskRunner {
   }
 
   async #run(): Promise<void> {
+    if (this.#sweepHooks) {
+      await runPoststop(this.#deps.hooks ?? [], this.taskId, (hook, err) => this.#deps.logger.warn({ err, task: this.taskId, hook }, 'task hook cleanup failed')).catch(() => undefined);
+    }
     for (;;) {
       if (this.#halted) return;
       // A finished task the manager still wants running is not restarted (a new task is).
