@@ -130,7 +130,7 @@ export class TaskRunner {
 
   async #run(): Promise<void> {
     if (this.#sweepHooks) {
-      await runPoststop(this.#deps.hooks ?? [], this.taskId, (hook, err) => this.#deps.logger.warn({ err, task: this.taskId, hook }, 'task hook cleanup failed')).catch(() => undefined);
+      await runPoststop(this.#deps.hooks ?? [], this.taskId, (h, e) => this.#hookCleanupFailed(h, e)).catch(() => undefined);
     }
     for (;;) {
       if (this.#halted) return;
@@ -180,8 +180,7 @@ export class TaskRunner {
     }
     this.#report('preparing', 'preparing');
     const hooks = this.#deps.hooks ?? [];
-    const warn = (hook: string, err: unknown): void => this.#deps.logger.warn({ err, task: this.taskId, hook }, 'task hook cleanup failed');
-    const pre = await runPrestart(hooks, this.#task, this.#abort.signal, warn);
+    const pre = await runPrestart(hooks, this.#task, this.#abort.signal, (h, e) => this.#hookCleanupFailed(h, e));
     if (!pre.ok) {
       if (this.#halted) return;
       this.#report('rejected', 'rejected', { err: pre.error.message });
@@ -192,7 +191,7 @@ export class TaskRunner {
       await driver.prepare({ ...driverTask(this.#task), ...pre.prepared }, this.#abort.signal);
     } catch (err) {
       if (this.#halted) return;
-      await runPoststop(hooks, this.taskId, warn).catch(() => undefined);
+      await runPoststop(hooks, this.taskId, (h, e) => this.#hookCleanupFailed(h, e)).catch(() => undefined);
       this.#report('rejected', 'rejected', { err: messageOf(err) });
       this.#phase = 'rejected';
       return;
@@ -248,6 +247,11 @@ export class TaskRunner {
     if (this.#halted) return;
     if (this.#phase === 'running' || this.#phase === 'exited') this.#phase = 'stopped';
     if (this.#want !== 'gone') this.#report('shutdown', 'stopped');
+  }
+
+  /** Logs a hook's failed cleanup that is not retried (the task's outcome stands). */
+  #hookCleanupFailed(hook: string, err: unknown): void {
+    this.#deps.logger.warn({ err, task: this.taskId, hook }, 'task hook cleanup failed');
   }
 
   async #remove(): Promise<void> {
