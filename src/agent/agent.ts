@@ -6,7 +6,9 @@ import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { describeNode, type DescriptionOverrides } from './description.ts';
 import type { Driver } from './drivers/driver.ts';
+import type { TaskHook } from './executor/hooks.ts';
 import type { TaskRunner } from './executor/task-runner.ts';
+import { filesHook } from './files/hook.ts';
 import { defaultRuntimeDir, TaskFiles } from './files/task-files.ts';
 import { TmpfsFileSystem, type TaskFileSystem } from './files/task-fs.ts';
 import { LogServer } from './log-server.ts';
@@ -24,6 +26,11 @@ export interface AgentDeps {
   readonly dataDir: string;
   /** Opens a transport to a manager: `connectWebSocket(url)` or an in-process pair. */
   readonly connect: Connector;
+  /**
+   * Task hooks run after the built-in ones (secret and config files first), in this order
+   * (see `executor/hooks.ts`). Default none.
+   */
+  readonly hooks?: readonly TaskHook[];
 }
 
 export interface AgentOptions {
@@ -81,6 +88,7 @@ export class Agent {
       logger: this.#logger,
       drivers: this.#drivers,
       files: this.#files,
+      hooks: [filesHook(this.#files), ...(deps.hooks ?? [])],
       report: (taskId, status) => this.#reporter.report(taskId, status),
     });
     this.#session = new Session(

@@ -6,6 +6,7 @@ import { FakeClock } from '../testing/fake-clock.ts';
 import { makeTask } from '../testing/fixtures.ts';
 import { FakeDriver } from './drivers/fake/fake-driver.ts';
 import { FakeHost } from './drivers/fake/fake-host.ts';
+import type { TaskHook } from './executor/hooks.ts';
 import { driverTask } from './executor/task-runner.ts';
 import { Worker } from './worker.ts';
 
@@ -14,7 +15,7 @@ function fakeTask(id: string, state: Task['status']['state'] = 'assigned'): Task
   return { ...base, spec: { ...base.spec, driver: 'fake' } };
 }
 
-async function setup(): Promise<{ clock: FakeClock; host: FakeHost; worker: Worker; reports: Array<[string, TaskStatus]>; pids: Map<string, number | undefined> }> {
+async function setup(hooks: TaskHook[] = []): Promise<{ clock: FakeClock; host: FakeHost; worker: Worker; reports: Array<[string, TaskStatus]>; pids: Map<string, number | undefined> }> {
   const clock = new FakeClock();
   const host = new FakeHost();
   // A previous agent left t1 and t2 running.
@@ -26,7 +27,7 @@ async function setup(): Promise<{ clock: FakeClock; host: FakeHost; worker: Work
   }
   const reports: Array<[string, TaskStatus]> = [];
   const driver = new FakeDriver({ nodeId: 'n1', clock, host });
-  const worker = new Worker({ clock, logger: silentLogger, drivers: new Map([['fake', driver]]), report: (id, s) => reports.push([id, s]) });
+  const worker = new Worker({ clock, logger: silentLogger, drivers: new Map([['fake', driver]]), report: (id, s) => reports.push([id, s]), hooks });
   await worker.recover();
   return { clock, host, worker, reports, pids };
 }
@@ -74,5 +75,16 @@ void describe('Worker', () => {
     await worker.halt();
     assert.equal(host.processes.get('t1')?.state, 'running');
     assert.equal(host.processes.get('t2')?.state, 'running');
+  });
+
+  void it('runs the hooks’ poststop, in reverse, for a stray found at recovery', async () => {
+    const calls: string[] = [];
+    const hook = (name: string): TaskHook => ({ name, poststop: (id) => Promise.resolve(void calls.push(`${name} ${id}`)) });
+    const { clock, host, worker } = await setup([hook('files'), hook('network')]);
+    worker.apply({ type: 'assignments', full: true, tasks: [fakeTask('t1', 'running')], removed: [] });
+    await clock.advance(0);
+    await worker.settled();
+    assert.equal(host.processes.has('t2'), false);
+    assert.deepEqual(calls, ['network t2', 'files t2']);
   });
 });

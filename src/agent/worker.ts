@@ -3,6 +3,7 @@ import type { Task } from '../api/task.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Driver, Inspection } from './drivers/driver.ts';
+import { runPoststop, type TaskHook } from './executor/hooks.ts';
 import { TaskRunner, type StatusSink } from './executor/task-runner.ts';
 import { fileIdsOf, type TaskFiles } from './files/task-files.ts';
 
@@ -19,8 +20,13 @@ export interface WorkerDeps {
   readonly logger: Logger;
   readonly drivers: DriverSet;
   readonly report: StatusSink;
-  /** Secrets and configs of tasks (in memory, mounted per task on a tmpfs); absent: none. */
+  /**
+   * Secret and config contents sent with assignments (held in memory while a task uses them);
+   * absent: none are kept. Mounting them per task is a hook's job (`files/hook.ts`).
+   */
   readonly files?: TaskFiles;
+  /** The node's task hooks, in order (see `executor/hooks.ts`); absent: none. */
+  readonly hooks?: readonly TaskHook[];
 }
 
 /**
@@ -120,8 +126,8 @@ export class Worker {
     const recovered = this.#recovered.get(task.id);
     this.#recovered.delete(task.id);
     const driver = recovered?.driver ?? this.#deps.drivers.get(task.spec.driver);
-    const files = this.#deps.files;
-    const deps = { driver, clock: this.#deps.clock, logger: this.#deps.logger, report: this.#deps.report, ...(files ? { files } : {}) };
+    const hooks = this.#deps.hooks;
+    const deps = { driver, clock: this.#deps.clock, logger: this.#deps.logger, report: this.#deps.report, ...(hooks ? { hooks } : {}) };
     this.#runners.set(task.id, new TaskRunner(deps, task, recovered?.inspection));
   }
 
@@ -137,7 +143,7 @@ export class Worker {
       try {
         if (r.inspection.state === 'running') await r.driver.stop(taskId, { signal: 'SIGTERM', gracePeriodMs: 10_000 });
         await r.driver.remove(taskId);
-        await this.#deps.files?.release(taskId);
+        await runPoststop(this.#deps.hooks ?? [], taskId);
       } catch (err) {
         this.#deps.logger.warn({ err, task: taskId }, 'cannot remove a stray task');
       }

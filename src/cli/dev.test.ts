@@ -8,6 +8,7 @@ import { FlotillaClient } from '../client/client.ts';
 import { silentLogger } from '../lib/logger.ts';
 import type { CliIo } from './context.ts';
 import { parseListen, runDev } from './dev.ts';
+import { isUsageError } from './parse.ts';
 
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
@@ -88,6 +89,21 @@ describe('flotilla dev', () => {
     assert.deepEqual(parseListen(':7420'), { host: '127.0.0.1', port: 7420 });
     assert.deepEqual(parseListen('[::1]:7420'), { host: '::1', port: 7420 });
     assert.throws(() => parseListen('nope'));
+  });
+
+  it('a --driver that cannot run here is a usage error, before anything starts', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-dev-'));
+    try {
+      const io: CliIo = { stdout: { write: () => true }, stderr: { write: () => true }, env: { DOCKER_HOST: `unix://${join(dir, 'none.sock')}` }, now: () => Date.now() };
+      await assert.rejects(runDev({ dataDir: dir, driver: 'docker' }, io, new AbortController().signal, { logger: silentLogger }), (e: unknown) => {
+        assert.ok(isUsageError(e), String(e));
+        assert.match(e.message, /^the docker driver cannot run here: /);
+        return true;
+      });
+      await assert.rejects(stat(join(dir, 'flotilla.sock')), /ENOENT/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs a service end to end, and a restart adopts its running task', async () => {

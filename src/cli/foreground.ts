@@ -1,4 +1,6 @@
+import { isDriverChoiceError } from '../agent/driver-choice.ts';
 import type { CliIo } from './context.ts';
+import { UsageError } from './parse.ts';
 
 /**
  * Runs a foreground command (`server`, `join`) until SIGINT/SIGTERM, or `io.signal` in
@@ -28,4 +30,17 @@ export function untilAborted(signal: AbortSignal): Promise<undefined> {
     if (signal.aborted) resolve(undefined);
     else signal.addEventListener('abort', () => resolve(undefined), { once: true });
   });
+}
+
+/**
+ * Waits for a node agent being built, turning the agent's "this driver cannot run here" into
+ * the CLI's `UsageError` (the `--driver` flag asked for something this host cannot do).
+ */
+export async function agentUsageErrors<T>(building: Promise<T>): Promise<T> {
+  try {
+    return await building;
+  } catch (err) {
+    if (isDriverChoiceError(err)) throw new UsageError(err.message, { cause: err });
+    throw err;
+  }
 }

@@ -1,11 +1,11 @@
 import { Option, type Command } from 'commander';
+import { NodeAgent } from '../agent/boot.ts';
 import { parseManagerAddress } from '../agent/join.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { resolveDataDir } from '../lib/paths.ts';
 import type { CliIo } from './context.ts';
-import { abortOnSignals, untilAborted } from './foreground.ts';
-import { startRemoteAgent } from './remote-agent.ts';
+import { abortOnSignals, agentUsageErrors, untilAborted } from './foreground.ts';
 
 export interface JoinOptions {
   token?: string;
@@ -27,7 +27,18 @@ export async function runJoin(manager: string, options: JoinOptions, io: CliIo, 
   };
   const addr = parseManagerAddress(manager);
   const dataDir = resolveDataDir({ flag: options.dataDir, env: io.env });
-  const node = await startRemoteAgent({ dataDir, manager: addr, token: options.token, driver: options.driver, dockerHost: options.dockerHost, say }, io, { clock, logger });
+  const node = await agentUsageErrors(
+    NodeAgent.create(
+      { clock, logger },
+      {
+        dataDir,
+        link: { transport: 'wss', manager: addr, token: options.token },
+        drivers: { kind: 'detect', forced: options.driver, dockerHost: options.dockerHost ?? io.env['DOCKER_HOST'] },
+        say,
+      },
+    ),
+  );
+  await node.start();
   try {
     const welcomed = await Promise.race([node.welcomed, untilAborted(stop)]);
     if (welcomed !== undefined) say(`node ${welcomed} is connected to the manager; stop with Ctrl-C (tasks keep running)`);

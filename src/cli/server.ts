@@ -3,15 +3,15 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import { Option, type Command } from 'commander';
+import { NodeAgent } from '../agent/boot.ts';
 import { DEFAULT_MANAGER_PORT, formatManagerAddress, isJoinError, parseManagerAddress, type ManagerAddress } from '../agent/join.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { agentDir, resolveDataDir } from '../lib/paths.ts';
 import { Manager } from '../manager/manager.ts';
 import type { CliIo } from './context.ts';
-import { abortOnSignals, untilAborted } from './foreground.ts';
+import { abortOnSignals, agentUsageErrors, untilAborted } from './foreground.ts';
 import { parseDuration, UsageError } from './parse.ts';
-import { startRemoteAgent, type RemoteAgent } from './remote-agent.ts';
 
 export interface ServerOptions {
   advertiseAddr?: string;
@@ -89,7 +89,7 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
       info: { mode: 'server', advertise: formatManagerAddress({ host: advertiseAddr, port: listen.port }) },
     },
   );
-  let node: RemoteAgent | undefined;
+  let node: NodeAgent | undefined;
   try {
     await manager.start();
     say(`data in ${dataDir}`);
@@ -98,11 +98,18 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
     io.stdout.write(`To add a worker to this cluster, run on it:\n\n    flotilla join --token ${manager.joinTokens().worker} ${formatManagerAddress(advertised)}\n\n`);
     if (options.agent !== false) {
       try {
-        node = await startRemoteAgent(
-          { dataDir: agentDir(dataDir), manager: advertised, token: manager.joinTokens().manager, driver: options.driver, dockerHost: options.dockerHost, say },
-          io,
-          { clock, logger },
+        node = await agentUsageErrors(
+          NodeAgent.create(
+            { clock, logger },
+            {
+              dataDir: agentDir(dataDir),
+              link: { transport: 'wss', manager: advertised, token: manager.joinTokens().manager },
+              drivers: { kind: 'detect', forced: options.driver, dockerHost: options.dockerHost ?? io.env['DOCKER_HOST'] },
+              say,
+            },
+          ),
         );
+        await node.start();
       } catch (err) {
         if (isJoinError(err)) throw new Error(`this host's agent could not join its own manager at ${formatManagerAddress(advertised)}: ${err.message}`, { cause: err });
         throw err;

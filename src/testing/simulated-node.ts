@@ -1,13 +1,11 @@
 import { join } from 'node:path';
 import type { Connection } from '../api/agent-protocol.ts';
 import type { NodeDescription } from '../api/node.ts';
-import { Agent } from '../agent/agent.ts';
-import { FakeDriver } from '../agent/drivers/fake/fake-driver.ts';
+import type { Agent } from '../agent/agent.ts';
+import { NodeAgent } from '../agent/boot.ts';
 import { FakeHost } from '../agent/drivers/fake/fake-host.ts';
-import { ensureNodeId } from '../agent/node-id.ts';
 import { connectionPair } from './connection-pair.ts';
 import type { Clock } from '../lib/clock.ts';
-import { newId } from '../lib/ids.ts';
 import type { Logger } from '../lib/logger.ts';
 
 /** Whoever takes the manager end of a new session (the current dispatcher `Sessions`), if any is up. */
@@ -26,15 +24,15 @@ export interface SimulatedNodeOptions {
 }
 
 /**
- * A node of the in-process cluster: a real `Agent` on the fake driver, talking to the
- * manager over an in-process connection. Its `FakeHost` (the simulated machine) outlives the
+ * A node of the in-process cluster: a real node agent (`NodeAgent`, the same composition root
+ * as `flotilla join`) on the fake driver, talking to the manager over an in-process connection. Its `FakeHost` (the simulated machine) outlives the
  * agent, so `kill()` + `restart()` is an agent crash and restart that must adopt the tasks.
  */
 export class SimulatedNode {
   readonly name: string;
   readonly host = new FakeHost();
   readonly #o: SimulatedNodeOptions;
-  #agent: Agent | undefined;
+  #node: NodeAgent | undefined;
   #nodeId: string | undefined;
   #partitioned = false;
 
@@ -50,44 +48,40 @@ export class SimulatedNode {
   }
 
   get agent(): Agent | undefined {
-    return this.#agent;
+    return this.#node?.agent;
   }
 
   /** Starts (or restarts) the agent; resolves once the manager welcomed it. */
   async start(): Promise<void> {
-    if (this.#agent) throw new Error(`node ${this.name} is already running`);
-    const dir = join(this.#o.dataDir, 'agent');
-    this.#nodeId = await ensureNodeId(dir, newId);
-    const driver = new FakeDriver({ nodeId: this.#nodeId, clock: this.#o.clock, host: this.host });
-    const agent = new Agent(
+    if (this.#node) throw new Error(`node ${this.name} is already running`);
+    const node = await NodeAgent.create(
+      { clock: this.#o.clock, logger: this.#o.logger.child({ node: this.name }) },
       {
-        clock: this.#o.clock,
-        logger: this.#o.logger.child({ node: this.name }),
-        drivers: [driver],
-        dataDir: dir,
-        connect: () => this.#connect(),
-      },
-      {
-        description: {
-          hostname: this.name,
-          platform: { os: 'linux', arch: 'x86_64' },
-          resources: { nanoCpus: 4_000_000_000, memoryBytes: 8 * 1024 ** 3 },
-          ...this.#o.description,
+        dataDir: join(this.#o.dataDir, 'agent'),
+        link: { transport: 'in-process', connect: () => this.#connect() },
+        drivers: { kind: 'fake', host: this.host },
+        agent: {
+          description: {
+            hostname: this.name,
+            platform: { os: 'linux', arch: 'x86_64' },
+            resources: { nanoCpus: 4_000_000_000, memoryBytes: 8 * 1024 ** 3 },
+            ...this.#o.description,
+          },
+          backoff: { initialMs: 50, maxMs: 500, jitter: 0.5 },
         },
-        backoff: { initialMs: 50, maxMs: 500, jitter: 0.5 },
       },
     );
-    this.#agent = agent;
-    const welcomed = agent.welcomed();
-    await agent.start();
-    await welcomed;
+    this.#nodeId = node.nodeId;
+    this.#node = node;
+    await node.start();
+    await node.welcomed;
   }
 
   /** The agent dies: its session ends and heartbeats stop; the tasks keep running on the host. */
   async kill(): Promise<void> {
-    const agent = this.#agent;
-    this.#agent = undefined;
-    await agent?.stop();
+    const node = this.#node;
+    this.#node = undefined;
+    await node?.stop();
   }
 
   /** `kill()` then `start()`: the new agent must adopt the running tasks. */
@@ -99,7 +93,7 @@ export class SimulatedNode {
   /** Cuts the node off the manager until `reconnect()`; the agent keeps retrying. */
   disconnect(): void {
     this.#partitioned = true;
-    this.#agent?.dropConnection();
+    this.#node?.agent.dropConnection();
   }
 
   /** Heals a `disconnect()`; the agent's next retry gets through. */

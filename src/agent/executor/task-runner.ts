@@ -4,6 +4,7 @@ import type { Clock } from '../../lib/clock.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Driver, DriverTask, HealthState, Inspection } from '../drivers/driver.ts';
 import { watchHealth, type HealthWatch } from '../health/task-health.ts';
+import { runPoststop, runPrestart, type TaskHook } from './hooks.ts';
 import { nextAction, type Phase, type Want } from './phase.ts';
 
 /** Where a runner sends the statuses it observes (the agent's status reporter). */
@@ -17,14 +18,11 @@ export interface TaskRunnerDeps {
   readonly report: StatusSink;
   /** How often a driver-judged health (docker HEALTHCHECK) is polled at most; default 1 s. */
   readonly healthPollMs?: number;
-  /** The task's secrets and configs (a tmpfs per task, see `agent/files`); absent: none are mounted. */
-  readonly files?: TaskFilesPort;
-}
-
-/** What a runner needs of the agent's secret and config files. */
-export interface TaskFilesPort {
-  prepare(task: Task): Promise<Pick<DriverTask, 'fileMounts' | 'secretsDir' | 'configsDir'> | undefined>;
-  release(taskId: string): Promise<void>;
+  /**
+   * The node's task hooks, in order (see `hooks.ts`): `prestart` before the driver prepares the
+   * task, `poststop` in reverse once its process is removed. Absent: none.
+   */
+  readonly hooks?: readonly TaskHook[];
 }
 
 /**
@@ -49,6 +47,8 @@ export class TaskRunner {
   /** The last status reported (or the store's): health changes refine it. */
   #last: TaskStatus;
   #health: HealthWatch | undefined;
+  /** A finished task found with no process: its hooks' `poststop` runs once at the start. */
+  #sweepHooks = false;
   readonly #abort = new AbortController();
   #wake: (() => void) | undefined;
   readonly #loop: Promise<void>;
@@ -106,6 +106,9 @@ export class TaskRunner {
         this.#watchExit();
         return 'running';
       }
+      // Nothing left of its process: its hooks' cleanup may not have run (an agent crash
+      // between remove and poststop), so it runs once more (poststop is idempotent).
+      if (!adopted) this.#sweepHooks = true;
       return adopted ? 'exited' : 'removed';
     }
     if (adopted?.state === 'running') {
@@ -126,6 +129,9 @@ export class TaskRunner {
   }
 
   async #run(): Promise<void> {
+    if (this.#sweepHooks) {
+      await runPoststop(this.#deps.hooks ?? [], this.taskId, (h, e) => this.#hookCleanupFailed(h, e)).catch(() => undefined);
+    }
     for (;;) {
       if (this.#halted) return;
       // A finished task the manager still wants running is not restarted (a new task is).
@@ -173,13 +179,19 @@ export class TaskRunner {
       return;
     }
     this.#report('preparing', 'preparing');
-    const files = this.#deps.files;
+    const hooks = this.#deps.hooks ?? [];
+    const pre = await runPrestart(hooks, this.#task, this.#abort.signal, (h, e) => this.#hookCleanupFailed(h, e));
+    if (!pre.ok) {
+      if (this.#halted) return;
+      this.#report('rejected', 'rejected', { err: pre.error.message });
+      this.#phase = 'rejected';
+      return;
+    }
     try {
-      const mounted = await files?.prepare(this.#task);
-      await driver.prepare({ ...driverTask(this.#task), ...mounted }, this.#abort.signal);
+      await driver.prepare({ ...driverTask(this.#task), ...pre.prepared }, this.#abort.signal);
     } catch (err) {
       if (this.#halted) return;
-      await files?.release(this.taskId).catch((e: unknown) => this.#deps.logger.warn({ err: e, task: this.taskId }, 'cannot unmount task files'));
+      await runPoststop(hooks, this.taskId, (h, e) => this.#hookCleanupFailed(h, e)).catch(() => undefined);
       this.#report('rejected', 'rejected', { err: messageOf(err) });
       this.#phase = 'rejected';
       return;
@@ -237,9 +249,14 @@ export class TaskRunner {
     if (this.#want !== 'gone') this.#report('shutdown', 'stopped');
   }
 
+  /** Logs a hook's failed cleanup that is not retried (the task's outcome stands). */
+  #hookCleanupFailed(hook: string, err: unknown): void {
+    this.#deps.logger.warn({ err, task: this.taskId, hook }, 'task hook cleanup failed');
+  }
+
   async #remove(): Promise<void> {
     await this.#deps.driver?.remove(this.taskId);
-    await this.#deps.files?.release(this.taskId);
+    await runPoststop(this.#deps.hooks ?? [], this.taskId);
     if (this.#halted) return;
     this.#phase = 'removed';
     if (this.#want !== 'gone') this.#report('shutdown', 'removed');

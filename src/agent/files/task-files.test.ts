@@ -7,6 +7,7 @@ import { makeTask } from '../../testing/fixtures.ts';
 import { FakeDriver } from '../drivers/fake/fake-driver.ts';
 import { FakeHost } from '../drivers/fake/fake-host.ts';
 import { Worker } from '../worker.ts';
+import { filesHook } from './hook.ts';
 import { planFiles } from './layout.ts';
 import { TaskFiles } from './task-files.ts';
 import type { TaskFileSystem } from './task-fs.ts';
@@ -59,7 +60,7 @@ describe('agent task files (fake driver)', () => {
     const tf = new TaskFiles({ fs, logger: silentLogger }, () => '/run/flotilla/n1');
     const reports: Array<[string, TaskStatus]> = [];
     const driver = new FakeDriver({ nodeId: 'n1', clock, host });
-    const worker = new Worker({ clock, logger: silentLogger, drivers: new Map([['fake', driver]]), report: (id, s) => reports.push([id, s]), files: tf });
+    const worker = new Worker({ clock, logger: silentLogger, drivers: new Map([['fake', driver]]), report: (id, s) => reports.push([id, s]), files: tf, hooks: [filesHook(tf)] });
     return { clock, host, fs, tf, worker, reports };
   }
 

@@ -1,0 +1,149 @@
+import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { AGENT_SESSION_PATH } from '../api/agent-protocol.ts';
+import type { Clock } from '../lib/clock.ts';
+import { newId } from '../lib/ids.ts';
+import type { Logger } from '../lib/logger.ts';
+import { Agent, type AgentOptions } from './agent.ts';
+import { CertRenewer } from './cert-renewer.ts';
+import { certificateInfo, tlsClientOptions } from './credentials.ts';
+import { chooseDrivers, type DriverSource } from './driver-choice.ts';
+import type { Driver } from './drivers/driver.ts';
+import { ensureCredential, formatManagerAddress, renewCertificate, type ManagerAddress } from './join.ts';
+import { ensureNodeId } from './node-id.ts';
+import type { Connector } from './session.ts';
+import { connectWebSocket } from './transport/ws.ts';
+
+/**
+ * How the agent reaches its manager; the credential goes with the transport.
+ * - `unix`: `ws+unix://` to a manager in this process's data dir (`flotilla dev`); no
+ *   credential, the node id is made up once and kept in the data dir.
+ * - `wss`: mutual TLS to a cluster manager (`flotilla join`, `flotilla server`'s own agent): the
+ *   credential stored in the data dir, else a join with `token`; renewed at 2/3 of its life;
+ *   each connection presents the newest certificate and trusts only the cluster CA.
+ * - `in-process`: simulated nodes of `src/testing`; `connect` hands back one end of a
+ *   `connectionPair()`. Node id as for `unix`.
+ */
+export type AgentLink =
+  | { readonly transport: 'unix'; readonly socketPath: string }
+  | { readonly transport: 'wss'; readonly manager: ManagerAddress; readonly token?: string | undefined }
+  | { readonly transport: 'in-process'; readonly connect: Connector };
+
+export interface NodeAgentOptions {
+  /** The agent's own directory: node id, credential (`tls/`), exec driver files. Created 0700. */
+  readonly dataDir: string;
+  readonly link: AgentLink;
+  readonly drivers: DriverSource;
+  /** Options of the `Agent` itself (description overrides, backoff, runtime dir…). */
+  readonly agent?: AgentOptions;
+  /**
+   * Says one line of progress as the node comes up: its credential (`wss`) and its drivers.
+   * (The drivers line is also `driverLine`, for callers that print it later.)
+   */
+  readonly say?: (line: string) => void;
+}
+
+export interface NodeAgentDeps {
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+type Lifecycle = 'new' | 'running' | 'stopped';
+
+/**
+ * The agent side's one composition root: a node agent built from options (its credential,
+ * drivers, certificate renewer and transport) around an `Agent`. `flotilla dev`, `flotilla join`,
+ * `flotilla server`'s own agent and the simulated nodes of the in-process cluster all start
+ * their node through it.
+ *
+ * ```ts
+ * const node = await NodeAgent.create({ clock, logger }, { dataDir, link, drivers });
+ * await node.start();
+ * await node.welcomed;
+ * await node.stop(); // tasks keep running; the next start adopts them
+ * ```
+ */
+export class NodeAgent {
+  /** The node's id (stored, from its certificate, or made up for a local node). */
+  readonly nodeId: string;
+  readonly agent: Agent;
+  readonly drivers: readonly Driver[];
+  /** What drivers were chosen and why ("driver: exec, as asked"). */
+  readonly driverLine: string;
+  /** Resolves with the node id at the first welcome from a manager. */
+  readonly welcomed: Promise<string>;
+  readonly #renewer: CertRenewer | undefined;
+  #lifecycle: Lifecycle = 'new';
+
+  private constructor(nodeId: string, agent: Agent, drivers: readonly Driver[], driverLine: string, renewer: CertRenewer | undefined) {
+    this.nodeId = nodeId;
+    this.agent = agent;
+    this.drivers = drivers;
+    this.driverLine = driverLine;
+    this.#renewer = renewer;
+    this.welcomed = agent.welcomed();
+  }
+
+  /**
+   * Resolves the node's identity (for `wss`: its stored credential, else a join — which can
+   * throw a `JoinError`), then chooses its drivers (a `DriverChoiceError` when none can run);
+   * connects nothing yet. `stop()` releases what it made.
+   */
+  static async create(deps: NodeAgentDeps, options: NodeAgentOptions): Promise<NodeAgent> {
+    const { dataDir, link } = options;
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    let nodeId: string;
+    let renewer: CertRenewer | undefined;
+    let connect: Connector;
+    if (link.transport === 'wss') {
+      const where = formatManagerAddress(link.manager);
+      const joined = await ensureCredential({ dataDir, manager: link.manager, token: link.token, hostname: hostname(), now: deps.clock.now() });
+      const expires = new Date(certificateInfo(joined.credential.cert).notAfter).toISOString();
+      options.say?.(
+        joined.joined
+          ? `joined the cluster at ${where} as ${joined.role} node ${joined.nodeId} (certificate valid until ${expires})`
+          : `node ${joined.nodeId} (${joined.role}), credential from ${dataDir}/tls (valid until ${expires})`,
+      );
+      nodeId = joined.nodeId;
+      const r = new CertRenewer({ ...deps, dataDir, renew: (current, signal) => renewCertificate(link.manager, current, signal) }, joined.credential);
+      renewer = r;
+      const url = `wss://${where}${AGENT_SESSION_PATH}`;
+      // Read the credential at each connect, so a renewed certificate is used from then on.
+      connect = (signal) => connectWebSocket(url, { signal, tls: tlsClientOptions(r.credential.ca, r.credential) });
+    } else {
+      nodeId = await ensureNodeId(dataDir, newId);
+      if (link.transport === 'unix') {
+        const url = `ws+unix://${link.socketPath}:${AGENT_SESSION_PATH}`;
+        connect = (signal) => connectWebSocket(url, { signal });
+      } else {
+        connect = link.connect;
+      }
+    }
+    const { drivers, line } = await chooseDrivers(options.drivers, nodeId, dataDir, deps.clock);
+    options.say?.(line);
+    const agent = new Agent({ ...deps, drivers, dataDir, connect }, options.agent);
+    return new NodeAgent(nodeId, agent, drivers, line, renewer);
+  }
+
+  /** Starts the certificate renewer and the agent (which recovers its tasks, then connects). */
+  async start(): Promise<void> {
+    if (this.#lifecycle !== 'new') throw new Error(`node agent cannot start: it is ${this.#lifecycle}`);
+    this.#lifecycle = 'running';
+    this.#renewer?.start();
+    try {
+      await this.agent.start();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** Stops the agent (tasks keep running) and the renewer, and closes the drivers. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#lifecycle === 'stopped') return;
+    this.#lifecycle = 'stopped';
+    await this.agent.stop();
+    await this.#renewer?.stop();
+    await Promise.all(this.drivers.map((d) => d.close().catch(() => {})));
+  }
+}
