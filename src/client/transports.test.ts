@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ClusterEvent } from '../api/event.ts';
 import type { LogLine } from '../api/log-line.ts';
 import { startApi, type ApiHarness } from '../testing/api-harness.ts';
-import { SealingKey } from '../manager/secrets/sealing-key.ts';
+import { testSealingKey } from '../testing/sealing-key.ts';
 import { makeNode, makeTask } from '../testing/fixtures.ts';
 import { FlotillaClient, isClientError, type ClientOptions, type Target } from './client.ts';
 
@@ -40,7 +40,7 @@ for (const tr of transports) {
           yield { stream: 'stderr', line: 'oops' };
         },
       };
-      h = await startApi({ listen: true, tcp: true, secrets: SealingKey.random(), logs });
+      h = await startApi({ listen: true, tcp: true, secrets: testSealingKey(), logs });
       client = new FlotillaClient(tr.target(h), tr.options);
     });
     after(async () => {

@@ -11,7 +11,7 @@ import { silentLogger } from '../../lib/logger.ts';
 import { openMemoryStore } from '../../store/memory.ts';
 import type { Store } from '../../store/store.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
-import { Keyring } from '../keys/keyring.ts';
+import { openKeyring } from '../../testing/keyring.ts';
 import { CertificateAuthority } from './authority.ts';
 import { CA_KEY_NAME, ClusterCa, type ClusterCaOptions } from './cluster-ca.ts';
 import { newNodeKey } from '../../testing/node-key.ts';
@@ -35,7 +35,7 @@ describe('ClusterCa', () => {
   });
 
   async function startCa(options: Partial<ClusterCaOptions> = {}): Promise<ClusterCa> {
-    const keys = await Keyring.open(dir, store);
+    const keys = await openKeyring(dir, store);
     const ca = new ClusterCa({ store, clock, logger: silentLogger, keys }, { dataDir: dir, advertiseAddr: '10.1.0.1', listen: { host: '0.0.0.0', port: 4280 }, ...options });
     cas.push(ca);
     await ca.start();
@@ -63,7 +63,7 @@ describe('ClusterCa', () => {
     await assert.rejects(stat(join(dir, 'ca/ca.key')), /ENOENT/, 'the CA key is not a plain-text file');
     const wrapped = store.table('clusterKey').get(CA_KEY_NAME);
     assert.ok(wrapped && !wrapped.wrapped.includes('PRIVATE KEY'));
-    const keyPem = (await Keyring.open(dir, store)).get(CA_KEY_NAME)?.toString('utf8') ?? '';
+    const keyPem = (await openKeyring(dir, store)).get(CA_KEY_NAME)?.toString('utf8') ?? '';
     assert.equal((await CertificateAuthority.load(ca.caCertificate, keyPem)).digest, caDigest(ca.caCertificate));
     const context = JSON.parse(await readFile(join(dir, 'admin/context.json'), 'utf8')) as Record<string, string>;
     assert.equal(context['host'], 'https://10.1.0.1:4280');
@@ -99,7 +99,7 @@ describe('ClusterCa', () => {
     const tokens = first.joinTokens();
     await first.stop();
     // The layout of an older version: the key in ca/ca.key, none in the store.
-    const keyPem = (await Keyring.open(dir, store)).get(CA_KEY_NAME)?.toString('utf8') ?? '';
+    const keyPem = (await openKeyring(dir, store)).get(CA_KEY_NAME)?.toString('utf8') ?? '';
     await writeFile(join(dir, 'ca/ca.key'), keyPem, { mode: 0o600 });
     await store.update((tx) => tx.table('clusterKey').delete(CA_KEY_NAME));
     const again = await startCa();

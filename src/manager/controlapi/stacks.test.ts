@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { SealingKey } from '../secrets/sealing-key.ts';
+import { testSealingKey } from '../../testing/sealing-key.ts';
 import { startApi, type ApiHarness } from '../../testing/api-harness.ts';
 
 const COMPOSE = [
@@ -20,7 +20,7 @@ const COMPOSE = [
 describe('POST /v1/stacks', () => {
   let h: ApiHarness;
   beforeEach(async () => {
-    h = await startApi({ secrets: SealingKey.random() });
+    h = await startApi({ secrets: testSealingKey() });
   });
   afterEach(async () => {
     await h.close();

@@ -9,7 +9,7 @@ import { open, seal } from './seal.ts';
 import { silentLogger } from '../../lib/logger.ts';
 import { openMemoryStore } from '../../store/memory.ts';
 import type { Store } from '../../store/store.ts';
-import { Keyring } from '../keys/keyring.ts';
+import { openKeyring, type Keyring } from '../../testing/keyring.ts';
 import { keyPath, SEALING_KEY_NAME, SealingKey } from './sealing-key.ts';
 
 const key = Buffer.alloc(32, 7);
@@ -56,7 +56,7 @@ describe('SealingKey', () => {
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'flotilla-key-'));
     store = await openMemoryStore({ logger: silentLogger });
-    keys = await Keyring.open(dir, store);
+    keys = await openKeyring(dir, store);
   });
   afterEach(async () => {
     await store.close();
@@ -70,7 +70,7 @@ describe('SealingKey', () => {
     assert.equal(record.kekId, keys.kekId);
     assert.equal(keys.get(SEALING_KEY_NAME)?.length, 32);
     await assert.rejects(stat(keyPath(dir)), /ENOENT/, 'no plain-text key file');
-    const k2 = await SealingKey.open({ store, keys: await Keyring.open(dir, store) }, dir);
+    const k2 = await SealingKey.open({ store, keys: await openKeyring(dir, store) }, dir);
     assert.deepEqual(k2.open(k1.seal(plaintext, 'id'), 'id'), plaintext);
   });
 
