@@ -1,7 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Node } from '../../api/node.ts';
 import type { Service } from '../../api/service.ts';
-import { isTerminal, type Task } from '../../api/task.ts';
+import type { Task } from '../../api/task.ts';
+import { isTerminal } from '../../api/task-state.ts';
 import { hostPorts } from './new-task.ts';
 import { isLive, stopsAtOnce } from './task-life.ts';
 

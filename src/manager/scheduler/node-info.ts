@@ -1,6 +1,7 @@
 import type { Node } from '../../api/node.ts';
 import type { PortConfig } from '../../api/service.ts';
-import type { Task, TaskState } from '../../api/task.ts';
+import type { Task } from '../../api/task.ts';
+import { isOnNode } from '../../api/task-state.ts';
 import type { DependencySnapshot } from './dependency-gate.ts';
 
 /** What the planner reads: every node, and the non-terminal tasks already placed on nodes. */
@@ -12,21 +13,12 @@ export interface ClusterSnapshot {
   readonly dependencies?: DependencySnapshot;
 }
 
-/** States in which a task has a node and uses it: assigned … running. */
-const HOLDING_STATES: ReadonlySet<TaskState> = new Set<TaskState>([
-  'assigned',
-  'accepted',
-  'preparing',
-  'starting',
-  'running',
-]);
-
 /**
  * Whether a task counts against its node: placed (assigned … running) and still wanted
  * (desired running). Such tasks reserve resources, bind host ports and count for spread.
  */
 export function holdsNode(t: Task): t is Task & { nodeId: string } {
-  return t.nodeId !== undefined && t.desiredState === 'running' && HOLDING_STATES.has(t.status.state);
+  return t.nodeId !== undefined && t.desiredState === 'running' && isOnNode(t.status.state);
 }
 
 /** Whether a task waits for the scheduler: pending and desired running. */
