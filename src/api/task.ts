@@ -50,6 +50,10 @@ export const Task = Type.Composite([
     /** The service's `specVersion` this task was created from. */
     specVersion: Type.Integer({ minimum: 1 }),
     spec: TaskTemplate,
+    /**
+     * The task's published ports: the host-mode ports it binds on its node. Written by the
+     * allocator only (`publishedPorts` of the spec the task was built from); empty until then.
+     */
     ports: Type.Array(PortConfig),
     desiredState: DesiredState,
     status: TaskStatus,
