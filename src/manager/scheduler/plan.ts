@@ -116,13 +116,18 @@ export function plan(snapshot: ClusterSnapshot, pending: readonly Task[], _now?:
     for (const [i, c] of counts) serviceScratch[i] = c;
 
     const eligible = st.eligible;
-    const candidates = new Int32Array(eligible.length);
-    let m = 0;
-    for (let k = 0; k < eligible.length; k++) {
-      const i = eligible[k] as number;
-      if (dynamicFailure(filters, table, i, demand, serviceScratch[i] as number) === undefined) candidates[m++] = i;
+    let candidates = eligible;
+    if (filters.length > 0) {
+      // Only groups that ask for something a node may run out of need the dynamic pass.
+      const fit = new Int32Array(eligible.length);
+      let m = 0;
+      for (let k = 0; k < eligible.length; k++) {
+        const i = eligible[k] as number;
+        if (dynamicFailure(filters, table, i, demand, serviceScratch[i] as number) === undefined) fit[m++] = i;
+      }
+      candidates = fit.subarray(0, m);
     }
-    const heap = new NodeHeap(candidates.subarray(0, m), serviceScratch, table.taskCount);
+    const heap = new NodeHeap(candidates, serviceScratch, table.taskCount);
     let reason: string | undefined;
     for (const t of tasks) {
       const i = heap.top();
