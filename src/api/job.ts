@@ -1,5 +1,6 @@
 import type { Service, ServiceMode, ServiceSpec } from './service.ts';
-import { isTerminal, type Task, type TaskState } from './task.ts';
+import type { Task } from './task.ts';
+import { isSelfEnded, isTerminal } from './task-state.ts';
 
 /**
  * Jobs (`replicated-job`, `global-job`): their targets and how far their current run got, as
@@ -31,11 +32,9 @@ export function succeeded(t: Task): boolean {
   return t.status.state === 'complete' && (t.status.exitCode ?? 0) === 0;
 }
 
-const SELF_ENDED: ReadonlySet<TaskState> = new Set<TaskState>(['complete', 'failed', 'rejected', 'orphaned']);
-
 /** A task that ended by itself without success (non-zero exit, failed, rejected, lost). */
 export function failedAttempt(t: Task): boolean {
-  return SELF_ENDED.has(t.status.state) && !succeeded(t);
+  return isSelfEnded(t.status.state) && !succeeded(t);
 }
 
 /** How far a job's current run got. */

@@ -1,49 +1,18 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Meta } from './meta.ts';
 import { PortConfig, TaskTemplate } from './service.ts';
+import { TASK_STATES } from './task-state.ts';
 
-/**
- * Observed task states in the order a task moves through them. A task's state only moves
- * forward in this list; each state has one owner (see docs/architecture.md):
- * new (orchestrator) → pending (allocator) → assigned (scheduler) → accepted … running (agent)
- * → a terminal state.
- */
-export const TASK_STATES = [
-  'new',
-  'pending',
-  'assigned',
-  'accepted',
-  'preparing',
-  'starting',
-  'running',
-  'complete',
-  'shutdown',
-  'failed',
-  'rejected',
-  'remove',
-  'orphaned',
-] as const;
-export type TaskState = (typeof TASK_STATES)[number];
+// The task states, their order and owners live in `task-state.ts`; re-exported here for the
+// modules that import them with the task type.
+export {
+  TASK_STATES,
+  TERMINAL_STATES,
+  isTerminal,
+  stateRank,
+  type TaskState,
+} from './task-state.ts';
 export const TaskStateSchema = Type.Union(TASK_STATES.map((s) => Type.Literal(s)));
-
-/** States after which a task never runs again. */
-export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set([
-  'complete',
-  'shutdown',
-  'failed',
-  'rejected',
-  'remove',
-  'orphaned',
-]);
-
-export function isTerminal(state: TaskState): boolean {
-  return TERMINAL_STATES.has(state);
-}
-
-/** Position of a state in the forward order; a write may only raise it. */
-export function stateRank(state: TaskState): number {
-  return TASK_STATES.indexOf(state);
-}
 
 export const DesiredState = Type.Union([
   Type.Literal('running'),
@@ -81,6 +50,10 @@ export const Task = Type.Composite([
     /** The service's `specVersion` this task was created from. */
     specVersion: Type.Integer({ minimum: 1 }),
     spec: TaskTemplate,
+    /**
+     * The task's published ports: the host-mode ports it binds on its node. Written by the
+     * allocator only (`publishedPorts` of the spec the task was built from); empty until then.
+     */
     ports: Type.Array(PortConfig),
     desiredState: DesiredState,
     status: TaskStatus,

@@ -2,7 +2,8 @@ import { matchConstraint, parseConstraint } from '../api/constraints.ts';
 import { isJobMode, jobProgress } from '../api/job.ts';
 import type { Node } from '../api/node.ts';
 import type { Service, UpdateStatus } from '../api/service.ts';
-import { isTerminal, type Task } from '../api/task.ts';
+import type { Task } from '../api/task.ts';
+import { isTerminal, NON_TERMINAL_STATES } from '../api/task-state.ts';
 import { shortId } from '../lib/ids.ts';
 
 /**
@@ -41,7 +42,7 @@ export interface ProgressView {
 }
 
 /** States on the way to `running`, in order: a slot's bar fills as its task moves along them. */
-const PROGRESS_STATES = ['new', 'pending', 'assigned', 'accepted', 'preparing', 'starting', 'running'];
+const PROGRESS_STATES = NON_TERMINAL_STATES;
 
 /** Whether a task's spec carries a probe the agent runs (not `["NONE"]`). */
 function hasHealthcheck(task: Task): boolean {

@@ -2,6 +2,7 @@ import { isJobMode, jobProgress } from '../api/job.ts';
 import type { Node } from '../api/node.ts';
 import type { Service } from '../api/service.ts';
 import type { Task } from '../api/task.ts';
+import { isBefore, isFailure } from '../api/task-state.ts';
 import type { CommandContext } from './context.ts';
 import { bar, FAILED_ATTEMPTS, lastError, progressView } from './progress.ts';
 import { stderrPrinter, WaitFailure, watchUntilDone } from './wait.ts';
@@ -33,7 +34,7 @@ export function serviceState(service: Service, tasks: readonly Task[], nodes: re
   const mine = tasks.filter((t) => t.serviceId === service.id);
   const current = mine.filter((t) => t.specVersion >= service.specVersion);
   const lastErr = lastError(service, mine);
-  const waiting = current.find((t) => t.desiredState === 'running' && ['new', 'pending'].includes(t.status.state) && t.status.message)?.status.message;
+  const waiting = current.find((t) => t.desiredState === 'running' && isBefore(t.status.state, 'assigned') && t.status.message)?.status.message;
   if (isJobMode(service.spec.mode)) {
     const p = jobProgress(service, mine);
     const view = progressView(service, mine, nodes, written.op, written.service.updateStatus);
@@ -41,7 +42,7 @@ export function serviceState(service: Service, tasks: readonly Task[], nodes: re
     return { name, text: `${p.completed}/${p.wanted} completed ${bar(p.wanted === 0 ? 0 : p.completed / p.wanted)} ${note}`.trimEnd(), converged: p.done, failure: view.failure };
   }
   const view = progressView(service, mine, nodes, written.op, written.service.updateStatus);
-  const failedCount = current.filter((t) => t.status.state === 'failed' || t.status.state === 'rejected').length;
+  const failedCount = current.filter((t) => isFailure(t.status.state)).length;
   let failure = view.failure;
   if (!failure && !view.converged && failedCount >= FAILED_ATTEMPTS && view.up === 0) failure = `service ${name}: ${failedCount} tasks failed${lastErr ? `: ${lastErr}` : ''}`;
   const note = view.converged ? 'converged' : (view.status ?? waiting ?? view.lines.find((l) => l.note)?.note ?? '');

@@ -1,5 +1,6 @@
 import type { Service } from '../api/service.ts';
-import { isTerminal, type Task } from '../api/task.ts';
+import type { Task } from '../api/task.ts';
+import { isBefore, isTerminal } from '../api/task-state.ts';
 import type { FakeClock } from './fake-clock.ts';
 import { makeNode, makeTask } from './fixtures.ts';
 import { SimWorld } from './sim-world.ts';
@@ -116,11 +117,11 @@ export class RolloutSim {
       if (isTerminal(state)) continue;
       const sinceState = now - timeOf(t.status.timestamp);
       if (t.desiredState !== 'running') {
-        if (state === 'new' || state === 'pending') continue; // never started: stops at once
+        if (isBefore(state, 'assigned')) continue; // never started: stops at once
         if (now - timeOf(t.updatedAt) >= (b.stopMs ?? 100)) this.world.report(t.id, 'shutdown');
         continue;
       }
-      if (state === 'new' || state === 'pending') {
+      if (isBefore(state, 'assigned')) {
         if (now - timeOf(t.createdAt) >= (b.startMs ?? 100)) {
           this.world.report(t.id, 'running', b.health ? { health: 'starting' } : {}, t.nodeId ?? 'n1');
         }

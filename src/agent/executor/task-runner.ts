@@ -1,5 +1,5 @@
 import type { Task, TaskState, TaskStatus } from '../../api/task.ts';
-import { isTerminal, stateRank } from '../../api/task.ts';
+import { isAtOrAfter, isBefore, isTerminal, movesForward } from '../../api/task-state.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Driver, DriverTask, HealthState, Inspection } from '../drivers/driver.ts';
@@ -112,7 +112,7 @@ export class TaskRunner {
       return adopted ? 'exited' : 'removed';
     }
     if (adopted?.state === 'running') {
-      if (stateRank(state) < stateRank('running')) this.#report('running', 'started', ids(adopted));
+      if (isBefore(state, 'running')) this.#report('running', 'started', ids(adopted));
       this.#watchExit();
       return 'running';
     }
@@ -121,7 +121,7 @@ export class TaskRunner {
       return 'exited';
     }
     if (adopted?.state === 'created') return 'prepared';
-    if (stateRank(state) >= stateRank('starting')) {
+    if (isAtOrAfter(state, 'starting')) {
       this.#report('failed', 'task lost', { err: 'the task\'s process was gone when the agent came back' });
       return 'exited';
     }
@@ -302,7 +302,7 @@ export class TaskRunner {
 
   /** Reports a state, unless that would move the task backwards or past its end. */
   #report(state: TaskState, message: string, extra: Partial<TaskStatus> = {}): void {
-    if (isTerminal(this.#state) || stateRank(state) < stateRank(this.#state)) return;
+    if (!movesForward(this.#state, state)) return;
     this.#state = state;
     const status: TaskStatus = { ...extra, state, message, timestamp: new Date(this.#deps.clock.now()).toISOString() };
     this.#last = status;

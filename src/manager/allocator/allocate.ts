@@ -1,16 +1,13 @@
-import type { PortConfig, Service } from '../../api/service.ts';
+import type { Service } from '../../api/service.ts';
 import type { Task } from '../../api/task.ts';
+import { TASK_ALLOCATORS } from './allocators.ts';
+import type { TaskAllocator } from './task-allocator.ts';
 
 /**
- * The allocator's pure core: the resources a new task needs before it can be scheduled.
- * Today that is its host-mode published ports; networks (an IP per attachment) and service
- * VIPs join here later.
+ * The allocator's pure core: runs the ballot of allocators (`allocators.ts`) on a new task.
+ * The task moves `new → pending` only when every allocator signed off; the first that refuses
+ * leaves it `new`, its status message saying why (`cannot allocate published-ports: …`).
  */
-
-/** The service's published ports a task binds on its node (mode `host`). */
-export function hostPorts(service: Service): PortConfig[] {
-  return service.spec.endpoint.ports.filter((p) => p.mode === 'host').map((p) => ({ ...p }));
-}
 
 /** Whether the allocator has work on this task: new, and wanted running. */
 export function needsAllocation(t: Task): boolean {
@@ -18,17 +15,26 @@ export function needsAllocation(t: Task): boolean {
 }
 
 /**
- * The task with its resources allocated and moved `new` → `pending`, or undefined when there
- * is nothing to do (not new, not wanted, or its service is gone — the orchestrator removes it).
- * Ports are taken from the service when the task was built from its current spec; a task of
- * an older spec keeps the ports it was created with.
+ * The task to write, or undefined when there is nothing to do (not new, not wanted, its
+ * service is gone — the orchestrator removes it — or refused again for the reason it shows).
+ * Allocated: every resource on it and state `pending`, message `allocated`. Refused: still
+ * `new`, with the refusing allocator's reason as its message (the state's timestamp kept).
  */
-export function allocate(t: Task, service: Service | undefined, now: number): Task | undefined {
+export function allocate(
+  t: Task,
+  service: Service | undefined,
+  now: number,
+  allocators: readonly TaskAllocator[] = TASK_ALLOCATORS,
+): Task | undefined {
   if (!needsAllocation(t) || service === undefined) return undefined;
-  const ports = service.specVersion === t.specVersion ? hostPorts(service) : t.ports.map((p) => ({ ...p }));
-  return {
-    ...t,
-    ports,
-    status: { state: 'pending', message: 'allocated', timestamp: new Date(now).toISOString() },
-  };
+  let next = t;
+  for (const a of allocators) {
+    const vote = a.allocate(next, { service });
+    if (!vote.ok) {
+      const message = `cannot allocate ${a.name}: ${vote.reason}`;
+      return t.status.message === message ? undefined : { ...t, status: { ...t.status, message } };
+    }
+    next = vote.task;
+  }
+  return { ...next, status: { state: 'pending', message: 'allocated', timestamp: new Date(now).toISOString() } };
 }

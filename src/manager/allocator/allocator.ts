@@ -1,9 +1,11 @@
 import type { Clock } from '../../lib/clock.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { BackoffOptions } from '../../lib/backoff.ts';
-import { WorkQueue } from '../../lib/work-queue.ts';
+import { WorkQueue, type ReconcileResult } from '../../lib/work-queue.ts';
 import type { Store, StoreEvent } from '../../store/store.ts';
 import { allocate, needsAllocation } from './allocate.ts';
+import { TASK_ALLOCATORS } from './allocators.ts';
+import type { TaskAllocator } from './task-allocator.ts';
 
 export interface AllocatorDeps {
   readonly store: Store;
@@ -14,6 +16,10 @@ export interface AllocatorDeps {
 export interface AllocatorOptions {
   /** Retries after a failed batch. Default 100 ms doubling to 10 s. */
   retry?: BackoffOptions;
+  /** How long a task an allocator refused waits before the ballot runs again. Default 1 s. */
+  retryRefusedMs?: number;
+  /** The ballot, in order. Default `TASK_ALLOCATORS`; tests pass their own. */
+  allocators?: readonly TaskAllocator[];
 }
 
 /** Errors of the allocator boundary; logged by the work queue, which retries. */
@@ -38,15 +44,18 @@ export type AllocatorState = 'new' | 'running' | 'stopping' | 'stopped';
 const ALL = 'new-tasks';
 
 /**
- * Moves tasks from `new` to `pending` once their resources are allocated (today: host
- * ports copied from the service). Watches tasks; every new task wanted running is a
- * candidate; a reconcile re-reads each candidate inside its transaction and allocates it.
+ * Moves tasks from `new` to `pending` once every allocator of the ballot (`allocators.ts`)
+ * signed off. Watches tasks; every new task wanted running is a candidate; a reconcile
+ * re-reads each candidate inside its transaction and runs the ballot on it. A task an
+ * allocator refused stays `new` with the reason as its message and is tried again later.
  */
 export class Allocator {
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #queue: WorkQueue<string>;
+  readonly #retryRefusedMs: number;
+  readonly #allocators: readonly TaskAllocator[];
   /** Tasks that may need allocation (re-checked against the store when handled). */
   #candidates = new Set<string>();
   #state: AllocatorState = 'new';
@@ -56,6 +65,8 @@ export class Allocator {
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#log = deps.logger.child({ component: 'allocator' });
+    this.#retryRefusedMs = options.retryRefusedMs ?? 1_000;
+    this.#allocators = options.allocators ?? TASK_ALLOCATORS;
     this.#queue = new WorkQueue<string>(
       { clock: this.#clock, reconcile: () => this.reconcile() },
       {
@@ -96,18 +107,21 @@ export class Allocator {
   }
 
   /** Allocates every candidate in one store batch; called by the work queue. */
-  async reconcile(): Promise<void> {
-    if (this.#state !== 'running' || this.#candidates.size === 0) return;
+  async reconcile(): Promise<ReconcileResult | undefined> {
+    if (this.#state !== 'running' || this.#candidates.size === 0) return undefined;
     const ids = [...this.#candidates];
     this.#candidates = new Set();
     const now = this.#clock.now();
+    const refused: string[] = [];
     const result = await this.#store.batch((b) => {
       for (const id of ids) {
         b.update((tx) => {
           const t = tx.tasks.get(id);
           if (!t) return;
-          const next = allocate(t, tx.services.get(t.serviceId), now);
+          const service = tx.services.get(t.serviceId);
+          const next = allocate(t, service, now, this.#allocators);
           if (next) tx.tasks.update(next);
+          if (service !== undefined && needsAllocation(next ?? t)) refused.push(id);
         });
       }
     });
@@ -118,6 +132,9 @@ export class Allocator {
         cause: result.errors[0]?.error,
       });
     }
+    if (refused.length === 0) return undefined;
+    for (const id of refused) this.#candidates.add(id);
+    return { requeueAfterMs: this.#retryRefusedMs };
   }
 
   #onEvent(ev: StoreEvent): void {

@@ -2,15 +2,15 @@ import type { FastifyInstance } from 'fastify';
 import { ApiError, isApiError } from '../../api/errors.ts';
 import { LogsQuery, TaskLogLine, type LogQuery, type TaskLogEntry } from '../../api/log-line.ts';
 import { ServiceRef } from '../../api/service-requests.ts';
-import { stateRank, type Task } from '../../api/task.ts';
+import type { Task } from '../../api/task.ts';
+import { mayHaveRun } from '../../api/task-state.ts';
 import type { LogSource, RouteContext } from './context.ts';
 import { errorResponses } from './errors.ts';
 import { resolveService } from './lookup.ts';
 
 /** Whether a task has (or had) a process whose output can be read. */
 export function hasLogs(task: Task): boolean {
-  const s = task.status.state;
-  return task.nodeId !== undefined && stateRank(s) >= stateRank('starting') && s !== 'rejected' && s !== 'orphaned' && s !== 'remove';
+  return task.nodeId !== undefined && mayHaveRun(task.status.state);
 }
 
 /** `GET /v1/services/:idOrName/logs`: newline-delimited JSON of every task's lines. */

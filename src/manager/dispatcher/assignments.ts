@@ -1,5 +1,5 @@
 import type { DesiredState, Task } from '../../api/task.ts';
-import { stateRank } from '../../api/task.ts';
+import { isAtOrAfter } from '../../api/task-state.ts';
 
 /**
  * Which tasks a node is told about, and what changed since it was last told: the pure core of
@@ -7,15 +7,13 @@ import { stateRank } from '../../api/task.ts';
  * state reached `assigned`, until the task is deleted from the store.
  */
 
-const ASSIGNED = stateRank('assigned');
-
 /** What the dispatcher remembers about a task it sent to a node. */
 export interface SentTask {
   readonly desiredState: DesiredState;
 }
 
 export function isAssignedTo(task: Task, nodeId: string): boolean {
-  return task.nodeId === nodeId && stateRank(task.status.state) >= ASSIGNED;
+  return task.nodeId === nodeId && isAtOrAfter(task.status.state, 'assigned');
 }
 
 /**
@@ -27,7 +25,7 @@ export function affectsAssignments(old: Task | undefined, next: Task | undefined
   return (
     old.nodeId !== next.nodeId ||
     old.desiredState !== next.desiredState ||
-    stateRank(old.status.state) >= ASSIGNED !== stateRank(next.status.state) >= ASSIGNED
+    isAtOrAfter(old.status.state, 'assigned') !== isAtOrAfter(next.status.state, 'assigned')
   );
 }
 

@@ -1,5 +1,5 @@
-import type { Task, TaskState, TaskStatus } from '../../api/task.ts';
-import { isTerminal, stateRank } from '../../api/task.ts';
+import type { Task, TaskStatus } from '../../api/task.ts';
+import { isTerminal, movesForward, ownerOf } from '../../api/task-state.ts';
 
 /**
  * The pure rule for an agent's status report: whether it may be written. A task's state only
@@ -8,25 +8,11 @@ import { isTerminal, stateRank } from '../../api/task.ts';
  */
 export type StatusVerdict = 'apply' | 'unknown_task' | 'wrong_node' | 'not_agent_state' | 'backwards' | 'unchanged';
 
-const AGENT_STATES: ReadonlySet<TaskState> = new Set([
-  'accepted',
-  'preparing',
-  'starting',
-  'running',
-  'complete',
-  'shutdown',
-  'failed',
-  'rejected',
-]);
-
 export function judgeStatus(task: Task | undefined, nodeId: string, status: TaskStatus): StatusVerdict {
   if (!task) return 'unknown_task';
   if (task.nodeId !== nodeId) return 'wrong_node';
-  if (!AGENT_STATES.has(status.state)) return 'not_agent_state';
-  const from = stateRank(task.status.state);
-  const to = stateRank(status.state);
-  if (to < from) return 'backwards';
-  if (to > from) return isTerminal(task.status.state) ? 'backwards' : 'apply';
+  if (ownerOf(status.state) !== 'agent') return 'not_agent_state';
+  if (status.state !== task.status.state) return movesForward(task.status.state, status.state) ? 'apply' : 'backwards';
   // Same state: a refinement (a container id appearing, a health change, a new message) unless it is final.
   if (isTerminal(status.state) || sameStatus(task.status, status)) return 'unchanged';
   return 'apply';

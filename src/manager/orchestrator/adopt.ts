@@ -1,8 +1,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Node } from '../../api/node.ts';
+import { publishedPorts } from '../../api/published-ports.ts';
 import type { Service } from '../../api/service.ts';
-import { isTerminal, type Task } from '../../api/task.ts';
-import { hostPorts } from './new-task.ts';
+import type { Task } from '../../api/task.ts';
+import { isTerminal } from '../../api/task-state.ts';
 import { isLive, stopsAtOnce } from './task-life.ts';
 
 /**
@@ -21,7 +22,7 @@ export function adoptUnchanged(
   let ports: unknown;
   const out = tasks.map((t) => {
     if (t.specVersion >= service.specVersion || !isLive(t) || isTerminal(t.status.state) || stopsAtOnce(t, nodes)) return t;
-    ports ??= hostPorts(service.spec);
+    ports ??= publishedPorts(service.spec);
     if (!isDeepStrictEqual(t.spec, service.spec.taskTemplate) || !isDeepStrictEqual(t.ports, ports)) return t;
     adopt.push(t);
     return { ...t, specVersion: service.specVersion };

@@ -1,5 +1,6 @@
 import type { Service } from '../../api/service.ts';
-import { isTerminal, type Task } from '../../api/task.ts';
+import type { Task } from '../../api/task.ts';
+import { isTerminal } from '../../api/task-state.ts';
 import type { PlanBuilder } from './builder.ts';
 import { excessHistory, historyToKeep } from './history.ts';
 import type { TaskPlacement } from './new-task.ts';

@@ -1,6 +1,7 @@
 import { jobTarget, succeeded } from '../../api/job.ts';
 import type { RestartPolicy, Service } from '../../api/service.ts';
-import { isTerminal, type Task } from '../../api/task.ts';
+import type { Task } from '../../api/task.ts';
+import { isTerminal } from '../../api/task-state.ts';
 import type { PlanBuilder } from './builder.ts';
 import { choosePrimary } from './group.ts';
 import { excessHistory, historyToKeep } from './history.ts';

@@ -1,4 +1,4 @@
-import type { PortConfig, Service, ServiceSpec } from '../../api/service.ts';
+import type { Service } from '../../api/service.ts';
 import type { Task } from '../../api/task.ts';
 
 /** A task as the orchestrator creates it; the store fills `version`, `createdAt`, `updatedAt`. */
@@ -7,12 +7,11 @@ export type NewTask = Omit<Task, 'version' | 'createdAt' | 'updatedAt'>;
 /** Where a new task goes: a replica slot, or a node for global services. */
 export type TaskPlacement = { readonly slot: number } | { readonly nodeId: string };
 
-/** The service's published ports a task binds on its node (mode `host`). */
-export function hostPorts(spec: ServiceSpec): PortConfig[] {
-  return spec.endpoint.ports.filter((p) => p.mode === 'host').map((p) => ({ ...p }));
-}
-
-/** A new task of `service` in state `new`, desired running, from the service's current spec. */
+/**
+ * A new task of `service` in state `new`, desired running, from the service's current spec.
+ * Bare: it carries no resources (`ports` empty); the allocator gives it what it needs
+ * before it moves to `pending`.
+ */
 export function buildTask(service: Service, placement: TaskPlacement, now: number, id: string): NewTask {
   const base = {
     id,
@@ -20,7 +19,7 @@ export function buildTask(service: Service, placement: TaskPlacement, now: numbe
     serviceName: service.spec.name,
     specVersion: service.specVersion,
     spec: structuredClone(service.spec.taskTemplate),
-    ports: hostPorts(service.spec),
+    ports: [],
     desiredState: 'running' as const,
     status: { state: 'new' as const, message: 'created', timestamp: new Date(now).toISOString() },
   };

@@ -1,5 +1,6 @@
 import type { Node } from '../../api/node.ts';
-import { isTerminal, stateRank, type Task } from '../../api/task.ts';
+import type { Task } from '../../api/task.ts';
+import { isBefore, isTerminal } from '../../api/task-state.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
 import { Lifecycle, type LifecycleState } from '../../lib/lifecycle.ts';
@@ -186,8 +187,6 @@ export class Orchestrator {
   }
 }
 
-const ASSIGNED_RANK = stateRank('assigned');
-
 /**
  * Whether a task change can change a plan: creation and deletion, desired state, node, and
  * the state crossing into `assigned` (it now needs an agent to stop) or into a terminal state.
@@ -198,7 +197,7 @@ function taskChangeMatters(t: Task, old: Task | undefined, action: StoreEvent['a
   if (t.desiredState !== old.desiredState || t.nodeId !== old.nodeId) return true;
   const s = t.status.state;
   const o = old.status.state;
-  return isTerminal(s) !== isTerminal(o) || stateRank(s) < ASSIGNED_RANK !== stateRank(o) < ASSIGNED_RANK;
+  return isTerminal(s) !== isTerminal(o) || isBefore(s, 'assigned') !== isBefore(o, 'assigned');
 }
 
 function nodeChangeMatters(n: Node, old: Node): boolean {

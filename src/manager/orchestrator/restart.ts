@@ -1,5 +1,6 @@
 import type { RestartCondition, RestartPolicy } from '../../api/service.ts';
-import { isTerminal, type Task, type TaskState } from '../../api/task.ts';
+import type { Task } from '../../api/task.ts';
+import { isSelfEnded, isTerminal } from '../../api/task-state.ts';
 import { timeOf } from './task-life.ts';
 
 /**
@@ -35,12 +36,9 @@ export const DEFAULT_RESTART_TUNING: RestartTuning = {
   resetAfterMs: 10_000,
 };
 
-/** States in which a task ended by itself, not because the orchestrator stopped it. */
-const SELF_ENDED: ReadonlySet<TaskState> = new Set(['complete', 'failed', 'rejected', 'orphaned']);
-
 /** Whether a dead task ended by itself (exited, failed, was rejected or lost by its agent). */
 export function endedByItself(t: Task): boolean {
-  return SELF_ENDED.has(t.status.state);
+  return isSelfEnded(t.status.state);
 }
 
 /** Whether a task that ended successfully: state complete with exit code 0 (or none). */

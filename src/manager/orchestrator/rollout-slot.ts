@@ -1,5 +1,6 @@
 import type { Service } from '../../api/service.ts';
-import { isTerminal, type Task } from '../../api/task.ts';
+import type { Task } from '../../api/task.ts';
+import { isTerminal } from '../../api/task-state.ts';
 import { shortId } from '../../lib/ids.ts';
 import { choosePrimary, type Group } from './group.ts';
 import { deathTime, endedByItself } from './restart.ts';

@@ -1,10 +1,9 @@
 import type { Node } from '../../api/node.ts';
-import { isTerminal, stateRank, type Task } from '../../api/task.ts';
+import type { Task } from '../../api/task.ts';
+import { isBefore, isTerminal } from '../../api/task-state.ts';
 import { isNodeLost } from './node-health.ts';
 
 /** Helpers that classify a task by where it is in its life. Pure. */
-
-const ASSIGNED_RANK = stateRank('assigned');
 
 /** The orchestrator wants the task running (it occupies its slot or node). */
 export function isLive(t: Task): boolean {
@@ -18,7 +17,7 @@ export function isLive(t: Task): boolean {
  */
 export function stopsAtOnce(t: Task, nodes: ReadonlyMap<string, Node>): boolean {
   if (isTerminal(t.status.state)) return true;
-  if (stateRank(t.status.state) < ASSIGNED_RANK) return true;
+  if (isBefore(t.status.state, 'assigned')) return true;
   return t.nodeId !== undefined && isNodeLost(nodes.get(t.nodeId));
 }
 

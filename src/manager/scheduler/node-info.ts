@@ -1,6 +1,7 @@
 import type { Node } from '../../api/node.ts';
 import type { PortConfig } from '../../api/service.ts';
-import type { Task, TaskState } from '../../api/task.ts';
+import type { Task } from '../../api/task.ts';
+import { isOnNode } from '../../api/task-state.ts';
 import type { DependencySnapshot } from './dependency-gate.ts';
 
 /** What the planner reads: every node, and the non-terminal tasks already placed on nodes. */
@@ -12,21 +13,12 @@ export interface ClusterSnapshot {
   readonly dependencies?: DependencySnapshot;
 }
 
-/** States in which a task has a node and uses it: assigned … running. */
-const HOLDING_STATES: ReadonlySet<TaskState> = new Set<TaskState>([
-  'assigned',
-  'accepted',
-  'preparing',
-  'starting',
-  'running',
-]);
-
 /**
  * Whether a task counts against its node: placed (assigned … running) and still wanted
  * (desired running). Such tasks reserve resources, bind host ports and count for spread.
  */
 export function holdsNode(t: Task): t is Task & { nodeId: string } {
-  return t.nodeId !== undefined && t.desiredState === 'running' && HOLDING_STATES.has(t.status.state);
+  return t.nodeId !== undefined && t.desiredState === 'running' && isOnNode(t.status.state);
 }
 
 /** Whether a task waits for the scheduler: pending and desired running. */
@@ -39,8 +31,8 @@ export function portKey(p: PortConfig): string {
   return `${p.published}/${p.protocol}`;
 }
 
-/** The host-mode published ports of a task, as keys. */
-export function hostPorts(ports: readonly PortConfig[]): string[] {
+/** A task's published host ports (`task.ports`, mode `host`) as the keys a node binds. */
+export function hostPortKeys(ports: readonly PortConfig[]): string[] {
   const out: string[] = [];
   for (const p of ports) if (p.mode === 'host') out.push(portKey(p));
   return out;
@@ -98,7 +90,7 @@ export class NodeTable {
       freeCpu[i] = (freeCpu[i] as number) - r.nanoCpus;
       freeMem[i] = (freeMem[i] as number) - r.memoryBytes;
       taskCount[i] = (taskCount[i] as number) + 1;
-      if (t.ports.length > 0) this.#bind(i, hostPorts(t.ports));
+      if (t.ports.length > 0) this.#bind(i, hostPortKeys(t.ports));
       if (services === undefined || services.has(t.serviceId)) {
         const counts = this.serviceCounts(t.serviceId);
         counts.set(i, (counts.get(i) ?? 0) + 1);
@@ -119,27 +111,27 @@ export class NodeTable {
     return m;
   }
 
-  /** Host ports bound on a node, or undefined when none. */
+  /** Host port keys bound on a node, or undefined when none. */
   portsInUse(i: number): ReadonlySet<string> | undefined {
     return this.#ports[i];
   }
 
   /** Records a task on node `i`: reserves its resources, binds its host ports, counts it. */
-  place(i: number, serviceId: string, nanoCpus: number, memoryBytes: number, ports: readonly string[]): void {
+  place(i: number, serviceId: string, nanoCpus: number, memoryBytes: number, hostPortKeys: readonly string[]): void {
     this.freeCpu[i] = (this.freeCpu[i] as number) - nanoCpus;
     this.freeMem[i] = (this.freeMem[i] as number) - memoryBytes;
     this.taskCount[i] = (this.taskCount[i] as number) + 1;
     const counts = this.serviceCounts(serviceId);
     counts.set(i, (counts.get(i) ?? 0) + 1);
-    if (ports.length > 0) this.#bind(i, ports);
+    if (hostPortKeys.length > 0) this.#bind(i, hostPortKeys);
   }
 
-  #bind(i: number, ports: readonly string[]): void {
+  #bind(i: number, keys: readonly string[]): void {
     let set = this.#ports[i];
     if (!set) {
       set = new Set();
       this.#ports[i] = set;
     }
-    for (const p of ports) set.add(p);
+    for (const k of keys) set.add(k);
   }
 }

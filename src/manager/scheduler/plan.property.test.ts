@@ -6,7 +6,7 @@ import type { Node } from '../../api/node.ts';
 import type { PortConfig } from '../../api/service.ts';
 import type { Task } from '../../api/task.ts';
 import { CPU, GIB, makeNode, makeTask } from '../../testing/fixtures.ts';
-import { holdsNode, hostPorts } from './node-info.ts';
+import { holdsNode, hostPortKeys } from './node-info.ts';
 import { plan } from './plan.ts';
 
 /*
@@ -107,8 +107,8 @@ function fits(n: Node, t: Task, holding: readonly Task[], pinned: boolean): bool
   const mem = on.reduce((a, h) => a + h.spec.resources.reservations.memoryBytes, 0);
   if (r.nanoCpus > 0 && cpu + r.nanoCpus > n.description.resources.nanoCpus) return false;
   if (r.memoryBytes > 0 && mem + r.memoryBytes > n.description.resources.memoryBytes) return false;
-  const used = new Set(on.flatMap((h) => hostPorts(h.ports)));
-  if (hostPorts(t.ports).some((p) => used.has(p))) return false;
+  const used = new Set(on.flatMap((h) => hostPortKeys(h.ports)));
+  if (hostPortKeys(t.ports).some((p) => used.has(p))) return false;
   const max = t.spec.placement.maxReplicasPerNode;
   if (!pinned && max > 0 && on.filter((h) => h.serviceId === t.serviceId).length >= max) return false;
   return true;

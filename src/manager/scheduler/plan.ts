@@ -2,15 +2,10 @@ import { parseConstraint, type Constraint } from '../../api/constraints.ts';
 import type { Node } from '../../api/node.ts';
 import type { Task } from '../../api/task.ts';
 import { dependencyGate } from './dependency-gate.ts';
-import {
-  dynamicFailure,
-  dynamicFailureText,
-  filterStatic,
-  staticFailure,
-  type Demand,
-  type StaticResult,
-} from './filters.ts';
-import { hostPorts, isSchedulable, NodeTable, type ClusterSnapshot } from './node-info.ts';
+import type { Demand } from './demand.ts';
+import type { DynamicFilter } from './filters/filter.ts';
+import { hostPortKeys, isSchedulable, NodeTable, type ClusterSnapshot } from './node-info.ts';
+import { dynamicFailure, dynamicFiltersFor, filterStatic, staticFailure, staticKey, type StaticResult } from './pipeline.ts';
 import { noSuitableNode, Tally } from './reasons.ts';
 import { NodeHeap } from './score.ts';
 
@@ -67,7 +62,7 @@ export function plan(snapshot: ClusterSnapshot, pending: readonly Task[], _now?:
       pinned.push(t);
       continue;
     }
-    const key = `${t.serviceId}\0${t.specVersion}\0${t.ports.length > 0 ? hostPorts(t.ports).join(',') : ''}`;
+    const key = `${t.serviceId}\0${t.specVersion}\0${t.ports.length > 0 ? hostPortKeys(t.ports).join(',') : ''}`;
     const g = groups.get(key);
     if (g) g.push(t);
     else groups.set(key, [t]);
@@ -87,16 +82,18 @@ export function plan(snapshot: ClusterSnapshot, pending: readonly Task[], _now?:
       continue;
     }
     const node = table.nodes[i] as Node;
-    let failure = staticFailure(node, demand.driver, demand.constraints)?.one;
-    // Replicas per node does not apply here: a global service places by node, not by count.
-    const code = failure === undefined ? dynamicFailure(table, i, { ...demand, maxPerNode: 0 }, 0) : 0;
-    if (code !== 0) failure = dynamicFailureText(code, demand, table, i).one;
+    let failure = staticFailure(node, demand)?.one;
+    if (failure === undefined) {
+      // Replicas per node does not apply here: a global service places by node, not by count.
+      const byNode = { ...demand, maxPerNode: 0 };
+      failure = dynamicFailure(dynamicFiltersFor(byNode), table, i, byNode, 0)?.explain(table, i, byNode).one;
+    }
     if (failure !== undefined) {
       unschedulable.push({ taskId: t.id, reason: `cannot run on node ${node.description.hostname}: ${failure}` });
       continue;
     }
     assignments.push({ taskId: t.id, nodeId });
-    table.place(i, t.serviceId, demand.nanoCpus, demand.memoryBytes, demand.ports);
+    table.place(i, t.serviceId, demand.nanoCpus, demand.memoryBytes, demand.hostPortKeys);
   }
 
   const statics = new Map<string, StaticResult>();
@@ -108,35 +105,41 @@ export function plan(snapshot: ClusterSnapshot, pending: readonly Task[], _now?:
       for (const t of tasks) unschedulable.push({ taskId: t.id, reason: demand.error });
       continue;
     }
-    const staticKey = `${demand.driver}\0${demands.constraintKey(first)}`;
-    let st = statics.get(staticKey);
+    const key = staticKey(demand);
+    let st = statics.get(key);
     if (!st) {
-      st = filterStatic(table, demand.driver, demand.constraints);
-      statics.set(staticKey, st);
+      st = filterStatic(table, demand);
+      statics.set(key, st);
     }
+    const filters = dynamicFiltersFor(demand);
     const counts = table.serviceCounts(first.serviceId);
     for (const [i, c] of counts) serviceScratch[i] = c;
 
     const eligible = st.eligible;
-    const candidates = new Int32Array(eligible.length);
-    let m = 0;
-    for (let k = 0; k < eligible.length; k++) {
-      const i = eligible[k] as number;
-      if (dynamicFailure(table, i, demand, serviceScratch[i] as number) === 0) candidates[m++] = i;
+    let candidates = eligible;
+    if (filters.length > 0) {
+      // Only groups that ask for something a node may run out of need the dynamic pass.
+      const fit = new Int32Array(eligible.length);
+      let m = 0;
+      for (let k = 0; k < eligible.length; k++) {
+        const i = eligible[k] as number;
+        if (dynamicFailure(filters, table, i, demand, serviceScratch[i] as number) === undefined) fit[m++] = i;
+      }
+      candidates = fit.subarray(0, m);
     }
-    const heap = new NodeHeap(candidates.subarray(0, m), serviceScratch, table.taskCount);
+    const heap = new NodeHeap(candidates, serviceScratch, table.taskCount);
     let reason: string | undefined;
     for (const t of tasks) {
       const i = heap.top();
       if (i < 0) {
-        reason ??= explain(table, st, demand, serviceScratch);
+        reason ??= explain(table, st, filters, demand, serviceScratch);
         unschedulable.push({ taskId: t.id, reason });
         continue;
       }
       assignments.push({ taskId: t.id, nodeId: (table.nodes[i] as Node).id });
-      table.place(i, t.serviceId, demand.nanoCpus, demand.memoryBytes, demand.ports);
+      table.place(i, t.serviceId, demand.nanoCpus, demand.memoryBytes, demand.hostPortKeys);
       serviceScratch[i] = (serviceScratch[i] as number) + 1;
-      if (dynamicFailure(table, i, demand, serviceScratch[i] as number) === 0) heap.replaceTop();
+      if (dynamicFailure(filters, table, i, demand, serviceScratch[i] as number) === undefined) heap.replaceTop();
       else heap.pop();
     }
     for (const i of counts.keys()) serviceScratch[i] = 0;
@@ -156,12 +159,18 @@ function gateOf(snapshot: ClusterSnapshot, serviceId: string, cache: Map<string,
 }
 
 /** Why no node can take another task of the group: static rejections plus each eligible node's dynamic failure. */
-function explain(table: NodeTable, st: StaticResult, demand: Demand, serviceCount: Int32Array): string {
+function explain(
+  table: NodeTable,
+  st: StaticResult,
+  filters: readonly DynamicFilter[],
+  demand: Demand,
+  serviceCount: Int32Array,
+): string {
   const tally = new Tally();
   tally.addAll(st.rejected);
   for (const i of st.eligible) {
-    const code = dynamicFailure(table, i, demand, serviceCount[i] as number);
-    if (code !== 0) tally.add(dynamicFailureText(code, demand, table, i));
+    const failed = dynamicFailure(filters, table, i, demand, serviceCount[i] as number);
+    if (failed) tally.add(failed.explain(table, i, demand));
   }
   return noSuitableNode(tally);
 }
@@ -188,7 +197,7 @@ class DemandCache {
       constraints: parsed,
       nanoCpus: r.nanoCpus,
       memoryBytes: r.memoryBytes,
-      ports: hostPorts(t.ports),
+      hostPortKeys: hostPortKeys(t.ports),
       maxPerNode: t.spec.placement.maxReplicasPerNode,
     };
   }
