@@ -21,7 +21,10 @@ export interface ConformanceOptions {
   readonly skip?: string;
   /** Runs last, after every task the suite made was removed, even when tests failed. */
   readonly cleanup?: () => Promise<void>;
-  /** Per-test timeout; default 30 s. */
+  /**
+   * Timeout of the whole suite, a hang catcher: default 10 min, since a loaded machine's engine
+   * may take seconds per container (speed is a benchmark's question).
+   */
   readonly timeoutMs?: number;
 }
 
@@ -54,7 +57,7 @@ export function runDriverConformance(
     await d.prepare(task);
     return { task, started: await d.start(task.id) };
   };
-  const timeout = options.timeoutMs ?? 30_000;
+  const timeout = options.timeoutMs ?? 600_000;
 
   void describe(`${name} driver conformance`, { skip: options.skip ?? false, timeout }, () => {
     after(async () => {
