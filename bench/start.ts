@@ -17,7 +17,10 @@
  *
  * Progress goes to stdout; the last line is one JSON object:
  *   {"rounds":3,"results":[{"replicas":10,"engineSeconds":…,"flotillaSeconds":…,"swarmSeconds":…,
- *    "flotillaVsEngine":…,"flotillaVsSwarm":…,"stagesMs":{…}}, …]}
+ *    "flotillaVsEngine":…,"flotillaVsSwarm":…,"flotillaVsEngineByRound":…,"flotillaVsSwarmByRound":…,
+ *    "stagesMs":{…},"lastAtMs":{…}}, …]}
+ * (…VsEngine: ratio of the medians; …ByRound: median of each round's ratio.) Swarm gets the
+ * image by id, so it never asks a registry (its best case).
  */
 import { parseArgs } from 'node:util';
 import type { Task, TaskState } from '../src/api/task.ts';
@@ -202,8 +205,12 @@ async function main(): Promise<void> {
       const stagesMs = Object.fromEntries(STAGES.map((s) => [s, round1(median(flotillaRounds.flatMap((f) => f.perTask[s])))]));
       const marks = Object.keys(flotillaRounds[0]?.lastAt ?? {});
       const lastAtMs = Object.fromEntries(marks.map((m) => [m, Math.round(median(flotillaRounds.map((f) => f.lastAt[m] ?? NaN)))]));
+      // Ratios of the runs of one round (minutes apart at most) are less moved by a machine
+      // whose load drifts than the ratio of the medians.
+      const paired = (other: number[]): number => median(times.flotilla.map((f, i) => f / (other[i] ?? NaN)));
       log(`n=${n} medians: engine ${secs(engine)} s, flotilla ${secs(flotilla)} s (${ratio(flotilla, engine)} × engine)` +
-        (swarm === undefined ? '' : `, swarm ${secs(swarm)} s (flotilla ${ratio(flotilla, swarm)} × swarm)`));
+        (swarm === undefined ? '' : `, swarm ${secs(swarm)} s (flotilla ${ratio(flotilla, swarm)} × swarm)`) +
+        `; per round, flotilla ${paired(times.engine).toFixed(2)} × engine` + (swarm === undefined ? '' : `, ${paired(times.swarm).toFixed(2)} × swarm`));
       log(`n=${n} flotilla per task, median ms per stage:`);
       for (const s of STAGES) log(`  ${s.padEnd(18)} ${String(stagesMs[s]).padStart(8)}`);
       log(`n=${n} flotilla per burst, ms after the POST when the last task was:`);
@@ -216,6 +223,8 @@ async function main(): Promise<void> {
         ...(swarm === undefined ? {} : { swarmSeconds: round3(swarm / 1000) }),
         flotillaVsEngine: round3(flotilla / engine),
         ...(swarm === undefined ? {} : { flotillaVsSwarm: round3(flotilla / swarm) }),
+        flotillaVsEngineByRound: round3(paired(times.engine)),
+        ...(swarm === undefined ? {} : { flotillaVsSwarmByRound: round3(paired(times.swarm)) }),
         stagesMs,
         lastAtMs,
       });
