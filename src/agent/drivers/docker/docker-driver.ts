@@ -52,6 +52,8 @@ export class DockerDriver implements Driver {
   readonly #pingTimeoutMs: number;
   /** Container id by task id, filled by prepare and lookups (ids never change). */
   readonly #ids = new Map<string, string>();
+  /** Tasks whose container this instance started (so it is past `created`). */
+  readonly #started = new Set<string>();
 
   constructor(options: DockerDriverOptions) {
     this.#endpoint = parseDockerHost(options.dockerHost);
@@ -82,23 +84,46 @@ export class DockerDriver implements Driver {
     }
   }
 
+  /**
+   * Creates the task's container, pulling its image first if the engine lacks it. The common
+   * case is one engine call, as `docker run` makes it: the create itself says when the
+   * container exists already (409: its name is the task's) or the image is missing (404: then
+   * pull and create again), so no lookup or image inspect goes before it.
+   */
   async prepare(task: DriverTask, signal?: AbortSignal): Promise<void> {
-    if (await this.#find(task.id)) return;
+    if (this.#ids.has(task.id)) return;
     const create = containerCreateOptions(task);
     const image = create.Image ?? '';
-    await this.#ensureImage(image, signal);
-    await this.#ensureVolumes(task);
+    if (volumesToCreate(task.spec.container.mounts).length > 0) {
+      // Named volumes are made before the container; the image is checked first so that a
+      // task whose image cannot be had leaves no volume behind.
+      await this.#ensureImage(image, signal);
+      await this.#ensureVolumes(task);
+    }
+    let e = await this.#create(task.id, create, signal);
+    if (e !== undefined && statusOf(e) === 404) {
+      await this.#ensureImage(image, signal);
+      e = await this.#create(task.id, create, signal);
+    }
+    if (e === undefined) return;
+    const status = statusOf(e);
+    if (status === 409) {
+      // Created before (an earlier prepare, or before an agent restart): fine if it is this task's.
+      if (await this.#find(task.id)) return;
+    }
+    if (status === 404) throw dockerError(e, 'image_not_found');
+    throw dockerError(e, status === 400 ? 'invalid_spec' : 'internal', `create container for task ${task.id}`);
+  }
+
+  /** One create call; the engine's error instead of a throw. */
+  async #create(taskId: string, create: Docker.ContainerCreateOptions, signal: AbortSignal | undefined): Promise<unknown> {
     try {
       const c = await this.#docker.createContainer({ ...create, abortSignal: signal } as Docker.ContainerCreateOptions);
-      this.#ids.set(task.id, c.id);
+      this.#ids.set(taskId, c.id);
+      return undefined;
     } catch (e) {
-      const status = statusOf(e);
-      if (status === 409) {
-        // Created meanwhile (a concurrent prepare): fine if it is this task's.
-        if (await this.#find(task.id)) return;
-      }
-      if (status === 404) throw dockerError(e, 'image_not_found');
-      throw dockerError(e, status === 400 ? 'invalid_spec' : 'internal', `create container for task ${task.id}`);
+      if (signal?.aborted) throw e;
+      return e ?? new Error('create failed');
     }
   }
 
@@ -110,6 +135,7 @@ export class DockerDriver implements Driver {
       // 304: already started.
       if (statusOf(e) !== 304) throw dockerError(e, 'start_failed');
     }
+    this.#started.add(taskId);
     return { containerId: id };
   }
 
@@ -117,9 +143,10 @@ export class DockerDriver implements Driver {
     const id = await this.#require(taskId);
     const c = this.#docker.getContainer(id);
     try {
-      const before = await c.inspect({ abortSignal: signal } as object);
       // `not-running` returns at once for a container not started yet; wait for its exit instead.
-      const condition: 'next-exit' | 'not-running' = before.State.Status === 'created' ? 'next-exit' : 'not-running';
+      // A container this driver started is past `created`: no inspect needed to tell.
+      const created = !this.#started.has(taskId) && (await c.inspect({ abortSignal: signal } as object)).State.Status === 'created';
+      const condition: 'next-exit' | 'not-running' = created ? 'next-exit' : 'not-running';
       const res = (await c.wait({ condition, ...(signal ? { abortSignal: signal } : {}) })) as { StatusCode: number; Error?: { Message?: string } | null };
       const after = await c.inspect().catch(() => undefined);
       const reason = after?.State.OOMKilled ? 'OOM killed' : res.Error?.Message || undefined;
@@ -181,6 +208,7 @@ export class DockerDriver implements Driver {
       if (status !== 404 && status !== 409) throw dockerError(e, 'internal', `remove task ${taskId}`);
     }
     this.#ids.delete(taskId);
+    this.#started.delete(taskId);
   }
 
   async inspect(taskId: string): Promise<Inspection | undefined> {
