@@ -3,6 +3,7 @@ import { PROTOCOL_VERSION } from '../api/agent-protocol.ts';
 import type { NodeDescription } from '../api/node.ts';
 import type { BackoffOptions } from '../lib/backoff.ts';
 import type { Clock } from '../lib/clock.ts';
+import { Lifecycle } from '../lib/lifecycle.ts';
 import type { Logger } from '../lib/logger.ts';
 import { describeNode, type DescriptionOverrides } from './description.ts';
 import type { Driver } from './drivers/driver.ts';
@@ -51,8 +52,6 @@ export interface AgentOptions {
   taskFileSystem?: TaskFileSystem;
 }
 
-type Lifecycle = 'new' | 'starting' | 'running' | 'stopped';
-
 /**
  * The agent's composition root: one session with a manager, a worker running the node's
  * assigned tasks through its drivers, a status reporter and a log server. Stopping the agent
@@ -68,7 +67,7 @@ export class Agent {
   readonly #files: TaskFiles;
   readonly #session: Session;
   readonly #logs: LogServer;
-  #lifecycle: Lifecycle = 'new';
+  readonly #lifecycle = new Lifecycle('agent');
   #nodeId: string | undefined;
   #description: NodeDescription | undefined;
   #welcomed: Array<(nodeId: string) => void> = [];
@@ -144,25 +143,23 @@ export class Agent {
 
   /** Loads the node id, describes the node, recovers the drivers' tasks, then connects. */
   async start(): Promise<void> {
-    if (this.#lifecycle !== 'new') throw new Error(`agent cannot start: it is ${this.#lifecycle}`);
-    this.#lifecycle = 'starting';
-    this.#nodeId = await loadNodeId(this.#deps.dataDir);
-    this.#description = await describeNode(this.#drivers, this.#overrides);
-    await this.#worker.recover();
-    if (this.#lifecycle !== 'starting') return; // stopped meanwhile
-    this.#lifecycle = 'running';
-    this.#session.start();
+    const started = await this.#lifecycle.startWith(async () => {
+      this.#nodeId = await loadNodeId(this.#deps.dataDir);
+      this.#description = await describeNode(this.#drivers, this.#overrides);
+      await this.#worker.recover();
+    });
+    // Not when stopped meanwhile (during the start, or in the moment since).
+    if (started && this.#lifecycle.running) this.#session.start();
   }
 
   /** Closes the session; tasks keep running. Idempotent. */
-  async stop(): Promise<void> {
-    if (this.#lifecycle === 'stopped') return;
-    const wasRunning = this.#lifecycle === 'running';
-    this.#lifecycle = 'stopped';
-    if (wasRunning) await this.#session.stop();
-    this.#reporter.detach();
-    this.#logs.cancelAll();
-    await this.#worker.halt();
+  stop(): Promise<void> {
+    return this.#lifecycle.stop(async (from) => {
+      if (from === 'running') await this.#session.stop();
+      this.#reporter.detach();
+      this.#logs.cancelAll();
+      await this.#worker.halt();
+    });
   }
 
   /** Resolves with the node id at the next welcome from a manager (once a new id is saved). */

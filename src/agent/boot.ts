@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { AGENT_SESSION_PATH } from '../api/agent-protocol.ts';
 import type { Clock } from '../lib/clock.ts';
 import { newId } from '../lib/ids.ts';
+import { Lifecycle } from '../lib/lifecycle.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Agent, type AgentOptions } from './agent.ts';
 import { CertRenewer } from './cert-renewer.ts';
@@ -48,8 +49,6 @@ export interface NodeAgentDeps {
   readonly logger: Logger;
 }
 
-type Lifecycle = 'new' | 'running' | 'stopped';
-
 /**
  * The agent side's one composition root: a node agent built from options (its credential,
  * drivers, certificate renewer and transport) around an `Agent`. `flotilla dev`, `flotilla join`,
@@ -73,7 +72,7 @@ export class NodeAgent {
   /** Resolves with the node id at the first welcome from a manager. */
   readonly welcomed: Promise<string>;
   readonly #renewer: CertRenewer | undefined;
-  #lifecycle: Lifecycle = 'new';
+  readonly #lifecycle = new Lifecycle('node agent');
 
   private constructor(nodeId: string, agent: Agent, drivers: readonly Driver[], driverLine: string, renewer: CertRenewer | undefined) {
     this.nodeId = nodeId;
@@ -127,8 +126,7 @@ export class NodeAgent {
 
   /** Starts the certificate renewer and the agent (which recovers its tasks, then connects). */
   async start(): Promise<void> {
-    if (this.#lifecycle !== 'new') throw new Error(`node agent cannot start: it is ${this.#lifecycle}`);
-    this.#lifecycle = 'running';
+    this.#lifecycle.start();
     this.#renewer?.start();
     try {
       await this.agent.start();
@@ -139,11 +137,11 @@ export class NodeAgent {
   }
 
   /** Stops the agent (tasks keep running) and the renewer, and closes the drivers. Idempotent. */
-  async stop(): Promise<void> {
-    if (this.#lifecycle === 'stopped') return;
-    this.#lifecycle = 'stopped';
-    await this.agent.stop();
-    await this.#renewer?.stop();
-    await Promise.all(this.drivers.map((d) => d.close().catch(() => {})));
+  stop(): Promise<void> {
+    return this.#lifecycle.stop(async () => {
+      await this.agent.stop();
+      await this.#renewer?.stop();
+      await Promise.all(this.drivers.map((d) => d.close().catch(() => {})));
+    });
   }
 }

@@ -1,4 +1,5 @@
 import type { Clock } from '../lib/clock.ts';
+import { CodedError, errorGuard } from '../lib/coded-error.ts';
 import type { Driver } from './drivers/driver.ts';
 import type { FakeHost } from './drivers/fake/fake-host.ts';
 import { createDrivers, fingerprintDrivers, type DriverName } from './drivers/registry.ts';
@@ -16,18 +17,11 @@ export type DriverSource =
 export type DriverChoiceErrorCode = 'unavailable' | 'none';
 
 /** No driver can run tasks here, or not the one asked for (a usage error for the CLI). */
-export class DriverChoiceError extends Error {
+export class DriverChoiceError extends CodedError<DriverChoiceErrorCode> {
   override readonly name = 'DriverChoiceError';
-  readonly code: DriverChoiceErrorCode;
-  constructor(code: DriverChoiceErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
-export function isDriverChoiceError(e: unknown): e is DriverChoiceError {
-  return e instanceof DriverChoiceError;
-}
+export const isDriverChoiceError = errorGuard(DriverChoiceError);
 
 /** The chosen drivers, and one line saying what was chosen and why ("driver: docker (Docker 20.10.24 answers)"). */
 export interface DriverChoice {

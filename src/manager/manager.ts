@@ -4,6 +4,7 @@ import { TLSSocket } from 'node:tls';
 import { AGENT_SESSION_PATH } from '../api/agent-protocol.ts';
 import type { TokensResponse } from '../api/join.ts';
 import type { Clock } from '../lib/clock.ts';
+import { Lifecycle } from '../lib/lifecycle.ts';
 import type { Logger } from '../lib/logger.ts';
 import { socketPath, statePath } from '../lib/paths.ts';
 import type { Backend } from '../store/backend.ts';
@@ -85,8 +86,6 @@ interface Component {
   stop(): Promise<void>;
 }
 
-type Lifecycle = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
-
 /**
  * The manager's composition root: opens the store (`backend`, default `<dataDir>/state.db`)
  * and the keyring, follows the `leadership` and runs the leader loops (`leaderLoops`:
@@ -104,8 +103,7 @@ export class Manager {
   #http: HttpListeners | undefined;
   #ca: ClusterCa | undefined;
   #loops: LeaderLoopRunner<LeaderLoopDeps> | undefined;
-  #lifecycle: Lifecycle = 'new';
-  #stopping: Promise<void> | undefined;
+  readonly #lifecycle = new Lifecycle('manager');
 
   constructor(deps: ManagerDeps, options: ManagerOptions) {
     this.#deps = deps;
@@ -150,8 +148,15 @@ export class Manager {
   }
 
   async start(): Promise<void> {
-    if (this.#lifecycle !== 'new') throw new Error(`manager cannot start: it is ${this.#lifecycle}`);
-    this.#lifecycle = 'starting';
+    const started = await this.#lifecycle.startWith(() => this.#start());
+    if (!started) {
+      // Stopped while starting: stop what started after the stop stopped the rest.
+      await this.#lifecycle.stop();
+      await this.#stopAll();
+    }
+  }
+
+  async #start(): Promise<void> {
     const { clock, logger } = this.#deps;
     const { dataDir } = this.#options;
     try {
@@ -226,20 +231,13 @@ export class Manager {
       });
     } catch (err) {
       await this.#stopAll();
-      this.#lifecycle = 'stopped';
       throw err;
     }
-    this.#lifecycle = 'running';
   }
 
   /** Stops everything in reverse start order. Idempotent. Task containers are not touched. */
   stop(): Promise<void> {
-    this.#stopping ??= (async () => {
-      this.#lifecycle = 'stopping';
-      await this.#stopAll();
-      this.#lifecycle = 'stopped';
-    })();
-    return this.#stopping;
+    return this.#lifecycle.stop(() => this.#stopAll());
   }
 
   async #stopAll(): Promise<void> {

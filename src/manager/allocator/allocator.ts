@@ -1,4 +1,6 @@
 import type { Clock } from '../../lib/clock.ts';
+import { CodedError, errorGuard } from '../../lib/coded-error.ts';
+import { Lifecycle, type LifecycleState } from '../../lib/lifecycle.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { BackoffOptions } from '../../lib/backoff.ts';
 import { WorkQueue, type ReconcileResult } from '../../lib/work-queue.ts';
@@ -23,22 +25,17 @@ export interface AllocatorOptions {
 }
 
 /** Errors of the allocator boundary; logged by the work queue, which retries. */
-export class AllocatorError extends Error {
+export class AllocatorError extends CodedError<'allocate_failed'> {
   override readonly name = 'AllocatorError';
-  readonly code = 'allocate_failed' as const;
   readonly taskIds: readonly string[];
 
   constructor(message: string, taskIds: readonly string[], options?: { cause?: unknown }) {
-    super(message, options);
+    super('allocate_failed', message, options);
     this.taskIds = taskIds;
   }
 }
 
-export function isAllocatorError(e: unknown): e is AllocatorError {
-  return e instanceof AllocatorError;
-}
-
-export type AllocatorState = 'new' | 'running' | 'stopping' | 'stopped';
+export const isAllocatorError = errorGuard(AllocatorError);
 
 /** The single work-queue key: new tasks are allocated together, in one store batch. */
 const ALL = 'new-tasks';
@@ -58,7 +55,7 @@ export class Allocator {
   readonly #allocators: readonly TaskAllocator[];
   /** Tasks that may need allocation (re-checked against the store when handled). */
   #candidates = new Set<string>();
-  #state: AllocatorState = 'new';
+  readonly #lifecycle = new Lifecycle('allocator');
   #unsubscribe: (() => void) | undefined;
 
   constructor(deps: AllocatorDeps, options: AllocatorOptions = {}) {
@@ -77,13 +74,12 @@ export class Allocator {
     );
   }
 
-  get state(): AllocatorState {
-    return this.#state;
+  get state(): LifecycleState {
+    return this.#lifecycle.state;
   }
 
   async start(): Promise<void> {
-    if (this.#state !== 'new') throw new Error(`allocator cannot start: it is ${this.#state}`);
-    this.#state = 'running';
+    this.#lifecycle.start();
     this.#unsubscribe = this.#store.watch((ev) => this.#onEvent(ev), { kinds: ['task'] });
     for (const t of this.#store.tasks.byDesiredState('running')) if (needsAllocation(t)) this.#candidates.add(t.id);
     if (this.#candidates.size > 0) this.#queue.add(ALL);
@@ -91,14 +87,13 @@ export class Allocator {
   }
 
   /** Idempotent; waits for a running batch. */
-  async stop(): Promise<void> {
-    if (this.#state === 'new') this.#state = 'stopped';
-    if (this.#state === 'stopped') return;
-    this.#state = 'stopping';
-    this.#unsubscribe?.();
-    this.#unsubscribe = undefined;
-    await this.#queue.stop();
-    this.#state = 'stopped';
+  stop(): Promise<void> {
+    return this.#lifecycle.stop(async (from) => {
+      if (from === 'new') return;
+      this.#unsubscribe?.();
+      this.#unsubscribe = undefined;
+      await this.#queue.stop();
+    });
   }
 
   /** Resolves when no allocation is queued or running. */
@@ -108,7 +103,7 @@ export class Allocator {
 
   /** Allocates every candidate in one store batch; called by the work queue. */
   async reconcile(): Promise<ReconcileResult | undefined> {
-    if (this.#state !== 'running' || this.#candidates.size === 0) return undefined;
+    if (!this.#lifecycle.running || this.#candidates.size === 0) return undefined;
     const ids = [...this.#candidates];
     this.#candidates = new Set();
     const now = this.#clock.now();

@@ -6,6 +6,7 @@ import type { JoinRequest, JoinResponse, RenewResponse, TokensResponse } from '.
 import { newTokenSecret } from '../../api/join.ts';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
+import { Lifecycle } from '../../lib/lifecycle.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Store, Tx } from '../../store/store.ts';
 import { CertificateAuthority, publicKeyFromCsr } from './authority.ts';
@@ -61,8 +62,6 @@ const DAY_MS = 24 * 3600_000;
 const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::', '[::]']);
 const HOSTNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 
-type Lifecycle = 'new' | 'starting' | 'running' | 'stopped';
-
 /**
  * The cluster CA as a manager component: creates the cluster on first start (the cluster
  * object with the root certificate and both join token secrets, and the root key wrapped, in
@@ -79,7 +78,7 @@ export class ClusterCa {
   #server: ServerCredentials | undefined;
   #serverTimer: TimerHandle | undefined;
   readonly #serverListeners = new Set<(c: ServerCredentials) => void>();
-  #lifecycle: Lifecycle = 'new';
+  readonly #lifecycle = new Lifecycle('cluster CA');
 
   constructor(deps: ClusterCaDeps, options: ClusterCaOptions) {
     this.#deps = deps;
@@ -113,8 +112,12 @@ export class ClusterCa {
   }
 
   async start(): Promise<void> {
-    if (this.#lifecycle !== 'new') throw new Error(`cluster CA cannot start: it is ${this.#lifecycle}`);
-    this.#lifecycle = 'starting';
+    const started = await this.#lifecycle.startWith(() => this.#start());
+    // Stopped while starting: the server certificate's renewal armed meanwhile never runs.
+    if (!started) this.#serverTimer?.cancel();
+  }
+
+  async #start(): Promise<void> {
     const { store, clock, keys } = this.#deps;
     const { dataDir } = this.#o;
     const existing = this.#findCluster();
@@ -173,13 +176,13 @@ export class ClusterCa {
     }
     await writeAdminFiles(dataDir, { host: this.#advertiseUrl(), token, ...(await this.#adminCertificate(admin)) });
     await this.#renewServer();
-    this.#lifecycle = 'running';
   }
 
-  async stop(): Promise<void> {
-    this.#lifecycle = 'stopped';
-    this.#serverTimer?.cancel();
-    this.#serverListeners.clear();
+  stop(): Promise<void> {
+    return this.#lifecycle.stop(() => {
+      this.#serverTimer?.cancel();
+      this.#serverListeners.clear();
+    });
   }
 
   /** Both join tokens. */
@@ -308,7 +311,7 @@ export class ClusterCa {
     this.#server = { key: await privateKeyPem(keys.privateKey), cert, ca: ca.certificate };
     for (const fn of this.#serverListeners) fn(this.#server);
     this.#serverTimer = this.#deps.clock.setTimer(Math.floor((certLifetimeMs * 2) / 3), () => {
-      if (this.#lifecycle !== 'running') return;
+      if (!this.#lifecycle.running) return;
       this.#renewServer().catch((err: unknown) => this.#log.error({ err }, 'renewing the server certificate failed'));
     });
   }

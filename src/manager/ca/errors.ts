@@ -1,3 +1,5 @@
+import { CodedError, errorGuard } from '../../lib/coded-error.ts';
+
 /**
  * Why a CA operation failed: `invalid_ca` (the CA files are unreadable, or key and certificate
  * do not match), `invalid_csr` (a certificate request that is not PEM PKCS#10, not ECDSA P-256,
@@ -6,15 +8,8 @@
 export type CaErrorCode = 'invalid_ca' | 'invalid_csr' | 'io';
 
 /** The CA's one error type. Request handlers (`join`, `renew`) turn it into an `ApiError`. */
-export class CaError extends Error {
+export class CaError extends CodedError<CaErrorCode> {
   override readonly name = 'CaError';
-  readonly code: CaErrorCode;
-  constructor(code: CaErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
 }
 
-export function isCaError(e: unknown): e is CaError {
-  return e instanceof CaError;
-}
+export const isCaError = errorGuard(CaError);

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fastify, type FastifyInstance, type InjectOptions, type LightMyRequestResponse } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
 import { isoTime } from '../../lib/clock.ts';
+import { Lifecycle } from '../../lib/lifecycle.ts';
 import { registerAuth } from './auth.ts';
 import { compileOptions, StreamRegistry, type ControlApiDeps, type ControlApiOptions, type RouteContext } from './context.ts';
 import { toApiError } from './errors.ts';
@@ -21,8 +22,6 @@ import { PACKAGE_VERSION } from './version.ts';
 
 export type { ClusterAuthority, ControlApiDeps, ControlApiOptions, LogSource, SecretSealer } from './context.ts';
 
-type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
-
 /**
  * The REST API of a manager: validates and writes specs to the store, reads objects back
  * exactly as stored, streams events and logs. It never runs control logic. It does not listen
@@ -35,8 +34,7 @@ export class ControlApi {
   readonly #app: FastifyInstance;
   readonly #streams = new StreamRegistry();
   readonly #openapi = new OpenApiCollector();
-  #state: State = 'new';
-  #stopping: Promise<void> | undefined;
+  readonly #lifecycle = new Lifecycle('ControlApi');
 
   constructor(deps: ControlApiDeps, options: ControlApiOptions = {}) {
     this.#deps = deps;
@@ -81,21 +79,17 @@ export class ControlApi {
 
   /** Makes the routes ready; the HTTP listeners serve them through `handler`. */
   async start(): Promise<void> {
-    if (this.#state !== 'new') throw new Error(`ControlApi cannot start: it is ${this.#state}`);
-    this.#state = 'starting';
-    await this.#app.ready();
-    this.#state = 'running';
+    await this.#lifecycle.startWith(async () => {
+      await this.#app.ready();
+    });
   }
 
   /** Ends open streams (events, logs), then closes Fastify (later requests get 503). Idempotent. */
   stop(): Promise<void> {
-    this.#stopping ??= (async () => {
-      this.#state = 'stopping';
+    return this.#lifecycle.stop(async () => {
       this.#streams.closeAll();
       await this.#app.close();
-      this.#state = 'stopped';
-    })();
-    return this.#stopping;
+    });
   }
 
   /** Sends a request without a socket (tests): the full pipeline, validation and errors included. */

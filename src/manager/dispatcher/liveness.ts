@@ -1,5 +1,6 @@
 import type { Node } from '../../api/node.ts';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
+import { Lifecycle } from '../../lib/lifecycle.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Store } from '../../store/store.ts';
 import { compileDispatcherOptions, type CompiledDispatcherOptions, type DispatcherOptions } from './options.ts';
@@ -21,8 +22,6 @@ export interface LivenessDeps {
   readonly heartbeats: Heartbeats;
 }
 
-type Lifecycle = 'new' | 'running' | 'stopped';
-
 /**
  * Node liveness, run by the leader only: marks a node `down` once it has been silent for
  * `heartbeatPeriodMs × graceMultiplier`, checked every quarter period. A node is heard from
@@ -39,7 +38,7 @@ export class Liveness {
   readonly #logger: Logger;
   readonly #heartbeats: Heartbeats;
   readonly #o: CompiledDispatcherOptions;
-  #lifecycle: Lifecycle = 'new';
+  readonly #lifecycle = new Lifecycle('liveness');
   /** Followed nodes and the earliest time they count as heard from (liveness start, or turning ready). */
   readonly #followed = new Map<string, number>();
   /** Nodes whose `down` write is in flight. */
@@ -57,8 +56,7 @@ export class Liveness {
   }
 
   async start(): Promise<void> {
-    if (this.#lifecycle !== 'new') throw new Error(`liveness cannot start: it is ${this.#lifecycle}`);
-    this.#lifecycle = 'running';
+    this.#lifecycle.start();
     const now = this.#clock.now();
     // Snapshot and subscribe in one synchronous step.
     for (const n of this.#store.nodes.all()) {
@@ -76,19 +74,18 @@ export class Liveness {
   }
 
   /** Stops sweeping and waits for a `down` write in flight. Idempotent. */
-  async stop(): Promise<void> {
-    if (this.#lifecycle === 'stopped') return;
-    const wasRunning = this.#lifecycle === 'running';
-    this.#lifecycle = 'stopped';
-    if (!wasRunning) return;
-    this.#unsubscribe?.();
-    this.#timer?.cancel();
-    await this.#writes;
+  stop(): Promise<void> {
+    return this.#lifecycle.stop(async (from) => {
+      if (from !== 'running') return;
+      this.#unsubscribe?.();
+      this.#timer?.cancel();
+      await this.#writes;
+    });
   }
 
   #scheduleSweep(): void {
     this.#timer = this.#clock.setTimer(this.#o.sweepIntervalMs, () => {
-      if (this.#lifecycle !== 'running') return;
+      if (!this.#lifecycle.running) return;
       this.#sweep();
       this.#scheduleSweep();
     });

@@ -5,6 +5,7 @@ import type { NodeDescription } from '../../api/node.ts';
 import type { Task } from '../../api/task.ts';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
+import { Lifecycle } from '../../lib/lifecycle.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { isStoreError } from '../../store/errors.ts';
 import type { Store } from '../../store/store.ts';
@@ -35,8 +36,6 @@ interface Heard {
   heartbeatWrittenAt: number;
 }
 
-type Lifecycle = 'new' | 'running' | 'stopped';
-
 /**
  * The dispatcher's sessions, run by every manager: registers nodes on `hello` (`ready`), pushes
  * each node its assignments (the full set on connect, then diffs from the store's task
@@ -52,7 +51,9 @@ export class Sessions {
   readonly #secrets: SecretOpener | undefined;
   readonly #o: CompiledDispatcherOptions;
   readonly #ingest: StatusIngest;
-  #lifecycle: Lifecycle = 'new';
+  readonly #lifecycle = new Lifecycle('dispatcher sessions', {
+    startError: (state) => new Error(`dispatcher sessions cannot start: they are ${state}`),
+  });
   readonly #live = new Map<string, Heard>();
   readonly #handshakes = new Set<AgentSession>();
   readonly #dirty = new Set<string>();
@@ -93,8 +94,7 @@ export class Sessions {
   }
 
   async start(): Promise<void> {
-    if (this.#lifecycle !== 'new') throw new Error(`dispatcher sessions cannot start: they are ${this.#lifecycle}`);
-    this.#lifecycle = 'running';
+    this.#lifecycle.start();
     this.#unsubscribe = this.#store.watch(
       (ev) => {
         if (ev.kind === 'task') {
@@ -121,17 +121,16 @@ export class Sessions {
     this.#scheduleHeartbeatWrites();
   }
 
-  async stop(): Promise<void> {
-    if (this.#lifecycle === 'stopped') return;
-    const wasRunning = this.#lifecycle === 'running';
-    this.#lifecycle = 'stopped';
-    if (!wasRunning) return;
-    this.#unsubscribe?.();
-    this.#heartbeatTimer?.cancel();
-    for (const s of this.#handshakes) s.close('manager shutting down', 1001);
-    for (const l of this.#live.values()) l.session?.close('manager shutting down', 1001);
-    await this.#ingest.flush();
-    await this.#nodeWrites;
+  stop(): Promise<void> {
+    return this.#lifecycle.stop(async (from) => {
+      if (from !== 'running') return;
+      this.#unsubscribe?.();
+      this.#heartbeatTimer?.cancel();
+      for (const s of this.#handshakes) s.close('manager shutting down', 1001);
+      for (const l of this.#live.values()) l.session?.close('manager shutting down', 1001);
+      await this.#ingest.flush();
+      await this.#nodeWrites;
+    });
   }
 
   /**
@@ -142,7 +141,7 @@ export class Sessions {
   accept(conn: Connection, identity?: { readonly nodeId: string }): void {
     const s = new AgentSession(conn);
     s.authenticatedNodeId = identity?.nodeId;
-    if (this.#lifecycle !== 'running') {
+    if (!this.#lifecycle.running) {
       s.send({ type: 'error', message: 'the dispatcher is not running on this manager' });
       s.close('dispatcher not running', 1013);
       return;
@@ -250,7 +249,7 @@ export class Sessions {
       this.#refuse(s, `node ${nodeId} is not part of this cluster (it was removed): join again with a token`);
       return;
     }
-    if (s.state !== 'handshake' || this.#lifecycle !== 'running') return;
+    if (s.state !== 'handshake' || !this.#lifecycle.running) return;
     this.#handshakes.delete(s);
     const now = this.#clock.now();
     const l = this.#live.get(nodeId);
@@ -336,7 +335,7 @@ export class Sessions {
 
   #scheduleHeartbeatWrites(): void {
     this.#heartbeatTimer = this.#clock.setTimer(this.#o.sweepIntervalMs, () => {
-      if (this.#lifecycle !== 'running') return;
+      if (!this.#lifecycle.running) return;
       this.#writeHeartbeats();
       this.#scheduleHeartbeatWrites();
     });

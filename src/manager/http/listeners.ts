@@ -3,6 +3,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ApiError } from '../../api/errors.ts';
+import { Lifecycle } from '../../lib/lifecycle.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { Mounts, pathOf, type RequestHandler, type UpgradeHandler } from './mounts.ts';
 import { removeStaleSocket, restrictSocket } from './unix-socket.ts';
@@ -32,8 +33,6 @@ export interface HttpListenersOptions {
   tls?: TlsCredentials;
 }
 
-type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
-
 /**
  * The manager's listeners: one HTTP(S) server per listen address, all serving what is mounted
  * on them — request handlers by path prefix (the control API at `/`), upgrade handlers by path
@@ -49,8 +48,9 @@ export class HttpListeners {
   /** The HTTPS servers among `#servers`, whose credentials `setTlsCredentials` replaces. */
   readonly #tlsServers = new Set<Server>();
   #tls: TlsCredentials | undefined;
-  #state: State = 'new';
-  #stopping: Promise<void> | undefined;
+  readonly #lifecycle = new Lifecycle('HTTP listeners', {
+    startError: (state) => new Error(`HTTP listeners cannot start: they are ${state}`),
+  });
 
   constructor(deps: HttpListenersDeps, options: HttpListenersOptions) {
     this.#deps = deps;
@@ -90,31 +90,29 @@ export class HttpListeners {
 
   /** Listens on every address (a stale unix socket file is replaced; one that answers is refused). */
   async start(): Promise<void> {
-    if (this.#state !== 'new') throw new Error(`HTTP listeners cannot start: they are ${this.#state}`);
-    this.#state = 'starting';
-    try {
-      for (const addr of this.#listen) {
-        const server = this.#serverFor(addr);
-        await listen(server, addr);
-        this.#servers.push(server);
+    const started = await this.#lifecycle.startWith(async () => {
+      try {
+        for (const addr of this.#listen) {
+          const server = this.#serverFor(addr);
+          await listen(server, addr);
+          this.#servers.push(server);
+        }
+      } catch (err) {
+        await this.#closeServers();
+        throw err;
       }
-    } catch (err) {
+    });
+    if (!started) {
+      // Stopped while listening: close what listened after the stop closed the others.
       await this.#closeServers();
-      this.#state = 'stopped';
-      throw err;
+      return;
     }
-    this.#state = 'running';
     this.#deps.logger.info({ addresses: this.addresses }, 'manager listening');
   }
 
   /** Closes every server and cuts the connections still open (streams, agent sessions). Idempotent. */
   stop(): Promise<void> {
-    this.#stopping ??= (async () => {
-      this.#state = 'stopping';
-      await this.#closeServers();
-      this.#state = 'stopped';
-    })();
-    return this.#stopping;
+    return this.#lifecycle.stop(() => this.#closeServers());
   }
 
   /**

@@ -1,3 +1,5 @@
+import { CodedError, errorGuard } from '../../lib/coded-error.ts';
+
 /**
  * Why the manager's keys could not be read: `kek_missing` (the store holds wrapped keys but the
  * key-encryption key file is gone), `kek_invalid` (the file is unreadable, of the wrong size or
@@ -11,15 +13,8 @@ export type KeyErrorCode = 'kek_missing' | 'kek_invalid' | 'kek_mismatch' | 'unw
  * The keyring's one error type. Its message is one line naming the file and what to do; it
  * never carries key bytes.
  */
-export class KeyError extends Error {
+export class KeyError extends CodedError<KeyErrorCode> {
   override readonly name = 'KeyError';
-  readonly code: KeyErrorCode;
-  constructor(code: KeyErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
 }
 
-export function isKeyError(e: unknown): e is KeyError {
-  return e instanceof KeyError;
-}
+export const isKeyError = errorGuard(KeyError);

@@ -1,3 +1,4 @@
+import { Lifecycle } from '../../lib/lifecycle.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Leadership } from './leadership.ts';
 
@@ -26,8 +27,6 @@ interface Running {
   readonly loop: Loop;
 }
 
-type Lifecycle = 'new' | 'running' | 'stopped';
-
 /**
  * Runs the leader loops while this manager leads: on becoming leader it builds a fresh
  * instance of each loop and starts them in list order; on losing leadership it stops them at
@@ -41,7 +40,7 @@ export class LeaderLoopRunner<D> {
   readonly #logger: Logger;
   readonly #loops: readonly LeaderLoop<D>[];
   readonly #loopDeps: D;
-  #lifecycle: Lifecycle = 'new';
+  readonly #lifecycle = new Lifecycle('leader loop runner');
   #unsubscribe: (() => void) | undefined;
   /** The loops of the current term, in start order; undefined while not leading. */
   #term: Running[] | undefined;
@@ -67,8 +66,7 @@ export class LeaderLoopRunner<D> {
    * rejects (with nothing left running) when one of them fails to start.
    */
   async start(): Promise<void> {
-    if (this.#lifecycle !== 'new') throw new Error(`leader loop runner cannot start: it is ${this.#lifecycle}`);
-    this.#lifecycle = 'running';
+    this.#lifecycle.start();
     this.#unsubscribe = this.#leadership.onChange(() => this.#kick());
     this.#kick();
     await this.settled();
@@ -80,13 +78,12 @@ export class LeaderLoopRunner<D> {
   }
 
   /** Stops following and stops the running loops (awaited). Idempotent. */
-  async stop(): Promise<void> {
-    if (this.#lifecycle !== 'stopped') {
-      this.#lifecycle = 'stopped';
+  stop(): Promise<void> {
+    return this.#lifecycle.stop(async () => {
       this.#unsubscribe?.();
       this.#kick();
-    }
-    await this.settled();
+      await this.settled();
+    });
   }
 
   /** Resolves once the running loops match the leadership (no start or stop in progress). */
@@ -95,7 +92,7 @@ export class LeaderLoopRunner<D> {
   }
 
   #wantLoops(): boolean {
-    return this.#lifecycle === 'running' && this.#leadership.state === 'leader';
+    return this.#lifecycle.running && this.#leadership.state === 'leader';
   }
 
   #kick(): void {
@@ -111,7 +108,7 @@ export class LeaderLoopRunner<D> {
         if (want && !this.#term) {
           if (!(await this.#startTerm())) break;
         } else if (!want && this.#term) {
-          await this.#stopTerm(this.#lifecycle === 'stopped' ? 'manager stopping' : 'lost leadership');
+          await this.#stopTerm(this.#lifecycle.running ? 'lost leadership' : 'manager stopping');
         } else {
           break;
         }

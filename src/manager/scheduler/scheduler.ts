@@ -1,6 +1,8 @@
 import type { Node } from '../../api/node.ts';
 import type { Task } from '../../api/task.ts';
 import { isoTime, type Clock, type TimerHandle } from '../../lib/clock.ts';
+import { CodedError, errorGuard } from '../../lib/coded-error.ts';
+import { Lifecycle } from '../../lib/lifecycle.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Store } from '../../store/store.ts';
 import { holdsNode, isSchedulable } from './node-info.ts';
@@ -43,18 +45,11 @@ export function compileSchedulerOptions(options: SchedulerOptions = {}): Compile
 export type SchedulerErrorCode = 'invalid_option' | 'already_started';
 
 /** Misuse of the scheduler component (bad options, started twice). */
-export class SchedulerError extends Error {
+export class SchedulerError extends CodedError<SchedulerErrorCode> {
   override readonly name = 'SchedulerError';
-  readonly code: SchedulerErrorCode;
-  constructor(code: SchedulerErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
 }
 
-export function isSchedulerError(e: unknown): e is SchedulerError {
-  return e instanceof SchedulerError;
-}
+export const isSchedulerError = errorGuard(SchedulerError);
 
 /** Counters, for logs and benchmarks. */
 export interface SchedulerStats {
@@ -65,8 +60,6 @@ export interface SchedulerStats {
   /** Unschedulable reasons written. */
   reasonsWritten: number;
 }
-
-type Lifecycle = 'new' | 'running' | 'stopped';
 
 /**
  * The scheduler shell: moves `pending` tasks (desired running) to `assigned` on a node chosen
@@ -82,7 +75,9 @@ export class Scheduler {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #opts: CompiledOptions;
-  #state: Lifecycle = 'new';
+  readonly #lifecycle = new Lifecycle('scheduler', {
+    startError: (state) => new SchedulerError('already_started', `scheduler cannot start: it is ${state}`),
+  });
   #unsubscribe: (() => void) | undefined;
   /** Ids of tasks that were schedulable when last seen; a pass re-checks each. */
   readonly #pending = new Set<string>();
@@ -110,28 +105,29 @@ export class Scheduler {
 
   /** Reads the pending tasks and subscribes to changes, in one synchronous step. */
   start(): Promise<void> {
-    if (this.#state !== 'new') {
-      return Promise.reject(new SchedulerError('already_started', `scheduler cannot start: it is ${this.#state}`));
+    try {
+      this.#lifecycle.start();
+    } catch (err) {
+      return Promise.reject(err as Error);
     }
     // Snapshot and subscription in the same synchronous step: no change falls between them.
     this.#unsubscribe = this.#store.watch((ev) => this.#onEvent(ev), { kinds: ['node', 'task', 'service'] });
-    this.#state = 'running';
     for (const t of this.#store.tasks.all()) if (isSchedulable(t)) this.#pending.add(t.id);
     if (this.#pending.size > 0) this.#changed();
     return Promise.resolve();
   }
 
   /** Stops watching and waits for a pass in progress to finish. Idempotent. */
-  async stop(): Promise<void> {
-    if (this.#state === 'running') {
-      this.#state = 'stopped';
-      this.#unsubscribe?.();
-      this.#unsubscribe = undefined;
-      this.#timer?.cancel();
-      this.#timer = undefined;
-    }
-    this.#state = 'stopped';
-    await this.#loop;
+  stop(): Promise<void> {
+    return this.#lifecycle.stop(async (from) => {
+      if (from === 'running') {
+        this.#unsubscribe?.();
+        this.#unsubscribe = undefined;
+        this.#timer?.cancel();
+        this.#timer = undefined;
+      }
+      await this.#loop;
+    });
   }
 
   #onEvent(ev: StoreEvent): void {
@@ -166,7 +162,7 @@ export class Scheduler {
 
   /** Notes a change and makes sure a pass will run once the burst settles. */
   #changed(): void {
-    if (this.#state !== 'running') return;
+    if (!this.#lifecycle.running) return;
     const now = this.#clock.now();
     this.#lastChange = now;
     this.#firstChange ??= now;
@@ -179,7 +175,7 @@ export class Scheduler {
 
   #onTimer(): void {
     this.#timer = undefined;
-    if (this.#state !== 'running' || this.#firstChange === undefined) return;
+    if (!this.#lifecycle.running || this.#firstChange === undefined) return;
     const due = Math.min(this.#lastChange + this.#opts.debounceMs, this.#firstChange + this.#opts.maxDelayMs);
     const now = this.#clock.now();
     if (now < due) {
@@ -195,7 +191,7 @@ export class Scheduler {
       })
       .finally(() => {
         this.#busy = false;
-        if (this.#state !== 'running' || this.#timer) return;
+        if (!this.#lifecycle.running || this.#timer) return;
         const now = this.#clock.now();
         if (this.#retry) {
           // Back off: plan again after the retry delay, whatever changes in between.

@@ -1,3 +1,5 @@
+import { CodedError, errorGuard } from '../../lib/coded-error.ts';
+
 /**
  * Why a sealing operation failed: `invalid_key` (the key file is missing, unreadable or not 32
  * bytes), `tampered` (sealed data that does not authenticate under the key: changed, truncated,
@@ -6,15 +8,8 @@
 export type SecretsErrorCode = 'invalid_key' | 'tampered' | 'io';
 
 /** The sealing module's one error type. Never carries plaintext or key bytes in its message. */
-export class SecretsError extends Error {
+export class SecretsError extends CodedError<SecretsErrorCode> {
   override readonly name = 'SecretsError';
-  readonly code: SecretsErrorCode;
-  constructor(code: SecretsErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
 }
 
-export function isSecretsError(e: unknown): e is SecretsError {
-  return e instanceof SecretsError;
-}
+export const isSecretsError = errorGuard(SecretsError);
