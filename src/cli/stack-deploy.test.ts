@@ -6,8 +6,8 @@ import { validateServiceSpec } from '../api/validate.ts';
 import { toServiceSpecs } from '../compose/convert.ts';
 import { loadProject } from '../compose/load.ts';
 import { startApi, type ApiHarness } from '../testing/api-harness.ts';
-import { SealingKey } from '../manager/secrets/sealing-key.ts';
-import { run } from './main.ts';
+import { testSealingKey } from '../testing/sealing-key.ts';
+import { runCli, type CliRun } from '../testing/cli.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const testdata = join(root, 'src', 'compose', 'testdata');
@@ -20,30 +20,14 @@ const testdata = join(root, 'src', 'compose', 'testdata');
 describe('flotilla stack deploy', () => {
   let h: ApiHarness;
   beforeEach(async () => {
-    h = await startApi({ listen: true, secrets: SealingKey.random() });
+    h = await startApi({ listen: true, secrets: testSealingKey() });
   });
   afterEach(async () => {
     await h.close();
   });
 
   const env = (): Record<string, string> => ({ HOME: '/home/test', FLOTILLA_HOST: `unix://${h.socketPath}` });
-  async function cli(argv: string[], cwd: string, extra: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-    let stdout = '';
-    let stderr = '';
-    const previous = process.cwd();
-    process.chdir(cwd);
-    try {
-      const code = await run(argv, {
-        stdout: { write: (s: string) => (stdout += s) },
-        stderr: { write: (s: string) => (stderr += s) },
-        env: { ...env(), ...extra },
-        now: () => 0,
-      });
-      return { code, stdout, stderr };
-    } finally {
-      process.chdir(previous);
-    }
-  }
+  const cli = (argv: string[], cwd: string, extra: Record<string, string> = {}): Promise<CliRun> => runCli(argv, cwd, { ...env(), ...extra });
 
   const cases: Array<{ name: string; files: string[]; profiles?: string[]; vars?: Record<string, string> }> = [
     { name: 'webapp', files: ['compose.yaml', 'compose.override.yaml'], vars: { WEB_TAG: '2.1' } },

@@ -4,28 +4,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { run } from './main.ts';
+import { runCli } from '../testing/cli.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const testdata = join(root, 'src', 'compose', 'testdata');
 
-async function cli(argv: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const previous = process.cwd();
-  process.chdir(cwd);
-  try {
-    const code = await run(argv, {
-      stdout: { write: (s: string) => (stdout += s) },
-      stderr: { write: (s: string) => (stderr += s) },
-      env: { HOME: '/home/test', ...env },
-      now: () => 0,
-    });
-    return { code, stdout, stderr };
-  } finally {
-    process.chdir(previous);
-  }
-}
+const cli = runCli;
 
 /**
  * Golden files: `stack config` on compose files in the shape of public examples. The expected

@@ -9,29 +9,8 @@ import type { Backend } from '../store/backend.ts';
 import { SqliteBackend } from '../store/sqlite/sqlite-backend.ts';
 import { FakeClock } from '../testing/fake-clock.ts';
 import { makeServiceSpec } from '../testing/fixtures.ts';
-import type { Leadership, LeadershipListener, LeadershipState } from './leader/leadership.ts';
+import { FlippedLeadership } from '../testing/flipped-leadership.ts';
 import { Manager } from './manager.ts';
-
-/** A leadership the test flips by hand. */
-class FlippedLeadership implements Leadership {
-  state: LeadershipState = 'follower';
-  closed = false;
-  readonly #listeners = new Set<LeadershipListener>();
-
-  onChange(listener: LeadershipListener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  set(state: LeadershipState): void {
-    this.state = state;
-    for (const l of this.#listeners) l(state);
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-  }
-}
 
 void describe('Manager: store backend and leadership', () => {
   let dir: string;

@@ -1,34 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { silentLogger } from '../../lib/logger.ts';
-import type { Leadership, LeadershipListener, LeadershipState } from './leadership.ts';
+import { FlippedLeadership } from '../../testing/flipped-leadership.ts';
+import type { LeadershipState } from './leadership.ts';
 import { LeaderLoopRunner, type LeaderLoop, type Loop } from './loop-runner.ts';
-
-/** A leadership the test flips by hand. */
-class FakeLeadership implements Leadership {
-  state: LeadershipState;
-  readonly #listeners = new Set<LeadershipListener>();
-
-  constructor(state: LeadershipState) {
-    this.state = state;
-  }
-
-  onChange(listener: LeadershipListener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  set(state: LeadershipState): void {
-    this.state = state;
-    for (const l of this.#listeners) l(state);
-  }
-
-  get listeners(): number {
-    return this.#listeners.size;
-  }
-
-  async close(): Promise<void> {}
-}
 
 /** A loop that records its life in `events` and, like the real ones, refuses a second start. */
 class RecordingLoop implements Loop {
@@ -72,7 +47,7 @@ function setup(initial: LeadershipState) {
       return l;
     },
   }));
-  const leadership = new FakeLeadership(initial);
+  const leadership = new FlippedLeadership(initial);
   const runner = new LeaderLoopRunner({ leadership, logger: silentLogger }, loops, events);
   return { events, built, leadership, runner };
 }
@@ -149,7 +124,7 @@ void describe('LeaderLoopRunner', () => {
         }),
       },
     ];
-    const runner = new LeaderLoopRunner({ leadership: new FakeLeadership('leader'), logger: silentLogger }, loops, events);
+    const runner = new LeaderLoopRunner({ leadership: new FlippedLeadership('leader'), logger: silentLogger }, loops, events);
     await assert.rejects(runner.start(), /no luck/);
     assert.deepEqual(events, ['start a', 'stop a']);
     assert.deepEqual(runner.running, []);
