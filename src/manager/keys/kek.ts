@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { open as openFile, readFile, stat } from 'node:fs/promises';
+import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readKeyFile } from '../../lib/key-file.ts';
 import { KEY_WRAP_ALGORITHM, type ClusterKey } from '../../api/cluster.ts';
 import { KeyError } from './errors.ts';
 
@@ -48,21 +49,12 @@ export class KeyEncryptionKey {
    * group or others is a `kek_invalid` error naming the file.
    */
   static async read(path: string): Promise<KeyEncryptionKey | undefined> {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path);
-      const st = await stat(path);
-      if ((st.mode & 0o077) !== 0) {
-        throw new KeyError('kek_invalid', `the key-encryption key ${path} is readable by others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`);
-      }
-    } catch (err) {
-      if (err instanceof KeyError) throw err;
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new KeyError('kek_invalid', `cannot read the key-encryption key ${path}: ${(err as Error).message}`, { cause: err });
-    }
-    if (bytes.length !== KEK_BYTES) {
-      throw new KeyError('kek_invalid', `the key-encryption key ${path} is ${bytes.length} bytes, expected ${KEK_BYTES}: it is damaged`);
-    }
+    const bytes = await readKeyFile(path, {
+      what: 'the key-encryption key',
+      bytes: KEK_BYTES,
+      error: (message, cause) => new KeyError('kek_invalid', message, cause === undefined ? {} : { cause }),
+    });
+    if (bytes === undefined) return undefined;
     return new KeyEncryptionKey(bytes, path);
   }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, stat, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readKeyFile } from '../../lib/key-file.ts';
 import { isStoreError, type Store, type Tx } from '../../store/store.ts';
 import { SecretsError } from './errors.ts';
 import { KEY_BYTES, open, seal, type Opener, type Sealer } from './seal.ts';
@@ -64,7 +65,7 @@ export class SealingKey implements Sealer, Opener {
   static async open(deps: SealingKeyDeps, dataDir: string): Promise<SealingKey> {
     const { store, keys } = deps;
     const path = keyPath(dataDir);
-    const legacy = await readKeyFile(path);
+    const legacy = await readOldKeyFile(path);
     let bytes = keys.get(SEALING_KEY_NAME);
     if (bytes === undefined) {
       const candidate = legacy ?? randomBytes(KEY_BYTES);
@@ -118,21 +119,10 @@ export class SealingKey implements Sealer, Opener {
  * An older version's key file, checked as it always was; undefined when there is none. A file
  * of the wrong size or readable by group/others stops the start (`invalid_key`).
  */
-async function readKeyFile(path: string): Promise<Buffer | undefined> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-    const st = await stat(path);
-    if ((st.mode & 0o077) !== 0) {
-      throw new SecretsError('invalid_key', `the secret sealing key ${path} is readable by others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`);
-    }
-  } catch (err) {
-    if (err instanceof SecretsError) throw err;
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new SecretsError('invalid_key', `cannot read the secret sealing key ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  if (bytes.length !== KEY_BYTES) {
-    throw new SecretsError('invalid_key', `the secret sealing key ${path} is ${bytes.length} bytes, expected ${KEY_BYTES}: it is damaged`);
-  }
-  return bytes;
+function readOldKeyFile(path: string): Promise<Buffer | undefined> {
+  return readKeyFile(path, {
+    what: 'the secret sealing key',
+    bytes: KEY_BYTES,
+    error: (message, cause) => new SecretsError('invalid_key', message, cause === undefined ? {} : { cause }),
+  });
 }
