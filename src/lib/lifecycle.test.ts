@@ -56,6 +56,44 @@ describe('Lifecycle', () => {
     assert.equal(lc.state, 'stopped');
   });
 
+  it('a stop during start runs its work only once the start settled, and resolves after it', async () => {
+    const lc = new Lifecycle('widget');
+    const g = gate();
+    const events: string[] = [];
+    const started = lc.startWith(async () => {
+      await g.promise;
+      events.push('start work done');
+    });
+    const stopped = lc.stop((from) => {
+      events.push(`stop work from ${from}`);
+    });
+    await Promise.resolve();
+    assert.deepEqual(events, [], 'the teardown waits for the start in flight');
+    g.open();
+    assert.equal(await started, false);
+    await stopped;
+    assert.deepEqual(events, ['start work done', 'stop work from starting']);
+    assert.equal(lc.state, 'stopped');
+  });
+
+  it('a start that fails while a stop waits: the start rethrows, the stop still runs and ends stopped', async () => {
+    const lc = new Lifecycle('widget');
+    const g = gate();
+    const started = lc.startWith(async () => {
+      await g.promise;
+      throw new Error('no port');
+    });
+    let ran = false;
+    const stopped = lc.stop(() => {
+      ran = true;
+    });
+    g.open();
+    await assert.rejects(started, { message: 'no port' });
+    await stopped;
+    assert.equal(ran, true);
+    assert.equal(lc.state, 'stopped');
+  });
+
   it('stop is idempotent and awaited: one run of the work, every call waits for it', async () => {
     const lc = new Lifecycle('widget');
     lc.start();

@@ -22,6 +22,8 @@ export class Lifecycle {
   readonly #startError: (state: LifecycleState) => Error;
   #state: LifecycleState = 'new';
   #stopping: Promise<void> | undefined;
+  /** The work of a start in flight (`startWith`). */
+  #starting: Promise<void> | undefined;
 
   /** `name` is how errors name the component ("orchestrator cannot start: it is running"). */
   constructor(name: string, options: LifecycleOptions = {}) {
@@ -52,10 +54,13 @@ export class Lifecycle {
   async startWith(work: () => Promise<void> | void): Promise<boolean> {
     this.#assertNew();
     this.#state = 'starting';
+    const starting = (async () => work())();
+    this.#starting = starting;
     try {
-      await work();
+      await starting;
     } catch (err) {
-      this.#state = 'stopped';
+      // A stop that came meanwhile owns the end state; it ends `stopped` once its work ran.
+      if (this.#state === 'starting') this.#state = 'stopped';
       throw err;
     }
     if (this.#state !== 'starting') return false;
@@ -66,15 +71,19 @@ export class Lifecycle {
   /**
    * → stopping, runs `work` once, then → stopped (also when `work` fails). Every call returns
    * the promise of that one run. `work` is told the state the stop found: a component stopped
-   * while still `new` usually has nothing to undo. The synchronous part of `work` runs before
-   * `stop` returns.
+   * while still `new` usually has nothing to undo. A stop during `starting` first waits for the
+   * start's work to settle; otherwise the synchronous part of `work` runs before `stop` returns.
    */
   stop(work: (from: LifecycleState) => Promise<void> | void = () => {}): Promise<void> {
     if (!this.#stopping) {
       const from = this.#state;
       this.#state = 'stopping';
+      const starting = this.#starting;
       this.#stopping = (async () => {
         try {
+          // A start in flight settles first (its failure is the start's to report), so the
+          // teardown never races it and a stop resolves only once nothing is left running.
+          if (from === 'starting') await starting?.catch(() => {});
           await work(from);
         } finally {
           this.#state = 'stopped';

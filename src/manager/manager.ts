@@ -149,11 +149,8 @@ export class Manager {
 
   async start(): Promise<void> {
     const started = await this.#lifecycle.startWith(() => this.#start());
-    if (!started) {
-      // Stopped while starting: stop what started after the stop stopped the rest.
-      await this.#lifecycle.stop();
-      await this.#stopAll();
-    }
+    // Stopped while starting: the stop tears down all that started, once the start settled.
+    if (!started) await this.#lifecycle.stop();
   }
 
   async #start(): Promise<void> {

@@ -102,11 +102,8 @@ export class HttpListeners {
         throw err;
       }
     });
-    if (!started) {
-      // Stopped while listening: close what listened after the stop closed the others.
-      await this.#closeServers();
-      return;
-    }
+    // Stopped while listening: the stop closes every server once the start settled.
+    if (!started) return;
     this.#deps.logger.info({ addresses: this.addresses }, 'manager listening');
   }
 

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { open as openFile } from 'node:fs/promises';
+import { open as openFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readKeyFile } from '../../lib/key-file.ts';
 import { KEY_WRAP_ALGORITHM, type ClusterKey } from '../../api/cluster.ts';
@@ -69,9 +69,13 @@ export class KeyEncryptionKey {
       try {
         await fh.writeFile(fresh);
         await fh.sync();
-      } finally {
-        await fh.close();
+      } catch (err) {
+        // A short file would stop every later start as "damaged": leave none behind.
+        await fh.close().catch(() => {});
+        await unlink(path).catch(() => {});
+        throw err;
       }
+      await fh.close();
       return new KeyEncryptionKey(fresh, path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
