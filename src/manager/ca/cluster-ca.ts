@@ -14,6 +14,7 @@ import { CaError, isCaError } from './errors.ts';
 import { caDir, legacyKeyPath, readAdminFiles, readLegacyCaFiles, removeLegacyCaKey, writeAdminFiles, writeCaCertificate, type AdminCredential } from './files.ts';
 import { checkBearerToken, checkJoinToken, joinTokens, rotateToken, sha256, type TokenRole } from './tokens.ts';
 import { generateKeyPair, privateKeyPem } from './x509.ts';
+import type { KeyVault } from '../../store/key-vault.ts';
 
 export interface ClusterCaDeps {
   readonly store: Store;
@@ -23,16 +24,6 @@ export interface ClusterCaDeps {
   readonly keys: KeyVault;
 }
 
-/**
- * What the CA needs of the manager's keyring (wired by the composition root; this folder never
- * imports it): wrapped keys in the store, read and added.
- */
-export interface KeyVault {
-  /** The key `name`, unwrapped; undefined when the store has none. */
-  get(name: string): Buffer | undefined;
-  /** Adds the key `name`, wrapped, to `tx` (fails `already_exists` when it is there). */
-  put(tx: Tx, name: string, plaintext: Uint8Array): void;
-}
 
 /** The CA key's id among the store's wrapped keys (`clusterKey`): PKCS#8 PEM. */
 export const CA_KEY_NAME = 'ca';

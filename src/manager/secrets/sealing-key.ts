@@ -5,6 +5,7 @@ import { readKeyFile } from '../../lib/key-file.ts';
 import { isStoreError, type Store, type Tx } from '../../store/store.ts';
 import { SecretsError } from './errors.ts';
 import { KEY_BYTES, open, seal, type Opener, type Sealer } from './seal.ts';
+import type { KeyVault } from '../../store/key-vault.ts';
 
 /**
  * Where older versions kept the key: `<dataDir>/secrets.key`, 32 bytes, mode 0600. Read once
@@ -17,16 +18,6 @@ export function keyPath(dataDir: string): string {
 /** The sealing key's id among the store's wrapped keys (`clusterKey`). */
 export const SEALING_KEY_NAME = 'secrets';
 
-/**
- * What the sealing key needs of the manager's keyring (wired by the composition root; this
- * folder never imports it): wrapped keys in the store, read and added.
- */
-export interface KeyVault {
-  /** The key `name`, unwrapped; undefined when the store has none. */
-  get(name: string): Buffer | undefined;
-  /** Adds the key `name`, wrapped, to `tx` (fails `already_exists` when it is there). */
-  put(tx: Tx, name: string, plaintext: Uint8Array): void;
-}
 
 export interface SealingKeyDeps {
   readonly store: Store;
