@@ -117,6 +117,8 @@ export const StackDeployQuery = Type.Object(
     prune: Type.Boolean({ default: false, description: 'Remove services (and unused secrets and configs) of the stack that the files no longer have.' }),
     dryRun: Type.Boolean({ default: false, description: 'Load the files and plan the deploy, write nothing: problems, missing inputs (needs) and the changes a deploy would make.' }),
   },
+  // A misspelt `dryRun` must be refused, never taken for a deploy.
+  { additionalProperties: false },
 );
 export type StackDeployQuery = Static<typeof StackDeployQuery>;
 

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { dirname, relative, resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, normalize, relative, resolve } from 'node:path';
 import type { StackDryRunResult } from '../api/stack.ts';
 import { ClientError, type FlotillaClient, type StackSpecInput } from '../client/client.ts';
 
@@ -29,15 +29,31 @@ export interface SourceOptions {
   readonly prune?: boolean;
 }
 
-/** A file's text, or undefined when there is no such file. */
+/** The largest file sent (the manager takes a stack request of at most 16 MiB). */
+const MAX_FILE_BYTES = 16 * 1024 * 1024;
+
+/** A file's text, or undefined when there is no such regular file. */
 function readText(path: string): string | undefined {
   try {
+    // Only regular files of a bounded size: never a device, a pipe or a socket.
+    const st = statSync(path);
+    if (!st.isFile()) return undefined;
+    if (st.size > MAX_FILE_BYTES) throw new ClientError('invalid_argument', `${path} is ${st.size} bytes, more than a stack can carry (${MAX_FILE_BYTES} bytes)`);
     return readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') return undefined;
     throw err;
   }
+}
+
+/**
+ * Whether the manager may ask for `key`: a normalized path relative to the project directory
+ * that names its file in one way, as the manager itself checks the keys it is sent. A key of
+ * any other shape is not something a compose project reads, and is never read.
+ */
+function isProjectKey(key: string, dir: string): boolean {
+  return key !== '' && !isAbsolute(key) && normalize(key) === key && relative(dir, resolve(dir, key)) === key;
 }
 
 /** The complete stack request, and the server's plan of it (what a deploy would change now). */
@@ -81,6 +97,8 @@ export async function gatherStackSource(client: Pick<FlotillaClient, 'planStack'
     const plan = await client.planStack(spec, { prune: options.prune === true });
     const { needs } = plan;
     if (needs.files.length === 0 && needs.variables.length === 0) return { spec, plan };
+    const odd = needs.files.find((key) => !isProjectKey(key, workingDir));
+    if (odd !== undefined) throw new ClientError('protocol', `the manager asked for ${JSON.stringify(odd)}, which is not a path relative to the project directory ${workingDir}; nothing was sent`);
     let progress = false;
     for (const key of needs.files) progress = read(key) || progress;
     for (const name of needs.variables) progress = lookup(name) || progress;

@@ -141,8 +141,11 @@ function invalid(problems: readonly ComposeProblem[]): ApiError {
 function checkKeys(spec: StackSpec): void {
   const details: ErrorDetail[] = [];
   const keys = new Set<string>();
+  const dir = spec.workingDir ?? '/';
   const check = (key: string, where: string): void => {
-    if (isAbsolute(key) || normalize(key) !== key || key === '.' || key.endsWith('/')) {
+    // A key must name one file in one way: `../x` above `/` would be `x` again, and a secret
+    // file sent under a second name would escape the filter that keeps secrets out of the spec.
+    if (isAbsolute(key) || normalize(key) !== key || key === '.' || key.endsWith('/') || relative(dir, resolve(dir, key)) !== key) {
       details.push({ path: where, message: `${where}: expected a normalized path relative to the project directory (compose.yaml, ../shared.env), got ${JSON.stringify(key)}` });
     }
     if (keys.has(key)) details.push({ path: where, message: `${where}: ${key} is sent twice` });

@@ -87,6 +87,21 @@ describe('POST /v1/stacks', () => {
     assert.equal(absent.body.error.details[0].path, 'composeFiles[0]');
   });
 
+  it('refuses a key that climbs above the root (a second name for one file) and a misspelt dryRun, writing nothing', async () => {
+    const twice = await h.call('POST', '/v1/stacks?dryRun=true', {
+      ...base,
+      workingDir: '/',
+      files: [{ path: 'compose.yaml', content: COMPOSE }, { path: '../compose.yaml', content: COMPOSE }],
+    });
+    assert.equal(twice.status, 400);
+    assert.equal(twice.body.error.details[0].path, 'files[1].path');
+    const misspelt = await h.call('POST', '/v1/stacks?dryrun=true', { ...base, files: [{ path: 'compose.yaml', content: COMPOSE }], missingFiles: ['.env'] });
+    assert.equal(misspelt.status, 400);
+    assert.match(misspelt.body.error.message, /dryrun/);
+    assert.equal(h.store.table('stack').all().length, 0, 'nothing written');
+    assert.equal(h.store.services.all().length, 0);
+  });
+
   it('reads files outside the project directory by ../ keys', async () => {
     const compose = 'services:\n  web:\n    extends: { file: ../common/base.yaml, service: base }\n';
     const first = await h.call('POST', '/v1/stacks?dryRun=true', { ...base, files: [{ path: 'compose.yaml', content: compose }], missingFiles: ['.env'] });
