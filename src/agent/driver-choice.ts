@@ -50,7 +50,10 @@ export async function chooseDrivers(source: DriverSource, nodeId: string, dataDi
   const engine = docker?.engine ? `${docker.engine.name} ${docker.engine.version}` : 'Docker';
   if (forced) {
     const fp = fps.get(forced);
-    if (!fp?.available) throw new DriverChoiceError('unavailable', `the ${forced} driver cannot run here: ${fp?.reason ?? 'unknown reason'}`);
+    if (!fp?.available) {
+      await closeOthers([]);
+      throw new DriverChoiceError('unavailable', `the ${forced} driver cannot run here: ${fp?.reason ?? 'unknown reason'}`);
+    }
     return { drivers: pick([forced]), line: `driver: ${forced}${forced === 'docker' ? ` (${engine})` : ''}, as asked` };
   }
   if (docker?.available) {

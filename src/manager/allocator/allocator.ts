@@ -120,6 +120,8 @@ export class Allocator {
         });
       }
     });
+    // Refused tasks are tried again later, whether or not other writes of the batch failed.
+    for (const id of refused) this.#candidates.add(id);
     if (result.errors.length > 0) {
       const failed = result.errors.map((e) => ids[e.index]).filter((id): id is string => id !== undefined);
       for (const id of failed) this.#candidates.add(id);
@@ -128,7 +130,6 @@ export class Allocator {
       });
     }
     if (refused.length === 0) return undefined;
-    for (const id of refused) this.#candidates.add(id);
     return { requeueAfterMs: this.#retryRefusedMs };
   }
 
