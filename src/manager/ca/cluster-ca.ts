@@ -8,7 +8,7 @@ import type { Clock, TimerHandle } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
 import { Lifecycle } from '../../lib/lifecycle.ts';
 import type { Logger } from '../../lib/logger.ts';
-import type { Store, Tx } from '../../store/store.ts';
+import type { Store } from '../../store/store.ts';
 import { CertificateAuthority, publicKeyFromCsr } from './authority.ts';
 import { CaError, isCaError } from './errors.ts';
 import { caDir, legacyKeyPath, readAdminFiles, readLegacyCaFiles, removeLegacyCaKey, writeAdminFiles, writeCaCertificate, type AdminCredential } from './files.ts';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readKeyFile } from '../../lib/key-file.ts';
-import { isStoreError, type Store, type Tx } from '../../store/store.ts';
+import { isStoreError, type Store } from '../../store/store.ts';
 import { SecretsError } from './errors.ts';
 import { KEY_BYTES, open, seal, type Opener, type Sealer } from './seal.ts';
 import type { KeyVault } from '../../store/key-vault.ts';
