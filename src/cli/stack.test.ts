@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../testing/cli.ts';
+import { badYamlErrors } from '../testing/compose-errors.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const testdata = join(root, 'src', 'compose', 'testdata');
@@ -59,11 +60,7 @@ describe('flotilla stack config', () => {
     const r = await cli(['stack', 'config', '-c', 'bad.yaml'], dir);
     assert.equal(r.code, 1);
     assert.equal(r.stdout, '');
-    assert.equal(r.stderr, [
-      `${dir}/bad.yaml:3:5: services.web.imgae: unknown key, did you mean "image"?`,
-      `${dir}/bad.yaml:6:17: services.web.deploy.replicas: expected an integer, got "three"`,
-      '',
-    ].join('\n'));
+    assert.equal(r.stderr, badYamlErrors(dir));
   });
 
   it('reports a missing file and a bad flag', async () => {

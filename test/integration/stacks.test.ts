@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DevCluster, docker, dockerSkipReason, waitUntil, type TaskJson } from './dev-cluster.ts';
+import { BAD_STACK_CASES, BAD_STACKS_DIR } from '../../src/testing/compose-errors.ts';
 
 const skip = await dockerSkipReason();
 const DATA = join(import.meta.dirname, 'stacks');
@@ -178,17 +179,9 @@ describe('compose stacks on a real Docker engine', { skip }, () => {
   });
 
   it('rejects each kind of malformed file with file:line:column and changes nothing', async () => {
-    const cases: Array<[string, RegExp]> = [
-      ['yaml.yaml', /yaml\.yaml:\d+:\d+: .*YAML/i],
-      ['type.yaml', /type\.yaml:5:\d+: services\.web\.deploy\.replicas: /],
-      ['unknown.yaml', /unknown\.yaml:4:\d+: services\.web\.comand: /],
-      ['variable.yaml', /variable\.yaml:3:\d+: services\.web\.image: .*IMAGE must be set/],
-      ['secret.yaml', /secret\.yaml:7:\d+: secrets\.token\.file: /],
-      ['cycle.yaml', /cycle\.yaml:\d+:\d+: services\.\w\.depends_on.*cycle/i],
-    ];
     const beforeState = await snapshot();
-    for (const [file, expected] of cases) {
-      const r = await c.cli('stack', 'deploy', '-c', join(dir, 'bad', file), 'broken');
+    for (const [file, expected] of BAD_STACK_CASES) {
+      const r = await c.cli('stack', 'deploy', '-c', join(BAD_STACKS_DIR, file), 'broken');
       assert.equal(r.code, 1, `${file}: ${r.stderr}`);
       assert.match(r.stderr, expected, file);
     }
