@@ -1,5 +1,6 @@
 import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { NetworkMap } from './network.ts';
 import { NodeDescription } from './node.ts';
 import { Task, TaskStatus } from './task.ts';
 
@@ -91,6 +92,13 @@ export const AssignmentsMessage = Type.Object({
   /** Secrets and configs the `tasks` of this message use (absent when none do). */
   files: Type.Optional(Type.Array(AssignedFile)),
 });
+/**
+ * The node's network map (`api/network.ts`): sent after the first `assignments` and again,
+ * in full, whenever it changes (debounced). Older maps than one already received are ignored.
+ */
+export const NetworkMapMessage = Type.Object({ type: Type.Literal('network-map'), map: NetworkMap });
+export type NetworkMapMessage = Static<typeof NetworkMapMessage>;
+
 export const LogsRequestMessage = Type.Object({
   type: Type.Literal('logs'),
   requestId: Type.String(),
@@ -106,6 +114,7 @@ export const SessionErrorMessage = Type.Object({ type: Type.Literal('error'), me
 export const ManagerMessage = Type.Union([
   WelcomeMessage,
   AssignmentsMessage,
+  NetworkMapMessage,
   LogsRequestMessage,
   LogsCancelMessage,
   StatusAckMessage,
@@ -130,6 +139,7 @@ const agentCheckers = checkersByType([HelloMessage, HeartbeatMessage, StatusMess
 const managerCheckers = checkersByType([
   WelcomeMessage,
   AssignmentsMessage,
+  NetworkMapMessage,
   LogsRequestMessage,
   LogsCancelMessage,
   StatusAckMessage,

@@ -29,6 +29,20 @@ export const Resources = Type.Object({
 });
 export type Resources = Static<typeof Resources>;
 
+/**
+ * The node's network data plane: its underlay address (the source address of its route to
+ * the manager; VXLAN runs between these), the underlay MTU, whether overlays work here and
+ * which kind of encryption the kernel offers (`none` on kernels without IPsec or WireGuard).
+ */
+export const NodeNetworkDescription = Type.Object({
+  underlay: Type.Optional(Type.String()),
+  mtu: Type.Integer({ minimum: 576 }),
+  /** Why overlays cannot work here ("no vxlan support"); absent when they can. */
+  unavailable: Type.Optional(Type.String()),
+  encryption: Type.Union([Type.Literal('none'), Type.Literal('ipsec'), Type.Literal('wireguard')]),
+});
+export type NodeNetworkDescription = Static<typeof NodeNetworkDescription>;
+
 /** What the agent reports about its machine when its session opens. */
 export const NodeDescription = Type.Object({
   hostname: Type.String(),
@@ -37,6 +51,8 @@ export const NodeDescription = Type.Object({
   /** Task drivers available on the node (`docker`, `exec`, `fake`). */
   drivers: Type.Array(Type.String()),
   engine: Type.Optional(Type.Object({ name: Type.String(), version: Type.String() })),
+  /** What the node's network data plane can do; absent on agents without one. */
+  network: Type.Optional(NodeNetworkDescription),
 });
 export type NodeDescription = Static<typeof NodeDescription>;
 

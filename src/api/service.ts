@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Labels, Meta, NAME_PATTERN, NAME_RULE } from './meta.ts';
+import { EndpointStatus, NetworkAttachmentSpec } from './network.ts';
 
 /**
  * How the agent decides a task is healthy. Exactly one probe: `test` (a command run inside the
@@ -181,6 +182,8 @@ export const TaskTemplate = Type.Object(
     resources: Type.Object(ResourceRequirements.properties, { additionalProperties: false, default: {} }),
     restartPolicy: Type.Object(RestartPolicy.properties, { additionalProperties: false, default: {} }),
     placement: Type.Object(Placement.properties, { additionalProperties: false, default: {} }),
+    /** Overlay networks the tasks join (by name or id), in order; the first is the primary one. */
+    networks: Type.Array(NetworkAttachmentSpec, { default: [] }),
     /** A counter: raising it replaces every task although nothing else changed (`service update --force`). */
     forceUpdate: Type.Integer({ minimum: 0, default: 0 }),
   },
@@ -192,10 +195,14 @@ export const PortConfig = Type.Object(
   {
     /** Port inside the task. */
     target: Type.Integer({ minimum: 1, maximum: 65_535 }),
-    /** Port on the node; with mode `host` it is bound on the node that runs the task. */
+    /**
+     * Port on the node. Mode `ingress` (the routing mesh): open on every node of the cluster,
+     * forwarded to a healthy task on any node; unique in the cluster. Mode `host`: bound only
+     * on the node that runs the task.
+     */
     published: Type.Integer({ minimum: 1, maximum: 65_535 }),
     protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp' }),
-    mode: Type.Union([Type.Literal('host')], { default: 'host' }),
+    mode: Type.Union([Type.Literal('ingress'), Type.Literal('host')], { default: 'host' }),
   },
   { additionalProperties: false },
 );
@@ -330,6 +337,8 @@ export const Service = Type.Composite([
     /** The `specVersion` that `previousSpec` had. */
     previousSpecVersion: Type.Optional(Type.Integer({ minimum: 1 })),
     updateStatus: Type.Optional(UpdateStatus),
+    /** Virtual IPs the allocator gave the service on its networks; absent until allocated. */
+    endpointStatus: Type.Optional(EndpointStatus),
   }),
 ]);
 export type Service = Static<typeof Service>;

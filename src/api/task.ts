@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Meta } from './meta.ts';
+import { TaskAddress, TaskNetwork } from './network.ts';
 import { PortConfig, TaskTemplate } from './service.ts';
 import { TASK_STATES } from './task-state.ts';
 
@@ -35,6 +36,8 @@ export const TaskStatus = Type.Object({
   pid: Type.Optional(Type.Integer()),
   /** Health of a running task with a health check; absent when it has none. */
   health: Type.Optional(Type.Union([Type.Literal('starting'), Type.Literal('healthy'), Type.Literal('unhealthy')])),
+  /** The task's address on each of its networks, once its agent attached it. */
+  networks: Type.Optional(Type.Array(TaskAddress)),
 });
 export type TaskStatus = Static<typeof TaskStatus>;
 
@@ -55,6 +58,11 @@ export const Task = Type.Composite([
      * allocator only (`publishedPorts` of the spec the task was built from); empty until then.
      */
     ports: Type.Array(PortConfig),
+    /**
+     * The networks the task joins, resolved from the spec's `networks` (ids, names, aliases).
+     * Written by the allocator only; absent until then (and on tasks from before networks).
+     */
+    networks: Type.Optional(Type.Array(TaskNetwork)),
     desiredState: DesiredState,
     status: TaskStatus,
   }),

@@ -140,6 +140,7 @@ export class Store {
       secret: new MemTable(TABLES.secret),
       config: new MemTable(TABLES.config),
       stack: new MemTable(TABLES.stack),
+      network: new MemTable(TABLES.network),
     };
     this.nodes = this.#mem.node;
     this.services = this.#mem.service;

@@ -1,4 +1,5 @@
 import type { Cluster, ClusterKey } from '../api/cluster.ts';
+import type { Network } from '../api/network.ts';
 import type { Node } from '../api/node.ts';
 import type { Config, StoredSecret } from '../api/secret.ts';
 import type { Service } from '../api/service.ts';
@@ -27,6 +28,7 @@ export interface ObjectKinds {
   secret: StoredSecret;
   config: Config;
   stack: Stack;
+  network: Network;
 }
 export type Kind = keyof ObjectKinds;
 
@@ -91,6 +93,12 @@ export const TABLES: { readonly [K in Kind]: TableDef<ObjectKinds[K]> } = {
     prefix: '/flotilla/stacks/',
     indexes: { name: (s) => s.spec.name },
     unique: { index: 'name', prefix: '/flotilla/names/stacks/' },
+  },
+  network: {
+    kind: 'network',
+    prefix: '/flotilla/networks/',
+    indexes: { name: (n) => n.spec.name },
+    unique: { index: 'name', prefix: '/flotilla/names/networks/' },
   },
 };
 

@@ -74,6 +74,7 @@ export class Tx {
       secret: new TxTable(mem.secret, this),
       config: new TxTable(mem.config, this),
       stack: new TxTable(mem.stack, this),
+      network: new TxTable(mem.network, this),
     };
     this.nodes = this.#tables.node;
     this.services = this.#tables.service;
