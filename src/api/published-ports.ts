@@ -9,3 +9,31 @@ import type { PortConfig, ServiceSpec } from './service.ts';
 export function publishedPorts(spec: ServiceSpec): PortConfig[] {
   return spec.endpoint.ports.filter((p) => p.mode === 'host').map((p) => ({ ...p }));
 }
+
+/** A published port of a service that another service's port clashes with. */
+export interface PortClash {
+  readonly port: PortConfig;
+  /** Name of the service that holds it. */
+  readonly holder: string;
+}
+
+/**
+ * The first of `spec`'s published ports that another service already holds: ports in
+ * `ingress` mode are the cluster's (one service per port and protocol, on every node), so an
+ * ingress port clashes with any other service's port of the same number and protocol, and a
+ * host port clashes with another service's ingress port. Host ports of different services may
+ * share a number (the scheduler keeps them on different nodes). `others` excludes `spec`'s own
+ * service.
+ */
+export function portClash(spec: ServiceSpec, others: Iterable<{ readonly spec: ServiceSpec }>): PortClash | undefined {
+  for (const other of others) {
+    if (other.spec.name === spec.name) continue;
+    for (const mine of spec.endpoint.ports) {
+      for (const theirs of other.spec.endpoint.ports) {
+        if (mine.published !== theirs.published || mine.protocol !== theirs.protocol) continue;
+        if (mine.mode === 'ingress' || theirs.mode === 'ingress') return { port: mine, holder: other.spec.name };
+      }
+    }
+  }
+  return undefined;
+}
