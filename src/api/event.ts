@@ -1,10 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
+import type { Network } from './network.ts';
 import type { Node } from './node.ts';
 import type { Service } from './service.ts';
 import type { Task } from './task.ts';
 
 /** The kinds of object `GET /v1/events` streams. */
-export const EVENT_KINDS = ['node', 'service', 'task'] as const;
+export const EVENT_KINDS = ['node', 'service', 'task', 'network'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 /**
@@ -25,7 +26,8 @@ export type ClusterEventAction = Static<typeof ClusterEventSchema>['action'];
 export type ClusterEvent =
   | { revision: number; kind: 'node'; action: ClusterEventAction; object: Node }
   | { revision: number; kind: 'service'; action: ClusterEventAction; object: Service }
-  | { revision: number; kind: 'task'; action: ClusterEventAction; object: Task };
+  | { revision: number; kind: 'task'; action: ClusterEventAction; object: Task }
+  | { revision: number; kind: 'network'; action: ClusterEventAction; object: Network };
 
 /** Query of `GET /v1/events`. */
 export const EventQuery = Type.Object(

@@ -37,6 +37,11 @@ export type ScaleBody = Static<typeof ScaleBody>;
 
 const LABEL_FILTER_RULE = 'expected KEY=VALUE (the label has this value) or KEY (the service has the label)';
 
+/** `?label=` of the list routes: repeatable, all must match. */
+export const LabelFilter = Type.Array(Type.String({ pattern: '^[^=]+(=.*)?$', errorMessage: LABEL_FILTER_RULE }), {
+  description: 'KEY=VALUE: the label KEY has VALUE; KEY alone: the object has label KEY. Repeat for several (all must match).',
+});
+
 /** Query of `GET /v1/services`; filters combine with AND. */
 export const ServiceFilter = Type.Object(
   {
@@ -61,7 +66,12 @@ export type ServiceFilter = Static<typeof ServiceFilter>;
 export function matchesServiceFilter(service: Service, filter: ServiceFilter): boolean {
   const labels = service.spec.labels as Readonly<Record<string, string>>;
   if (filter.stack !== undefined && labels[STACK_LABEL] !== filter.stack) return false;
-  for (const l of filter.label ?? []) {
+  return matchesLabels(labels, filter.label ?? []);
+}
+
+/** Whether `labels` pass every label filter (`KEY=VALUE`: has this value; `KEY`: has the label). Pure. */
+export function matchesLabels(labels: Readonly<Record<string, string>>, filters: readonly string[]): boolean {
+  for (const l of filters) {
     const eq = l.indexOf('=');
     const key = eq < 0 ? l : l.slice(0, eq);
     if (!Object.hasOwn(labels, key)) return false;

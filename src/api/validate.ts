@@ -89,6 +89,9 @@ export function validateServiceSpec(input: unknown): ServiceSpec {
     const key = `${p.published}/${p.protocol}`;
     if (seen.has(key)) details.push({ path: `endpoint.ports[${i}]`, message: `port ${key} is published twice` });
     seen.add(key);
+    if (p.mode === 'ingress' && spec.endpoint.mode === 'dnsrr') {
+      details.push({ path: `endpoint.ports[${i}].mode`, message: 'ports published in ingress mode need endpoint mode vip (or publish in host mode)' });
+    }
   });
   const { limits, reservations } = t.resources;
   if (limits.nanoCpus > 0 && reservations.nanoCpus > limits.nanoCpus) {

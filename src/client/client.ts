@@ -1,7 +1,8 @@
-import type { ClusterEvent } from '../api/event.ts';
+import type { ClusterEvent, EventKind } from '../api/event.ts';
 import type { Info } from '../api/info.ts';
 import type { TokensResponse } from '../api/join.ts';
 import type { TaskLogEntry } from '../api/log-line.ts';
+import type { Network, NetworkSpec } from '../api/network.ts';
 import type { Node, NodeUpdate } from '../api/node.ts';
 import type { Config, Secret } from '../api/secret.ts';
 import type { Service, ServiceSpec } from '../api/service.ts';
@@ -33,6 +34,9 @@ export type TaskFilter = Omit<TaskQuery, 'service'> & { service?: string | reado
 /** `GET /v1/services` filters: `stack`, and `label` entries `KEY=VALUE` or `KEY`. */
 export type ServiceListFilter = Omit<ServiceFilter, 'label'> & { label?: readonly string[] };
 
+/** A network spec as the API accepts it: fields with defaults may be left out (filled on the server). */
+export type NetworkSpecInput = Partial<NetworkSpec> & { name: string };
+
 /** A stack request before the server filled its defaults. */
 export type StackSpecInput = Omit<StackSpec, 'missingFiles' | 'unsetVariables' | 'profiles' | 'environment'> &
   Partial<Pick<StackSpec, 'missingFiles' | 'unsetVariables' | 'profiles' | 'environment'>>;
@@ -46,7 +50,7 @@ export interface LogsOptions {
 export interface EventsOptions {
   /** Resume after this revision. */
   since?: number;
-  kinds?: ReadonlyArray<'node' | 'service' | 'task'>;
+  kinds?: readonly EventKind[];
   signal?: AbortSignal;
 }
 
@@ -187,6 +191,28 @@ export class FlotillaClient {
   /** Removes a config; 412 `failed_precondition` while a service uses it. */
   async removeConfig(idOrName: string): Promise<void> {
     await this.#json('DELETE', `/v1/configs/${enc(idOrName)}`);
+  }
+
+  /** Networks (the built-in `ingress` one included); `label` entries `KEY=VALUE` or `KEY`, all must match. */
+  listNetworks(filter: { label?: readonly string[] } = {}): Promise<Network[]> {
+    return this.#json('GET', `/v1/networks${query({ label: filter.label })}`);
+  }
+
+  getNetwork(idOrName: string): Promise<Network> {
+    return this.#json('GET', `/v1/networks/${enc(idOrName)}`);
+  }
+
+  /**
+   * Creates an overlay network: its range is `spec.subnet` or the next free /16 of the default
+   * pool (400 `invalid_argument` when malformed or overlapping another network's).
+   */
+  createNetwork(spec: NetworkSpecInput): Promise<Network> {
+    return this.#json('POST', '/v1/networks', { spec });
+  }
+
+  /** Removes a network; 412 `failed_precondition` while a service is on it, and for `ingress`. */
+  async removeNetwork(idOrName: string): Promise<void> {
+    await this.#json('DELETE', `/v1/networks/${enc(idOrName)}`);
   }
 
   /**

@@ -11,6 +11,7 @@ import type { Backend } from '../store/backend.ts';
 import { SqliteBackend } from '../store/sqlite/sqlite-backend.ts';
 import { Store } from '../store/store.ts';
 import { ClusterCa } from './ca/cluster-ca.ts';
+import { ensureIngressNetwork } from './controlapi/ingress.ts';
 import { ControlApi } from './controlapi/server.ts';
 import { Sessions } from './dispatcher/sessions.ts';
 import { agentSessions } from './dispatcher/ws-server.ts';
@@ -183,6 +184,7 @@ export class Manager {
         this.#ca = ca;
       }
       const sealingKey = await SealingKey.open({ store, keys }, dataDir);
+      await ensureIngressNetwork(store, logger);
       // The dispatcher's sessions run on every manager; its node liveness is a leader loop.
       const dispatcher = new Sessions({ ...deps, secrets: sealingKey }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
       const api = new ControlApi(

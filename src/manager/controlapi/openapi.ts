@@ -4,6 +4,7 @@ import { ErrorBody } from '../../api/errors.ts';
 import { ClusterEventSchema } from '../../api/event.ts';
 import { Info } from '../../api/info.ts';
 import { TaskLogLine } from '../../api/log-line.ts';
+import { Network, NetworkSpec } from '../../api/network.ts';
 import { Node, NodeUpdate } from '../../api/node.ts';
 import { Config, Secret } from '../../api/secret.ts';
 import { Service, ServiceSpec } from '../../api/service.ts';
@@ -38,6 +39,8 @@ const COMPONENTS: ReadonlyArray<readonly [string, TSchema]> = [
   ['ClusterEvent', ClusterEventSchema],
   ['Secret', Secret],
   ['Config', Config],
+  ['Network', Network],
+  ['NetworkSpec', NetworkSpec],
   ['Stack', Stack],
   ['StackSpec', StackSpec],
   ['Info', Info],

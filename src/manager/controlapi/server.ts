@@ -10,6 +10,7 @@ import { registerConfigRoutes } from './configs.ts';
 import { registerEventRoutes } from './events.ts';
 import { registerInfoRoutes } from './info.ts';
 import { registerJoinRoutes } from './join.ts';
+import { registerNetworkRoutes } from './networks.ts';
 import { registerNodeRoutes } from './nodes.ts';
 import { OpenApiCollector } from './openapi.ts';
 import { registerServiceLogRoutes } from './service-logs.ts';
@@ -65,6 +66,7 @@ export class ControlApi {
     registerEventRoutes(this.#app, this.#ctx);
     registerSecretRoutes(this.#app, this.#ctx);
     registerConfigRoutes(this.#app, this.#ctx);
+    registerNetworkRoutes(this.#app, this.#ctx);
     registerStackRoutes(this.#app, this.#ctx);
     this.#app.get('/v1/openapi.json', { config: { hidden: true } }, async () => this.#openapi.document(compiled.version));
   }

@@ -10,6 +10,7 @@ import type { RouteContext } from './context.ts';
 import { errorResponses, translateStoreErrors } from './errors.ts';
 import { checkFileReferences } from './file-objects.ts';
 import { resolveService } from './lookup.ts';
+import { checkPortClash, checkServiceNetworks } from './network-refs.ts';
 
 function checkVersion(service: Service, version: number | undefined): void {
   if (version !== undefined && version !== service.version) {
@@ -54,7 +55,9 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): 
           store.update((tx) => {
             if (tx.services.byName(spec.name)) throw new ApiError('already_exists', taken);
             checkFileReferences(spec, tx.table('secret'), tx.table('config'));
-            tx.services.create({ id, spec, specVersion: 1 });
+            const checked = checkServiceNetworks(spec, tx.table('network'));
+            checkPortClash(checked, tx.services.all());
+            tx.services.create({ id, spec: checked, specVersion: 1 });
           }),
         { already_exists: taken },
       );
@@ -90,7 +93,9 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): 
             checkVersion(s, version);
             if (spec.name !== s.spec.name && tx.services.byName(spec.name)) throw new ApiError('already_exists', taken);
             checkFileReferences(spec, tx.table('secret'), tx.table('config'));
-            tx.services.update(withUpdatedSpec(s, spec, ctx.deps.clock.now()));
+            const checked = checkServiceNetworks(spec, tx.table('network'));
+            checkPortClash(checked, tx.services.all().filter((o) => o.id !== s.id), s.spec);
+            tx.services.update(withUpdatedSpec(s, checked, ctx.deps.clock.now()));
           }),
         { already_exists: taken, conflict: `service ${current.spec.name} changed while it was being updated: read it again and retry` },
       );
