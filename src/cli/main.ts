@@ -7,6 +7,7 @@ import { registerContextCommands } from './contexts.ts';
 import { registerDevCommand } from './dev.ts';
 import { isPartialFailure } from './each.ts';
 import { registerJoinCommand } from './join.ts';
+import { registerNetworkCommands } from './network.ts';
 import { registerNodeCommands } from './node.ts';
 import { registerSecretCommands } from './secret.ts';
 import { registerServerCommand } from './server.ts';
@@ -44,6 +45,7 @@ export function buildProgram(io: CliIo): Command {
   registerStackCommands(program, io, context);
   registerSecretCommands(program, context);
   registerConfigCommands(program, context);
+  registerNetworkCommands(program, context);
   for (const c of allCommands(program)) {
     c.exitOverride();
     c.configureOutput({

@@ -33,7 +33,9 @@ describe('flag value parsers', () => {
       port: { target: 80, published: 8080, protocol: 'udp', mode: 'host' },
       short: false,
     });
-    assert.deepEqual(parsePublish('8080:80'), { port: { published: 8080, target: 80, mode: 'host' }, short: true });
+    // The short form leaves the mode to the schema's default.
+    assert.deepEqual(parsePublish('8080:80'), { port: { published: 8080, target: 80 }, short: true });
+    assert.equal(parsePublish('published=80,target=80,mode=ingress').port.mode, 'ingress');
     // What the CLI cannot judge goes to the server as written.
     assert.deepEqual(parsePublish('published=x,target=80').port.published, 'x');
     assert.throws(() => parsePublish('8080'), isUsageError);

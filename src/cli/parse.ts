@@ -72,18 +72,19 @@ export interface PublishSpec {
 }
 
 /**
- * `--publish`: the long form `mode=host,published=8080,target=80[,protocol=tcp]`, or the short
- * form `8080:80[/udp]`. `short` tells the caller the short form was used (it means host mode).
+ * `--publish`: the long form `mode=ingress|host,published=8080,target=80[,protocol=tcp]`, or the
+ * short form `8080:80[/udp]`. The short form leaves `mode` out (the schema's default applies);
+ * `short` tells the caller it was used.
  */
 export function parsePublish(text: string): { port: PublishSpec; short: boolean } {
   const short = /^(\d+):(\d+)(?:\/(\w+))?$/.exec(text.trim());
   if (short) {
-    const port: PublishSpec = { published: Number(short[1]), target: Number(short[2]), mode: 'host' };
+    const port: PublishSpec = { published: Number(short[1]), target: Number(short[2]) };
     if (short[3] !== undefined) port.protocol = short[3];
     return { port, short: true };
   }
   if (!text.includes('=')) {
-    throw new UsageError(`invalid --publish "${text}": expected published=8080,target=80[,mode=host][,protocol=tcp] or 8080:80`);
+    throw new UsageError(`invalid --publish "${text}": expected published=8080,target=80[,mode=ingress|host][,protocol=tcp] or 8080:80`);
   }
   const fields: Record<string, string> = {};
   for (const part of text.split(',')) {

@@ -1,16 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
+import { PortConfig } from '../api/service.ts';
 import { addContainerOptions, containerFromFlags, type ContainerFlags } from './container-flags.ts';
 import type { CommandContext } from './context.ts';
 import { parseFileRef, resolveFileRefs } from './file-refs.ts';
 import { numberOrText, parseLabels, parsePublish, UsageError, type PublishSpec } from './parse.ts';
 import {
+  addEndpointModeOption,
   addHealthOptions,
   addRolloutOptions,
   addTaskOptions,
   applyTaskFlags,
   healthcheckFromFlags,
+  parseNetworkFlag,
   rolloutFromFlags,
   type HealthFlags,
   type RolloutFlags,
@@ -32,6 +35,8 @@ export interface CreateFlags extends TaskFlags, HealthFlags, RolloutFlags, Parti
   entrypoint?: string;
   secret?: string[];
   config?: string[];
+  network?: string[];
+  endpointMode?: string;
 }
 
 /** A spec to POST, and notes to tell the user (e.g. what a short `--publish` means). */
@@ -83,7 +88,7 @@ export function buildServiceSpec(positional: readonly string[], flags: CreateFla
   const ports: PublishSpec[] = [];
   for (const p of flags.publish) {
     const { port, short } = parsePublish(p);
-    if (short) notes.push(`--publish ${p} publishes in host mode: port ${port.published} on the node that runs each task`);
+    if (short && SHORT_PUBLISH_MODE === 'host') notes.push(`--publish ${p} publishes in host mode: port ${port.published} on the node that runs each task`);
     ports.push(port);
   }
 
@@ -91,19 +96,25 @@ export function buildServiceSpec(positional: readonly string[], flags: CreateFla
   if (Object.keys(limits).length || Object.keys(reservations).length) taskTemplate['resources'] = { limits, reservations };
   if (Object.keys(restartPolicy).length) taskTemplate['restartPolicy'] = restartPolicy;
   if (Object.keys(placement).length) taskTemplate['placement'] = placement;
+  if (flags.network?.length) taskTemplate['networks'] = flags.network.map((n) => parseNetworkFlag(n, '--network'));
 
   const spec: Record<string, unknown> = { name: flags.name ?? defaultName(driver === 'exec' ? first : imageName(first), random) };
   if (flags.mode !== undefined) spec['mode'] = flags.mode;
   if (flags.replicas !== undefined) spec['replicas'] = numberOrText(flags.replicas);
   if (flags.label.length > 0) spec['labels'] = parseLabels(flags.label, '--label');
   spec['taskTemplate'] = taskTemplate;
-  if (ports.length > 0) spec['endpoint'] = { ports };
+  if (ports.length > 0 || flags.endpointMode !== undefined) {
+    spec['endpoint'] = { ...(flags.endpointMode !== undefined ? { mode: flags.endpointMode } : {}), ...(ports.length > 0 ? { ports } : {}) };
+  }
   const updateConfig = rolloutFromFlags(flags, 'update');
   if (updateConfig) spec['updateConfig'] = updateConfig;
   const rollbackConfig = rolloutFromFlags(flags, 'rollback');
   if (rollbackConfig) spec['rollbackConfig'] = rollbackConfig;
   return { spec, notes };
 }
+
+/** What a short `--publish 8080:80` means: the schema's default mode (it leaves `mode` out). */
+const SHORT_PUBLISH_MODE: unknown = PortConfig.properties.mode.default;
 
 /** `registry.local:5000/team/web:1.2` → `web`. */
 function imageName(image: string): string {
@@ -139,11 +150,13 @@ export function registerServiceCreate(service: Command, context: (cmd: Command) 
     .option('-l, --label <K=V>', 'Service labels', collect, [])
     .option('--container-label <K=V>', 'Container labels', collect, [])
     .option('--constraint <expr>', 'Placement constraints', collect, [])
-    .option('-p, --publish <spec>', 'Publish a port: published=8080,target=80[,mode=host][,protocol=tcp] or 8080:80', collect, [])
+    .option('-p, --publish <spec>', 'Publish a port: published=8080,target=80[,mode=ingress|host][,protocol=tcp] or 8080:80', collect, [])
+    .option('--network <network>', 'Network to attach to: NAME or name=NAME,alias=ALIAS[,alias=…] (repeatable)', collect, [])
     .option('--entrypoint <command>', 'Overwrite the default ENTRYPOINT of the image')
     .option('--secret <spec>', 'Specify secrets to expose to the service: NAME or source=NAME,target=T,uid=U,gid=G,mode=0400', collect, [])
     .option('--config <spec>', 'Specify configurations to expose to the service: NAME or source=NAME,target=/path,mode=0444', collect, [])
     .addOption(new Option('--driver <driver>', 'Task driver').choices(['docker', 'exec']).default('docker'));
+  addEndpointModeOption(create);
   addContainerOptions(create);
   addTaskOptions(create);
   addHealthOptions(create);

@@ -242,3 +242,41 @@ export function splitWords(text: string, flag: string): string[] {
   if (inWord) words.push(word);
   return words;
 }
+
+/** A network attachment as sent to the API (`taskTemplate.networks[]`). */
+export interface NetworkAttachmentFlag {
+  target: string;
+  aliases?: string[];
+}
+
+/**
+ * `--network` / `--network-add`: a network's name (or id), or docker's long syntax
+ * `name=NAME,alias=A,alias=B` (`target=` is taken for `name=`).
+ */
+export function parseNetworkFlag(text: string, flag: string): NetworkAttachmentFlag {
+  const t = text.trim();
+  if (!t.includes('=') && !t.includes(',')) {
+    if (t === '') throw new UsageError(`invalid ${flag} "${text}": expected a network name or name=NAME,alias=ALIAS`);
+    return { target: t };
+  }
+  let target: string | undefined;
+  const aliases: string[] = [];
+  for (const part of t.split(',')) {
+    const eq = part.indexOf('=');
+    const key = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
+    const value = eq < 0 ? '' : part.slice(eq + 1).trim();
+    if (key !== 'name' && key !== 'target' && key !== 'alias') {
+      throw new UsageError(`invalid ${flag} "${text}": unknown field "${key}" (expected name=NAME and alias=ALIAS)`);
+    }
+    if (value === '') throw new UsageError(`invalid ${flag} "${text}": ${key}= needs a value`);
+    if (key === 'alias') aliases.push(value);
+    else target = value;
+  }
+  if (target === undefined) throw new UsageError(`invalid ${flag} "${text}": name= is required`);
+  return aliases.length > 0 ? { target, aliases } : { target };
+}
+
+/** Adds `--endpoint-mode vip|dnsrr` (create and update). */
+export function addEndpointModeOption(cmd: Command): Command {
+  return cmd.addOption(new Option('--endpoint-mode <mode>', 'Endpoint mode: vip (one virtual IP) or dnsrr (DNS round robin over the task IPs)').choices(['vip', 'dnsrr']));
+}

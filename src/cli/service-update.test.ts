@@ -45,7 +45,7 @@ describe('applyUpdateFlags', () => {
     assert.deepEqual(next.labels, { team: 'a', new: '1' });
     assert.deepEqual(next.taskTemplate.container.labels, { c: '1', d: '2' });
     assert.deepEqual(next.taskTemplate.placement.constraints, ['node.role==worker', 'node.labels.zone==eu']);
-    assert.deepEqual(next.endpoint.ports, [{ published: 9090, target: 90, mode: 'host' }]);
+    assert.deepEqual(next.endpoint.ports, [{ published: 9090, target: 90 }]);
     assert.deepEqual(update({ constraintRm: ['node.role == worker'] }).taskTemplate.placement.constraints, []);
   });
 

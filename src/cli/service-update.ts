@@ -1,14 +1,17 @@
 import type { Command } from 'commander';
+import type { Network } from '../api/network.ts';
 import type { Service, ServiceSpec } from '../api/service.ts';
 import { ClientError, isClientError } from '../client/client.ts';
 import type { CommandContext } from './context.ts';
 import { numberOrText, parseKeyValue, parseLabels, parsePublish, UsageError } from './parse.ts';
 import {
+  addEndpointModeOption,
   addHealthOptions,
   addRolloutOptions,
   addTaskOptions,
   applyTaskFlags,
   healthcheckFromFlags,
+  parseNetworkFlag,
   rolloutFromFlags,
   splitWords,
   type HealthFlags,
@@ -32,6 +35,9 @@ export interface UpdateFlags extends TaskFlags, HealthFlags, RolloutFlags {
   constraintRm: string[];
   publishAdd: string[];
   publishRm: string[];
+  networkAdd: string[];
+  networkRm: string[];
+  endpointMode?: string;
   replicas?: string;
   force?: boolean;
 }
@@ -48,6 +54,8 @@ export const NO_UPDATE_FLAGS: UpdateFlags = {
   constraintRm: [],
   publishAdd: [],
   publishRm: [],
+  networkAdd: [],
+  networkRm: [],
 };
 
 type Mutable = Record<string, unknown>;
@@ -61,9 +69,11 @@ function envKey(entry: string): string {
  * Applies `service update` flags to a copy of `spec` (the service's full spec as the API
  * returned it) and returns the copy; `spec` is not touched. Pure. As in `create`, values the
  * API can take as text go to the server as written so its validation message is the one shown.
- * Removals apply before additions, as docker does.
+ * Removals apply before additions, as docker does. `networks` are the cluster's networks, to
+ * match `--network-rm`/`--network-add` references (a name, id or id prefix) with the service's
+ * attachments whichever way either names the network.
  */
-export function applyUpdateFlags(spec: ServiceSpec, flags: UpdateFlags): ServiceSpec {
+export function applyUpdateFlags(spec: ServiceSpec, flags: UpdateFlags, networks: readonly Network[] = []): ServiceSpec {
   const next = structuredClone(spec) as ServiceSpec & Mutable;
   const template = next.taskTemplate as ServiceSpec['taskTemplate'] & Mutable;
   const container = template.container as ServiceSpec['taskTemplate']['container'] & Mutable;
@@ -121,6 +131,9 @@ export function applyUpdateFlags(spec: ServiceSpec, flags: UpdateFlags): Service
     (next.endpoint as Mutable)['ports'] = ports;
   }
 
+  if (flags.networkRm.length > 0 || flags.networkAdd.length > 0) template.networks = editNetworks(next.name, template.networks, flags, networks);
+  if (flags.endpointMode !== undefined) (next.endpoint as Mutable)['mode'] = flags.endpointMode;
+
   if (flags.replicas !== undefined) (next as Mutable)['replicas'] = numberOrText(flags.replicas);
   const update = rolloutFromFlags(flags, 'update', next.updateConfig);
   if (update) (next as Mutable)['updateConfig'] = update;
@@ -135,6 +148,39 @@ function editLabels(current: Record<string, string>, rm: readonly string[], add:
   const out = { ...current };
   for (const item of rm) delete out[parseKeyValue(item, flag.replace('-add', '-rm'))[0]];
   return { ...out, ...parseLabels(add, flag) };
+}
+
+/** The network `ref` names (exact id, exact name, then unique id prefix), if the list has it. */
+function findNetwork(ref: string, networks: readonly Network[]): Network | undefined {
+  const exact = networks.find((n) => n.id === ref) ?? networks.find((n) => n.spec.name === ref);
+  if (exact) return exact;
+  const byPrefix = ref.length >= 3 ? networks.filter((n) => n.id.startsWith(ref)) : [];
+  return byPrefix.length === 1 ? byPrefix[0] : undefined;
+}
+
+/** Whether an attachment's `target` and a user's `ref` name the same network. */
+function sameNetwork(target: string, ref: string, networks: readonly Network[]): boolean {
+  if (target === ref) return true;
+  const a = findNetwork(target, networks);
+  return a !== undefined && a === findNetwork(ref, networks);
+}
+
+/** `--network-rm` (refused for a network the service is not on), then `--network-add` (refused for one it is on). */
+function editNetworks(service: string, current: ServiceSpec['taskTemplate']['networks'], flags: UpdateFlags, networks: readonly Network[]): ServiceSpec['taskTemplate']['networks'] {
+  let out = [...current];
+  for (const ref of flags.networkRm) {
+    const kept = out.filter((a) => !sameNetwork(a.target, ref, networks));
+    if (kept.length === out.length) throw new UsageError(`service ${service} is not on network ${ref}`);
+    out = kept;
+  }
+  for (const text of flags.networkAdd) {
+    const add = parseNetworkFlag(text, '--network-add');
+    if (out.some((a) => sameNetwork(a.target, add.target, networks))) {
+      throw new UsageError(`service ${service} is already on network ${add.target} (to change its aliases, --network-rm it and --network-add it again)`);
+    }
+    out.push({ target: add.target, aliases: add.aliases ?? [] });
+  }
+  return out;
 }
 
 /** `--publish-rm 80`, `80/udp`, or `published=8080,target=80` (the target port is what counts, as docker). */
@@ -153,7 +199,8 @@ const UPDATE_ATTEMPTS = 3;
 export async function updateWithRetry(ctx: CommandContext, name: string, flags: UpdateFlags): Promise<Service> {
   for (let attempt = 1; ; attempt++) {
     const current = await ctx.client.getService(name);
-    const spec = applyUpdateFlags(current.spec, flags);
+    const networks = flags.networkRm.length > 0 || flags.networkAdd.length > 0 ? await ctx.client.listNetworks() : [];
+    const spec = applyUpdateFlags(current.spec, flags, networks);
     try {
       return await ctx.client.updateService(current.id, current.version, spec);
     } catch (err) {
@@ -186,9 +233,12 @@ export function registerServiceUpdate(service: Command, context: (cmd: Command) 
     .option('--constraint-rm <expr>', 'Remove a placement constraint', collect, [])
     .option('--publish-add <spec>', 'Add or update a published port', collect, [])
     .option('--publish-rm <port>', 'Remove a published port by its target port', collect, [])
+    .option('--network-add <network>', 'Add a network: NAME or name=NAME,alias=ALIAS[,alias=…]', collect, [])
+    .option('--network-rm <network>', 'Remove a network', collect, [])
     .option('--replicas <n>', 'Number of tasks')
     .option('--force', 'Force update even if no changes require it')
     .option('--rollback', 'Rollback to previous specification (same as `service rollback`)');
+  addEndpointModeOption(update);
   addTaskOptions(update);
   addHealthOptions(update);
   addRolloutOptions(update);
