@@ -42,6 +42,7 @@ void describe('Manager: store backend and leadership', () => {
       assert.ok(opened);
       assert.equal(electedOn, opened, 'the leadership is given the backend the store runs on');
       const store = manager.store;
+      assert.equal(store.table('network').by('name', 'ingress')[0]?.ingress, true, 'the built-in ingress network is created on start');
       const tasks = (): number => store.tasks.all().length;
       await store.update((tx) => tx.services.create({ id: newId(), spec: makeServiceSpec({ name: 'web' }), specVersion: 1 }));
       await clock.advance(5_000);

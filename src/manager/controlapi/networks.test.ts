@@ -148,6 +148,13 @@ describe('networks API', () => {
     assert.equal(created.kind === 'create' ? created.network.vni : 0, VNI_BASE + 1);
   });
 
+  it('documents the routes in the OpenAPI document', async () => {
+    const doc = (await h.call('GET', '/v1/openapi.json')).body;
+    assert.deepEqual(Object.keys(doc.paths['/v1/networks']).sort(), ['get', 'post']);
+    assert.deepEqual(Object.keys(doc.paths['/v1/networks/{idOrName}']).sort(), ['delete', 'get']);
+    assert.ok(doc.components.schemas.Network);
+  });
+
   it('streams network events', async () => {
     assert.deepEqual(parseKinds('network'), ['network']);
     await h.close();
