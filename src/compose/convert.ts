@@ -43,7 +43,8 @@ const MAPPED = new Set([
  * `STACK_service`, everything labelled `com.docker.stack.namespace=STACK`. Maps every field
  * `ServiceSpec` supports; for everything else it returns one warning per service and field
  * ("service web: field `privileged` is not supported yet; ignored") and never drops a field
- * silently. Secret and config references carry the object's full name as a placeholder `id`,
+ * silently. Services join the stack's networks (`networks.ts`; `STACK_default` when they
+ * list none). Secret and config references carry the object's full name as a placeholder `id`,
  * which the stack deployer replaces with the real id. Throws a ComposeError when a resulting
  * spec is invalid.
  */
