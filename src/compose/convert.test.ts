@@ -338,5 +338,7 @@ networks:
       assert.match(lines[2] ?? '', /^\/p\/compose.yaml:7:11: networks.small.ipam: subnet 10.0.0.0\/28: the prefix length must be \/8 to \/24/);
       return true;
     });
+    const twins = project('services:\n  web: {image: x, networks: [a, b]}\nnetworks:\n  a: {name: net}\n  b: {name: net}\n');
+    assert.throws(() => toServiceSpecs(twins, 'app'), { message: '/p/compose.yaml:5:13: networks.b: is named net, as networks.a is: give one another name' });
   });
 });

@@ -38,7 +38,14 @@ export function toStackNetworks(project: ComposeProject, stack: string, warnings
   const out: StackNetwork[] = [];
   for (const key of [...used].sort()) {
     const n = toStackNetwork(key, project.networks[key] ?? {}, project, stack, warn, problems);
-    if (n) out.push(n);
+    if (!n) continue;
+    const twin = out.find((o) => o.name === n.name && !(o.external && n.external));
+    if (twin) {
+      const c = project.networks[key];
+      problems.push({ code: 'invalid_value', pos: posOfValue(c, 'name') ?? posOfKey(project.networks, key)?.key, path: `networks.${key}`, message: `is named ${n.name}, as networks.${twin.key} is: give one another name` });
+      continue;
+    }
+    out.push(n);
   }
   return out;
 }

@@ -139,7 +139,9 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
             const services = tx.services.all().filter((s) => mine(s, stack.resources.services));
             for (const s of services) tx.services.delete(s.id);
             const others = tx.services.all().filter((s) => !services.includes(s));
-            for (const n of tx.table('network').all().filter((x) => !x.ingress && mine(x, stack.resources.networks))) {
+            // A stack stored before it had networks has no `resources.networks`.
+            const networkIds = (stack.resources.networks as string[] | undefined) ?? [];
+            for (const n of tx.table('network').all().filter((x) => !x.ingress && mine(x, networkIds))) {
               const users = others.filter((s) => s.spec.taskTemplate.networks.some((a) => a.target === n.spec.name || a.target === n.id));
               if (users.length > 0) {
                 throw new ApiError('failed_precondition', `stack ${name} cannot be removed: its network ${n.spec.name} is used by ${users.map((u) => u.spec.name).join(', ')}, which is not part of the stack`);
