@@ -46,11 +46,12 @@ export const StackSpec = Type.Object(
 );
 export type StackSpec = Static<typeof StackSpec>;
 
-/** Ids of the objects a stack owns. */
+/** Ids of the objects a stack owns (not the external networks, secrets and configs it uses). */
 export const StackResources = Type.Object({
   services: Type.Array(Type.String()),
   secrets: Type.Array(Type.String()),
   configs: Type.Array(Type.String()),
+  networks: Type.Array(Type.String()),
 });
 export type StackResources = Static<typeof StackResources>;
 
@@ -67,7 +68,7 @@ export type Stack = Static<typeof Stack>;
 
 /** What a deploy did to one object of the stack. `kept`: no longer in the files, left in place (no `prune`). */
 export const StackChange = Type.Object({
-  kind: Type.Union([Type.Literal('service'), Type.Literal('secret'), Type.Literal('config')]),
+  kind: Type.Union([Type.Literal('network'), Type.Literal('service'), Type.Literal('secret'), Type.Literal('config')]),
   name: Type.String(),
   action: Type.Union([Type.Literal('created'), Type.Literal('updated'), Type.Literal('unchanged'), Type.Literal('removed'), Type.Literal('kept')]),
 });
@@ -114,7 +115,7 @@ export type StackRef = Static<typeof StackRef>;
 /** Query of `POST /v1/stacks`. */
 export const StackDeployQuery = Type.Object(
   {
-    prune: Type.Boolean({ default: false, description: 'Remove services (and unused secrets and configs) of the stack that the files no longer have.' }),
+    prune: Type.Boolean({ default: false, description: 'Remove services (and unused networks, secrets and configs) of the stack that the files no longer have.' }),
     dryRun: Type.Boolean({ default: false, description: 'Load the files and plan the deploy, write nothing: problems, missing inputs (needs) and the changes a deploy would make.' }),
   },
   // A misspelt `dryRun` must be refused, never taken for a deploy.

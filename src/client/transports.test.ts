@@ -137,7 +137,10 @@ for (const tr of transports) {
       assert.deepEqual(asked.needs, { files: ['.env'], variables: ['MODE'] });
       const complete = { ...spec, missingFiles: ['.env'], environment: { MODE: 'staging' } };
       const plan = await client.planStack(complete);
-      assert.deepEqual(plan.changes, [{ kind: 'service', name: 'shop_web', action: 'created' }]);
+      assert.deepEqual(plan.changes, [
+        { kind: 'network', name: 'shop_default', action: 'created' },
+        { kind: 'service', name: 'shop_web', action: 'created' },
+      ]);
       assert.deepEqual(await client.listStacks(), [], 'a dry run writes nothing');
       const deployed = await client.deployStack(complete);
       assert.deepEqual(deployed.changes, plan.changes);

@@ -58,12 +58,17 @@ networks: {front: {}}
     assert.deepEqual(s.taskTemplate.placement, { constraints: ['node.role==worker'], maxReplicasPerNode: 2, preferences: [] });
     assert.deepEqual(s.updateConfig, { parallelism: 2, delayMs: 5000, order: 'start-first', failureAction: 'rollback', monitorMs: 10_000, maxFailureRatio: 0.5 });
     assert.equal(s.rollbackConfig.parallelism, 0);
+    // The short syntax is ingress (the routing mesh), as in Compose and Swarm.
     assert.deepEqual(s.endpoint.ports, [
-      { target: 80, published: 8080, protocol: 'udp', mode: 'host' },
+      { target: 80, published: 8080, protocol: 'udp', mode: 'ingress' },
       { target: 81, published: 8081, protocol: 'tcp', mode: 'host' },
     ]);
-    assert.deepEqual(out.warnings, ['service web: field `ports[0]` (8080:80) is published in host mode until the routing mesh lands']);
-    assert.deepEqual(out.networks, [{ key: 'front', name: 'shop_front', labels: { 'com.docker.stack.namespace': 'shop' }, config: {} }]);
+    assert.deepEqual(out.warnings, []);
+    // `front` is used by no service: not created, as the docker CLI does; `web` joins the default network.
+    assert.deepEqual(s.taskTemplate.networks, [{ target: 'shop_default', aliases: ['web'] }]);
+    assert.deepEqual(out.networks, [
+      { key: 'default', name: 'shop_default', external: false, spec: { name: 'shop_default', labels: { 'com.docker.stack.namespace': 'shop' }, driver: 'overlay', internal: false, attachable: false, encrypted: false } },
+    ]);
   });
 
   it('maps volumes, tmpfs, secrets, configs, depends_on, jobs and the runtime options', () => {
@@ -187,7 +192,7 @@ networks: {front: {}}
     const out = toServiceSpecs(p, 'st');
     const job = out.services.find((s) => s.name === 'st_job');
     assert.equal(job?.mode, 'global');
-    assert.deepEqual(job?.endpoint.ports, [{ target: 80, published: 8080, protocol: 'tcp', mode: 'host' }]);
+    assert.deepEqual(job?.endpoint.ports, [{ target: 80, published: 8080, protocol: 'tcp', mode: 'ingress' }]);
     assert.deepEqual(job?.taskTemplate.container.mounts.map((m) => m.target), ['/d', '/h', '/t']);
     assert.deepEqual(out.warnings, [
       'service job: field `privileged` is not supported yet; ignored',
@@ -197,12 +202,10 @@ networks: {front: {}}
       'service job: field `volumes[2]` is a "npipe" mount, which is not supported; ignored',
       'service job: field `tmpfs[0]` option "noexec" is not supported (size, mode, ro, rw are); ignored',
       'service job: field `tmpfs[1]` ("relative") needs an absolute path inside the container; ignored',
-      'service job: field `networks` (front) is not supported yet: overlay networks come with the networking work; tasks use the node\'s default network',
       'service job: field `depends_on.other.restart` is not supported yet (a dependency\'s restart does not restart this service); ignored',
       'service job: field `depends_on.other.required` `false` is not supported: the dependency is waited for like a required one',
       'service job: field `ports[0]` has no published port, which is not supported yet; ignored',
       'service job: field `ports[1]` publishes a port range ("9000-9001"), which is not supported yet; ignored',
-      'service job: field `ports[2]` (8080:80) is published in host mode until the routing mesh lands',
       'service job: field `deploy.rollback_config.failure_action` "rollback" is not valid in a rollback; using "pause"',
     ]);
   });
@@ -210,5 +213,132 @@ networks: {front: {}}
   it('reports a spec the API would refuse against the service', () => {
     const p = project('services:\n  web:\n    image: x\n    deploy: {placement: {constraints: ["zone=eu"]}}\n');
     assert.throws(() => toServiceSpecs(p, 'st'), { message: /^\/p\/compose.yaml:3:5: services.web: cannot be converted: taskTemplate.placement.constraints\[0\]: malformed constraint/ });
+  });
+});
+
+describe('toServiceSpecs: networks', () => {
+  const ns = { 'com.docker.stack.namespace': 'app' };
+  const overlay = { driver: 'overlay', internal: false, attachable: false, encrypted: false };
+
+  it('makes the networks the services use, as docker stack deploy does: names, default, aliases, external', () => {
+    const p = project(`
+services:
+  proxy:
+    image: x
+    networks: [front, back]
+    ports: [{target: 80, published: 80, mode: ingress}, {target: 81, published: 81, mode: host}, {target: 82, published: 82}]
+  db:
+    image: x
+    networks:
+      back: {aliases: [database, db]}
+      shared:
+  worker:
+    image: x
+networks:
+  front:
+    driver: bridge
+    labels: [tier=front]
+  back:
+    driver: overlay
+    name: custom-back
+    internal: true
+    attachable: true
+    labels: {tier: back, n: 1}
+    driver_opts: {encrypted: ""}
+    ipam: {config: [{subnet: 10.20.0.0/16}]}
+  shared: {external: true}
+  unused: {}
+`);
+    const out = toServiceSpecs(p, 'app');
+    assert.deepEqual(out.warnings, []);
+    assert.deepEqual(out.networks, [
+      { key: 'back', name: 'custom-back', external: false, spec: { name: 'custom-back', labels: { tier: 'back', n: '1', ...ns }, ...overlay, internal: true, attachable: true, encrypted: true, subnet: '10.20.0.0/16' } },
+      { key: 'default', name: 'app_default', external: false, spec: { name: 'app_default', labels: ns, ...overlay } },
+      { key: 'front', name: 'app_front', external: false, spec: { name: 'app_front', labels: { tier: 'front', ...ns }, ...overlay } },
+      { key: 'shared', name: 'shared', external: true },
+    ]);
+    const nets = (name: string): unknown => out.services.find((s) => s.name === name)?.taskTemplate.networks;
+    // Sorted by target; the compose name is always an alias, so `db` resolves inside the stack.
+    assert.deepEqual(nets('app_proxy'), [{ target: 'app_front', aliases: ['proxy'] }, { target: 'custom-back', aliases: ['proxy'] }]);
+    assert.deepEqual(nets('app_db'), [{ target: 'custom-back', aliases: ['db', 'database'] }, { target: 'shared', aliases: ['db'] }]);
+    assert.deepEqual(nets('app_worker'), [{ target: 'app_default', aliases: ['worker'] }]);
+    assert.deepEqual(out.services.find((s) => s.name === 'app_proxy')?.endpoint.ports, [
+      { target: 80, published: 80, protocol: 'tcp', mode: 'ingress' },
+      { target: 81, published: 81, protocol: 'tcp', mode: 'host' },
+      { target: 82, published: 82, protocol: 'tcp', mode: 'ingress' },
+    ]);
+  });
+
+  it('configures the default network, reads external names, and takes encrypted unless it says no', () => {
+    const p = project(`
+services:
+  a: {image: x}
+  b: {image: x, networks: [legacy, named, plain, off]}
+networks:
+  default: {ipam: {config: [{subnet: 10.30.0.0/24}]}, driver_opts: {encrypted: "true"}}
+  legacy: {external: {name: old-net}}
+  named: {external: true, name: real-net}
+  plain: {driver_opts: {encrypted: "false"}}
+  off: {driver_opts: {encrypted: 0}}
+`);
+    const out = toServiceSpecs(p, 'app');
+    assert.deepEqual(out.networks.map((n) => [n.key, n.name, n.external ? 'external' : n.spec.encrypted]), [
+      ['default', 'app_default', true],
+      ['legacy', 'old-net', 'external'],
+      ['named', 'real-net', 'external'],
+      ['off', 'app_off', false],
+      ['plain', 'app_plain', false],
+    ]);
+    const def = out.networks.find((n) => n.key === 'default');
+    assert.equal(def && !def.external ? def.spec.subnet : undefined, '10.30.0.0/24');
+  });
+
+  it('warns about the network fields it ignores, and no longer about networks or ingress ports', () => {
+    const p = project(`
+services:
+  web:
+    image: x
+    network_mode: host
+  api:
+    image: x
+    networks:
+      net: {ipv4_address: 10.40.0.5, priority: 100, aliases: [backend]}
+    ports: ["8080:80"]
+networks:
+  net:
+    enable_ipv6: true
+    driver_opts: {com.docker.network.driver.mtu: "1400", encrypted: ""}
+    ipam:
+      driver: default
+      config: [{subnet: 10.40.0.0/16, gateway: 10.40.0.1}, {subnet: 10.41.0.0/16}]
+`);
+    const out = toServiceSpecs(p, 'app');
+    assert.deepEqual(out.warnings, [
+      'network net: field `driver_opts.com.docker.network.driver.mtu` is not supported; ignored',
+      'network net: field `ipam.config` has 2 entries; only the first (a network has one range) is used',
+      'network net: field `ipam.config[0].gateway` is not supported; ignored',
+      'network net: field `enable_ipv6` is not supported (networks are IPv4); ignored',
+      'service api: field `networks.net.ipv4_address` is not supported yet; ignored',
+      'service api: field `networks.net.priority` is not supported yet; ignored',
+      'service web: field `network_mode` is not supported yet; ignored',
+    ]);
+    const api = out.services.find((s) => s.name === 'app_api');
+    assert.deepEqual(api?.taskTemplate.networks, [{ target: 'app_net', aliases: ['api', 'backend'] }]);
+    assert.deepEqual(api?.endpoint.ports, [{ target: 80, published: 8080, protocol: 'tcp', mode: 'ingress' }]);
+    // As under docker stack deploy, network_mode is not honoured: the service joins the default network.
+    assert.deepEqual(out.services.find((s) => s.name === 'app_web')?.taskTemplate.networks, [{ target: 'app_default', aliases: ['web'] }]);
+  });
+
+  it('refuses a driver other than overlay, and a malformed or unusable subnet, at their place in the file', () => {
+    const p = project('services:\n  web: {image: x, networks: [mac, small, bad]}\nnetworks:\n  mac:\n    driver: macvlan\n  small:\n    ipam: {config: [{subnet: 10.0.0.0/28}]}\n  bad:\n    ipam: {config: [{subnet: 10.0.0.1/16}]}\n');
+    assert.throws(() => toServiceSpecs(p, 'app'), (err: Error) => {
+      const lines = err.message.split('\n');
+      assert.equal(lines[0], '/p/compose.yaml:9:11: networks.bad.ipam: subnet "10.0.0.1/16" has host bits set: did you mean 10.0.0.0/16?');
+      assert.equal(lines[1], '/p/compose.yaml:5:13: networks.mac.driver: driver "macvlan" is not supported: Flotilla networks are overlay networks');
+      assert.match(lines[2] ?? '', /^\/p\/compose.yaml:7:11: networks.small.ipam: subnet 10.0.0.0\/28: the prefix length must be \/8 to \/24/);
+      return true;
+    });
+    const twins = project('services:\n  web: {image: x, networks: [a, b]}\nnetworks:\n  a: {name: net}\n  b: {name: net}\n');
+    assert.throws(() => toServiceSpecs(twins, 'app'), { message: '/p/compose.yaml:5:13: networks.b: is named net, as networks.a is: give one another name' });
   });
 });

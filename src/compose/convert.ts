@@ -1,15 +1,16 @@
 import { isApiError } from '../api/errors.ts';
 import type { ServiceSpec } from '../api/service.ts';
 import { validateServiceSpec } from '../api/validate.ts';
-import { ComposeError } from './errors.ts';
+import { ComposeError, type ComposeProblem } from './errors.ts';
 import type { ComposeProject, Deploy, ServiceConfig, UpdateConfig } from './model.ts';
 import { toFileReferences, toMounts, type Warn } from './mounts.ts';
 import { resourceName, scopedName, STACK_NAMESPACE_LABEL } from './names.ts';
+import { toServiceNetworks, toStackNetworks, type StackNetwork } from './networks.ts';
 import { posOf } from './source.ts';
 
-export { scopedName, STACK_NAMESPACE_LABEL };
+export { scopedName, STACK_NAMESPACE_LABEL, type StackNetwork };
 
-/** A top-level network, volume, secret or config of the stack, named and labelled for the stack. */
+/** A top-level volume, secret or config of the stack, named and labelled for the stack. */
 export interface StackResource {
   /** The name in the compose file. */
   readonly key: string;
@@ -22,14 +23,15 @@ export interface StackResource {
 /** What a project becomes: service specs for `POST /v1/services`, the other objects, and one warning per field Flotilla ignores. */
 export interface ConvertedStack {
   readonly services: ServiceSpec[];
-  readonly networks: StackResource[];
+  /** The networks the services use (`networks.ts`): to create, or external ones to look up. */
+  readonly networks: StackNetwork[];
   readonly volumes: StackResource[];
   readonly secrets: StackResource[];
   readonly configs: StackResource[];
   readonly warnings: string[];
 }
 
-/** Service fields the converter maps (`networks` only in part); every other field present gets a warning. */
+/** Service fields the converter maps; every other field present gets a warning. */
 const MAPPED = new Set([
   'image', 'command', 'entrypoint', 'environment', 'labels', 'ports', 'healthcheck', 'user', 'working_dir', 'stop_signal',
   'stop_grace_period', 'deploy', 'profiles', 'volumes', 'tmpfs', 'secrets', 'configs', 'depends_on', 'init', 'cap_add',
@@ -41,13 +43,17 @@ const MAPPED = new Set([
  * `STACK_service`, everything labelled `com.docker.stack.namespace=STACK`. Maps every field
  * `ServiceSpec` supports; for everything else it returns one warning per service and field
  * ("service web: field `privileged` is not supported yet; ignored") and never drops a field
- * silently. Secret and config references carry the object's full name as a placeholder `id`,
+ * silently. Services join the stack's networks (`networks.ts`; `STACK_default` when they
+ * list none). Secret and config references carry the object's full name as a placeholder `id`,
  * which the stack deployer replaces with the real id. Throws a ComposeError when a resulting
  * spec is invalid.
  */
 export function toServiceSpecs(project: ComposeProject, stack: string): ConvertedStack {
   const warnings: string[] = [];
   const services: ServiceSpec[] = [];
+  const problems: ComposeProblem[] = [];
+  const networks = toStackNetworks(project, stack, warnings, problems);
+  if (problems.length > 0) throw new ComposeError(problems);
   for (const name of Object.keys(project.services).sort()) {
     const s = project.services[name];
     if (!s) continue;
@@ -56,7 +62,7 @@ export function toServiceSpecs(project: ComposeProject, stack: string): Converte
     };
     for (const k of Object.keys(s)) if (!MAPPED.has(k) && k !== 'other') warn(k);
     for (const k of Object.keys(s.other ?? {})) warn(k);
-    const input = serviceInput(name, s, project, stack, warn);
+    const input = serviceInput(name, s, project, stack, networks, warn);
     try {
       services.push(validateServiceSpec(input));
     } catch (err) {
@@ -65,15 +71,15 @@ export function toServiceSpecs(project: ComposeProject, stack: string): Converte
       throw new ComposeError(details.map((d) => ({ code: 'invalid_value' as const, pos: posOf(s), path: `services.${name}`, message: `cannot be converted: ${d.path === '' ? '' : `${d.path}: `}${d.message}` })));
     }
   }
-  const resources = (kind: 'networks' | 'volumes' | 'secrets' | 'configs'): StackResource[] =>
+  const resources = (kind: 'volumes' | 'secrets' | 'configs'): StackResource[] =>
     Object.keys(project[kind]).sort().map((key) => {
       const config = project[kind][key] ?? {};
       return { key, name: resourceName(stack, key, config), labels: { ...(config['labels'] as Record<string, string> | undefined), [STACK_NAMESPACE_LABEL]: stack }, config };
     });
-  return { services, networks: resources('networks'), volumes: resources('volumes'), secrets: resources('secrets'), configs: resources('configs'), warnings };
+  return { services, networks, volumes: resources('volumes'), secrets: resources('secrets'), configs: resources('configs'), warnings };
 }
 
-function serviceInput(name: string, s: ServiceConfig, project: ComposeProject, stack: string, warn: Warn): Record<string, unknown> {
+function serviceInput(name: string, s: ServiceConfig, project: ComposeProject, stack: string, networks: readonly StackNetwork[], warn: Warn): Record<string, unknown> {
   const d: Deploy = s.deploy ?? {};
   const container: Record<string, unknown> = {
     labels: { ...s.labels, [STACK_NAMESPACE_LABEL]: stack },
@@ -93,8 +99,6 @@ function serviceInput(name: string, s: ServiceConfig, project: ComposeProject, s
     const refs = toFileReferences(kind, s[kind], project, stack, warn);
     if (refs.length > 0) container[kind] = refs;
   }
-  const otherNetworks = Object.keys(s.networks ?? {}).filter((n) => n !== 'default');
-  if (otherNetworks.length > 0) warn('networks', `(${otherNetworks.join(', ')}) is not supported yet: overlay networks come with the networking work; tasks use the node's default network`);
   const h = s.healthcheck;
   if (h) {
     const hc: Record<string, unknown> = { test: h.disable ? ['NONE'] : (h.test ?? ['NONE']) };
@@ -154,12 +158,12 @@ function serviceInput(name: string, s: ServiceConfig, project: ComposeProject, s
       return;
     }
     if (p.protocol !== 'tcp' && p.protocol !== 'udp') return warn(at, `uses protocol "${p.protocol}", which is not supported; ignored`);
-    if (p.mode === 'ingress') warn(at, `(${p.published}:${p.target}) is published in host mode until the routing mesh lands`);
     if (p.host_ip !== undefined) warn(`${at}.host_ip`);
-    ports.push({ target: p.target, published: Number(p.published), protocol: p.protocol, mode: 'host' });
+    // Compose's default, and the short syntax's, is ingress (the routing mesh), as in Swarm.
+    ports.push({ target: p.target, published: Number(p.published), protocol: p.protocol, mode: p.mode });
   });
 
-  const template: Record<string, unknown> = { container, resources, restartPolicy: restart, placement };
+  const template: Record<string, unknown> = { container, resources, restartPolicy: restart, placement, networks: toServiceNetworks(name, s, networks, warn) };
   Object.assign(spec, { taskTemplate: template, endpoint: { ports, ...(d.endpoint_mode === undefined ? {} : { mode: d.endpoint_mode }) } });
   const upd = (u: UpdateConfig | undefined, field: string): Record<string, unknown> => {
     const out: Record<string, unknown> = {};

@@ -1,11 +1,15 @@
 import { isDeepStrictEqual } from 'node:util';
 import { ApiError } from '../../api/errors.ts';
+import type { Network } from '../../api/network.ts';
+import { portClash } from '../../api/published-ports.ts';
 import type { Config, StoredSecret } from '../../api/secret.ts';
 import type { FileReference, Service, ServiceSpec } from '../../api/service.ts';
 import { withUpdatedSpec } from '../../api/service-rollout.ts';
 import { STACK_LABEL, type Stack, type StackChange, type StackSpec } from '../../api/stack.ts';
+import type { StackNetwork } from '../../compose/convert.ts';
 import type { NewObject } from '../../store/tables.ts';
 import type { FileObjectData } from './stack-load.ts';
+import { planNetworks, type NetworkWrites } from './stack-networks.ts';
 
 /**
  * The pure core of a stack deploy: from what the store holds now and what the files ask for,
@@ -15,6 +19,8 @@ import type { FileObjectData } from './stack-load.ts';
  * services no longer in the files are removed with `prune` and otherwise kept (and reported).
  * Secrets and configs are named `STACK_x` and labelled; a secret whose content changed while a
  * service uses it is refused ("rename it"), as Swarm does — secrets are immutable in use.
+ * Networks: `stack-networks.ts`. A published port another service holds (an ingress port is
+ * the cluster's) is refused, naming the holder.
  */
 
 /** What the store holds that a deploy may touch. */
@@ -23,6 +29,7 @@ export interface StackSnapshot {
   readonly services: readonly Service[];
   readonly secrets: readonly StoredSecret[];
   readonly configs: readonly Config[];
+  readonly networks: readonly Network[];
 }
 
 /** What the files ask for, loaded and converted. */
@@ -32,6 +39,8 @@ export interface StackTarget {
   readonly services: readonly ServiceSpec[];
   readonly secrets: readonly FileObjectData[];
   readonly configs: readonly FileObjectData[];
+  /** The networks the services use: the stack's own, and external ones. */
+  readonly networks: readonly StackNetwork[];
   readonly warnings: readonly string[];
 }
 
@@ -55,6 +64,8 @@ export interface StackPlan {
   readonly services: Writes<Service>;
   readonly secrets: Writes<StoredSecret>;
   readonly configs: Writes<Config>;
+  readonly networks: NetworkWrites;
+  /** In order: networks, secrets, configs, services. */
   readonly changes: StackChange[];
 }
 
@@ -136,14 +147,26 @@ export function planStack(current: StackSnapshot, target: StackTarget, prune: bo
   keepOrDrop('secret', current.secrets, secrets.writes, secrets.ids);
   keepOrDrop('config', current.configs, configs.writes, configs.ids);
 
-  const resources = { services: serviceIds, secrets: secrets.ids, configs: configs.ids };
+  const next = [...services.create, ...services.update].map((s) => s.spec);
+  const after = [...survivors.filter((s) => !services.update.some((u) => u.id === s.id)).map((s) => s.spec), ...next];
+  for (const spec of next) {
+    const clash = portClash(spec, after.map((o) => ({ spec: o })));
+    if (clash) {
+      const { port, holder } = clash;
+      throw new ApiError('already_exists', `service ${spec.name}: published port ${port.published}/${port.protocol} (${port.mode} mode) is already in use by service ${holder}`);
+    }
+  }
+  const networks = planNetworks(stack, current.networks, target.networks, { current: survivors.map((s) => s.spec), next }, prune, deps.newId);
+
+  const resources = { services: serviceIds, secrets: secrets.ids, configs: configs.ids, networks: networks.ids };
   const body = { spec: target.stored, resources, warnings: [...target.warnings] };
   return {
     stack: current.stack ? { update: { ...current.stack, ...body } } : { create: { id: deps.newId(), ...body } },
     services,
     secrets: secrets.writes,
     configs: configs.writes,
-    changes,
+    networks: networks.writes,
+    changes: [...networks.changes, ...changes],
   };
 }
 

@@ -46,6 +46,7 @@ describe('POST /v1/stacks', () => {
     const plan = await h.call('POST', '/v1/stacks?dryRun=true', complete);
     assert.deepEqual(plan.body.needs, { files: [], variables: [] });
     assert.deepEqual(plan.body.changes, [
+      { kind: 'network', name: 'shop_default', action: 'created' },
       { kind: 'secret', name: 'shop_token', action: 'created' },
       { kind: 'service', name: 'shop_web', action: 'created' },
     ]);
@@ -65,6 +66,7 @@ describe('POST /v1/stacks', () => {
 
     const again = await h.call('POST', '/v1/stacks?dryRun=true', { ...complete, environment: { TOKEN: 'hunter2', MODE: 'staging' }, unsetVariables: [] });
     assert.deepEqual(again.body.changes, [
+      { kind: 'network', name: 'shop_default', action: 'unchanged' },
       { kind: 'secret', name: 'shop_token', action: 'unchanged' },
       { kind: 'service', name: 'shop_web', action: 'updated' },
     ]);
@@ -110,5 +112,126 @@ describe('POST /v1/stacks', () => {
     const r = await h.call('POST', '/v1/stacks', { ...base, files, missingFiles: ['.env'] });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(h.store.services.byName('shop_web')?.spec.taskTemplate.container.image, 'flotilla/busybox:test');
+  });
+});
+
+describe('stacks and networks', () => {
+  let h: ApiHarness;
+  beforeEach(async () => {
+    h = await startApi();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  const APP = [
+    'services:',
+    '  proxy:',
+    '    image: x',
+    '    networks: [front]',
+    '    ports: ["80:8080"]',
+    '  web:',
+    '    image: x',
+    '    networks: [front, back]',
+    '  db:',
+    '    image: x',
+    '    networks:',
+    '      back: {aliases: [database]}',
+    '  cron:',
+    '    image: x',
+    'networks:',
+    '  front: {}',
+    '  back:',
+    '    internal: true',
+    '    ipam: {config: [{subnet: 10.50.0.0/16}]}',
+    '',
+  ].join('\n');
+  const deploy = (compose: string, query = '', name = 'app') =>
+    h.call('POST', `/v1/stacks${query}`, { name, composeFiles: ['compose.yaml'], files: [{ path: 'compose.yaml', content: compose }], missingFiles: ['.env'] });
+  const networks = () => h.store.table('network').all().sort((a, b) => a.spec.name.localeCompare(b.spec.name));
+
+  it('creates the networks first and services that join them; a redeploy changes nothing; the dry run reports them', async () => {
+    const dry = await deploy(APP, '?dryRun=true');
+    assert.equal(dry.status, 200, JSON.stringify(dry.body));
+    assert.deepEqual(dry.body.changes.filter((c: { kind: string }) => c.kind === 'network'), [
+      { kind: 'network', name: 'app_back', action: 'created' },
+      { kind: 'network', name: 'app_default', action: 'created' },
+      { kind: 'network', name: 'app_front', action: 'created' },
+    ]);
+    assert.equal(networks().length, 0, 'a dry run writes nothing');
+
+    const r = await deploy(APP);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body.warnings, []);
+    const nets = networks();
+    assert.deepEqual(nets.map((n) => [n.spec.name, n.spec.labels, n.spec.internal, n.subnet, n.ingress, n.slices]), [
+      ['app_back', { 'com.docker.stack.namespace': 'app' }, true, '10.50.0.0/16', false, []],
+      ['app_default', { 'com.docker.stack.namespace': 'app' }, false, '10.0.0.0/16', false, []],
+      ['app_front', { 'com.docker.stack.namespace': 'app' }, false, '10.1.0.0/16', false, []],
+    ]);
+    assert.equal(new Set(nets.map((n) => n.vni)).size, 3);
+    assert.deepEqual([...r.body.stack.resources.networks].sort(), nets.map((n) => n.id).sort());
+    const attached = (name: string): unknown => h.store.services.byName(name)?.spec.taskTemplate.networks;
+    assert.deepEqual(attached('app_db'), [{ target: 'app_back', aliases: ['db', 'database'] }]);
+    assert.deepEqual(attached('app_web'), [{ target: 'app_back', aliases: ['web'] }, { target: 'app_front', aliases: ['web'] }]);
+    assert.deepEqual(attached('app_cron'), [{ target: 'app_default', aliases: ['cron'] }]);
+    assert.deepEqual(h.store.services.byName('app_proxy')?.spec.endpoint.ports, [{ target: 8080, published: 80, protocol: 'tcp', mode: 'ingress' }]);
+
+    const again = await deploy(APP);
+    assert.equal(again.status, 200);
+    assert.ok(again.body.changes.every((c: { action: string }) => c.action === 'unchanged'), JSON.stringify(again.body.changes));
+    assert.deepEqual(networks(), nets, 'the networks are untouched');
+
+    const changed = await deploy(APP.replace('10.50.0.0/16', '10.60.0.0/16'));
+    assert.equal(changed.status, 412, JSON.stringify(changed.body));
+    assert.equal(changed.body.error.message, "network app_back exists with other settings (subnet): remove the stack's services first or rename it (it is used by app_db, app_web)");
+    assert.deepEqual(networks(), nets);
+  });
+
+  it('prunes a network no longer in the files once unused, and stack rm removes the stack networks but not external ones', async () => {
+    await h.store.update((tx) => {
+      tx.table('network').create({ id: 'lan1', spec: { name: 'lan', labels: {}, driver: 'overlay', internal: false, attachable: true, encrypted: false }, subnet: '10.9.0.0/16', vni: 0x100009, ingress: false, slices: [] });
+    });
+    const withLan = APP.replace('networks:\n  front: {}', 'networks:\n  lan: {external: true}\n  front: {}').replace('  cron:\n    image: x', '  cron:\n    image: x\n    networks: [lan]');
+    const first = await deploy(withLan);
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.deepEqual(networks().map((n) => n.spec.name), ['app_back', 'app_front', 'lan']);
+    assert.deepEqual(h.store.services.byName('app_cron')?.spec.taskTemplate.networks, [{ target: 'lan', aliases: ['cron'] }]);
+
+    // proxy goes; front is left unused by the others: pruned. Without --prune it stays.
+    const noProxy = withLan.replace(/ {2}proxy:\n(?: {4}.*\n)+/, '').replace('networks: [front, back]', 'networks: [back]');
+    const kept = await deploy(noProxy);
+    assert.equal(kept.status, 200, JSON.stringify(kept.body));
+    assert.ok(kept.body.changes.some((c: { kind: string; name: string; action: string }) => c.kind === 'network' && c.name === 'app_front' && c.action === 'kept'));
+    assert.ok(h.store.table('network').by('name', 'app_front')[0]);
+    const pruned = await deploy(noProxy, '?prune=true');
+    assert.equal(pruned.status, 200, JSON.stringify(pruned.body));
+    assert.deepEqual(pruned.body.changes.filter((c: { action: string }) => c.action === 'removed'), [
+      { kind: 'network', name: 'app_front', action: 'removed' },
+      { kind: 'service', name: 'app_proxy', action: 'removed' },
+    ]);
+    assert.deepEqual(networks().map((n) => n.spec.name), ['app_back', 'lan']);
+
+    const rm = await h.call('DELETE', '/v1/stacks/app');
+    assert.equal(rm.status, 204, JSON.stringify(rm.body));
+    assert.equal(h.store.services.all().length, 0);
+    assert.deepEqual(networks().map((n) => n.spec.name), ['lan'], 'the external network stays');
+  });
+
+  it('refuses a missing external network and a published port another service holds, and writes nothing', async () => {
+    const rev = h.store.revision;
+    const missing = await deploy('services:\n  web:\n    image: x\n    networks: [outside]\nnetworks:\n  outside: {external: true}\n');
+    assert.equal(missing.status, 400);
+    assert.equal(missing.body.error.message, 'networks.outside: network outside is declared as external, but could not be found: create it first (flotilla network create outside)');
+    assert.equal(h.store.revision, rev);
+
+    const other = await deploy('services:\n  web:\n    image: x\n    ports: ["8080:80"]\n', '', 'other');
+    assert.equal(other.status, 200, JSON.stringify(other.body));
+    const before = h.store.revision;
+    const clash = await deploy('services:\n  api:\n    image: x\n    ports: [{target: 9000, published: 8080, mode: host}]\n');
+    assert.equal(clash.status, 409);
+    assert.equal(clash.body.error.message, 'service app_api: published port 8080/tcp (host mode) is already in use by service other_web');
+    assert.equal(h.store.revision, before);
+    assert.equal(h.store.table('network').by('name', 'app_default').length, 0);
   });
 });

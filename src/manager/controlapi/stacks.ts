@@ -56,7 +56,7 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
     schema: {
       summary: 'Deploy or redeploy a stack from compose files',
       description:
-        'Takes the compose files and every file they read (.env, env_file, extends, secret and config files), keyed by their path relative to the project directory, the profiles and the variables they use. The server loads them; a dry run (dryRun=true) whose request lacks a file or variable the files read answers with `needs` (send them, or list them under missingFiles / unsetVariables, and ask again), and otherwise with the changes a deploy would make. Any problem is a 400 whose details read FILE:LINE:COL: path: message, and nothing changes. Otherwise the stack, its secrets, configs and services are written in one transaction: new services are created, changed ones updated (a rolling update when what tasks run changes), unchanged ones left alone; with prune=true services no longer in the files are removed.',
+        'Takes the compose files and every file they read (.env, env_file, extends, secret and config files), keyed by their path relative to the project directory, the profiles and the variables they use. The server loads them; a dry run (dryRun=true) whose request lacks a file or variable the files read answers with `needs` (send them, or list them under missingFiles / unsetVariables, and ask again), and otherwise with the changes a deploy would make. Any problem is a 400 whose details read FILE:LINE:COL: path: message, and nothing changes. Otherwise the stack, its secrets, configs and services are written in one transaction: new services are created, changed ones updated (a rolling update when what tasks run changes), unchanged ones left alone; with prune=true services no longer in the files are removed. The networks the services use are created first (named STACK_key, labelled com.docker.stack.namespace, each with a range and VXLAN id), unless external (which must exist); an existing network of the stack with other settings is refused (networks are immutable); with prune=true, networks no longer in the files that no service uses are removed. A published port another service holds is refused.',
       tags: ['stacks'],
       body: StackSpec,
       querystring: StackDeployQuery,
@@ -74,7 +74,7 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
       if (loaded.secrets.some((s) => s.data !== undefined) && !sealer) {
         throw new ApiError('unavailable', 'this manager has no secret sealing key: a stack with secrets cannot be deployed');
       }
-      const target = { name, ...loaded, services: loaded.converted.services };
+      const target = { name, ...loaded, services: loaded.converted.services, networks: loaded.converted.networks };
       const holdsData = (secret: StoredSecret, data: Buffer): boolean => holds(sealer, secret, data);
       if (req.query.dryRun) {
         try {
@@ -83,6 +83,7 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
             services: store.services.all(),
             secrets: store.table('secret').all(),
             configs: store.table('config').all(),
+            networks: store.table('network').all(),
           };
           // Nothing is written: ids are placeholders and nothing is sealed.
           const plan = planStack(current, target, req.query.prune, { now: ctx.deps.clock.now(), newId, seal: () => '', holds: holdsData });
@@ -100,6 +101,7 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
               services: tx.services.all(),
               secrets: tx.table('secret').all(),
               configs: tx.table('config').all(),
+              networks: tx.table('network').all(),
             };
             plan = planStack(current, target, req.query.prune, {
               now: ctx.deps.clock.now(),
@@ -121,7 +123,7 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
   app.delete<{ Params: StackRef }>('/v1/stacks/:name', {
     schema: {
       summary: 'Remove a stack and everything it owns',
-      description: 'Removes its services (their tasks stop), secrets and configs, and the stack, in one transaction.',
+      description: 'Removes its services (their tasks stop), then its networks (never external ones), secrets and configs, and the stack, in one transaction.',
       tags: ['stacks'],
       params: StackRef,
       response: { 204: NoContent, ...errorResponses('not_found', 'failed_precondition') },
@@ -137,6 +139,15 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
             const services = tx.services.all().filter((s) => mine(s, stack.resources.services));
             for (const s of services) tx.services.delete(s.id);
             const others = tx.services.all().filter((s) => !services.includes(s));
+            // A stack stored before it had networks has no `resources.networks`.
+            const networkIds = (stack.resources.networks as string[] | undefined) ?? [];
+            for (const n of tx.table('network').all().filter((x) => !x.ingress && mine(x, networkIds))) {
+              const users = others.filter((s) => s.spec.taskTemplate.networks.some((a) => a.target === n.spec.name || a.target === n.id));
+              if (users.length > 0) {
+                throw new ApiError('failed_precondition', `stack ${name} cannot be removed: its network ${n.spec.name} is used by ${users.map((u) => u.spec.name).join(', ')}, which is not part of the stack`);
+              }
+              tx.table('network').delete(n.id);
+            }
             for (const kind of ['secret', 'config'] as const) {
               const ids = kind === 'secret' ? stack.resources.secrets : stack.resources.configs;
               for (const o of tx.table(kind).all().filter((x) => mine(x, ids))) {
@@ -167,6 +178,7 @@ function incomplete(name: string, needs: StackNeeds): ApiError {
 
 /** Writes a plan; every service it writes references secrets and configs that exist. */
 function apply(tx: Tx, plan: StackPlan): void {
+  for (const o of plan.networks.create) tx.table('network').create(o);
   for (const o of plan.secrets.create) tx.table('secret').create(o);
   for (const o of plan.secrets.update) tx.table('secret').update(o);
   for (const o of plan.configs.create) tx.table('config').create(o);
@@ -178,6 +190,7 @@ function apply(tx: Tx, plan: StackPlan): void {
   // Removed last: the services that used them are gone or no longer refer to them.
   for (const id of plan.secrets.delete) tx.table('secret').delete(id);
   for (const id of plan.configs.delete) tx.table('config').delete(id);
+  for (const id of plan.networks.delete) tx.table('network').delete(id);
   if ('create' in plan.stack) tx.table('stack').create(plan.stack.create);
   else tx.table('stack').update(plan.stack.update);
 }
