@@ -102,6 +102,7 @@ export class DockerDriver implements Driver {
       await this.#ensureImage(image, signal);
       await this.#ensureVolumes(task);
     }
+    await this.#checkNetworks(task);
     let e = await this.#create(task.id, create, signal);
     if (e !== undefined && statusOf(e) === 404 && !isMissingNetwork(e)) {
       await this.#ensureImage(image, signal);
@@ -116,6 +117,23 @@ export class DockerDriver implements Driver {
     if (isMissingNetwork(e)) throw dockerError(e, 'invalid_spec', `create container for task ${task.id}`);
     if (status === 404) throw dockerError(e, 'image_not_found');
     throw dockerError(e, status === 400 ? 'invalid_spec' : 'internal', `create container for task ${task.id}`);
+  }
+
+  /**
+   * Each network of the task exists (the engine takes a missing one at create and fails only
+   * at start). `invalid_spec` naming it otherwise.
+   */
+  async #checkNetworks(task: DriverTask): Promise<void> {
+    for (const n of task.networks ?? []) {
+      try {
+        await this.#docker.getNetwork(n.dockerNetwork).inspect();
+      } catch (e) {
+        if (statusOf(e) === 404) {
+          throw new DriverError('invalid_spec', `network ${n.networkId} has no Docker network ${n.dockerNetwork} on this node`, { cause: e });
+        }
+        throw dockerError(e, 'unavailable', `inspect Docker network ${n.dockerNetwork}`);
+      }
+    }
   }
 
   /**
