@@ -95,6 +95,7 @@ void describe('networkHook', () => {
     await hook.poststop!('never-seen');
     assert.deepEqual(ipam.entries(), []);
     await assert.rejects(stat(path), { code: 'ENOENT' });
+    await assert.rejects(stat(join(runtimeDir, 'tasks', 'task1')), { code: 'ENOENT' });
   });
 
   it('leaves a task without networks alone', async () => {

@@ -1,5 +1,5 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { TaskAddress } from '../../api/network.ts';
 import type { Task } from '../../api/task.ts';
 import type { Clock } from '../../lib/clock.ts';
@@ -92,15 +92,21 @@ export function networkHook(deps: NetworkHookDeps, options: NetworkHookOptions =
       const primary = networks[0];
       if (!primary) return undefined;
       const path = resolvConfPath(runtimeDir(), task.id);
-      await mkdir(join(path, '..'), { recursive: true, mode: 0o711 });
+      await mkdir(dirname(path), { recursive: true, mode: 0o711 });
       await writeFile(path, resolvConfText(primary.gateway), { mode: 0o644 });
       logger.debug({ task: task.id, networks: networks.map((x) => `${x.networkId}=${x.address}`) }, 'task attached');
       return { networks, resolvConf: path };
     },
     async poststop(taskId: string): Promise<void> {
       deps.ipam.release(taskId);
-      // The directory is the files hook's tmpfs mount point when the task has secrets: only the file is ours.
-      await rm(resolvConfPath(runtimeDir(), taskId), { force: true });
+      const path = resolvConfPath(runtimeDir(), taskId);
+      await rm(path, { force: true });
+      // The directory is the files hook's tmpfs mount point when the task has secrets (busy
+      // then: that hook removes it after us); otherwise it is ours, and now empty.
+      await rmdir(dirname(path)).catch((err: unknown) => {
+        const code = (err as { code?: string }).code;
+        if (code !== 'ENOENT' && code !== 'EBUSY' && code !== 'ENOTEMPTY') throw err;
+      });
     },
   };
 }
