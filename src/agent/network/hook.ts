@@ -51,25 +51,23 @@ export function networkHook(deps: NetworkHookDeps, options: NetworkHookOptions =
   const runtimeDir = (): string => (typeof deps.runtimeDir === 'string' ? deps.runtimeDir : deps.runtimeDir());
   const logger = deps.logger.child({ component: 'network-hook' });
 
-  /** The network once it is on this node, within the timeout. */
-  async function local(networkId: string, name: string, signal: AbortSignal): Promise<LocalNetwork> {
-    const ac = new AbortController();
-    let timedOut = false;
-    const onAbort = (): void => ac.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    const timer = deps.clock.setTimer(waitTimeoutMs, () => {
-      timedOut = true;
-      ac.abort(new Error('timed out'));
-    });
+  /** Waits for the network on this node and reserves the task's address on it. */
+  async function attach(taskId: string, networkId: string, name: string, signal: AbortSignal, timedOut: () => boolean): Promise<DriverNetwork> {
+    let n: LocalNetwork;
     try {
-      return await deps.source.waitForNetwork(networkId, ac.signal);
+      n = await deps.source.waitForNetwork(networkId, signal);
     } catch (err) {
-      if (timedOut) throw new TaskHookError(HOOK, `network ${name} has no address range on this node yet (waited ${waitTimeoutMs / 1000} s)`, { cause: err });
+      if (timedOut()) throw new TaskHookError(HOOK, `network ${name} has no address range on this node yet (waited ${waitTimeoutMs / 1000} s)`, { cause: err });
       throw err;
-    } finally {
-      timer.cancel();
-      signal.removeEventListener('abort', onAbort);
     }
+    let ip: string;
+    try {
+      ip = deps.ipam.reserve(n.id, n.slice, taskId, name);
+    } catch (err) {
+      if (isIpamError(err)) throw new TaskHookError(HOOK, err.message, { cause: err });
+      throw err;
+    }
+    return { networkId: n.id, dockerNetwork: dockerNetworkName(n.id), bridge: n.bridge, address: `${ip}/${n.prefix}`, ip, gateway: n.gateway, mtu: n.mtu };
   }
 
   return {
@@ -77,17 +75,22 @@ export function networkHook(deps: NetworkHookDeps, options: NetworkHookOptions =
     async prestart(task: Task, { signal }): Promise<Prepared | undefined> {
       const wanted = task.networks ?? [];
       if (wanted.length === 0) return undefined;
+      signal.throwIfAborted();
+      // One deadline for all of the task's networks; the agent stopping aborts the wait too.
+      const ac = new AbortController();
+      let timedOut = false;
+      const onAbort = (): void => ac.abort(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      const timer = deps.clock.setTimer(waitTimeoutMs, () => {
+        timedOut = true;
+        ac.abort(new Error('timed out'));
+      });
       const networks: DriverNetwork[] = [];
-      for (const w of wanted) {
-        const n = await local(w.networkId, w.name, signal);
-        let ip: string;
-        try {
-          ip = deps.ipam.reserve(n.id, n.slice, task.id, w.name);
-        } catch (err) {
-          if (isIpamError(err)) throw new TaskHookError(HOOK, err.message, { cause: err });
-          throw err;
-        }
-        networks.push({ networkId: n.id, dockerNetwork: dockerNetworkName(n.id), bridge: n.bridge, address: `${ip}/${n.prefix}`, ip, gateway: n.gateway, mtu: n.mtu });
+      try {
+        for (const w of wanted) networks.push(await attach(task.id, w.networkId, w.name, ac.signal, () => timedOut));
+      } finally {
+        timer.cancel();
+        signal.removeEventListener('abort', onAbort);
       }
       const primary = networks[0];
       if (!primary) return undefined;

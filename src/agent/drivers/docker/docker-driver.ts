@@ -108,11 +108,11 @@ export class DockerDriver implements Driver {
       await this.#ensureImage(image, signal);
       e = await this.#create(task.id, create, signal);
     }
-    if (e === undefined) return this.#connectNetworks(task);
+    if (e === undefined) return this.#connectNetworks(task, true);
     const status = statusOf(e);
     if (status === 409) {
       // Created before (an earlier prepare, or before an agent restart): fine if it is this task's.
-      if (await this.#find(task.id)) return this.#connectNetworks(task);
+      if (await this.#find(task.id)) return this.#connectNetworks(task, false);
     }
     if (isMissingNetwork(e)) throw dockerError(e, 'invalid_spec', `create container for task ${task.id}`);
     if (status === 404) throw dockerError(e, 'image_not_found');
@@ -139,9 +139,10 @@ export class DockerDriver implements Driver {
   /**
    * Connects the task's networks after the primary (API 1.41 creates a container on one) with
    * their addresses, before it starts; those already connected (a retried prepare) are left.
-   * On failure the container is removed, so a rejected task leaves nothing behind.
+   * On failure a container this call created is removed, so a rejected task leaves nothing
+   * behind (one found from before is left to the executor).
    */
-  async #connectNetworks(task: DriverTask): Promise<void> {
+  async #connectNetworks(task: DriverTask, createdNow: boolean): Promise<void> {
     const more = additionalNetworks(task);
     if (more.length === 0) return;
     const id = await this.#require(task.id);
@@ -153,7 +154,7 @@ export class DockerDriver implements Driver {
         await this.#docker.getNetwork(n.dockerNetwork).connect({ Container: id, EndpointConfig: endpointConfig(n) });
       }
     } catch (e) {
-      await this.remove(task.id).catch(() => undefined);
+      if (createdNow) await this.remove(task.id).catch(() => undefined);
       const status = statusOf(e);
       throw dockerError(e, status === 400 || status === 404 ? 'invalid_spec' : 'internal', `connect task ${task.id} to its networks`);
     }

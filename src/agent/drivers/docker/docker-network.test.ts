@@ -64,7 +64,7 @@ void describe('DockerDriver on networks', { skip }, () => {
     dir = await mkdtemp(join(tmpdir(), 'flotilla-attach-'));
     const resolvConf = join(dir, 'resolv.conf');
     await writeFile(resolvConf, `nameserver ${front.gateway}\n`);
-    const script = 'cat /etc/resolv.conf; ip -o -4 addr show | grep -v " lo " | awk \'{print $4}\' | sort; ip route show default; cat /sys/class/net/eth0/mtu; httpd -f -p 8080 -h /etc';
+    const script = 'cat /etc/resolv.conf; ip -o -4 addr show | grep -v " lo " | awk \'{print $4}\' | sort; ip route show default; cat /sys/class/net/eth0/mtu; echo END; httpd -f -p 8080 -h /etc';
     const t = {
       ...driverTask({ id: `nt${RUN}`, nodeId: NODE, serviceName: 'web', driver: 'docker', container: { image: TEST_IMAGE, command: ['sh', '-c', script] },
         ports: [{ target: 8080, published: PORT, protocol: 'tcp', mode: 'host' }] }),
@@ -84,11 +84,12 @@ void describe('DockerDriver on networks', { skip }, () => {
     assert.deepEqual(inspected?.networks, expected);
     assert.equal(inspected?.address, '10.197.65.7');
 
+    // What the task saw, up to the END line (the httpd keeps it running).
     let out = '';
-    for (let i = 0; i < 100 && !out.includes('default'); i++) {
-      out = '';
-      for await (const l of d.logs(t.id, { follow: false })) out += `${l.line}\n`;
-      if (!out.includes('default')) await systemClock.sleep(100);
+    const following = new AbortController();
+    for await (const l of d.logs(t.id, { follow: true }, following.signal)) {
+      out += `${l.line}\n`;
+      if (l.line === 'END') following.abort();
     }
     assert.match(out, /^nameserver 10\.197\.65\.1$/m);
     assert.match(out, /^10\.197\.65\.7\/20$/m);
