@@ -1,3 +1,4 @@
+import type { TaskAddress } from '../../api/network.ts';
 import type { PortConfig, TaskTemplate } from '../../api/service.ts';
 import { CodedError, errorGuard } from '../../lib/coded-error.ts';
 
@@ -28,6 +29,32 @@ export interface DriverTask {
    */
   readonly secretsDir?: string;
   readonly configsDir?: string;
+  /**
+   * The networks the task joins, with the address the agent chose on each (the network hook);
+   * the first is the primary one (default route, DNS). Absent: the driver's default network.
+   */
+  readonly networks?: readonly DriverNetwork[];
+  /**
+   * A host file to use as the task's `/etc/resolv.conf` (docker binds it read-only). Set with
+   * `networks`.
+   */
+  readonly resolvConf?: string;
+}
+
+/** A task's attachment to one network, as the driver needs it. */
+export interface DriverNetwork {
+  readonly networkId: string;
+  /** The Docker user-defined network that owns the bridge (`flt-<id10>`). */
+  readonly dockerNetwork: string;
+  /** The Linux bridge (`flb-<id10>`). */
+  readonly bridge: string;
+  /** The task's address with the network's prefix length (`10.0.3.2/16`). */
+  readonly address: string;
+  /** The task's address alone (`10.0.3.2`). */
+  readonly ip: string;
+  /** The node's gateway on the network (its slice's offset 1; also the DNS server). */
+  readonly gateway: string;
+  readonly mtu: number;
 }
 
 /** One secret or config file of a task: where it is on the host, and where the task sees it. */
@@ -66,9 +93,15 @@ export interface Inspection {
   readonly labels: Readonly<Record<string, string>>;
   /**
    * The IP address this node reaches the task's ports on (a container's IP); undefined when
-   * the task shares the node's network (exec tasks: 127.0.0.1).
+   * the task shares the node's network (exec tasks: 127.0.0.1). On networks: the primary one's.
    */
   readonly address?: string;
+  /**
+   * The task's addresses on its networks (`DriverTask.networks`), as the driver recorded them
+   * at prepare; absent for a task on no network. The agent rebuilds its IPAM from them after
+   * a restart and reports them in the task's status.
+   */
+  readonly networks?: readonly TaskAddress[];
 }
 
 /** A task's health as a health check judges it (`TaskStatus.health`). */

@@ -3,7 +3,7 @@ import type { DriverTask } from '../drivers/driver.ts';
 
 /**
  * Task hooks: per-node work around a task's container that is not the driver's (secret and
- * config files today, network attachment next). The executor runs the node's hooks in order
+ * config files today, network attachment next: `network/hook.ts`). The executor runs the node's hooks in order
  * before the driver prepares a task (`prestart`) and in reverse order once the task's process
  * is removed (`poststop`). See "Task hooks" in `agent/README.md` for the contract.
  */
@@ -13,8 +13,8 @@ type TaskFields = 'id' | 'serviceId' | 'serviceName' | 'nodeId' | 'slot' | 'spec
 
 /**
  * What hooks contribute to the driver's view of a task: every optional part of `DriverTask`
- * that does not come from the task itself (`fileMounts`, `secretsDir`, `configsDir`; a network
- * attachment becomes one more optional `DriverTask` field, and so one more key here).
+ * that does not come from the task itself (`fileMounts`, `secretsDir`, `configsDir` from the
+ * files hook; `networks`, `resolvConf` from the network hook).
  */
 export type Prepared = Partial<Omit<DriverTask, TaskFields>>;
 

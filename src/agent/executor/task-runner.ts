@@ -1,3 +1,4 @@
+import type { TaskAddress } from '../../api/network.ts';
 import type { Task, TaskState, TaskStatus } from '../../api/task.ts';
 import { isAtOrAfter, isBefore, isTerminal, movesForward } from '../../api/task-state.ts';
 import type { Clock } from '../../lib/clock.ts';
@@ -47,6 +48,11 @@ export class TaskRunner {
   /** The last status reported (or the store's): health changes refine it. */
   #last: TaskStatus;
   #health: HealthWatch | undefined;
+  /**
+   * The task's addresses on its networks, once attached (the network hook's, or the adopted
+   * process's): part of every status reported from then on.
+   */
+  #networks: readonly TaskAddress[] | undefined;
   /** A finished task found with no process: its hooks' `poststop` runs once at the start. */
   #sweepHooks = false;
   readonly #abort = new AbortController();
@@ -60,6 +66,8 @@ export class TaskRunner {
     this.#want = task.desiredState;
     this.#state = task.status.state;
     this.#last = task.status;
+    const known = adopted?.networks ?? task.status.networks;
+    if (known?.length) this.#networks = known;
     this.#phase = this.#initialPhase(adopted);
     // An adopted running task resumes its health check (from its last reported health).
     if (this.#phase === 'running' && !isTerminal(this.#state)) this.#watchHealth();
@@ -189,6 +197,7 @@ export class TaskRunner {
     }
     try {
       await driver.prepare({ ...driverTask(this.#task), ...pre.prepared }, this.#abort.signal);
+      if (pre.prepared.networks?.length) this.#networks = pre.prepared.networks.map((n) => ({ networkId: n.networkId, addr: n.address }));
     } catch (err) {
       if (this.#halted) return;
       await runPoststop(hooks, this.taskId, (h, e) => this.#hookCleanupFailed(h, e)).catch(() => undefined);
@@ -291,7 +300,7 @@ export class TaskRunner {
       this.#poke();
       return;
     }
-    this.#last = { ...this.#last, health };
+    this.#last = { ...this.#last, ...(this.#networks === undefined ? {} : { networks: [...this.#networks] }), health };
     this.#deps.report(this.taskId, this.#last);
   }
 
@@ -304,7 +313,8 @@ export class TaskRunner {
   #report(state: TaskState, message: string, extra: Partial<TaskStatus> = {}): void {
     if (!movesForward(this.#state, state)) return;
     this.#state = state;
-    const status: TaskStatus = { ...extra, state, message, timestamp: new Date(this.#deps.clock.now()).toISOString() };
+    const networks = this.#networks === undefined ? {} : { networks: this.#networks.map((n) => ({ ...n })) };
+    const status: TaskStatus = { ...networks, ...extra, state, message, timestamp: new Date(this.#deps.clock.now()).toISOString() };
     this.#last = status;
     this.#deps.report(this.taskId, status);
   }

@@ -13,7 +13,7 @@ export function judgeStatus(task: Task | undefined, nodeId: string, status: Task
   if (task.nodeId !== nodeId) return 'wrong_node';
   if (ownerOf(status.state) !== 'agent') return 'not_agent_state';
   if (status.state !== task.status.state) return movesForward(task.status.state, status.state) ? 'apply' : 'backwards';
-  // Same state: a refinement (a container id appearing, a health change, a new message) unless it is final.
+  // Same state: a refinement (a container id or addresses appearing, a health change, a new message) unless it is final.
   if (isTerminal(status.state) || sameStatus(task.status, status)) return 'unchanged';
   return 'apply';
 }
@@ -25,6 +25,7 @@ function sameStatus(a: TaskStatus, b: TaskStatus): boolean {
     a.exitCode === b.exitCode &&
     a.containerId === b.containerId &&
     a.pid === b.pid &&
-    a.health === b.health
+    a.health === b.health &&
+    JSON.stringify(a.networks ?? []) === JSON.stringify(b.networks ?? [])
   );
 }

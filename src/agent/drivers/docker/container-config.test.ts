@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isDriverError } from '../driver.ts';
 import { driverTask } from '../sample-tasks.ts';
-import { containerCreateOptions, containerName, dockerHealthcheck, withDefaultTag } from './container-config.ts';
+import { additionalNetworks, containerCreateOptions, containerName, dockerHealthcheck, NETWORKS_LABEL, parseNetworksLabel, withDefaultTag } from './container-config.ts';
 import { parseDockerHost } from './docker-host.ts';
 
 void test('containerName: <service>.<slot>.<task>, or the node id for global tasks', () => {
@@ -95,4 +95,41 @@ void test('dockerHealthcheck: a spec test becomes Docker’s Healthcheck in ns; 
   const t = driverTask({ id: 't1', nodeId: 'n1', container: { image: 'x', healthcheck: { ...timing, tcp: { port: 5432 } } } });
   assert.deepEqual(containerCreateOptions(t).Healthcheck, { Test: ['NONE'] });
   assert.equal(containerCreateOptions(driverTask({ id: 't2', nodeId: 'n1', container: { image: 'x' } })).Healthcheck, undefined);
+});
+
+void test('containerCreateOptions on networks: primary at create with its address, DNS on its gateway, resolv.conf bound, addresses labelled', () => {
+  const net = (id: string, ip: string, gateway: string) => ({
+    networkId: id, dockerNetwork: `flt-${id}`, bridge: `flb-${id}`, address: `${ip}/16`, ip, gateway, mtu: 1450,
+  });
+  const t = {
+    ...driverTask({
+      id: 't1', nodeId: 'n1', serviceName: 'web', serviceId: 's1', slot: 1,
+      container: { image: 'busybox', labels: { 'flotilla.task.networks': 'forged=1.2.3.4/8' } },
+      ports: [{ target: 80, published: 8080, protocol: 'tcp', mode: 'host' }],
+    }),
+    networks: [net('front', '10.1.3.2', '10.1.3.1'), net('back', '10.2.5.7', '10.2.5.1')],
+    resolvConf: '/run/flotilla/n1/tasks/t1/resolv.conf',
+    fileMounts: [{ hostPath: '/run/flotilla/n1/tasks/t1/secrets/pw', target: '/run/secrets/pw' }],
+  };
+  const o = containerCreateOptions(t);
+  assert.equal(o.HostConfig?.NetworkMode, 'flt-front');
+  assert.deepEqual(o.HostConfig?.Dns, ['10.1.3.1']);
+  assert.deepEqual(o.HostConfig?.PortBindings, { '80/tcp': [{ HostPort: '8080' }] });
+  assert.deepEqual(o.HostConfig?.Binds, [
+    '/run/flotilla/n1/tasks/t1/secrets/pw:/run/secrets/pw:ro',
+    '/run/flotilla/n1/tasks/t1/resolv.conf:/etc/resolv.conf:ro',
+  ]);
+  assert.deepEqual(o.NetworkingConfig, { EndpointsConfig: { 'flt-front': { IPAMConfig: { IPv4Address: '10.1.3.2' } } } });
+  assert.equal(o.Labels?.[NETWORKS_LABEL], 'front=10.1.3.2/16,back=10.2.5.7/16');
+  assert.deepEqual(additionalNetworks(t).map((n) => n.dockerNetwork), ['flt-back']);
+  assert.deepEqual(parseNetworksLabel(o.Labels?.[NETWORKS_LABEL]), [
+    { networkId: 'front', addr: '10.1.3.2/16' },
+    { networkId: 'back', addr: '10.2.5.7/16' },
+  ]);
+  assert.deepEqual(parseNetworksLabel('x=,=y,ok=1.2.3.4/24,junk'), [{ networkId: 'ok', addr: '1.2.3.4/24' }]);
+  // Without networks: Docker's default bridge, as before; a forged label is dropped.
+  const plain = containerCreateOptions(driverTask({ id: 't2', nodeId: 'n1', container: { image: 'busybox', labels: { 'flotilla.task.networks': 'x=1.2.3.4/8' } } }));
+  assert.equal('NetworkingConfig' in plain, false);
+  assert.equal(plain.HostConfig?.NetworkMode, undefined);
+  assert.equal(plain.Labels?.[NETWORKS_LABEL], undefined);
 });

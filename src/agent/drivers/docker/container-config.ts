@@ -1,6 +1,7 @@
 import type { ContainerCreateOptions, HealthConfig } from 'dockerode';
 import type { Healthcheck } from '../../../api/service.ts';
-import { DriverError, type DriverTask } from '../driver.ts';
+import type { TaskAddress } from '../../../api/network.ts';
+import { DriverError, type DriverNetwork, type DriverTask } from '../driver.ts';
 import { taskLabels } from '../labels.ts';
 import { normalizeSignal } from '../signals.ts';
 import { runtimeHostConfig } from './runtime-options.ts';
@@ -42,6 +43,17 @@ export function containerCreateOptions(task: DriverTask): ContainerCreateOptions
     exposed[key] = {};
     (bindings[key] ??= []).push({ HostPort: String(p.published) });
   }
+  const networks = task.networks ?? [];
+  const primary = networks[0];
+  const binds = [
+    // Secrets and configs: single files on the agent's per-task tmpfs, bound read-only.
+    ...(task.fileMounts ?? []).map((m) => `${m.hostPath}:${m.target}:ro`),
+    // The agent's resolv.conf replaces Docker's (Docker lets a user bind take its place).
+    ...(primary && task.resolvConf !== undefined ? [`${task.resolvConf}:/etc/resolv.conf:ro`] : []),
+  ];
+  const labels = taskLabels(task);
+  delete labels[NETWORKS_LABEL];
+  if (primary) labels[NETWORKS_LABEL] = formatNetworksLabel(networks);
   return {
     name: containerName(task),
     Image: c.image,
@@ -51,7 +63,7 @@ export function containerCreateOptions(task: DriverTask): ContainerCreateOptions
     ...(c.workdir === undefined || c.workdir === '' ? {} : { WorkingDir: c.workdir }),
     ...(c.user === undefined || c.user === '' ? {} : { User: c.user }),
     ...(c.hostname === undefined ? {} : { Hostname: c.hostname }),
-    Labels: taskLabels(task),
+    Labels: labels,
     StopSignal: normalizeSignal(c.stopSignal),
     StopTimeout: Math.ceil(c.stopGracePeriodMs / 1000),
     ...(c.healthcheck === undefined ? {} : { Healthcheck: dockerHealthcheck(c.healthcheck) }),
@@ -62,12 +74,46 @@ export function containerCreateOptions(task: DriverTask): ContainerCreateOptions
       ...(reservations.memoryBytes > 0 ? { MemoryReservation: reservations.memoryBytes } : {}),
       ...(Object.keys(bindings).length === 0 ? {} : { PortBindings: bindings }),
       ...runtimeHostConfig(c),
-      // Secrets and configs: single files on the agent's per-task tmpfs, bound read-only.
-      ...(task.fileMounts?.length ? { Binds: task.fileMounts.map((m) => `${m.hostPath}:${m.target}:ro`) } : {}),
+      ...(binds.length > 0 ? { Binds: binds } : {}),
+      // On networks: the primary one at create (API 1.41 takes one), the others connected before
+      // start (`additionalNetworks`). Docker's resolver (if it ever rewrites resolv.conf)
+      // forwards to the agent's DNS on the primary gateway.
+      ...(primary ? { NetworkMode: primary.dockerNetwork, Dns: [primary.gateway] } : {}),
       RestartPolicy: { Name: 'no' },
       Init: c.init,
     },
+    ...(primary ? { NetworkingConfig: { EndpointsConfig: { [primary.dockerNetwork]: endpointConfig(primary) } } } : {}),
   };
+}
+
+/** The label that records a task's addresses on its networks, for `recover()` and `inspect()`. */
+export const NETWORKS_LABEL = 'flotilla.task.networks';
+
+/** The endpoint settings of one network: the address the agent chose (no aliases: the agent answers names). */
+export function endpointConfig(n: DriverNetwork): { IPAMConfig: { IPv4Address: string } } {
+  return { IPAMConfig: { IPv4Address: n.ip } };
+}
+
+/** The networks after the primary: connected to the container after it is created, before it starts. */
+export function additionalNetworks(task: DriverTask): readonly DriverNetwork[] {
+  return (task.networks ?? []).slice(1);
+}
+
+/** `netId=ip/prefix,…` in the task's order. */
+export function formatNetworksLabel(networks: readonly DriverNetwork[]): string {
+  return networks.map((n) => `${n.networkId}=${n.address}`).join(',');
+}
+
+/** The label's addresses; malformed parts are skipped. */
+export function parseNetworksLabel(text: string | undefined): TaskAddress[] {
+  if (text === undefined || text === '') return [];
+  const out: TaskAddress[] = [];
+  for (const part of text.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0 || eq === part.length - 1) continue;
+    out.push({ networkId: part.slice(0, eq), addr: part.slice(eq + 1) });
+  }
+  return out;
 }
 
 const NS_PER_MS = 1_000_000;

@@ -16,8 +16,10 @@ import {
   type StartResult,
   type StopOptions,
 } from '../driver.ts';
+import type { TaskAddress } from '../../../api/network.ts';
+import { dockerNetworkName } from '../../network/names.ts';
 import { normalizeSignal } from '../signals.ts';
-import { containerCreateOptions, withDefaultTag } from './container-config.ts';
+import { additionalNetworks, containerCreateOptions, endpointConfig, NETWORKS_LABEL, parseNetworksLabel, withDefaultTag } from './container-config.ts';
 import { volumesToCreate } from './runtime-options.ts';
 import { parseDockerHost, type DockerEndpoint } from './docker-host.ts';
 import { dockerError, statusOf } from './docker-error.ts';
@@ -100,19 +102,62 @@ export class DockerDriver implements Driver {
       await this.#ensureImage(image, signal);
       await this.#ensureVolumes(task);
     }
+    await this.#checkNetworks(task);
     let e = await this.#create(task.id, create, signal);
-    if (e !== undefined && statusOf(e) === 404) {
+    if (e !== undefined && statusOf(e) === 404 && !isMissingNetwork(e)) {
       await this.#ensureImage(image, signal);
       e = await this.#create(task.id, create, signal);
     }
-    if (e === undefined) return;
+    if (e === undefined) return this.#connectNetworks(task, true);
     const status = statusOf(e);
     if (status === 409) {
       // Created before (an earlier prepare, or before an agent restart): fine if it is this task's.
-      if (await this.#find(task.id)) return;
+      if (await this.#find(task.id)) return this.#connectNetworks(task, false);
     }
+    if (isMissingNetwork(e)) throw dockerError(e, 'invalid_spec', `create container for task ${task.id}`);
     if (status === 404) throw dockerError(e, 'image_not_found');
     throw dockerError(e, status === 400 ? 'invalid_spec' : 'internal', `create container for task ${task.id}`);
+  }
+
+  /**
+   * Each network of the task exists (the engine takes a missing one at create and fails only
+   * at start). `invalid_spec` naming it otherwise.
+   */
+  async #checkNetworks(task: DriverTask): Promise<void> {
+    for (const n of task.networks ?? []) {
+      try {
+        await this.#docker.getNetwork(n.dockerNetwork).inspect();
+      } catch (e) {
+        if (statusOf(e) === 404) {
+          throw new DriverError('invalid_spec', `network ${n.networkId} has no Docker network ${n.dockerNetwork} on this node`, { cause: e });
+        }
+        throw dockerError(e, 'unavailable', `inspect Docker network ${n.dockerNetwork}`);
+      }
+    }
+  }
+
+  /**
+   * Connects the task's networks after the primary (API 1.41 creates a container on one) with
+   * their addresses, before it starts; those already connected (a retried prepare) are left.
+   * On failure a container this call created is removed, so a rejected task leaves nothing
+   * behind (one found from before is left to the executor).
+   */
+  async #connectNetworks(task: DriverTask, createdNow: boolean): Promise<void> {
+    const more = additionalNetworks(task);
+    if (more.length === 0) return;
+    const id = await this.#require(task.id);
+    try {
+      const info = await this.#docker.getContainer(id).inspect();
+      const connected = new Set(Object.keys(info.NetworkSettings.Networks ?? {}));
+      for (const n of more) {
+        if (connected.has(n.dockerNetwork)) continue;
+        await this.#docker.getNetwork(n.dockerNetwork).connect({ Container: id, EndpointConfig: endpointConfig(n) });
+      }
+    } catch (e) {
+      if (createdNow) await this.remove(task.id).catch(() => undefined);
+      const status = statusOf(e);
+      throw dockerError(e, status === 400 || status === 404 ? 'invalid_spec' : 'internal', `connect task ${task.id} to its networks`);
+    }
   }
 
   /** One create call; the engine's error instead of a throw. */
@@ -384,7 +429,9 @@ export class DockerDriver implements Driver {
 function toInspection(info: Docker.ContainerInspectInfo): Inspection {
   const labels = info.Config.Labels ?? {};
   const state = handleState(info.State.Status);
-  const address = state === 'running' ? containerAddress(info) : undefined;
+  const networks = taskAddresses(info, state);
+  const primary = networks[0]?.addr.split('/')[0];
+  const address = state !== 'running' ? undefined : labels[NETWORKS_LABEL] === undefined ? containerAddress(info) : primary;
   return {
     taskId: labels[TASK_LABELS.taskId] ?? '',
     state,
@@ -393,7 +440,33 @@ function toInspection(info: Docker.ContainerInspectInfo): Inspection {
     ...(state === 'exited' ? { exitCode: info.State.ExitCode } : {}),
     labels,
     ...(address === undefined ? {} : { address }),
+    ...(labels[NETWORKS_LABEL] === undefined ? {} : { networks }),
   };
+}
+
+/**
+ * The task's addresses on its networks, from the label written at create. For a running
+ * container each is checked against the engine's view: the address Docker reports on that
+ * network wins, and a network the container is no longer on is left out. A stopped container
+ * holds no address in Docker, so the label's stand.
+ */
+function taskAddresses(info: Docker.ContainerInspectInfo, state: HandleState): TaskAddress[] {
+  const recorded = parseNetworksLabel(info.Config.Labels?.[NETWORKS_LABEL]);
+  if (state !== 'running') return recorded;
+  const actual = (info.NetworkSettings as { Networks?: Record<string, { IPAddress?: string }> } | undefined)?.Networks ?? {};
+  const out: TaskAddress[] = [];
+  for (const a of recorded) {
+    const ip = actual[dockerNetworkName(a.networkId)]?.IPAddress;
+    if (!ip) continue;
+    const prefix = a.addr.split('/')[1];
+    out.push({ networkId: a.networkId, addr: prefix === undefined ? ip : `${ip}/${prefix}` });
+  }
+  return out;
+}
+
+/** A create refused because a network it names does not exist (404, like a missing image). */
+function isMissingNetwork(e: unknown): boolean {
+  return statusOf(e) === 404 && /network .* not found/i.test(dockerError(e, 'internal').message);
 }
 
 /** The container's IP: the default bridge's, else the first network's; none with host networking. */

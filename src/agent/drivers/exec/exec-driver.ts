@@ -103,7 +103,9 @@ export class ExecDriver implements Driver {
       throw new DriverError('invalid_spec', 'the exec driver needs container.command: the program to run and its arguments');
     }
     normalizeSignal(c.stopSignal);
-    const unsupported = unsupportedFields(c);
+    // Exec tasks get their own network namespace on a network later (design note §3.5); until
+    // then one would run on the host's network with addresses nobody holds.
+    const unsupported = [...unsupportedFields(c), ...(task.networks?.length ? [`join networks (${task.networks.map((n) => n.networkId).join(', ')})`] : [])];
     if (unsupported.length > 0) {
       throw new DriverError('invalid_spec', `the exec driver cannot ${unsupported.join('; ')}: use the docker driver`);
     }

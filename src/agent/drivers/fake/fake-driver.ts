@@ -188,6 +188,8 @@ function inspection(p: FakeProcess): Inspection {
     ...(p.pid === undefined ? {} : { pid: p.pid }),
     ...(p.result === undefined ? {} : { exitCode: p.result.exitCode }),
     labels: p.labels,
+    // The addresses it was prepared with, as a real driver records them.
+    ...(p.task.networks?.length ? { networks: p.task.networks.map((n) => ({ networkId: n.networkId, addr: n.address })) } : {}),
   };
 }
 

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, test } from 'node:test';
+import Docker from 'dockerode';
+import { parseDockerHost } from '../drivers/docker/docker-host.ts';
+import { skipUnlessRequired } from '../../testing/docker-engine.ts';
+import { dockerBridges, dockerNetworkCreate, isDockerNetworkError, NETWORK_LABELS, networkDifferences } from './docker-networks.ts';
+import type { LocalNetwork } from './local-network.ts';
+import { bridgeName, dockerNetworkName, vxlanName } from './names.ts';
+
+/**
+ * `dockerBridges` against the real engine (skipped without one, unless FLOTILLA_REQUIRE_DOCKER=1).
+ * Network ids start with `atst` (this test's own), subnets are in 10.197.0.0/16; everything
+ * made is removed in `after()`.
+ */
+const docker = new Docker(parseDockerHost(undefined).options);
+const reason = await docker.ping().then(() => undefined, (e: unknown) => `no Docker engine: ${(e as Error).message}`);
+const skip = skipUnlessRequired(reason);
+
+/** A LocalNetwork of this test: a /20 in 10.197.0.0/16 with this node's slice `sliceIndex`. */
+function testNetwork(id: string, block: number, sliceIndex: number, more: Partial<LocalNetwork> = {}): LocalNetwork {
+  const third = block * 16;
+  const slice = third + sliceIndex;
+  return {
+    id, name: `net-${id}`, subnet: `10.197.${third}.0/20`, prefix: 20, slice: `10.197.${slice}.0/24`,
+    gateway: `10.197.${slice}.1`, vtep: `10.197.${slice}.0`, bridge: bridgeName(id), vxlan: vxlanName(id), mtu: 1450,
+    internal: false, ingress: false, encrypted: false, ...more,
+  };
+}
+
+const newId = (): string => `atst${randomBytes(3).toString('hex')}-${randomBytes(4).toString('hex')}`;
+
+void test('the create request: whole range as subnet, slice as range, masquerade off, labels', () => {
+  const n = testNetwork('atst000000-x', 0, 1, { internal: true });
+  assert.deepEqual(dockerNetworkCreate(n), {
+    Name: 'flt-atst000000', CheckDuplicate: true, Driver: 'bridge', Internal: true,
+    IPAM: { Driver: 'default', Config: [{ Subnet: '10.197.0.0/20', IPRange: '10.197.1.0/24', Gateway: '10.197.1.1' }] },
+    Options: {
+      'com.docker.network.bridge.name': 'flb-atst000000', 'com.docker.network.driver.mtu': '1450',
+      'com.docker.network.bridge.enable_ip_masquerade': 'false', 'com.docker.network.bridge.enable_icc': 'true',
+    },
+    Labels: { 'flotilla.network.id': 'atst000000-x', 'flotilla.network.name': 'net-atst000000-x' },
+  });
+  assert.equal(dockerNetworkCreate(testNetwork('i', 0, 1, { ingress: true })).Internal, true);
+});
+
+void describe('dockerBridges against the engine', { skip }, () => {
+  after(async () => {
+    const nets = await docker.listNetworks({ filters: { label: [NETWORK_LABELS.id] } });
+    for (const n of nets) {
+      if (!(n.Labels?.[NETWORK_LABELS.id] ?? '').startsWith('atst')) continue;
+      const info = await docker.getNetwork(n.Id).inspect() as Docker.NetworkInspectInfo;
+      for (const c of Object.keys(info.Containers ?? {})) await docker.getContainer(c).remove({ force: true }).catch(() => undefined);
+      await docker.getNetwork(n.Id).remove().catch(() => undefined);
+    }
+  });
+
+  void test('ensure makes the network once, list finds it, remove deletes it (twice is fine)', async () => {
+    if (reason !== undefined) assert.fail(reason);
+    const bridges = dockerBridges(docker);
+    const n = testNetwork(newId(), 1, 3);
+    await bridges.ensure(n);
+    await bridges.ensure(n);
+    const info = await docker.getNetwork(dockerNetworkName(n.id)).inspect() as Docker.NetworkInspectInfo;
+    assert.deepEqual(networkDifferences(info, n), []);
+    assert.equal(info.Options?.['com.docker.network.bridge.name'], n.bridge);
+    assert.ok((await bridges.list()).includes(n.id));
+    await bridges.remove(n.id);
+    await bridges.remove(n.id);
+    assert.ok(!(await bridges.list()).includes(n.id));
+  });
+
+  void test('a network whose slice changed is recreated when unused, refused while a container uses it', async () => {
+    if (reason !== undefined) assert.fail(reason);
+    const bridges = dockerBridges(docker);
+    const id = newId();
+    await bridges.ensure(testNetwork(id, 2, 1));
+    const moved = testNetwork(id, 2, 2);
+    await bridges.ensure(moved);
+    const info = await docker.getNetwork(dockerNetworkName(id)).inspect() as Docker.NetworkInspectInfo;
+    assert.deepEqual(networkDifferences(info, moved), []);
+    // A running container holds an endpoint on it.
+    const c = await docker.createContainer({
+      Image: 'flotilla/busybox:test', Cmd: ['sleep', '60'],
+      HostConfig: { NetworkMode: dockerNetworkName(id) },
+      NetworkingConfig: { EndpointsConfig: { [dockerNetworkName(id)]: { IPAMConfig: { IPv4Address: '10.197.34.9' } } } },
+    });
+    try {
+      await c.start();
+      await assert.rejects(bridges.ensure(testNetwork(id, 2, 3)), (e) => isDockerNetworkError(e) && e.code === 'in_use' && e.message.includes('1 container(s) still use it'));
+      await assert.rejects(bridges.remove(id), (e) => isDockerNetworkError(e) && e.code === 'in_use');
+    } finally {
+      await c.remove({ force: true });
+    }
+    await bridges.remove(id);
+  });
+});

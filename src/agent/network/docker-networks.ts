@@ -1,0 +1,172 @@
+import type Docker from 'dockerode';
+import type { BridgeProvider, LocalNetwork } from './local-network.ts';
+import { dockerNetworkName } from './names.ts';
+
+/**
+ * Docker makes the bridge: each Flotilla network on this node is a Docker user-defined
+ * `bridge` network `flt-<id10>` whose bridge device is `flb-<id10>`, so the docker driver can
+ * put containers on it with the address the agent chose (`IPAMConfig.IPv4Address`). Its IPAM
+ * subnet is the network's **whole range** (Docker's internal-network rules drop traffic
+ * leaving the Docker subnet, and containers must see the range on-link), its `IPRange` this
+ * node's slice, its gateway the slice's offset 1. Docker's masquerade is off (the agent's own
+ * rule masquerades only traffic leaving the range); ICC on; MTU the overlay's.
+ */
+
+/** The labels on the Docker networks the agent makes. */
+export const NETWORK_LABELS = {
+  id: 'flotilla.network.id',
+  name: 'flotilla.network.name',
+} as const;
+
+export type DockerNetworkErrorCode = 'in_use' | 'conflict' | 'engine';
+
+/** A Docker network the agent cannot make or remove as asked; `message` names it and says why. */
+export class DockerNetworkError extends Error {
+  override readonly name = 'DockerNetworkError';
+  readonly code: DockerNetworkErrorCode;
+  constructor(code: DockerNetworkErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+  }
+}
+
+export function isDockerNetworkError(e: unknown): e is DockerNetworkError {
+  return e instanceof DockerNetworkError;
+}
+
+/** The create request for a network's Docker network (pure). */
+export function dockerNetworkCreate(n: LocalNetwork): Docker.NetworkCreateOptions {
+  return {
+    Name: dockerNetworkName(n.id),
+    CheckDuplicate: true,
+    Driver: 'bridge',
+    // `ingress` never carries a task's default route: Docker orders non-internal endpoints first.
+    Internal: n.internal || n.ingress,
+    IPAM: { Driver: 'default', Config: [{ Subnet: n.subnet, IPRange: n.slice, Gateway: n.gateway }] },
+    Options: {
+      'com.docker.network.bridge.name': n.bridge,
+      'com.docker.network.driver.mtu': String(n.mtu),
+      'com.docker.network.bridge.enable_ip_masquerade': 'false',
+      'com.docker.network.bridge.enable_icc': 'true',
+    },
+    Labels: { [NETWORK_LABELS.id]: n.id, [NETWORK_LABELS.name]: n.name },
+  };
+}
+
+/**
+ * What differs between an existing Docker network and the one `n` needs (empty: it fits).
+ * Pure; each difference is a short phrase for the error message.
+ */
+export function networkDifferences(found: Docker.NetworkInspectInfo, n: LocalNetwork): string[] {
+  const want = dockerNetworkCreate(n);
+  const cfg = found.IPAM?.Config?.[0] as { Subnet?: string; IPRange?: string; Gateway?: string } | undefined;
+  const diffs: string[] = [];
+  const check = (what: string, has: unknown, wants: unknown): void => {
+    if (has !== wants) diffs.push(`${what} ${String(has ?? 'none')} (wanted ${String(wants)})`);
+  };
+  check('label', found.Labels?.[NETWORK_LABELS.id], n.id);
+  check('driver', found.Driver, 'bridge');
+  check('subnet', cfg?.Subnet, n.subnet);
+  check('ip range', cfg?.IPRange, n.slice);
+  check('gateway', cfg?.Gateway, n.gateway);
+  check('internal', found.Internal, want.Internal);
+  for (const [k, v] of Object.entries(want.Options ?? {})) check(k, found.Options?.[k], v);
+  return diffs;
+}
+
+/** The `BridgeProvider` of nodes with a Docker engine. */
+export function dockerBridges(docker: Docker): BridgeProvider {
+  async function inspect(name: string): Promise<Docker.NetworkInspectInfo | undefined> {
+    try {
+      return (await docker.getNetwork(name).inspect()) as Docker.NetworkInspectInfo;
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      throw engineError(e, `inspect Docker network ${name}`);
+    }
+  }
+
+  async function create(n: LocalNetwork): Promise<void> {
+    try {
+      await docker.createNetwork(dockerNetworkCreate(n));
+    } catch (e) {
+      // 409: made meanwhile (another ensure); the caller's next ensure checks it.
+      if (statusOf(e) === 409) return;
+      throw engineError(e, `create Docker network ${dockerNetworkName(n.id)} for network ${n.name} (${n.subnet}, slice ${n.slice})`);
+    }
+  }
+
+  async function removeByName(name: string, what: string): Promise<void> {
+    try {
+      await docker.getNetwork(name).remove();
+    } catch (e) {
+      const status = statusOf(e);
+      if (status === 404) return;
+      if (status === 403 || status === 409) {
+        throw new DockerNetworkError('in_use', `Docker network ${name} (${what}) still has containers attached: ${engineMessage(e)}`, { cause: e });
+      }
+      throw engineError(e, `remove Docker network ${name}`);
+    }
+  }
+
+  return {
+    kind: 'docker',
+
+    async ensure(n: LocalNetwork): Promise<void> {
+      const name = dockerNetworkName(n.id);
+      let found = await inspect(name);
+      if (!found) {
+        await create(n);
+        found = await inspect(name);
+        if (!found) throw new DockerNetworkError('engine', `Docker network ${name} for network ${n.name} vanished right after it was created`);
+      }
+      const diffs = networkDifferences(found, n);
+      if (diffs.length === 0) return;
+      const users = Object.keys(found.Containers ?? {}).length;
+      if (found.Labels?.[NETWORK_LABELS.id] !== n.id) {
+        throw new DockerNetworkError('conflict', `Docker network ${name} exists but is not network ${n.name}'s (${diffs.join(', ')}): remove it or rename it`);
+      }
+      if (users > 0) {
+        throw new DockerNetworkError('in_use', `Docker network ${name} of network ${n.name} differs from the network map (${diffs.join(', ')}) and ${users} container(s) still use it`);
+      }
+      await removeByName(name, `network ${n.name}`);
+      await create(n);
+      const again = await inspect(name);
+      const left = again ? networkDifferences(again, n) : ['missing'];
+      if (left.length > 0) throw new DockerNetworkError('engine', `Docker network ${name} of network ${n.name} still differs after it was recreated: ${left.join(', ')}`);
+    },
+
+    async remove(networkId: string): Promise<void> {
+      for (const net of await listOwn(docker, networkId)) await removeByName(net.Name, `network ${net.Labels?.[NETWORK_LABELS.name] ?? networkId}`);
+    },
+
+    async list(): Promise<string[]> {
+      const ids = (await listOwn(docker)).map((net) => net.Labels?.[NETWORK_LABELS.id] ?? '');
+      return [...new Set(ids.filter((id) => id !== ''))];
+    },
+  };
+}
+
+/** The Docker networks the agent made (for one network id, or all). */
+async function listOwn(docker: Docker, networkId?: string): Promise<Docker.NetworkInspectInfo[]> {
+  try {
+    return await docker.listNetworks({ filters: { label: [networkId === undefined ? NETWORK_LABELS.id : `${NETWORK_LABELS.id}=${networkId}`] } });
+  } catch (e) {
+    throw engineError(e, 'list Docker networks');
+  }
+}
+
+function statusOf(e: unknown): number | undefined {
+  const s = (e as { statusCode?: unknown } | null)?.statusCode;
+  return typeof s === 'number' ? s : undefined;
+}
+
+/** The engine's own words for a failed call. */
+function engineMessage(e: unknown): string {
+  const err = e as { json?: { message?: unknown }; message?: unknown } | null;
+  if (typeof err?.json?.message === 'string') return err.json.message;
+  return typeof err?.message === 'string' ? err.message : String(e);
+}
+
+function engineError(e: unknown, doing: string): DockerNetworkError {
+  return new DockerNetworkError('engine', `${doing}: ${engineMessage(e)}`, { cause: e });
+}
