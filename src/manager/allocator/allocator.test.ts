@@ -1,44 +1,51 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, test } from 'node:test';
+import type { Service } from '../../api/service.ts';
 import type { Task } from '../../api/task.ts';
 import { silentLogger } from '../../lib/logger.ts';
 import { openMemoryStore } from '../../store/memory.ts';
 import type { Store } from '../../store/store.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
+import { networksReader } from '../../testing/network-fixtures.ts';
 import { makeService, makeServiceSpec, makeTask, type DeepPartial } from '../../testing/fixtures.ts';
 import { allocate } from './allocate.ts';
-import type { TaskAllocator } from './task-allocator.ts';
+import type { AllocationContext, TaskAllocator } from './task-allocator.ts';
 import { Allocator } from './allocator.ts';
 
 const port = { target: 80, published: 8080, protocol: 'tcp', mode: 'host' } as const;
 const NOW = Date.UTC(2026, 0, 1, 0, 0, 5);
 
+/** The ballot's context for a service on a cluster without networks. */
+function ctx(service: Service): AllocationContext {
+  return { service, networks: networksReader([]) };
+}
+
 void test('allocate: new → pending with the service host ports', () => {
   const svc = makeService({ spec: { endpoint: { ports: [port] } } });
   const t = makeTask({ status: { state: 'new' } });
-  const next = allocate(t, svc, NOW);
+  const next = allocate(t, ctx(svc), NOW);
   assert.deepEqual(next?.status, { state: 'pending', message: 'allocated', timestamp: new Date(NOW).toISOString() });
   assert.deepEqual(next?.ports, [port]);
 });
 
 void test('allocate: nothing to do for tasks not new, not wanted, or of a deleted service', () => {
   const svc = makeService();
-  assert.equal(allocate(makeTask({ status: { state: 'pending' } }), svc, NOW), undefined);
-  assert.equal(allocate(makeTask({ status: { state: 'new' }, desiredState: 'shutdown' }), svc, NOW), undefined);
+  assert.equal(allocate(makeTask({ status: { state: 'pending' } }), ctx(svc), NOW), undefined);
+  assert.equal(allocate(makeTask({ status: { state: 'new' }, desiredState: 'shutdown' }), ctx(svc), NOW), undefined);
   assert.equal(allocate(makeTask({ status: { state: 'new' } }), undefined, NOW), undefined);
 });
 
 void test('allocate: a task of an older spec keeps its own ports', () => {
   const svc = makeService({ specVersion: 2, spec: { endpoint: { ports: [port] } } });
   const t = makeTask({ specVersion: 1, status: { state: 'new' }, ports: [] });
-  assert.deepEqual(allocate(t, svc, NOW)?.ports, []);
+  assert.deepEqual(allocate(t, ctx(svc), NOW)?.ports, []);
 });
 
 void test('allocate: a task of the previous spec gets that spec’s ports', () => {
   const old = makeServiceSpec({ endpoint: { ports: [port] } });
   const svc = makeService({ specVersion: 2, previousSpecVersion: 1, previousSpec: old });
   const t = makeTask({ specVersion: 1, status: { state: 'new' }, ports: [] });
-  assert.deepEqual(allocate(t, svc, NOW)?.ports, [port]);
+  assert.deepEqual(allocate(t, ctx(svc), NOW)?.ports, [port]);
 });
 
 void test('allocate: every allocator signs off, in order, before the task is pending', () => {
@@ -50,7 +57,7 @@ void test('allocate: every allocator signs off, in order, before the task is pen
       return { ok: true, task: { ...task, ports: [...task.ports, { ...port, target: seen.length }] } };
     },
   });
-  const next = allocate(makeTask({ status: { state: 'new' }, ports: [] }), makeService(), NOW, [label('a'), label('b')]);
+  const next = allocate(makeTask({ status: { state: 'new' }, ports: [] }), ctx(makeService()), NOW, [label('a'), label('b')]);
   assert.deepEqual(seen, ['a', 'b']);
   assert.deepEqual(next?.ports.map((p) => p.target), [1, 2], 'each allocator sees the task as the previous one left it');
   assert.equal(next?.status.state, 'pending');
@@ -59,12 +66,12 @@ void test('allocate: every allocator signs off, in order, before the task is pen
 void test('allocate: a refusing allocator keeps the task new with its reason, written once', () => {
   const never: TaskAllocator = { name: 'networks', allocate: () => ({ ok: false, reason: 'network front has no free address' }) };
   const t = makeTask({ status: { state: 'new', message: 'created' } });
-  const next = allocate(t, makeService(), NOW, [never]);
+  const next = allocate(t, ctx(makeService()), NOW, [never]);
   assert.equal(next?.status.state, 'new');
   assert.equal(next?.status.message, 'cannot allocate networks: network front has no free address');
   assert.equal(next?.status.timestamp, t.status.timestamp, 'the state did not change');
   assert.deepEqual(next?.ports, t.ports, 'nothing allocated');
-  assert.equal(next && allocate(next, makeService(), NOW, [never]), undefined, 'same reason: nothing to write');
+  assert.equal(next && allocate(next, ctx(makeService()), NOW, [never]), undefined, 'same reason: nothing to write');
 });
 
 let clock: FakeClock;
