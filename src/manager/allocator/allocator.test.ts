@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, test } from 'node:test';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import type { Network } from '../../api/network.ts';
 import type { Service } from '../../api/service.ts';
 import type { Task } from '../../api/task.ts';
 import { silentLogger } from '../../lib/logger.ts';
 import { openMemoryStore } from '../../store/memory.ts';
 import type { Store } from '../../store/store.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
-import { networksReader } from '../../testing/network-fixtures.ts';
-import { makeService, makeServiceSpec, makeTask, type DeepPartial } from '../../testing/fixtures.ts';
+import { makeIngressNetwork, makeNetwork, networksReader } from '../../testing/network-fixtures.ts';
+import { makeNode, makeService, makeServiceSpec, makeTask, type DeepPartial } from '../../testing/fixtures.ts';
 import { allocate } from './allocate.ts';
 import type { AllocationContext, TaskAllocator } from './task-allocator.ts';
 import { Allocator } from './allocator.ts';
@@ -137,4 +138,103 @@ void test('lifecycle: start twice throws, stop is idempotent', async () => {
   await alloc.stop();
   await alloc.stop();
   assert.equal(alloc.state, 'stopped');
+});
+
+void describe('networks', () => {
+  const onFront = { taskTemplate: { networks: [{ target: 'front', aliases: ['www'] }] } };
+
+  async function addNetwork(n: Network): Promise<void> {
+    const { version: _v, createdAt: _c, updatedAt: _u, ...rest } = n;
+    await store.update((tx) => tx.table('network').create(rest));
+  }
+
+  async function addNode(id: string): Promise<void> {
+    const { version: _v, createdAt: _c, updatedAt: _u, ...rest } = makeNode({ id });
+    await store.update((tx) => tx.nodes.create(rest));
+  }
+
+  const network = (id: string): Network => store.table('network').get(id) as Network;
+  const sliceNodes = (id: string): string[] => network(id).slices.map((s) => s.nodeId).sort();
+
+  /** Moves a task to `assigned` on a node, as the scheduler does. */
+  async function assign(taskId: string, nodeId: string): Promise<void> {
+    await store.update((tx) => {
+      const t = tx.tasks.get(taskId) as Task;
+      tx.tasks.update({ ...t, nodeId, status: { ...t.status, state: 'assigned', message: 'scheduled' } });
+    });
+  }
+
+  void test('a service’s VIPs are written once, in the pass that allocates its tasks, and kept across an update', async () => {
+    await addNetwork(makeNetwork({ id: 'net-front', subnet: '10.1.0.0/16', spec: { name: 'front' } }));
+    await addNetwork(makeNetwork({ id: 'net-back', subnet: '10.2.0.0/16', spec: { name: 'back' } }));
+    await store.update((tx) => tx.services.create({ id: 'svc-web', spec: makeServiceSpec(onFront), specVersion: 1 }));
+    const first = await addTask({ spec: makeServiceSpec(onFront).taskTemplate, status: { state: 'new' } });
+    await alloc.start();
+    await alloc.whenIdle();
+    const svc = store.services.get('svc-web') as Service;
+    assert.deepEqual(svc.endpointStatus, { specVersion: 1, virtualIps: [{ networkId: 'net-front', addr: '10.1.0.1/16' }] });
+    assert.equal(store.tasks.get(first)?.status.state, 'pending', 'allocated in the same pass as the VIPs');
+    assert.deepEqual(store.tasks.get(first)?.networks, [{ networkId: 'net-front', name: 'front', aliases: ['www'] }]);
+
+    await addTask({ slot: 2, spec: makeServiceSpec(onFront).taskTemplate, status: { state: 'new' } });
+    await alloc.whenIdle();
+    assert.equal(store.services.get('svc-web')?.version, svc.version, 'not written again');
+
+    const spec = makeServiceSpec({ taskTemplate: { networks: [{ target: 'back', aliases: [] }, { target: 'front', aliases: [] }] } });
+    await store.update((tx) => tx.services.update({ ...svc, spec, specVersion: 2, previousSpec: svc.spec, previousSpecVersion: 1 }));
+    await alloc.whenIdle();
+    assert.deepEqual(store.services.get('svc-web')?.endpointStatus, {
+      specVersion: 2,
+      virtualIps: [
+        { networkId: 'net-back', addr: '10.2.0.1/16' },
+        { networkId: 'net-front', addr: '10.1.0.1/16' },
+      ],
+    });
+  });
+
+  void test('a task on an unknown network waits with the reason and goes on once the network exists', async () => {
+    await store.update((tx) => tx.services.create({ id: 'svc-web', spec: makeServiceSpec(onFront), specVersion: 1 }));
+    const id = await addTask({ spec: makeServiceSpec(onFront).taskTemplate, status: { state: 'new' } });
+    await alloc.start();
+    await alloc.whenIdle();
+    assert.equal(store.tasks.get(id)?.status.message, 'cannot allocate networks: network front not found');
+    assert.equal(store.services.get('svc-web')?.endpointStatus, undefined);
+    await addNetwork(makeNetwork({ id: 'net-front', spec: { name: 'front' } }));
+    await alloc.whenIdle();
+    assert.equal(store.tasks.get(id)?.status.state, 'pending');
+    assert.equal(store.services.get('svc-web')?.endpointStatus?.virtualIps.length, 1);
+  });
+
+  void test('slices: every node on ingress, a node on a network once a task of it is assigned there, none of a removed node', async () => {
+    await addNetwork(makeIngressNetwork());
+    await addNetwork(makeNetwork({ id: 'net-front', spec: { name: 'front' } }));
+    await addNode('n1');
+    await addNode('n2');
+    await alloc.start();
+    await alloc.whenIdle();
+    assert.deepEqual(sliceNodes('net-ingress'), ['n1', 'n2']);
+    assert.deepEqual(network('net-ingress').slices.map((s) => s.subnet).sort(), ['10.255.1.0/24', '10.255.2.0/24']);
+    assert.deepEqual(sliceNodes('net-front'), [], 'no task on it yet');
+
+    await addNode('n3');
+    await alloc.whenIdle();
+    assert.deepEqual(sliceNodes('net-ingress'), ['n1', 'n2', 'n3']);
+
+    await store.update((tx) => tx.services.create({ id: 'svc-web', spec: makeServiceSpec(onFront), specVersion: 1 }));
+    const id = await addTask({ spec: makeServiceSpec(onFront).taskTemplate, status: { state: 'new' } });
+    await alloc.whenIdle();
+    assert.equal(store.tasks.get(id)?.status.state, 'pending');
+    assert.deepEqual(sliceNodes('net-front'), [], 'pending: no node yet');
+    await assign(id, 'n2');
+    await alloc.whenIdle();
+    assert.deepEqual(network('net-front').slices, [{ nodeId: 'n2', subnet: '10.1.1.0/24' }]);
+
+    await store.update((tx) => tx.nodes.delete('n2'));
+    await alloc.whenIdle();
+    assert.deepEqual(sliceNodes('net-ingress'), ['n1', 'n3']);
+    assert.deepEqual(sliceNodes('net-front'), [], 'the removed node’s slices are free again');
+    await addNode('n4');
+    await alloc.whenIdle();
+    assert.equal(network('net-ingress').slices.find((s) => s.nodeId === 'n4')?.subnet, '10.255.2.0/24', 'the lowest free slice');
+  });
 });
