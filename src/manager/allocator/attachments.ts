@@ -58,9 +58,14 @@ export function attachments(targets: readonly NetworkAttachmentSpec[], ingress: 
   return { ok: true, attachments: out };
 }
 
+/** A template's `networks`; absent in specs stored before networks existed. */
+export function templateNetworks(template: { readonly networks?: readonly NetworkAttachmentSpec[] }): readonly NetworkAttachmentSpec[] {
+  return template.networks ?? [];
+}
+
 /** The networks a service's current spec puts its tasks on. */
 export function serviceAttachments(spec: ServiceSpec, networks: NetworksReader): AttachmentsResult {
-  return attachments(spec.taskTemplate.networks, hasIngressPort(spec), networks);
+  return attachments(templateNetworks(spec.taskTemplate), hasIngressPort(spec), networks);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { EndpointStatus, VirtualIp } from '../../api/network.ts';
 import type { Service } from '../../api/service.ts';
-import { serviceAttachments, type NetworksReader } from './attachments.ts';
+import { hasIngressPort, serviceAttachments, templateNetworks, type NetworksReader } from './attachments.ts';
 import { addressOf, nextVip } from './ipam.ts';
 
 /**
@@ -20,8 +20,8 @@ export function needsEndpoint(service: Service): boolean {
   if (service.endpointStatus?.specVersion === service.specVersion) return false;
   return (
     service.endpointStatus !== undefined ||
-    service.spec.taskTemplate.networks.length > 0 ||
-    service.spec.endpoint.ports.some((p) => p.mode === 'ingress')
+    templateNetworks(service.spec.taskTemplate).length > 0 ||
+    hasIngressPort(service.spec)
   );
 }
 

@@ -1,4 +1,4 @@
-import { attachments, hasIngressPort, specOfTask, toTaskNetworks } from './attachments.ts';
+import { attachments, hasIngressPort, specOfTask, templateNetworks, toTaskNetworks } from './attachments.ts';
 import type { TaskAllocator } from './task-allocator.ts';
 
 /**
@@ -13,7 +13,7 @@ export const networksAllocator: TaskAllocator = {
   name: 'networks',
   allocate(task, { service, networks, endpointProblem }) {
     const spec = specOfTask(task, service) ?? service.spec;
-    const resolved = attachments(task.spec.networks, hasIngressPort(spec), networks);
+    const resolved = attachments(templateNetworks(task.spec), hasIngressPort(spec), networks);
     if (!resolved.ok) return resolved;
     if (resolved.attachments.length > 0 && service.endpointStatus?.specVersion !== service.specVersion) {
       const reason = "waiting for the service's virtual IPs";
