@@ -181,11 +181,12 @@ export class Allocator {
     if (result.errors.length > 0) {
       const failed: string[] = [];
       for (const e of result.errors) {
-        const sid = serviceIds[e.index];
-        if (sid !== undefined) this.#services.add(sid);
-        const tid = ids[e.index - serviceIds.length];
-        if (e.index >= serviceIds.length && tid !== undefined) this.#candidates.add(tid);
-        failed.push(e.index < serviceIds.length ? (sid ?? '') : (tid ?? ''));
+        // Endpoint callbacks come first in the batch, then the tasks'.
+        const isService = e.index < serviceIds.length;
+        const id = isService ? serviceIds[e.index] : ids[e.index - serviceIds.length];
+        if (id === undefined) continue;
+        (isService ? this.#services : this.#candidates).add(id);
+        failed.push(id);
       }
       throw new AllocatorError(`${failed.length} of ${serviceIds.length + ids.length} allocations could not be written`, failed, {
         cause: result.errors[0]?.error,
