@@ -192,6 +192,20 @@ void describe('networks', () => {
     });
   });
 
+  void test('services allocated in one pass get different VIPs; dnsrr gets none', async () => {
+    await addNetwork(makeNetwork({ id: 'net-front', subnet: '10.1.0.0/16', spec: { name: 'front' } }));
+    await store.update((tx) => {
+      tx.services.create({ id: 'svc-a', spec: makeServiceSpec({ ...onFront, name: 'a' }), specVersion: 1 });
+      tx.services.create({ id: 'svc-b', spec: makeServiceSpec({ ...onFront, name: 'b' }), specVersion: 1 });
+      tx.services.create({ id: 'svc-c', spec: makeServiceSpec({ ...onFront, name: 'c', endpoint: { mode: 'dnsrr' } }), specVersion: 1 });
+    });
+    await alloc.start();
+    await alloc.whenIdle();
+    const vips = ['svc-a', 'svc-b'].map((id) => store.services.get(id)?.endpointStatus?.virtualIps[0]?.addr).sort();
+    assert.deepEqual(vips, ['10.1.0.1/16', '10.1.0.2/16']);
+    assert.deepEqual(store.services.get('svc-c')?.endpointStatus, { specVersion: 1, virtualIps: [] });
+  });
+
   void test('a task on an unknown network waits with the reason and goes on once the network exists', async () => {
     await store.update((tx) => tx.services.create({ id: 'svc-web', spec: makeServiceSpec(onFront), specVersion: 1 }));
     const id = await addTask({ spec: makeServiceSpec(onFront).taskTemplate, status: { state: 'new' } });
