@@ -1,7 +1,6 @@
-import type { Service } from '../../api/service.ts';
 import type { Task } from '../../api/task.ts';
 import { TASK_ALLOCATORS } from './allocators.ts';
-import type { TaskAllocator } from './task-allocator.ts';
+import type { AllocationContext, TaskAllocator } from './task-allocator.ts';
 
 /**
  * The allocator's pure core: runs the ballot of allocators (`allocators.ts`) on a new task.
@@ -16,20 +15,21 @@ export function needsAllocation(t: Task): boolean {
 
 /**
  * The task to write, or undefined when there is nothing to do (not new, not wanted, its
- * service is gone — the orchestrator removes it — or refused again for the reason it shows).
+ * service is gone — `ctx` undefined; the orchestrator removes the task — or refused again for
+ * the reason it shows).
  * Allocated: every resource on it and state `pending`, message `allocated`. Refused: still
  * `new`, with the refusing allocator's reason as its message (the state's timestamp kept).
  */
 export function allocate(
   t: Task,
-  service: Service | undefined,
+  ctx: AllocationContext | undefined,
   now: number,
   allocators: readonly TaskAllocator[] = TASK_ALLOCATORS,
 ): Task | undefined {
-  if (!needsAllocation(t) || service === undefined) return undefined;
+  if (!needsAllocation(t) || ctx === undefined) return undefined;
   let next = t;
   for (const a of allocators) {
-    const vote = a.allocate(next, { service });
+    const vote = a.allocate(next, ctx);
     if (!vote.ok) {
       const message = `cannot allocate ${a.name}: ${vote.reason}`;
       return t.status.message === message ? undefined : { ...t, status: { ...t.status, message } };

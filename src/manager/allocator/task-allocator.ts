@@ -1,11 +1,11 @@
 import type { Service } from '../../api/service.ts';
 import type { Task } from '../../api/task.ts';
+import type { NetworksReader } from './attachments.ts';
 
 /**
- * One resource a task needs before it can be scheduled (published ports; network
- * attachments and service VIPs next). The allocator runs every `TaskAllocator` of its list in
- * order on a new task; the task moves `new → pending` only when each has signed off — a
- * ballot, as in SwarmKit's allocator. Allocators are pure: no I/O, no clock.
+ * One resource a task needs before it can be scheduled (published ports, networks). The
+ * allocator runs every `TaskAllocator` of its list in order on a new task; the task moves
+ * `new → pending` only when each has signed off — a ballot, as in SwarmKit's allocator. Allocators are pure: no I/O, no clock.
  */
 export interface TaskAllocator {
   /** Short and stable: it names the allocator in the reason a task waits (`cannot allocate published-ports: …`). */
@@ -16,8 +16,15 @@ export interface TaskAllocator {
 
 /** What an allocator may read besides the task. */
 export interface AllocationContext {
-  /** The task's service (tasks of a deleted service are never allocated). */
+  /** The task's service as the transaction sees it (tasks of a deleted service are never allocated). */
   readonly service: Service;
+  /** The networks table as the transaction sees it. */
+  readonly networks: NetworksReader;
+  /**
+   * Why the service's endpoint (its VIPs) could not be allocated in this pass, if it could not
+   * ("network front has no free virtual IP"): a task waiting for the VIPs says so.
+   */
+  readonly endpointProblem?: string | undefined;
 }
 
 /** An allocator's vote: signed off with the task as it allocated it, or refused with a reason. */

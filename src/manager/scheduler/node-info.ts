@@ -1,3 +1,4 @@
+import type { Network } from '../../api/network.ts';
 import type { Node } from '../../api/node.ts';
 import type { PortConfig } from '../../api/service.ts';
 import type { Task } from '../../api/task.ts';
@@ -11,6 +12,11 @@ export interface ClusterSnapshot {
   readonly tasks: readonly Task[];
   /** Services and their tasks, for the dependency gate; without it no task is gated. */
   readonly dependencies?: DependencySnapshot;
+  /**
+   * Networks by id, for tasks on networks (encryption, free slices); without it a task's
+   * networks are taken as unencrypted with slices to spare.
+   */
+  readonly network?: (id: string) => Network | undefined;
 }
 
 /**

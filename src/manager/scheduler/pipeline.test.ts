@@ -4,10 +4,10 @@ import { makeNode } from '../../testing/fixtures.ts';
 import type { Demand } from './demand.ts';
 import { DYNAMIC_FILTERS, dynamicFiltersFor, STATIC_FILTERS, staticFailure } from './pipeline.ts';
 
-const demand: Demand = { driver: 'docker', constraints: [], nanoCpus: 0, memoryBytes: 0, hostPortKeys: [], maxPerNode: 0 };
+const demand: Demand = { driver: 'docker', constraints: [], nanoCpus: 0, memoryBytes: 0, hostPortKeys: [], maxPerNode: 0, networks: [] };
 
 void test('the pipeline lists each filter once, static before dynamic, in a fixed order', () => {
-  assert.deepEqual(STATIC_FILTERS.map((f) => f.name), ['ready', 'availability', 'driver', 'constraints']);
+  assert.deepEqual(STATIC_FILTERS.map((f) => f.name), ['ready', 'availability', 'driver', 'network', 'constraints']);
   assert.deepEqual(DYNAMIC_FILTERS.map((f) => f.name), ['resources', 'host-ports', 'max-replicas']);
 });
 

@@ -6,6 +6,7 @@ import { driverFilter } from './filters/driver.ts';
 import type { DynamicFilter, StaticFilter } from './filters/filter.ts';
 import { hostPortsFilter } from './filters/host-ports.ts';
 import { maxReplicasFilter } from './filters/max-replicas.ts';
+import { networkFilter } from './filters/network.ts';
 import { readyFilter } from './filters/ready.ts';
 import { resourcesFilter } from './filters/resources.ts';
 import type { NodeTable } from './node-info.ts';
@@ -15,13 +16,13 @@ import { Tally, type Failure } from './reasons.ts';
  * The filter pipeline: two ordered lists of filters (one file each under `filters/`). A node
  * passes when every filter passes; when one fails, the node is counted under that filter's
  * failure (the first one, in pipeline order) so an unschedulable task can say why no node
- * took it. Adding a filter (networks, platform, devices) is one file plus a line here.
+ * took it. Adding a filter (platform, devices) is one file plus a line here.
  *
  * Static filters depend only on the node and the task template, so they run once per
  * template for a whole plan. Dynamic filters depend on what is already placed and are checked
  * again as the plan places tasks; only those that apply to a group's demand are in its loop.
  */
-export const STATIC_FILTERS: readonly StaticFilter[] = [readyFilter, availabilityFilter, driverFilter, constraintsFilter];
+export const STATIC_FILTERS: readonly StaticFilter[] = [readyFilter, availabilityFilter, driverFilter, networkFilter, constraintsFilter];
 
 export const DYNAMIC_FILTERS: readonly DynamicFilter[] = [resourcesFilter, hostPortsFilter, maxReplicasFilter];
 

@@ -1,8 +1,10 @@
 import { parseConstraint, type Constraint } from '../../api/constraints.ts';
+import { sliceLength, type Network } from '../../api/network.ts';
 import type { Node } from '../../api/node.ts';
 import type { Task } from '../../api/task.ts';
+import { cidr } from '../../lib/cidr.ts';
 import { dependencyGate } from './dependency-gate.ts';
-import type { Demand } from './demand.ts';
+import type { Demand, DemandNetwork } from './demand.ts';
 import type { DynamicFilter } from './filters/filter.ts';
 import { hostPortKeys, isSchedulable, NodeTable, type ClusterSnapshot } from './node-info.ts';
 import { dynamicFailure, dynamicFiltersFor, filterStatic, staticFailure, staticKey, type StaticResult } from './pipeline.ts';
@@ -68,7 +70,7 @@ export function plan(snapshot: ClusterSnapshot, pending: readonly Task[], _now?:
     else groups.set(key, [t]);
   }
 
-  const demands = new DemandCache();
+  const demands = new DemandCache(snapshot.network);
   for (const t of pinned) {
     const nodeId = t.nodeId as string;
     const demand = demands.of(t);
@@ -175,9 +177,15 @@ function explain(
   return noSuitableNode(tally);
 }
 
-/** Demands per template, with constraints parsed once per distinct constraint list. */
+/** Demands per template, with constraints parsed once per distinct constraint list and networks looked up once. */
 class DemandCache {
   readonly #constraints = new Map<string, Constraint[] | { error: string }>();
+  readonly #networks = new Map<string, DemandNetwork | undefined>();
+  readonly #lookup: ((id: string) => Network | undefined) | undefined;
+
+  constructor(lookup: ((id: string) => Network | undefined) | undefined) {
+    this.#lookup = lookup;
+  }
 
   constraintKey(t: Task): string {
     return t.spec.placement.constraints.join('\n');
@@ -191,6 +199,12 @@ class DemandCache {
       this.#constraints.set(key, parsed);
     }
     if ('error' in parsed) return parsed;
+    const networks: DemandNetwork[] = [];
+    for (const a of t.networks ?? []) {
+      const n = this.#network(a.networkId, a.name);
+      if (n === undefined) return { error: `network ${a.name} not found` };
+      networks.push(n);
+    }
     const r = t.spec.resources.reservations;
     return {
       driver: t.spec.driver,
@@ -199,7 +213,28 @@ class DemandCache {
       memoryBytes: r.memoryBytes,
       hostPortKeys: hostPortKeys(t.ports),
       maxPerNode: t.spec.placement.maxReplicasPerNode,
+      networks,
     };
+  }
+
+  /** The network as placement sees it; undefined when the snapshot says it is gone. */
+  #network(id: string, name: string): DemandNetwork | undefined {
+    if (this.#networks.has(id)) return this.#networks.get(id);
+    let out: DemandNetwork | undefined;
+    if (this.#lookup === undefined) {
+      out = { id, name, encrypted: false, full: false, holders: new Set() };
+    } else {
+      const n = this.#lookup(id);
+      if (n !== undefined) {
+        const range = cidr(n.subnet);
+        // Slice 0 is the VIP block: nodes can hold all the others.
+        const capacity = 2 ** (sliceLength(range.prefix) - range.prefix) - 1;
+        const holders = new Set(n.slices.map((s) => s.nodeId));
+        out = { id, name: n.spec.name, encrypted: n.spec.encrypted, full: n.slices.length >= capacity, holders };
+      }
+    }
+    this.#networks.set(id, out);
+    return out;
   }
 }
 

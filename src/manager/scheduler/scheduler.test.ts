@@ -7,6 +7,7 @@ import { openMemoryStore } from '../../store/memory.ts';
 import type { Store } from '../../store/store.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
 import { CPU, makeNode, makeTask, type DeepPartial } from '../../testing/fixtures.ts';
+import { makeNetwork } from '../../testing/network-fixtures.ts';
 import { isSchedulerError, Scheduler } from './scheduler.ts';
 
 /** Resolves once `check()` holds, re-checking after every store change; fails after `ms` of real time. */
@@ -121,6 +122,23 @@ void describe('Scheduler', () => {
     await settlePass();
     await waitUntil(store, () => task(id).status.state === 'assigned', 'task assigned');
     assert.equal(task(id).nodeId, 'node-a');
+  });
+
+  void it('keeps a task on an encrypted network pending on nodes that cannot encrypt, then places it on one that can', async () => {
+    const plane = { underlay: '192.168.0.1', mtu: 1500, encryption: 'none' } as const;
+    await addNode({ id: 'node-a', description: { network: plane } });
+    await addNode({ id: 'node-b', description: { network: plane } });
+    const { version: _v, createdAt: _c, updatedAt: _u, ...secnet } = makeNetwork({ id: 'net-sec', spec: { name: 'secnet', encrypted: true } });
+    await store.update((tx) => tx.table('network').create(secnet));
+    await scheduler.start();
+    const [id] = await addTasks(1, { networks: [{ networkId: 'net-sec', name: 'secnet', aliases: [] }] });
+    await settlePass();
+    const reason = 'no suitable node (2 nodes cannot encrypt network secnet (no kernel IPsec or WireGuard))';
+    await waitUntil(store, () => task(id as string).status.message === reason, 'the reason written');
+    assert.equal(task(id as string).status.state, 'pending');
+    await addNode({ id: 'node-c', description: { network: { ...plane, encryption: 'wireguard' } } });
+    await settlePass();
+    await waitUntil(store, () => task(id as string).nodeId === 'node-c', 'placed on the node that can encrypt');
   });
 
   void it('re-plans when a task releases its node', async () => {

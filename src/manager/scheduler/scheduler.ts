@@ -111,7 +111,7 @@ export class Scheduler {
       return Promise.reject(err as Error);
     }
     // Snapshot and subscription in the same synchronous step: no change falls between them.
-    this.#unsubscribe = this.#store.watch((ev) => this.#onEvent(ev), { kinds: ['node', 'task', 'service'] });
+    this.#unsubscribe = this.#store.watch((ev) => this.#onEvent(ev), { kinds: ['node', 'task', 'service', 'network'] });
     for (const t of this.#store.tasks.all()) if (isSchedulable(t)) this.#pending.add(t.id);
     if (this.#pending.size > 0) this.#changed();
     return Promise.resolve();
@@ -131,6 +131,11 @@ export class Scheduler {
   }
 
   #onEvent(ev: StoreEvent): void {
+    if (ev.kind === 'network') {
+      // Encryption and free slices decide where tasks on a network may go.
+      if (this.#pending.size > 0) this.#changed();
+      return;
+    }
     if (ev.kind === 'service') {
       // A dependency created, updated or removed, or a gated service's own dependsOn changed.
       if (this.#waitingOn.size > 0 && this.#pending.size > 0) this.#changed();
@@ -225,7 +230,12 @@ export class Scheduler {
       serviceByName: (name: string) => store.services.byName(name),
       tasksOf: (serviceId: string) => store.tasks.byService(serviceId),
     };
-    const result = plan({ nodes: store.nodes.all(), tasks: store.tasks.all(), dependencies }, pending, started);
+    const networks = store.table('network');
+    const result = plan(
+      { nodes: store.nodes.all(), tasks: store.tasks.all(), dependencies, network: (id) => networks.get(id) },
+      pending,
+      started,
+    );
     const planned = this.#clock.now();
     const { written, reasons, errors } = await this.#commit(result);
     this.stats.assigned += written;
