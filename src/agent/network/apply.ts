@@ -1,0 +1,200 @@
+import type { Logger } from '../../lib/logger.ts';
+import { flowKey, restoreText, type HostPlan } from './plan.ts';
+import type { CommandRunner } from './runner.ts';
+import { VIP_DEVICE, VXLAN_PREFIX } from './names.ts';
+
+/**
+ * Makes the kernel of this network namespace hold a `HostPlan`, in a handful of process spawns
+ * whatever the plan's size (each spawn costs 15–40 ms on these machines): `ip -j` listings of
+ * links, routes and neighbours and `bridge -j fdb` (in parallel with `iptables-save`), one
+ * `ip -batch` of deletions when something is stale, one `ip -batch` of the desired state in
+ * "replace" forms (in parallel with one `iptables-restore --noflush`), one `bridge -batch`
+ * (FDB, hairpin) with the `/proc/sys` writes, and `conntrack -D` per UDP flow shape whose
+ * endpoint left. Stale state is found in the kernel's listings, not only in the previous plan,
+ * so leftovers of an earlier run go too: `flx-*` devices the plan lacks; routes on `flx-*` and
+ * `flt-vip`, permanent neighbours and FDB entries on `flx-*` that the plan lacks.
+ * Applying one plan twice changes nothing.
+ */
+
+/** A link as `ip -j -d link show` prints it (the fields used here). */
+interface IpLink {
+  readonly ifname: string;
+  readonly master?: string;
+  readonly linkinfo?: { readonly info_kind?: string; readonly info_data?: { readonly id?: number; readonly local?: string; readonly port?: number; readonly link?: string } };
+}
+interface IpRoute {
+  readonly dst: string;
+  readonly dev?: string;
+  readonly protocol?: string;
+}
+interface IpNeigh {
+  readonly dst: string;
+  readonly dev?: string;
+  readonly state?: readonly string[];
+}
+interface FdbEntry {
+  readonly mac: string;
+  readonly ifname?: string;
+  readonly dst?: string;
+}
+
+/** What went wrong in one apply (each item names the step and the kernel's words). */
+export interface ApplyReport {
+  readonly errors: readonly string[];
+}
+
+/**
+ * Failures of an `ip`/`bridge -force -batch` run, by line: the tools print
+ * `Command failed -:<line>` after the kernel's message. Lines that delete something are not
+ * failures (the thing being gone already is the goal).
+ */
+function batchFailures(tool: string, lines: readonly string[], stderr: string): string[] {
+  const errors: string[] = [];
+  const messages = stderr.split('\n');
+  messages.forEach((m, i) => {
+    const hit = /Command failed -:(\d+)/.exec(m);
+    if (!hit) return;
+    const line = lines[Number(hit[1]) - 1] ?? '?';
+    if (/ del /.test(` ${line} `)) return;
+    errors.push(`${tool} ${line}: ${(messages[i - 1] ?? '').trim()}`);
+  });
+  return errors;
+}
+
+export class Applier {
+  readonly #runner: CommandRunner;
+  readonly #logger: Logger;
+  #previous: HostPlan | undefined;
+  #conntrackMissing = false;
+
+  constructor(deps: { readonly runner: CommandRunner; readonly logger: Logger }) {
+    this.#runner = deps.runner;
+    this.#logger = deps.logger;
+  }
+
+  /** The plan applied last (also when parts of it failed). */
+  get previous(): HostPlan | undefined {
+    return this.#previous;
+  }
+
+  async apply(plan: HostPlan): Promise<ApplyReport> {
+    const errors: string[] = [];
+    const prev = this.#previous;
+    const [links, routes, neighs, fdb, saved] = await Promise.all([
+      this.#list<IpLink>(['ip', '-j', '-d', 'link', 'show'], errors),
+      this.#list<IpRoute>(['ip', '-j', 'route', 'show'], errors),
+      this.#list<IpNeigh>(['ip', '-j', 'neigh', 'show'], errors),
+      this.#list<FdbEntry>(['bridge', '-j', 'fdb', 'show'], errors),
+      this.#runner.run(['iptables-save']),
+    ]);
+    const ours = (dev: string | undefined): dev is string => dev !== undefined && dev.startsWith(VXLAN_PREFIX);
+
+    // --- ip: stale first (its own batch: `ip` stops a batch at some failures even with -force) ---
+    const planned = new Map(plan.vxlans.map((v) => [v.name, v]));
+    const del: string[] = [];
+    const dropped = new Set<string>();
+    for (const l of links) {
+      if (ours(l.ifname) && !planned.has(l.ifname)) {
+        del.push(`link del dev ${l.ifname}`);
+        dropped.add(l.ifname);
+      }
+    }
+    const wantRoutes = new Set([...plan.remotes.map((r) => `${r.subnet}|${r.vxlan}`), ...plan.vipRoutes.map((b) => `${b}|${VIP_DEVICE}`)]);
+    for (const r of routes) {
+      if (!(ours(r.dev) || r.dev === VIP_DEVICE) || dropped.has(r.dev) || r.protocol === 'kernel') continue;
+      if (!wantRoutes.has(`${r.dst}|${r.dev}`)) del.push(`route del ${r.dst} dev ${r.dev}`);
+    }
+    const wantNeighs = new Set(plan.remotes.map((r) => `${r.vtep}|${r.vxlan}`));
+    for (const n of neighs) {
+      if (!ours(n.dev) || dropped.has(n.dev) || !(n.state ?? []).includes('PERMANENT')) continue;
+      if (!wantNeighs.has(`${n.dst}|${n.dev}`)) del.push(`neigh del ${n.dst} dev ${n.dev}`);
+    }
+    await this.#batch('ip', del, errors);
+
+    // --- ip: devices, addresses, neighbours, routes ------------------------------------------
+    const ip: string[] = [];
+    for (const v of plan.vxlans) {
+      const have = links.find((l) => l.ifname === v.name);
+      const data = have?.linkinfo?.info_data;
+      const same = have?.linkinfo?.info_kind === 'vxlan' && data?.id === v.vni && data.local === v.local && data.port === v.port && (data.link === undefined || data.link === v.dev);
+      if (have !== undefined && !same) ip.push(`link del dev ${v.name}`);
+      if (!same) ip.push(`link add ${v.name} type vxlan id ${v.vni} local ${v.local} dstport ${v.port} nolearning dev ${v.dev}`);
+      ip.push(`link set dev ${v.name} address ${v.mac} mtu ${v.mtu} up`, `address replace ${v.address} dev ${v.name}`);
+    }
+    if (plan.vipRoutes.length > 0) {
+      if (!links.some((l) => l.ifname === VIP_DEVICE)) ip.push(`link add ${VIP_DEVICE} type bridge`);
+      ip.push(`link set dev ${VIP_DEVICE} up`);
+      for (const b of plan.vipRoutes) ip.push(`route replace ${b} dev ${VIP_DEVICE}`);
+    }
+    for (const r of plan.remotes) {
+      ip.push(`neigh replace ${r.vtep} lladdr ${r.mac} dev ${r.vxlan} nud permanent`, `route replace ${r.subnet} via ${r.vtep} dev ${r.vxlan} onlink`);
+    }
+    const iptables = async (): Promise<void> => {
+      if (saved.code !== 0) {
+        errors.push(`iptables-save: ${saved.stderr.trim() || `exit code ${saved.code}`}`);
+        return;
+      }
+      const r = await this.#runner.run(['iptables-restore', '-w', '5', '--noflush'], restoreText(plan, saved.stdout));
+      if (r.code !== 0) errors.push(`iptables-restore: ${r.stderr.trim() || `exit code ${r.code}`}`);
+    };
+    await Promise.all([this.#batch('ip', ip, errors), iptables()]);
+
+    // --- bridge: FDB (where each remote VTEP is), hairpin on every task port; sysctls ---------
+    const br: string[] = [];
+    const wantFdb = new Set(plan.remotes.map((r) => `${r.mac}|${r.vxlan}|${r.underlay}`));
+    for (const f of fdb) {
+      if (!ours(f.ifname) || dropped.has(f.ifname) || f.dst === undefined) continue;
+      if (!wantFdb.has(`${f.mac}|${f.ifname}|${f.dst}`)) br.push(`fdb del ${f.mac} dev ${f.ifname} dst ${f.dst} self`);
+    }
+    for (const r of plan.remotes) br.push(`fdb replace ${r.mac} dev ${r.vxlan} dst ${r.underlay} self permanent`);
+    const hairpin = new Set(plan.hairpinBridges);
+    for (const l of links) if (l.master !== undefined && hairpin.has(l.master)) br.push(`link set dev ${l.ifname} hairpin on`);
+    const [, failed] = await Promise.all([this.#batch('bridge', br, errors), this.#runner.writeSysctls(plan.sysctls)]);
+    for (const key of failed) errors.push(`sysctl ${key}: cannot write /proc/sys/${key}`);
+
+    // --- conntrack: UDP flows to endpoints that left ---------------------------------------------
+    const nextFlows = new Set(plan.udpFlows.map(flowKey));
+    for (const f of prev?.udpFlows ?? []) {
+      if (nextFlows.has(flowKey(f)) || this.#conntrackMissing) continue;
+      const argv = ['conntrack', '-D', '-p', 'udp'];
+      if (f.origDst !== undefined) argv.push('--orig-dst', f.origDst);
+      if (f.origPortDst !== undefined) argv.push('--orig-port-dst', String(f.origPortDst));
+      argv.push('--reply-src', f.replySrc);
+      const r = await this.#runner.run(argv);
+      if (r.code === 127) {
+        this.#conntrackMissing = true;
+        this.#logger.warn('conntrack (conntrack-tools) is not installed: UDP flows to removed endpoints stay until they time out');
+      } else if (r.code !== 0 && r.code !== 1) {
+        // Exit 1 is "0 flow entries have been deleted".
+        errors.push(`conntrack ${argv.slice(1).join(' ')}: ${r.stderr.trim()}`);
+      }
+    }
+
+    this.#previous = plan;
+    return { errors };
+  }
+
+  async #list<T>(argv: readonly string[], errors: string[]): Promise<T[]> {
+    const r = await this.#runner.run(argv);
+    if (r.code !== 0) {
+      errors.push(`${argv.join(' ')}: ${r.stderr.trim() || `exit code ${r.code}`}`);
+      return [];
+    }
+    try {
+      const parsed: unknown = JSON.parse(r.stdout.trim() || '[]');
+      return Array.isArray(parsed) ? (parsed as T[]) : [];
+    } catch {
+      errors.push(`${argv.join(' ')}: output is not JSON`);
+      return [];
+    }
+  }
+
+  async #batch(tool: 'ip' | 'bridge', lines: readonly string[], errors: string[]): Promise<void> {
+    if (lines.length === 0) return;
+    const r = await this.#runner.run([tool, '-force', '-batch', '-'], `${lines.join('\n')}\n`);
+    if (r.code === 0) return;
+    const failures = batchFailures(tool, lines, r.stderr);
+    if (failures.length === 0 && !/Command failed/.test(r.stderr)) failures.push(`${tool} -batch: ${r.stderr.trim() || `exit code ${r.code}`}`);
+    errors.push(...failures);
+  }
+}
