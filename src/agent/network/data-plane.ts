@@ -195,14 +195,16 @@ export class DataPlane {
 
     const problems: string[] = [];
     this.#ready.clear();
-    for (const n of local) {
-      try {
-        await bridges.ensure(n);
-        this.#ready.set(n.id, n);
-      } catch (err) {
-        problems.push(`bridge of ${n.name}: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
+    await Promise.all(
+      local.map(async (n) => {
+        try {
+          await bridges.ensure(n);
+          this.#ready.set(n.id, n);
+        } catch (err) {
+          problems.push(`bridge of ${n.name}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }),
+    );
     const keep = new Set(local.map((n) => bridgeName(n.id)));
     try {
       for (const id of await bridges.list()) {
