@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { silentLogger } from '../../lib/logger.ts';
-import { NET_A, sampleMap } from '../../testing/network-map-fixture.ts';
+import { NET_A, NET_B, endpoint, sampleMap } from '../../testing/network-map-fixture.ts';
 import { Applier } from './apply.ts';
 import { FakeKernel } from './fake-kernel.ts';
 import { bridgeName, vxlanName } from './names.ts';
@@ -86,6 +86,17 @@ describe('Applier', () => {
     assert.deepEqual(report.errors, []);
     assert.equal(bare.ran('conntrack').length, 1);
     assert.equal(lines.filter((l) => l.includes('conntrack')).length, 1);
+  });
+
+  it('deletes UDP entries to a VIP without endpoints once it gets some (they would bypass the new DNAT)', async () => {
+    const k = kernel();
+    const applier = new Applier({ runner: k, logger: silentLogger });
+    await applier.apply(planHost({ map: sampleMap(), nodeId: 'n1', underlay: UNDERLAY }));
+    const map = sampleMap(2);
+    const db = map.services.find((s) => s.id === 'svcdb');
+    db?.endpoints.push(endpoint('d1', 'n2', [NET_B.id, '10.20.2.2/16']));
+    await applier.apply(planHost({ map, nodeId: 'n1', underlay: UNDERLAY }));
+    assert.deepEqual(k.ran('conntrack').map((c) => c.argv), [['conntrack', '-D', '-p', 'udp', '--orig-dst', '10.20.0.2']]);
   });
 
   it('reports what the kernel refused, by the batch line', async () => {

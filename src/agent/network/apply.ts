@@ -154,12 +154,14 @@ export class Applier {
 
     // --- conntrack: UDP flows to endpoints that left ---------------------------------------------
     const nextFlows = new Set(plan.udpFlows.map(flowKey));
-    for (const f of prev?.udpFlows ?? []) {
-      if (nextFlows.has(flowKey(f)) || this.#conntrackMissing) continue;
+    const nextUnserved = new Set(plan.unserved.map(flowKey));
+    const stale = [...(prev?.udpFlows ?? []).filter((f) => !nextFlows.has(flowKey(f))), ...(prev?.unserved ?? []).filter((f) => !nextUnserved.has(flowKey(f)))];
+    for (const f of stale) {
+      if (this.#conntrackMissing) break;
       const argv = ['conntrack', '-D', '-p', 'udp'];
       if (f.origDst !== undefined) argv.push('--orig-dst', f.origDst);
       if (f.origPortDst !== undefined) argv.push('--orig-port-dst', String(f.origPortDst));
-      argv.push('--reply-src', f.replySrc);
+      if (f.replySrc !== undefined) argv.push('--reply-src', f.replySrc);
       const r = await this.#runner.run(argv);
       if (r.code === 127) {
         this.#conntrackMissing = true;

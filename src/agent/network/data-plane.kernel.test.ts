@@ -107,7 +107,7 @@ const TASKS: ReadonlyArray<{ name: string; host: string; nets: ReadonlyArray<[ty
   { name: 'b2', host: 'h2', nets: [[NET_B, '10.20.2.2']] },
 ];
 
-function mapAt(revision: number, endpoints: readonly MapEndpoint[]): NetworkMap {
+function mapAt(revision: number, endpoints: MapEndpoint[]): NetworkMap {
   return {
     revision,
     networks: [NET_A, NET_B, INGRESS],

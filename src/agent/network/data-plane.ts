@@ -102,6 +102,7 @@ export class DataPlane {
     for (const taskId of [...this.#gone]) {
       if (!map.services.some((s) => s.endpoints.some((e) => e.taskId === taskId))) this.#gone.delete(taskId);
     }
+    this.#local = localNetworks(map, this.#deps.nodeId, this.#deps.underlay);
     this.#rejectImpossible();
     this.#kick();
   }
@@ -186,11 +187,7 @@ export class DataPlane {
     const map = this.#map;
     if (map === undefined) return { requeueAfterMs: this.#resyncMs };
     const { nodeId, underlay, bridges } = this.#deps;
-    const local: LocalNetwork[] = [];
-    for (const n of map.networks) {
-      const l = localNetwork(n, nodeId, underlay?.mtu);
-      if (l !== undefined && !l.encrypted) local.push(l);
-    }
+    const local = localNetworks(map, nodeId, underlay);
     this.#local = local;
 
     const problems: string[] = [];
@@ -238,6 +235,16 @@ export class DataPlane {
     }
     return { requeueAfterMs: this.#resyncMs };
   }
+}
+
+/** The networks of `map` this node holds a slice of and can carry (not encrypted ones). */
+function localNetworks(map: NetworkMap, nodeId: string, underlay: Underlay | undefined): LocalNetwork[] {
+  const out: LocalNetwork[] = [];
+  for (const n of map.networks) {
+    const l = localNetwork(n, nodeId, underlay?.mtu);
+    if (l !== undefined && !l.encrypted) out.push(l);
+  }
+  return out;
 }
 
 /** The map with the fast path's removed tasks taken out of every service's endpoints. */

@@ -73,8 +73,8 @@ export interface UdpFlow {
   readonly origDst?: string;
   /** The published port the flow was sent to (routing mesh). */
   readonly origPortDst?: number;
-  /** The endpoint that answers it. */
-  readonly replySrc: string;
+  /** The endpoint that answers it; absent: every flow to the target. */
+  readonly replySrc?: string;
 }
 
 /** An iptables chain Flotilla owns, rewritten whole on every apply. */
@@ -99,6 +99,12 @@ export interface HostPlan {
   readonly nat: readonly Chain[];
   /** The UDP flows that may exist to the current endpoints (diffed to clean conntrack). */
   readonly udpFlows: readonly UdpFlow[];
+  /**
+   * VIPs (`origDst`) and mesh ports (`origPortDst`) without endpoints. UDP sent to them
+   * meanwhile leaves conntrack entries that would keep bypassing the DNAT once endpoints come
+   * (each packet refreshes them): they are deleted when the target gets endpoints.
+   */
+  readonly unserved: readonly UdpFlow[];
 }
 
 /** `02:f1:` + the address bytes in hex. */
@@ -191,6 +197,7 @@ export function planHost(input: PlanInput): HostPlan {
   const natChains: Chain[] = [];
   const rejects: string[] = [];
   const udpFlows: UdpFlow[] = [];
+  const unserved: UdpFlow[] = [];
   for (const svc of services) {
     if (svc.mode !== 'vip') continue;
     for (const vip of svc.virtualIps) {
@@ -203,6 +210,7 @@ export function planHost(input: PlanInput): HostPlan {
       if (eps.length === 0) {
         // Like kube-proxy: a refused connection, not a silent drop in flt-vip.
         rejects.push(`-d ${vipIp}/32 ${comment(`${tag}: no endpoints`)} -j REJECT`);
+        unserved.push({ origDst: vipIp });
         continue;
       }
       const svcChain = serviceChain(svc.id, net.id);
@@ -225,7 +233,11 @@ export function planHost(input: PlanInput): HostPlan {
   if (ingressNet !== undefined) {
     for (const svc of services) {
       const eps = endpointsOn(svc, ingressNet.id, gone);
-      if (eps.length === 0) continue; // nothing listens on the port: the host answers with a reset
+      if (eps.length === 0) {
+        // Nothing listens on the port: the host answers with a reset (TCP) or port unreachable.
+        for (const p of svc.ingressPorts) if (p.protocol === 'udp') unserved.push({ origPortDst: p.published });
+        continue;
+      }
       const ports = [...svc.ingressPorts].sort((a, b) => a.published - b.published || (a.protocol < b.protocol ? -1 : 1));
       for (const p of ports) {
         const chain = ingressChain(svc.id, p.protocol, p.published);
@@ -279,6 +291,7 @@ export function planHost(input: PlanInput): HostPlan {
     filter: [{ name: FORWARD_CHAIN, rules: forward }],
     nat: [{ name: SERVICES_CHAIN, rules: servicesRules }, ...natChains, { name: POSTROUTING_CHAIN, rules: postrouting }],
     udpFlows,
+    unserved,
   };
 }
 
@@ -352,5 +365,5 @@ export function restoreText(plan: HostPlan, saved: string): string {
 
 /** A stable key of a UDP flow shape. */
 export function flowKey(f: UdpFlow): string {
-  return `${f.origDst ?? ''}|${f.origPortDst ?? ''}|${f.replySrc}`;
+  return `${f.origDst ?? ''}|${f.origPortDst ?? ''}|${f.replySrc ?? ''}`;
 }
