@@ -1,6 +1,6 @@
 import type { Logger } from '../../lib/logger.ts';
 import { flowKey, restoreText, type HostPlan } from './plan.ts';
-import type { CommandRunner } from './runner.ts';
+import type { CommandResult, CommandRunner } from './runner.ts';
 import { VIP_DEVICE, VXLAN_PREFIX } from './names.ts';
 
 /**
@@ -20,7 +20,11 @@ import { VIP_DEVICE, VXLAN_PREFIX } from './names.ts';
 interface IpLink {
   readonly ifname: string;
   readonly master?: string;
-  readonly linkinfo?: { readonly info_kind?: string; readonly info_data?: { readonly id?: number; readonly local?: string; readonly port?: number; readonly link?: string } };
+  readonly linkinfo?: {
+    readonly info_kind?: string;
+    readonly info_data?: { readonly id?: number; readonly local?: string; readonly port?: number; readonly link?: string };
+    readonly info_slave_data?: { readonly hairpin?: boolean };
+  };
 }
 interface IpRoute {
   readonly dst: string;
@@ -61,6 +65,24 @@ function batchFailures(tool: string, lines: readonly string[], stderr: string): 
   return errors;
 }
 
+/** The part of a plan that `ip`, `bridge` and `/proc/sys` hold (all but the iptables chains). */
+function devicesKey(plan: HostPlan): string {
+  return JSON.stringify([plan.vxlans, plan.remotes, plan.vipRoutes, plan.sysctls, plan.hairpinBridges]);
+}
+
+/**
+ * `full`: list and program everything. `rules`: when the devices part of the plan equals the
+ * last one applied, only the iptables chains, hairpin on new ports and conntrack (two rounds of
+ * spawns instead of five: what a membership change needs); otherwise the same as `full`.
+ */
+export type ApplyMode = 'full' | 'rules';
+
+/** `bridge` lines turning hairpin on for the ports of the plan's bridges that lack it. */
+function hairpinLines(plan: HostPlan, links: readonly IpLink[]): string[] {
+  const bridges = new Set(plan.hairpinBridges);
+  return links.filter((l) => l.master !== undefined && bridges.has(l.master) && l.linkinfo?.info_slave_data?.hairpin !== true).map((l) => `link set dev ${l.ifname} hairpin on`);
+}
+
 export class Applier {
   readonly #runner: CommandRunner;
   readonly #logger: Logger;
@@ -77,9 +99,10 @@ export class Applier {
     return this.#previous;
   }
 
-  async apply(plan: HostPlan): Promise<ApplyReport> {
-    const errors: string[] = [];
+  async apply(plan: HostPlan, mode: ApplyMode = 'full'): Promise<ApplyReport> {
     const prev = this.#previous;
+    if (mode === 'rules' && prev !== undefined && devicesKey(prev) === devicesKey(plan)) return this.#applyRules(plan, prev);
+    const errors: string[] = [];
     const [links, routes, neighs, fdb, saved] = await Promise.all([
       this.#list<IpLink>(['ip', '-j', '-d', 'link', 'show'], errors),
       this.#list<IpRoute>(['ip', '-j', 'route', 'show'], errors),
@@ -129,15 +152,7 @@ export class Applier {
     for (const r of plan.remotes) {
       ip.push(`neigh replace ${r.vtep} lladdr ${r.mac} dev ${r.vxlan} nud permanent`, `route replace ${r.subnet} via ${r.vtep} dev ${r.vxlan} onlink`);
     }
-    const iptables = async (): Promise<void> => {
-      if (saved.code !== 0) {
-        errors.push(`iptables-save: ${saved.stderr.trim() || `exit code ${saved.code}`}`);
-        return;
-      }
-      const r = await this.#runner.run(['iptables-restore', '-w', '5', '--noflush'], restoreText(plan, saved.stdout));
-      if (r.code !== 0) errors.push(`iptables-restore: ${r.stderr.trim() || `exit code ${r.code}`}`);
-    };
-    await Promise.all([this.#batch('ip', ip, errors), iptables()]);
+    await Promise.all([this.#batch('ip', ip, errors), this.#restore(plan, saved, errors)]);
 
     // --- bridge: FDB (where each remote VTEP is), hairpin on every task port; sysctls ---------
     const br: string[] = [];
@@ -147,12 +162,36 @@ export class Applier {
       if (!wantFdb.has(`${f.mac}|${f.ifname}|${f.dst}`)) br.push(`fdb del ${f.mac} dev ${f.ifname} dst ${f.dst} self`);
     }
     for (const r of plan.remotes) br.push(`fdb replace ${r.mac} dev ${r.vxlan} dst ${r.underlay} self permanent`);
-    const hairpin = new Set(plan.hairpinBridges);
-    for (const l of links) if (l.master !== undefined && hairpin.has(l.master)) br.push(`link set dev ${l.ifname} hairpin on`);
+    br.push(...hairpinLines(plan, links));
     const [, failed] = await Promise.all([this.#batch('bridge', br, errors), this.#runner.writeSysctls(plan.sysctls)]);
     for (const key of failed) errors.push(`sysctl ${key}: cannot write /proc/sys/${key}`);
 
     // --- conntrack: UDP flows to endpoints that left ---------------------------------------------
+    await this.#conntrack(plan, prev, errors);
+    this.#previous = plan;
+    return { errors };
+  }
+
+  /** Only the iptables chains, hairpin on ports that lack it, and conntrack. */
+  async #applyRules(plan: HostPlan, prev: HostPlan): Promise<ApplyReport> {
+    const errors: string[] = [];
+    const [links, saved] = await Promise.all([this.#list<IpLink>(['ip', '-j', '-d', 'link', 'show'], errors), this.#runner.run(['iptables-save'])]);
+    await Promise.all([this.#batch('bridge', hairpinLines(plan, links), errors), this.#restore(plan, saved, errors)]);
+    await this.#conntrack(plan, prev, errors);
+    this.#previous = plan;
+    return { errors };
+  }
+
+  async #restore(plan: HostPlan, saved: CommandResult, errors: string[]): Promise<void> {
+    if (saved.code !== 0) {
+      errors.push(`iptables-save: ${saved.stderr.trim() || `exit code ${saved.code}`}`);
+      return;
+    }
+    const r = await this.#runner.run(['iptables-restore', '-w', '5', '--noflush'], restoreText(plan, saved.stdout));
+    if (r.code !== 0) errors.push(`iptables-restore: ${r.stderr.trim() || `exit code ${r.code}`}`);
+  }
+
+  async #conntrack(plan: HostPlan, prev: HostPlan | undefined, errors: string[]): Promise<void> {
     const nextFlows = new Set(plan.udpFlows.map(flowKey));
     const nextUnserved = new Set(plan.unserved.map(flowKey));
     const stale = [...(prev?.udpFlows ?? []).filter((f) => !nextFlows.has(flowKey(f))), ...(prev?.unserved ?? []).filter((f) => !nextUnserved.has(flowKey(f)))];
@@ -171,9 +210,6 @@ export class Applier {
         errors.push(`conntrack ${argv.slice(1).join(' ')}: ${r.stderr.trim()}`);
       }
     }
-
-    this.#previous = plan;
-    return { errors };
   }
 
   async #list<T>(argv: readonly string[], errors: string[]): Promise<T[]> {

@@ -60,23 +60,26 @@ const one = () => new Promise((resolve) => {
   const s = net.connect({ host, port: Number(port) });
   let data = '';
   const done = (v) => { clearTimeout(t); s.destroy(); resolve(v); };
-  const t = setTimeout(() => done(undefined), Number(timeout));
+  const t = setTimeout(() => done({ error: 'timeout' }), Number(timeout));
   s.on('data', (d) => { data += d; });
-  s.on('end', () => done(data.trim()));
-  s.on('error', () => done(undefined));
+  s.on('end', () => done({ answer: data.trim() }));
+  s.on('error', (err) => done({ error: err.code ?? 'error' }));
 });
 (async () => {
-  const answers = {}; let errors = 0;
+  const answers = {}; const failures = {}; let errors = 0;
   for (let i = 0; i < Number(count); i++) {
-    const a = await one();
-    if (a === undefined) errors++; else answers[a] = (answers[a] ?? 0) + 1;
+    const r = await one();
+    if (r.answer === undefined) { errors++; failures[r.error] = (failures[r.error] ?? 0) + 1; }
+    else answers[r.answer] = (answers[r.answer] ?? 0) + 1;
   }
-  console.log(JSON.stringify({ answers, errors }));
+  console.log(JSON.stringify({ answers, errors, failures }));
 })();`;
 
 interface Tally {
   readonly answers: Record<string, number>;
   readonly errors: number;
+  /** Failures by kind: `timeout`, or the socket error code (`ECONNREFUSED`). */
+  readonly failures: Record<string, number>;
 }
 
 async function connect(from: string, host: string, port: number, count = 1, timeoutMs = 1500): Promise<Tally> {
@@ -120,6 +123,10 @@ function mapAt(revision: number, endpoints: MapEndpoint[]): NetworkMap {
         ],
         ingressPorts: [{ published: 8080, target: 8080, protocol: 'tcp' }],
         endpoints,
+      }),
+      service('svcempty', 'empty', {
+        networks: [{ networkId: NET_A.id, name: NET_A.name, aliases: [] }],
+        virtualIps: [{ networkId: NET_A.id, addr: '10.10.0.3/16' }],
       }),
     ],
   };
@@ -265,13 +272,13 @@ void describe('DataPlane on a real kernel (network namespaces)', { skip: skipRea
     await waitFor('b1 (h1) → b2 (h2) on their own network', async () => ((await connect('b1', '10.20.2.2', 8080)).answers['b2'] === 1 ? true : undefined));
     for (const target of ['10.10.1.2', '10.10.2.2', '10.10.0.2']) {
       const r = await connect('b1', target, 8080, 1, 1000);
-      assert.deepEqual(r, { answers: {}, errors: 1 }, `b1 → ${target}`);
+      assert.deepEqual(r, { answers: {}, errors: 1, failures: { timeout: 1 } }, `b1 → ${target}`);
     }
   });
 
   it('keeps an internal network inside: no way to the underlay probe, while a normal network gets out', async () => {
     await waitFor('c1 (network a) to reach the probe', async () => ((await connect('c1', '10.198.0.254', 9000)).answers['probe'] === 1 ? true : undefined));
-    assert.deepEqual(await connect('b1', '10.198.0.254', 9000, 1, 1000), { answers: {}, errors: 1 });
+    assert.deepEqual(await connect('b1', '10.198.0.254', 9000, 1, 1000), { answers: {}, errors: 1, failures: { timeout: 1 } });
   });
 
   it('answers an ingress port on every host’s underlay address, from endpoints on both hosts', async () => {
@@ -305,6 +312,10 @@ void describe('DataPlane on a real kernel (network namespaces)', { skip: skipRea
   it('takes a removed endpoint out of the VIP at once', async () => {
     await applyEverywhere(mapAt(5, WEB_ENDPOINTS.filter((e) => e.taskId === 't1')));
     const r = await connect('c1', '10.10.0.2', 8080, 20);
-    assert.deepEqual(r, { answers: { t1: 20 }, errors: 0 });
+    assert.deepEqual(r, { answers: { t1: 20 }, errors: 0, failures: {} });
+  });
+
+  it('refuses connections to a VIP without endpoints (not a silent drop)', async () => {
+    assert.deepEqual(await connect('c1', '10.10.0.3', 8080, 1, 5000), { answers: {}, errors: 1, failures: { ECONNREFUSED: 1 } });
   });
 });

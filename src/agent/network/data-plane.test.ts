@@ -109,6 +109,28 @@ describe('DataPlane', () => {
     await plane.stop();
   });
 
+  it('applies a membership change as rules only (and hairpin on a new port), devices again on the resync', async () => {
+    const { plane, clock, k } = setup();
+    plane.start();
+    plane.setMap(sampleMap(1));
+    await settle(plane, clock);
+    const before = k.commands.length;
+    k.addLink('veth-new', { master: bridgeName(NET_A.id) });
+    plane.endpointGone('t1');
+    await settle(plane, clock);
+    const fast = k.commands.slice(before).map((c) => c.argv.join(' '));
+    assert.deepEqual(fast.filter((c) => !c.startsWith('conntrack')), ['ip -j -d link show', 'iptables-save', 'bridge -force -batch -', 'iptables-restore -w 5 --noflush']);
+    assert.equal(k.links.get('veth-new')?.hairpin, true);
+
+    const mark = k.commands.length;
+    await clock.advance(30_000);
+    await plane.whenIdle();
+    const resync = k.commands.slice(mark).map((c) => c.argv.join(' '));
+    assert.ok(resync.includes(`ip -j addr show dev ${bridgeName(NET_A.id)}`), resync.join('\n'));
+    assert.ok(resync.includes('ip -j route show'));
+    await plane.stop();
+  });
+
   it('removes a network that left the map: its bridge, its VXLAN device; stop leaves the rest in place', async () => {
     const { plane, clock, k } = setup();
     plane.start();

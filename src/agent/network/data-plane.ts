@@ -67,6 +67,10 @@ export class DataPlane {
   readonly #ready = new Map<string, LocalNetwork>();
   #local: LocalNetwork[] = [];
   #waiters: Waiter[] = [];
+  /** When everything was last listed and applied, and the local networks then (for the fast path). */
+  #lastFullAt = Number.NEGATIVE_INFINITY;
+  #lastFullKey = '';
+  #healthy = false;
 
   constructor(deps: DataPlaneDeps, options: DataPlaneOptions = {}) {
     this.#deps = deps;
@@ -190,29 +194,35 @@ export class DataPlane {
     const local = localNetworks(map, nodeId, underlay);
     this.#local = local;
 
+    // A membership change only touches the chains: bridges are checked again on the periodic
+    // resync, when the networks change, or after a failure.
+    const localKey = JSON.stringify(local);
+    const full = !this.#healthy || localKey !== this.#lastFullKey || this.#deps.clock.now() - this.#lastFullAt >= this.#resyncMs * 0.9;
     const problems: string[] = [];
-    this.#ready.clear();
-    await Promise.all(
-      local.map(async (n) => {
-        try {
-          await bridges.ensure(n);
-          this.#ready.set(n.id, n);
-        } catch (err) {
-          problems.push(`bridge of ${n.name}: ${err instanceof Error ? err.message : String(err)}`);
+    if (full) {
+      this.#ready.clear();
+      await Promise.all(
+        local.map(async (n) => {
+          try {
+            await bridges.ensure(n);
+            this.#ready.set(n.id, n);
+          } catch (err) {
+            problems.push(`bridge of ${n.name}: ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }),
+      );
+      const keep = new Set(local.map((n) => bridgeName(n.id)));
+      try {
+        for (const id of await bridges.list()) {
+          if (!keep.has(bridgeName(id))) await bridges.remove(id);
         }
-      }),
-    );
-    const keep = new Set(local.map((n) => bridgeName(n.id)));
-    try {
-      for (const id of await bridges.list()) {
-        if (!keep.has(bridgeName(id))) await bridges.remove(id);
+      } catch (err) {
+        problems.push(`stale bridges: ${err instanceof Error ? err.message : String(err)}`);
       }
-    } catch (err) {
-      problems.push(`stale bridges: ${err instanceof Error ? err.message : String(err)}`);
     }
 
     const plan = planHost({ map, nodeId, underlay, goneTasks: this.#gone });
-    const report = await this.#applier.apply(plan);
+    const report = await this.#applier.apply(plan, full ? 'full' : 'rules');
     problems.push(...report.errors);
 
     const waiters = this.#waiters;
@@ -229,6 +239,11 @@ export class DataPlane {
       } catch (err) {
         problems.push(`dns: ${err instanceof Error ? err.message : String(err)}`);
       }
+    }
+    this.#healthy = problems.length === 0;
+    if (full && this.#healthy) {
+      this.#lastFullAt = this.#deps.clock.now();
+      this.#lastFullKey = localKey;
     }
     if (problems.length > 0) {
       throw new Error(`network data plane: ${problems.join('; ')}`);

@@ -265,6 +265,9 @@ function linkJson(l: FakeLink): Record<string, unknown> {
     operstate: l.up ? 'UP' : 'DOWN',
     ...(l.address !== undefined ? { address: l.address } : {}),
     ...(l.master !== undefined ? { master: l.master } : {}),
-    ...(l.kind !== undefined ? { linkinfo: { info_kind: l.kind, info_data: l.info ?? {} } } : {}),
+    linkinfo: {
+      ...(l.kind !== undefined ? { info_kind: l.kind, info_data: l.info ?? {} } : {}),
+      ...(l.master !== undefined ? { info_slave_kind: 'bridge', info_slave_data: { hairpin: l.hairpin } } : {}),
+    },
   };
 }
