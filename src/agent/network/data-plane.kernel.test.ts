@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { MapEndpoint, NetworkMap } from '../../api/network.ts';
@@ -74,6 +76,35 @@ const one = () => new Promise((resolve) => {
   }
   console.log(JSON.stringify({ answers, errors, failures }));
 })();`;
+
+/**
+ * A UDP client on one socket: sends to host:port every 50 ms; prints the first answer, then
+ * `moved to X` after 5 answers in a row from another endpoint X, or `stuck on …` after 20 s.
+ */
+const UDP_CLIENT = `
+const [host, port] = process.argv.slice(1);
+const s = require('node:dgram').createSocket('udp4');
+let first; let streak = 0;
+const deadline = Date.now() + 20000;
+s.on('message', (m) => {
+  const a = m.toString().trim();
+  if (first === undefined) { first = a; console.log(a); return; }
+  if (a === first) { streak = 0; return; }
+  if (++streak >= 5) { console.log('moved to ' + a); process.exit(0); }
+});
+setInterval(() => {
+  if (Date.now() > deadline) { console.log('stuck on ' + first); process.exit(0); }
+  s.send('x', Number(port), host);
+}, 50);`;
+
+function conntrackMissing(): string | false {
+  try {
+    execFileSync('conntrack', ['--version'], { stdio: 'ignore' });
+    return false;
+  } catch {
+    return 'skipped: conntrack (conntrack-tools) is not installed';
+  }
+}
 
 interface Tally {
   readonly answers: Record<string, number>;
@@ -188,11 +219,13 @@ void describe('DataPlane on a real kernel (network namespaces)', { skip: skipRea
     for (const p of marks) await p.plane.whenIdle();
   }
 
+  /** A TCP server on :8080 and a UDP echo on :9999, both answering the task's name. */
   function serve(task: string): void {
-    const child = spawn('nsenter', [`--net=${nsPath(task)}`, NODE, '-e', `require('node:net').createServer((s) => s.end(${JSON.stringify(task)} + '\\n')).listen(8080)`], {
-      stdio: 'ignore',
-    });
-    children.push(child);
+    const name = JSON.stringify(task);
+    const script = `require('node:net').createServer((s) => s.end(${name} + '\\n')).listen(8080);
+      const u = require('node:dgram').createSocket('udp4');
+      u.on('message', (m, r) => u.send(${name}, r.port, r.address)).bind(9999);`;
+    children.push(spawn('nsenter', [`--net=${nsPath(task)}`, NODE, '-e', script], { stdio: 'ignore' }));
   }
 
   before(async () => {
@@ -313,6 +346,18 @@ void describe('DataPlane on a real kernel (network namespaces)', { skip: skipRea
     await applyEverywhere(mapAt(5, WEB_ENDPOINTS.filter((e) => e.taskId === 't1')));
     const r = await connect('c1', '10.10.0.2', 8080, 20);
     assert.deepEqual(r, { answers: { t1: 20 }, errors: 0, failures: {} });
+  });
+
+  it('moves a UDP client on one socket off an endpoint that left (conntrack entries deleted)', { skip: conntrackMissing() }, async () => {
+    await applyEverywhere(mapAt(6, WEB_ENDPOINTS));
+    const child = spawn('nsenter', [`--net=${nsPath('c1')}`, NODE, '-e', UDP_CLIENT, '10.10.0.2', '9999'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    children.push(child);
+    const lines = createInterface({ input: child.stdout as Readable })[Symbol.asyncIterator]();
+    const first = (await lines.next()).value as string;
+    assert.ok(first === 't1' || first === 't2', first);
+    // The endpoint still runs: without the conntrack delete, the socket's flow would stay on it.
+    await applyEverywhere(mapAt(7, WEB_ENDPOINTS.filter((e) => e.taskId !== first)));
+    assert.equal((await lines.next()).value, `moved to ${first === 't1' ? 't2' : 't1'}`);
   });
 
   it('refuses connections to a VIP without endpoints (not a silent drop)', async () => {
