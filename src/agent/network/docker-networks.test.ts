@@ -24,7 +24,7 @@ function testNetwork(id: string, block: number, sliceIndex: number, more: Partia
   return {
     id, name: `net-${id}`, subnet: `10.197.${third}.0/20`, prefix: 20, slice: `10.197.${slice}.0/24`,
     gateway: `10.197.${slice}.1`, vtep: `10.197.${slice}.0`, bridge: bridgeName(id), vxlan: vxlanName(id), mtu: 1450,
-    internal: false, ingress: false, encrypted: false, ...more,
+    vni: 0x100001, internal: false, ingress: false, encrypted: false, ...more,
   };
 }
 

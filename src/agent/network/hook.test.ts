@@ -23,7 +23,7 @@ after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))
 function local(id: string, third: number, slice = 3): LocalNetwork {
   return {
     id, name: `net-${id}`, subnet: `10.${third}.0.0/16`, prefix: 16, slice: `10.${third}.${slice}.0/24`, gateway: `10.${third}.${slice}.1`,
-    vtep: `10.${third}.${slice}.0`, bridge: bridgeName(id), vxlan: vxlanName(id), mtu: 1450, internal: false, ingress: false, encrypted: false,
+    vtep: `10.${third}.${slice}.0`, bridge: bridgeName(id), vxlan: vxlanName(id), mtu: 1450, vni: 0x100001, internal: false, ingress: false, encrypted: false,
   };
 }
 

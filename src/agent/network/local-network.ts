@@ -1,45 +1,108 @@
-/**
- * The seams between the agent's network data plane (`data-plane.ts`: devices, routes, rules)
- * and what attaches tasks (`hook.ts`, the drivers): a network as this node holds it, who makes
- * its bridge, and how the hook waits for it. See `docs/networking.md`.
- */
+import type { MapNetwork } from '../../api/network.ts';
+import { at, cidr, formatIp, subrange } from '../../lib/cidr.ts';
+import { sliceLength } from '../../api/network.ts';
+import { bridgeName, vxlanName } from './names.ts';
 
-/** A network as this node holds it: its range, this node's slice of it, and its device names. */
+/** VXLAN over IPv4 costs 50 bytes of the underlay's MTU. */
+export const VXLAN_OVERHEAD = 50;
+/** The underlay MTU assumed when the node's is unknown. */
+export const DEFAULT_UNDERLAY_MTU = 1500;
+/** The UDP port VXLAN runs on (IANA's; configurable later, like Swarm's `--data-path-port`). */
+export const VXLAN_PORT = 4789;
+
+/** The node's underlay: the address VXLAN runs between, its device and MTU. */
+export interface Underlay {
+  /** IPv4 address (no prefix). */
+  readonly addr: string;
+  /** The device that address is on (`eth0`). */
+  readonly dev: string;
+  readonly mtu: number;
+}
+
+/** One network as this node holds it: its slice and the names and addresses derived from it. */
 export interface LocalNetwork {
   readonly id: string;
   readonly name: string;
-  /** The network's whole range (CIDR); containers see all of it on-link. */
+  /** The network's range (CIDR, `10.0.0.0/16`). */
   readonly subnet: string;
-  /** The range's prefix length (a task's address is `<ip>/<prefix>`). */
+  /** The range's prefix length: tasks and the bridge carry addresses with it (the range is on-link). */
   readonly prefix: number;
-  /** This node's slice of the range (CIDR). */
+  /** This node's slice (CIDR, `10.0.3.0/24`). */
   readonly slice: string;
-  /** The slice's offset 1: the bridge's address, the tasks' gateway and DNS server. */
+  /** Offset 1 of the slice: the bridge's address, the tasks' gateway and DNS server (plain IP). */
   readonly gateway: string;
-  /** The slice's offset 0: this node's VXLAN endpoint address on the network. */
+  /** Offset 0 of the slice: this node's VXLAN endpoint address on the network (plain IP). */
   readonly vtep: string;
-  /** `flb-<id10>`. */
+  readonly vni: number;
+  /** Device names (`names.ts`). */
   readonly bridge: string;
-  /** `flx-<id10>`. */
   readonly vxlan: string;
+  /** Underlay MTU − 50: every device and task interface on the network. */
   readonly mtu: number;
   readonly internal: boolean;
   readonly ingress: boolean;
   readonly encrypted: boolean;
 }
 
-/** Who makes a network's bridge on this node: Docker (a user-defined network) or the agent. */
+/** The overlay MTU on an underlay of `underlayMtu`. */
+export function overlayMtu(underlayMtu: number | undefined): number {
+  return (underlayMtu ?? DEFAULT_UNDERLAY_MTU) - VXLAN_OVERHEAD;
+}
+
+/** The network's VIP block: slice 0 of its range (CIDR). */
+export function vipBlock(subnet: string): string {
+  const range = cidr(subnet);
+  const block = subrange(range, sliceLength(range.prefix), 0);
+  return `${formatIp(block.base)}/${block.prefix}`;
+}
+
+/** `network` as node `nodeId` holds it, or undefined when the node has no slice of it. */
+export function localNetwork(network: MapNetwork, nodeId: string, underlayMtu: number | undefined): LocalNetwork | undefined {
+  const slice = network.slices.find((s) => s.nodeId === nodeId);
+  if (slice === undefined) return undefined;
+  const s = cidr(slice.subnet);
+  return {
+    id: network.id,
+    name: network.name,
+    subnet: network.subnet,
+    prefix: cidr(network.subnet).prefix,
+    slice: slice.subnet,
+    gateway: formatIp(at(s, 1)),
+    vtep: formatIp(at(s, 0)),
+    vni: network.vni,
+    bridge: bridgeName(network.id),
+    vxlan: vxlanName(network.id),
+    mtu: overlayMtu(underlayMtu),
+    internal: network.internal,
+    ingress: network.ingress,
+    encrypted: network.encrypted,
+  };
+}
+
+/**
+ * The owner of a network's bridge device (`LocalNetwork.bridge`) on this node: the agent itself
+ * (`kernelBridges` in `bridges.ts`) or Docker (`dockerBridges`, a user-defined bridge network
+ * whose device is that bridge). The data plane calls `ensure` on every reconcile (it must be
+ * idempotent and cheap when nothing changed) before it programs anything else of the network.
+ */
 export interface BridgeProvider {
   readonly kind: 'docker' | 'kernel';
-  /** Makes the network's bridge exist as `n` says (idempotent). */
-  ensure(n: LocalNetwork): Promise<void>;
-  /** Removes it (idempotent); an error while tasks still use it (the data plane retries). */
+  /** Makes the bridge exist, up, with the gateway address at the range's prefix and the MTU. */
+  ensure(network: LocalNetwork): Promise<void>;
+  /**
+   * Removes the bridge of a network that left this node. Takes a network id, or the first
+   * `ID_CHARS` characters of one as `list` may return; nothing to remove is not an error.
+   */
   remove(networkId: string): Promise<void>;
-  /** The ids of the networks whose bridges it made. */
+  /**
+   * The networks whose bridges this provider holds on the node, by id — or by the first
+   * `ID_CHARS` characters of the id when that is all it can know (a device name). Compare with
+   * `bridgeName(id)`.
+   */
   list(): Promise<string[]>;
 }
 
-/** What the hook needs from the data plane. */
+/** What the network hook needs from the data plane. */
 export interface NetworkSource {
   /**
    * Resolves once this node holds a slice of the network and its bridge exists; rejects when
