@@ -20,6 +20,8 @@ export class AgentSession {
   authenticatedNodeId: string | undefined;
   /** Tasks sent to the agent and the desired state it was told (for diffs). */
   readonly sent = new Map<string, SentTask>();
+  /** `mapFingerprint` of the last network map sent; undefined before the first. */
+  mapSent: string | undefined;
   readonly logStreams = new Map<string, LogStream>();
 
   constructor(conn: Connection) {
