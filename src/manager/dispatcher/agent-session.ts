@@ -32,6 +32,11 @@ export class AgentSession {
     if (this.state !== 'closed') this.conn.send(encodeMessage(message));
   }
 
+  /** Sends a message already encoded (`encodeMessage`'s form), for one text sent to many agents. */
+  sendEncoded(text: string): void {
+    if (this.state !== 'closed') this.conn.send(text);
+  }
+
   /** Tells the agent why (when given), closes the transport and ends its log streams. */
   close(reason: string, code = 1000): void {
     if (this.state === 'closed') return;

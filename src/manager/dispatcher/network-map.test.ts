@@ -5,7 +5,9 @@ import type { Node } from '../../api/node.ts';
 import type { Service } from '../../api/service.ts';
 import type { Task } from '../../api/task.ts';
 import { makeNode, makeService, makeTask, type DeepPartial } from '../../testing/fixtures.ts';
+import { encodeMessage, parseManagerMessage } from '../../api/agent-protocol.ts';
 import {
+  encodeNetworkMapMessage,
   isServingEndpoint,
   mapFingerprint,
   networkMapFor,
@@ -226,6 +228,19 @@ void describe('network map', () => {
     assert.equal(maps.get('n1')?.services[0], maps.get('n2')?.services[0], 'the same part object');
     assert.deepEqual(maps.get('n3')?.services, []);
     assert.deepEqual(maps.get('n1'), networkMapFor('n1', snapshot({ services: [api], tasks }), 4));
+  });
+
+  void it('encodes the message as encodeMessage does, sharing the text of equal lists', () => {
+    const tasks = [serving('a', 'svc-api', 'n1', [['net-back', '10.0.1.2/16']])];
+    const nodes = [node('n1'), node('n2'), node('n3')];
+    const withN3 = BACK.slices.concat({ nodeId: 'n3', subnet: '10.0.3.0/24' });
+    const maps = networkMapsFor(['n1', 'n2', 'n3'], snapshot({ services: [api], tasks, nodes, networks: [INGRESS, { ...BACK, slices: withN3 }, FRONT] }), 9);
+    assert.equal(maps.get('n1')?.services, maps.get('n3')?.services, 'n1 and n3 hold the same networks: one list');
+    for (const m of maps.values()) {
+      const text = encodeNetworkMapMessage(m);
+      assert.equal(text, encodeMessage({ type: 'network-map', map: m }));
+      assert.deepEqual(parseManagerMessage(text), { ok: true, message: { type: 'network-map', map: m } });
+    }
   });
 
   void it('watch filter: tasks matter only as endpoint material', () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { MapEndpoint, MapNetwork, MapService, Network, NetworkMap, TaskAddress, TaskNetwork, VirtualIp } from '../../api/network.ts';
 import type { Node } from '../../api/node.ts';
 import type { Service } from '../../api/service.ts';
@@ -51,9 +52,10 @@ export function networkMapFor(nodeId: string, snapshot: NetworkMapSnapshot, revi
 }
 
 /**
- * The maps of several nodes from one snapshot, at store revision `revision`. The parts every
- * node shares (networks, services) are built once and the same objects appear in each map
- * that holds them unchanged, so `mapFingerprint` stringifies each part once.
+ * The maps of several nodes from one snapshot, at store revision `revision`. What nodes share
+ * is built once: each network's and service's part, and the lists of nodes that hold the same
+ * networks (the same array objects in each of their maps), so `mapFingerprint` and
+ * `encodeNetworkMapMessage` do the work once per distinct content, not once per node.
  */
 export function networkMapsFor(nodeIds: Iterable<string>, snapshot: NetworkMapSnapshot, revision: number): Map<string, NetworkMap> {
   const networks = [...snapshot.networks].sort(byKey((n) => n.id));
@@ -77,32 +79,106 @@ export function networkMapsFor(nodeIds: Iterable<string>, snapshot: NetworkMapSn
     if (e) entries.push(e);
   }
 
+  const held = new Map<string, Set<string>>();
+  for (const n of networks) {
+    for (const sl of n.slices) {
+      let ids = held.get(sl.nodeId);
+      if (!ids) held.set(sl.nodeId, (ids = new Set()));
+      ids.add(n.id);
+    }
+  }
+
+  /** Services' parts cut down to some networks, by service id and the networks kept. */
+  const restricted = new Map<string, MapService>();
+  const partFor = (e: ServiceEntry, ids: ReadonlySet<string>): MapService => {
+    const kept = e.touches.filter((id) => ids.has(id));
+    if (kept.length === e.touches.length) return e.service;
+    const key = `${e.service.id} ${kept.join(' ')}`;
+    let part = restricted.get(key);
+    if (!part) {
+      part = restrict(e.service, ids);
+      restricted.set(key, part);
+    }
+    return part;
+  };
+
+  /** Map content by the ids of the networks it holds: nodes on the same networks see the same. */
+  const contents = new Map<string, Pick<NetworkMap, 'networks' | 'services'>>();
   const maps = new Map<string, NetworkMap>();
   for (const nodeId of nodeIds) {
-    const mine = networks.filter((n) => n.ingress || n.slices.some((sl) => sl.nodeId === nodeId));
-    const ids = new Set(mine.map((n) => n.id));
-    const services: MapService[] = [];
-    for (const e of entries) {
-      if (!e.publishesIngress && !e.onNetworks.some((id) => ids.has(id))) continue;
-      services.push(e.touches.every((id) => ids.has(id)) ? e.service : restrict(e.service, ids));
+    const slices = held.get(nodeId);
+    const mine = networks.filter((n) => n.ingress || slices?.has(n.id));
+    const key = mine.map((n) => n.id).join(' ');
+    let content = contents.get(key);
+    if (!content) {
+      const ids = new Set(mine.map((n) => n.id));
+      const services: MapService[] = [];
+      for (const e of entries) {
+        if (!e.publishesIngress && !e.onNetworks.some((id) => ids.has(id))) continue;
+        services.push(partFor(e, ids));
+      }
+      content = { networks: mine.map(mapNetwork), services };
+      contents.set(key, content);
     }
-    maps.set(nodeId, { revision, networks: mine.map(mapNetwork), services });
+    maps.set(nodeId, { revision, ...content });
   }
   return maps;
 }
 
 const texts = new WeakMap<object, string>();
+const digests = new WeakMap<object, string>();
 
 /**
- * The map's content as text, without `revision`: equal for equal maps (their parts are
- * sorted). Parts shared between maps of one `networkMapsFor` are stringified once. The map's
- * parts must not be changed after it is taken.
+ * A digest of the map's content without `revision`: equal for equal maps (their parts are
+ * sorted), different otherwise. Cached per part and per list: maps of one `networkMapsFor`
+ * share the work on the parts and lists they share. The map's lists and parts must not be
+ * changed after it is taken.
  */
 export function mapFingerprint(map: NetworkMap): string {
-  return `${map.networks.map(textOf).join(',')}|${map.services.map(textOf).join(',')}`;
+  return `${digestOf(map.networks)}${digestOf(map.services)}`;
 }
 
-function textOf(o: object): string {
+/**
+ * The `network-map` message carrying `map`, as `encodeMessage` would encode it, reusing the
+ * text of lists (and parts) already encoded for another node's map.
+ */
+export function encodeNetworkMapMessage(map: NetworkMap): string {
+  return `{"type":"network-map","map":{"revision":${JSON.stringify(map.revision)},"networks":${listText(map.networks)},"services":${listText(map.services)}}}`;
+}
+
+function digestOf(list: readonly object[]): string {
+  let d = digests.get(list);
+  if (d === undefined) {
+    // From the parts' digests: far less to hash than the list's text, and shared by lists.
+    d = sha256(list.map(partDigest).join(''));
+    digests.set(list, d);
+  }
+  return d;
+}
+
+function partDigest(o: object): string {
+  let d = digests.get(o);
+  if (d === undefined) {
+    d = sha256(partText(o));
+    digests.set(o, d);
+  }
+  return d;
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('base64');
+}
+
+function listText(list: readonly object[]): string {
+  let t = texts.get(list);
+  if (t === undefined) {
+    t = `[${list.map(partText).join(',')}]`;
+    texts.set(list, t);
+  }
+  return t;
+}
+
+function partText(o: object): string {
   let t = texts.get(o);
   if (t === undefined) {
     t = JSON.stringify(o);

@@ -73,12 +73,14 @@ void describe('dispatcher sessions: network maps', () => {
     await store.close();
   });
 
+  /** Connects an agent and lets the map push tick after its welcome run. */
   async function connect(nodeId: string): Promise<ScriptedAgent> {
     const [agentEnd, managerEnd] = connectionPair('in-process:agent', 'in-process:manager');
     dispatcher.accept(managerEnd);
     const a = new ScriptedAgent(agentEnd);
     a.hello(nodeId);
     await a.next('welcome');
+    await clock.advance(50);
     return a;
   }
 
@@ -93,8 +95,14 @@ void describe('dispatcher sessions: network maps', () => {
   const endpoints = (m: NetworkMapMessage): string[] => m.map.services.flatMap((s) => s.endpoints.map((e) => e.taskId));
 
   void it('sends the map after the first assignments', async () => {
-    const a = await connect('n1');
+    const [agentEnd, managerEnd] = connectionPair('in-process:agent', 'in-process:manager');
+    dispatcher.accept(managerEnd);
+    const a = new ScriptedAgent(agentEnd);
+    a.hello('n1');
+    await a.next('welcome');
     await a.next('assignments');
+    assert.equal(a.inbox.length, 0);
+    await clock.advance(50);
     assert.equal(a.inbox[0]?.type, 'network-map', 'right after the full assignments');
     const { map } = await a.next('network-map');
     assert.equal(map.revision, store.revision);

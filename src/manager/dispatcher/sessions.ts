@@ -15,6 +15,7 @@ import { DispatcherError } from './errors.ts';
 import { filesFor, type SecretOpener } from './files.ts';
 import { LogStream } from './log-stream.ts';
 import {
+  encodeNetworkMapMessage,
   mapFingerprint,
   networkMapsFor,
   nodeAffectsMaps,
@@ -293,7 +294,8 @@ export class Sessions {
     s.sent.clear();
     const { tasks } = diffAssignments(this.#store.tasks.byNode(nodeId), nodeId, s.sent);
     s.send(this.#assignments(nodeId, true, tasks, []));
-    this.#sendMaps([s]);
+    // Its network map follows with the next push tick: a reconnect storm is one computation.
+    this.#markMapsDirty();
   }
 
   #refuse(s: AgentSession, reason: string): void {
@@ -366,9 +368,9 @@ export class Sessions {
   // ---- network maps ----
 
   /**
-   * Something a map shows changed: recompute every connected node's map once the debounce
-   * window (`networkMapDebounceMs`, from the first change) ends. Watch listeners run inside
-   * the store's commit path, so this only arms a timer.
+   * Something a map shows changed, or a session needs its first map: recompute every connected
+   * node's map once the debounce window (`networkMapDebounceMs`, from the first change) ends.
+   * Watch listeners run inside the store's commit path, so this only arms a timer.
    */
   #markMapsDirty(): void {
     if (this.#mapTimer || !this.#lifecycle.running) return;
@@ -395,7 +397,7 @@ export class Sessions {
       const fp = mapFingerprint(map);
       if (fp === s.mapSent) continue;
       s.mapSent = fp;
-      s.send({ type: 'network-map', map });
+      s.sendEncoded(encodeNetworkMapMessage(map));
     }
   }
 
