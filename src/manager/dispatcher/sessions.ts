@@ -377,22 +377,23 @@ export class Sessions {
     this.#mapTimer = this.#clock.setTimer(this.#o.networkMapDebounceMs, () => {
       this.#mapTimer = undefined;
       if (!this.#lifecycle.running) return;
-      const ready: AgentSession[] = [];
-      for (const l of this.#live.values()) if (l.session?.state === 'ready') ready.push(l.session);
-      this.#sendMaps(ready);
+      try {
+        this.#pushMaps();
+      } catch (err) {
+        // A bug, not a state: the next change tries again.
+        this.#logger.error({ err }, 'cannot compute the network maps');
+      }
     });
   }
 
-  /** Computes the sessions' maps from one read of the store; sends each that changed. */
-  #sendMaps(sessions: readonly AgentSession[]): void {
-    if (sessions.length === 0) return;
-    const maps = networkMapsFor(
-      sessions.map((s) => s.nodeId ?? ''),
-      this.#mapSnapshot(),
-      this.#store.revision,
-    );
-    for (const s of sessions) {
-      const map = maps.get(s.nodeId ?? '');
+  /** Computes the connected nodes' maps from one read of the store; sends each that changed. */
+  #pushMaps(): void {
+    const sessions = new Map<string, AgentSession>();
+    for (const [nodeId, l] of this.#live) if (l.session?.state === 'ready') sessions.set(nodeId, l.session);
+    if (sessions.size === 0) return;
+    const maps = networkMapsFor(sessions.keys(), this.#mapSnapshot(), this.#store.revision);
+    for (const [nodeId, s] of sessions) {
+      const map = maps.get(nodeId);
       if (!map) continue;
       const fp = mapFingerprint(map);
       if (fp === s.mapSent) continue;
