@@ -1,5 +1,6 @@
 import type { HelloMessage, ManagerMessage, WelcomeMessage } from '../api/agent-protocol.ts';
 import { PROTOCOL_VERSION } from '../api/agent-protocol.ts';
+import type { NetworkMap } from '../api/network.ts';
 import type { NodeDescription } from '../api/node.ts';
 import type { BackoffOptions } from '../lib/backoff.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -18,6 +19,12 @@ import { Session, type Connector, type SessionState } from './session.ts';
 import { StatusReporter } from './status-reporter.ts';
 import { Worker, type DriverSet } from './worker.ts';
 
+/** Takes the network maps the manager pushes (the node's network data plane). */
+export interface NetworkMapSink {
+  /** The latest map; never one older than a map given before. Must not throw. */
+  setMap(map: NetworkMap): void;
+}
+
 export interface AgentDeps {
   readonly clock: Clock;
   readonly logger: Logger;
@@ -32,6 +39,11 @@ export interface AgentDeps {
    * (see `executor/hooks.ts`). Default none.
    */
   readonly hooks?: readonly TaskHook[];
+  /**
+   * Gets each network map the manager pushes whose revision is not lower than the last one
+   * given (a map from a manager whose store lags is ignored). Without it maps are dropped.
+   */
+  readonly network?: NetworkMapSink;
 }
 
 export interface AgentOptions {
@@ -71,6 +83,8 @@ export class Agent {
   #nodeId: string | undefined;
   #description: NodeDescription | undefined;
   #welcomed: Array<(nodeId: string) => void> = [];
+  /** Revision of the last network map given to `deps.network`; -1 before the first. */
+  #mapRevision = -1;
 
   constructor(deps: AgentDeps, options: AgentOptions = {}) {
     this.#deps = deps;
@@ -213,8 +227,25 @@ export class Agent {
       case 'logs-cancel':
         this.#logs.cancel(m.requestId);
         return;
+      case 'network-map':
+        this.#onNetworkMap(m.map);
+        return;
       default:
         return;
+    }
+  }
+
+  #onNetworkMap(map: NetworkMap): void {
+    if (!this.#deps.network) return;
+    if (map.revision < this.#mapRevision) {
+      this.#logger.debug({ revision: map.revision, have: this.#mapRevision }, 'older network map ignored');
+      return;
+    }
+    this.#mapRevision = map.revision;
+    try {
+      this.#deps.network.setMap(map);
+    } catch (err) {
+      this.#logger.error({ err, revision: map.revision }, 'the network data plane refused a map');
     }
   }
 }

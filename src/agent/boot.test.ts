@@ -11,6 +11,7 @@ import { isDriverChoiceError } from './driver-choice.ts';
 import { FakeHost } from './drivers/fake/fake-host.ts';
 import { loadNodeId } from './node-id.ts';
 import { connectionPair } from '../testing/connection-pair.ts';
+import { parseAgentMessage, type HelloMessage } from '../api/agent-protocol.ts';
 
 const deps = { clock: systemClock, logger: silentLogger };
 
@@ -67,6 +68,44 @@ describe('NodeAgent (the agent composition root)', () => {
     const same = await NodeAgent.create(deps, { dataDir, link, drivers: { kind: 'fake', host: new FakeHost() } });
     assert.equal(same.nodeId, node.nodeId);
     await same.stop();
+  });
+
+  it('describes the network data plane only when networking is on', async () => {
+    /** Starts a node, returns the description its hello carries. */
+    async function helloOf(name: string, extra: { networking?: boolean; network?: HelloMessage['description']['network'] }): Promise<HelloMessage['description']> {
+      let hello: ((d: HelloMessage['description']) => void) | undefined;
+      const said = new Promise<HelloMessage['description']>((resolve) => (hello = resolve));
+      const link = {
+        transport: 'in-process' as const,
+        connect: () => {
+          const [agentEnd, managerEnd] = connectionPair();
+          managerEnd.onMessage((text) => {
+            const p = parseAgentMessage(text);
+            if (p.ok && p.message.type === 'hello') hello?.(p.message.description);
+          });
+          return Promise.resolve(agentEnd);
+        },
+      };
+      const node = await NodeAgent.create(deps, {
+        dataDir: join(dir, name),
+        link,
+        drivers: { kind: 'fake', host: new FakeHost() },
+        ...(extra.networking === undefined ? {} : { networking: extra.networking }),
+        agent: { backoff: { initialMs: 10_000, maxMs: 10_000, jitter: 0 }, ...(extra.network ? { description: { network: extra.network } } : {}) },
+      });
+      try {
+        await node.start();
+        return await said;
+      } finally {
+        await node.stop();
+      }
+    }
+    assert.equal((await helloOf('net-off', {})).network, undefined, 'off by default');
+    const on = (await helloOf('net-on', { networking: true })).network;
+    assert.equal(on?.encryption, 'none');
+    assert.ok(on?.underlay !== undefined || on?.unavailable !== undefined, 'an underlay, or why there is none');
+    const fixed = { underlay: '192.0.2.9', mtu: 1450, encryption: 'none' as const };
+    assert.deepEqual((await helloOf('net-fixed', { networking: true, network: fixed })).network, fixed, 'a given description wins');
   });
 
   it('a forced driver that cannot run here is a DriverChoiceError', async () => {

@@ -11,6 +11,7 @@ import { certificateInfo, tlsClientOptions } from './credentials.ts';
 import { chooseDrivers, type DriverSource } from './driver-choice.ts';
 import type { Driver } from './drivers/driver.ts';
 import { ensureCredential, formatManagerAddress, renewCertificate, type ManagerAddress } from './join.ts';
+import { describeNetwork, detectUnderlay } from './network/underlay.ts';
 import { ensureNodeId } from './node-id.ts';
 import type { Connector } from './session.ts';
 import { connectWebSocket } from './transport/ws.ts';
@@ -37,6 +38,12 @@ export interface NodeAgentOptions {
   readonly drivers: DriverSource;
   /** Options of the `Agent` itself (description overrides, backoff, runtime dir…). */
   readonly agent?: AgentOptions;
+  /**
+   * Describe the node's network data plane (`description.network`): its underlay, found from
+   * the route to the manager (`wss`) or the default route (`unix`, `in-process`). A
+   * `network` in `agent.description` wins. Default false (no description, as before overlays).
+   */
+  readonly networking?: boolean;
   /**
    * Says one line of progress as the node comes up: its credential (`wss`) and its drivers.
    * (The drivers line is also `driverLine`, for callers that print it later.)
@@ -120,7 +127,14 @@ export class NodeAgent {
     }
     const { drivers, line } = await chooseDrivers(options.drivers, nodeId, dataDir, deps.clock);
     options.say?.(line);
-    const agent = new Agent({ ...deps, drivers, dataDir, connect }, options.agent);
+    let agentOptions = options.agent;
+    if (options.networking && agentOptions?.description?.network === undefined) {
+      const underlay = await detectUnderlay(link.transport === 'wss' ? link.manager.host : undefined);
+      const network = describeNetwork(underlay);
+      deps.logger.info({ node: nodeId, underlay }, underlay ? 'network underlay found' : 'no network underlay: overlays will not work on this node');
+      agentOptions = { ...agentOptions, description: { ...agentOptions?.description, network } };
+    }
+    const agent = new Agent({ ...deps, drivers, dataDir, connect }, agentOptions);
     return new NodeAgent(nodeId, agent, drivers, line, renewer);
   }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { AgentMessage, Connection, ManagerMessage } from '../api/agent-protocol.ts';
+import type { NetworkMap } from '../api/network.ts';
 import { encodeMessage, parseAgentMessage } from '../api/agent-protocol.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { FakeClock } from '../testing/fake-clock.ts';
@@ -86,6 +87,37 @@ void describe('agent session', () => {
       manager.send({ type: 'status-ack', seq: msg.seq });
       await clock.advance(0);
       assert.equal(agent.unacknowledgedStatuses, 0);
+    } finally {
+      await agent.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  void it('hands the network data plane each map not older than the last one', async () => {
+    const clock = new FakeClock();
+    const manager = new ScriptedManager();
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-session-'));
+    const given: number[] = [];
+    const agent = new Agent({
+      clock,
+      logger: silentLogger,
+      drivers: [new FakeDriver({ nodeId: 'n1', clock })],
+      dataDir: dir,
+      connect: manager.connect,
+      network: { setMap: (m) => given.push(m.revision) },
+    });
+    const map = (revision: number): NetworkMap => ({ revision, networks: [], services: [] });
+    try {
+      await agent.start();
+      await clock.advance(0);
+      manager.send({ type: 'network-map', map: map(1) });
+      await clock.advance(0);
+      assert.deepEqual(given, [], 'nothing before the welcome');
+      manager.send({ type: 'welcome', nodeId: 'n1', heartbeatPeriodMs: 1_000 });
+      for (const r of [5, 3, 5, 7]) manager.send({ type: 'network-map', map: map(r) });
+      await clock.advance(0);
+      assert.deepEqual(given, [5, 5, 7]);
+      assert.equal(agent.sessionState, 'ready', 'maps are part of the protocol');
     } finally {
       await agent.stop();
       await rm(dir, { recursive: true, force: true });

@@ -13,7 +13,7 @@ export interface SessionHandlers {
   hello(): HelloMessage;
   /** The manager accepted the node. Runs before any other message of the session. */
   welcome(welcome: WelcomeMessage): void;
-  /** Every later manager message (assignments, logs, acks). */
+  /** Every later manager message (assignments, network maps, logs, acks). */
   message(message: ManagerMessage): void;
   /** The session ended (it will be retried unless the agent is stopping). */
   disconnected(): void;

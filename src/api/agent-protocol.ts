@@ -10,7 +10,8 @@ import { Task, TaskStatus } from './task.ts';
  * receives with `parseAgentMessage` / `parseManagerMessage` and drops the session on garbage.
  *
  * Flow: the agent sends `hello`; the manager answers `welcome` (with the node id, assigned
- * when the agent had none) and then the full `assignments` set, followed by incremental ones.
+ * when the agent had none), the full `assignments` set and the node's `network-map`, followed
+ * by incremental assignments and a new map whenever it changes.
  * The agent sends `heartbeat` every `heartbeatPeriodMs` and batched `status` reports, which
  * the manager acknowledges with `status-ack` once they are committed (or deliberately
  * ignored); unacknowledged reports are re-sent after a reconnect.

@@ -146,7 +146,9 @@ export type EndpointStatus = Static<typeof EndpointStatus>;
  *
  * A node gets every network it holds a slice of (plus `ingress`), with every slice of those
  * networks; every service on one of those networks, and every service that publishes a port
- * in ingress mode.
+ * in ingress mode. A service's networks, VIPs and endpoint addresses are restricted to the
+ * map's networks: every network id in a map names one of its `networks`. Lists are sorted (by
+ * id, endpoints by task id), so equal states give equal maps.
  */
 export const MapNetwork = Type.Object({
   id: Type.String(),

@@ -20,6 +20,8 @@ export class AgentSession {
   authenticatedNodeId: string | undefined;
   /** Tasks sent to the agent and the desired state it was told (for diffs). */
   readonly sent = new Map<string, SentTask>();
+  /** `mapFingerprint` of the last network map sent; undefined before the first. */
+  mapSent: string | undefined;
   readonly logStreams = new Map<string, LogStream>();
 
   constructor(conn: Connection) {
@@ -28,6 +30,11 @@ export class AgentSession {
 
   send(message: ManagerMessage): void {
     if (this.state !== 'closed') this.conn.send(encodeMessage(message));
+  }
+
+  /** Sends a message already encoded (`encodeMessage`'s form), for one text sent to many agents. */
+  sendEncoded(text: string): void {
+    if (this.state !== 'closed') this.conn.send(text);
   }
 
   /** Tells the agent why (when given), closes the transport and ends its log streams. */

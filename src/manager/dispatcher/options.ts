@@ -17,6 +17,11 @@ export interface DispatcherOptions {
   helloTimeoutMs?: number;
   /** Node ids of the managers' own agents: registered with role `manager`. Default none. */
   managerNodeIds?: readonly string[];
+  /**
+   * How long changes are collected before the network maps are recomputed and the changed
+   * ones pushed (one store read per window). Default 50 ms.
+   */
+  networkMapDebounceMs?: number;
 }
 
 /** `DispatcherOptions` with every default filled in. */
@@ -28,6 +33,7 @@ export interface CompiledDispatcherOptions {
   readonly maxStatusBatch: number;
   readonly helloTimeoutMs: number;
   readonly managerNodeIds: ReadonlySet<string>;
+  readonly networkMapDebounceMs: number;
   /** How often liveness is checked: a quarter of the heartbeat period. */
   readonly sweepIntervalMs: number;
 }
@@ -42,6 +48,7 @@ export function compileDispatcherOptions(o: DispatcherOptions = {}): CompiledDis
     maxStatusBatch: positive('maxStatusBatch', o.maxStatusBatch ?? 20_000),
     helloTimeoutMs: positive('helloTimeoutMs', o.helloTimeoutMs ?? 10_000),
     managerNodeIds: new Set(o.managerNodeIds ?? []),
+    networkMapDebounceMs: nonNegative('networkMapDebounceMs', o.networkMapDebounceMs ?? 50),
     sweepIntervalMs: Math.max(1, Math.floor(heartbeatPeriodMs / 4)),
   };
 }

@@ -8,12 +8,21 @@ import { newId } from '../../lib/ids.ts';
 import { Lifecycle } from '../../lib/lifecycle.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { isStoreError } from '../../store/errors.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store, StoreAction, StoreEvent } from '../../store/store.ts';
 import { AgentSession } from './agent-session.ts';
 import { affectsAssignments, diffAssignments } from './assignments.ts';
 import { DispatcherError } from './errors.ts';
 import { filesFor, type SecretOpener } from './files.ts';
 import { LogStream } from './log-stream.ts';
+import {
+  encodeNetworkMapMessage,
+  mapFingerprint,
+  networkMapsFor,
+  nodeAffectsMaps,
+  serviceAffectsMaps,
+  taskAffectsMaps,
+  type NetworkMapSnapshot,
+} from './network-map.ts';
 import { compileDispatcherOptions, type CompiledDispatcherOptions, type DispatcherOptions } from './options.ts';
 import { StatusIngest } from './status-ingest.ts';
 
@@ -41,8 +50,9 @@ interface Heard {
  * each node its assignments (the full set on connect, then diffs from the store's task
  * changes), records when each node was last heard from (`lastSeen`, and `heartbeatAt` in the
  * store every `heartbeatWriteIntervalMs`), writes agents' task status reports in batches, and
- * reads task logs. Marking silent nodes `down` is `Liveness`'s (the leader's); a session closes
- * when its node goes `down` in the store. See README.md.
+ * reads task logs. Pushes each node its network map (`network-map.ts`) after its first
+ * assignments and whenever it changes. Marking silent nodes `down` is `Liveness`'s (the
+ * leader's); a session closes when its node goes `down` in the store. See README.md.
  */
 export class Sessions {
   readonly #store: Store;
@@ -60,6 +70,8 @@ export class Sessions {
   #flushQueued = false;
   #unsubscribe: (() => void) | undefined;
   #heartbeatTimer: TimerHandle | undefined;
+  /** Set while a network map recompute is due (see `#markMapsDirty`). */
+  #mapTimer: TimerHandle | undefined;
   /** This manager's node writes (registrations, `heartbeatAt`) run one at a time, in order. */
   #nodeWrites: Promise<void> = Promise.resolve();
 
@@ -95,30 +107,49 @@ export class Sessions {
 
   async start(): Promise<void> {
     this.#lifecycle.start();
-    this.#unsubscribe = this.#store.watch(
-      (ev) => {
-        if (ev.kind === 'task') {
-          const before = ev.action === 'delete' ? ev.object : ev.old;
-          const after = ev.action === 'delete' ? undefined : ev.object;
-          if (!affectsAssignments(before, after)) return;
-          if (before?.nodeId) this.#markDirty(before.nodeId);
-          if (after?.nodeId) this.#markDirty(after.nodeId);
-        } else if (ev.kind === 'node' && ev.action === 'delete') {
+    this.#unsubscribe = this.#store.watch((ev) => this.#onStoreEvent(ev), { kinds: ['task', 'node', 'service', 'network'] });
+    this.#scheduleHeartbeatWrites();
+  }
+
+  /** Runs inside the store's commit path: marks work, does none. */
+  #onStoreEvent(ev: StoreEvent): void {
+    switch (ev.kind) {
+      case 'network':
+        this.#markMapsDirty();
+        return;
+      case 'service': {
+        const [before, after] = beforeAfter(ev);
+        if (serviceAffectsMaps(before, after)) this.#markMapsDirty();
+        return;
+      }
+      case 'task': {
+        const [before, after] = beforeAfter(ev);
+        if (taskAffectsMaps(before, after)) this.#markMapsDirty();
+        if (!affectsAssignments(before, after)) return;
+        if (before?.nodeId) this.#markDirty(before.nodeId);
+        if (after?.nodeId) this.#markDirty(after.nodeId);
+        return;
+      }
+      case 'node': {
+        const [before, after] = beforeAfter(ev);
+        if (nodeAffectsMaps(before, after)) this.#markMapsDirty();
+        if (ev.action === 'delete') {
           const l = this.#live.get(ev.object.id);
           this.#live.delete(ev.object.id);
           l?.session?.send({ type: 'error', message: 'this node was removed from the cluster' });
           l?.session?.close('node removed');
-        } else if (ev.kind === 'node' && ev.object.status.state === 'down' && ev.old?.status.state !== 'down') {
+        } else if (ev.object.status.state === 'down' && ev.old?.status.state !== 'down') {
           // Marked down (by the leader's liveness): the agent's next `hello` makes it `ready`.
           // Its session cannot be a newer one: `down` never commits over a fresh registration.
           const l = this.#live.get(ev.object.id);
           l?.session?.close('heartbeat overdue', 1001);
           if (l) l.session = undefined;
         }
-      },
-      { kinds: ['task', 'node'] },
-    );
-    this.#scheduleHeartbeatWrites();
+        return;
+      }
+      default:
+        return;
+    }
   }
 
   stop(): Promise<void> {
@@ -126,6 +157,7 @@ export class Sessions {
       if (from !== 'running') return;
       this.#unsubscribe?.();
       this.#heartbeatTimer?.cancel();
+      this.#mapTimer?.cancel();
       for (const s of this.#handshakes) s.close('manager shutting down', 1001);
       for (const l of this.#live.values()) l.session?.close('manager shutting down', 1001);
       await this.#ingest.flush();
@@ -262,6 +294,8 @@ export class Sessions {
     s.sent.clear();
     const { tasks } = diffAssignments(this.#store.tasks.byNode(nodeId), nodeId, s.sent);
     s.send(this.#assignments(nodeId, true, tasks, []));
+    // Its network map follows with the next push tick: a reconnect storm is one computation.
+    this.#markMapsDirty();
   }
 
   #refuse(s: AgentSession, reason: string): void {
@@ -331,6 +365,54 @@ export class Sessions {
     return { type: 'assignments', full, tasks, removed, ...(files.length > 0 ? { files } : {}) };
   }
 
+  // ---- network maps ----
+
+  /**
+   * Something a map shows changed, or a session needs its first map: recompute every connected
+   * node's map once the debounce window (`networkMapDebounceMs`, from the first change) ends.
+   * Watch listeners run inside the store's commit path, so this only arms a timer.
+   */
+  #markMapsDirty(): void {
+    if (this.#mapTimer || !this.#lifecycle.running) return;
+    this.#mapTimer = this.#clock.setTimer(this.#o.networkMapDebounceMs, () => {
+      this.#mapTimer = undefined;
+      if (!this.#lifecycle.running) return;
+      try {
+        this.#pushMaps();
+      } catch (err) {
+        // A bug, not a state: the next change tries again.
+        this.#logger.error({ err }, 'cannot compute the network maps');
+      }
+    });
+  }
+
+  /** Computes the connected nodes' maps from one read of the store; sends each that changed. */
+  #pushMaps(): void {
+    const sessions = new Map<string, AgentSession>();
+    for (const [nodeId, l] of this.#live) if (l.session?.state === 'ready') sessions.set(nodeId, l.session);
+    if (sessions.size === 0) return;
+    const maps = networkMapsFor(sessions.keys(), this.#mapSnapshot(), this.#store.revision);
+    for (const [nodeId, s] of sessions) {
+      const map = maps.get(nodeId);
+      if (!map) continue;
+      const fp = mapFingerprint(map);
+      if (fp === s.mapSent) continue;
+      s.mapSent = fp;
+      s.sendEncoded(encodeNetworkMapMessage(map));
+    }
+  }
+
+  /** The store as the maps see it; every read is synchronous, so this is one consistent state. */
+  #mapSnapshot(): NetworkMapSnapshot {
+    const store = this.#store;
+    return {
+      networks: store.table('network').all(),
+      services: store.services.all(),
+      tasksOf: (id) => store.tasks.byService(id),
+      node: (id) => store.nodes.get(id),
+    };
+  }
+
   // ---- heartbeats ----
 
   #scheduleHeartbeatWrites(): void {
@@ -378,6 +460,11 @@ export class Sessions {
     );
     return run;
   }
+}
+
+/** An event's object before and after it (a delete has no after, a create no before). */
+function beforeAfter<T>(ev: { readonly action: StoreAction; readonly object: T; readonly old?: T }): [T | undefined, T | undefined] {
+  return ev.action === 'delete' ? [ev.object, undefined] : [ev.old, ev.object];
 }
 
 function isConflict(err: unknown): boolean {

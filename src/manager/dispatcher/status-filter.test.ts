@@ -38,5 +38,10 @@ void describe('judgeStatus', () => {
     assert.equal(judgeStatus(running, 'n1', status('running', { containerId: 'c2' })), 'apply');
     // A health change is a refinement of the same state (the message may stay the same).
     assert.equal(judgeStatus(running, 'n1', status('running', { containerId: 'c1', health: 'healthy' })), 'apply');
+    // So is an address on a network (the network map's endpoints need it).
+    const addr = { networkId: 'net1', addr: '10.0.1.2/16' };
+    assert.equal(judgeStatus(running, 'n1', status('running', { containerId: 'c1', networks: [addr] })), 'apply');
+    const attached = makeTask({ nodeId: 'n1', status: { state: 'running', message: 'running', containerId: 'c1', networks: [addr] } });
+    assert.equal(judgeStatus(attached, 'n1', status('running', { containerId: 'c1', networks: [{ ...addr }] })), 'unchanged');
   });
 });

@@ -13,7 +13,8 @@ export function judgeStatus(task: Task | undefined, nodeId: string, status: Task
   if (task.nodeId !== nodeId) return 'wrong_node';
   if (ownerOf(status.state) !== 'agent') return 'not_agent_state';
   if (status.state !== task.status.state) return movesForward(task.status.state, status.state) ? 'apply' : 'backwards';
-  // Same state: a refinement (a container id or addresses appearing, a health change, a new message) unless it is final.
+  // Same state: a refinement (a container id or an address appearing, a health change, a new
+  // message) unless it is final.
   if (isTerminal(status.state) || sameStatus(task.status, status)) return 'unchanged';
   return 'apply';
 }
@@ -26,6 +27,13 @@ function sameStatus(a: TaskStatus, b: TaskStatus): boolean {
     a.containerId === b.containerId &&
     a.pid === b.pid &&
     a.health === b.health &&
-    JSON.stringify(a.networks ?? []) === JSON.stringify(b.networks ?? [])
+    sameAddresses(a.networks ?? [], b.networks ?? [])
   );
+}
+
+/** Same addresses in the same order (an agent reports them in its tasks' network order). */
+function sameAddresses(a: TaskStatus['networks'], b: TaskStatus['networks']): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  return a.every((x, i) => x.networkId === b[i]?.networkId && x.addr === b[i]?.addr);
 }
