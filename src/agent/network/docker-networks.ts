@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import { overlaps, parseCidr } from '../../lib/cidr.ts';
 import type { BridgeProvider, LocalNetwork } from './local-network.ts';
 import { dockerNetworkName } from './names.ts';
 
@@ -16,6 +17,8 @@ import { dockerNetworkName } from './names.ts';
 export const NETWORK_LABELS = {
   id: 'flotilla.network.id',
   name: 'flotilla.network.name',
+  /** The node whose agent made it: an agent lists and removes only its own. */
+  node: 'flotilla.node.id',
 } as const;
 
 export type DockerNetworkErrorCode = 'in_use' | 'conflict' | 'engine';
@@ -35,7 +38,7 @@ export function isDockerNetworkError(e: unknown): e is DockerNetworkError {
 }
 
 /** The create request for a network's Docker network (pure). */
-export function dockerNetworkCreate(n: LocalNetwork): Docker.NetworkCreateOptions {
+export function dockerNetworkCreate(n: LocalNetwork, nodeId = ''): Docker.NetworkCreateOptions {
   return {
     Name: dockerNetworkName(n.id),
     CheckDuplicate: true,
@@ -49,7 +52,7 @@ export function dockerNetworkCreate(n: LocalNetwork): Docker.NetworkCreateOption
       'com.docker.network.bridge.enable_ip_masquerade': 'false',
       'com.docker.network.bridge.enable_icc': 'true',
     },
-    Labels: { [NETWORK_LABELS.id]: n.id, [NETWORK_LABELS.name]: n.name },
+    Labels: { [NETWORK_LABELS.id]: n.id, [NETWORK_LABELS.name]: n.name, ...(nodeId === '' ? {} : { [NETWORK_LABELS.node]: nodeId }) },
   };
 }
 
@@ -74,8 +77,13 @@ export function networkDifferences(found: Docker.NetworkInspectInfo, n: LocalNet
   return diffs;
 }
 
-/** The `BridgeProvider` of nodes with a Docker engine. */
-export function dockerBridges(docker: Docker): BridgeProvider {
+/**
+ * The `BridgeProvider` of nodes with a Docker engine. The networks it makes carry the node's
+ * id; it lists and removes only those. A network another Flotilla node left on this engine
+ * (an earlier `flotilla dev` with another data dir) that overlaps a range this node needs is
+ * removed when no container uses it: Docker refuses overlapping subnets.
+ */
+export function dockerBridges(docker: Docker, nodeId: string): BridgeProvider {
   async function inspect(name: string): Promise<Docker.NetworkInspectInfo | undefined> {
     try {
       return (await docker.getNetwork(name).inspect()) as Docker.NetworkInspectInfo;
@@ -85,14 +93,29 @@ export function dockerBridges(docker: Docker): BridgeProvider {
     }
   }
 
-  async function create(n: LocalNetwork): Promise<void> {
+  async function create(n: LocalNetwork, retry = true): Promise<void> {
     try {
-      await docker.createNetwork(dockerNetworkCreate(n));
+      await docker.createNetwork(dockerNetworkCreate(n, nodeId));
     } catch (e) {
       // 409: made meanwhile (another ensure); the caller's next ensure checks it.
       if (statusOf(e) === 409) return;
+      if (retry && /overlap/i.test(engineMessage(e)) && (await removeAbandoned(n))) return create(n, false);
       throw engineError(e, `create Docker network ${dockerNetworkName(n.id)} for network ${n.name} (${n.subnet}, slice ${n.slice})`);
     }
+  }
+
+  /** Removes unused Flotilla networks of other nodes whose range overlaps `n`'s; whether any went. */
+  async function removeAbandoned(n: LocalNetwork): Promise<boolean> {
+    let removed = false;
+    for (const net of await listOwn(docker)) {
+      if (net.Labels?.[NETWORK_LABELS.node] === nodeId) continue;
+      const subnet = (net.IPAM?.Config?.[0] as { Subnet?: string } | undefined)?.Subnet;
+      if (subnet === undefined || !rangesOverlap(subnet, n.subnet)) continue;
+      const full = await inspect(net.Name);
+      if (!full || Object.keys(full.Containers ?? {}).length > 0) continue;
+      await removeByName(net.Name, 'left by another Flotilla node').then(() => (removed = true), () => undefined);
+    }
+    return removed;
   }
 
   async function removeByName(name: string, what: string): Promise<void> {
@@ -136,23 +159,31 @@ export function dockerBridges(docker: Docker): BridgeProvider {
     },
 
     async remove(networkId: string): Promise<void> {
-      for (const net of await listOwn(docker, networkId)) await removeByName(net.Name, `network ${net.Labels?.[NETWORK_LABELS.name] ?? networkId}`);
+      for (const net of await listOwn(docker, networkId, nodeId)) await removeByName(net.Name, `network ${net.Labels?.[NETWORK_LABELS.name] ?? networkId}`);
     },
 
     async list(): Promise<string[]> {
-      const ids = (await listOwn(docker)).map((net) => net.Labels?.[NETWORK_LABELS.id] ?? '');
+      const ids = (await listOwn(docker, undefined, nodeId)).map((net) => net.Labels?.[NETWORK_LABELS.id] ?? '');
       return [...new Set(ids.filter((id) => id !== ''))];
     },
   };
 }
 
-/** The Docker networks the agent made (for one network id, or all). */
-async function listOwn(docker: Docker, networkId?: string): Promise<Docker.NetworkInspectInfo[]> {
+/** The Docker networks Flotilla agents made (for one network id, or all; of one node, or any). */
+async function listOwn(docker: Docker, networkId?: string, nodeId?: string): Promise<Docker.NetworkInspectInfo[]> {
+  const label = [networkId === undefined ? NETWORK_LABELS.id : `${NETWORK_LABELS.id}=${networkId}`];
+  if (nodeId !== undefined) label.push(`${NETWORK_LABELS.node}=${nodeId}`);
   try {
-    return await docker.listNetworks({ filters: { label: [networkId === undefined ? NETWORK_LABELS.id : `${NETWORK_LABELS.id}=${networkId}`] } });
+    return await docker.listNetworks({ filters: { label } });
   } catch (e) {
     throw engineError(e, 'list Docker networks');
   }
+}
+
+function rangesOverlap(a: string, b: string): boolean {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  return x.ok && y.ok && overlaps(x.cidr, y.cidr);
 }
 
 function statusOf(e: unknown): number | undefined {
