@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
@@ -472,6 +475,29 @@ void describe('DnsServer over loopback', () => {
       assert.equal(r.rcode, 'SERVFAIL');
     } finally {
       await s.stop();
+    }
+  });
+
+  void it('reads the host resolvers from resolv.conf at start and on every update', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-dns-'));
+    const file = join(dir, 'resolv.conf');
+    writeFileSync(file, 'search example.org\nnameserver 192.0.2.53\n');
+    const s = new DnsServer({ clock: systemClock, logger: silentLogger }, { port: await freeDnsPort([FRONT_GW]), resolvConf: file });
+    try {
+      await s.start();
+      assert.deepEqual(s.upstreams, [{ host: '192.0.2.53', port: 53 }]);
+      writeFileSync(file, 'nameserver 192.0.2.1\nnameserver 192.0.2.2\n');
+      await s.update(dnsTable(sampleMap()), [listen[0]!]);
+      assert.deepEqual(s.upstreams, [
+        { host: '192.0.2.1', port: 53 },
+        { host: '192.0.2.2', port: 53 },
+      ]);
+      rmSync(file);
+      await s.update(dnsTable(sampleMap()), [listen[0]!]);
+      assert.equal(s.upstreams.length, 2, 'an unreadable file keeps the ones before');
+    } finally {
+      await s.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

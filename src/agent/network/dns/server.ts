@@ -107,6 +107,7 @@ export class DnsServer {
   #table: DnsTable = EMPTY_TABLE;
   #listen = new Map<string, string>();
   #upstreams: readonly Upstream[] = [];
+  #upstreamsRead = false;
   #reconciling: Promise<void> = Promise.resolve();
   #rebindTimer: TimerHandle | undefined;
   #forwardsInFlight = 0;
@@ -190,7 +191,11 @@ export class DnsServer {
     if (this.#deps.upstreams) return;
     try {
       const found = resolvConfUpstreams(await readFile(this.#options.resolvConf, 'utf8'));
-      if (found.length === 0 && this.#upstreams.length > 0) this.#logger.warn({ file: this.#options.resolvConf }, 'no nameserver: other names will get SERVFAIL');
+      const text = (us: readonly Upstream[]): string => us.map((u) => `${u.host}:${u.port}`).join(' ');
+      if (this.#upstreamsRead && text(found) === text(this.#upstreams)) return;
+      this.#upstreamsRead = true;
+      if (found.length === 0) this.#logger.warn({ file: this.#options.resolvConf }, 'no nameserver: names not in the map will get SERVFAIL');
+      else this.#logger.info({ upstreams: text(found) }, 'dns forwards other names to the host resolvers');
       this.#upstreams = found;
     } catch (err) {
       this.#logger.warn({ err, file: this.#options.resolvConf }, 'cannot read the host resolvers; keeping the ones before');
