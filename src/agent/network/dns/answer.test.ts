@@ -26,10 +26,10 @@ function query(over: packet.Packet = {}): Buffer {
   return packet.encode({ type: 'query', id: 42, flags: packet.RECURSION_DESIRED, questions: [{ type: 'A', name: 'web', class: 'IN' }], ...over });
 }
 
-function answered(message: Buffer, over: Partial<DecideInput> = {}): packet.DecodedPacket & { rcode: string } {
+function answered(message: Buffer, over: Partial<DecideInput> = {}): packet.DecodedPacket & { rcode: string; opcode: string } {
   const d = decide(message, input(over));
   assert.equal(d.kind, 'answer');
-  return packet.decode(d.response) as packet.DecodedPacket & { rcode: string };
+  return packet.decode(d.response) as packet.DecodedPacket & { rcode: string; opcode: string };
 }
 
 void describe('decide', () => {
@@ -62,12 +62,21 @@ void describe('decide', () => {
     assert.equal(decide(Buffer.from('garbage'), input()).kind, 'drop');
     assert.equal(decide(Buffer.alloc(0), input()).kind, 'drop');
     assert.equal(decide(query({ type: 'response' }), input()).kind, 'drop');
+    // Counts the message cannot hold: dropped before dns-packet allocates arrays that long.
+    const liar = Buffer.from([0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+    assert.equal(decide(liar, input()).kind, 'drop');
+    const extra = query();
+    extra.writeUInt16BE(3, 10); // three additional records announced, none there
+    assert.equal(decide(extra, input()).kind, 'drop');
   });
 
   void it('refuses other opcodes (NOTIMP) and a query without one question (FORMERR)', () => {
     const notify = query();
     notify.writeUInt16BE(notify.readUInt16BE(2) | (4 << 11), 2);
-    assert.equal(answered(notify).rcode, 'NOTIMP');
+    const notimp = answered(notify);
+    assert.equal(notimp.rcode, 'NOTIMP');
+    assert.equal(notimp.opcode, 'NOTIFY');
+    assert.equal(notimp.id, 42);
     assert.equal(answered(query({ questions: [] })).rcode, 'FORMERR');
     const two = query({ questions: [{ type: 'A', name: 'web' }, { type: 'A', name: 'web' }] });
     assert.equal(answered(two).rcode, 'FORMERR');

@@ -24,6 +24,13 @@ export const EDNS_UDP_SIZE = 1232;
 
 /** Carried over from query to response (RFC 1035: RD is copied; CD per RFC 4035). */
 const COPIED_FLAGS = packet.RECURSION_DESIRED | packet.CHECKING_DISABLED;
+const QR_BIT = 0x8000;
+const OPCODE_BITS = 0x7800;
+const HEADER_BYTES = 12;
+/** A question is at least a root name (1 byte), type and class. */
+const MIN_QUESTION_BYTES = 5;
+/** A resource record is at least a root name, type, class, TTL and data length. */
+const MIN_RECORD_BYTES = 11;
 
 export type Transport = 'udp' | 'tcp';
 
@@ -52,19 +59,26 @@ export interface DecideInput {
  * which the asker must not see.
  */
 export function decide(message: Buffer, input: DecideInput): Decision {
+  if (message.length < HEADER_BYTES) return { kind: 'drop' };
+  const flags = message.readUInt16BE(2);
+  if (flags & QR_BIT) return { kind: 'drop' }; // a response sent to us: never answer one (no loops)
+  const questions = message.readUInt16BE(4);
+  const records = message.readUInt16BE(6) + message.readUInt16BE(8) + message.readUInt16BE(10);
+  // dns-packet allocates an array per section as long as the header's count says, before
+  // reading a byte of it: a 12-byte datagram claiming 4 × 65,535 records would cost
+  // milliseconds. Counts the message cannot hold mean it is not DNS.
+  if (HEADER_BYTES + questions * MIN_QUESTION_BYTES + records * MIN_RECORD_BYTES > message.length) return { kind: 'drop' };
+  const id = message.readUInt16BE(0);
+  if (flags & OPCODE_BITS) return { kind: 'answer', response: headerOnly(id, flags, NOTIMP) };
+  if (questions !== 1) return { kind: 'answer', response: headerOnly(id, flags, FORMERR) };
   let query: packet.DecodedPacket;
   try {
     query = packet.decode(message);
   } catch {
     return { kind: 'drop' };
   }
-  if (query.flag_qr) return { kind: 'drop' }; // a response sent to us: never answer one (no loops)
-  const opcode = (message.readUInt16BE(2) >> 11) & 0xf;
-  if (opcode !== 0) return { kind: 'answer', response: respond(query, NOTIMP, [], input.transport) };
   const question = query.questions?.[0];
-  if (query.questions?.length !== 1 || !question || typeof question.name !== 'string') {
-    return { kind: 'answer', response: respond(query, FORMERR, [], input.transport) };
-  }
+  if (!question || typeof question.name !== 'string') return { kind: 'answer', response: headerOnly(id, flags, FORMERR) };
   const inClass = question.class === undefined || question.class === 'IN' || question.class === 'ANY';
   if (inClass) {
     if (question.type === 'PTR') {
@@ -87,6 +101,12 @@ export function decide(message: Buffer, input: DecideInput): Decision {
     }
   }
   return { kind: 'forward', query, udpLimit: udpLimit(query) };
+}
+
+/** A response of only a header (no question): for queries we do not read further. */
+function headerOnly(id: number, queryFlags: number, rcode: number): Buffer {
+  const flags = (queryFlags & (COPIED_FLAGS | OPCODE_BITS)) | packet.RECURSION_AVAILABLE | rcode;
+  return packet.encode({ type: 'response', id, flags, questions: [], answers: [] });
 }
 
 /** A response to `query` with `rcode` and no records (SERVFAIL when forwarding failed). */

@@ -5,7 +5,7 @@ import type { NetworkMap } from '../../../api/network.ts';
 import type { Clock, TimerHandle } from '../../../lib/clock.ts';
 import { Lifecycle } from '../../../lib/lifecycle.ts';
 import type { Logger } from '../../../lib/logger.ts';
-import { decide, failure, SERVFAIL, type Transport } from './answer.ts';
+import { decide, failure, SERVFAIL, type Decision, type Transport } from './answer.ts';
 import { forward, parseUpstream, resolvConfUpstreams, type Upstream } from './forward.ts';
 import { dnsTable, EMPTY_TABLE, type DnsTable } from './names.ts';
 
@@ -351,12 +351,19 @@ export class DnsServer {
    * dropped (the TCP caller then closes the connection).
    */
   #handle(binding: Binding, message: Buffer, source: string, transport: Transport, reply: (response: Buffer) => void): boolean {
-    const decision = decide(message, {
-      table: this.#table,
-      networkIds: this.#networkIds(source, binding.networkId),
-      transport,
-      random: this.#random,
-    });
+    let decision: Decision;
+    try {
+      decision = decide(message, {
+        table: this.#table,
+        networkIds: this.#networkIds(source, binding.networkId),
+        transport,
+        random: this.#random,
+      });
+    } catch (err) {
+      // Never expected (decide reads defensively); a throw here would otherwise end the agent.
+      this.#logger.debug({ err, from: source }, 'dns query dropped');
+      decision = { kind: 'drop' };
+    }
     switch (decision.kind) {
       case 'drop':
         this.#stats.dropped++;
