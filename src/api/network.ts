@@ -15,7 +15,7 @@ import { Meta, NAME_PATTERN, NAME_RULE } from './meta.ts';
 export const DEFAULT_ADDRESS_POOL = '10.0.0.0/8';
 export const DEFAULT_NETWORK_PREFIX = 16;
 /** The range of the built-in `ingress` network. */
-export const INGRESS_SUBNET = '10.255.0.0/16';
+export const INGRESS_SUBNET = '10.0.0.0/16';
 /** VXLAN ids start here, clear of Docker overlay's (4096 up). */
 export const VNI_BASE = 0x100000;
 /** Shortest and longest prefix a network's range may have. */

@@ -57,7 +57,7 @@ void describe('dockerBridges against the engine', { skip }, () => {
 
   void test('ensure makes the network once, list finds it, remove deletes it (twice is fine)', async () => {
     if (reason !== undefined) assert.fail(reason);
-    const bridges = dockerBridges(docker);
+    const bridges = dockerBridges(docker, 'test-node');
     const n = testNetwork(newId(), 1, 3);
     await bridges.ensure(n);
     await bridges.ensure(n);
@@ -72,7 +72,7 @@ void describe('dockerBridges against the engine', { skip }, () => {
 
   void test('a network whose slice changed is recreated when unused, refused while a container uses it', async () => {
     if (reason !== undefined) assert.fail(reason);
-    const bridges = dockerBridges(docker);
+    const bridges = dockerBridges(docker, 'test-node');
     const id = newId();
     await bridges.ensure(testNetwork(id, 2, 1));
     const moved = testNetwork(id, 2, 2);

@@ -47,7 +47,7 @@ function attach(n: LocalNetwork, offset: number): DriverNetwork {
 void describe('DockerDriver on networks', { skip }, () => {
   const front = net(`atsta${RUN.slice(0, 5)}-front`, 4);
   const back = net(`atstb${RUN.slice(0, 5)}-back`, 5);
-  const bridges = dockerBridges(docker);
+  const bridges = dockerBridges(docker, 'test-node');
   let dir = '';
   after(async () => {
     const list = await docker.listContainers({ all: true, filters: { label: [`${TASK_LABELS.nodeId}=${NODE}`] } });
