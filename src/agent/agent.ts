@@ -83,6 +83,8 @@ export class Agent {
   #nodeId: string | undefined;
   #description: NodeDescription | undefined;
   #welcomed: Array<(nodeId: string) => void> = [];
+  /** The write of a node id the manager assigned, while it runs. */
+  #saving: Promise<void> = Promise.resolve();
   /** Revision of the last network map given to `deps.network`; -1 before the first. */
   #mapRevision = -1;
 
@@ -173,6 +175,8 @@ export class Agent {
       this.#reporter.detach();
       this.#logs.cancelAll();
       await this.#worker.halt();
+      // A node id being saved is on disk before `stop` resolves (callers may remove the data dir).
+      await this.#saving;
     });
   }
 
@@ -208,7 +212,7 @@ export class Agent {
       return;
     }
     this.#nodeId = m.nodeId;
-    saveNodeId(this.#deps.dataDir, m.nodeId)
+    this.#saving = saveNodeId(this.#deps.dataDir, m.nodeId)
       .catch((err: unknown) => this.#logger.error({ err }, 'cannot save the node id'))
       .finally(notify);
   }

@@ -11,7 +11,9 @@ import { certificateInfo, tlsClientOptions } from './credentials.ts';
 import { chooseDrivers, type DriverSource } from './driver-choice.ts';
 import type { Driver } from './drivers/driver.ts';
 import { ensureCredential, formatManagerAddress, renewCertificate, type ManagerAddress } from './join.ts';
+import { NodeNetwork } from './network/node-network.ts';
 import { describeNetwork, detectUnderlay } from './network/underlay.ts';
+import { defaultRuntimeDir } from './files/task-files.ts';
 import { ensureNodeId } from './node-id.ts';
 import type { Connector } from './session.ts';
 import { connectWebSocket } from './transport/ws.ts';
@@ -39,9 +41,11 @@ export interface NodeAgentOptions {
   /** Options of the `Agent` itself (description overrides, backoff, runtime dir…). */
   readonly agent?: AgentOptions;
   /**
-   * Describe the node's network data plane (`description.network`): its underlay, found from
-   * the route to the manager (`wss`) or the default route (`unix`, `in-process`). A
-   * `network` in `agent.description` wins. Default false (no description, as before overlays).
+   * Run the node's network data plane (overlay networks, VIPs, the routing mesh, DNS) and
+   * describe it (`description.network`): its underlay is found from the route to the manager
+   * (`wss`) or the default route (`unix`, `in-process`). A node that cannot run it (not root,
+   * tools missing) says why in `description.network.unavailable`, and tasks on networks go
+   * elsewhere. A `network` in `agent.description` wins (and no data plane runs). Default false.
    */
   readonly networking?: boolean;
   /**
@@ -79,14 +83,16 @@ export class NodeAgent {
   /** Resolves with the node id at the first welcome from a manager. */
   readonly welcomed: Promise<string>;
   readonly #renewer: CertRenewer | undefined;
+  readonly #network: NodeNetwork | undefined;
   readonly #lifecycle = new Lifecycle('node agent');
 
-  private constructor(nodeId: string, agent: Agent, drivers: readonly Driver[], driverLine: string, renewer: CertRenewer | undefined) {
+  private constructor(nodeId: string, agent: Agent, drivers: readonly Driver[], driverLine: string, renewer: CertRenewer | undefined, network: NodeNetwork | undefined) {
     this.nodeId = nodeId;
     this.agent = agent;
     this.drivers = drivers;
     this.driverLine = driverLine;
     this.#renewer = renewer;
+    this.#network = network;
     this.welcomed = agent.welcomed();
   }
 
@@ -128,14 +134,26 @@ export class NodeAgent {
     const { drivers, line } = await chooseDrivers(options.drivers, nodeId, dataDir, deps.clock);
     options.say?.(line);
     let agentOptions = options.agent;
+    let network: NodeNetwork | undefined;
     if (options.networking && agentOptions?.description?.network === undefined) {
       const underlay = await detectUnderlay(link.transport === 'wss' ? link.manager.host : undefined);
-      const network = describeNetwork(underlay);
-      deps.logger.info({ node: nodeId, underlay }, underlay ? 'network underlay found' : 'no network underlay: overlays will not work on this node');
-      agentOptions = { ...agentOptions, description: { ...agentOptions?.description, network } };
+      const why = await NodeNetwork.check();
+      let description = describeNetwork(underlay);
+      if (why === undefined) {
+        const runtimeDir = agentOptions?.runtimeDir ?? defaultRuntimeDir(nodeId);
+        network = new NodeNetwork({ ...deps, nodeId, underlay, drivers, runtimeDir: () => runtimeDir });
+        description = network.description;
+      } else {
+        description = { ...description, unavailable: why };
+      }
+      deps.logger.info({ node: nodeId, underlay, unavailable: description.unavailable }, description.unavailable ? `no overlay networks on this node: ${description.unavailable}` : 'network data plane ready');
+      agentOptions = { ...agentOptions, description: { ...agentOptions?.description, network: description } };
     }
-    const agent = new Agent({ ...deps, drivers, dataDir, connect }, agentOptions);
-    return new NodeAgent(nodeId, agent, drivers, line, renewer);
+    const agent = new Agent(
+      { ...deps, drivers, dataDir, connect, ...(network ? { hooks: [network.hook], network } : {}) },
+      agentOptions,
+    );
+    return new NodeAgent(nodeId, agent, drivers, line, renewer, network);
   }
 
   /** Starts the certificate renewer and the agent (which recovers its tasks, then connects). */
@@ -143,6 +161,7 @@ export class NodeAgent {
     this.#lifecycle.start();
     this.#renewer?.start();
     try {
+      await this.#network?.start();
       await this.agent.start();
     } catch (err) {
       await this.stop();
@@ -154,6 +173,7 @@ export class NodeAgent {
   stop(): Promise<void> {
     return this.#lifecycle.stop(async () => {
       await this.agent.stop();
+      await this.#network?.stop();
       await this.#renewer?.stop();
       await Promise.all(this.drivers.map((d) => d.close().catch(() => {})));
     });

@@ -202,7 +202,7 @@ export const PortConfig = Type.Object(
      */
     published: Type.Integer({ minimum: 1, maximum: 65_535 }),
     protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp' }),
-    mode: Type.Union([Type.Literal('ingress'), Type.Literal('host')], { default: 'host' }),
+    mode: Type.Union([Type.Literal('ingress'), Type.Literal('host')], { default: 'ingress' }),
   },
   { additionalProperties: false },
 );

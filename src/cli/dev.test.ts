@@ -40,7 +40,7 @@ async function startDev(dataDir: string): Promise<{ stop: () => Promise<void>; o
       if (out.includes(' ready;')) resolve();
     };
   });
-  const running = runDev({ dataDir, driver: 'exec' }, io, ac.signal, { logger: silentLogger });
+  const running = runDev({ dataDir, driver: 'exec', networking: false }, io, ac.signal, { logger: silentLogger });
   await within(Promise.race([ready, running.then(() => Promise.reject(new Error(`dev ended early: ${out}`)))]), 15_000, 'dev to be ready');
   return {
     stop: async () => {
@@ -95,7 +95,7 @@ describe('flotilla dev', () => {
     const dir = await mkdtemp(join(tmpdir(), 'flotilla-dev-'));
     try {
       const io: CliIo = { stdout: { write: () => true }, stderr: { write: () => true }, env: { DOCKER_HOST: `unix://${join(dir, 'none.sock')}` }, now: () => Date.now() };
-      await assert.rejects(runDev({ dataDir: dir, driver: 'docker' }, io, new AbortController().signal, { logger: silentLogger }), (e: unknown) => {
+      await assert.rejects(runDev({ dataDir: dir, driver: 'docker', networking: false }, io, new AbortController().signal, { logger: silentLogger }), (e: unknown) => {
         assert.ok(isUsageError(e), String(e));
         assert.match(e.message, /^the docker driver cannot run here: /);
         return true;

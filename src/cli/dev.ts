@@ -10,6 +10,8 @@ import type { CliIo } from './context.ts';
 import { UsageError } from './parse.ts';
 
 export interface DevOptions {
+  /** False with `--no-networking`: no overlay data plane on this host. */
+  networking?: boolean;
   dataDir?: string;
   driver?: 'docker' | 'exec';
   /** Extra TCP address for the API, `host:port` or `:port`. */
@@ -47,6 +49,7 @@ export async function runDev(options: DevOptions, io: CliIo, stop: AbortSignal, 
         dataDir: agentDir(dataDir),
         link: { transport: 'unix', socketPath: socketPath(dataDir) },
         drivers: { kind: 'detect', forced: options.driver, dockerHost },
+        networking: options.networking !== false,
       },
     ),
   );
@@ -72,6 +75,7 @@ export function registerDevCommand(program: Command, io: CliIo): void {
   program
     .command('dev')
     .description('Run a manager and an agent in this process: a one-node cluster for development')
+    .option('--no-networking', 'Do not run the overlay network data plane on this host (tasks on networks go to other nodes)')
     .option('--data-dir <dir>', 'State directory (default: $FLOTILLA_HOME, else ~/.flotilla)')
     .addOption(new Option('--driver <driver>', 'Task driver (default: docker when a Docker engine answers, else exec)').choices(['docker', 'exec']))
     .option('--listen <addr>', 'Also serve the API on this TCP address, e.g. 127.0.0.1:7420')

@@ -8,6 +8,8 @@ import type { CliIo } from './context.ts';
 import { abortOnSignals, agentUsageErrors, untilAborted } from './foreground.ts';
 
 export interface JoinOptions {
+  /** False with `--no-networking`: no overlay data plane on this host. */
+  networking?: boolean;
   token?: string;
   dataDir?: string;
   dockerHost?: string;
@@ -34,6 +36,7 @@ export async function runJoin(manager: string, options: JoinOptions, io: CliIo, 
         dataDir,
         link: { transport: 'wss', manager: addr, token: options.token },
         drivers: { kind: 'detect', forced: options.driver, dockerHost: options.dockerHost ?? io.env['DOCKER_HOST'] },
+        networking: options.networking !== false,
         say,
       },
     ),
@@ -56,6 +59,7 @@ export function registerJoinCommand(program: Command, io: CliIo): void {
     .description('Join this host to a cluster as a node and run its agent (foreground)')
     .argument('<manager>', 'The manager, HOST[:PORT] (port 4280 by default), as `flotilla server` printed it')
     .option('--token <token>', 'Join token (`flotilla token worker`); needed only the first time')
+    .option('--no-networking', 'Do not run the overlay network data plane on this host (tasks on networks go to other nodes)')
     .option('--data-dir <dir>', 'State directory of this node (default: $FLOTILLA_HOME, else ~/.flotilla)')
     .option('--docker-host <host>', 'Docker engine to run tasks on (default: $DOCKER_HOST, else /var/run/docker.sock)')
     .addOption(new Option('--driver <driver>', 'Task driver (default: docker when a Docker engine answers, else exec)').choices(['docker', 'exec']))

@@ -49,8 +49,8 @@ describe('network commands', () => {
     assert.match(lines[0] ?? '', /^NETWORK ID\s+NAME\s+DRIVER\s+SCOPE\s+SUBNET$/);
     assert.deepEqual(lines.slice(1).map((l) => l.split(/\s+/).slice(1)), [
       ['back', 'overlay', 'swarm', '10.20.0.0/16'],
-      ['front', 'overlay', 'swarm', '10.0.0.0/16'],
-      ['ingress', 'overlay', 'swarm', '10.255.0.0/16'],
+      ['front', 'overlay', 'swarm', '10.1.0.0/16'],
+      ['ingress', 'overlay', 'swarm', '10.0.0.0/16'],
     ]);
     assert.equal(lines[1]?.split(/\s+/)[0], id.slice(0, 12));
     const quiet = await cli('network', 'ls', '-q');

@@ -14,6 +14,8 @@ import { abortOnSignals, agentUsageErrors, untilAborted } from './foreground.ts'
 import { parseDuration, UsageError } from './parse.ts';
 
 export interface ServerOptions {
+  /** False with `--no-networking`: no overlay data plane on this host. */
+  networking?: boolean;
   advertiseAddr?: string;
   listenAddr?: string;
   dataDir?: string;
@@ -105,6 +107,7 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
               dataDir: agentDir(dataDir),
               link: { transport: 'wss', manager: advertised, token: manager.joinTokens().manager },
               drivers: { kind: 'detect', forced: options.driver, dockerHost: options.dockerHost ?? io.env['DOCKER_HOST'] },
+              networking: options.networking !== false,
               say,
             },
           ),
@@ -132,6 +135,7 @@ export function registerServerCommand(program: Command, io: CliIo): void {
     .description('Run a cluster manager (and an agent for this host): creates the cluster on first start')
     .option('--advertise-addr <ip>', 'Address other hosts reach this manager at (default: the listen address, else the host’s only IPv4 address)')
     .option('--listen-addr <host[:port]>', `Address of the HTTPS API and agent sessions (default: 0.0.0.0:${DEFAULT_MANAGER_PORT})`)
+    .option('--no-networking', 'Do not run the overlay network data plane on this host (tasks on networks go to other nodes)')
     .option('--data-dir <dir>', 'State directory (default: $FLOTILLA_HOME, else ~/.flotilla)')
     .option('--no-agent', 'Do not run an agent on this host (a manager-only node)')
     .option('--cert-lifetime <duration>', 'Lifetime of node certificates, e.g. 90d (the default), 12h, 30s')

@@ -55,6 +55,11 @@ export interface DriverNetwork {
   /** The node's gateway on the network (its slice's offset 1; also the DNS server). */
   readonly gateway: string;
   readonly mtu: number;
+  /**
+   * The routing mesh's network: it never carries the task's default route or DNS, so a task on
+   * no other network keeps the engine's default bridge as its primary network.
+   */
+  readonly ingress?: boolean;
 }
 
 /** One secret or config file of a task: where it is on the host, and where the task sees it. */

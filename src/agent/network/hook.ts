@@ -36,9 +36,9 @@ export interface NetworkHookOptions {
 
 const HOOK = 'network';
 
-/** Where a task's `resolv.conf` is: `<runtimeDir>/tasks/<taskId>/resolv.conf`. */
+/** Where a task's `resolv.conf` is: `<runtimeDir>/net/<taskId>/resolv.conf` (beside, not inside, the files hook's tmpfs). */
 export function resolvConfPath(runtimeDir: string, taskId: string): string {
-  return join(runtimeDir, 'tasks', taskId, 'resolv.conf');
+  return join(runtimeDir, 'net', taskId, 'resolv.conf');
 }
 
 /** The text of a task's `resolv.conf`: the agent's DNS server on the primary network only. */
@@ -67,7 +67,16 @@ export function networkHook(deps: NetworkHookDeps, options: NetworkHookOptions =
       if (isIpamError(err)) throw new TaskHookError(HOOK, err.message, { cause: err });
       throw err;
     }
-    return { networkId: n.id, dockerNetwork: dockerNetworkName(n.id), bridge: n.bridge, address: `${ip}/${n.prefix}`, ip, gateway: n.gateway, mtu: n.mtu };
+    return {
+      networkId: n.id,
+      dockerNetwork: dockerNetworkName(n.id),
+      bridge: n.bridge,
+      address: `${ip}/${n.prefix}`,
+      ip,
+      gateway: n.gateway,
+      mtu: n.mtu,
+      ...(n.ingress ? { ingress: true } : {}),
+    };
   }
 
   return {
@@ -92,8 +101,9 @@ export function networkHook(deps: NetworkHookDeps, options: NetworkHookOptions =
         timer.cancel();
         signal.removeEventListener('abort', onAbort);
       }
-      const primary = networks[0];
-      if (!primary) return undefined;
+      // The routing mesh's `ingress` answers no names: a task only on it keeps Docker's resolver.
+      const primary = networks.find((x) => x.ingress !== true);
+      if (!primary) return { networks };
       const path = resolvConfPath(runtimeDir(), task.id);
       await mkdir(dirname(path), { recursive: true, mode: 0o711 });
       await writeFile(path, resolvConfText(primary.gateway), { mode: 0o644 });
@@ -104,8 +114,7 @@ export function networkHook(deps: NetworkHookDeps, options: NetworkHookOptions =
       deps.ipam.release(taskId);
       const path = resolvConfPath(runtimeDir(), taskId);
       await rm(path, { force: true });
-      // The directory is the files hook's tmpfs mount point when the task has secrets (busy
-      // then: that hook removes it after us); otherwise it is ours, and now empty.
+      // The task's own directory under `net/`, now empty.
       await rmdir(dirname(path)).catch((err: unknown) => {
         const code = (err as { code?: string }).code;
         if (code !== 'ENOENT' && code !== 'EBUSY' && code !== 'ENOTEMPTY') throw err;

@@ -188,6 +188,13 @@ export function planHost(input: PlanInput): HostPlan {
     sysctls.push([`net/ipv4/conf/${n.bridge}/proxy_arp`, '1']);
     sysctls.push([`net/ipv4/neigh/${n.bridge}/proxy_delay`, '0']);
     sysctls.push([`net/ipv4/conf/${n.bridge}/rp_filter`, '2']);
+    // The routing mesh answers on loopback too (`curl localhost:8080` on a node): a packet from
+    // 127.0.0.1 DNATed to a task may leave through the ingress devices (then masqueraded), as
+    // Swarm allows on docker_gwbridge.
+    if (n.ingress) {
+      sysctls.push([`net/ipv4/conf/${n.bridge}/route_localnet`, '1']);
+      if (underlay !== undefined) sysctls.push([`net/ipv4/conf/${n.vxlan}/route_localnet`, '1']);
+    }
   }
   for (const v of vxlans) sysctls.push([`net/ipv4/conf/${v.name}/rp_filter`, '2']);
 

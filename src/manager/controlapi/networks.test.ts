@@ -128,12 +128,12 @@ describe('networks API', () => {
     assert.equal(rm.message, 'network ingress is the built-in routing-mesh network: it cannot be removed');
     const dup = await refused('POST', '/v1/networks', { spec: { name: 'ingress' } }, 400);
     assert.match(dup.message, /reserved/);
-    const overlap = await refused('POST', '/v1/networks', { spec: { name: 'x', subnet: '10.255.3.0/24' } }, 400);
-    assert.match(overlap.message, /overlaps network ingress \(10\.255\.0\.0\/16\)/);
+    const overlap = await refused('POST', '/v1/networks', { spec: { name: 'x', subnet: '10.0.3.0/24' } }, 400);
+    assert.match(overlap.message, /overlaps network ingress \(10\.0\.0\.0\/16\)/);
     // The next network gets the next VNI and the pool's first free /16.
     const n = (await h.call('POST', '/v1/networks', { spec: { name: 'front' } })).body;
     assert.equal(n.vni, VNI_BASE + 1);
-    assert.equal(n.subnet, '10.0.0.0/16');
+    assert.equal(n.subnet, '10.1.0.0/16');
   });
 
   it('plans the ingress network: exists, create, or blocked by a network in its range', async () => {
@@ -143,7 +143,7 @@ describe('networks API', () => {
     assert.match(blocked.kind === 'blocked' ? blocked.reason : '', /overlaps network big/);
     const named = { ...user, spec: { ...user.spec, name: 'ingress' }, subnet: '10.9.0.0/16' };
     assert.equal(planIngress([named], 'i').kind, 'exists');
-    const created = planIngress([{ ...user, subnet: '10.0.0.0/16' }], 'i');
+    const created = planIngress([{ ...user, subnet: '10.1.0.0/16' }], 'i');
     assert.equal(created.kind, 'create');
     assert.equal(created.kind === 'create' ? created.network.vni : 0, VNI_BASE + 1);
   });

@@ -44,7 +44,7 @@ export function containerCreateOptions(task: DriverTask): ContainerCreateOptions
     (bindings[key] ??= []).push({ HostPort: String(p.published) });
   }
   const networks = task.networks ?? [];
-  const primary = networks[0];
+  const primary = primaryNetwork(task);
   const binds = [
     // Secrets and configs: single files on the agent's per-task tmpfs, bound read-only.
     ...(task.fileMounts ?? []).map((m) => `${m.hostPath}:${m.target}:ro`),
@@ -53,7 +53,7 @@ export function containerCreateOptions(task: DriverTask): ContainerCreateOptions
   ];
   const labels = taskLabels(task);
   delete labels[NETWORKS_LABEL];
-  if (primary) labels[NETWORKS_LABEL] = formatNetworksLabel(networks);
+  if (networks.length > 0) labels[NETWORKS_LABEL] = formatNetworksLabel(networks);
   return {
     name: containerName(task),
     Image: c.image,
@@ -94,9 +94,20 @@ export function endpointConfig(n: DriverNetwork): { IPAMConfig: { IPv4Address: s
   return { IPAMConfig: { IPv4Address: n.ip } };
 }
 
+/**
+ * The network the container is created on: the task's first, unless that is the routing
+ * mesh's `ingress` (a task on no other network is created on the engine's default bridge, which
+ * gives it its default route and the engine's DNS, as Swarm's docker_gwbridge does).
+ */
+export function primaryNetwork(task: DriverTask): DriverNetwork | undefined {
+  const first = task.networks?.[0];
+  return first?.ingress === true ? undefined : first;
+}
+
 /** The networks after the primary: connected to the container after it is created, before it starts. */
 export function additionalNetworks(task: DriverTask): readonly DriverNetwork[] {
-  return (task.networks ?? []).slice(1);
+  const networks = task.networks ?? [];
+  return primaryNetwork(task) === undefined ? networks : networks.slice(1);
 }
 
 /** `netId=ip/prefix,…` in the task's order. */

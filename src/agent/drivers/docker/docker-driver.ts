@@ -66,6 +66,11 @@ export class DockerDriver implements Driver {
     this.#pingTimeoutMs = options.pingTimeoutMs ?? 5_000;
   }
 
+  /** A client of the same engine, for the node's other users of it (the network data plane). */
+  engineClient(): Docker {
+    return new Docker(this.#endpoint.options);
+  }
+
   /** Where this driver looks for the engine (`unix:///var/run/docker.sock`). */
   get endpoint(): string {
     return this.#endpoint.text;
@@ -430,8 +435,10 @@ function toInspection(info: Docker.ContainerInspectInfo): Inspection {
   const labels = info.Config.Labels ?? {};
   const state = handleState(info.State.Status);
   const networks = taskAddresses(info, state);
+  // On the default bridge (no network, or only the routing mesh's) its address there; else the first network's.
+  const onDefault = (info.NetworkSettings as { IPAddress?: string } | undefined)?.IPAddress || undefined;
   const primary = networks[0]?.addr.split('/')[0];
-  const address = state !== 'running' ? undefined : labels[NETWORKS_LABEL] === undefined ? containerAddress(info) : primary;
+  const address = state !== 'running' ? undefined : labels[NETWORKS_LABEL] === undefined ? containerAddress(info) : (onDefault ?? primary);
   return {
     taskId: labels[TASK_LABELS.taskId] ?? '',
     state,

@@ -1,0 +1,94 @@
+import { access, constants } from 'node:fs/promises';
+import type { NetworkMap } from '../../api/network.ts';
+import type { NodeNetworkDescription } from '../../api/node.ts';
+import type { Clock } from '../../lib/clock.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { DockerDriver } from '../drivers/docker/docker-driver.ts';
+import type { Driver } from '../drivers/driver.ts';
+import type { TaskHook } from '../executor/hooks.ts';
+import { kernelBridges } from './bridges.ts';
+import { DataPlane } from './data-plane.ts';
+import { agentDns, DnsServer } from './dns/server.ts';
+import { dockerBridges } from './docker-networks.ts';
+import { networkHook, restoreAddresses } from './hook.ts';
+import { HostIpam } from './ipam.ts';
+import type { Underlay } from './local-network.ts';
+import { hostRunner, runCommand } from './runner.ts';
+import { describeNetwork } from './underlay.ts';
+
+/**
+ * The node's networking, assembled: host-local IPAM, the DNS server, the kernel data plane
+ * (bridges made by Docker on Docker nodes, by the agent elsewhere) and the `network` task hook.
+ * The agent's composition root (`boot.ts`) builds it when networking is on and gives the agent
+ * its `hook` and `setMap`. Needs root and iproute2 + iptables; `check` says why not.
+ */
+export interface NodeNetworkDeps {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly nodeId: string;
+  readonly underlay: Underlay | undefined;
+  readonly drivers: readonly Driver[];
+  /** Where per-task files go (`<runtimeDir>/net/<taskId>/resolv.conf`). */
+  readonly runtimeDir: () => string;
+}
+
+export class NodeNetwork {
+  readonly description: NodeNetworkDescription;
+  readonly hook: TaskHook;
+  readonly #plane: DataPlane;
+  readonly #dns: DnsServer;
+  readonly #ipam: HostIpam;
+  readonly #deps: NodeNetworkDeps;
+
+  /** Why this host cannot run the data plane (not root, a tool missing), or undefined when it can. */
+  static async check(): Promise<string | undefined> {
+    if (process.getuid?.() !== 0) return 'the agent is not root (overlay networks need to program the kernel)';
+    for (const tool of ['ip', 'bridge', 'iptables-restore', 'iptables-save']) {
+      const r = await runCommand([tool, '-V']).catch(() => ({ code: 127 }));
+      if (r.code === 127) return `${tool} is not installed (Debian: iproute2, iptables)`;
+    }
+    try {
+      await access('/proc/sys/net/ipv4/ip_forward', constants.W_OK);
+    } catch {
+      return '/proc/sys/net is read-only here';
+    }
+    return undefined;
+  }
+
+  constructor(deps: NodeNetworkDeps) {
+    this.#deps = deps;
+    const logger = deps.logger.child({ component: 'network' });
+    this.#ipam = new HostIpam();
+    const ipam = this.#ipam;
+    this.#dns = new DnsServer({ clock: deps.clock, logger, scope: (ip) => ipam.networksOf(ip) });
+    const runner = hostRunner();
+    const docker = deps.drivers.find((d): d is DockerDriver => d instanceof DockerDriver);
+    const bridges = docker ? dockerBridges(docker.engineClient(), deps.nodeId) : kernelBridges(runner);
+    this.#plane = new DataPlane({ clock: deps.clock, logger, nodeId: deps.nodeId, underlay: deps.underlay, bridges, runner, dns: agentDns(this.#dns) });
+    this.hook = networkHook({ source: this.#plane, ipam, runtimeDir: deps.runtimeDir, clock: deps.clock, logger });
+    this.description = describeNetwork(deps.underlay);
+  }
+
+  /** Takes a map the manager pushed. */
+  setMap(map: NetworkMap): void {
+    this.#plane.setMap(map);
+  }
+
+  /** A local task is dying: out of every load balancer and DNS answer at once. */
+  endpointGone(taskId: string): void {
+    this.#plane.endpointGone(taskId);
+  }
+
+  /** Restores the addresses of the tasks the drivers still run, then starts DNS and the data plane. */
+  async start(): Promise<void> {
+    await restoreAddresses(this.#ipam, this.#deps.drivers, this.#deps.logger);
+    await this.#dns.start();
+    this.#plane.start();
+  }
+
+  /** Stops the loops; the kernel state stays (running tasks keep their flows). */
+  async stop(): Promise<void> {
+    await this.#plane.stop();
+    await this.#dns.stop();
+  }
+}
