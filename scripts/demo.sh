@@ -23,7 +23,8 @@ if [ "$DRIVER" = docker ]; then
   npx flotilla stack ps demo              # its tasks, and what a waiting one waits for
   npx flotilla service logs -f demo_worker
   npx flotilla secret ls                  # the stack's secret (its content is never shown)
-  curl http://localhost:8080/             # the demo web server
+  curl http://localhost:8080/             # the demo web server (two replicas behind the routing mesh)
+  curl http://localhost:8080/cgi-bin/api  # web asks the api service by name over the overlay
 TXT
 else
   cat <<TXT

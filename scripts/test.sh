@@ -1,6 +1,9 @@
 #!/bin/sh
-# The test command (`npm test`): type check, lint, then every unit and integration test in
-# one run of Node's test runner. Installs the npm packages first on a fresh clone.
+# The test command (`npm test`): type check, lint, then every test: the unit tests and the
+# multi-host bed tests (each bed in network namespaces of its own) two files at a time, then
+# the integration tests one file at a time — each runs a `flotilla dev` whose network data
+# plane programs this host's own kernel and Docker engine, which two at once would share.
+# Installs the npm packages first on a fresh clone.
 set -e
 cd "$(dirname "$0")/.."
 [ -x node_modules/.bin/node ] || npm install --no-audit --no-fund
@@ -11,4 +14,5 @@ tsc --noEmit -p .
 echo "== lint"
 eslint .
 echo "== tests"
-exec node --test --test-concurrency=2 --test-timeout=300000 "src/**/*.test.ts" "test/**/*.test.ts"
+node --test --test-concurrency=2 --test-timeout=300000 "src/**/*.test.ts" "test/cluster/**/*.test.ts"
+exec node --test --test-concurrency=1 --test-timeout=300000 "test/integration/**/*.test.ts"

@@ -23,6 +23,8 @@ export interface TaskFlags {
   workdir?: string;
   user?: string;
   maxReplicasPerNode?: string;
+  /** Docker's spelling of `--max-replicas-per-node`. */
+  replicasMaxPerNode?: string;
 }
 
 /** The parts of a task template the task options write into (plain records, edited in place). */
@@ -52,7 +54,8 @@ export function applyTaskFlags(flags: TaskFlags, parts: TaskParts): void {
   if (flags.restartDelay !== undefined) restartPolicy['delayMs'] = parseDuration(flags.restartDelay, '--restart-delay');
   if (flags.restartMaxAttempts !== undefined) restartPolicy['maxAttempts'] = numberOrText(flags.restartMaxAttempts);
   if (flags.restartWindow !== undefined) restartPolicy['windowMs'] = parseDuration(flags.restartWindow, '--restart-window');
-  if (flags.maxReplicasPerNode !== undefined) placement['maxReplicasPerNode'] = numberOrText(flags.maxReplicasPerNode);
+  const maxPerNode = flags.maxReplicasPerNode ?? flags.replicasMaxPerNode;
+  if (maxPerNode !== undefined) placement['maxReplicasPerNode'] = numberOrText(maxPerNode);
 }
 
 /** `--health-*` flags as commander hands them over; `healthcheck` is false after `--no-healthcheck`. */
@@ -110,7 +113,8 @@ export function addTaskOptions(cmd: Command): Command {
     .option('--stop-grace-period <duration>', 'Time to wait before force killing a container')
     .option('-w, --workdir <dir>', 'Working directory inside the container')
     .option('-u, --user <user>', 'Username or UID')
-    .option('--max-replicas-per-node <n>', 'Maximum number of tasks per node (0 = unlimited)');
+    .option('--max-replicas-per-node <n>', 'Maximum number of tasks per node (0 = unlimited)')
+    .option('--replicas-max-per-node <n>', 'The same, spelt as docker spells it');
 }
 
 /** Adds the `--update-*` and `--rollback-*` options. */

@@ -97,12 +97,18 @@ export class DevCluster {
     return JSON.parse(r.stdout) as T;
   }
 
-  /** Stops the process, removes every container this cluster's node ran, deletes the data dir. */
+  /**
+   * Stops the process, removes every container this cluster's node ran and the Docker networks
+   * its data plane made, deletes the data dir. (Its iptables chains stay until the next
+   * cluster's agent rewrites them.)
+   */
   async destroy(): Promise<void> {
     await this.stopProcess();
     for (const nodeId of this.#nodeIds) {
       const ids = (await docker('ps', '-aq', '--filter', `label=flotilla.node.id=${nodeId}`)).trim();
       if (ids) await docker('rm', '-f', ...ids.split(/\s+/));
+      const networks = (await docker('network', 'ls', '-q', '--filter', `label=flotilla.node.id=${nodeId}`)).trim();
+      if (networks) await docker('network', 'rm', ...networks.split(/\s+/)).catch(() => undefined);
       await unmountTaskFiles(nodeId);
     }
     await rm(this.home, { recursive: true, force: true });

@@ -136,11 +136,21 @@ function exchangeUdp(query: Buffer, server: Upstream, options: ForwardOptions): 
     socket.on('message', (msg) => {
       if (answers(msg, id)) finish(msg);
     });
-    socket.connect(server.port, server.host, () => {
+    // A failed connect (no route to the server: ENETUNREACH) calls back with the error and
+    // leaves the socket unconnected, where `send(message, cb)` would throw.
+    socket.connect(server.port, server.host, (err?: Error) => {
       if (done) return;
-      socket.send(message, (err) => {
-        if (err) finish(undefined);
-      });
+      if (err) {
+        finish(undefined);
+        return;
+      }
+      try {
+        socket.send(message, (sendErr) => {
+          if (sendErr) finish(undefined);
+        });
+      } catch {
+        finish(undefined);
+      }
     });
   });
 }

@@ -351,6 +351,19 @@ void describe('DnsServer over loopback', () => {
     }
   });
 
+  void it('skips an upstream it cannot even connect to (no route), without crashing', async () => {
+    // A link-local server without a scope: connect fails at once (EINVAL), as an unroutable one
+    // fails with ENETUNREACH inside a network namespace without a default route.
+    const s = await startServer({ upstreams: ['[fe80::1]:53'] }, { port: await freeDnsPort([FRONT_GW, BACK_GW]) });
+    try {
+      const r = await dnsQuery({ server: FRONT_GW, port: s.port, name: 'example.com', source: FRONT_TASK });
+      assert.equal(r.rcode, 'SERVFAIL');
+      assert.deepEqual(addresses(await dnsQuery({ server: FRONT_GW, port: s.port, name: 'web', source: FRONT_TASK })), ['10.1.0.2'], 'still answering');
+    } finally {
+      await s.stop();
+    }
+  });
+
   void it('answers SERVFAIL past the bound on forwards in flight', async () => {
     const s = await startServer({}, { port: await freeDnsPort([FRONT_GW, BACK_GW]), maxForwards: 1 });
     try {
