@@ -290,6 +290,13 @@ describe('overlay networks (issue #9) on the multi-host test bed', { skip, timeo
     const nodes = await nodeNames();
     const ipsBefore = new Map((await running('web')).map((t) => [t.id, { ip: addressOn(t, appnet.id), host: hostOf(t, nodes) }]));
     const rules = async (): Promise<number> => (await bed.runIn('h2', ['iptables-save'])).stdout.split('\n').filter((l) => l.startsWith('-A')).length;
+    // Start from a settled host: no rule left for a network removed earlier (the stack's).
+    await waitFor(async () => {
+      const live = new Set((await bed.client.listNetworks()).map((n) => n.id.slice(0, 10)));
+      const saved = (await bed.runIn('h2', ['iptables-save'])).stdout;
+      const stale = [...new Set([...saved.matchAll(/fl[bx]-([a-z0-9]{10})/g)].map((m) => m[1] ?? ''))].filter((id) => !live.has(id));
+      return stale.length === 0 || `rules of removed networks ${stale.join(', ')} still on h2`;
+    }, 60_000, 'h2 to drop the rules of removed networks');
     const countBefore = await rules();
     await bed.stopAgent('h2');
     // The kernel state stays while the agent is away: the VIP keeps serving, h2's task included.
