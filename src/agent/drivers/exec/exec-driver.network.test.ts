@@ -151,6 +151,14 @@ void describe('ExecDriver on networks', () => {
       assert.deepEqual(i.networks, [{ networkId: NET.networkId, addr: NET.address }]);
     });
 
+    test('a network whose bridge is missing fails prepare and leaves nothing behind', async () => {
+      const bad: DriverTask = { ...task, id: `${taskId}-nobridge`, networks: [{ ...NET, bridge: 'fltex-nobr', ip: '10.213.7.6', address: '10.213.7.6/24' }] };
+      await assert.rejects(d.prepare(bad), (e: unknown) => isDriverError(e) && e.code === 'internal' && /fltex-nobr/.test(e.message));
+      assert.deepEqual(await hostVeths(), [vethName(taskId, 0)]);
+      assert.equal(existsSync(join(dataDir, 'exec', bad.id)), false);
+      assert.equal(await d.inspect(bad.id), undefined);
+    });
+
     test('execIn runs in the namespace, as the task user, with the task resolv.conf', async () => {
       const r = await d.execIn(taskId, ['cat', '/etc/resolv.conf'], { timeoutMs: 10_000 });
       assert.equal(r.exitCode, 0, r.output);
