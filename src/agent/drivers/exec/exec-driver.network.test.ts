@@ -172,7 +172,7 @@ void describe('ExecDriver on networks', () => {
       assert.match(route.output, /eth0\s+00000000\s+0107D50A/);
     });
 
-    test('the program itself sees the resolv.conf (the supervisor runs in the private mount namespace)', async () => {
+    test('the program itself sees the resolv.conf (the supervisor runs in a mount namespace of its own)', async () => {
       const i = await d.inspect(taskId);
       const pid = i?.pid;
       assert.ok(pid !== undefined);
@@ -182,11 +182,16 @@ void describe('ExecDriver on networks', () => {
       assert.notEqual(await readFile('/etc/resolv.conf', 'utf8'), seen);
     });
 
-    test('a new driver instance (agent restart) recovers the task with its address from the namespace', async () => {
+    test('a new driver instance (agent restart) recovers the task with its address from the namespace, re-pinning a lost pin', async () => {
       const found = (await newDriver().recover()).find((x) => x.taskId === taskId);
       assert.equal(found?.state, 'running');
       assert.equal(found.address, NET.ip);
       assert.deepEqual(found.networks, [{ networkId: NET.networkId, addr: NET.address }]);
+      // The pin lost while the task runs (the agent back in another mount namespace): pinned again from the process.
+      await sh(['umount', join(dataDir, 'exec', taskId, 'netns')]);
+      const again = (await newDriver().recover()).find((x) => x.taskId === taskId);
+      assert.deepEqual(again?.networks, [{ networkId: NET.networkId, addr: NET.address }]);
+      assert.equal((await d.execIn(taskId, ['true'], { timeoutMs: 10_000 })).exitCode, 0, 'execIn enters the namespace again');
     });
 
     test('remove leaves no veth, no pinned namespace and no task dir; twice is fine', async () => {

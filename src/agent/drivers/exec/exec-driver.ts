@@ -33,6 +33,7 @@ import {
   primaryLink,
   readTaskAddresses,
   removeTaskNet,
+  repinTaskNet,
   type NetnsTools,
   type TaskNet,
 } from './netns.ts';
@@ -300,13 +301,23 @@ export class ExecDriver implements Driver {
     for (const name of names) {
       const st = await this.#status(name);
       if (!st || st.rec.nodeId !== this.#nodeId) continue;
-      // A running task's addresses as its namespace holds them (the recorded ones if it cannot be read).
-      const net = st.rec.net;
-      const tools = net && st.state === 'running' ? await this.#netTools() : undefined;
-      const actual = net && tools !== undefined && typeof tools !== 'string' ? await readTaskAddresses(this.#net, tools, net) : undefined;
-      found.push(inspection(st, actual));
+      found.push(inspection(st, await this.#actualAddresses(st)));
     }
     return found;
+  }
+
+  /**
+   * A running networked task's addresses as its namespace holds them; its pin is restored from
+   * its process first when it is gone. Undefined (use the record) when they cannot be read.
+   */
+  async #actualAddresses(st: Status): Promise<TaskAddress[] | undefined> {
+    const net = st.rec.net;
+    if (net === undefined || st.run === undefined || st.state !== 'running') return undefined;
+    const tools = await this.#netTools();
+    if (typeof tools === 'string') return undefined;
+    const actual = await readTaskAddresses(this.#net, tools, net);
+    if (actual !== undefined || !(await repinTaskNet(this.#net, tools, net, st.run.pid))) return actual;
+    return readTaskAddresses(this.#net, tools, net);
   }
 
   #netTools(): Promise<NetnsTools | string> {

@@ -197,6 +197,21 @@ export async function readTaskAddresses(runner: CommandRunner, tools: NetnsTools
   return out;
 }
 
+/**
+ * Pins the namespace of a running task again from its process (`/proc/<pid>/ns/net`), when
+ * the pin is gone (the agent came back in another mount namespace, or someone unmounted it).
+ * Resolves whether it worked.
+ */
+export async function repinTaskNet(runner: CommandRunner, tools: NetnsTools, net: TaskNet, pid: number): Promise<boolean> {
+  try {
+    await (await open(net.netns, 'a', 0o600)).close();
+  } catch {
+    return false;
+  }
+  const r = await runner.run([tools.mount, '--bind', `/proc/${pid}/ns/net`, net.netns]);
+  return r.code === 0;
+}
+
 /** The sh that binds the task's resolv.conf read-only in its private mount namespace, then execs the rest. */
 const BIND_RESOLV = 'm=$1; r=$2; shift 2; "$m" --bind -o ro "$r" /etc/resolv.conf || exit 127; exec "$@"';
 
