@@ -98,7 +98,7 @@ export interface Inspection {
   readonly labels: Readonly<Record<string, string>>;
   /**
    * The IP address this node reaches the task's ports on (a container's IP); undefined when
-   * the task shares the node's network (exec tasks: 127.0.0.1). On networks: the primary one's.
+   * the task shares the node's network (exec tasks on no network: 127.0.0.1). On networks: the primary one's.
    */
   readonly address?: string;
   /**

@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { access, readdir, stat } from 'node:fs/promises';
 import { release } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import type { TaskAddress } from '../../../api/network.ts';
 import { isoTime, type Clock } from '../../../lib/clock.ts';
 import {
   DriverError,
@@ -18,10 +19,24 @@ import {
   type StartResult,
   type StopOptions,
 } from '../driver.ts';
+import { hostRunner, type CommandRunner } from '../../network/runner.ts';
 import { taskLabels } from '../labels.ts';
 import { normalizeSignal } from '../signals.ts';
 import { execInTask } from './exec-in.ts';
 import { readLogFiles } from './log-files.ts';
+import {
+  createTaskNet,
+  enterPrefix,
+  findNetnsTools,
+  NetnsError,
+  planTaskNet,
+  primaryLink,
+  readTaskAddresses,
+  removeTaskNet,
+  repinTaskNet,
+  type NetnsTools,
+  type TaskNet,
+} from './netns.ts';
 import { isAlive } from './proc.ts';
 import { spawnSupervised } from './supervisor.ts';
 import { isSafeTaskId, TaskDir, type ExecRunRecord, type ExecTaskRecord } from './task-dir.ts';
@@ -42,6 +57,11 @@ export interface ExecDriverOptions {
   readonly pollMs?: number;
   /** Where `passwd` and `group` are read from to resolve `user`. Default `/etc`. */
   readonly etcDir?: string;
+  /**
+   * The network namespace the host ends of a networked task's veths go in (where the
+   * networks' bridges are): runs `ip`, `unshare`, `umount`. Default: the agent's own.
+   */
+  readonly netRunner?: CommandRunner;
 }
 
 /** The PATH a task gets unless its env sets one. */
@@ -70,6 +90,9 @@ export class ExecDriver implements Driver {
   readonly #clock: Clock;
   readonly #pollMs: number;
   readonly #etcDir: string;
+  readonly #net: CommandRunner;
+  /** The tools for tasks on networks, or why there are none; looked up once. */
+  #tools: Promise<NetnsTools | string> | undefined;
   /** Starts under way, so concurrent `start` calls spawn one process. */
   readonly #starting = new Map<string, Promise<StartResult>>();
 
@@ -79,6 +102,7 @@ export class ExecDriver implements Driver {
     this.#clock = options.clock;
     this.#pollMs = options.pollMs ?? 200;
     this.#etcDir = options.etcDir ?? '/etc';
+    this.#net = options.netRunner ?? hostRunner();
   }
 
   async fingerprint(): Promise<Fingerprint> {
@@ -96,6 +120,8 @@ export class ExecDriver implements Driver {
     if (!isSafeTaskId(task.id)) throw new DriverError('invalid_spec', `task id "${task.id}" cannot name a directory`);
     const dir = new TaskDir(this.#root, task.id);
     if (await dir.readTask()) return;
+    // A namespace pinned by a prepare that did not finish (no task.json): unpin it, start over.
+    await this.#sweepHalfPrepared(dir);
     const c = task.spec.container;
     const argv = [...(c.command ?? []), ...(c.args ?? [])];
     const program = argv[0];
@@ -103,9 +129,13 @@ export class ExecDriver implements Driver {
       throw new DriverError('invalid_spec', 'the exec driver needs container.command: the program to run and its arguments');
     }
     normalizeSignal(c.stopSignal);
-    // Exec tasks get their own network namespace on a network later (design note §3.5); until
-    // then one would run on the host's network with addresses nobody holds.
-    const unsupported = [...unsupportedFields(c), ...(task.networks?.length ? [`join networks (${task.networks.map((n) => n.networkId).join(', ')})`] : [])];
+    const networks = task.networks ?? [];
+    // A task in its own namespace publishes no host-mode port (that needs a DNAT rule the data plane does not make).
+    const hostPorts = networks.length === 0 ? [] : task.ports.filter((p) => p.mode === 'host');
+    const unsupported = [
+      ...unsupportedFields(c),
+      ...(hostPorts.length > 0 ? [`publish host-mode ports from a task on networks (${hostPorts.map((p) => `${p.published}/${p.protocol}`).join(', ')}; ingress mode works)`] : []),
+    ];
     if (unsupported.length > 0) {
       throw new DriverError('invalid_spec', `the exec driver cannot ${unsupported.join('; ')}: use the docker driver`);
     }
@@ -132,6 +162,20 @@ export class ExecDriver implements Driver {
           : `exec: "${program}": executable file not found in $PATH (${env['PATH'] ?? ''})`,
       );
     }
+    let net: TaskNet | undefined;
+    if (networks.length > 0) {
+      const tools = await this.#netTools();
+      if (typeof tools === 'string') throw new DriverError('invalid_spec', `the exec driver cannot join networks on this node: ${tools}`);
+      await dir.make();
+      net = planTaskNet(task.id, dir.netnsPath, networks, task.resolvConf);
+      try {
+        await createTaskNet(this.#net, tools, net, networks);
+      } catch (err) {
+        await dir.remove().catch(() => {});
+        if (err instanceof NetnsError) throw new DriverError('internal', `exec task ${task.id}: ${err.message}`, { cause: err });
+        throw err;
+      }
+    }
     await dir.create({
       version: 1,
       taskId: task.id,
@@ -141,6 +185,7 @@ export class ExecDriver implements Driver {
       env,
       cwd,
       ...(user === undefined ? {} : { uid: user.uid, gid: user.gid }),
+      ...(net === undefined ? {} : { net }),
       createdAt: isoTime(this.#clock),
     });
   }
@@ -157,7 +202,7 @@ export class ExecDriver implements Driver {
     const st = await this.#status(taskId);
     if (!st) throw notFound(taskId);
     if (st.run) return { pid: st.run.pid };
-    const { pid, startTime } = await spawnSupervised(st.dir, st.rec);
+    const { pid, startTime } = await spawnSupervised(st.dir, st.rec, await this.#prefix(st.rec));
     await st.dir.writeRun({ pid, startTime, startedAt: isoTime(this.#clock) });
     return { pid };
   }
@@ -200,8 +245,22 @@ export class ExecDriver implements Driver {
   async remove(taskId: string): Promise<void> {
     if (!isSafeTaskId(taskId)) return;
     const st = await this.#status(taskId);
-    if (!st) return;
+    if (!st) {
+      const dir = new TaskDir(this.#root, taskId);
+      await this.#sweepHalfPrepared(dir);
+      return;
+    }
     if (st.run && st.state === 'running') await this.#kill(st.dir, st.run, 'removed');
+    if (st.rec.net) {
+      const tools = await this.#netTools();
+      if (typeof tools === 'string') throw new DriverError('internal', `cannot remove exec task ${taskId}'s network namespace: ${tools}`);
+      try {
+        await removeTaskNet(this.#net, tools, st.rec.net);
+      } catch (err) {
+        if (err instanceof NetnsError) throw new DriverError('internal', `exec task ${taskId}: ${err.message}`, { cause: err });
+        throw err;
+      }
+    }
     await st.dir.remove();
   }
 
@@ -228,7 +287,7 @@ export class ExecDriver implements Driver {
   async execIn(taskId: string, argv: readonly string[], options: ExecInOptions): Promise<ExecInResult> {
     const st = await this.#status(taskId);
     if (!st) throw notFound(taskId);
-    return execInTask(st.rec, argv, options, this.#clock);
+    return execInTask(st.rec, argv, options, this.#clock, await this.#prefix(st.rec));
   }
 
   async recover(): Promise<Inspection[]> {
@@ -241,9 +300,51 @@ export class ExecDriver implements Driver {
     const found: Inspection[] = [];
     for (const name of names) {
       const st = await this.#status(name);
-      if (st && st.rec.nodeId === this.#nodeId) found.push(inspection(st));
+      if (!st || st.rec.nodeId !== this.#nodeId) continue;
+      found.push(inspection(st, await this.#actualAddresses(st)));
     }
     return found;
+  }
+
+  /**
+   * A running networked task's addresses as its namespace holds them; its pin is restored from
+   * its process first when it is gone. Undefined (use the record) when they cannot be read.
+   */
+  async #actualAddresses(st: Status): Promise<TaskAddress[] | undefined> {
+    const net = st.rec.net;
+    if (net === undefined || st.run === undefined || st.state !== 'running') return undefined;
+    const tools = await this.#netTools();
+    if (typeof tools === 'string') return undefined;
+    const actual = await readTaskAddresses(this.#net, tools, net);
+    if (actual !== undefined || !(await repinTaskNet(this.#net, tools, net, st.run.pid))) return actual;
+    return readTaskAddresses(this.#net, tools, net);
+  }
+
+  #netTools(): Promise<NetnsTools | string> {
+    this.#tools ??= findNetnsTools();
+    return this.#tools;
+  }
+
+  /** The argv prefix that enters a networked task's namespace; undefined for a task on none. */
+  async #prefix(rec: ExecTaskRecord): Promise<string[] | undefined> {
+    if (rec.net === undefined) return undefined;
+    const tools = await this.#netTools();
+    if (typeof tools === 'string') throw new DriverError('start_failed', `exec task ${rec.taskId} is on networks, but ${tools}`);
+    return enterPrefix(tools, rec.net, rec);
+  }
+
+  /** Unpins the namespace of a prepare that stopped before task.json, and removes its dir. */
+  async #sweepHalfPrepared(dir: TaskDir): Promise<void> {
+    try {
+      await stat(dir.netnsPath);
+    } catch {
+      return;
+    }
+    const tools = await this.#netTools();
+    if (typeof tools === 'string') return;
+    // No process ever ran in it: unpinning it destroys its veths.
+    await removeTaskNet(this.#net, tools, { netns: dir.netnsPath, links: [] });
+    await dir.remove();
   }
 
   close(): Promise<void> {
@@ -292,13 +393,23 @@ function signalGroup(pgid: number, sig: NodeJS.Signals): void {
   }
 }
 
-function inspection(st: Status): Inspection {
+/**
+ * What `inspect`/`recover` say. A task on networks: `networks` as recorded at prepare (or
+ * `actual`, read from its namespace), and while it runs `address` = the primary network's IP
+ * (the routing mesh's when it is on no other), which health probes and the mesh reach.
+ */
+function inspection(st: Status, actual?: readonly TaskAddress[]): Inspection {
+  const net = st.rec.net;
+  const networks = actual ?? net?.links.map((l) => ({ networkId: l.networkId, addr: l.address }));
+  const primary = net && (primaryLink(net.links) ?? net.links[0]);
   return {
     taskId: st.rec.taskId,
     state: st.state,
     ...(st.run && st.state === 'running' ? { pid: st.run.pid } : {}),
     ...(st.exit === undefined ? {} : { exitCode: st.exit.exitCode }),
     labels: st.rec.labels,
+    ...(primary !== undefined && st.state === 'running' ? { address: primary.ip } : {}),
+    ...(networks === undefined ? {} : { networks }),
   };
 }
 

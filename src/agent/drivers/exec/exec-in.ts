@@ -10,11 +10,19 @@ const MAX_OUTPUT = 4_096;
  * Runs `argv` as a host process in an exec task's environment: its env (PATH included, used
  * to find argv[0]), workdir and user, in a process group of its own so a timeout kills every
  * process it started. Resolves with the exit code and the first 4 KiB of stdout+stderr;
- * never rejects for the command's sake (a program that cannot start is exit code 127).
+ * never rejects for the command's sake (a program that cannot start is exit code 127). For a
+ * task on networks, `prefix` runs it inside the task's network namespace, with its resolv.conf.
  */
-export function execInTask(rec: ExecTaskRecord, argv: readonly string[], options: ExecInOptions, clock: Clock): Promise<ExecInResult> {
-  const [program, ...args] = argv;
-  if (program === undefined) return Promise.resolve({ exitCode: 127, output: 'no command given' });
+export function execInTask(
+  rec: ExecTaskRecord,
+  argv: readonly string[],
+  options: ExecInOptions,
+  clock: Clock,
+  prefix?: readonly string[],
+): Promise<ExecInResult> {
+  if (argv[0] === undefined) return Promise.resolve({ exitCode: 127, output: 'no command given' });
+  // In a network namespace: through `prefix` (netns.ts `enterPrefix`), spawned as root; it drops to the user.
+  const [program, ...args] = [...(prefix ?? []), ...argv] as [string, ...string[]];
   return new Promise((resolve) => {
     let output = '';
     let timedOut = false;
@@ -22,8 +30,8 @@ export function execInTask(rec: ExecTaskRecord, argv: readonly string[], options
     const child = spawn(program, args, {
       env: { ...rec.env },
       cwd: rec.cwd,
-      ...(rec.uid === undefined ? {} : { uid: rec.uid }),
-      ...(rec.gid === undefined ? {} : { gid: rec.gid }),
+      ...(prefix !== undefined || rec.uid === undefined ? {} : { uid: rec.uid }),
+      ...(prefix !== undefined || rec.gid === undefined ? {} : { gid: rec.gid }),
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

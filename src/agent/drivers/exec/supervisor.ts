@@ -28,19 +28,24 @@ export interface Supervised {
   readonly startTime: number;
 }
 
-/** Starts the task's program under a supervisor; resolves once the supervisor is ready. */
-export async function spawnSupervised(dir: TaskDir, rec: ExecTaskRecord): Promise<Supervised> {
+/**
+ * Starts the task's program under a supervisor; resolves once the supervisor is ready.
+ * `prefix`: a command that execs the supervisor in the task's network namespace (`netns.ts`
+ * `enterPrefix`); it is spawned as root and drops to the task's user itself.
+ */
+export async function spawnSupervised(dir: TaskDir, rec: ExecTaskRecord, prefix?: readonly string[]): Promise<Supervised> {
   const out = openSync(dir.stdoutPath, 'a', 0o600);
   const err = openSync(dir.stderrPath, 'a', 0o600);
   const exit = openSync(dir.exitPath, 'w', 0o600);
   try {
-    const child = spawn('/bin/sh', ['-c', SCRIPT, 'flotilla-exec', ...rec.argv], {
+    const argv = [...(prefix ?? []), '/bin/sh', '-c', SCRIPT, 'flotilla-exec', ...rec.argv];
+    const child = spawn(argv[0]!, argv.slice(1), {
       detached: true,
       stdio: ['ignore', out, err, exit, 'pipe'],
       env: { ...rec.env },
       cwd: rec.cwd,
-      ...(rec.uid === undefined ? {} : { uid: rec.uid }),
-      ...(rec.gid === undefined ? {} : { gid: rec.gid }),
+      ...(prefix !== undefined || rec.uid === undefined ? {} : { uid: rec.uid }),
+      ...(prefix !== undefined || rec.gid === undefined ? {} : { gid: rec.gid }),
     });
     // Read the start time now: until the event loop turns, the supervisor cannot have been
     // reaped, so its /proc entry exists even if it already exited.
@@ -57,7 +62,7 @@ export async function spawnSupervised(dir: TaskDir, rec: ExecTaskRecord): Promis
       const fail = (why: string, cause?: unknown): void =>
         reject(new DriverError('start_failed', `exec ${rec.argv[0] ?? ''}: ${why}`, { cause }));
       child.once('error', (e) => fail(e.message, e));
-      child.once('exit', (code, sig) => fail(`supervisor exited before it was ready (${sig ?? `code ${code}`})`));
+      child.once('exit', (code, sig) => fail(`supervisor exited before it was ready (${sig ?? `code ${code}`})${lastLine(dir.stderrPath)}`));
       ready?.once('data', () => resolve());
       ready?.once('error', (e) => fail(e.message, e));
     });
@@ -73,5 +78,16 @@ export async function spawnSupervised(dir: TaskDir, rec: ExecTaskRecord): Promis
     closeSync(out);
     closeSync(err);
     closeSync(exit);
+  }
+}
+
+/** `: <the last line of the file>` (what a wrapper that failed before the program said), or ''. */
+function lastLine(path: string): string {
+  try {
+    const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
+    const last = lines[lines.length - 1]?.trim();
+    return last ? `: ${last}` : '';
+  } catch {
+    return '';
   }
 }

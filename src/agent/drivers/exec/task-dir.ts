@@ -1,6 +1,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExitResult } from '../driver.ts';
+import type { TaskNet } from './netns.ts';
 
 /**
  * The exec driver's on-disk state for one task, `<dataDir>/exec/<taskId>/`, which is what
@@ -10,6 +11,7 @@ import type { ExitResult } from '../driver.ts';
  * - `exit`       `<code>\n` written by the supervisor when the program exits, or
  *                `<code> <reason>\n` written by the driver after it killed the supervisor
  * - `stdout.log`, `stderr.log`  the program's output
+ * - `netns`      a task on networks: its network namespace, pinned by a bind mount (`netns.ts`)
  */
 
 /** What prepare decided to run (task.json). */
@@ -24,6 +26,8 @@ export interface ExecTaskRecord {
   readonly cwd: string;
   readonly uid?: number;
   readonly gid?: number;
+  /** A task on networks: its namespace, links and resolv.conf (made at prepare). */
+  readonly net?: TaskNet;
   readonly createdAt: string;
 }
 
@@ -63,8 +67,17 @@ export class TaskDir {
     return join(this.path, 'exit');
   }
 
-  async create(record: ExecTaskRecord): Promise<void> {
+  get netnsPath(): string {
+    return join(this.path, 'netns');
+  }
+
+  /** Makes the directory (before `create`, when the task's namespace is pinned in it). */
+  async make(): Promise<void> {
     await mkdir(this.path, { recursive: true, mode: 0o700 });
+  }
+
+  async create(record: ExecTaskRecord): Promise<void> {
+    await this.make();
     await writeAtomic(join(this.path, 'task.json'), JSON.stringify(record, null, 2));
   }
 
