@@ -6,11 +6,12 @@
  *      (`nsenter --net=/proc/<pid>/ns/net`) against its nameserver (the agent, on the
  *      gateway): sequential latency p50/p90/p99 for `web` and `tasks.web`, then answers/s
  *      with 64 queries in flight;
- *   2. TCP throughput (iperf3, 4 s): client task on h1 → web task on h2 over the overlay, and
- *      h1 → h2 over the underlay (host namespaces), and their ratio;
+ *   2. TCP throughput (iperf3, 4 s, alternated 3 times): client task on h1 → web task on h2
+ *      over the overlay, and h1 → h2 over the underlay (host namespaces), and the ratio of the
+ *      means;
  *   3. `docker kill` of web's container on h3 (through h3's engine) → its address gone from the
- *      nat rules (`--to-destination IP`) of every host (iptables-save polled on all hosts in
- *      parallel), and → gone from `tasks.web` as the client task's resolver answers it; 3 times;
+ *      nat rules (`--to-destination IP`) of every host, and → gone from `tasks.web` as the
+ *      client task's resolver answers it (asked every 5 ms); 3 times;
  *   4. rules of one service with 1,000 services present: 1,000 more services (replicas 0) on
  *      4 attachable networks (a network's VIP block is one /24, so ≤ 253 VIPs per network),
  *      then one of them scaled to 1 (twice, two services): time from its task's `running`
@@ -19,8 +20,8 @@
  *      then the agent's rules-only apply itself, replayed on h1 with the rules it holds
  *      (`ip -j -d link` ‖ `iptables-save`, then `iptables-restore --noflush` of every FLT-*
  *      chain, which rewrites what is there): 5 runs.
- * Times "on every host" are read by polling every host's nat table in parallel; the poll
- * round's duration (reported as `pollRoundMs`) is their resolution.
+ * Times "on every host" come from `xtables-monitor -e` in each host's namespace (iptables is
+ * the nf_tables backend here): the moment each host commits the rule change, not a poll.
  * Progress goes to stdout; the last line is one JSON object with every figure.
  *
  *   npm run bench:network     (or: node bench/network.ts [--bulk N] [--kills N])
@@ -31,12 +32,13 @@
  * with no published latency figure; its stale UDP IPVS entries live 5 min (moby/moby#36878).
  * kube-proxy batches rule syncs with `minSyncPeriod` 1 s by default.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import * as packet from 'dns-packet';
 import type { Task } from '../src/api/task.ts';
@@ -211,6 +213,103 @@ function fltRestoreText(saved: string): string {
   return `${out.join('\n')}\n`;
 }
 
+/**
+ * Rule changes in one host's network namespace as they happen: `xtables-monitor -e` (iptables
+ * here is the nf_tables backend, which reports every rule added or deleted, then `NEWGEN` once
+ * the transaction is committed). Counts the nat rules that DNAT to a watched address and
+ * resolves a wait at the first committed generation where the count satisfies it, with the
+ * time the line arrived: no polling, so no poll interval in the figures.
+ */
+class RuleMonitor {
+  readonly #proc: ChildProcessByStdio<null, Readable, null>;
+  /** Committed generations: when the line arrived, and the change in DNATs per address. */
+  readonly #gens: { at: number; delta: Map<string, number> }[] = [];
+  #pending = new Map<string, number>();
+  readonly #listeners = new Set<() => void>();
+  #buffered = '';
+  #onLine: (line: string) => void = () => {};
+
+  private constructor(nsPath: string) {
+    this.#proc = spawn('nsenter', [`--net=${nsPath}`, 'stdbuf', '-oL', 'xtables-monitor', '-e'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    this.#proc.stdout.on('data', (chunk: Buffer) => {
+      this.#buffered += chunk.toString();
+      let nl: number;
+      while ((nl = this.#buffered.indexOf('\n')) >= 0) {
+        const line = this.#buffered.slice(0, nl);
+        this.#buffered = this.#buffered.slice(nl + 1);
+        this.#line(line);
+      }
+    });
+  }
+
+  /** Starts the monitor and waits until it sees a change (a chain of its own made and removed). */
+  static async start(nsPath: string, run: (argv: readonly string[]) => Promise<unknown>): Promise<RuleMonitor> {
+    const m = new RuleMonitor(nsPath);
+    const chain = 'NB-MONITOR-PROBE';
+    let ready = false;
+    m.#onLine = (line) => {
+      if (line.includes(`-N ${chain}`)) ready = true;
+    };
+    for (let i = 0; i < 100 && !ready; i++) {
+      await run(['nsenter', `--net=${nsPath}`, 'sh', '-c', `iptables -t nat -N ${chain} && iptables -t nat -X ${chain}`]);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!ready) throw new Error(`xtables-monitor in ${nsPath} reported nothing`);
+    m.#onLine = () => {};
+    return m;
+  }
+
+  /**
+   * Epoch ms of the first generation committed after `since` where the count of DNATs to
+   * `ip` (which was `count` at `since`) satisfies `want`; rejects after `timeoutMs`.
+   */
+  until(ip: string, since: number, count: number, want: (n: number) => boolean, timeoutMs: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      let seen = 0;
+      let n = count;
+      const check = (): void => {
+        for (; seen < this.#gens.length; seen++) {
+          const g = this.#gens[seen] as { at: number; delta: Map<string, number> };
+          if (g.at < since) continue;
+          n += g.delta.get(ip) ?? 0;
+          if (want(n)) {
+            done();
+            resolve(g.at);
+            return;
+          }
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`DNATs to ${ip}: still ${n} ${timeoutMs} ms later`));
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#listeners.delete(check);
+      };
+      this.#listeners.add(check);
+      check();
+    });
+  }
+
+  stop(): void {
+    this.#proc.kill();
+  }
+
+  #line(line: string): void {
+    this.#onLine(line);
+    const m = /^ EVENT: -4 -t nat -([AD]) .*--to-destination (\d+\.\d+\.\d+\.\d+)(?::\d+)?\s*$/.exec(line);
+    if (m) {
+      const ip = m[2] as string;
+      this.#pending.set(ip, (this.#pending.get(ip) ?? 0) + (m[1] === 'A' ? 1 : -1));
+    } else if (line.startsWith('NEWGEN')) {
+      this.#gens.push({ at: Date.now(), delta: this.#pending });
+      this.#pending = new Map();
+      for (const l of [...this.#listeners]) l();
+    }
+  }
+}
+
 // --- the benchmark ---------------------------------------------------------------------------
 
 interface Throughput {
@@ -242,6 +341,7 @@ async function main(): Promise<void> {
 
   const figures: Record<string, unknown> = { hosts: 3, cpus: cpus().length };
   let t = performance.now();
+  const monitors = new Map<string, RuleMonitor>();
   const bed = await TestBed.create({ hosts: 3, prefix: 'flt-nb', subnet: '10.196.0', log: (l) => log(`bed: ${l}`) });
   try {
     log(`bed: 3 hosts ready in ${((performance.now() - t) / 1000).toFixed(1)} s`);
@@ -334,8 +434,8 @@ async function main(): Promise<void> {
       const h2ip = bed.host('h2').ip;
       const overlay: Throughput[] = [];
       const underlay: Throughput[] = [];
-      // Alternated, twice: the machine is shared, so a load spike should not hit one side only.
-      for (let i = 1; i <= 2; i++) {
+      // Alternated, 3 times: the machine is shared, so a load spike should not hit one side only.
+      for (let i = 1; i <= 3; i++) {
         const o = await iperf(
           () => run('nsenter', [`--net=/proc/${targetPid}/ns/net`, 'iperf3', '-s', '-1'], { allowFail: true, timeoutMs: 60_000 }),
           () => run('nsenter', inClient(['iperf3', '-c', targetIp, '-t', '4', '-J']), { allowFail: true, timeoutMs: 30_000 }),
@@ -365,8 +465,16 @@ async function main(): Promise<void> {
     }
 
     // 3. docker kill → removal -------------------------------------------------------------------
-    /** How long one poll of every host's nat table took: the resolution of the figures below. */
-    const pollRounds: number[] = [];
+    const startMonitors = async (): Promise<void> => {
+      for (const h of hostNames) monitors.set(h, await RuleMonitor.start(`/run/netns/${bed.host(h).ns}`, (argv) => run(argv[0] ?? 'false', argv.slice(1))));
+    };
+    const stopMonitors = (): void => {
+      for (const m of monitors.values()) m.stop();
+      monitors.clear();
+    };
+    await startMonitors();
+    const monitor = (h: string): RuleMonitor => monitors.get(h) as RuleMonitor;
+    const dnatCount = (nat: string, ip: string): number => (nat.match(new RegExp(`--to-destination ${ip.replaceAll('.', '\\.')}(?::\\d+)?$`, 'gm')) ?? []).length;
     const kills: { ms: number; perHostMs: Record<string, number>; dnsMs: number | null }[] = [];
     for (let round_ = 1; round_ <= KILLS; round_++) {
       web = await serving('web');
@@ -389,22 +497,11 @@ async function main(): Promise<void> {
         watcher.on('exit', () => resolve(null));
       });
       await Promise.race([seenP, new Promise((r) => setTimeout(r, 10_000))]);
+      const counts = await Promise.all(hostNames.map(async (h) => dnatCount(await natOf(h), ip)));
       const killedAt = Date.now();
       await bed.host('h3').engine.docker.getContainer(victim.status.containerId ?? '').kill();
-      const perHost: Record<string, number> = {};
-      await waitFor(
-        async () => {
-          const before = Date.now();
-          const nats = await Promise.all(hostNames.map(async (h) => [h, await natOf(h)] as const));
-          const now = Date.now();
-          pollRounds.push(now - before);
-          for (const [h, nat] of nats) if (perHost[h] === undefined && !dnatTo(nat, ip)) perHost[h] = now - killedAt;
-          return hostNames.every((h) => perHost[h] !== undefined);
-        },
-        30_000,
-        `${ip} gone from every host's nat rules`,
-        0,
-      );
+      const goneAts = await Promise.all(hostNames.map((h, i) => monitor(h).until(ip, killedAt, counts[i] ?? 0, (n) => n <= 0, 30_000)));
+      const perHost = Object.fromEntries(hostNames.map((h, i) => [h, (goneAts[i] ?? 0) - killedAt]));
       const guard = setTimeout(() => watcher.kill(), 10_000);
       const goneAt = await goneP;
       clearTimeout(guard);
@@ -428,6 +525,9 @@ async function main(): Promise<void> {
     };
 
     // 4. One service's rules with 1,000 services present ------------------------------------------
+    // (the monitors are off while the 1,000 are made: each apply rewrites every rule, and
+    // xtables-monitor would print them all, taking CPU from the agents)
+    stopMonitors();
     const NETS = Math.ceil(BULK / 250);
     t = performance.now();
     for (let n = 0; n < NETS; n++) await bed.client.createNetwork({ name: `bulk${n}`, attachable: true } as never);
@@ -468,32 +568,21 @@ async function main(): Promise<void> {
     const ruleCount = (s: string): number => (s.match(/^-A /gm) ?? []).length;
     log(`bulk: h1 holds ${rejects} no-endpoint rules ${rulesS.toFixed(1)} s after the first create (nat ${ruleCount(natH1)} rules, filter ${ruleCount(filterH1)}; iptables-save -t nat took ${saveMs.toFixed(0)} ms)`);
 
+    await startMonitors();
     const applies: { fromRunningMs: number; fromScaleMs: number; perHostFromRunningMs: Record<string, number> }[] = [];
     for (const name of ['bulk-7', 'bulk-500']) {
       if (!names.includes(name)) continue;
       const scaledAt = Date.now();
       await bed.client.scaleService(name, 1);
-      let ip: string | undefined;
       let task: Task | undefined;
-      const firstSeen: Record<string, number> = {};
-      await waitFor(
-        async () => {
-          if (ip === undefined) {
-            task = (await bed.client.listTasks({ service: name })).find((k) => k.desiredState === 'running' && (k.status.networks?.length ?? 0) > 0);
-            if (task === undefined) return false;
-            ip = addrOf(task);
-          }
-          const before = Date.now();
-          const nats = await Promise.all(hostNames.map(async (h) => [h, await natOf(h)] as const));
-          const now = Date.now();
-          pollRounds.push(now - before);
-          for (const [h, nat] of nats) if (firstSeen[h] === undefined && dnatTo(nat, ip)) firstSeen[h] = now;
-          return hostNames.every((h) => firstSeen[h] !== undefined);
-        },
-        60_000,
-        `${name}'s endpoint in every host's nat rules`,
-        0,
-      );
+      await waitFor(async () => {
+        task = (await bed.client.listTasks({ service: name })).find((k) => k.desiredState === 'running' && (k.status.networks?.length ?? 0) > 0);
+        return task !== undefined;
+      }, 60_000, `${name}'s task with an address`, 10);
+      const ip = addrOf(task as Task);
+      // A new address: no DNAT to it before the scale call; the monitors replay from there.
+      const seenAts = await Promise.all(hostNames.map((h) => monitor(h).until(ip, scaledAt, 0, (n) => n > 0, 60_000)));
+      const firstSeen = Object.fromEntries(hostNames.map((h, i) => [h, seenAts[i] ?? 0]));
       const running = (await bed.client.listTasks({ service: name })).find((k) => k.id === task?.id);
       if (running?.status.state !== 'running') throw new Error(`${name}'s task is ${running?.status.state}`);
       const runningAt = Date.parse(running.status.timestamp);
@@ -534,13 +623,12 @@ async function main(): Promise<void> {
     const best = replays.reduce((a, r) => (r.totalMs < a.totalMs ? r : a));
     log(`apply replay on h1 (${restoreLines} restore lines, 5 runs): ${replays.map((r) => `${r.totalMs} ms (restore ${r.restoreMs})`).join(', ')}; best ${best.totalMs} ms (target ≤ 100 ms)`);
     (figures['oneServiceWith1000'] as Record<string, unknown>)['applyReplayOnH1'] = { restoreLines, runs: replays, bestTotalMs: best.totalMs };
-    pollRounds.sort((a, b) => a - b);
-    figures['pollRoundMs'] = { p50: percentile(pollRounds, 0.5), max: pollRounds.at(-1) ?? null, rounds: pollRounds.length };
-    log(`resolution: one poll of the 3 hosts' nat tables took p50 ${percentile(pollRounds, 0.5)} ms, max ${pollRounds.at(-1)} ms (${pollRounds.length} polls)`);
+    stopMonitors();
     figures['loadAverage'] = round(loadavg()[0] ?? 0, 1);
     log('anchors (published, not measured here): Swarm spreads endpoint changes by NetworkDB gossip and programs IPVS on each node (no published latency; stale UDP IPVS entries for 5 min, moby/moby#36878); kube-proxy syncs rules at most every minSyncPeriod = 1 s by default; the design note measured iptables-restore --noflush of one service chain with 1,000 services present at 26–30 ms here');
     process.stdout.write(`${JSON.stringify(figures)}\n`);
   } finally {
+    for (const m of monitors.values()) m.stop();
     const problems = await bed.destroy();
     if (problems.length > 0) process.stderr.write(`bench:network: teardown left: ${problems.join('; ')}\n`);
   }
