@@ -20,8 +20,12 @@
  *      then the agent's rules-only apply itself, replayed on h1 with the rules it holds
  *      (`ip -j -d link` ‖ `iptables-save`, then `iptables-restore --noflush` of every FLT-*
  *      chain, which rewrites what is there): 5 runs.
- * Times "on every host" come from `xtables-monitor -e` in each host's namespace (iptables is
- * the nf_tables backend here): the moment each host commits the rule change, not a poll.
+ * Kill → removal times come from `xtables-monitor -e` in each host's namespace (iptables is
+ * the nf_tables backend here): the moment each host commits the change, not a poll. The apply
+ * times of part 4 are polled (`iptables-save -t nat` on the 3 hosts in parallel; the poll's
+ * duration, `applyPollRoundMs`, is their resolution): with 1,000 REJECT rules every apply
+ * rewrites them all, and that burst overflows xtables-monitor's netlink socket (it exits with
+ * ENOBUFS; `net.core.rmem_default` is read-only outside the root namespace).
  * Progress goes to stdout; the last line is one JSON object with every figure.
  *
  *   npm run bench:network     (or: node bench/network.ts [--bulk N] [--kills N])
@@ -218,10 +222,14 @@ function fltRestoreText(saved: string): string {
  * here is the nf_tables backend, which reports every rule added or deleted, then `NEWGEN` once
  * the transaction is committed). Counts the nat rules that DNAT to a watched address and
  * resolves a wait at the first committed generation where the count satisfies it, with the
- * time the line arrived: no polling, so no poll interval in the figures.
+ * time the line arrived: no polling, so no poll interval in the figures. Only for small rule
+ * sets: a burst of a few thousand rule events overflows its netlink socket and it exits
+ * (ENOBUFS), which rejects every wait.
  */
 class RuleMonitor {
-  readonly #proc: ChildProcessByStdio<null, Readable, null>;
+  readonly #proc: ChildProcessByStdio<null, Readable, Readable>;
+  #stderr = '';
+  #exited: string | undefined;
   /** Committed generations: when the line arrived, and the change in DNATs per address. */
   readonly #gens: { at: number; delta: Map<string, number> }[] = [];
   #pending = new Map<string, number>();
@@ -230,7 +238,12 @@ class RuleMonitor {
   #onLine: (line: string) => void = () => {};
 
   private constructor(nsPath: string) {
-    this.#proc = spawn('nsenter', [`--net=${nsPath}`, 'stdbuf', '-oL', 'xtables-monitor', '-e'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    this.#proc = spawn('nsenter', [`--net=${nsPath}`, 'stdbuf', '-oL', 'xtables-monitor', '-e'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#proc.stderr.on('data', (chunk: Buffer) => (this.#stderr += chunk.toString()));
+    this.#proc.on('exit', (code) => {
+      this.#exited = `xtables-monitor in ${nsPath} exited (${code}): ${this.#stderr.trim()}`;
+      for (const l of [...this.#listeners]) l();
+    });
     this.#proc.stdout.on('data', (chunk: Buffer) => {
       this.#buffered += chunk.toString();
       let nl: number;
@@ -268,6 +281,11 @@ class RuleMonitor {
       let seen = 0;
       let n = count;
       const check = (): void => {
+        if (this.#exited !== undefined) {
+          done();
+          reject(new Error(this.#exited));
+          return;
+        }
         for (; seen < this.#gens.length; seen++) {
           const g = this.#gens[seen] as { at: number; delta: Map<string, number> };
           if (g.at < since) continue;
@@ -525,8 +543,8 @@ async function main(): Promise<void> {
     };
 
     // 4. One service's rules with 1,000 services present ------------------------------------------
-    // (the monitors are off while the 1,000 are made: each apply rewrites every rule, and
-    // xtables-monitor would print them all, taking CPU from the agents)
+    // Rule changes are polled from here on: with 1,000 REJECT rules, each apply rewrites them
+    // all, and that burst of events overflows xtables-monitor's netlink socket (ENOBUFS: it exits).
     stopMonitors();
     const NETS = Math.ceil(BULK / 250);
     t = performance.now();
@@ -568,7 +586,8 @@ async function main(): Promise<void> {
     const ruleCount = (s: string): number => (s.match(/^-A /gm) ?? []).length;
     log(`bulk: h1 holds ${rejects} no-endpoint rules ${rulesS.toFixed(1)} s after the first create (nat ${ruleCount(natH1)} rules, filter ${ruleCount(filterH1)}; iptables-save -t nat took ${saveMs.toFixed(0)} ms)`);
 
-    await startMonitors();
+    /** How long one poll of every host's nat table took: the resolution of the apply figures. */
+    const pollRounds: number[] = [];
     const applies: { fromRunningMs: number; fromScaleMs: number; perHostFromRunningMs: Record<string, number> }[] = [];
     for (const name of ['bulk-7', 'bulk-500']) {
       if (!names.includes(name)) continue;
@@ -580,9 +599,21 @@ async function main(): Promise<void> {
         return task !== undefined;
       }, 60_000, `${name}'s task with an address`, 10);
       const ip = addrOf(task as Task);
-      // A new address: no DNAT to it before the scale call; the monitors replay from there.
-      const seenAts = await Promise.all(hostNames.map((h) => monitor(h).until(ip, scaledAt, 0, (n) => n > 0, 60_000)));
-      const firstSeen = Object.fromEntries(hostNames.map((h, i) => [h, seenAts[i] ?? 0]));
+      // Polled, not monitored (see RuleMonitor): first poll in which each host has the DNAT.
+      const firstSeen: Record<string, number> = {};
+      await waitFor(
+        async () => {
+          const before = Date.now();
+          const nats = await Promise.all(hostNames.map(async (h) => [h, await natOf(h)] as const));
+          const now = Date.now();
+          pollRounds.push(now - before);
+          for (const [h, nat] of nats) if (firstSeen[h] === undefined && dnatTo(nat, ip)) firstSeen[h] = now;
+          return hostNames.every((h) => firstSeen[h] !== undefined);
+        },
+        60_000,
+        `${name}'s endpoint in every host's nat rules`,
+        0,
+      );
       const running = (await bed.client.listTasks({ service: name })).find((k) => k.id === task?.id);
       if (running?.status.state !== 'running') throw new Error(`${name}'s task is ${running?.status.state}`);
       const runningAt = Date.parse(running.status.timestamp);
@@ -623,7 +654,9 @@ async function main(): Promise<void> {
     const best = replays.reduce((a, r) => (r.totalMs < a.totalMs ? r : a));
     log(`apply replay on h1 (${restoreLines} restore lines, 5 runs): ${replays.map((r) => `${r.totalMs} ms (restore ${r.restoreMs})`).join(', ')}; best ${best.totalMs} ms (target ≤ 100 ms)`);
     (figures['oneServiceWith1000'] as Record<string, unknown>)['applyReplayOnH1'] = { restoreLines, runs: replays, bestTotalMs: best.totalMs };
-    stopMonitors();
+    pollRounds.sort((a, b) => a - b);
+    figures['applyPollRoundMs'] = { p50: percentile(pollRounds, 0.5), max: pollRounds.at(-1) ?? null, polls: pollRounds.length };
+    log(`resolution of the apply times: one poll of the 3 hosts' nat tables took p50 ${percentile(pollRounds, 0.5)} ms, max ${pollRounds.at(-1)} ms (${pollRounds.length} polls)`);
     figures['loadAverage'] = round(loadavg()[0] ?? 0, 1);
     log('anchors (published, not measured here): Swarm spreads endpoint changes by NetworkDB gossip and programs IPVS on each node (no published latency; stale UDP IPVS entries for 5 min, moby/moby#36878); kube-proxy syncs rules at most every minSyncPeriod = 1 s by default; the design note measured iptables-restore --noflush of one service chain with 1,000 services present at 26–30 ms here');
     process.stdout.write(`${JSON.stringify(figures)}\n`);
