@@ -286,28 +286,6 @@ describe('overlay networks (issue #9) on the multi-host test bed', { skip, timeo
     }, 60_000, 'stack rm to remove the stack networks');
   });
 
-  it('lets an exec task and a container reach each other by name', async () => {
-    // The exec task is a host process in a network namespace of its own on appnet: Node serves
-    // its host name and asks the container service `web` by name every second, logging what it got.
-    const program = [
-      "const http = require('node:http');",
-      "http.createServer((q, r) => r.end('exec:' + process.pid)).listen(8090);",
-      "setInterval(() => http.get('http://web:8080/', (r) => { let b = ''; r.on('data', (c) => (b += c)); r.on('end', () => console.log('web says ' + b.trim())); }).on('error', (e) => console.log('web fails ' + e.message)), 1000);",
-    ].join(' ');
-    await cli('service', 'create', '--detach', '--name', 'jsweb', '--driver', 'exec', '--network', 'appnet', '--stop-grace-period', '1s', process.execPath, '-e', program);
-    const [js] = (await waitRunning('jsweb', 1)) as [Task];
-    await waitFor(async () => {
-      const r = await execIn(client, ['timeout', '5', 'wget', '-q', '-O', '-', 'http://jsweb:8090/']);
-      return (r.code === 0 && r.stdout.startsWith('exec:')) || `container → jsweb: ${r.code} ${r.stdout}${r.stderr}`;
-    }, 60_000, 'a container to reach the exec task by name');
-    assert.ok(addressOn(js, appnet.id), 'the exec task has an address on appnet');
-    await waitFor(async () => {
-      const logs = await bed.cli('service', 'logs', 'jsweb');
-      return /web says [0-9a-f]{12}/.test(logs.stdout) || `jsweb logs: ${logs.stdout.slice(-300)}`;
-    }, 60_000, 'the exec task to reach the container service web by name');
-    await cli('service', 'rm', 'jsweb');
-  });
-
   it('keeps task addresses, flows and the rule count across an agent restart', async () => {
     const nodes = await nodeNames();
     const ipsBefore = new Map((await running('web')).map((t) => [t.id, { ip: addressOn(t, appnet.id), host: hostOf(t, nodes) }]));

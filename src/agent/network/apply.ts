@@ -176,18 +176,19 @@ export class Applier {
   async #applyRules(plan: HostPlan, prev: HostPlan): Promise<ApplyReport> {
     const errors: string[] = [];
     const [links, saved] = await Promise.all([this.#list<IpLink>(['ip', '-j', '-d', 'link', 'show'], errors), this.#runner.run(['iptables-save'])]);
-    await Promise.all([this.#batch('bridge', hairpinLines(plan, links), errors), this.#restore(plan, saved, errors)]);
+    await Promise.all([this.#batch('bridge', hairpinLines(plan, links), errors), this.#restore(plan, saved, errors, prev)]);
     await this.#conntrack(plan, prev, errors);
     this.#previous = plan;
     return { errors };
   }
 
-  async #restore(plan: HostPlan, saved: CommandResult, errors: string[]): Promise<void> {
+  /** One `iptables-restore --noflush`; with `applied` (a rules-only apply) only the chains that changed since it. */
+  async #restore(plan: HostPlan, saved: CommandResult, errors: string[], applied?: HostPlan): Promise<void> {
     if (saved.code !== 0) {
       errors.push(`iptables-save: ${saved.stderr.trim() || `exit code ${saved.code}`}`);
       return;
     }
-    const r = await this.#runner.run(['iptables-restore', '-w', '5', '--noflush'], restoreText(plan, saved.stdout));
+    const r = await this.#runner.run(['iptables-restore', '-w', '5', '--noflush'], restoreText(plan, saved.stdout, applied));
     if (r.code !== 0) errors.push(`iptables-restore: ${r.stderr.trim() || `exit code ${r.code}`}`);
   }
 

@@ -147,6 +147,22 @@ describe('planHost', () => {
     assert.match(again, /^:FLT-SVC-OLD - \[0:0\]\n(?:.*\n)*?-X FLT-SVC-OLD$/m);
   });
 
+  it('rewrites only the chains a membership change touches, given what it applied last', () => {
+    const before = plan();
+    const after = plan(sampleMap(), new Set(['t2']));
+    // The kernel holds `before` (every chain it declared).
+    const saved = ['*filter', ...before.filter.map((c) => `:${c.name} - [0:0]`), 'COMMIT', '*nat', ...before.nat.map((c) => `:${c.name} - [0:0]`), 'COMMIT'].join('\n');
+    const text = restoreText(after, saved, before);
+    const declared = [...text.matchAll(/^:(\S+) - \[0:0\]$/gm)].map((m) => m[1]);
+    assert.ok(declared.includes(serviceChain('svcweb', NET_A.id)), 'the service chain that lost an endpoint is rewritten');
+    assert.ok(declared.includes(endpointChain('svcweb', NET_A.id, 't2')), 'the endpoint chain that went is removed');
+    assert.ok(!declared.includes(endpointChain('svcweb', NET_A.id, 't1')), 'an unchanged endpoint chain is left alone');
+    assert.ok(!declared.includes('FLT-FORWARD') || before.filter.find((c) => c.name === 'FLT-FORWARD')?.rules.join() !== after.filter.find((c) => c.name === 'FLT-FORWARD')?.rules.join());
+    // Without the last applied plan (the periodic full apply), every chain is written.
+    const full = restoreText(after, saved);
+    for (const c of after.nat) assert.match(full, new RegExp(`^:${c.name} - \\[0:0\\]$`, 'm'));
+  });
+
   it('drops a gone task from every load balancer, and its UDP flows from the plan', () => {
     const p = plan(sampleMap(), new Set(['t2']));
     const svc = serviceChain('svcweb', NET_A.id);

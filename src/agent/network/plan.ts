@@ -348,20 +348,28 @@ const JUMPS: Record<'filter' | 'nat', ReadonlyArray<readonly [string, string]>> 
  * them (and `DOCKER-USER`, when Docker has not made it) inserted only when missing. Applying
  * it twice changes nothing; the rule count is stable.
  */
-export function restoreText(plan: HostPlan, saved: string): string {
+export function restoreText(plan: HostPlan, saved: string, applied?: HostPlan): string {
   const tables = parseSave(saved);
   const out: string[] = [];
   for (const table of ['filter', 'nat'] as const) {
     const have = tables.get(table) ?? { chains: new Set<string>(), rules: new Set<string>() };
     const chains = table === 'filter' ? plan.filter : plan.nat;
+    // A chain the last applied plan wrote exactly so, and which is still there, is left alone:
+    // a membership change rewrites only the chains it touches (the periodic full apply passes
+    // no `applied` and rewrites every chain).
+    const before = new Map((applied === undefined ? [] : table === 'filter' ? applied.filter : applied.nat).map((c) => [c.name, c.rules]));
+    const changed = chains.filter((c) => {
+      const rules = before.get(c.name);
+      return rules === undefined || !have.chains.has(c.name) || rules.length !== c.rules.length || rules.some((r, i) => r !== c.rules[i]);
+    });
     const wanted = new Set(chains.map((c) => c.name));
     const stale = [...have.chains].filter((c) => c.startsWith('FLT-') && !wanted.has(c)).sort();
     out.push(`*${table}`);
     if (table === 'filter' && !have.chains.has(DOCKER_USER_CHAIN)) out.push(`:${DOCKER_USER_CHAIN} - [0:0]`);
-    for (const c of chains) out.push(`:${c.name} - [0:0]`);
+    for (const c of changed) out.push(`:${c.name} - [0:0]`);
     for (const c of stale) out.push(`:${c} - [0:0]`);
     for (const c of stale) out.push(`-X ${c}`);
-    for (const c of chains) for (const r of c.rules) out.push(`-A ${c.name} ${r}`);
+    for (const c of changed) for (const r of c.rules) out.push(`-A ${c.name} ${r}`);
     for (const [from, to] of JUMPS[table]) {
       if (!have.rules.has(`-A ${from} -j ${to}`)) out.push(`-I ${from} 1 -j ${to}`);
     }
