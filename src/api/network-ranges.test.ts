@@ -27,6 +27,9 @@ test('a bad or overlapping subnet is refused with the reason', () => {
     ['10.9.0.1/16', /host bits set: did you mean 10\.9\.0\.0\/16\?/],
     ['10.9.0.0/28', /prefix length must be \/8 to \/24/],
     ['nonsense', /not a CIDR range/],
+    ['127.1.0.0/16', /overlaps 127\.0\.0\.0\/8 \(loopback\)/],
+    ['169.254.0.0/16', /link-local/],
+    ['224.0.0.0/8', /multicast/],
   ];
   for (const [subnet, re] of cases) {
     const r = chooseRange(spec('a', subnet), existing);

@@ -15,6 +15,15 @@ import {
  * Pure: the networks that exist are passed in.
  */
 
+/** Ranges a network may not use: the hosts need them for themselves. */
+const SPECIAL_RANGES: ReadonlyArray<{ readonly range: string; readonly use: string }> = [
+  { range: '0.0.0.0/8', use: '"this network"' },
+  { range: '127.0.0.0/8', use: 'loopback' },
+  { range: '169.254.0.0/16', use: 'link-local' },
+  { range: '224.0.0.0/4', use: 'multicast' },
+  { range: '240.0.0.0/4', use: 'reserved' },
+];
+
 /** A network's range and VNI, or why it cannot have one (a sentence naming the subnet and the network in the way). */
 export type RangeChoice = { readonly ok: true; readonly subnet: string; readonly vni: number } | { readonly ok: false; readonly reason: string };
 
@@ -33,6 +42,8 @@ export function chooseRange(spec: NetworkSpec, existing: readonly Network[]): Ra
     if (prefix < MIN_NETWORK_PREFIX || prefix > MAX_NETWORK_PREFIX) {
       return { ok: false, reason: `subnet ${spec.subnet}: the prefix length must be /${MIN_NETWORK_PREFIX} to /${MAX_NETWORK_PREFIX} (each node takes a slice of the range)` };
     }
+    const special = SPECIAL_RANGES.find((r) => overlaps(cidr(r.range), parsed.cidr));
+    if (special) return { ok: false, reason: `subnet ${spec.subnet} overlaps ${special.range} (${special.use}): every node routes a network's range to it, choose a private range such as 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16` };
     const clash = taken.find((t) => overlaps(t.range, parsed.cidr));
     if (clash) return { ok: false, reason: `subnet ${spec.subnet} overlaps network ${clash.name} (${formatCidr(clash.range)})` };
     subnet = parsed.cidr;

@@ -10,6 +10,18 @@ import { ServiceSpec } from './service.ts';
  * Fills a schema's defaults into a copy of `input` and checks it. Throws `invalid_argument`
  * listing every problem with its field path; the input is never modified.
  */
+/**
+ * Ports the routing mesh may not take: an ingress port is caught on every local address of
+ * every node, the bridges' gateways included, so these would hijack what the nodes themselves
+ * serve there.
+ */
+export const RESERVED_INGRESS_PORTS: ReadonlyArray<{ readonly port: number; readonly protocol: 'tcp' | 'udp'; readonly use: string }> = [
+  { port: 53, protocol: 'udp', use: 'the DNS server tasks ask' },
+  { port: 53, protocol: 'tcp', use: 'the DNS server tasks ask' },
+  { port: 4789, protocol: 'udp', use: 'the overlay networks (VXLAN)' },
+  { port: 4280, protocol: 'tcp', use: 'the manager API and agent sessions' },
+];
+
 export function decode<T extends TSchema>(schema: T, input: unknown, what: string): Static<T> {
   const value: unknown = Value.Default(schema, Value.Clone(input));
   const checker = compiled(schema);
@@ -89,6 +101,10 @@ export function validateServiceSpec(input: unknown): ServiceSpec {
     const key = `${p.published}/${p.protocol}`;
     if (seen.has(key)) details.push({ path: `endpoint.ports[${i}]`, message: `port ${key} is published twice` });
     seen.add(key);
+    const reserved = p.mode === 'ingress' ? RESERVED_INGRESS_PORTS.find((r) => r.port === p.published && r.protocol === p.protocol) : undefined;
+    if (reserved) {
+      details.push({ path: `endpoint.ports[${i}].published`, message: `port ${key} cannot be published in ingress mode: every node uses it for ${reserved.use} (publish it in host mode, or choose another port)` });
+    }
     if (p.mode === 'ingress' && spec.endpoint.mode === 'dnsrr') {
       details.push({ path: `endpoint.ports[${i}].mode`, message: 'ports published in ingress mode need endpoint mode vip (or publish in host mode)' });
     }

@@ -21,7 +21,10 @@ import { bedSkipReason } from './skip.ts';
 import { waitFor } from './wait.ts';
 
 const skip = await bedSkipReason();
-const PROBE = '10.199.0.254';
+// A bed of its own (prefix, /24): the other bed tests run beside this file.
+const PREFIX = 'flt-n';
+const SUBNET = '10.199.4';
+const PROBE = `${SUBNET}.254`;
 const PROBE_PORT = 18_080;
 /** An HTTP server on port 8080 that answers with the task's host name. */
 const HTTPD = ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www'];
@@ -32,7 +35,7 @@ describe('overlay networks (issue #9) on the multi-host test bed', { skip, timeo
   let probe: Server;
 
   before(async () => {
-    bed = await TestBed.create({ hosts: 3 });
+    bed = await TestBed.create({ hosts: 3, prefix: PREFIX, subnet: SUBNET });
     await Promise.all(bed.hosts.map((h) => bed.waitReady(h.name)));
     // Something outside every overlay that tasks may (or, on an internal network, may not) reach.
     probe = createServer((_req, res) => res.end('probe'));

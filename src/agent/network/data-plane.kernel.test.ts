@@ -21,7 +21,8 @@ import { nsenterRunner, runCommand, type CommandRunner } from './runner.ts';
  * small TCP server that answers its name. Needs root; skipped otherwise.
  */
 
-const PREFIX = 'fltdp';
+// With this process's id: a second run on the same machine (a CI beside a local run) keeps to its own.
+const PREFIX = `fltdp${process.pid}`;
 const ns = (name: string): string => `${PREFIX}-${name}`;
 const nsPath = (name: string): string => `/run/netns/${ns(name)}`;
 const NODE = process.execPath;

@@ -99,8 +99,8 @@ describe('planHost', () => {
   it('gives an internal network no egress (no accept out, no masquerade) and rejects a VIP without endpoints', () => {
     const p = plan();
     const fwd = rules(p, 'filter', 'FLT-FORWARD');
-    assert.ok(fwd.includes(`-i ${A_BR} -j ACCEPT`));
-    assert.ok(!fwd.includes(`-i ${B_BR} -j ACCEPT`));
+    assert.ok(fwd.includes(`-i ${A_BR} -j RETURN`));
+    assert.ok(!fwd.includes(`-i ${B_BR} -j RETURN`));
     assert.ok(fwd.includes(`-i ${B_BR} -o ${B_BR} -j ACCEPT`));
     const post = rules(p, 'nat', 'FLT-POSTROUTING');
     assert.ok(post.some((r) => r.startsWith('-s 10.10.0.0/16 ! -d 10.10.0.0/16')));
@@ -114,7 +114,7 @@ describe('planHost', () => {
     assert.ok(!fwd.some((r) => r.includes(`-i ${A_BR} -o ${B_BR}`) || r.includes(`-i ${B_BR} -o ${A_BR}`)));
     for (const drop of ['-o flb-+ -j DROP', '-o flx-+ -j DROP', '-i flx-+ -j DROP']) {
       assert.ok(idx(drop) > idx(`-i ${A_BR} -o ${A_BR} -j ACCEPT`), drop);
-      assert.ok(idx(drop) < idx(`-i ${A_BR} -j ACCEPT`), drop);
+      assert.ok(idx(drop) < idx(`-i ${A_BR} -j RETURN`), drop);
     }
     assert.equal(fwd.at(-1), '-i flb-+ -j DROP');
     assert.equal(fwd[0], '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT');

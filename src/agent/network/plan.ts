@@ -285,7 +285,10 @@ export function planHost(input: PlanInput): HostPlan {
     }
   }
   forward.push(`-o ${BRIDGE_PREFIX}+ -j DROP`, `-o ${VXLAN_PREFIX}+ -j DROP`, `-i ${VXLAN_PREFIX}+ -j DROP`);
-  for (const n of networks) if (!n.internal && !n.ingress) forward.push(`-i ${n.bridge} -j ACCEPT`);
+  // Egress of a non-internal network: back to FORWARD, where Docker's own rules decide (its
+  // isolation drops traffic into its other bridges, `docker0` included; then it accepts what
+  // leaves the bridge). An ACCEPT here would skip that isolation.
+  for (const n of networks) if (!n.internal && !n.ingress) forward.push(`-i ${n.bridge} -j RETURN`);
   forward.push(`-i ${BRIDGE_PREFIX}+ -j DROP`);
 
   return {

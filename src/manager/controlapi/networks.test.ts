@@ -229,6 +229,16 @@ describe('services on networks', () => {
     assert.equal(ok.status, 201);
   });
 
+  it('refuses ingress ports the nodes use themselves (DNS, VXLAN, the manager), in host mode they are the user\'s', async () => {
+    const dns = await refused('POST', '/v1/services', svc('web', { endpoint: { ports: [{ ...port(53, 'ingress'), protocol: 'udp' }] } }), 400);
+    assert.match(dns.message, /port 53\/udp cannot be published in ingress mode: every node uses it for the DNS server/);
+    const vxlan = await refused('POST', '/v1/services', svc('web', { endpoint: { ports: [{ ...port(4789, 'ingress'), protocol: 'udp' }] } }), 400);
+    assert.match(vxlan.message, /VXLAN/);
+    assert.equal(h.store.services.size, 0);
+    const host = await h.call('POST', '/v1/services', svc('web', { endpoint: { ports: [{ ...port(53, 'host'), protocol: 'udp' }] } }));
+    assert.equal(host.status, 201);
+  });
+
   it('refuses a published port another service holds in ingress mode (409), on create and update', async () => {
     assert.equal((await h.call('POST', '/v1/services', svc('web', { endpoint: { ports: [port(8080, 'ingress')] } }))).status, 201);
     const same = await refused('POST', '/v1/services', svc('api', { endpoint: { ports: [port(8080, 'ingress')] } }), 409);

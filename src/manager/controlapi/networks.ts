@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
+import { isTerminal } from '../../api/task-state.ts';
 import { NoContent } from '../../api/meta.ts';
 import { INGRESS_NETWORK, Network, NetworkCreate, NetworkList, NetworkRef } from '../../api/network.ts';
 import { NetworkFilter, matchesNetworkFilter } from '../../api/network-requests.ts';
@@ -90,6 +91,12 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: RouteContext): 
             const users = servicesOnNetwork(tx.services.all(), n);
             if (users.length > 0) {
               throw new ApiError('failed_precondition', `network ${n.spec.name} is in use by service${users.length > 1 ? 's' : ''} ${users.join(', ')}: remove it from them first`);
+            }
+            // Tasks of an older spec (a rolling update, a task being stopped) may still hold addresses on it.
+            const holders = tx.tasks.all().filter((t) => !isTerminal(t.status.state) && (t.networks ?? []).some((a) => a.networkId === n.id));
+            if (holders.length > 0) {
+              const names = [...new Set(holders.map((t) => t.serviceName))].sort();
+              throw new ApiError('failed_precondition', `network ${n.spec.name} still has ${holders.length} task(s) of ${names.join(', ')} on it: wait until they have stopped`);
             }
             if (tx.table('network').get(n.id)) tx.table('network').delete(n.id);
           }),

@@ -119,6 +119,21 @@ void describe('network map', () => {
     });
   });
 
+  void it('carries only addresses an agent could own: on the task\'s networks, IPv4 with the prefix, inside its node\'s slice; only IPv4 underlays', () => {
+    const tasks = [
+      serving('ok', 'svc-api', 'n1', [['net-back', '10.0.1.2/16']]),
+      serving('other-slice', 'svc-api', 'n1', [['net-back', '10.0.2.9/16']]),
+      serving('bad-prefix', 'svc-api', 'n1', [['net-back', '10.0.1.3/24']]),
+      serving('garbage', 'svc-api', 'n1', [['net-back', '10.0.1.4/16\n-A FORWARD -j ACCEPT']]),
+      serving('not-allocated', 'svc-api', 'n1', [['net-back', '10.0.1.5/16']], { networks: [] }),
+    ];
+    const nodes = [node('n1'), node('n2', { description: { network: { underlay: '1.2.3.4 -j ACCEPT' } } })];
+    const m = networkMapFor('n1', snapshot({ services: [api], tasks, nodes }), 3);
+    assert.deepEqual(m.services[0]?.endpoints.map((e) => e.taskId), ['ok']);
+    const back = m.networks.find((n) => n.id === 'net-back');
+    assert.deepEqual(back?.slices.find((x) => x.nodeId === 'n2'), { nodeId: 'n2', subnet: '10.0.2.0/24' }, 'a bad underlay is left out');
+  });
+
   void it('gives a node without any slice the ingress network', () => {
     const m = networkMapFor('n3', snapshot({}), 1);
     assert.deepEqual(m.networks.map((n) => n.name), ['ingress']);

@@ -3,6 +3,7 @@ import type { MapEndpoint, MapNetwork, MapService, Network, NetworkMap, TaskAddr
 import type { Node } from '../../api/node.ts';
 import type { Service } from '../../api/service.ts';
 import type { Task } from '../../api/task.ts';
+import { contains, parseCidr, parseIp } from '../../lib/cidr.ts';
 
 /**
  * Each node's network map (`NetworkMap` in `api/network.ts`), the pure core of the map push:
@@ -250,7 +251,9 @@ interface ServiceEntry {
 function toMapNetwork(n: Network, snapshot: NetworkMapSnapshot): MapNetwork {
   const slices = [...n.slices].sort(byKey((s) => s.nodeId)).map((s) => {
     const underlay = snapshot.node(s.nodeId)?.description.network?.underlay;
-    return { nodeId: s.nodeId, subnet: s.subnet, ...(underlay === undefined ? {} : { underlay }) };
+    // An agent reports its underlay: only a plain IPv4 address goes into other nodes' kernels.
+    const valid = underlay !== undefined && parseIp(underlay) !== undefined;
+    return { nodeId: s.nodeId, subnet: s.subnet, ...(valid ? { underlay } : {}) };
   });
   return {
     id: n.id,
@@ -296,12 +299,9 @@ function serviceEntry(
       const n = byId.get(tn.networkId);
       if (n && !nets.has(n.id)) nets.set(n.id, { networkId: n.id, name: n.spec.name, aliases: [...tn.aliases] });
     }
-    endpoints.push({
-      taskId: t.id,
-      nodeId: t.nodeId,
-      ...(t.slot === undefined ? {} : { slot: t.slot }),
-      addresses: sortAddresses(t.status.networks ?? []),
-    });
+    const addresses = sortAddresses(trustedAddresses(t, t.nodeId, byId));
+    if (addresses.length === 0) continue;
+    endpoints.push({ taskId: t.id, nodeId: t.nodeId, ...(t.slot === undefined ? {} : { slot: t.slot }), addresses });
   }
   if (publishesIngress && ingress && !nets.has(ingress.id)) nets.set(ingress.id, { networkId: ingress.id, name: ingress.spec.name, aliases: [] });
   if (nets.size === 0 && !publishesIngress) return undefined;
@@ -333,6 +333,28 @@ function restrict(s: MapService, ids: ReadonlySet<string>): MapService {
     virtualIps: s.virtualIps.filter((v) => ids.has(v.networkId)),
     endpoints,
   };
+}
+
+/**
+ * The addresses a task's agent reported that the map may carry into every node's rules: on a
+ * network the task was allocated, IPv4 with the network's prefix, inside the slice its node
+ * holds. Anything else (a buggy or hostile agent) is left out rather than programmed.
+ */
+function trustedAddresses(t: Task, nodeId: string, byId: ReadonlyMap<string, Network>): TaskAddress[] {
+  const allocated = new Set((t.networks ?? []).map((n) => n.networkId));
+  const out: TaskAddress[] = [];
+  for (const a of t.status.networks ?? []) {
+    const n = byId.get(a.networkId);
+    const slice = n?.slices.find((x) => x.nodeId === nodeId)?.subnet;
+    if (!n || !allocated.has(a.networkId) || slice === undefined) continue;
+    const [ip, prefix, ...rest] = a.addr.split('/');
+    const addr = parseIp(ip ?? '');
+    const range = parseCidr(n.subnet);
+    const sliceRange = parseCidr(slice);
+    if (rest.length > 0 || addr === undefined || !range.ok || !sliceRange.ok || prefix !== String(range.cidr.prefix) || !contains(sliceRange.cidr, addr)) continue;
+    out.push(a);
+  }
+  return out;
 }
 
 function sortAddresses<T extends TaskAddress | VirtualIp>(list: readonly T[]): T[] {
