@@ -201,6 +201,8 @@ export class DataPlane {
     const problems: string[] = [];
     if (full) {
       this.#ready.clear();
+      const keep = new Set(local.map((n) => bridgeName(n.id)));
+      await bridges.sweepOrphans?.(keep).catch((err: unknown) => problems.push(`orphan bridges: ${err instanceof Error ? err.message : String(err)}`));
       await Promise.all(
         local.map(async (n) => {
           try {
@@ -211,7 +213,6 @@ export class DataPlane {
           }
         }),
       );
-      const keep = new Set(local.map((n) => bridgeName(n.id)));
       try {
         for (const id of await bridges.list()) {
           if (!keep.has(bridgeName(id))) await bridges.remove(id);

@@ -7,6 +7,7 @@ import { skipUnlessRequired } from '../../testing/docker-engine.ts';
 import { dockerBridges, dockerNetworkCreate, isDockerNetworkError, NETWORK_LABELS, networkDifferences } from './docker-networks.ts';
 import type { LocalNetwork } from './local-network.ts';
 import { bridgeName, dockerNetworkName, vxlanName } from './names.ts';
+import { nsenterRunner, runCommand } from './runner.ts';
 
 /**
  * `dockerBridges` against the real engine (skipped without one, unless FLOTILLA_REQUIRE_DOCKER=1).
@@ -93,5 +94,21 @@ void describe('dockerBridges against the engine', { skip }, () => {
       await c.remove({ force: true });
     }
     await bridges.remove(id);
+  });
+});
+
+void describe('dockerBridges sweeps orphan bridges', { skip: skip || (process.getuid?.() !== 0 ? 'needs root (a throwaway network namespace)' : false) }, () => {
+  const ns = `fltorph${process.pid}`;
+  after(() => runCommand(['ip', 'netns', 'delete', ns]).then(() => undefined));
+
+  void test('removes a flb- bridge no Docker network and no local network owns, and keeps the others', async () => {
+    assert.equal((await runCommand(['ip', 'netns', 'add', ns])).code, 0);
+    const runner = nsenterRunner(`/run/netns/${ns}`);
+    for (const name of ['flb-orphan0001', 'flb-keep000001', 'other-bridge']) {
+      assert.equal((await runner.run(['ip', 'link', 'add', name, 'type', 'bridge'])).code, 0, name);
+    }
+    await dockerBridges(docker, 'test-node', runner).sweepOrphans?.(new Set(['flb-keep000001']));
+    const left = JSON.parse((await runner.run(['ip', '-j', 'link', 'show', 'type', 'bridge'])).stdout) as Array<{ ifname: string }>;
+    assert.deepEqual(left.map((l) => l.ifname).sort(), ['flb-keep000001', 'other-bridge']);
   });
 });

@@ -1,7 +1,8 @@
 import type Docker from 'dockerode';
 import { overlaps, parseCidr } from '../../lib/cidr.ts';
 import type { BridgeProvider, LocalNetwork } from './local-network.ts';
-import { dockerNetworkName } from './names.ts';
+import { BRIDGE_PREFIX, dockerNetworkName } from './names.ts';
+import type { CommandRunner } from './runner.ts';
 
 /**
  * Docker makes the bridge: each Flotilla network on this node is a Docker user-defined
@@ -83,7 +84,7 @@ export function networkDifferences(found: Docker.NetworkInspectInfo, n: LocalNet
  * (an earlier `flotilla dev` with another data dir) that overlaps a range this node needs is
  * removed when no container uses it: Docker refuses overlapping subnets.
  */
-export function dockerBridges(docker: Docker, nodeId: string): BridgeProvider {
+export function dockerBridges(docker: Docker, nodeId: string, runner?: CommandRunner): BridgeProvider {
   async function inspect(name: string): Promise<Docker.NetworkInspectInfo | undefined> {
     try {
       return (await docker.getNetwork(name).inspect()) as Docker.NetworkInspectInfo;
@@ -160,6 +161,23 @@ export function dockerBridges(docker: Docker, nodeId: string): BridgeProvider {
 
     async remove(networkId: string): Promise<void> {
       for (const net of await listOwn(docker, networkId, nodeId)) await removeByName(net.Name, `network ${net.Labels?.[NETWORK_LABELS.name] ?? networkId}`);
+    },
+
+    async sweepOrphans(keep: ReadonlySet<string>): Promise<void> {
+      if (runner === undefined) return;
+      const r = await runner.run(['ip', '-j', 'link', 'show', 'type', 'bridge']);
+      if (r.code !== 0) return;
+      const links = (JSON.parse(r.stdout.trim() || '[]') as Array<{ ifname: string }>).map((l) => l.ifname).filter((n) => n.startsWith(BRIDGE_PREFIX));
+      if (links.length === 0) return;
+      let owned: Docker.NetworkInspectInfo[];
+      try {
+        owned = await docker.listNetworks();
+      } catch (e) {
+        throw engineError(e, 'list Docker networks');
+      }
+      const dockerOwned = new Set(owned.map((n) => n.Options?.['com.docker.network.bridge.name']).filter((n): n is string => n !== undefined));
+      const orphans = links.filter((l) => !keep.has(l) && !dockerOwned.has(l));
+      if (orphans.length > 0) await runner.run(['ip', '-force', '-batch', '-'], `${orphans.map((l) => `link del dev ${l}`).join('\n')}\n`);
     },
 
     async list(): Promise<string[]> {

@@ -100,6 +100,12 @@ export interface BridgeProvider {
    * `bridgeName(id)`.
    */
   list(): Promise<string[]>;
+  /**
+   * Optional: removes `flb-*` bridges that no one owns any more (a kernel bridge an earlier
+   * agent made on this host before Docker ran here), except those in `keep`: they would route a
+   * network's range away from the live bridge.
+   */
+  sweepOrphans?(keep: ReadonlySet<string>): Promise<void>;
 }
 
 /** What the network hook needs from the data plane. */

@@ -63,7 +63,7 @@ export class NodeNetwork {
     this.#dns = new DnsServer({ clock: deps.clock, logger, scope: (ip) => ipam.networksOf(ip) });
     const runner = hostRunner();
     const docker = deps.drivers.find((d): d is DockerDriver => d instanceof DockerDriver);
-    const bridges = docker ? dockerBridges(docker.engineClient(), deps.nodeId) : kernelBridges(runner);
+    const bridges = docker ? dockerBridges(docker.engineClient(), deps.nodeId, runner) : kernelBridges(runner);
     this.#plane = new DataPlane({ clock: deps.clock, logger, nodeId: deps.nodeId, underlay: deps.underlay, bridges, runner, dns: agentDns(this.#dns) });
     this.hook = networkHook({ source: this.#plane, ipam, runtimeDir: deps.runtimeDir, clock: deps.clock, logger });
     this.description = describeNetwork(deps.underlay);
