@@ -23,6 +23,7 @@ import { dnsTable } from '../src/agent/network/dns/names.ts';
 import { DnsServer } from '../src/agent/network/dns/server.ts';
 import { systemClock } from '../src/lib/clock.ts';
 import { silentLogger } from '../src/lib/logger.ts';
+import { DnsLoad } from '../src/testing/dns-load.ts';
 import { freeDnsPort, queryMessage } from '../src/testing/dns-client.ts';
 
 const NETWORK = 'bench-net';
@@ -124,86 +125,21 @@ async function main(): Promise<void> {
   await new Promise<void>((r) => socket.bind({ address: ADDRESS, port: 0 }, r));
   socket.setRecvBufferSize(4 * 1024 * 1024);
 
-  const sent = new Map<number, bigint>();
-  let nextId = 0;
-  let onAnswer: (latencyNs: bigint) => void = () => {};
-  socket.on('message', (msg) => {
-    const id = msg.readUInt16BE(0);
-    const start = sent.get(id);
-    if (start === undefined) return;
-    sent.delete(id);
-    if ((msg[3] ?? 0) & 0xf) throw new Error(`rcode ${(msg[3] ?? 0) & 0xf} for query ${id}`);
-    onAnswer(process.hrtime.bigint() - start);
-  });
-  const send = (): void => {
-    nextId = (nextId + 1) & 0xffff;
-    const message = Buffer.from(names[nextId % names.length] as Buffer);
-    message.writeUInt16BE(nextId, 0);
-    sent.set(nextId, process.hrtime.bigint());
-    socket.send(message, port, ADDRESS);
-  };
+  const load = new DnsLoad(socket, ADDRESS, port, names);
 
   // Warm up (JIT, socket buffers).
-  await new Promise<void>((resolve) => {
-    let left = 2000;
-    onAnswer = () => (--left === 0 ? resolve() : send());
-    for (let i = 0; i < 16; i++) send();
-  });
-  sent.clear();
+  await load.warmUp(2000, 16);
 
   // 1. Sequential latency.
-  const latencies: number[] = [];
-  await new Promise<void>((resolve) => {
-    onAnswer = (ns) => {
-      latencies.push(Number(ns) / 1000);
-      if (latencies.length === SEQUENTIAL) resolve();
-      else send();
-    };
-    send();
-  });
-  latencies.sort((a, b) => a - b);
+  const latencies = await load.sequential(SEQUENTIAL);
   const p50 = percentile(latencies, 0.5);
   const p90 = percentile(latencies, 0.9);
   const p99 = percentile(latencies, 0.99);
   log(`sequential: ${SEQUENTIAL} queries, p50 ${p50.toFixed(0)} µs, p90 ${p90.toFixed(0)} µs, p99 ${p99.toFixed(0)} µs`);
 
   // 2. Throughput with IN_FLIGHT queries outstanding; a query unanswered for 1 s is lost and replaced.
-  let answers = 0;
-  let lost = 0;
   const cpu0 = await serverCpuUs(worker);
-  const t0 = performance.now();
-  const until = t0 + SECONDS * 1000;
-  await new Promise<void>((resolve) => {
-    let outstanding = 0;
-    const top = (): void => {
-      while (outstanding < IN_FLIGHT && performance.now() < until) {
-        outstanding++;
-        send();
-      }
-      if (outstanding === 0) {
-        clearInterval(sweeper);
-        resolve();
-      }
-    };
-    onAnswer = () => {
-      answers++;
-      outstanding--;
-      top();
-    };
-    const sweeper = setInterval(() => {
-      const old = process.hrtime.bigint() - 1_000_000_000n;
-      for (const [id, at] of sent) {
-        if (at < old) {
-          sent.delete(id);
-          lost++;
-          outstanding--;
-        }
-      }
-      top();
-    }, 250);
-    top();
-  });
-  const seconds = (performance.now() - t0) / 1000;
+  const { answers, lost, seconds } = await load.flood(SECONDS, IN_FLIGHT);
   const serverCpuPerAnswerUs = ((await serverCpuUs(worker)) - cpu0) / Math.max(1, answers);
   const answersPerSec = Math.round(answers / seconds);
   const answersPerCpuSec = Math.round(1e6 / serverCpuPerAnswerUs);

@@ -46,6 +46,7 @@ import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import * as packet from 'dns-packet';
 import type { Task } from '../src/api/task.ts';
+import { DnsLoad } from '../src/testing/dns-load.ts';
 import { queryMessage } from '../src/testing/dns-client.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -74,79 +75,11 @@ async function dnsProbe(server: string, names: readonly string[], sequential: nu
   const socket = createSocket('udp4');
   await new Promise<void>((r) => socket.bind({ port: 0 }, r));
   socket.setRecvBufferSize(4 * 1024 * 1024);
-  const encoded = names.map((n) => queryMessage(n));
-  const sent = new Map<number, bigint>();
-  let nextId = 0;
-  let empty = 0;
-  let onAnswer: (ns: bigint) => void = () => {};
-  socket.on('message', (msg) => {
-    const id = msg.readUInt16BE(0);
-    const start = sent.get(id);
-    if (start === undefined) return;
-    sent.delete(id);
-    if ((msg[3] ?? 0) & 0xf) throw new Error(`rcode ${(msg[3] ?? 0) & 0xf} for query ${id}`);
-    if (msg.readUInt16BE(6) === 0) empty++;
-    onAnswer(process.hrtime.bigint() - start);
-  });
-  const send = (): void => {
-    nextId = (nextId + 1) & 0xffff;
-    const message = Buffer.from(encoded[nextId % encoded.length] as Buffer);
-    message.writeUInt16BE(nextId, 0);
-    sent.set(nextId, process.hrtime.bigint());
-    socket.send(message, 53, server);
-  };
-  // Warm-up.
-  await new Promise<void>((resolve) => {
-    let left = 500;
-    onAnswer = () => (--left === 0 ? resolve() : send());
-    for (let i = 0; i < 4; i++) send();
-  });
-  sent.clear();
-  const latencies: number[] = [];
-  await new Promise<void>((resolve) => {
-    onAnswer = (ns) => {
-      latencies.push(Number(ns) / 1000);
-      if (latencies.length === sequential) resolve();
-      else send();
-    };
-    send();
-  });
-  latencies.sort((a, b) => a - b);
-  let answers = 0;
-  let lost = 0;
-  const t0 = performance.now();
-  const until = t0 + seconds * 1000;
-  await new Promise<void>((resolve) => {
-    let outstanding = 0;
-    const top = (): void => {
-      while (outstanding < inFlight && performance.now() < until) {
-        outstanding++;
-        send();
-      }
-      if (outstanding === 0) {
-        clearInterval(sweeper);
-        resolve();
-      }
-    };
-    onAnswer = () => {
-      answers++;
-      outstanding--;
-      top();
-    };
-    const sweeper = setInterval(() => {
-      const old = process.hrtime.bigint() - 1_000_000_000n;
-      for (const [id, at] of sent) {
-        if (at < old) {
-          sent.delete(id);
-          lost++;
-          outstanding--;
-        }
-      }
-      top();
-    }, 250);
-    top();
-  });
-  const secs = (performance.now() - t0) / 1000;
+  const load = new DnsLoad(socket, server, 53, names.map((n) => queryMessage(n)));
+  await load.warmUp(500, 4);
+  const latencies = await load.sequential(sequential);
+  const { answers, lost, seconds: secs } = await load.flood(seconds, inFlight);
+  const empty = load.empty;
   socket.close();
   process.stdout.write(
     `${JSON.stringify({

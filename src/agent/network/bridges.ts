@@ -1,6 +1,7 @@
 import type { BridgeProvider, LocalNetwork } from './local-network.ts';
 import { BRIDGE_PREFIX, bridgeName } from './names.ts';
 import type { CommandRunner } from './runner.ts';
+import { CodedError } from '../../lib/coded-error.ts';
 
 /** `ip -j addr show` output, the fields used here. */
 interface IpAddrLink {
@@ -11,11 +12,10 @@ interface IpAddrLink {
 }
 
 /** Thrown when the kernel refuses to make or change a bridge. */
-export class BridgeError extends Error {
-  readonly code = 'bridge_failed';
+export class BridgeError extends CodedError<'bridge_failed'> {
+  override readonly name = 'BridgeError';
   constructor(message: string) {
-    super(message);
-    this.name = 'BridgeError';
+    super('bridge_failed', message);
   }
 }
 

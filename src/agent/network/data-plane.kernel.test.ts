@@ -12,6 +12,7 @@ import { kernelBridges } from './bridges.ts';
 import { DataPlane } from './data-plane.ts';
 import { bridgeName } from './names.ts';
 import { nsenterRunner, runCommand, type CommandRunner } from './runner.ts';
+import { pollFor as waitFor, sh } from '../../testing/host-commands.ts';
 
 /**
  * The data plane on a real kernel, in throwaway network namespaces (all named `fltdp-*`): a
@@ -33,27 +34,6 @@ function skipReason(): string | false {
   return false;
 }
 
-async function sh(argv: readonly string[], stdin?: string): Promise<string> {
-  const r = await runCommand(argv, stdin);
-  if (r.code !== 0) throw new Error(`${argv.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
-  return r.stdout;
-}
-
-/** Polls `probe` until it returns a value (not undefined) or `timeoutMs` passes; the last failure is the error. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** A client run inside namespace `from`: `count` sequential TCP connections, each reading one line. */
 const CLIENT = `

@@ -8,6 +8,7 @@ import { localNetwork, type BridgeProvider, type LocalNetwork, type Underlay } f
 import { bridgeName } from './names.ts';
 import { planHost, type HostPlan } from './plan.ts';
 import type { CommandRunner } from './runner.ts';
+import { CodedError } from '../../lib/coded-error.ts';
 
 export interface DataPlaneDeps {
   readonly clock: Clock;
@@ -29,11 +30,10 @@ export interface DataPlaneOptions {
 }
 
 /** Thrown to `waitForNetwork` callers that can never get the network here. */
-export class NetworkUnavailableError extends Error {
-  readonly code = 'network_unavailable';
+export class NetworkUnavailableError extends CodedError<'network_unavailable'> {
+  override readonly name = 'NetworkUnavailableError';
   constructor(message: string) {
-    super(message);
-    this.name = 'NetworkUnavailableError';
+    super('network_unavailable', message);
   }
 }
 

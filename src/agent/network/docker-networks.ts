@@ -3,6 +3,7 @@ import { overlaps, parseCidr } from '../../lib/cidr.ts';
 import type { BridgeProvider, LocalNetwork } from './local-network.ts';
 import { BRIDGE_PREFIX, dockerNetworkName } from './names.ts';
 import type { CommandRunner } from './runner.ts';
+import { CodedError, errorGuard } from '../../lib/coded-error.ts';
 
 /**
  * Docker makes the bridge: each Flotilla network on this node is a Docker user-defined
@@ -25,18 +26,11 @@ export const NETWORK_LABELS = {
 export type DockerNetworkErrorCode = 'in_use' | 'conflict' | 'engine';
 
 /** A Docker network the agent cannot make or remove as asked; `message` names it and says why. */
-export class DockerNetworkError extends Error {
+export class DockerNetworkError extends CodedError<DockerNetworkErrorCode> {
   override readonly name = 'DockerNetworkError';
-  readonly code: DockerNetworkErrorCode;
-  constructor(code: DockerNetworkErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-  }
 }
 
-export function isDockerNetworkError(e: unknown): e is DockerNetworkError {
-  return e instanceof DockerNetworkError;
-}
+export const isDockerNetworkError = errorGuard(DockerNetworkError);
 
 /** The create request for a network's Docker network (pure). */
 export function dockerNetworkCreate(n: LocalNetwork, nodeId = ''): Docker.NetworkCreateOptions {

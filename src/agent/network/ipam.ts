@@ -1,4 +1,5 @@
 import { at, cidr, contains, formatCidr, formatIp, parseIp, size } from '../../lib/cidr.ts';
+import { CodedError, errorGuard } from '../../lib/coded-error.ts';
 
 /**
  * Host-local IPAM: the addresses this node gives its tasks inside its slice of each network
@@ -31,18 +32,11 @@ export interface AddressOwner {
 export type IpamErrorCode = 'exhausted' | 'invalid';
 
 /** A reservation that cannot be made; `message` says why, naming the slice and network. */
-export class IpamError extends Error {
+export class IpamError extends CodedError<IpamErrorCode> {
   override readonly name = 'IpamError';
-  readonly code: IpamErrorCode;
-  constructor(code: IpamErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
-export function isIpamError(e: unknown): e is IpamError {
-  return e instanceof IpamError;
-}
+export const isIpamError = errorGuard(IpamError);
 
 export class HostIpam {
   /** Per network: address (as a 32-bit integer) → task id. */

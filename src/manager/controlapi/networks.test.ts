@@ -18,6 +18,17 @@ const on = (...targets: Array<string | { target: string; aliases?: string[] }>):
 });
 const port = (published: number, mode: 'ingress' | 'host', protocol: 'tcp' | 'udp' = 'tcp'): Record<string, unknown> => ({ target: 80, published, mode, protocol });
 
+type ApiErrorBody = { code: string; message: string; details: Array<{ path: string; message: string }> };
+
+/** Calls, and asserts the store did not move: a refused request changes nothing. */
+async function refusedBy(h: ApiHarness, method: string, url: string, payload: unknown, status: number): Promise<ApiErrorBody> {
+  const rev = h.store.revision;
+  const r = await h.call(method, url, payload);
+  assert.equal(r.status, status, JSON.stringify(r.body));
+  assert.equal(h.store.revision, rev, 'a refused request changed the store');
+  return r.body.error;
+}
+
 describe('networks API', () => {
   let h: ApiHarness;
   beforeEach(async () => {
@@ -27,14 +38,7 @@ describe('networks API', () => {
     await h.close();
   });
 
-  /** Calls, and asserts the store did not move: a refused request changes nothing. */
-  async function refused(method: string, url: string, payload: unknown, status: number): Promise<{ code: string; message: string; details: Array<{ path: string; message: string }> }> {
-    const rev = h.store.revision;
-    const r = await h.call(method, url, payload);
-    assert.equal(r.status, status, JSON.stringify(r.body));
-    assert.equal(h.store.revision, rev, 'a refused request changed the store');
-    return r.body.error;
-  }
+  const refused = (method: string, url: string, payload: unknown, status: number): Promise<ApiErrorBody> => refusedBy(h, method, url, payload, status);
 
   it('creates networks with a range from the default pool or the one given, and the lowest free VNI', async () => {
     const a = await h.call('POST', '/v1/networks', { spec: { name: 'front', labels: { team: 'a' } } });
@@ -185,13 +189,7 @@ describe('services on networks', () => {
     await h.close();
   });
 
-  async function refused(method: string, url: string, payload: unknown, status: number): Promise<{ code: string; message: string; details: Array<{ path: string; message: string }> }> {
-    const rev = h.store.revision;
-    const r = await h.call(method, url, payload);
-    assert.equal(r.status, status, JSON.stringify(r.body));
-    assert.equal(h.store.revision, rev, 'a refused request changed the store');
-    return r.body.error;
-  }
+  const refused = (method: string, url: string, payload: unknown, status: number): Promise<ApiErrorBody> => refusedBy(h, method, url, payload, status);
   const byName = (name: string): { id: string } => {
     const n = h.store.table('network').by('name', name)[0];
     assert.ok(n);

@@ -10,6 +10,7 @@ import { isDriverError, type DriverNetwork, type DriverTask } from '../driver.ts
 import { driverTask } from '../sample-tasks.ts';
 import { ExecDriver } from './exec-driver.ts';
 import { findNetnsTools, vethName } from './netns.ts';
+import { pollFor as waitFor, sh } from '../../../testing/host-commands.ts';
 
 /**
  * Exec tasks on networks, on a real kernel. The agent's "host" namespace is a throwaway one
@@ -44,27 +45,6 @@ s.on('connect', () => s.write('ping\\n'));
 s.on('data', (d) => { data += d; if (data.includes('\\n')) { clearTimeout(t); console.log(data.trim()); s.destroy(); } });
 s.on('error', (e) => { clearTimeout(t); console.log('error ' + e.code); });`;
 
-async function sh(argv: readonly string[], stdin?: string): Promise<string> {
-  const r = await runCommand(argv, stdin);
-  if (r.code !== 0) throw new Error(`${argv.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
-  return r.stdout;
-}
-
-/** Polls `probe` until it returns a value or `timeoutMs` passes; the last failure is the error. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** The host namespace's links whose names start with `flv`. */
 async function hostVeths(): Promise<string[]> {

@@ -5,6 +5,7 @@ import { delimiter, join } from 'node:path';
 import type { TaskAddress } from '../../../api/network.ts';
 import type { CommandRunner } from '../../network/runner.ts';
 import type { DriverNetwork } from '../driver.ts';
+import { CodedError } from '../../../lib/coded-error.ts';
 
 /**
  * Network namespaces of exec tasks on networks (design note §3.5). A task's namespace is pinned
@@ -51,11 +52,10 @@ export interface TaskNet {
 }
 
 /** Thrown when the kernel refuses to make or remove a task's namespace. */
-export class NetnsError extends Error {
-  readonly code = 'netns_failed';
+export class NetnsError extends CodedError<'netns_failed'> {
+  override readonly name = 'NetnsError';
   constructor(message: string) {
-    super(message);
-    this.name = 'NetnsError';
+    super('netns_failed', message);
   }
 }
 
