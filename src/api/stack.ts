@@ -5,6 +5,13 @@ import { Meta, NAME_PATTERN, NAME_RULE } from './meta.ts';
 export const STACK_LABEL = 'com.docker.stack.namespace';
 
 /**
+ * The `path` of an error detail of a refused stack that is not a problem but a warning the
+ * compose loader found before the problems (an unset variable may be their cause); clients
+ * print it as a warning, before the problems.
+ */
+export const STACK_WARNING_PATH = '(warning)';
+
+/**
  * A file of a stack deploy: compose files, `.env`, `env_file`s, `extends` files, secret and
  * config files, keyed by their path relative to the project directory (the first compose
  * file's directory; `../x` for a file outside it, as the compose files reach it).

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { STACK_LABEL, type StackChange } from '../api/stack.ts';
+import { STACK_LABEL, STACK_WARNING_PATH, type StackChange } from '../api/stack.ts';
 import type { Service } from '../api/service.ts';
 import type { Task } from '../api/task.ts';
 import { isClientError } from '../client/client.ts';
 import { isComposeError, formatProblem } from '../compose/errors.ts';
-import { loadProject } from '../compose/load.ts';
 import { printProject } from '../compose/print.ts';
+import { loadAndConvert } from '../compose/stack.ts';
 import { checkFormat, type CliIo, type CommandContext } from './context.ts';
 import { PartialFailure } from './each.ts';
 import { UsageError } from './parse.ts';
@@ -20,15 +20,22 @@ const stackOf = (s: Service): string | undefined => (s.spec.labels as Record<str
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-/** Prints a loader error as one line per problem and fails with exit code 1. */
+/**
+ * Prints a loader error — the warnings the load found first, then one line per problem — and
+ * fails with exit code 1. The same lines whether the files were loaded here (`stack config`)
+ * or by the manager (`stack deploy`).
+ */
 function composeFailure(io: CliIo, err: unknown): never {
   if (isComposeError(err)) {
+    for (const w of err.warnings) io.stderr.write(`warning: ${w}\n`);
     for (const p of err.problems) io.stderr.write(`${formatProblem(p)}\n`);
     throw new PartialFailure(err.problems.length);
   }
   if (isClientError(err) && err.code === 'invalid_argument' && err.details.length > 0) {
-    for (const d of err.details) io.stderr.write(`${d.message}\n`);
-    throw new PartialFailure(err.details.length);
+    const problems = err.details.filter((d) => d.path !== STACK_WARNING_PATH);
+    for (const d of err.details) if (d.path === STACK_WARNING_PATH) io.stderr.write(`warning: ${d.message}\n`);
+    for (const d of problems) io.stderr.write(`${d.message}\n`);
+    throw new PartialFailure(Math.max(problems.length, 1));
   }
   throw err;
 }
@@ -42,8 +49,9 @@ const VERB: Record<StackChange['action'], string | undefined> = {
 };
 
 /**
- * Registers the `stack` command group. `stack config` runs locally: it loads the compose
- * files and prints the resolved, normalized project. `deploy` has the server load them: dry
+ * Registers the `stack` command group. `stack config` runs locally: it loads and converts the
+ * compose files as a deploy does on the manager (`compose/stack.ts`: same warnings, same
+ * errors) and prints the resolved, normalized project. `deploy` has the server load them: dry
  * runs gather the files and variables the compose files read (`stack-source.ts`) and report a
  * broken file before anything changes, one `FILE:LINE:COL: path: what` line per problem; then
  * `POST /v1/stacks` applies the stack in one transaction. `ls`, `services`, `ps` and `rm` are
@@ -53,14 +61,15 @@ export function registerStackCommands(program: Command, io: CliIo, context: (cmd
   const stack = program.command('stack').description('Manage stacks (applications described by compose files)');
   stack
     .command('config')
-    .description('Print the resolved, normalized compose project without deploying it')
+    .description('Check the compose files as a deploy would and print the resolved, normalized project')
     .requiredOption('-c, --compose-file <file>', 'Compose file; repeat to merge override files in order', collect, [])
     .option('--profile <profile>', 'Enable a profile; repeat for several (also $COMPOSE_PROFILES)', collect, [])
     .option('-q, --quiet', 'Only validate; print nothing but problems')
     .action((opts: { composeFile: string[]; profile: string[]; quiet?: boolean }) => {
       if (opts.composeFile.length === 0) throw new UsageError('stack config needs at least one -c, --compose-file FILE');
       try {
-        const { project, warnings } = loadProject({ files: opts.composeFile, profiles: opts.profile, env: io.env, cwd: cwd() });
+        // The converter runs too, as on the manager for a deploy: the same warnings, the same refusals.
+        const { project, warnings } = loadAndConvert({ files: opts.composeFile, profiles: opts.profile, env: io.env, cwd: cwd() });
         for (const w of warnings) io.stderr.write(`warning: ${w}\n`);
         if (!opts.quiet) io.stdout.write(printProject(project));
       } catch (err) {

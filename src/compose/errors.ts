@@ -42,12 +42,21 @@ export function formatProblem(p: ComposeProblem): string {
 export class ComposeError extends CodedError<ComposeErrorCode> {
   override readonly name = 'ComposeError';
   readonly problems: readonly ComposeProblem[];
+  /** What the load found before it failed (unset variables, obsolete keys), to print before the problems. */
+  readonly warnings: readonly string[];
 
   /** `code` is the code of the first problem. */
-  constructor(problems: readonly ComposeProblem[], options?: { cause?: unknown }) {
+  constructor(problems: readonly ComposeProblem[], options?: { cause?: unknown; warnings?: readonly string[] }) {
     super(problems[0]?.code ?? 'invalid_value', problems.map(formatProblem).join('\n'), options);
     this.problems = problems;
+    this.warnings = options?.warnings ?? [];
   }
+}
+
+/** `err` with `warnings` added (in front of its own), when it is a ComposeError; any other error unchanged. */
+export function withWarnings(err: unknown, warnings: readonly string[]): unknown {
+  if (!(err instanceof ComposeError) || warnings.length === 0) return err;
+  return new ComposeError(err.problems, { cause: err.cause, warnings: [...warnings, ...err.warnings.filter((w) => !warnings.includes(w))] });
 }
 
 export const isComposeError = errorGuard(ComposeError);

@@ -3,8 +3,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { checkReferences } from './check.ts';
 import { parseDotenv } from './dotenv.ts';
 import { resolveEnvFiles } from './env-files.ts';
-import { ComposeError, fail } from './errors.ts';
+import { ComposeError, fail, withWarnings } from './errors.ts';
 import { resolveExtends } from './extends.ts';
+import { applyIncludes, type IncludedFileLoad } from './include.ts';
 import { interpolateTree, type Lookup } from './interpolate.ts';
 import { mergeModels } from './merge.ts';
 import type { ComposeModel, ComposeProject } from './model.ts';
@@ -57,9 +58,10 @@ const realFs: LoaderFs = {
 /**
  * Loads compose files into a normalized project: parse (positions kept) → interpolate (the
  * environment, then a `.env` next to the first file) → validate shape → normalize to long
- * syntax → merge the files in order → resolve `extends` → apply profiles → fold `env_file`
+ * syntax → apply each file's `include` → merge the files in order → resolve `extends` → apply profiles → fold `env_file`
  * into `environment` → check references, dependency cycles and files. Throws a ComposeError
- * whose every problem has file:line:column and the field path.
+ * whose every problem has file:line:column and the field path, and which carries the warnings
+ * found before the failure.
  */
 export function loadProject(options: LoadOptions): LoadResult {
   if (options.files.length === 0) throw new ComposeError([{ code: 'missing_file', pos: undefined, path: '', message: 'no compose file given' }]);
@@ -76,31 +78,43 @@ export function loadProject(options: LoadOptions): LoadResult {
   const lookup: Lookup = (n) => processEnv[n] ?? fromDotenv.get(n);
   const env: Record<string, string | undefined> = { ...Object.fromEntries(fromDotenv), ...processEnv };
 
-  const loadFile = (file: string, baseDir: string): ComposeModel => {
+  const loadFile = (load: IncludedFileLoad): ComposeModel => {
+    const { file, baseDir, from } = load;
     const text = fs.readText(file);
-    if (text === undefined) fail('missing_file', undefined, '', `cannot read compose file ${file}: no such file`);
+    if (text === undefined) {
+      if (from) fail('missing_file', from.pos, from.path, `cannot read ${file}: no such file`);
+      fail('missing_file', undefined, '', `cannot read compose file ${file}: no such file`);
+    }
     const parsed = parseYaml(text, file);
-    if (parsed.value === null) return normalizeFile({}, { baseDir, lookup, home: env['HOME'] });
-    const w = interpolateTree(parsed.value, lookup);
+    if (parsed.value === null) return normalizeFile({}, { baseDir, lookup: load.lookup, home: env['HOME'] });
+    const w = interpolateTree(parsed.value, load.lookup);
     for (const x of w) if (!warnings.includes(x)) warnings.push(x);
     validate(parsed.value, COMPOSE_FILE_SCHEMA, { file, line: 1, col: 1 });
     const version = posOfKey(parsed.value, 'version');
     if (version) warnings.push(`${file}:${version.key.line}:${version.key.col}: the top-level "version" is obsolete and ignored`);
-    return normalizeFile(parsed.value, { baseDir, lookup, home: env['HOME'] });
+    const model = normalizeFile(parsed.value, { baseDir, lookup: load.lookup, home: env['HOME'] });
+    const include = (parsed.value as Record<string, unknown>)['include'];
+    return applyIncludes(model, include, { baseDir, lookup: load.lookup, chain: load.chain }, { readText: (p) => fs.readText(p), loadFile });
   };
+  const topLevel = (file: string, baseDir: string): ComposeModel => loadFile({ file, baseDir, lookup, chain: [{ file }] });
 
-  // Override files take their relative paths from the project directory, as Compose does.
-  let model = files.map((f) => loadFile(f, projectDir)).reduce((a, b) => mergeModels(a, b));
-  model = resolveExtends(model, files[0] ?? '', (path) => loadFile(path, dirname(path)));
+  try {
+    // Override files take their relative paths from the project directory, as Compose does.
+    let model = files.map((f) => topLevel(f, projectDir)).reduce((a, b) => mergeModels(a, b));
+    model = resolveExtends(model, files[0] ?? '', (path) => topLevel(path, dirname(path)));
 
-  const { active, disabled } = applyProfiles(model.services, enabledProfiles(options.profiles ?? [], env));
-  model = { ...model, services: active };
-  resolveEnvFiles(active, (p) => fs.readText(p), lookup);
-  checkReferences(model, disabled, { exists: (p) => fs.exists(p) });
+    const { active, disabled } = applyProfiles(model.services, enabledProfiles(options.profiles ?? [], env));
+    model = { ...model, services: active };
+    resolveEnvFiles(active, (p) => fs.readText(p), lookup);
+    checkReferences(model, disabled, { exists: (p) => fs.exists(p) });
 
-  const name = projectName(options.projectName ?? env['COMPOSE_PROJECT_NAME'] ?? model.name ?? basename(projectDir));
-  const project: ComposeProject = { ...model, name, workingDir: projectDir, disabledServices: disabled };
-  return { project, warnings };
+    const name = projectName(options.projectName ?? env['COMPOSE_PROJECT_NAME'] ?? model.name ?? basename(projectDir));
+    const project: ComposeProject = { ...model, name, workingDir: projectDir, disabledServices: disabled };
+    return { project, warnings };
+  } catch (err) {
+    // What the load found before it failed is still worth saying (an unset variable may be the cause).
+    throw withWarnings(err, warnings);
+  }
 }
 
 /** Compose's project-name rule: lowercase letters, digits, `_` and `-`, starting with a letter or digit. */

@@ -163,7 +163,7 @@ export const COMPOSE_FILE_SCHEMA: Schema = {
     volumes: named(volume),
     secrets: named(secret),
     configs: named(config),
-    include: any,
+    include: { t: 'list', items: either(str, obj({ path: either(str, strings), project_directory: str, env_file: either(str, strings) }, { required: ['path'] })) },
     models: any,
   },
 };

@@ -1,9 +1,10 @@
 import { isAbsolute, normalize, relative, resolve } from 'node:path';
 import { ApiError, type ErrorDetail } from '../../api/errors.ts';
-import type { StackNeeds, StackSpec } from '../../api/stack.ts';
-import { toServiceSpecs, type ConvertedStack, type StackResource } from '../../compose/convert.ts';
+import { STACK_WARNING_PATH, type StackNeeds, type StackSpec } from '../../api/stack.ts';
+import type { ConvertedStack, StackResource } from '../../compose/convert.ts';
 import { formatProblem, isComposeError, type ComposeProblem } from '../../compose/errors.ts';
-import { loadProject, type LoaderFs, type LoadResult } from '../../compose/load.ts';
+import type { LoaderFs } from '../../compose/load.ts';
+import { loadAndConvert, type LoadedStackProject } from '../../compose/stack.ts';
 
 /**
  * The one place a stack's compose files are loaded: the compose loader run on the files the
@@ -79,17 +80,16 @@ export function loadStack(spec: StackSpec): StackLoad {
   const needs = (): StackNeeds | undefined =>
     neededFiles.size + neededVariables.size === 0 ? undefined : { files: [...neededFiles].sort(), variables: [...neededVariables].sort() };
 
-  let loaded: LoadResult;
-  let converted: ConvertedStack;
+  let loaded: LoadedStackProject;
   try {
-    loaded = loadProject({ files: spec.composeFiles, cwd: dir, env, profiles: spec.profiles, projectName: spec.name, fs });
-    converted = toServiceSpecs(loaded.project, spec.name);
+    loaded = loadAndConvert({ files: spec.composeFiles, cwd: dir, env, profiles: spec.profiles, projectName: spec.name, fs }, spec.name);
   } catch (err) {
     if (!isComposeError(err)) throw err;
     const lacking = needs();
     if (lacking) return { needs: lacking };
-    throw invalid(err.problems);
+    throw invalid(err.problems, err.warnings);
   }
+  const { converted } = loaded;
   const problems: ErrorDetail[] = [];
   const dataOf = (kind: 'secrets' | 'configs', r: StackResource): Buffer | undefined => {
     const c = r.config;
@@ -128,13 +128,18 @@ export function loadStack(spec: StackSpec): StackLoad {
     files: spec.files.filter((f) => !secretFiles.has(normalize(f.path))),
     environment: Object.fromEntries(Object.entries(environment).filter(([k]) => !secretVars.has(k))),
   };
-  return { loaded: { converted, secrets, configs, warnings: [...loaded.warnings, ...converted.warnings], stored } };
+  return { loaded: { converted, secrets, configs, warnings: loaded.warnings, stored } };
 }
 
-function invalid(problems: readonly ComposeProblem[]): ApiError {
+/**
+ * The refusal of a broken stack: one detail per problem; the warnings the load found first come
+ * before them as details with the path `warning` (the client prints them as warnings).
+ */
+function invalid(problems: readonly ComposeProblem[], warnings: readonly string[]): ApiError {
   const first = problems[0] ? formatProblem(problems[0]) : 'invalid compose files';
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
-  return new ApiError('invalid_argument', `${first}${more}`, { details: problems.map((p) => ({ path: p.path, message: formatProblem(p) })) });
+  const details = [...warnings.map((w) => ({ path: STACK_WARNING_PATH, message: w })), ...problems.map((p) => ({ path: p.path, message: formatProblem(p) }))];
+  return new ApiError('invalid_argument', `${first}${more}`, { details });
 }
 
 /** File keys are relative to the project directory, normalized, each sent once. */
