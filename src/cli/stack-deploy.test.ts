@@ -34,6 +34,7 @@ describe('flotilla stack deploy', () => {
     { name: 'webapp', files: ['compose.yaml', 'compose.override.yaml'], vars: { WEB_TAG: '2.1' } },
     { name: 'proxy', files: ['compose.yaml'] },
     { name: 'worker-queue', files: ['compose.yaml'], profiles: ['debug'] },
+    { name: 'include', files: ['compose.yaml'] },
   ];
   for (const c of cases) {
     it(`deploys ${c.name} as loading it locally would, and stores no client path`, async () => {
@@ -71,6 +72,20 @@ describe('flotilla stack deploy', () => {
     assert.equal(h.store.table('secret').by('name', 'wq_queue_password')[0]?.sizeBytes, 6);
     assert.match(r.stdout, /Creating secret wq_queue_password/);
     assert.match(r.stdout, /Creating service wq_worker/);
+  });
+
+  it('sends the included files (and their .env, env files, nested includes) and deploys the included services', async () => {
+    const dir = join(testdata, 'include');
+    const r = await cli(['stack', 'deploy', '-c', 'compose.yaml', 'inc'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    const stack = h.store.table('stack').by('name', 'inc')[0];
+    assert.deepEqual(stack?.spec.files.map((f) => f.path).sort(), [
+      'cache/cache.env', 'cache/compose.override.yaml', 'cache/compose.yaml', 'compose.yaml', 'db/.env', 'db/compose.yaml', 'db/db.env', 'db/metrics/compose.yaml',
+    ]);
+    assert.deepEqual([...(stack?.spec.missingFiles ?? [])].sort(), ['.env', 'db/metrics/.env']);
+    assert.deepEqual(h.store.services.all().map((s) => s.spec.name).sort(), ['inc_cache', 'inc_db', 'inc_exporter', 'inc_web']);
+    assert.equal(h.store.services.byName('inc_db')?.spec.taskTemplate.container.image, 'postgres:16');
+    assert.equal(h.store.services.byName('inc_cache')?.spec.taskTemplate.container.image, 'redis:7.2');
   });
 
   it('prints each problem of a broken file as stack config does, and changes nothing', async () => {

@@ -22,6 +22,7 @@ const cases: { name: string; files: string[]; profiles?: string[] }[] = [
   { name: 'webapp', files: ['compose.yaml', 'compose.override.yaml'] },
   { name: 'proxy', files: ['compose.yaml'] },
   { name: 'worker-queue', files: ['compose.yaml'], profiles: ['debug'] },
+  { name: 'include', files: ['compose.yaml'] },
 ];
 
 describe('flotilla stack config', () => {

@@ -86,7 +86,8 @@ export function applyIncludes(model: ComposeModel, include: unknown, includer: I
     const load = (file: string, j: number): ComposeModel =>
       deps.loadFile({ file, baseDir: projectDir, lookup, chain: j === 0 ? chain : [...includer.chain, { file, at }], from: { pos: at, path: e.path.length > 1 ? `${path}.path[${j}]` : `${path}.path` } });
     let sub = paths.map((file, j) => load(file, j)).reduce((a, b) => mergeModels(a, b));
-    sub = resolveExtends(sub, first, (p) => deps.loadFile({ file: p, baseDir: dirname(p), lookup, chain: [...chain, { file: p, at }], from: { pos: at, path } }));
+    // A missing `extends.file` is reported at the `extends` (extends.ts), hence no `from`.
+    sub = resolveExtends(sub, first, (p) => deps.loadFile({ file: p, baseDir: dirname(p), lookup, chain: [...chain, { file: p, at }] }));
     for (const kind of KINDS) {
       const target = out[kind] as Record<string, unknown>;
       for (const [name, def] of Object.entries(sub[kind])) {

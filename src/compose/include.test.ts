@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isComposeError, type ComposeErrorCode } from './errors.ts';
+import { loadProject, type LoadOptions } from './load.ts';
+import { memFs } from './mem-fs.ts';
+
+const load = (files: Record<string, string>, opts: Partial<LoadOptions> = {}) =>
+  loadProject({ files: ['/p/compose.yaml'], cwd: '/p', env: {}, fs: memFs(files), ...opts });
+
+function errorOf(files: Record<string, string>, code: ComposeErrorCode, opts: Partial<LoadOptions> = {}): string {
+  try {
+    load(files, opts);
+  } catch (err) {
+    assert.ok(isComposeError(err), String(err));
+    assert.equal(err.code, code, err.message);
+    return err.message;
+  }
+  assert.fail('expected a ComposeError');
+}
+
+describe('loadProject: include', () => {
+  it('short form: the included project keeps its own directory for relative paths and its own .env', () => {
+    const { project } = load({
+      '/p/compose.yaml': 'include:\n  - ../lib/db.yaml\nservices:\n  web: {image: web, depends_on: [db]}\n',
+      '/lib/db.yaml': 'services:\n  db:\n    image: "postgres:${TAG}"\n    env_file: db.env\n    volumes: ["./init:/init"]\nvolumes:\n  data: {}\n',
+      '/lib/.env': 'TAG=16\n',
+      '/lib/db.env': 'A=1\n',
+    });
+    assert.deepEqual(Object.keys(project.services).sort(), ['db', 'web']);
+    assert.equal(project.services['db']?.image, 'postgres:16');
+    assert.deepEqual(project.services['db']?.environment, { A: '1' });
+    assert.equal(project.services['db']?.volumes?.[0]?.source, '/lib/init');
+    assert.deepEqual(Object.keys(project.volumes), ['data']);
+  });
+
+  it('long form: path list merged, project_directory and env_file relative to the including project; its environment wins', () => {
+    const { project } = load(
+      {
+        '/p/compose.yaml': 'include:\n  - path: [sub/a.yaml, sub/b.yaml]\n    project_directory: other\n    env_file: [sub/one.env, sub/two.env]\n',
+        '/p/sub/a.yaml': 'services:\n  s:\n    image: "x:${V}"\n    volumes: ["./d:/d"]\n    environment: {W: "${W}"}\n',
+        '/p/sub/b.yaml': 'services:\n  s:\n    command: run\n',
+        '/p/sub/one.env': 'V=1\nW=from-file\n',
+        '/p/sub/two.env': 'V=2\n',
+      },
+      { env: { W: 'from-env' } },
+    );
+    const s = project.services['s'];
+    assert.equal(s?.image, 'x:2');
+    assert.deepEqual(s?.command, ['run']);
+    assert.equal(s?.volumes?.[0]?.source, '/p/other/d');
+    assert.deepEqual(s?.environment, { W: 'from-env' });
+  });
+
+  it('nested includes, relative to each included project; an identical definition twice is not a conflict', () => {
+    const { project } = load({
+      '/p/compose.yaml': 'include: [a/compose.yaml, b.yaml]\n',
+      '/p/a/compose.yaml': 'include: [deeper/compose.yaml]\nservices:\n  a: {image: a}\n',
+      '/p/a/deeper/compose.yaml': 'services:\n  d: {image: d}\nnetworks:\n  shared: {}\n',
+      '/p/b.yaml': 'services:\n  b: {image: b}\nnetworks:\n  shared: {}\n',
+    });
+    assert.deepEqual(Object.keys(project.services).sort(), ['a', 'b', 'd']);
+    assert.deepEqual(Object.keys(project.networks), ['shared']);
+  });
+
+  it('a service both included and defined locally is an error, at the local definition', () => {
+    assert.equal(
+      errorOf({ '/p/compose.yaml': 'include: [lib.yaml]\nservices:\n  db: {image: mine}\n', '/p/lib.yaml': 'services:\n  db: {image: theirs}\n' }, 'reference'),
+      '/p/compose.yaml:3:3: services.db: conflicts with the service "db" of included /p/lib.yaml: an included resource is never merged; rename one of them',
+    );
+    assert.match(
+      errorOf({ '/p/compose.yaml': 'include: [a.yaml, b.yaml]\n', '/p/a.yaml': 'volumes:\n  v: {}\n', '/p/b.yaml': 'volumes:\n  v: {driver: x}\n' }, 'reference'),
+      /^\/p\/compose.yaml:1:19: volumes.v: conflicts with the volume "v" of included \/p\/b.yaml \(also included from \/p\/a.yaml\)/,
+    );
+  });
+
+  it('cycles are reported with the chain, at the include that closes them', () => {
+    assert.equal(
+      errorOf({ '/p/compose.yaml': 'include: [a.yaml]\n', '/p/a.yaml': 'include:\n  - b/b.yaml\n', '/p/b/b.yaml': 'include:\n  - path: ../compose.yaml\n' }, 'cycle'),
+      '/p/b/b.yaml:2:5: include[0]: include cycle: compose.yaml -> a.yaml -> b/b.yaml -> compose.yaml',
+    );
+    assert.equal(errorOf({ '/p/compose.yaml': 'include: [compose.yaml]\n' }, 'cycle'), '/p/compose.yaml:1:11: include[0]: include cycle: compose.yaml -> compose.yaml');
+  });
+
+  it('a missing included file or named env file is located; a malformed entry is a type error', () => {
+    assert.equal(errorOf({ '/p/compose.yaml': 'include:\n  - gone.yaml\n' }, 'missing_file'), '/p/compose.yaml:2:5: include[0].path: cannot read /p/gone.yaml: no such file');
+    assert.equal(
+      errorOf({ '/p/compose.yaml': 'include:\n  - path: a.yaml\n    env_file: nope.env\n', '/p/a.yaml': 'services: {}\n' }, 'missing_file'),
+      '/p/compose.yaml:2:5: include[0].env_file: env file /p/nope.env not found',
+    );
+    assert.match(errorOf({ '/p/compose.yaml': 'include:\n  - project_directory: x\n' }, 'type'), /include\[0\]: missing required key "path"/);
+    assert.match(errorOf({ '/p/compose.yaml': 'include: a.yaml\n' }, 'type'), /include: expected a list/);
+  });
+});
