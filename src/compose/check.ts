@@ -12,15 +12,19 @@ export interface CheckDeps {
  * on a service disabled by its profile is an error unless `required: false`, in which case it
  * is dropped), dependencies form no cycle (the message names it), named volumes, networks,
  * secrets and configs that services use are declared at the top level, secret and config
- * files exist, and every service has an `image` (or `build`).
+ * files exist, and every service has a non-empty `image` (or `build`) and no `provider`.
  */
 export function checkReferences(model: ComposeModel, disabled: Record<string, ServiceConfig>, deps: CheckDeps): void {
   const problems: ComposeProblem[] = [];
   const services = model.services;
   for (const [name, s] of Object.entries(services)) {
     const path = `services.${name}`;
-    if (s.image === undefined && s.other?.['build'] === undefined) {
-      problems.push({ code: 'type', pos: posOf(s), path, message: 'missing required key "image" (or "build")' });
+    if (s.other?.['provider'] !== undefined) {
+      problems.push({ code: 'invalid_value', pos: posOfKey(s, 'provider')?.key ?? posOf(s), path: `${path}.provider`, message: 'provider services (run by a Compose plugin, not as containers) are not supported: Flotilla runs containers only' });
+    } else if (!s.image && s.other?.['build'] === undefined) {
+      // `image: ""` is no image, as Docker Compose has it ("neither an image nor a build context").
+      const empty = s.image === '';
+      problems.push({ code: 'type', pos: empty ? (posOfKey(s, 'image')?.value ?? posOf(s)) : posOf(s), path: empty ? `${path}.image` : path, message: empty ? 'the image is empty (an unset variable?): give an image (or a build)' : 'missing required key "image" (or "build")' });
     }
     for (const [dep, d] of Object.entries(s.depends_on ?? {})) {
       if (services[dep]) continue;

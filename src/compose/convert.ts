@@ -6,7 +6,9 @@ import type { ComposeProject, Deploy, ServiceConfig, UpdateConfig } from './mode
 import { toFileReferences, toMounts, type Warn } from './mounts.ts';
 import { resourceName, scopedName, STACK_NAMESPACE_LABEL } from './names.ts';
 import { toServiceNetworks, toStackNetworks, type StackNetwork } from './networks.ts';
-import { posOf } from './source.ts';
+import { ClusterFieldNotes, LIFECYCLE_HOOKS, NO_MEANING_IN_A_CLUSTER } from './ignored-fields.ts';
+import { mapRestart } from './restart.ts';
+import { posOf, posOfKey, posOfValue } from './source.ts';
 
 export { scopedName, STACK_NAMESPACE_LABEL, type StackNetwork };
 
@@ -38,39 +40,56 @@ const MAPPED = new Set([
   'cap_drop', 'hostname', 'extra_hosts', 'read_only', 'sysctls', 'ulimits', 'networks',
 ]);
 
+/** Keys of `other` the converter reads itself (`restart`: unless `deploy.restart_policy` is set, see `restart.ts`). */
+const HANDLED_OTHER = new Set(['restart']);
+
 /**
  * Converts a loaded project into Flotilla objects for stack `stack`: services named
  * `STACK_service`, everything labelled `com.docker.stack.namespace=STACK`. Maps every field
  * `ServiceSpec` supports; for everything else it returns one warning per service and field
  * ("service web: field `privileged` is not supported yet; ignored") and never drops a field
- * silently. Services join the stack's networks (`networks.ts`; `STACK_default` when they
+ * silently; fields with no meaning in a cluster (`container_name`, `expose`, …) get one note per
+ * file instead (`ignored-fields.ts`). `restart:` is mapped as `docker stack deploy` maps it
+ * (`restart.ts`) when `deploy.restart_policy` is absent. A service with `build` and no `image`
+ * is refused (`refuseBuildOnly`). Services join the stack's networks (`networks.ts`; `STACK_default` when they
  * list none). Secret and config references carry the object's full name as a placeholder `id`,
- * which the stack deployer replaces with the real id. Throws a ComposeError when a resulting
- * spec is invalid.
+ * which the stack deployer replaces with the real id. Throws a ComposeError listing every
+ * service that cannot be converted, carrying the warnings found so far.
  */
 export function toServiceSpecs(project: ComposeProject, stack: string): ConvertedStack {
   const warnings: string[] = [];
   const services: ServiceSpec[] = [];
   const problems: ComposeProblem[] = [];
   const networks = toStackNetworks(project, stack, warnings, problems);
-  if (problems.length > 0) throw new ComposeError(problems);
+  if (problems.length > 0) throw new ComposeError(problems, { warnings });
+  const notes = new ClusterFieldNotes();
   for (const name of Object.keys(project.services).sort()) {
     const s = project.services[name];
     if (!s) continue;
     const warn = (field: string, what = 'is not supported yet; ignored'): void => {
       warnings.push(`service ${name}: field \`${field}\` ${what}`);
     };
-    for (const k of Object.keys(s)) if (!MAPPED.has(k) && k !== 'other') warn(k);
-    for (const k of Object.keys(s.other ?? {})) warn(k);
-    const input = serviceInput(name, s, project, stack, networks, warn);
+    for (const k of [...Object.keys(s).filter((x) => !MAPPED.has(x) && x !== 'other'), ...Object.keys(s.other ?? {})]) {
+      if (NO_MEANING_IN_A_CLUSTER.has(k)) notes.add(name, s, k);
+      else if (LIFECYCLE_HOOKS.has(k)) warn(k, 'is a lifecycle hook, which Flotilla does not run yet; ignored');
+      else if (!HANDLED_OTHER.has(k)) warn(k);
+    }
+    if (!s.image) {
+      refuseBuildOnly(name, s, problems);
+      continue;
+    }
+    const input = serviceInput(name, s, project, stack, networks, warn, problems);
+    if (input === undefined) continue;
     try {
       services.push(validateServiceSpec(input));
     } catch (err) {
       if (!isApiError(err)) throw err;
       const details = err.details.length > 0 ? err.details : [{ path: '', message: err.message }];
-      throw new ComposeError(details.map((d) => ({ code: 'invalid_value' as const, pos: posOf(s), path: `services.${name}`, message: `cannot be converted: ${d.path === '' ? '' : `${d.path}: `}${d.message}` })));
+      problems.push(...details.map((d) => ({ code: 'invalid_value' as const, pos: posOf(s), path: `services.${name}`, message: `cannot be converted: ${d.path === '' ? '' : `${d.path}: `}${d.message}` })));
     }
   }
+  warnings.push(...notes.lines());
+  if (problems.length > 0) throw new ComposeError(problems, { warnings });
   const resources = (kind: 'volumes' | 'secrets' | 'configs'): StackResource[] =>
     Object.keys(project[kind]).sort().map((key) => {
       const config = project[kind][key] ?? {};
@@ -79,7 +98,21 @@ export function toServiceSpecs(project: ComposeProject, stack: string): Converte
   return { services, networks, volumes: resources('volumes'), secrets: resources('secrets'), configs: resources('configs'), warnings };
 }
 
-function serviceInput(name: string, s: ServiceConfig, project: ComposeProject, stack: string, networks: readonly StackNetwork[], warn: Warn): Record<string, unknown> {
+/**
+ * A service with `build` and no `image`: Flotilla cannot build yet, so it is refused (on the
+ * client by `stack config`, on the manager by `stack deploy`: the same words). The one place
+ * to change when builds come.
+ */
+function refuseBuildOnly(name: string, s: ServiceConfig, problems: ComposeProblem[]): void {
+  problems.push({
+    code: 'invalid_value',
+    pos: posOfKey(s, 'build')?.key ?? posOf(s),
+    path: `services.${name}.build`,
+    message: 'building images is not supported yet: give the service an `image` that every node can pull',
+  });
+}
+
+function serviceInput(name: string, s: ServiceConfig, project: ComposeProject, stack: string, networks: readonly StackNetwork[], warn: Warn, problems: ComposeProblem[]): Record<string, unknown> | undefined {
   const d: Deploy = s.deploy ?? {};
   const container: Record<string, unknown> = {
     labels: { ...s.labels, [STACK_NAMESPACE_LABEL]: stack },
@@ -139,6 +172,18 @@ function serviceInput(name: string, s: ServiceConfig, project: ComposeProject, s
     resources[kind] = out;
   }
   const rp = d.restart_policy;
+  const composeRestart = s.other?.['restart'];
+  if (!rp && composeRestart !== undefined) {
+    const r = mapRestart(composeRestart);
+    if (r.kind === 'invalid') {
+      problems.push({ code: 'invalid_value', pos: posOfValue(s, 'restart'), path: `services.${name}.restart`, message: r.message });
+      return undefined;
+    }
+    // A job's task is done once it succeeds: `always` would never let it complete.
+    if (mode.endsWith('-job') && r.condition === undefined) warn('restart', `("${String(composeRestart)}") does not apply to a job, whose tasks are restarted only on failure; ignored`);
+    else if (r.condition !== undefined) restart['condition'] = r.condition;
+    if (r.maxAttempts !== undefined) restart['maxAttempts'] = r.maxAttempts;
+  }
   if (rp) {
     if (rp.condition !== undefined) restart['condition'] = rp.condition;
     if (rp.delay !== undefined) restart['delayMs'] = rp.delay;

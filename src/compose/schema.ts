@@ -25,8 +25,8 @@ const NAME: RegExp = /^[a-zA-Z0-9._-]+$/;
 const NAME_RULE = 'expected letters, digits, ".", "_" and "-"';
 const named = (values: Schema): Schema => ({ t: 'map', values, keyPattern: NAME, keyRule: NAME_RULE });
 
-/** `[KEY=VAL, …]` or `{KEY: VAL}`; values may be null (take from the environment / unset). */
-const listOrDict: Schema = either({ t: 'list', items: scalar }, map(either(scalar, nul)));
+/** `[KEY=VAL, …]` (no entry twice, as the specification's schema says) or `{KEY: VAL}`; values may be null (take from the environment / unset). */
+const listOrDict: Schema = either({ t: 'list', items: scalar, unique: true }, map(either(scalar, nul)));
 const stringOrList: Schema = either(str, strings, nul);
 
 const resources: Schema = obj({ cpus: { t: 'cpus' }, memory: { t: 'bytes' }, pids: int, generic_resources: any, devices: any });
@@ -131,8 +131,8 @@ export const PASSTHROUGH_SERVICE_KEYS: readonly string[] = [
   'credential_spec', 'develop', 'device_cgroup_rules', 'devices', 'dns', 'dns_opt', 'dns_search', 'domainname',
   'driver_opts', 'external_links', 'gpus', 'group_add', 'ipc', 'isolation', 'label_file', 'links', 'logging',
   'mac_address', 'mem_limit', 'mem_reservation', 'mem_swappiness', 'memswap_limit', 'models', 'network_mode',
-  'oom_kill_disable', 'oom_score_adj', 'pid', 'pids_limit', 'platform', 'post_start', 'pre_stop', 'privileged',
-  'provider', 'pull_policy', 'restart', 'runtime', 'scale', 'security_opt', 'shm_size', 'stdin_open',
+  'oom_kill_disable', 'oom_score_adj', 'pid', 'pids_limit', 'platform', 'post_start', 'pre_start', 'pre_stop', 'privileged',
+  'provider', 'pull_policy', 'pull_refresh_after', 'restart', 'runtime', 'scale', 'security_opt', 'shm_size', 'stdin_open',
   'storage_opt', 'tty', 'use_api_socket', 'userns_mode', 'uts', 'volumes_from',
 ];
 

@@ -22,7 +22,8 @@ export type Schema =
   | { readonly t: 'null' }
   | { readonly t: 'any' }
   | { readonly t: 'enum'; readonly values: readonly string[] }
-  | { readonly t: 'list'; readonly items: Schema }
+  /** `unique`: no item twice (the specification's `uniqueItems`, e.g. list-form `environment`). */
+  | { readonly t: 'list'; readonly items: Schema; readonly unique?: boolean }
   /** A mapping with free keys (matching `keyPattern`, when given). */
   | { readonly t: 'map'; readonly values: Schema; readonly keyPattern?: RegExp; readonly keyRule?: string }
   /** A mapping with known keys; `x-` keys are allowed where `extensions` is set. */
@@ -109,6 +110,15 @@ function check(parent: Container, key: string | number, schema: Schema, path: st
     case 'list':
       if (!Array.isArray(value)) return wrong('a list');
       value.forEach((_, i) => check(value as unknown as Container, i, schema.items, `${path}[${i}]`, problems));
+      if (schema.unique) {
+        const seen = new Map<string, number>();
+        value.forEach((item: unknown, i) => {
+          const k = JSON.stringify(item);
+          const first = seen.get(k);
+          if (first === undefined) seen.set(k, i);
+          else problems.push({ code: 'invalid_value', pos: posOfValue(value, i), path: `${path}[${i}]`, message: `${describeValue(item)} is listed twice (also at [${first}]): list items must be unique` });
+        });
+      }
       return;
     case 'map': {
       if (!isMapping(value)) return wrong('a mapping');
