@@ -88,6 +88,29 @@ describe('flotilla stack deploy', () => {
     assert.equal(h.store.services.byName('inc_cache')?.spec.taskTemplate.container.image, 'redis:7.2');
   });
 
+  it('stack config says what stack deploy says: the same warnings, the same refusals, the same exit code', async () => {
+    const dir = join(testdata, 'agree');
+    const expected: Record<string, { code: number; stderr: RegExp[] }> = {
+      'warnings.yaml': { code: 0, stderr: [/^warning: the "MODE" variable is not set/, /^warning: service db: field `privileged` is not supported yet; ignored$/, /^warning: service web: field `post_start` is a lifecycle hook/, /^warning: \S+\/warnings.yaml: container_name \(db, web\), expose \(web\) have no meaning in a cluster/] },
+      'build-only.yaml': { code: 1, stderr: [/^warning: the "TOKEN" variable is not set/, /^warning: \S+: container_name \(app\) has no meaning/, /build-only.yaml:4:5: services.app.build: building images is not supported yet/] },
+      'refused.yaml': { code: 1, stderr: [/^warning: the "IMAGE" variable is not set/, /refused.yaml:4:5: services.llm.provider: provider services .* are not supported/, /refused.yaml:7:12: services.web.image: the image is empty/] },
+      'duplicate-env.yaml': { code: 1, stderr: [/duplicate-env.yaml:5:29: services.worker.environment\[2\]: "A=1" is listed twice/] },
+    };
+    for (const [file, want] of Object.entries(expected)) {
+      const config = await cli(['stack', 'config', '-q', '-c', file], dir);
+      const deploy = await cli(['stack', 'deploy', '-c', file, 'agree'], dir);
+      assert.equal(config.code, want.code, `${file}: ${config.stderr}`);
+      assert.equal(deploy.code, want.code, `${file}: ${deploy.stderr}`);
+      assert.equal(deploy.stderr, config.stderr, file);
+      const lines = config.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, want.stderr.length, `${file}: ${config.stderr}`);
+      want.stderr.forEach((re, i) => assert.match(lines[i] ?? '', re, file));
+    }
+    const web = h.store.services.byName('agree_web');
+    assert.equal(web?.spec.taskTemplate.restartPolicy.condition, 'any');
+    assert.equal(h.store.services.byName('agree_db')?.spec.taskTemplate.restartPolicy.maxAttempts, 3);
+  });
+
   it('prints each problem of a broken file as stack config does, and changes nothing', async () => {
     const dir = join(testdata, 'errors');
     const rev = h.store.revision;

@@ -72,7 +72,10 @@ export function toServiceSpecs(project: ComposeProject, stack: string): Converte
     for (const k of [...Object.keys(s).filter((x) => !MAPPED.has(x) && x !== 'other'), ...Object.keys(s.other ?? {})]) {
       if (NO_MEANING_IN_A_CLUSTER.has(k)) notes.add(name, s, k);
       else if (LIFECYCLE_HOOKS.has(k)) warn(k, 'is a lifecycle hook, which Flotilla does not run yet; ignored');
-      else if (!HANDLED_OTHER.has(k)) warn(k);
+      else if (k === 'build') {
+        // With an image, `docker stack deploy` ignores `build` and runs the image; without one, see below.
+        if (s.image) warn(k);
+      } else if (!HANDLED_OTHER.has(k)) warn(k);
     }
     if (!s.image) {
       refuseBuildOnly(name, s, problems);
