@@ -117,4 +117,10 @@ services:
       assert.match(err.warnings[1] ?? '', /container_name \(web\) has no meaning/);
     }
   });
+
+  it('a secret read from a variable needs the variable set, on the client as on the manager', () => {
+    const fs = files('services:\n  web: {image: x, secrets: [token]}\nsecrets:\n  token:\n    environment: TOKEN\n');
+    assert.deepEqual(problems(() => loadAndConvert({ files: ['/p/compose.yaml'], env: {}, fs })), ['/p/compose.yaml:5:18: secrets.token.environment: variable TOKEN is not set']);
+    assert.equal(loadAndConvert({ files: ['/p/compose.yaml'], env: { TOKEN: 't' }, fs }).converted.secrets.length, 1);
+  });
 });

@@ -8,11 +8,9 @@ import { resolveExtends } from './extends.ts';
 import { mergeModels } from './merge.ts';
 import { copyPositions, posOfKey, posOfValue, setKeyPos } from './source.ts';
 
-/** One file on the way from a top-level compose file to the one being loaded, and where it was included. */
+/** One file on the way from a top-level compose file to the one being loaded. */
 export interface IncludeLink {
   readonly file: string;
-  /** The `include` entry that brought this file in; absent for a file given on the command line. */
-  readonly at?: Pos;
 }
 
 /** How the per-file pipeline loads one file of an included project. */
@@ -76,7 +74,7 @@ export function applyIncludes(model: ComposeModel, include: unknown, includer: I
     if (first === undefined) fail('invalid_value', at, `${path}.path`, 'expected at least one compose file');
     const projectDir = e.project_directory === undefined ? dirname(first) : resolve(includer.baseDir, e.project_directory);
     const lookup = includedLookup(e, projectDir, includer, deps, at, path);
-    const chain = [...includer.chain, { file: first, at }];
+    const chain = [...includer.chain, { file: first }];
     const cycleStart = includer.chain.findIndex((l) => l.file === first);
     if (cycleStart >= 0) {
       const files = chain.slice(cycleStart).map((l) => l.file);
@@ -84,10 +82,10 @@ export function applyIncludes(model: ComposeModel, include: unknown, includer: I
       fail('cycle', at, path, `include cycle: ${files.map((f) => relative(base, f) || f).join(' -> ')}`);
     }
     const load = (file: string, j: number): ComposeModel =>
-      deps.loadFile({ file, baseDir: projectDir, lookup, chain: j === 0 ? chain : [...includer.chain, { file, at }], from: { pos: at, path: e.path.length > 1 ? `${path}.path[${j}]` : `${path}.path` } });
+      deps.loadFile({ file, baseDir: projectDir, lookup, chain: j === 0 ? chain : [...includer.chain, { file }], from: { pos: at, path: e.path.length > 1 ? `${path}.path[${j}]` : `${path}.path` } });
     let sub = paths.map((file, j) => load(file, j)).reduce((a, b) => mergeModels(a, b));
     // A missing `extends.file` is reported at the `extends` (extends.ts), hence no `from`.
-    sub = resolveExtends(sub, first, (p) => deps.loadFile({ file: p, baseDir: dirname(p), lookup, chain: [...chain, { file: p, at }] }));
+    sub = resolveExtends(sub, first, (p) => deps.loadFile({ file: p, baseDir: dirname(p), lookup, chain: [...chain, { file: p }] }));
     for (const kind of KINDS) {
       const target = out[kind] as Record<string, unknown>;
       for (const [name, def] of Object.entries(sub[kind])) {
