@@ -91,3 +91,24 @@ describe('loadProject: include', () => {
     assert.match(errorOf({ '/p/compose.yaml': 'include: a.yaml\n' }, 'type'), /include: expected a list/);
   });
 });
+
+describe('loadProject: include fan-out', () => {
+  it('stops at MAX_FILE_LOADS files, with one located error', () => {
+    // Each level includes the next twice: 2^20 loads without a budget.
+    const files: Record<string, string> = { '/p/compose.yaml': 'include: [l1.yaml, l1.yaml]\n' };
+    for (let i = 1; i < 20; i++) files[`/p/l${i}.yaml`] = `include: [l${i + 1}.yaml, l${i + 1}.yaml]\n`;
+    files['/p/l20.yaml'] = 'services: {}\n';
+    const msg = errorOf(files, 'invalid_value');
+    assert.equal(msg.split('\n').length, 1);
+    assert.match(msg, /^\/p\/l\d+\.yaml:1:\d+: include\[\d\]\.path: more than 500 compose files to read: includes or extends fan out too far$/);
+  });
+
+  it('reports every missing file of one level at once (one dry-run round for them all)', () => {
+    const msg = errorOf({ '/p/compose.yaml': 'include:\n  - a.yaml\n  - path: [b.yaml, c.yaml]\n' }, 'missing_file');
+    assert.deepEqual(msg.split('\n'), [
+      '/p/compose.yaml:2:5: include[0].path: cannot read /p/a.yaml: no such file',
+      '/p/compose.yaml:3:5: include[1].path[0]: cannot read /p/b.yaml: no such file',
+      '/p/compose.yaml:3:5: include[1].path[1]: cannot read /p/c.yaml: no such file',
+    ]);
+  });
+});

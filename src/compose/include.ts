@@ -40,6 +40,16 @@ export interface Includer {
   readonly chain: readonly IncludeLink[];
 }
 
+/**
+ * How many compose files one load may read (includes and `extends` files, each time one is
+ * named): a real project reads a few dozen; a file that includes another twice, which includes
+ * another twice, … would otherwise read 2^depth.
+ */
+export const MAX_FILE_LOADS = 500;
+
+/** The `cause` of the ComposeError that stops a load over `MAX_FILE_LOADS` (never collected, always thrown at once). */
+export const TOO_MANY_FILES: unique symbol = Symbol('too many compose files');
+
 /** The top-level resources an included project contributes. */
 const KINDS = ['services', 'volumes', 'networks', 'secrets', 'configs'] as const;
 
@@ -67,25 +77,16 @@ export function applyIncludes(model: ComposeModel, include: unknown, includer: I
   const problems: ComposeProblem[] = [];
   include.forEach((entry: unknown, i) => {
     const at = posOfValue(include, i);
-    const path = `include[${i}]`;
-    const e = normalizeEntry(entry);
-    const paths = e.path.map((p) => resolve(includer.baseDir, p));
-    const first = paths[0];
-    if (first === undefined) fail('invalid_value', at, `${path}.path`, 'expected at least one compose file');
-    const projectDir = e.project_directory === undefined ? dirname(first) : resolve(includer.baseDir, e.project_directory);
-    const lookup = includedLookup(e, projectDir, includer, deps, at, path);
-    const chain = [...includer.chain, { file: first }];
-    const cycleStart = includer.chain.findIndex((l) => l.file === first);
-    if (cycleStart >= 0) {
-      const files = chain.slice(cycleStart).map((l) => l.file);
-      const base = dirname(files[0] ?? first);
-      fail('cycle', at, path, `include cycle: ${files.map((f) => relative(base, f) || f).join(' -> ')}`);
+    let loaded: { sub: ComposeModel; first: string };
+    try {
+      loaded = loadEntry(normalizeEntry(entry), at, `include[${i}]`, includer, deps);
+    } catch (err) {
+      // Every entry is tried, so the manager's load learns of every missing file of this level at once.
+      if (!(err instanceof ComposeError) || err.cause === TOO_MANY_FILES) throw err;
+      problems.push(...err.problems);
+      return;
     }
-    const load = (file: string, j: number): ComposeModel =>
-      deps.loadFile({ file, baseDir: projectDir, lookup, chain: j === 0 ? chain : [...includer.chain, { file }], from: { pos: at, path: e.path.length > 1 ? `${path}.path[${j}]` : `${path}.path` } });
-    let sub = paths.map((file, j) => load(file, j)).reduce((a, b) => mergeModels(a, b));
-    // A missing `extends.file` is reported at the `extends` (extends.ts), hence no `from`.
-    sub = resolveExtends(sub, first, (p) => deps.loadFile({ file: p, baseDir: dirname(p), lookup, chain: [...chain, { file: p }] }));
+    const { sub, first } = loaded;
     for (const kind of KINDS) {
       const target = out[kind] as Record<string, unknown>;
       for (const [name, def] of Object.entries(sub[kind])) {
@@ -109,6 +110,38 @@ export function applyIncludes(model: ComposeModel, include: unknown, includer: I
   });
   if (problems.length > 0) throw new ComposeError(problems);
   return out;
+}
+
+/** Loads one entry's project: its files merged in order, `extends` resolved inside it. */
+function loadEntry(e: IncludeEntry, at: Pos | undefined, path: string, includer: Includer, deps: IncludeDeps): { sub: ComposeModel; first: string } {
+  const paths = e.path.map((p) => resolve(includer.baseDir, p));
+  const first = paths[0];
+  if (first === undefined) fail('invalid_value', at, `${path}.path`, 'expected at least one compose file');
+  const cycleStart = includer.chain.findIndex((l) => l.file === first);
+  if (cycleStart >= 0) {
+    const files = [...includer.chain.slice(cycleStart).map((l) => l.file), first];
+    const base = dirname(files[0] ?? first);
+    fail('cycle', at, path, `include cycle: ${files.map((f) => relative(base, f) || f).join(' -> ')}`);
+  }
+  const projectDir = e.project_directory === undefined ? dirname(first) : resolve(includer.baseDir, e.project_directory);
+  const lookup = includedLookup(e, projectDir, includer, deps, at, path);
+  const chain = [...includer.chain, { file: first }];
+  const problems: ComposeProblem[] = [];
+  const models: ComposeModel[] = [];
+  paths.forEach((file, j) => {
+    try {
+      const from = { pos: at, path: e.path.length > 1 ? `${path}.path[${j}]` : `${path}.path` };
+      models.push(deps.loadFile({ file, baseDir: projectDir, lookup, chain: j === 0 ? chain : [...includer.chain, { file }], from }));
+    } catch (err) {
+      if (!(err instanceof ComposeError) || err.cause === TOO_MANY_FILES) throw err;
+      problems.push(...err.problems);
+    }
+  });
+  if (problems.length > 0) throw new ComposeError(problems);
+  const merged = models.reduce((a, b) => mergeModels(a, b));
+  // A missing `extends.file` is reported at the `extends` (extends.ts), hence no `from`.
+  const sub = resolveExtends(merged, first, (p) => deps.loadFile({ file: p, baseDir: dirname(p), lookup, chain: [...chain, { file: p }] }));
+  return { sub, first };
 }
 
 interface IncludeEntry {

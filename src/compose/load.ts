@@ -5,7 +5,7 @@ import { parseDotenv } from './dotenv.ts';
 import { resolveEnvFiles } from './env-files.ts';
 import { ComposeError, fail, withWarnings } from './errors.ts';
 import { resolveExtends } from './extends.ts';
-import { applyIncludes, type IncludedFileLoad } from './include.ts';
+import { applyIncludes, MAX_FILE_LOADS, TOO_MANY_FILES, type IncludedFileLoad } from './include.ts';
 import { interpolateTree, type Lookup } from './interpolate.ts';
 import { mergeModels } from './merge.ts';
 import type { ComposeModel, ComposeProject } from './model.ts';
@@ -78,8 +78,13 @@ export function loadProject(options: LoadOptions): LoadResult {
   const lookup: Lookup = (n) => processEnv[n] ?? fromDotenv.get(n);
   const env: Record<string, string | undefined> = { ...Object.fromEntries(fromDotenv), ...processEnv };
 
+  let loads = 0;
   const loadFile = (load: IncludedFileLoad): ComposeModel => {
     const { file, baseDir, from } = load;
+    if (++loads > MAX_FILE_LOADS) {
+      const problem = { code: 'invalid_value' as const, pos: from?.pos, path: from?.path ?? '', message: `more than ${MAX_FILE_LOADS} compose files to read: includes or extends fan out too far` };
+      throw new ComposeError([problem], { cause: TOO_MANY_FILES });
+    }
     const text = fs.readText(file);
     if (text === undefined) {
       if (from) fail('missing_file', from.pos, from.path, `cannot read ${file}: no such file`);
