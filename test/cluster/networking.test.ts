@@ -378,8 +378,9 @@ describe('overlay networks (issue #9) on the multi-host test bed', { skip, timeo
 
   it('takes a task being scaled down out of the VIP before it stops: no request fails', async () => {
     // The replicas share the client's host, whose rules must drop each stopping task before
-    // its stop signal (other hosts get the manager's map, within the drain time).
-    await cli('service', 'create', '--detach', '--name', 'shrink', '--network', 'appnet', '--replicas', '3', '--constraint', 'node.hostname==h1', '--stop-grace-period', '1s', BED_IMAGE, ...HTTPD);
+    // its stop signal (other hosts get the manager's map, within the drain time). SIGKILL as the
+    // stop signal: httpd as PID 1 would ignore SIGTERM and serve on through the grace period.
+    await cli('service', 'create', '--detach', '--name', 'shrink', '--network', 'appnet', '--replicas', '3', '--constraint', 'node.hostname==h1', '--stop-signal', 'SIGKILL', '--stop-grace-period', '1s', BED_IMAGE, ...HTTPD);
     const tasks = await waitRunning('shrink', 3);
     const ips = tasks.map((t) => addressOn(t, appnet.id)).sort();
     await waitFor(async () => {
