@@ -17,6 +17,7 @@ import type { Task } from '../../src/api/task.ts';
 import { cidr, contains, parseIp } from '../../src/lib/cidr.ts';
 import { BED_IMAGE, TestBed } from './bed.ts';
 import { execInContainer, type ExecResult } from './container-exec.ts';
+import { UdpPeer } from './udp-peers.ts';
 import { bedSkipReason } from './skip.ts';
 import { waitFor } from './wait.ts';
 
@@ -332,5 +333,81 @@ describe('overlay networks (issue #9) on the multi-host test bed', { skip, timeo
       return (t?.status.state === 'pending' && /encrypt/i.test(t.status.message)) || `${t?.status.state}: ${t?.status.message}`;
     }, 60_000, 'the task to wait with the encryption reason');
     await cli('service', 'rm', 'sealed');
+  });
+
+  it('moves a UDP client sending from a fixed source port to a live replica once the one answering it dies', async () => {
+    // Replicas on h1 and h2 (the client's host and another), not replaced once killed.
+    await cli('service', 'create', '--detach', '--name', 'echo', '--network', 'appnet', '--replicas', '2', '--replicas-max-per-node', '1', '--constraint', 'node.hostname!=h3', '--restart-condition', 'none', '--stop-grace-period', '1s', BED_IMAGE, ...IDLE);
+    const replicas = await waitRunning('echo', 2);
+    const nodes = await nodeNames();
+    const peers: UdpPeer[] = [];
+    try {
+      const servers = new Map<string, UdpPeer>();
+      for (const t of replicas) {
+        const server = await UdpPeer.start(bed, hostOf(t, nodes), t.status.containerId ?? '', ['serve', '9999', t.id], `serve-${t.id}`);
+        peers.push(server);
+        servers.set(t.id, server);
+        await waitFor(() => server.output().includes('listening') || `${t.id}: ${server.output()}`, 30_000, `the UDP server in ${t.id}`);
+      }
+      const vip = (await bed.client.getService('echo')).endpointStatus?.virtualIps.find((v) => v.networkId === appnet.id)?.addr.split('/')[0];
+      assert.ok(vip, 'echo has a VIP on appnet');
+      const [c] = (await running('client')) as [Task];
+      const sender = await UdpPeer.start(bed, hostOf(c, nodes), c.status.containerId ?? '', ['send', vip, '9999', '40000'], 'send');
+      peers.push(sender);
+      await waitFor(() => sender.answers().length >= 5 || `answers: ${sender.output() || 'none'}`, 60_000, 'the client to be answered through the VIP');
+      // One flow: every datagram from the same source port reaches the same replica.
+      const answering = sender.answers()[0]?.from ?? '';
+      assert.deepEqual([...new Set(sender.answers().map((a) => a.from))], [answering], 'one replica answers the flow');
+      const victim = replicas.find((t) => t.id === answering);
+      assert.ok(victim?.status.containerId, `the answering replica ${answering} is a task of echo`);
+      const where = hostOf(victim, nodes);
+      const killedAt = Date.now();
+      await bed.host(where).engine.docker.getContainer(victim.status.containerId).kill();
+      await servers.get(victim.id)?.stop();
+      // Without deleting the flow's conntrack entry the datagrams (every 100 ms keep it alive)
+      // would go to the dead address for ever: the bound only catches that.
+      await waitFor(() => {
+        const after = sender.answers().filter((a) => a.at > killedAt);
+        return after.some((a) => a.from !== answering) || `answers since the kill: ${after.map((a) => a.from).join(',') || 'none'}`;
+      }, 60_000, `the client's datagrams from port 40000 to reach the live replica after ${answering} on ${where} died`);
+    } finally {
+      await Promise.all(peers.map((p) => p.stop()));
+    }
+    await cli('service', 'rm', 'echo');
+  });
+
+  it('takes a task being scaled down out of the VIP before it stops: no request fails', async () => {
+    // The replicas share the client's host, whose rules must drop each stopping task before
+    // its stop signal (other hosts get the manager's map, within the drain time). SIGKILL as the
+    // stop signal: httpd as PID 1 would ignore SIGTERM and serve on through the grace period.
+    await cli('service', 'create', '--detach', '--name', 'shrink', '--network', 'appnet', '--replicas', '3', '--constraint', 'node.hostname==h1', '--stop-signal', 'SIGKILL', '--stop-grace-period', '1s', BED_IMAGE, ...HTTPD);
+    const tasks = await waitRunning('shrink', 3);
+    const ips = tasks.map((t) => addressOn(t, appnet.id)).sort();
+    await waitFor(async () => {
+      const got = addressesIn((await execIn(client, ['nslookup', 'tasks.shrink'])).stdout);
+      return JSON.stringify(got) === JSON.stringify(ips) || `tasks.shrink resolves to ${got.join(',')}`;
+    }, 30_000, 'the three replicas to be endpoints');
+    const [c] = (await running('client')) as [Task];
+    await execIn(c, ['rm', '-f', '/tmp/shrink.log', '/tmp/shrink.stop']);
+    const loop = 'while [ ! -e /tmp/shrink.stop ]; do if timeout 5 wget -q -O /dev/null http://shrink:8080/; then echo ok; else echo FAILED; fi >> /tmp/shrink.log; done';
+    const requests = execIn(c, ['sh', '-c', loop], 600_000);
+    const lines = async (): Promise<string[]> => (await execIn(c, ['cat', '/tmp/shrink.log'])).stdout.split('\n').filter(Boolean);
+    await waitFor(async () => (await lines()).length >= 5 || 'the request loop has not started', 60_000, 'the request loop to start');
+    await cli('service', 'scale', '--detach', 'shrink=1');
+    // Scaled-down tasks are removed: wait for two of the three containers to be gone or stopped.
+    const engine = bed.host('h1').engine.docker;
+    const alive = async (id: string): Promise<boolean> => (await engine.getContainer(id).inspect().catch(() => undefined))?.State.Running === true;
+    await waitFor(async () => {
+      const live = (await Promise.all(tasks.map((t) => alive(t.status.containerId ?? '')))).filter(Boolean).length;
+      return live === 1 || `${live} of the 3 containers still run`;
+    }, 120_000, 'two replicas to stop');
+    const mark = (await lines()).length;
+    await waitFor(async () => (await lines()).length >= mark + 5 || 'no request since the stop', 60_000, 'requests after the scale-down');
+    await execIn(c, ['touch', '/tmp/shrink.stop']);
+    await requests;
+    const got = await lines();
+    const failed = got.filter((l) => l !== 'ok').length;
+    assert.equal(failed, 0, `${failed} of ${got.length} requests failed around the scale-down`);
+    await cli('service', 'rm', 'shrink');
   });
 });

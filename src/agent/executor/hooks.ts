@@ -3,9 +3,11 @@ import type { DriverTask } from '../drivers/driver.ts';
 
 /**
  * Task hooks: per-node work around a task's container that is not the driver's (secret and
- * config files today, network attachment next: `network/hook.ts`). The executor runs the node's hooks in order
- * before the driver prepares a task (`prestart`) and in reverse order once the task's process
- * is removed (`poststop`). See "Task hooks" in `agent/README.md` for the contract.
+ * config files, the network attachment: `network/hook.ts`). The executor runs the node's hooks
+ * in order before the driver prepares a task (`prestart`), in reverse order before a running
+ * task gets its stop signal (`prestop`), at once when its process ends on its own or turns
+ * unhealthy (`ended`), and in reverse order once the task's process is removed (`poststop`).
+ * See "Task hooks" in `agent/README.md` for the contract.
  */
 
 /** The fields of `DriverTask` the executor fills from the manager's task (not hook business). */
@@ -37,6 +39,20 @@ export interface TaskHook {
    * throws must not leave a half-done job to anyone but its own (idempotent) `poststop`.
    */
   prestart?(task: Task, context: PrestartContext): Promise<Prepared | undefined>;
+  /**
+   * The task's running process is about to get its stop signal (desired `shutdown` or
+   * `remove`, no longer assigned, a stray found at recovery, or stopped after turning
+   * unhealthy). Awaited before the signal, so a hook can drain the task's traffic first (the
+   * network hook takes it out of the load balancers and DNS). A failure is logged and the stop
+   * goes on; `signal` aborts when the agent stops.
+   */
+  prestop?(taskId: string, context: { readonly signal: AbortSignal }): Promise<void>;
+  /**
+   * The task's process exited on its own (any exit code) or its health check turned it
+   * `unhealthy`: called at once, before its status is reported, and not awaited (the network
+   * hook's local fast path). Must not throw. Not called when the agent stops.
+   */
+  ended?(taskId: string): void;
   /**
    * After the task's process is removed (or was never created), and for tasks found at
    * recovery that are no longer assigned: undo what `prestart` did. Gets only the task id
@@ -105,6 +121,32 @@ export async function runPoststop(hooks: readonly TaskHook[], taskId: string, on
     }
   }
   if (failed) throw first;
+}
+
+/**
+ * Runs the hooks' `prestop` in reverse order, one after the other; a failure goes to `onError`
+ * and never stops the others (nor the stop that follows).
+ */
+export async function runPrestop(hooks: readonly TaskHook[], taskId: string, signal: AbortSignal, onError?: (hook: string, err: unknown) => void): Promise<void> {
+  for (const hook of [...hooks].reverse()) {
+    if (!hook.prestop || signal.aborted) continue;
+    try {
+      await hook.prestop(taskId, { signal });
+    } catch (err) {
+      if (!signal.aborted) onError?.(hook.name, err);
+    }
+  }
+}
+
+/** Tells every hook the task's process ended or turned unhealthy (`ended`); a throw goes to `onError`. */
+export function notifyEnded(hooks: readonly TaskHook[], taskId: string, onError?: (hook: string, err: unknown) => void): void {
+  for (const hook of hooks) {
+    try {
+      hook.ended?.(taskId);
+    } catch (err) {
+      onError?.(hook.name, err);
+    }
+  }
 }
 
 /** `a` plus `b`'s additions: lists appended; a single value set by two hooks is an error. */

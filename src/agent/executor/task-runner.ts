@@ -5,7 +5,7 @@ import type { Clock } from '../../lib/clock.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Driver, DriverTask, HealthState, Inspection } from '../drivers/driver.ts';
 import { watchHealth, type HealthWatch } from '../health/task-health.ts';
-import { runPoststop, runPrestart, type TaskHook } from './hooks.ts';
+import { notifyEnded, runPoststop, runPrestart, runPrestop, type TaskHook } from './hooks.ts';
 import { nextAction, type Phase, type Want } from './phase.ts';
 
 /** Where a runner sends the statuses it observes (the agent's status reporter). */
@@ -234,13 +234,17 @@ export class TaskRunner {
       (exit) => {
         this.#stopHealth();
         if (this.#halted || this.#phase !== 'running') return;
-        if (!this.#stopping) this.#reportExit(exit.exitCode, exit.reason);
+        if (!this.#stopping) {
+          this.#ended();
+          this.#reportExit(exit.exitCode, exit.reason);
+        }
         this.#phase = 'exited';
         this.#poke();
       },
       (err: unknown) => {
         this.#stopHealth();
         if (this.#halted || this.#phase !== 'running' || this.#stopping) return;
+        this.#ended();
         this.#report('failed', 'task lost', { err: `lost track of the process: ${messageOf(err)}` });
         this.#phase = 'exited';
         this.#poke();
@@ -252,15 +256,23 @@ export class TaskRunner {
     const c = this.#task.spec.container;
     this.#stopping = true;
     this.#stopHealth();
+    // Hooks drain the task (out of the load balancers and DNS) before its stop signal.
+    if (this.#phase === 'running') await runPrestop(this.#deps.hooks ?? [], this.taskId, this.#abort.signal, (h, e) => this.#hookCleanupFailed(h, e));
+    if (this.#halted) return;
     await this.#deps.driver?.stop(this.taskId, { signal: c.stopSignal, gracePeriodMs: c.stopGracePeriodMs });
     if (this.#halted) return;
     if (this.#phase === 'running' || this.#phase === 'exited') this.#phase = 'stopped';
     if (this.#want !== 'gone') this.#report('shutdown', 'stopped');
   }
 
+  /** The process ended or turned unhealthy: the hooks hear it before the status goes out. */
+  #ended(): void {
+    notifyEnded(this.#deps.hooks ?? [], this.taskId, (h, e) => this.#hookCleanupFailed(h, e));
+  }
+
   /** Logs a hook's failed cleanup that is not retried (the task's outcome stands). */
   #hookCleanupFailed(hook: string, err: unknown): void {
-    this.#deps.logger.warn({ err, task: this.taskId, hook }, 'task hook cleanup failed');
+    this.#deps.logger.warn({ err, task: this.taskId, hook }, 'task hook failed; the task goes on');
   }
 
   async #remove(): Promise<void> {
@@ -296,6 +308,7 @@ export class TaskRunner {
     if (health === 'unhealthy') {
       this.#stopHealth();
       const reason = output.trim() === '' ? 'health check failed' : output.trim();
+      this.#ended();
       this.#report('failed', 'unhealthy', { ...ids(this.#last), health, err: `unhealthy: ${reason}` });
       this.#poke();
       return;

@@ -89,7 +89,7 @@ describe('DataPlane', () => {
     const sep = endpointChain('svcweb', NET_A.id, 't3');
     assert.ok(k.tables.get('nat')?.has(sep));
 
-    plane.endpointGone('t3');
+    void plane.endpointGone('t3');
     await settle(plane, clock);
     assert.ok(!k.tables.get('nat')?.has(sep));
     assert.equal(k.tables.get('nat')?.get(serviceChain('svcweb', NET_A.id))?.length, 2);
@@ -109,6 +109,57 @@ describe('DataPlane', () => {
     await plane.stop();
   });
 
+  it('endpointGone resolves once the rules without the task are applied, at once when they already lack it', async () => {
+    const { plane, clock, k, dns } = setup();
+    const sep = endpointChain('svcweb', NET_A.id, 't1');
+    // Not running yet: nothing to wait for.
+    await plane.endpointGone('t1');
+    plane.start();
+    plane.setMap(sampleMap(1));
+    await settle(plane, clock);
+
+    let done = false;
+    const gone = plane.endpointGone('t1').then(() => (done = true));
+    await clock.advance(0);
+    assert.equal(done, false, 'waits for the apply');
+    assert.ok(k.tables.get('nat')?.has(sep));
+    await settle(plane, clock);
+    await gone;
+    assert.ok(!k.tables.get('nat')?.has(sep), 'resolved after the rules lost it');
+    assert.ok(!dns.at(-1)?.map.services[0]?.endpoints.some((e) => e.taskId === 't1'), 'and DNS');
+
+    const before = k.commands.length;
+    await plane.endpointGone('t1');
+    await plane.endpointGone('t9');
+    assert.equal(k.commands.length, before, 'already out (or never in): no apply, no wait');
+    await plane.stop();
+  });
+
+  it('holds out only a task the map lists: one already dropped by the manager is served again when a map lists it', async () => {
+    const { plane, clock, k } = setup();
+    const sep = endpointChain('svcweb', NET_A.id, 't2');
+    const without = sampleMap(1);
+    for (const s of without.services) s.endpoints = s.endpoints.filter((e) => e.taskId !== 't2');
+    plane.start();
+    plane.setMap(without);
+    await settle(plane, clock);
+    await plane.endpointGone('t2'); // say, a stop after the manager's map dropped it
+    plane.setMap(sampleMap(2)); // the same task listed again: nothing keeps it out
+    await settle(plane, clock);
+    assert.ok(k.tables.get('nat')?.has(sep));
+    await plane.stop();
+  });
+
+  it('answers endpointGone callers when it stops', async () => {
+    const { plane, clock } = setup();
+    plane.start();
+    plane.setMap(sampleMap(1));
+    await settle(plane, clock);
+    const gone = plane.endpointGone('t1');
+    await plane.stop();
+    await gone;
+  });
+
   it('applies a membership change as rules only (and hairpin on a new port), devices again on the resync', async () => {
     const { plane, clock, k } = setup();
     plane.start();
@@ -116,7 +167,7 @@ describe('DataPlane', () => {
     await settle(plane, clock);
     const before = k.commands.length;
     k.addLink('veth-new', { master: bridgeName(NET_A.id) });
-    plane.endpointGone('t1');
+    void plane.endpointGone('t1');
     await settle(plane, clock);
     const fast = k.commands.slice(before).map((c) => c.argv.join(' '));
     assert.deepEqual(fast.filter((c) => !c.startsWith('conntrack')), ['ip -j -d link show', 'iptables-save', 'bridge -force -batch -', 'iptables-restore -w 5 --noflush']);

@@ -63,6 +63,10 @@ export class DataPlane {
   #map: NetworkMap | undefined;
   /** Tasks the local fast path took out, until a map without them as endpoints arrives. */
   readonly #gone = new Set<string>();
+  /** Local or remote tasks the rules and DNS applied last send flows to (the fast path's check). */
+  #served = new Set<string>();
+  /** `endpointGone` callers waiting for the next reconcile to finish. */
+  #applied: Array<() => void> = [];
   /** Networks whose bridge `ensure` succeeded in the newest reconcile. */
   readonly #ready = new Map<string, LocalNetwork>();
   #local: LocalNetwork[] = [];
@@ -92,6 +96,8 @@ export class DataPlane {
   stop(): Promise<void> {
     return this.#lifecycle.stop(async () => {
       await this.#queue.stop();
+      this.#flushApplied(this.#applied);
+      this.#applied = [];
       const waiters = this.#waiters;
       this.#waiters = [];
       for (const w of waiters) w.reject(new NetworkUnavailableError('the network data plane stopped'));
@@ -111,11 +117,22 @@ export class DataPlane {
     this.#kick();
   }
 
-  /** The local fast path: a task of this node died or turned unhealthy; take it out now. */
-  endpointGone(taskId: string): void {
-    if (this.#gone.has(taskId)) return;
-    this.#gone.add(taskId);
-    this.#kick();
+  /**
+   * The local fast path: a task of this node died, turned unhealthy or is about to be stopped;
+   * take it out of every load balancer and DNS answer now, without waiting for the manager's
+   * map (its stale UDP conntrack entries go with the apply). It stays out while the maps still
+   * list it (they were computed before the manager heard) and is served again by the first map
+   * after one without it. Resolves once the host no longer sends it new flows: at once when the
+   * rules last applied already lack it, else after the next apply (also a failed one) or when
+   * the data plane is not running.
+   */
+  endpointGone(taskId: string): Promise<void> {
+    if (this.#map?.services.some((s) => s.endpoints.some((e) => e.taskId === taskId))) this.#gone.add(taskId);
+    if (!this.#served.has(taskId) || !this.#lifecycle.running) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.#applied.push(resolve);
+      this.#kick();
+    });
   }
 
   /** The networks this node holds a slice of, per the newest map. */
@@ -187,7 +204,22 @@ export class DataPlane {
     this.#waiters = keep;
   }
 
+  #flushApplied(callers: ReadonlyArray<() => void>): void {
+    for (const resolve of callers) resolve();
+  }
+
   async #reconcile(): Promise<{ requeueAfterMs: number }> {
+    // Those who asked before this reconcile read the map and `#gone` are answered after it.
+    const callers = this.#applied;
+    this.#applied = [];
+    try {
+      return await this.#reconcileOnce();
+    } finally {
+      this.#flushApplied(callers);
+    }
+  }
+
+  async #reconcileOnce(): Promise<{ requeueAfterMs: number }> {
     const map = this.#map;
     if (map === undefined) return { requeueAfterMs: this.#resyncMs };
     const { nodeId, underlay, bridges } = this.#deps;
@@ -222,9 +254,11 @@ export class DataPlane {
       }
     }
 
-    const plan = planHost({ map, nodeId, underlay, goneTasks: this.#gone });
+    const gone = new Set(this.#gone);
+    const plan = planHost({ map, nodeId, underlay, goneTasks: gone });
     const report = await this.#applier.apply(plan, full ? 'full' : 'rules');
     problems.push(...report.errors);
+    const served = withoutGone(map, gone);
 
     const waiters = this.#waiters;
     this.#waiters = [];
@@ -236,11 +270,14 @@ export class DataPlane {
 
     if (this.#deps.dns !== undefined) {
       try {
-        await this.#deps.dns.update(withoutGone(map, this.#gone), local);
+        await this.#deps.dns.update(served, local);
       } catch (err) {
         problems.push(`dns: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
+    // After a failed apply the kernel may still hold older rules: keep counting their tasks.
+    const now = served.services.flatMap((s) => s.endpoints.map((e) => e.taskId));
+    this.#served = problems.length > 0 ? new Set([...this.#served, ...now]) : new Set(now);
     this.#healthy = problems.length === 0;
     if (full && this.#healthy) {
       this.#lastFullAt = this.#deps.clock.now();

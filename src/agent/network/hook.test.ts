@@ -36,6 +36,9 @@ class FakeSource implements NetworkSource {
     for (const w of this.#waiting.get(n.id) ?? []) w(n);
     this.#waiting.delete(n.id);
   }
+  endpointGone(): Promise<void> {
+    return Promise.resolve();
+  }
   waitForNetwork(networkId: string, signal: AbortSignal): Promise<LocalNetwork> {
     const n = this.#have.get(networkId);
     if (n) return Promise.resolve(n);

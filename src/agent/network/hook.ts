@@ -6,6 +6,7 @@ import type { Clock } from '../../lib/clock.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Driver, DriverNetwork, Inspection } from '../drivers/driver.ts';
 import { TaskHookError, type Prepared, type TaskHook } from '../executor/hooks.ts';
+import { drainStages, type DrainOptions } from './drain.ts';
 import { isIpamError, type HostIpam, type IpamEntry } from './ipam.ts';
 import type { LocalNetwork, NetworkSource } from './local-network.ts';
 import { dockerNetworkName } from './names.ts';
@@ -16,8 +17,9 @@ import { dockerNetworkName } from './names.ts';
  * and its bridge exists (`NetworkSource`), reserves the task's address in the slice
  * (`HostIpam`), writes the task's `resolv.conf` (`nameserver <primary gateway>`: the agent's
  * DNS server), and returns `networks` (in the task's order; the first is primary) and
- * `resolvConf` for the driver. `poststop` frees the addresses and deletes the file. A task
- * without networks is left alone.
+ * `resolvConf` for the driver. `poststop` frees the addresses and deletes the file. `ended`
+ * and `prestop` take the task out of this node's load balancers and DNS when it dies, turns
+ * unhealthy or is about to be stopped (`drain.ts`). A task without networks is left alone.
  */
 
 export interface NetworkHookDeps {
@@ -29,7 +31,7 @@ export interface NetworkHookDeps {
   readonly logger: Logger;
 }
 
-export interface NetworkHookOptions {
+export interface NetworkHookOptions extends DrainOptions {
   /** How long a task waits for a network to reach this node. Default 60 s. */
   readonly waitTimeoutMs?: number;
 }
@@ -50,6 +52,7 @@ export function networkHook(deps: NetworkHookDeps, options: NetworkHookOptions =
   const waitTimeoutMs = options.waitTimeoutMs ?? 60_000;
   const runtimeDir = (): string => (typeof deps.runtimeDir === 'string' ? deps.runtimeDir : deps.runtimeDir());
   const logger = deps.logger.child({ component: 'network-hook' });
+  const drain = drainStages({ source: deps.source, ipam: deps.ipam, clock: deps.clock, logger }, options);
 
   /** Waits for the network on this node and reserves the task's address on it. */
   async function attach(taskId: string, networkId: string, name: string, signal: AbortSignal, timedOut: () => boolean): Promise<DriverNetwork> {
@@ -110,7 +113,10 @@ export function networkHook(deps: NetworkHookDeps, options: NetworkHookOptions =
       logger.debug({ task: task.id, networks: networks.map((x) => `${x.networkId}=${x.address}`) }, 'task attached');
       return { networks, resolvConf: path };
     },
+    prestop: drain.prestop,
+    ended: drain.ended,
     async poststop(taskId: string): Promise<void> {
+      drain.forget(taskId);
       deps.ipam.release(taskId);
       const path = resolvConfPath(runtimeDir(), taskId);
       await rm(path, { force: true });

@@ -115,4 +115,9 @@ export interface NetworkSource {
    * `signal` aborts.
    */
   waitForNetwork(networkId: string, signal: AbortSignal): Promise<LocalNetwork>;
+  /**
+   * A local task is dying or about to be stopped: out of this node's load balancers and DNS
+   * now. Resolves once the host sends it no new flows (see `DataPlane.endpointGone`); never rejects.
+   */
+  endpointGone(taskId: string): Promise<void>;
 }

@@ -74,9 +74,12 @@ export class NodeNetwork {
     this.#plane.setMap(map);
   }
 
-  /** A local task is dying: out of every load balancer and DNS answer at once. */
-  endpointGone(taskId: string): void {
-    this.#plane.endpointGone(taskId);
+  /**
+   * A local task is dying or about to be stopped: out of every load balancer and DNS answer at
+   * once (the hook's `ended` and `prestop` call it; see `DataPlane.endpointGone`).
+   */
+  endpointGone(taskId: string): Promise<void> {
+    return this.#plane.endpointGone(taskId);
   }
 
   /** Restores the addresses of the tasks the drivers still run, then starts DNS and the data plane. */
