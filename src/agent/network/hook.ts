@@ -8,7 +8,6 @@ import type { Driver, DriverNetwork, Inspection } from '../drivers/driver.ts';
 import { TaskHookError, type Prepared, type TaskHook } from '../executor/hooks.ts';
 import { isIpamError, type HostIpam, type IpamEntry } from './ipam.ts';
 import type { LocalNetwork, NetworkSource } from './local-network.ts';
-import { dockerNetworkName } from './names.ts';
 
 /**
  * The `network` task hook: attaches a task to its networks before the driver creates it.
@@ -62,14 +61,14 @@ export function networkHook(deps: NetworkHookDeps, options: NetworkHookOptions =
     }
     let ip: string;
     try {
-      ip = deps.ipam.reserve(n.id, n.slice, taskId, name);
+      ip = deps.ipam.reserve(n.id, n.slice, taskId, name, n.containerRange);
     } catch (err) {
       if (isIpamError(err)) throw new TaskHookError(HOOK, err.message, { cause: err });
       throw err;
     }
     return {
       networkId: n.id,
-      dockerNetwork: dockerNetworkName(n.id),
+      dockerNetwork: n.dockerNetwork,
       bridge: n.bridge,
       address: `${ip}/${n.prefix}`,
       ip,
