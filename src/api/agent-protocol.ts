@@ -15,6 +15,8 @@ import { Task, TaskStatus } from './task.ts';
  * The agent sends `heartbeat` every `heartbeatPeriodMs` and batched `status` reports, which
  * the manager acknowledges with `status-ack` once they are committed (or deliberately
  * ignored); unacknowledged reports are re-sent after a reconnect.
+ * An agent with networking sends `containers` (its plain containers on attachable networks,
+ * the whole set) after each welcome and whenever the set changes.
  */
 
 /** The session endpoint on the manager's HTTP server. */
