@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AGENT_SESSION_PATH } from '../api/agent-protocol.ts';
+import type { AttachedContainer } from '../api/network.ts';
 import { systemClock } from '../lib/clock.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { Sessions } from '../manager/dispatcher/sessions.ts';
@@ -130,5 +131,45 @@ void describe('Agent over WebSocket', () => {
     await store.update((tx) => tx.tasks.update({ ...tx.tasks.get('task-ws-1')!, desiredState: 'shutdown' }));
     await waitForStore(store, () => store.tasks.get('task-ws-1')?.status.state === 'shutdown', 'task shut down');
     assert.equal(host.processes.get('task-ws-1')?.state, 'exited');
+  });
+});
+
+void describe('Agent: plain containers on attachable networks', () => {
+  it('sends the set its network reports, and again after each welcome (a manager that lost it learns it back)', async () => {
+    let store = await openMemoryStore({ logger: silentLogger });
+    let manager = await startManager(store);
+    const port = (manager.server.address() as AddressInfo).port;
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-agent-'));
+    let report: ((containers: AttachedContainer[]) => void) | undefined;
+    const agent = new Agent(
+      {
+        clock: systemClock,
+        logger: silentLogger,
+        drivers: [new FakeDriver({ nodeId: 'node-att', clock: systemClock, host: new FakeHost() })],
+        dataDir: dir,
+        connect: (signal) => connectWebSocket(`ws://127.0.0.1:${port}${AGENT_SESSION_PATH}`, { signal }),
+        network: { setMap: () => undefined, reportContainers: (r) => (report = r) },
+      },
+      { description: { hostname: 'att-node' }, backoff: { initialMs: 20, maxMs: 200, jitter: 0.5 } },
+    );
+    try {
+      const welcomed = agent.welcomed();
+      await agent.start();
+      const id = await welcomed;
+      const debug: AttachedContainer = { networkId: 'net-a', containerId: 'c0ffee', name: 'debug', aliases: [], addr: '10.1.3.192/16' };
+      report?.([debug]);
+      await waitForStore(store, () => store.nodes.get(id)?.status.containers?.[0]?.name === 'debug', 'the containers recorded');
+
+      await stopManager(manager);
+      await store.close();
+      store = await openMemoryStore({ logger: silentLogger });
+      manager = await startManager(store, port);
+      await waitForStore(store, () => store.nodes.get(id)?.status.containers?.[0]?.name === 'debug', 'the containers sent again after the welcome', 10_000);
+    } finally {
+      await agent.stop();
+      await stopManager(manager);
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,6 @@
 import type { HelloMessage, ManagerMessage, WelcomeMessage } from '../api/agent-protocol.ts';
 import { PROTOCOL_VERSION } from '../api/agent-protocol.ts';
-import type { NetworkMap } from '../api/network.ts';
+import type { AttachedContainer, NetworkMap } from '../api/network.ts';
 import type { NodeDescription } from '../api/node.ts';
 import type { BackoffOptions } from '../lib/backoff.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -23,6 +23,12 @@ import { Worker, type DriverSet } from './worker.ts';
 export interface NetworkMapSink {
   /** The latest map; never one older than a map given before. Must not throw. */
   setMap(map: NetworkMap): void;
+  /**
+   * Optional: `report` hears the node's plain containers on attachable networks (the whole
+   * set) after the first listing and whenever it changes; the agent sends it to the manager
+   * (`containers`), and again after each welcome.
+   */
+  reportContainers?(report: (containers: AttachedContainer[]) => void): void;
 }
 
 export interface AgentDeps {
@@ -87,6 +93,8 @@ export class Agent {
   #saving: Promise<void> = Promise.resolve();
   /** Revision of the last network map given to `deps.network`; -1 before the first. */
   #mapRevision = -1;
+  /** The plain containers last reported by `deps.network` (sent again after each welcome). */
+  #containers: AttachedContainer[] | undefined;
 
   constructor(deps: AgentDeps, options: AgentOptions = {}) {
     this.#deps = deps;
@@ -130,6 +138,10 @@ export class Agent {
       logger: this.#logger,
       send: (m) => this.#session.send(m),
       driverFor: (id) => this.#worker.driverFor(id),
+    });
+    deps.network?.reportContainers?.((containers) => {
+      this.#containers = containers;
+      this.#session.send({ type: 'containers', containers });
     });
   }
 
@@ -202,6 +214,7 @@ export class Agent {
 
   #onWelcome(m: WelcomeMessage): void {
     this.#reporter.attach((msg) => this.#session.send(msg));
+    if (this.#containers !== undefined) this.#session.send({ type: 'containers', containers: this.#containers });
     const waiting = this.#welcomed;
     this.#welcomed = [];
     const notify = (): void => {

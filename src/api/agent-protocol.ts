@@ -1,6 +1,6 @@
 import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { NetworkMap } from './network.ts';
+import { AttachedContainer, MAX_ATTACHED_CONTAINERS, NetworkMap } from './network.ts';
 import { NodeDescription } from './node.ts';
 import { Task, TaskStatus } from './task.ts';
 
@@ -15,6 +15,8 @@ import { Task, TaskStatus } from './task.ts';
  * The agent sends `heartbeat` every `heartbeatPeriodMs` and batched `status` reports, which
  * the manager acknowledges with `status-ack` once they are committed (or deliberately
  * ignored); unacknowledged reports are re-sent after a reconnect.
+ * An agent with networking sends `containers` (its plain containers on attachable networks,
+ * the whole set) after each welcome and whenever the set changes.
  */
 
 /** The session endpoint on the manager's HTTP server. */
@@ -58,7 +60,17 @@ export const LogEndMessage = Type.Object({
   error: Type.Optional(Type.String()),
 });
 
-export const AgentMessage = Type.Union([HelloMessage, HeartbeatMessage, StatusMessage, LogDataMessage, LogEndMessage]);
+/**
+ * The plain containers (`docker run --network`) on the node's attachable networks: the whole
+ * set, sent after each `welcome` and whenever it changes.
+ */
+export const ContainersMessage = Type.Object({
+  type: Type.Literal('containers'),
+  containers: Type.Array(AttachedContainer, { maxItems: MAX_ATTACHED_CONTAINERS }),
+});
+export type ContainersMessage = Static<typeof ContainersMessage>;
+
+export const AgentMessage = Type.Union([HelloMessage, HeartbeatMessage, StatusMessage, LogDataMessage, LogEndMessage, ContainersMessage]);
 export type AgentMessage = Static<typeof AgentMessage>;
 export type HelloMessage = Static<typeof HelloMessage>;
 export type StatusMessage = Static<typeof StatusMessage>;
@@ -136,7 +148,7 @@ if (!FormatRegistry.Has('date-time')) {
 /** The result of parsing one received frame: the message, or why it is not one. */
 export type ParseResult<T> = { ok: true; message: T } | { ok: false; error: string };
 
-const agentCheckers = checkersByType([HelloMessage, HeartbeatMessage, StatusMessage, LogDataMessage, LogEndMessage]);
+const agentCheckers = checkersByType([HelloMessage, HeartbeatMessage, StatusMessage, LogDataMessage, LogEndMessage, ContainersMessage]);
 const managerCheckers = checkersByType([
   WelcomeMessage,
   AssignmentsMessage,

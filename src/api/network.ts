@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { cidr, formatCidr, subrange } from '../lib/cidr.ts';
 import { Meta, NAME_PATTERN, NAME_RULE } from './meta.ts';
 
 /**
@@ -28,6 +29,17 @@ export const MAX_NETWORK_PREFIX = 24;
  */
 export function sliceLength(prefix: number): number {
   return Math.max(24, prefix + 4);
+}
+
+/**
+ * The part of a node's slice of an **attachable** network that Docker's own IPAM hands to plain
+ * containers (`docker run --network NAME`): the slice's last quarter (`10.1.3.192/26` of
+ * `10.1.3.0/24`, `10.9.0.28/30` of `10.9.0.16/28`). The agent never gives a task an address in
+ * it, so the two never collide. Non-attachable networks keep the whole slice for tasks.
+ */
+export function containerRange(slice: string): string {
+  const s = cidr(slice);
+  return formatCidr(subrange(s, s.prefix + 2, 3));
 }
 
 /** The name of the built-in network that carries the routing mesh (ports in `ingress` mode). */
@@ -150,6 +162,36 @@ export type EndpointStatus = Static<typeof EndpointStatus>;
  * map's networks: every network id in a map names one of its `networks`. Lists are sorted (by
  * id, endpoints by task id), so equal states give equal maps.
  */
+/**
+ * A plain container (not a task: `docker run --network NAME`) on an attachable network, as
+ * the agent of its node reports it. Tasks of the network reach it by its name and aliases.
+ */
+export const AttachedContainer = Type.Object({
+  networkId: Type.String({ minLength: 1 }),
+  /** Docker's container id. */
+  containerId: Type.String({ minLength: 1, maxLength: 128 }),
+  /** The container's name (without Docker's leading `/`). */
+  name: Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$' }),
+  /** Its network aliases there (`--network-alias`), as names. */
+  aliases: Type.Array(Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$' }), { maxItems: 32 }),
+  /** IPv4 address with the network's prefix length (`10.1.3.194/16`). */
+  addr: Type.String(),
+});
+export type AttachedContainer = Static<typeof AttachedContainer>;
+
+/** The most plain containers one node may report (a flood is refused as a bad message). */
+export const MAX_ATTACHED_CONTAINERS = 4096;
+
+/** An `AttachedContainer` in a map: with its node. */
+export const MapContainer = Type.Object({
+  nodeId: Type.String(),
+  containerId: Type.String(),
+  name: Type.String(),
+  aliases: Type.Array(Type.String()),
+  addr: Type.String(),
+});
+export type MapContainer = Static<typeof MapContainer>;
+
 export const MapNetwork = Type.Object({
   id: Type.String(),
   name: Type.String(),
@@ -158,6 +200,13 @@ export const MapNetwork = Type.Object({
   internal: Type.Boolean(),
   encrypted: Type.Boolean(),
   ingress: Type.Boolean(),
+  /** Plain containers may join it (`containerRange` of each slice is Docker's); absent: false. */
+  attachable: Type.Optional(Type.Boolean()),
+  /**
+   * The plain containers on it (attachable networks only), on ready nodes, each address inside
+   * its node's `containerRange`; sorted by node, then name. Absent: none.
+   */
+  containers: Type.Optional(Type.Array(MapContainer)),
   /** Every node's slice, with that node's underlay address (its VXLAN endpoint). */
   slices: Type.Array(
     Type.Object({

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Labels, Meta } from './meta.ts';
+import { AttachedContainer, MAX_ATTACHED_CONTAINERS } from './network.ts';
 
 export const NodeRole = Type.Union([Type.Literal('manager'), Type.Literal('worker')]);
 export type NodeRole = Static<typeof NodeRole>;
@@ -62,6 +63,8 @@ export const NodeStatus = Type.Object({
   addr: Type.String(),
   message: Type.String(),
   heartbeatAt: Type.Optional(Type.String({ format: 'date-time' })),
+  /** Plain containers on attachable networks, as the node's agent last reported them. */
+  containers: Type.Optional(Type.Array(AttachedContainer, { maxItems: MAX_ATTACHED_CONTAINERS })),
 });
 export type NodeStatus = Static<typeof NodeStatus>;
 

@@ -30,6 +30,11 @@ export interface BedOptions {
   readonly join?: boolean;
   /** Progress lines (default: none). */
   readonly log?: (line: string) => void;
+  /**
+   * The agents run the exec driver beside the docker driver (default false: docker only).
+   * Exec tasks are host processes; those on networks have a network namespace of their own.
+   */
+  readonly exec?: boolean;
 }
 
 /** One worker host of the bed. */
@@ -215,7 +220,9 @@ export class TestBed {
   /** The `flotilla join` command line for a host (without the namespace wrapper). */
   joinArgs(name: string, token: string): string[] {
     const h = this.host(name);
-    return ['join', '--token', token, '--data-dir', h.agentDir, '--docker-host', h.engine.host, '--driver', 'docker', `${this.manager.ip}:${API_PORT}`];
+    // Without `--driver` the agent runs docker and exec when both can run (its engine answers).
+    const driver = this.#options.exec === true ? [] : ['--driver', 'docker'];
+    return ['join', '--token', token, '--data-dir', h.agentDir, '--docker-host', h.engine.host, ...driver, `${this.manager.ip}:${API_PORT}`];
   }
 
   /**

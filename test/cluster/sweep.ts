@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { deleteNamespace, deleteProbe, namespacesWithPrefix, netNames, pidsIn } from './netns.ts';
@@ -36,6 +36,8 @@ export async function sweep(prefix: string, dir: string): Promise<string[]> {
   const victims = new Set<number>();
   for (const ns of namespaces) for (const pid of await pidsIn(ns)) victims.add(pid);
   for (const pid of processesMatching(prefix, dir)) victims.add(pid);
+  // Exec tasks on networks run in a network namespace of their own, pinned below the bed's dir.
+  for (const pid of processesInNamespaces(pinnedNetworkNamespaces(dir))) victims.add(pid);
   victims.delete(process.pid);
   for (const pid of victims) {
     try {
@@ -109,6 +111,43 @@ function processesMatching(prefix: string, dir: string): number[] {
       if (cgroup.includes(`:/${prefix}-`) || cmdline.includes(`${dir}/`)) pids.push(Number(entry));
     } catch {
       // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+/**
+ * The network namespaces pinned (bind-mounted nsfs files) at or below `dir`, as the links
+ * `/proc/<pid>/ns/net` read (`net:[4026532…]`): the exec tasks' (`<agent dir>/exec/<task>/netns`).
+ */
+function pinnedNetworkNamespaces(dir: string): Set<string> {
+  let text = '';
+  try {
+    text = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return new Set();
+  }
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    const [fields, fsType] = line.split(' - ');
+    const parts = (fields ?? '').split(' ');
+    const root = parts[3] ?? '';
+    const point = (parts[4] ?? '').replace(/\\040/g, ' ');
+    if (fsType?.startsWith('nsfs ') && root.startsWith('net:[') && (point === dir || point.startsWith(`${dir}/`))) out.add(root);
+  }
+  return out;
+}
+
+/** Pids whose network namespace is one of `namespaces` (`net:[…]`). */
+function processesInNamespaces(namespaces: ReadonlySet<string>): number[] {
+  if (namespaces.size === 0) return [];
+  const pids: number[] = [];
+  for (const entry of safeReaddir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (namespaces.has(readlinkSync(`/proc/${entry}/ns/net`))) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile, or a kernel thread
     }
   }
   return pids;

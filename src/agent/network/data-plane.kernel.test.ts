@@ -99,6 +99,15 @@ async function connect(from: string, host: string, port: number, count = 1, time
   return JSON.parse(out) as Tally;
 }
 
+/** One UDP datagram to host:port from namespace `from`; the answer, or `timeout`. */
+async function udpAsk(from: string, host: string, port: number): Promise<string> {
+  const script = `const s = require('node:dgram').createSocket('udp4');
+    const t = setTimeout(() => { console.log('timeout'); process.exit(0); }, 1500);
+    s.on('message', (m) => { clearTimeout(t); console.log(m.toString()); process.exit(0); });
+    s.send('q', ${port}, ${JSON.stringify(host)});`;
+  return (await sh(['nsenter', `--net=${nsPath(from)}`, NODE, '-e', script])).trim();
+}
+
 /** What a host namespace's iptables hold: the rule lines (counters and comments left out). */
 async function iptablesRules(host: string): Promise<string[]> {
   const out = await sh(['nsenter', `--net=${nsPath(host)}`, 'iptables-save']);
@@ -112,12 +121,16 @@ const INGRESS = mapNetwork('ingressid0000', '10.255.0.0/16', 0x100000, { ingress
 for (const n of [NET_A, NET_B, INGRESS]) {
   n.slices = n.slices.map((s) => ({ ...s, underlay: UNDERLAY[s.nodeId] ?? '' }));
 }
+// Plain containers may join network a: the last quarter of each slice is theirs (10.10.1.192/26 on h1).
+NET_A.attachable = true;
 
 /** Tasks: name, host, attachments [network, address]. The first attachment carries the default route. */
 const TASKS: ReadonlyArray<{ name: string; host: string; nets: ReadonlyArray<[typeof NET_A, string]> }> = [
   { name: 't1', host: 'h1', nets: [[NET_A, '10.10.1.2'], [INGRESS, '10.255.1.2']] },
   { name: 't2', host: 'h2', nets: [[NET_A, '10.10.2.2'], [INGRESS, '10.255.2.2']] },
   { name: 'c1', host: 'h1', nets: [[NET_A, '10.10.1.3']] },
+  // A plain container (`docker run --network a`), given its address by Docker's IPAM.
+  { name: 'p1', host: 'h1', nets: [[NET_A, '10.10.1.192']] },
   { name: 'b1', host: 'h1', nets: [[NET_B, '10.20.1.2']] },
   { name: 'b2', host: 'h2', nets: [[NET_B, '10.20.2.2']] },
 ];
@@ -339,6 +352,18 @@ void describe('DataPlane on a real kernel (network namespaces)', { skip: skipRea
     // The endpoint still runs: without the conntrack delete, the socket's flow would stay on it.
     await applyEverywhere(mapAt(7, WEB_ENDPOINTS.filter((e) => e.taskId !== first)));
     assert.equal((await lines.next()).value, `moved to ${first === 't1' ? 't2' : 't1'}`);
+  });
+
+  it('takes the DNS queries plain containers send to any server to the agent on the gateway; a task\'s go where they were sent', async () => {
+    // Stand-ins: the agent's DNS on h1's gateway of network a, and an "upstream" resolver on the probe.
+    const answer = (text: string, bind: string): string =>
+      `const u = require('node:dgram').createSocket('udp4'); u.on('message', (m, r) => u.send(${JSON.stringify(text)}, r.port, r.address)).bind(53, ${JSON.stringify(bind)});`;
+    children.push(spawn('nsenter', [`--net=${nsPath('h1')}`, NODE, '-e', answer('agent', '10.10.1.1')], { stdio: 'ignore' }));
+    children.push(spawn('nsenter', [`--net=${nsPath('probe')}`, NODE, '-e', answer('upstream', '10.198.0.254')], { stdio: 'ignore' }));
+    await waitFor('the upstream stand-in to answer the task', async () => ((await udpAsk('c1', '10.198.0.254', 53)) === 'upstream' ? true : undefined));
+    assert.equal(await udpAsk('p1', '10.198.0.254', 53), 'agent');
+    assert.equal(await udpAsk('p1', '10.10.1.1', 53), 'agent');
+    assert.equal(await udpAsk('c1', '10.198.0.254', 53), 'upstream');
   });
 
   it('refuses connections to a VIP without endpoints (not a silent drop)', async () => {

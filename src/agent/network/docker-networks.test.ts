@@ -25,17 +25,17 @@ function testNetwork(id: string, block: number, sliceIndex: number, more: Partia
   return {
     id, name: `net-${id}`, subnet: `10.197.${third}.0/20`, prefix: 20, slice: `10.197.${slice}.0/24`,
     gateway: `10.197.${slice}.1`, vtep: `10.197.${slice}.0`, bridge: bridgeName(id), vxlan: vxlanName(id), mtu: 1450,
-    vni: 0x100001, internal: false, ingress: false, encrypted: false, ...more,
+    vni: 0x100001, internal: false, ingress: false, encrypted: false, attachable: false, dockerNetwork: dockerNetworkName(id), ...more,
   };
 }
 
 const newId = (): string => `atst${randomBytes(3).toString('hex')}-${randomBytes(4).toString('hex')}`;
 
-void test('the create request: whole range as subnet, slice as range, masquerade off, labels', () => {
+void test('the create request: whole range as subnet, the gateway alone as Docker\'s range, masquerade off, labels', () => {
   const n = testNetwork('atst000000-x', 0, 1, { internal: true });
   assert.deepEqual(dockerNetworkCreate(n), {
     Name: 'flt-atst000000', CheckDuplicate: true, Driver: 'bridge', Internal: true,
-    IPAM: { Driver: 'default', Config: [{ Subnet: '10.197.0.0/20', IPRange: '10.197.1.0/24', Gateway: '10.197.1.1' }] },
+    IPAM: { Driver: 'default', Config: [{ Subnet: '10.197.0.0/20', IPRange: '10.197.1.1/32', Gateway: '10.197.1.1' }] },
     Options: {
       'com.docker.network.bridge.name': 'flb-atst000000', 'com.docker.network.driver.mtu': '1450',
       'com.docker.network.bridge.enable_ip_masquerade': 'false', 'com.docker.network.bridge.enable_icc': 'true',
@@ -45,16 +45,26 @@ void test('the create request: whole range as subnet, slice as range, masquerade
   assert.equal(dockerNetworkCreate(testNetwork('i', 0, 1, { ingress: true })).Internal, true);
 });
 
+void test('an attachable network is made under its own name, with the slice\'s container range as Docker\'s range', () => {
+  const n = testNetwork('atst000001-x', 0, 1, { attachable: true, containerRange: '10.197.1.192/26', dockerNetwork: 'atst-shared' });
+  const create = dockerNetworkCreate(n);
+  assert.equal(create.Name, 'atst-shared');
+  assert.deepEqual(create.IPAM?.Config, [{ Subnet: '10.197.0.0/20', IPRange: '10.197.1.192/26', Gateway: '10.197.1.1' }]);
+});
+
+/** Removes the networks this test made, and their containers. */
+async function removeTestNetworks(): Promise<void> {
+  const nets = await docker.listNetworks({ filters: { label: [NETWORK_LABELS.id] } });
+  for (const n of nets) {
+    if (!(n.Labels?.[NETWORK_LABELS.id] ?? '').startsWith('atst')) continue;
+    const info = await docker.getNetwork(n.Id).inspect() as Docker.NetworkInspectInfo;
+    for (const c of Object.keys(info.Containers ?? {})) await docker.getContainer(c).remove({ force: true }).catch(() => undefined);
+    await docker.getNetwork(n.Id).remove().catch(() => undefined);
+  }
+}
+
 void describe('dockerBridges against the engine', { skip }, () => {
-  after(async () => {
-    const nets = await docker.listNetworks({ filters: { label: [NETWORK_LABELS.id] } });
-    for (const n of nets) {
-      if (!(n.Labels?.[NETWORK_LABELS.id] ?? '').startsWith('atst')) continue;
-      const info = await docker.getNetwork(n.Id).inspect() as Docker.NetworkInspectInfo;
-      for (const c of Object.keys(info.Containers ?? {})) await docker.getContainer(c).remove({ force: true }).catch(() => undefined);
-      await docker.getNetwork(n.Id).remove().catch(() => undefined);
-    }
-  });
+  after(removeTestNetworks);
 
   void test('ensure makes the network once, list finds it, remove deletes it (twice is fine)', async () => {
     if (reason !== undefined) assert.fail(reason);
@@ -94,6 +104,47 @@ void describe('dockerBridges against the engine', { skip }, () => {
       await c.remove({ force: true });
     }
     await bridges.remove(id);
+  });
+});
+
+void describe('plain containers on the engine', { skip }, () => {
+  const made: string[] = [];
+  after(async () => {
+    for (const c of made) await docker.getContainer(c).remove({ force: true }).catch(() => undefined);
+    await removeTestNetworks();
+  });
+
+  async function plain(network: string): Promise<string> {
+    const c = await docker.createContainer({ Image: 'flotilla/busybox:test', Cmd: ['sleep', '60'], HostConfig: { NetworkMode: network } });
+    made.push(c.id);
+    await c.start();
+    const info = await c.inspect();
+    return info.NetworkSettings.Networks[network]?.IPAddress ?? '';
+  }
+
+  void test('join an attachable network by its name inside the container range; a task keeps its address outside it; a non-attachable one refuses them', async () => {
+    if (reason !== undefined) assert.fail(reason);
+    const bridges = dockerBridges(docker, 'test-node');
+    const id = newId();
+    // An older agent made it as flt-<id10>: it is replaced by the network under its own name.
+    await bridges.ensure(testNetwork(id, 4, 1));
+    const name = `atst-${id.slice(4, 10)}`;
+    const shared = testNetwork(id, 4, 1, { attachable: true, containerRange: '10.197.65.192/26', dockerNetwork: name });
+    await bridges.ensure(shared);
+    await assert.rejects(docker.getNetwork(dockerNetworkName(id)).inspect(), (e) => (e as { statusCode?: number }).statusCode === 404);
+    const task = await docker.createContainer({
+      Image: 'flotilla/busybox:test', Cmd: ['sleep', '60'], HostConfig: { NetworkMode: name },
+      NetworkingConfig: { EndpointsConfig: { [name]: { IPAMConfig: { IPv4Address: '10.197.65.2' } } } },
+    });
+    made.push(task.id);
+    await task.start();
+    assert.equal((await task.inspect()).NetworkSettings.Networks[name]?.IPAddress, '10.197.65.2');
+    assert.equal(await plain(name), '10.197.65.192');
+
+    const closed = testNetwork(newId(), 5, 1);
+    await bridges.ensure(closed);
+    await assert.rejects(plain(closed.dockerNetwork), (e) => /no available IPv4 addresses/.test(String((e as Error).message)));
+    await bridges.remove(closed.id);
   });
 });
 

@@ -1,18 +1,23 @@
 import type Docker from 'dockerode';
 import { overlaps, parseCidr } from '../../lib/cidr.ts';
 import type { BridgeProvider, LocalNetwork } from './local-network.ts';
-import { BRIDGE_PREFIX, dockerNetworkName } from './names.ts';
+import { BRIDGE_PREFIX } from './names.ts';
 import type { CommandRunner } from './runner.ts';
 import { CodedError, errorGuard } from '../../lib/coded-error.ts';
 
 /**
  * Docker makes the bridge: each Flotilla network on this node is a Docker user-defined
- * `bridge` network `flt-<id10>` whose bridge device is `flb-<id10>`, so the docker driver can
- * put containers on it with the address the agent chose (`IPAMConfig.IPv4Address`). Its IPAM
- * subnet is the network's **whole range** (Docker's internal-network rules drop traffic
- * leaving the Docker subnet, and containers must see the range on-link), its `IPRange` this
- * node's slice, its gateway the slice's offset 1. Docker's masquerade is off (the agent's own
- * rule masquerades only traffic leaving the range); ICC on; MTU the overlay's.
+ * `bridge` network whose bridge device is `flb-<id10>`, so the docker driver can put
+ * containers on it with the address the agent chose (`IPAMConfig.IPv4Address`, which Docker
+ * takes anywhere in the subnet, outside `IPRange` too). Its name is `flt-<id10>`, or the
+ * network's own name when it is attachable (`docker run --network NAME` looks it up by name).
+ * Its IPAM subnet is the network's **whole range** (Docker's internal-network rules drop
+ * traffic leaving the Docker subnet, and containers must see the range on-link), its gateway
+ * the slice's offset 1. Its `IPRange` is what Docker's own IPAM may hand out: on an attachable
+ * network the slice's `containerRange` (tasks never get an address there), elsewhere the
+ * gateway alone (`<gateway>/32`, already taken), so a plain `docker run --network flt-…` is
+ * refused by the engine ("no available IPv4 addresses"). Docker's masquerade is off (the
+ * agent's own rule masquerades only traffic leaving the range); ICC on; MTU the overlay's.
  */
 
 /** The labels on the Docker networks the agent makes. */
@@ -35,12 +40,12 @@ export const isDockerNetworkError = errorGuard(DockerNetworkError);
 /** The create request for a network's Docker network (pure). */
 export function dockerNetworkCreate(n: LocalNetwork, nodeId = ''): Docker.NetworkCreateOptions {
   return {
-    Name: dockerNetworkName(n.id),
+    Name: n.dockerNetwork,
     CheckDuplicate: true,
     Driver: 'bridge',
     // `ingress` never carries a task's default route: Docker orders non-internal endpoints first.
     Internal: n.internal || n.ingress,
-    IPAM: { Driver: 'default', Config: [{ Subnet: n.subnet, IPRange: n.slice, Gateway: n.gateway }] },
+    IPAM: { Driver: 'default', Config: [{ Subnet: n.subnet, IPRange: dockerRange(n), Gateway: n.gateway }] },
     Options: {
       'com.docker.network.bridge.name': n.bridge,
       'com.docker.network.driver.mtu': String(n.mtu),
@@ -49,6 +54,11 @@ export function dockerNetworkCreate(n: LocalNetwork, nodeId = ''): Docker.Networ
     },
     Labels: { [NETWORK_LABELS.id]: n.id, [NETWORK_LABELS.name]: n.name, ...(nodeId === '' ? {} : { [NETWORK_LABELS.node]: nodeId }) },
   };
+}
+
+/** The addresses Docker's own IPAM may hand out (plain containers): see the module comment. */
+export function dockerRange(n: LocalNetwork): string {
+  return n.containerRange ?? `${n.gateway}/32`;
 }
 
 /**
@@ -65,7 +75,7 @@ export function networkDifferences(found: Docker.NetworkInspectInfo, n: LocalNet
   check('label', found.Labels?.[NETWORK_LABELS.id], n.id);
   check('driver', found.Driver, 'bridge');
   check('subnet', cfg?.Subnet, n.subnet);
-  check('ip range', cfg?.IPRange, n.slice);
+  check('ip range', cfg?.IPRange, dockerRange(n));
   check('gateway', cfg?.Gateway, n.gateway);
   check('internal', found.Internal, want.Internal);
   for (const [k, v] of Object.entries(want.Options ?? {})) check(k, found.Options?.[k], v);
@@ -95,7 +105,17 @@ export function dockerBridges(docker: Docker, nodeId: string, runner?: CommandRu
       // 409: made meanwhile (another ensure); the caller's next ensure checks it.
       if (statusOf(e) === 409) return;
       if (retry && /overlap/i.test(engineMessage(e)) && (await removeAbandoned(n))) return create(n, false);
-      throw engineError(e, `create Docker network ${dockerNetworkName(n.id)} for network ${n.name} (${n.subnet}, slice ${n.slice})`);
+      throw engineError(e, `create Docker network ${n.dockerNetwork} for network ${n.name} (${n.subnet}, slice ${n.slice})`);
+    }
+  }
+
+  /**
+   * Removes this node's Docker networks of `n` under another name (the network's Docker name
+   * changed: an older agent's `flt-<id10>` of an attachable network): they hold its bridge.
+   */
+  async function removeRenamed(n: LocalNetwork): Promise<void> {
+    for (const net of await listOwn(docker, n.id, nodeId)) {
+      if (net.Name !== n.dockerNetwork) await removeByName(net.Name, `network ${n.name} under its former name`);
     }
   }
 
@@ -130,9 +150,10 @@ export function dockerBridges(docker: Docker, nodeId: string, runner?: CommandRu
     kind: 'docker',
 
     async ensure(n: LocalNetwork): Promise<void> {
-      const name = dockerNetworkName(n.id);
+      const name = n.dockerNetwork;
       let found = await inspect(name);
       if (!found) {
+        await removeRenamed(n);
         await create(n);
         found = await inspect(name);
         if (!found) throw new DockerNetworkError('engine', `Docker network ${name} for network ${n.name} vanished right after it was created`);
@@ -143,6 +164,9 @@ export function dockerBridges(docker: Docker, nodeId: string, runner?: CommandRu
       if (found.Labels?.[NETWORK_LABELS.id] !== n.id) {
         throw new DockerNetworkError('conflict', `Docker network ${name} exists but is not network ${n.name}'s (${diffs.join(', ')}): remove it or rename it`);
       }
+      // Only Docker's own range differs (made by an older agent) and tasks use it: it still
+      // carries them; it is made anew once it is empty.
+      if (users > 0 && diffs.every((d) => d.startsWith('ip range '))) return;
       if (users > 0) {
         throw new DockerNetworkError('in_use', `Docker network ${name} of network ${n.name} differs from the network map (${diffs.join(', ')}) and ${users} container(s) still use it`);
       }

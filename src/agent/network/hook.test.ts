@@ -15,7 +15,7 @@ import { TaskRunner } from '../executor/task-runner.ts';
 import { addressEntries, networkHook, resolvConfPath, restoreAddresses } from './hook.ts';
 import { HostIpam } from './ipam.ts';
 import type { LocalNetwork, NetworkSource } from './local-network.ts';
-import { bridgeName, vxlanName } from './names.ts';
+import { bridgeName, dockerNetworkName, vxlanName } from './names.ts';
 
 const dirs: string[] = [];
 after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
@@ -24,6 +24,7 @@ function local(id: string, third: number, slice = 3): LocalNetwork {
   return {
     id, name: `net-${id}`, subnet: `10.${third}.0.0/16`, prefix: 16, slice: `10.${third}.${slice}.0/24`, gateway: `10.${third}.${slice}.1`,
     vtep: `10.${third}.${slice}.0`, bridge: bridgeName(id), vxlan: vxlanName(id), mtu: 1450, vni: 0x100001, internal: false, ingress: false, encrypted: false,
+    attachable: false, dockerNetwork: dockerNetworkName(id),
   };
 }
 

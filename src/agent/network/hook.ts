@@ -9,7 +9,6 @@ import { TaskHookError, type Prepared, type TaskHook } from '../executor/hooks.t
 import { drainStages, type DrainOptions } from './drain.ts';
 import { isIpamError, type HostIpam, type IpamEntry } from './ipam.ts';
 import type { LocalNetwork, NetworkSource } from './local-network.ts';
-import { dockerNetworkName } from './names.ts';
 
 /**
  * The `network` task hook: attaches a task to its networks before the driver creates it.
@@ -65,14 +64,14 @@ export function networkHook(deps: NetworkHookDeps, options: NetworkHookOptions =
     }
     let ip: string;
     try {
-      ip = deps.ipam.reserve(n.id, n.slice, taskId, name);
+      ip = deps.ipam.reserve(n.id, n.slice, taskId, name, n.containerRange);
     } catch (err) {
       if (isIpamError(err)) throw new TaskHookError(HOOK, err.message, { cause: err });
       throw err;
     }
     return {
       networkId: n.id,
-      dockerNetwork: dockerNetworkName(n.id),
+      dockerNetwork: n.dockerNetwork,
       bridge: n.bridge,
       address: `${ip}/${n.prefix}`,
       ip,

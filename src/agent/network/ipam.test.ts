@@ -66,4 +66,11 @@ void describe('HostIpam', () => {
     assert.equal(ipam.reserve('n1', '10.0.4.0/24', 't1'), '10.0.4.2');
     assert.equal(ipam.ownerOf('10.0.3.2'), undefined);
   });
+
+  void test('an attachable network\'s container range is never given to a task', () => {
+    const ipam = new HostIpam();
+    // A /28 slice: offsets 2…11 for tasks, 12…15 (the last quarter) are Docker's.
+    for (let i = 2; i <= 11; i++) assert.equal(ipam.reserve('n1', '10.9.0.16/28', `t${i}`, 'shared', '10.9.0.28/30'), `10.9.0.${16 + i}`);
+    assert.throws(() => ipam.reserve('n1', '10.9.0.16/28', 'one-more', 'shared', '10.9.0.28/30'), (e) => isIpamError(e) && e.code === 'exhausted');
+  });
 });

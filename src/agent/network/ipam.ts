@@ -9,7 +9,8 @@ import { CodedError, errorGuard } from '../../lib/coded-error.ts';
  * tasks (`restore`, see `hook.ts` `restoreAddresses`).
  *
  * In a slice, offset 0 is the node's VXLAN endpoint, offset 1 the gateway, the last offset
- * is kept; tasks get offsets 2 … size−2, the lowest free first.
+ * is kept; tasks get offsets 2 … size−2, the lowest free first, outside the range Docker's
+ * own IPAM hands to plain containers on an attachable network (`containerRange`).
  */
 
 /** One task's address on one network (the form `restore` takes). */
@@ -48,11 +49,13 @@ export class HostIpam {
 
   /**
    * The task's address on the network, reserving the lowest free one in `slice` (CIDR) if it
-   * has none there yet. Idempotent per (network, task). `networkName` only words the error.
+   * has none there yet, never one inside `reserved` (CIDR: an attachable network's container
+   * range). Idempotent per (network, task). `networkName` only words the error.
    * Throws `IpamError` `exhausted` when the slice is full.
    */
-  reserve(networkId: string, slice: string, taskId: string, networkName: string = networkId): string {
+  reserve(networkId: string, slice: string, taskId: string, networkName: string = networkId, reserved?: string): string {
     const range = cidr(slice);
+    const kept = reserved === undefined ? undefined : cidr(reserved);
     const held = this.#byTask.get(taskId)?.get(networkId);
     if (held !== undefined) {
       if (contains(range, held)) return formatIp(held);
@@ -63,7 +66,7 @@ export class HostIpam {
     const n = size(range);
     for (let offset = 2; offset <= n - 2; offset++) {
       const ip = at(range, offset);
-      if (used?.has(ip)) continue;
+      if (used?.has(ip) || (kept !== undefined && contains(kept, ip))) continue;
       this.#add(taskId, networkId, ip);
       return formatIp(ip);
     }

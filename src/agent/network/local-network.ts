@@ -1,7 +1,7 @@
 import type { MapNetwork } from '../../api/network.ts';
 import { at, cidr, formatIp, subrange } from '../../lib/cidr.ts';
-import { sliceLength } from '../../api/network.ts';
-import { bridgeName, vxlanName } from './names.ts';
+import { containerRange, sliceLength } from '../../api/network.ts';
+import { bridgeName, dockerNetworkName, vxlanName } from './names.ts';
 
 /** VXLAN over IPv4 costs 50 bytes of the underlay's MTU. */
 export const VXLAN_OVERHEAD = 50;
@@ -42,6 +42,18 @@ export interface LocalNetwork {
   readonly internal: boolean;
   readonly ingress: boolean;
   readonly encrypted: boolean;
+  /** Plain containers may join it (`docker run --network <name>`). */
+  readonly attachable: boolean;
+  /**
+   * Attachable networks: the part of the slice Docker's IPAM gives plain containers
+   * (`containerRange` in `api/network.ts`); tasks never get an address in it.
+   */
+  readonly containerRange?: string;
+  /**
+   * The Docker network that makes the bridge on Docker nodes: the network's own name when it
+   * is attachable (so `docker run --network <name>` finds it), else `flt-<id10>`.
+   */
+  readonly dockerNetwork: string;
 }
 
 /** The overlay MTU on an underlay of `underlayMtu`. */
@@ -76,6 +88,9 @@ export function localNetwork(network: MapNetwork, nodeId: string, underlayMtu: n
     internal: network.internal,
     ingress: network.ingress,
     encrypted: network.encrypted,
+    attachable: network.attachable === true,
+    ...(network.attachable === true ? { containerRange: containerRange(slice.subnet) } : {}),
+    dockerNetwork: dockerNetworkName(network.id, network.attachable === true ? network.name : undefined),
   };
 }
 

@@ -19,9 +19,12 @@ export function vxlanName(networkId: string): string {
   return `flx-${networkId.slice(0, ID_CHARS)}`;
 }
 
-/** The Docker network that makes the bridge on Docker hosts: `flt-<id10>`. */
-export function dockerNetworkName(networkId: string): string {
-  return `flt-${networkId.slice(0, ID_CHARS)}`;
+/**
+ * The Docker network that makes the bridge on Docker hosts: `flt-<id10>`, or for an attachable
+ * network its own name (`attachableName`), which plain `docker run --network NAME` looks up.
+ */
+export function dockerNetworkName(networkId: string, attachableName?: string): string {
+  return attachableName ?? `flt-${networkId.slice(0, ID_CHARS)}`;
 }
 
 /** Prefixes of the device names above (for sweeping leftovers, and iptables `flb-+`). */

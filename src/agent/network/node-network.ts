@@ -1,18 +1,19 @@
 import { access, constants } from 'node:fs/promises';
-import type { NetworkMap } from '../../api/network.ts';
+import type { AttachedContainer, NetworkMap } from '../../api/network.ts';
 import type { NodeNetworkDescription } from '../../api/node.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { DockerDriver } from '../drivers/docker/docker-driver.ts';
 import type { Driver } from '../drivers/driver.ts';
 import type { TaskHook } from '../executor/hooks.ts';
+import { AttachedContainers, dockerContainerLister, dockerNetworkEvents } from './attached-containers.ts';
 import { kernelBridges } from './bridges.ts';
 import { DataPlane } from './data-plane.ts';
 import { agentDns, DnsServer } from './dns/server.ts';
 import { dockerBridges } from './docker-networks.ts';
 import { networkHook, restoreAddresses } from './hook.ts';
 import { HostIpam } from './ipam.ts';
-import type { Underlay } from './local-network.ts';
+import { localNetwork, type LocalNetwork, type Underlay } from './local-network.ts';
 import { hostRunner, runCommand } from './runner.ts';
 import { describeNetwork } from './underlay.ts';
 
@@ -38,6 +39,8 @@ export class NodeNetwork {
   readonly #plane: DataPlane;
   readonly #dns: DnsServer;
   readonly #ipam: HostIpam;
+  /** Plain containers on attachable networks (Docker nodes only). */
+  readonly #containers: AttachedContainers | undefined;
   readonly #deps: NodeNetworkDeps;
 
   /** Why this host cannot run the data plane (not root, a tool missing), or undefined when it can. */
@@ -60,10 +63,21 @@ export class NodeNetwork {
     const logger = deps.logger.child({ component: 'network' });
     this.#ipam = new HostIpam();
     const ipam = this.#ipam;
-    this.#dns = new DnsServer({ clock: deps.clock, logger, scope: (ip) => ipam.networksOf(ip) });
-    const runner = hostRunner();
     const docker = deps.drivers.find((d): d is DockerDriver => d instanceof DockerDriver);
-    const bridges = docker ? dockerBridges(docker.engineClient(), deps.nodeId, runner) : kernelBridges(runner);
+    const engine = docker?.engineClient();
+    const containers = engine
+      ? new AttachedContainers({ clock: deps.clock, logger, list: dockerContainerLister(engine), watch: dockerNetworkEvents(engine) })
+      : undefined;
+    this.#containers = containers;
+    // A task is known by its address; a plain container's queries come through Docker's resolver
+    // from its own address (DNATed to the gateway): it is answered from its networks.
+    const scope = (ip: string): readonly string[] => {
+      const tasks = ipam.networksOf(ip);
+      return tasks.length > 0 ? tasks : (containers?.networksOf(ip) ?? tasks);
+    };
+    this.#dns = new DnsServer({ clock: deps.clock, logger, scope });
+    const runner = hostRunner();
+    const bridges = engine ? dockerBridges(engine, deps.nodeId, runner) : kernelBridges(runner);
     this.#plane = new DataPlane({ clock: deps.clock, logger, nodeId: deps.nodeId, underlay: deps.underlay, bridges, runner, dns: agentDns(this.#dns) });
     this.hook = networkHook({ source: this.#plane, ipam, runtimeDir: deps.runtimeDir, clock: deps.clock, logger });
     this.description = describeNetwork(deps.underlay);
@@ -72,6 +86,15 @@ export class NodeNetwork {
   /** Takes a map the manager pushed. */
   setMap(map: NetworkMap): void {
     this.#plane.setMap(map);
+    if (this.#containers) {
+      const local = map.networks.map((n) => localNetwork(n, this.#deps.nodeId, this.#deps.underlay?.mtu)).filter((n): n is LocalNetwork => n !== undefined);
+      this.#containers.setNetworks(local);
+    }
+  }
+
+  /** `report` hears the whole set of plain containers on attachable networks, whenever it changes. */
+  reportContainers(report: (containers: AttachedContainer[]) => void): void {
+    this.#containers?.onReport(report);
   }
 
   /**
@@ -87,10 +110,12 @@ export class NodeNetwork {
     await restoreAddresses(this.#ipam, this.#deps.drivers, this.#deps.logger);
     await this.#dns.start();
     this.#plane.start();
+    this.#containers?.start();
   }
 
   /** Stops the loops; the kernel state stays (running tasks keep their flows). */
   async stop(): Promise<void> {
+    await this.#containers?.stop();
     await this.#plane.stop();
     await this.#dns.stop();
   }

@@ -48,6 +48,21 @@ describe('planHost', () => {
     assert.equal(bare.networks.length, 3);
   });
 
+  it('takes DNS queries of plain containers on an attachable network (Docker\'s range only) to the agent on the gateway', () => {
+    const map = sampleMap();
+    const shared = { ...map, networks: map.networks.map((n) => (n.id === NET_A.id ? { ...n, attachable: true } : n)) };
+    const p = plan(shared);
+    const a = p.networks.find((n) => n.id === NET_A.id);
+    assert.deepEqual([a?.attachable, a?.containerRange, a?.dockerNetwork], [true, '10.10.1.192/26', NET_A.name]);
+    const dns = rules(p, 'nat', 'FLT-SERVICES').filter((r) => r.includes('--dport 53'));
+    assert.deepEqual(dns, [
+      `-s 10.10.1.192/26 -i ${A_BR} -p udp --dport 53 -m comment --comment "${NET_A.name} containers DNS" -j DNAT --to-destination 10.10.1.1:53`,
+      `-s 10.10.1.192/26 -i ${A_BR} -p tcp --dport 53 -m comment --comment "${NET_A.name} containers DNS" -j DNAT --to-destination 10.10.1.1:53`,
+    ]);
+    assert.deepEqual(rules(plan(), 'nat', 'FLT-SERVICES').filter((r) => r.includes('--dport 53')), []);
+    assert.equal(plan().networks.find((n) => n.id === NET_A.id)?.dockerNetwork, `flt-${NET_A.id.slice(0, 10)}`);
+  });
+
   it('sets proxy ARP without delay and loose rp_filter on the bridges, forwarding and br_netfilter', () => {
     const s = new Map(plan().sysctls);
     assert.equal(s.get('net/ipv4/ip_forward'), '1');

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { INGRESS_SUBNET, VNI_BASE } from '../../api/network.ts';
 import { silentLogger } from '../../lib/logger.ts';
 import { startApi, type ApiHarness } from '../../testing/api-harness.ts';
+import { makeNode } from '../../testing/fixtures.ts';
 import { FlotillaClient } from '../../client/client.ts';
 import { parseKinds } from './events.ts';
 import { ensureIngressNetwork, planIngress } from './ingress.ts';
@@ -97,6 +98,22 @@ describe('networks API', () => {
     const missing = await h.call('GET', '/v1/networks/nope');
     assert.equal(missing.status, 404);
     assert.equal(missing.body.error.message, 'network nope not found');
+  });
+
+  it('refuses rm while a plain container is attached (as Swarm does), naming it and its node; a down node does not count', async () => {
+    const n = (await h.call('POST', '/v1/networks', { spec: { name: 'shared', attachable: true } })).body;
+    const container = { networkId: n.id, containerId: 'c0ffee', name: 'debug', aliases: [], addr: '10.0.1.192/16' };
+    const { version: _v, createdAt: _c, updatedAt: _u, ...node } = makeNode({ description: { hostname: 'alpha' } });
+    await h.store.update((tx) => {
+      tx.nodes.create({ ...node, status: { ...node.status, containers: [container] } });
+    });
+    const attached = await refused('DELETE', '/v1/networks/shared', undefined, 412);
+    assert.equal(attached.message, 'network shared has 1 container(s) attached (debug on alpha): disconnect or remove them first');
+    await h.store.update((tx) => {
+      const stored = tx.nodes.all()[0]!;
+      tx.nodes.update({ ...stored, status: { ...stored.status, state: 'down' } });
+    });
+    assert.equal((await h.call('DELETE', '/v1/networks/shared')).status, 204);
   });
 
   it('refuses rm while services are on it, naming them; removes it after; a stack network is removed like any other', async () => {

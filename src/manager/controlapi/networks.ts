@@ -75,7 +75,7 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: RouteContext): 
   app.delete<{ Params: NetworkRef }>('/v1/networks/:idOrName', {
     schema: {
       summary: 'Remove a network',
-      description: 'Refused (412) while a service is on it, and for the built-in ingress network.',
+      description: 'Refused (412) while a service, a task or a plain container (on an attachable network) is on it, and for the built-in ingress network.',
       tags: ['networks'],
       params: NetworkRef,
       response: { 204: NoContent, ...errorResponses('not_found', 'invalid_argument', 'failed_precondition') },
@@ -97,6 +97,16 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: RouteContext): 
             if (holders.length > 0) {
               const names = [...new Set(holders.map((t) => t.serviceName))].sort();
               throw new ApiError('failed_precondition', `network ${n.spec.name} still has ${holders.length} task(s) of ${names.join(', ')} on it: wait until they have stopped`);
+            }
+            // Plain containers (`docker run --network`) on it, as Swarm refuses while its attachment tasks run.
+            const attached = tx.nodes
+              .all()
+              .filter((node) => node.status.state !== 'down')
+              .flatMap((node) => (node.status.containers ?? []).filter((c) => c.networkId === n.id).map((c) => `${c.name} on ${node.description.hostname}`))
+              .sort();
+            if (attached.length > 0) {
+              const shown = attached.length > 5 ? `${attached.slice(0, 5).join(', ')} and ${attached.length - 5} more` : attached.join(', ');
+              throw new ApiError('failed_precondition', `network ${n.spec.name} has ${attached.length} container(s) attached (${shown}): disconnect or remove them first`);
             }
             if (tx.table('network').get(n.id)) tx.table('network').delete(n.id);
           }),

@@ -282,3 +282,51 @@ void describe('network map', () => {
     assert.equal(nodeAffectsMaps(n, node('n1', { description: { network: { underlay: '192.168.9.9' } } })), true);
   });
 });
+
+describe('plain containers on attachable networks', () => {
+  const SHARED = net('net-shared', 'shared', '10.5.0.0/16', [{ nodeId: 'n1', subnet: '10.5.1.0/24' }, { nodeId: 'n2', subnet: '10.5.2.0/24' }], {
+    spec: { name: 'shared', labels: {}, driver: 'overlay', internal: false, attachable: true, encrypted: false },
+  });
+  const c = (networkId: string, name: string, addr: string, containerId = `id-${name}`): NonNullable<Node['status']['containers']>[number] => ({
+    networkId,
+    containerId,
+    name,
+    aliases: [],
+    addr,
+  });
+
+  it('carries the containers ready nodes report, only inside their own slice’s container range, on attachable networks only', () => {
+    const n1 = node('n1', {
+      status: {
+        containers: [
+          c('net-shared', 'debug', '10.5.1.194/16'),
+          c('net-shared', 'task-range', '10.5.1.7/16'), // a task's part of the slice
+          c('net-shared', 'foreign', '10.5.2.200/16'), // n2's slice
+          c('net-shared', 'bad-prefix', '10.5.1.195/24'),
+          c('net-back', 'not-attachable', '10.0.1.200/16'),
+        ],
+      },
+    });
+    const n2 = node('n2', { status: { containers: [c('net-shared', 'alpha', '10.5.2.192/16')] } });
+    const map = networkMapFor('n1', snapshot({ networks: [INGRESS, BACK, SHARED], nodes: [n1, n2, node('n3')] }), 9);
+    const shared = map.networks.find((n) => n.id === 'net-shared');
+    assert.equal(shared?.attachable, true);
+    assert.deepEqual(shared?.containers, [
+      { nodeId: 'n1', containerId: 'id-debug', name: 'debug', aliases: [], addr: '10.5.1.194/16' },
+      { nodeId: 'n2', containerId: 'id-alpha', name: 'alpha', aliases: [], addr: '10.5.2.192/16' },
+    ]);
+    const back = map.networks.find((n) => n.id === 'net-back');
+    assert.equal(back?.attachable, undefined);
+    assert.equal(back?.containers, undefined);
+    assert.equal(parseManagerMessage(encodeNetworkMapMessage(map)).ok, true);
+  });
+
+  it('leaves out the containers of a node that is down, and a report change is a map change', () => {
+    const up = node('n2', { status: { containers: [c('net-shared', 'alpha', '10.5.2.192/16')] } });
+    const down = node('n2', { status: { state: 'down', containers: [c('net-shared', 'alpha', '10.5.2.192/16')] } });
+    const map = networkMapFor('n1', snapshot({ networks: [SHARED], nodes: [node('n1'), down] }), 1);
+    assert.equal(map.networks[0]?.containers, undefined);
+    assert.equal(nodeAffectsMaps(node('n2'), up), true);
+    assert.equal(nodeAffectsMaps(up, node('n2', { status: { containers: [c('net-shared', 'alpha', '10.5.2.192/16')] } })), false);
+  });
+});

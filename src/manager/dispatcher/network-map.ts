@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { MapEndpoint, MapNetwork, MapService, Network, NetworkMap, TaskAddress, TaskNetwork, VirtualIp } from '../../api/network.ts';
+import { containerRange, type MapContainer, type MapEndpoint, type MapNetwork, type MapService, type Network, type NetworkMap, type TaskAddress, type TaskNetwork, type VirtualIp } from '../../api/network.ts';
 import type { Node } from '../../api/node.ts';
 import type { Service } from '../../api/service.ts';
 import type { Task } from '../../api/task.ts';
@@ -216,10 +216,17 @@ export function serviceAffectsMaps(old: Service | undefined, next: Service | und
   );
 }
 
-/** Whether a node change can change a map: its state (endpoints) or its underlay address (slices). */
+/**
+ * Whether a node change can change a map: its state (endpoints), its underlay address
+ * (slices) or the plain containers it reports.
+ */
 export function nodeAffectsMaps(old: Node | undefined, next: Node | undefined): boolean {
   if (!old || !next) return true;
-  return old.status.state !== next.status.state || old.description.network?.underlay !== next.description.network?.underlay;
+  return (
+    old.status.state !== next.status.state ||
+    old.description.network?.underlay !== next.description.network?.underlay ||
+    !sameJson(old.status.containers ?? [], next.status.containers ?? [])
+  );
 }
 
 /** `isServingEndpoint` without the node: the part a task change alone can change. */
@@ -255,6 +262,7 @@ function toMapNetwork(n: Network, snapshot: NetworkMapSnapshot): MapNetwork {
     const valid = underlay !== undefined && parseIp(underlay) !== undefined;
     return { nodeId: s.nodeId, subnet: s.subnet, ...(valid ? { underlay } : {}) };
   });
+  const containers = n.spec.attachable && !n.ingress ? attachedContainers(n, snapshot) : [];
   return {
     id: n.id,
     name: n.spec.name,
@@ -263,8 +271,36 @@ function toMapNetwork(n: Network, snapshot: NetworkMapSnapshot): MapNetwork {
     internal: n.spec.internal,
     encrypted: n.spec.encrypted,
     ingress: n.ingress,
+    ...(n.spec.attachable && !n.ingress ? { attachable: true } : {}),
+    ...(containers.length > 0 ? { containers } : {}),
     slices,
   };
+}
+
+/**
+ * The plain containers of an attachable network: those the agents of ready nodes holding a
+ * slice report on it, each address IPv4 with the range's prefix and inside the `containerRange`
+ * of its own node's slice (an agent can only name addresses of its own slice, as for tasks);
+ * anything else is left out rather than answered by DNS.
+ */
+function attachedContainers(n: Network, snapshot: NetworkMapSnapshot): MapContainer[] {
+  const range = parseCidr(n.subnet);
+  if (!range.ok) return [];
+  const out: MapContainer[] = [];
+  for (const sl of n.slices) {
+    const node = snapshot.node(sl.nodeId);
+    if (node?.status.state !== 'ready' || !node.status.containers) continue;
+    const mine = parseCidr(containerRange(sl.subnet));
+    if (!mine.ok) continue;
+    for (const c of node.status.containers) {
+      if (c.networkId !== n.id) continue;
+      const [ip, prefix, ...rest] = c.addr.split('/');
+      const addr = parseIp(ip ?? '');
+      if (rest.length > 0 || addr === undefined || prefix !== String(range.cidr.prefix) || !contains(mine.cidr, addr)) continue;
+      out.push({ nodeId: sl.nodeId, containerId: c.containerId, name: c.name, aliases: [...c.aliases].sort(), addr: c.addr });
+    }
+  }
+  return out.sort((a, b) => cmp(a.nodeId, b.nodeId) || cmp(a.name, b.name) || cmp(a.containerId, b.containerId));
 }
 
 /**

@@ -135,6 +135,32 @@ void describe('dispatcher sessions: network maps', () => {
     assert.deepEqual(endpoints(await a.next('network-map')), [], 'being stopped: out at once');
   });
 
+  void it('records the plain containers an agent reports and pushes them on attachable networks; they outlive a reconnect', async () => {
+    await store.update((tx) => {
+      const back = tx.table('network').get('net-back')!;
+      tx.table('network').update({ ...back, spec: { ...back.spec, attachable: true } });
+    });
+    const a = await connect('n1');
+    await a.next('network-map');
+    const debug = { networkId: 'net-back', containerId: 'c0ffee', name: 'debug', aliases: ['tools'], addr: '10.0.1.192/16' };
+    a.send({ type: 'containers', containers: [debug] });
+    await clock.advance(50);
+    await clock.advance(50);
+    const { map } = await a.next('network-map');
+    assert.deepEqual(map.networks.find((n) => n.id === 'net-back')?.containers, [{ nodeId: 'n1', containerId: 'c0ffee', name: 'debug', aliases: ['tools'], addr: '10.0.1.192/16' }]);
+    assert.deepEqual(store.nodes.get('n1')?.status.containers, [debug]);
+
+    a.conn.close();
+    const again = await connect('n1');
+    assert.deepEqual(store.nodes.get('n1')?.status.containers, [debug], 'kept until the agent reports again');
+    await again.next('network-map');
+    again.send({ type: 'containers', containers: [] });
+    await clock.advance(50);
+    await clock.advance(50);
+    assert.equal((await again.next('network-map')).map.networks.find((n) => n.id === 'net-back')?.containers, undefined);
+    assert.equal(store.nodes.get('n1')?.status.containers, undefined);
+  });
+
   void it('collects changes for the debounce window and sends each node only a changed map', async () => {
     const a = await connect('n1');
     await a.next('network-map');

@@ -1,6 +1,7 @@
 import type { AgentMessage, AssignmentsMessage, Connection, HelloMessage } from '../../api/agent-protocol.ts';
 import { parseAgentMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
 import type { LogLine, LogQuery } from '../../api/log-line.ts';
+import type { AttachedContainer } from '../../api/network.ts';
 import type { NodeDescription } from '../../api/node.ts';
 import type { Task } from '../../api/task.ts';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
@@ -261,6 +262,34 @@ export class Sessions {
         stream?.end(m.error === undefined ? undefined : new DispatcherError('agent_error', m.error));
         return;
       }
+      case 'containers': {
+        const nodeId = s.nodeId;
+        this.#serialNodeWrite(() => this.#writeContainers(nodeId, m.containers)).catch((err: unknown) => {
+          this.#logger.warn({ err, node: nodeId }, 'cannot record the plain containers the node reported');
+        });
+        return;
+      }
+    }
+  }
+
+  /**
+   * Records the plain containers on attachable networks an agent reported (`node.status.containers`,
+   * read by the network maps). What they may carry into maps is checked there.
+   */
+  async #writeContainers(nodeId: string, containers: readonly AttachedContainer[]): Promise<void> {
+    const sorted = [...containers].sort((a, b) => (a.networkId + a.containerId < b.networkId + b.containerId ? -1 : 1));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#store.update((tx) => {
+          const n = tx.nodes.get(nodeId);
+          if (!n || JSON.stringify(n.status.containers ?? []) === JSON.stringify(sorted)) return;
+          const { containers: _old, ...status } = n.status;
+          tx.nodes.update({ ...n, status: sorted.length > 0 ? { ...status, containers: sorted } : status });
+        });
+        return;
+      } catch (err) {
+        if (attempt >= 5 || !isConflict(err)) throw err;
+      }
     }
   }
 
@@ -320,7 +349,9 @@ export class Sessions {
             const role = this.#o.managerNodeIds.has(nodeId) ? 'manager' : 'worker';
             tx.nodes.create({ id: nodeId, spec: { role, availability: 'active', labels: {} }, description, status });
           } else {
-            tx.nodes.update({ ...existing, description, status });
+            // The plain containers it reported stay until its agent reports them again.
+            const containers = existing.status.containers;
+            tx.nodes.update({ ...existing, description, status: containers ? { ...status, containers } : status });
           }
           return true;
         });

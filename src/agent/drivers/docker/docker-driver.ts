@@ -463,7 +463,11 @@ function taskAddresses(info: Docker.ContainerInspectInfo, state: HandleState): T
   const actual = (info.NetworkSettings as { Networks?: Record<string, { IPAddress?: string }> } | undefined)?.Networks ?? {};
   const out: TaskAddress[] = [];
   for (const a of recorded) {
-    const ip = actual[dockerNetworkName(a.networkId)]?.IPAddress;
+    // An attachable network's Docker network has the network's name, which the label does not
+    // record: there the container's endpoint holding the recorded address is the one (ranges
+    // never overlap, so an address names its network).
+    const recordedIp = a.addr.split('/')[0];
+    const ip = actual[dockerNetworkName(a.networkId)]?.IPAddress ?? Object.values(actual).find((e) => e.IPAddress === recordedIp)?.IPAddress;
     if (!ip) continue;
     const prefix = a.addr.split('/')[1];
     out.push({ networkId: a.networkId, addr: prefix === undefined ? ip : `${ip}/${prefix}` });

@@ -35,7 +35,7 @@ function net(id: string, block: number): LocalNetwork {
   return {
     id, name: `net-${id}`, subnet: `10.197.${third}.0/20`, prefix: 20, slice: `10.197.${third + 1}.0/24`,
     gateway: `10.197.${third + 1}.1`, vtep: `10.197.${third + 1}.0`, bridge: bridgeName(id), vxlan: vxlanName(id), mtu: 1400,
-    vni: 0x100001, internal: false, ingress: false, encrypted: false,
+    vni: 0x100001, internal: false, ingress: false, encrypted: false, attachable: false, dockerNetwork: dockerNetworkName(id),
   };
 }
 

@@ -153,3 +153,19 @@ void describe('dnsTable and lookup', () => {
     assert.equal(dnsTable({ revision: 0, networks: [], services: [] }).networks.size, 0);
   });
 });
+
+void describe('plain containers on attachable networks', () => {
+  it('answers a container by its name and aliases on its network only; a service\'s name wins; PTR names the container', () => {
+    const map = sampleMap();
+    const front = { ...map.networks[0]!, attachable: true, containers: [
+      { nodeId: 'n1', containerId: 'c1', name: 'Debug', aliases: ['tools'], addr: '10.1.1.200/16' },
+      { nodeId: 'n2', containerId: 'c2', name: 'www', aliases: ['tools'], addr: '10.1.2.200/16' },
+    ] };
+    const table = dnsTable({ ...map, networks: [front, ...map.networks.slice(1)] });
+    assert.deepEqual(lookup(table, 'debug', [FRONT]), { addresses: ['10.1.1.200'], ttl: TASK_TTL });
+    assert.deepEqual(lookup(table, 'tools', [FRONT])?.addresses, ['10.1.1.200', '10.1.2.200']);
+    assert.equal(lookup(table, 'debug', [BACK]), undefined);
+    assert.deepEqual(lookup(table, 'www', [FRONT]), { addresses: ['10.1.0.2'], ttl: VIP_TTL });
+    assert.deepEqual(lookupPointer(table, '10.1.1.200', [FRONT]), { name: 'debug', ttl: TASK_TTL });
+  });
+});

@@ -7,7 +7,9 @@ import type { NetworkMap } from '../../../api/network.ts';
  *   mode `vip`) or its endpoints' addresses on it (`dnsrr`);
  * - `tasks.<service>` and `tasks.<alias>` → the endpoints' addresses;
  * - `<service>.<slot>.<taskId>` (and `<service>.<taskId>`) → that task's address;
- * - the reverse (PTR) of a VIP → `<service>`, of a task address → `<service>.<slot>.<taskId>`.
+ * - the reverse (PTR) of a VIP → `<service>`, of a task address → `<service>.<slot>.<taskId>`;
+ * - on an attachable network, a plain container's name and aliases → its address (a service's
+ *   name wins), and its address's PTR → its name.
  * The map lists only endpoints that serve (running, healthy or unchecked, node ready), so
  * only those are answered. The built-in ingress network answers nothing (as in Swarm: it
  * carries the routing mesh, not service discovery).
@@ -94,6 +96,21 @@ export function dnsTable(map: NetworkMap): DnsTable {
       }
       // The VIP's own name wins over a task that (wrongly) had the same address.
       if (byVip) net.pointers.set(vip, { name: serviceName, ttl: VIP_TTL });
+    }
+  }
+  // Plain containers on attachable networks: their name and aliases, as Swarm answers them;
+  // a service's name wins over a container's of the same name.
+  for (const network of map.networks) {
+    if (ingress.has(network.id) || !network.containers?.length) continue;
+    const net = on(network.id);
+    const services = new Set(net.names.keys());
+    for (const c of network.containers) {
+      const address = stripPrefix(c.addr);
+      for (const label of new Set([c.name, ...c.aliases].map(normalizeName))) {
+        // Two containers with one alias share it, as under Docker.
+        if (label !== '' && !services.has(label)) add(net, label, [address], TASK_TTL);
+      }
+      if (!net.pointers.has(address)) net.pointers.set(address, { name: normalizeName(c.name), ttl: TASK_TTL });
     }
   }
   return { networks: building };

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AttachedContainer } from '../../api/network.ts';
+import { silentLogger } from '../../lib/logger.ts';
+import { FakeClock } from '../../testing/fake-clock.ts';
+import { AttachedContainers } from './attached-containers.ts';
+import type { LocalNetwork } from './local-network.ts';
+
+function net(id: string, third: number, attachable = true): LocalNetwork {
+  return {
+    id, name: `net-${id}`, subnet: `10.${third}.0.0/16`, prefix: 16, slice: `10.${third}.3.0/24`, gateway: `10.${third}.3.1`, vtep: `10.${third}.3.0`,
+    bridge: `flb-${id}`, vxlan: `flx-${id}`, mtu: 1450, vni: 0x100001, internal: false, ingress: false, encrypted: false,
+    attachable, ...(attachable ? { containerRange: `10.${third}.3.192/26` } : {}), dockerNetwork: attachable ? `net-${id}` : `flt-${id}`,
+  };
+}
+
+const c = (networkId: string, containerId: string, addr: string, name = containerId): AttachedContainer => ({ networkId, containerId, name, aliases: [], addr });
+
+describe('AttachedContainers', () => {
+  it('lists the attachable networks only, reports the set when it changes, and tells DNS the networks of an address', async () => {
+    const clock = new FakeClock();
+    let engine: AttachedContainer[] = [c('a', 'x1', '10.1.3.192/16'), c('b', 'x1', '10.2.3.200/16')];
+    const asked: string[][] = [];
+    let event: () => void = () => undefined;
+    const watcher = new AttachedContainers({
+      clock,
+      logger: silentLogger,
+      list: (nets) => {
+        asked.push(nets.map((n) => n.id));
+        return Promise.resolve(engine.filter((x) => nets.some((n) => n.id === x.networkId)));
+      },
+      watch: (onChange) => {
+        event = onChange;
+        return () => undefined;
+      },
+    });
+    const reports: AttachedContainer[][] = [];
+    watcher.onReport((list) => reports.push(list));
+    watcher.start();
+    watcher.setNetworks([net('a', 1), net('b', 2), net('n', 3, false)]);
+    await clock.advance(50);
+    await watcher.refresh();
+    assert.deepEqual(asked.at(-1), ['a', 'b']);
+    assert.equal(reports.length, 1);
+    assert.deepEqual(watcher.networksOf('10.1.3.192'), ['a', 'b']);
+    assert.deepEqual(watcher.networksOf('10.2.3.200'), ['b', 'a']);
+    assert.equal(watcher.networksOf('10.1.3.5'), undefined);
+
+    // Nothing changed: nothing reported. An event, then a listing that differs: reported.
+    await watcher.refresh();
+    assert.equal(reports.length, 1);
+    engine = [c('a', 'x2', '10.1.3.193/16'), c('a', 'outside', '10.1.3.7/16')];
+    event();
+    await clock.advance(50);
+    await watcher.refresh();
+    // An address outside Docker's range (`--ip`) could be a task's: never reported.
+    assert.deepEqual(reports.at(-1), [c('a', 'x2', '10.1.3.193/16')]);
+    assert.equal(watcher.networksOf('10.1.3.192'), undefined);
+    await watcher.stop();
+  });
+
+  it('re-lists periodically, keeps the last set when a listing fails, and a late listener hears the current set', async () => {
+    const clock = new FakeClock();
+    let fail = false;
+    let calls = 0;
+    const watcher = new AttachedContainers(
+      {
+        clock,
+        logger: silentLogger,
+        list: () => {
+          calls++;
+          return fail ? Promise.reject(new Error('engine down')) : Promise.resolve([c('a', 'x1', '10.1.3.192/16')]);
+        },
+      },
+      { resyncMs: 1_000 },
+    );
+    watcher.setNetworks([net('a', 1)]);
+    watcher.start();
+    await clock.advance(50);
+    await watcher.refresh();
+    fail = true;
+    const before = calls;
+    await clock.advance(1_050);
+    await watcher.refresh();
+    assert.ok(calls > before);
+    assert.deepEqual(watcher.current, [c('a', 'x1', '10.1.3.192/16')]);
+    const late: AttachedContainer[][] = [];
+    watcher.onReport((list) => late.push(list));
+    assert.deepEqual(late, [[c('a', 'x1', '10.1.3.192/16')]]);
+    await watcher.stop();
+  });
+});
