@@ -16,7 +16,9 @@ export type ComposeErrorCode =
   | 'missing_file'
   | 'reference'
   | 'cycle'
-  | 'invalid_value';
+  | 'invalid_value'
+  /** A budget of `budget.ts` exceeded: the file is too big, too deep or expands too far. */
+  | 'limit';
 
 /** One problem in one place: `FILE:LINE:COL: services.web.deploy.replicas: expected an integer, got "three"`. */
 export interface ComposeProblem {

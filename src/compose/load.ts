@@ -11,7 +11,7 @@ import type { ComposeModel, ComposeProject } from './model.ts';
 import { normalizeFile } from './normalize.ts';
 import { applyProfiles, enabledProfiles } from './profiles.ts';
 import { COMPOSE_FILE_SCHEMA } from './schema.ts';
-import { parseYaml, posOfKey } from './source.ts';
+import { isEmptyFile, parseYaml, posOfKey } from './source.ts';
 import { validate } from './validate.ts';
 
 /** The file system the loader reads; tests may pass their own. */
@@ -76,11 +76,13 @@ export function loadProject(options: LoadOptions): LoadResult {
   const lookup: Lookup = (n) => processEnv[n] ?? fromDotenv.get(n);
   const env: Record<string, string | undefined> = { ...Object.fromEntries(fromDotenv), ...processEnv };
 
+  let definesSomething = false;
   const loadFile = (file: string, baseDir: string): ComposeModel => {
     const text = fs.readText(file);
     if (text === undefined) fail('missing_file', undefined, '', `cannot read compose file ${file}: no such file`);
     const parsed = parseYaml(text, file);
-    if (parsed.value === null) return normalizeFile({}, { baseDir, lookup, home: env['HOME'] });
+    if (isEmptyFile(parsed.value)) return normalizeFile({}, { baseDir, lookup, home: env['HOME'] });
+    definesSomething = true;
     const w = interpolateTree(parsed.value, lookup);
     for (const x of w) if (!warnings.includes(x)) warnings.push(x);
     validate(parsed.value, COMPOSE_FILE_SCHEMA, { file, line: 1, col: 1 });
@@ -91,6 +93,8 @@ export function loadProject(options: LoadOptions): LoadResult {
 
   // Override files take their relative paths from the project directory, as Compose does.
   let model = files.map((f) => loadFile(f, projectDir)).reduce((a, b) => mergeModels(a, b));
+  // As Docker Compose: an empty override file is fine, a project of empty files is not.
+  if (!definesSomething) fail('invalid_value', { file: files[0] ?? '', line: 1, col: 1 }, '', 'empty compose file: it defines no services or anything else');
   model = resolveExtends(model, files[0] ?? '', (path) => loadFile(path, dirname(path)));
 
   const { active, disabled } = applyProfiles(model.services, enabledProfiles(options.profiles ?? [], env));
