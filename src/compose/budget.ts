@@ -34,7 +34,7 @@ export interface ParseBudget {
 export const PARSE_BUDGET: ParseBudget = {
   maxBytes: 4 * 1024 * 1024,
   maxNodes: 100_000,
-  maxExpandedNodes: 100_000,
+  maxExpandedNodes: 50_000,
   maxDepth: 100,
   maxInterpolationDepth: 50,
   maxExtendsDepth: 100,

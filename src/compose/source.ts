@@ -94,6 +94,18 @@ export function parseYaml(text: string, file: string, budget: ParseBudget = PARS
   const bad = badCharacter(text);
   if (bad) over(bad.offset, `invalid YAML: ${bad.message}`, 'syntax');
 
+  // A big file is first only lexed (several times faster than parsing), so a file of too many
+  // nodes is refused before the parser and composer spend anything on it.
+  if (text.length > PRESCAN_FROM) {
+    let count = 0;
+    let offset = 0;
+    for (const lexeme of new Lexer().lex(text)) {
+      const type = CST.tokenType(lexeme);
+      if (NODE_TOKENS.has(type ?? '') && ++count > budget.maxNodes) over(offset, nodesMessage(budget));
+      // The lexer's own markers are not in the text.
+      if (type !== 'scalar' && type !== 'doc-mode' && type !== 'flow-error-end') offset += lexeme.length;
+    }
+  }
   const parser = new Parser(lineCounter.addNewLine);
   lineCounter.addNewLine(0); // Parser.parse() does this; we drive Parser.next() ourselves
   let nodes = 0;
@@ -102,7 +114,7 @@ export function parseYaml(text: string, file: string, budget: ParseBudget = PARS
       const offset = parser.offset;
       yield* parser.next(lexeme);
       if (parser.stack.length > budget.maxDepth + 2) over(offset, `nesting deeper than ${budget.maxDepth} levels; the limit is ${budget.maxDepth}`);
-      if (NODE_TOKENS.has(CST.tokenType(lexeme) ?? '') && ++nodes > budget.maxNodes) over(offset, `more than ${budget.maxNodes} YAML nodes; the limit is ${budget.maxNodes}`);
+      if (NODE_TOKENS.has(CST.tokenType(lexeme) ?? '') && ++nodes > budget.maxNodes) over(offset, nodesMessage(budget));
     }
     yield* parser.end();
   }
@@ -128,6 +140,13 @@ export function parseYaml(text: string, file: string, budget: ParseBudget = PARS
   if (doc.errors.length > 0) throw new ComposeError([syntaxProblem(doc.errors, at)]);
   const walk: Walk = { targets: aliasTargets(doc), at, budget, expanded: 0, aliasAt: undefined };
   return { file, value: toPlain(doc.contents as YamlNode | null, walk, 0) };
+}
+
+/** Texts longer than this are lexed once on their own first, to count their nodes. */
+const PRESCAN_FROM = 256 * 1024;
+
+function nodesMessage(budget: ParseBudget): string {
+  return `more than ${budget.maxNodes} YAML nodes; the limit is ${budget.maxNodes}`;
 }
 
 /** Lexemes that start a node: a plain scalar, a quoted one, a block scalar, an alias, a flow collection. */
