@@ -118,3 +118,13 @@ describe('dependency cycles are found without recursion', () => {
     assert.equal(err.problems[0]?.message, 'dependency cycle: s0 -> s1 -> s2 -> s3 -> s4 -> … 49991 more … -> s49996 -> s49997 -> s49998 -> s49999 -> s0');
   });
 });
+
+describe('messages never echo much of the input', () => {
+  it('a long value or key is cut', () => {
+    const long = 'x'.repeat(100_000);
+    const msg = refused(`services:\n  web:\n    image: x\n    deploy: {replicas: "${long}"}\n`, 'type');
+    assert.ok(msg.length < 300, msg.slice(0, 400));
+    const key = refused(`services:\n  web:\n    image: x\n    ${long.slice(0, 1000)}: 1\n`, 'unknown_key');
+    assert.ok(key.length < 400, key.slice(0, 500));
+  });
+});
