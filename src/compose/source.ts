@@ -1,4 +1,5 @@
 import { Composer, CST, isAlias, isMap, isPair, isScalar, isSeq, Lexer, LineCounter, Parser, YAMLParseError, type Document, type Node as YamlNode } from 'yaml';
+import { indexAliases } from './aliases.ts';
 import { PARSE_BUDGET, type ParseBudget } from './budget.ts';
 import { ComposeError, type Pos } from './errors.ts';
 import { badCharacter, duplicateKeyMessage, syntaxProblem } from './yaml-errors.ts';
@@ -138,7 +139,9 @@ export function parseYaml(text: string, file: string, budget: ParseBudget = PARS
   }
   if (!doc) return { file, value: null };
   if (doc.errors.length > 0) throw new ComposeError([syntaxProblem(doc.errors, at)]);
-  const walk: Walk = { targets: aliasTargets(doc), at, budget, expanded: 0, aliasAt: undefined };
+  const aliases = indexAliases(doc, budget);
+  if (aliases.overflowAt !== undefined) throw new ComposeError([{ code: 'limit', pos: at(aliases.overflowAt), path: '', message: expandedMessage(budget) }]);
+  const walk: Walk = { targets: aliases.targets, at, budget, expanded: 0, aliasAt: undefined };
   return { file, value: toPlain(doc.contents as YamlNode | null, walk, 0) };
 }
 
@@ -236,34 +239,4 @@ function expandedMessage(budget: ParseBudget): string {
 
 function overBudget(w: Walk, node: YamlNode, what: string): never {
   throw new ComposeError([{ code: 'limit', pos: w.at(w.aliasAt ?? node.range?.[0]), path: '', message: what }]);
-}
-
-/**
- * What every alias of `doc` refers to: the last node before it (in document order) with its
- * anchor. One pass, without recursion; the library's own `Alias.resolve` walks the whole
- * document for each alias, which makes a file of many `<<: *common` quadratic.
- */
-function aliasTargets(doc: Document): Map<YamlNode, YamlNode> {
-  const targets = new Map<YamlNode, YamlNode>();
-  const anchors = new Map<string, YamlNode>();
-  const stack: unknown[] = [doc.contents];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (isAlias(node)) {
-      const target = anchors.get(node.source);
-      if (target) targets.set(node, target);
-      continue;
-    }
-    if (!isScalar(node) && !isMap(node) && !isSeq(node)) continue;
-    if (node.anchor) anchors.set(node.anchor, node);
-    if (isMap(node)) {
-      for (let i = node.items.length - 1; i >= 0; i--) {
-        const pair = node.items[i];
-        if (isPair(pair)) stack.push(pair.value, pair.key);
-      }
-    } else if (isSeq(node)) {
-      for (let i = node.items.length - 1; i >= 0; i--) stack.push(node.items[i]);
-    }
-  }
-  return targets;
 }
