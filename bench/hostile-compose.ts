@@ -6,20 +6,23 @@
  *     budget (what a legitimate load may cost at most), with the heap it left.
  *   - On a manager (`flotilla dev --no-networking --driver exec`, nothing on the host kernel):
  *     `POST /v1/stacks` with the billion-laughs and merge-key files, and the same through
- *     `flotilla stack deploy` as a user would, while `GET /v1/info` is polled without pause;
+ *     `flotilla stack deploy` as a user would, while `GET /v1/info` is polled every 10 ms;
  *     the info latencies during the refusals, and the manager's RSS (now and peak).
- * Targets (the issue's): a refusal within 2 s, `GET /v1/info` within 100 ms meanwhile.
+ * Targets (the issue's): the billion-laughs and merge-key files refused within 2 s, `GET /v1/info`
+ * within 100 ms meanwhile (its latency with nothing deployed is printed beside, for the load
+ * of the machine itself).
  *
  *   npm run bench:hostile     (or: node bench/hostile-compose.ts [--runs 5])
  *
  * The last line is one JSON object:
  *   {"inProcess":{"billion-laughs":{"ms":…,"refused":"…"},…},"manager":{"billion-laughs":{"postMs":…,
- *    "deployMs":…},…,"infoMs":{"n":…,"p50":…,"p99":…,"max":…},"rssMiB":…,"peakRssMiB":…},"targets":{…},"met":true}
+ *    "deployMs":…},…,"infoMs":{"n":…,"p50":…,"p99":…,"max":…},"infoBaselineMs":{…},"rssMiB":…,"peakRssMiB":…},"targets":{…},"met":true}
  */
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { isComposeError } from '../src/compose/errors.ts';
 import { loadProject } from '../src/compose/load.ts';
@@ -124,10 +127,23 @@ async function onManager(): Promise<Record<string, unknown>> {
     console.log(`manager (flotilla dev, pid ${c.pid}): RSS ${before.rss} MiB before`);
     // Warm the stack loader's worker, as a first deploy would.
     await post(socket, '/v1/stacks?dryRun=true', { name: 'warm', composeFiles: ['compose.yaml'], files: [{ path: 'compose.yaml', content: 'services: {web: {image: x}}\n' }], missingFiles: ['.env'], workingDir: dir });
+    // The same polling for 3 s with nothing being deployed: what the machine's load alone costs.
+    const idle: number[] = [];
+    const idleUntil = performance.now() + 3000;
+    while (performance.now() < idleUntil) {
+      idle.push(await infoOnce(socket));
+      await delay(10);
+    }
+    const baselineMs = { n: idle.length, p50: r1(pct(idle, 50)), p99: r1(pct(idle, 99)), max: r1(Math.max(...idle)) };
+    console.log(`  GET /v1/info with nothing deployed: ${baselineMs.n} answers, p50 ${baselineMs.p50} ms, p99 ${baselineMs.p99} ms, max ${baselineMs.max} ms`);
     const latencies: number[] = [];
     let polling = true;
     const poller = (async () => {
-      while (polling) latencies.push(await infoOnce(socket));
+      // Every 10 ms: often enough to see any stall, not so often that polling starves the manager.
+      while (polling) {
+        latencies.push(await infoOnce(socket));
+        await delay(10);
+      }
     })();
     const results: Record<string, { postMs: number; deployMs: number; status: number; refused: string }> = {};
     for (const f of ['billion-laughs', 'merge-keys']) {
@@ -156,7 +172,7 @@ async function onManager(): Promise<Record<string, unknown>> {
     const infoMs = { n: latencies.length, p50: r1(pct(latencies, 50)), p99: r1(pct(latencies, 99)), max: r1(Math.max(...latencies)) };
     console.log(`  GET /v1/info meanwhile: ${infoMs.n} answers, p50 ${infoMs.p50} ms, p99 ${infoMs.p99} ms, max ${infoMs.max} ms (target ≤ ${TARGET_INFO_MS} ms)`);
     console.log(`  manager RSS after: ${after.rss} MiB, peak ${after.peak} MiB`);
-    return { ...results, infoMs, rssBeforeMiB: before.rss, rssMiB: after.rss, peakRssMiB: after.peak };
+    return { ...results, infoMs, infoBaselineMs: baselineMs, rssBeforeMiB: before.rss, rssMiB: after.rss, peakRssMiB: after.peak };
   } finally {
     await c.stopProcess();
     await rm(c.home, { recursive: true, force: true });
@@ -167,11 +183,12 @@ async function onManager(): Promise<Record<string, unknown>> {
 async function main(): Promise<void> {
   const local = await inProcess();
   const manager = await onManager();
-  const refusals = Object.entries(local).filter(([k]) => k !== 'largest-under-budget').map(([, v]) => v.ms);
+  // The issue's targets are about the billion-laughs and merge-key files; the other rows are figures.
+  const refusals = ['billion-laughs', 'merge-keys'].map((k) => local[k]?.ms ?? NaN);
   const posts = ['billion-laughs', 'merge-keys'].map((f) => (manager[f] as { postMs: number }).postMs);
   const info = manager['infoMs'] as { max: number; p99: number };
   const met = Math.max(...refusals, ...posts) <= TARGET_REFUSAL_MS && info.max <= TARGET_INFO_MS;
-  console.log(`targets: refusal ≤ ${TARGET_REFUSAL_MS} ms (worst ${r1(Math.max(...refusals, ...posts))} ms), info ≤ ${TARGET_INFO_MS} ms (max ${info.max} ms): ${met ? 'met' : 'NOT met'}`);
+  console.log(`targets: billion-laughs and merge-keys refused ≤ ${TARGET_REFUSAL_MS} ms (worst ${r1(Math.max(...refusals, ...posts))} ms), info ≤ ${TARGET_INFO_MS} ms (max ${info.max} ms): ${met ? 'met' : 'NOT met'}`);
   console.log(JSON.stringify({ inProcess: local, manager, targets: { refusalMs: TARGET_REFUSAL_MS, infoMs: TARGET_INFO_MS }, met }));
 }
 

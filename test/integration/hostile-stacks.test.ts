@@ -12,6 +12,7 @@ import { readFile, cp, mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { DevCluster } from './dev-cluster.ts';
 
@@ -66,7 +67,11 @@ describe('hostile compose files sent to a running manager', () => {
       let deploying = true;
       const answers: number[] = [];
       const polling = (async () => {
-        while (deploying) answers.push(await info(socket));
+        // Paced, so the polling does not itself starve the manager and the CLI of CPU.
+        while (deploying) {
+          answers.push(await info(socket));
+          await delay(20);
+        }
       })();
       const r = await c.cli('stack', 'deploy', '-c', join(project, 'compose.yaml'), 'hostile');
       deploying = false;
