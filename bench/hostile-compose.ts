@@ -16,7 +16,7 @@
  *
  * The last line is one JSON object:
  *   {"inProcess":{"billion-laughs":{"ms":…,"refused":"…"},…},"manager":{"billion-laughs":{"postMs":…,
- *    "deployMs":…},…,"infoMs":{"n":…,"p50":…,"p99":…,"max":…},"infoBaselineMs":{…},"rssMiB":…,"peakRssMiB":…},"targets":{…},"met":true}
+ *    "deployMs":…},…,"infoMs":{"n":…,"p50":…,"p99":…,"max":…},"infoDuringCliMs":{…},"infoBaselineMs":{…},"rssMiB":…,"peakRssMiB":…},"targets":{…},"met":true}
  */
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -136,43 +136,54 @@ async function onManager(): Promise<Record<string, unknown>> {
     }
     const baselineMs = { n: idle.length, p50: r1(pct(idle, 50)), p99: r1(pct(idle, 99)), max: r1(Math.max(...idle)) };
     console.log(`  GET /v1/info with nothing deployed: ${baselineMs.n} answers, p50 ${baselineMs.p50} ms, p99 ${baselineMs.p99} ms, max ${baselineMs.max} ms`);
-    const latencies: number[] = [];
+    // Split by what runs meanwhile: the POSTs (only the manager works) or `flotilla stack deploy`
+    // (a CLI process starting up competes with the manager for the machine's cores).
+    const latencies = { post: [] as number[], cli: [] as number[] };
+    let phase: 'post' | 'cli' = 'post';
     let polling = true;
     const poller = (async () => {
       // Every 10 ms: often enough to see any stall, not so often that polling starves the manager.
       while (polling) {
-        latencies.push(await infoOnce(socket));
+        const at = phase;
+        latencies[at].push(await infoOnce(socket));
         await delay(10);
       }
     })();
     const results: Record<string, { postMs: number; deployMs: number; status: number; refused: string }> = {};
     for (const f of ['billion-laughs', 'merge-keys']) {
       const content = await readFile(join(HOSTILE, `${f}.yaml`), 'utf8');
+      phase = 'post';
       const posts: number[] = [];
       let status = 0;
       let refused = '';
-      for (let i = 0; i < RUNS; i++) {
+      // At least --runs POSTs, and for 3 s at least, so the info polling sees the manager refusing.
+      const until = performance.now() + 3000;
+      for (let i = 0; i < RUNS || performance.now() < until; i++) {
         const t0 = performance.now();
         const r = await post(socket, '/v1/stacks', { name: 'hostile', composeFiles: ['compose.yaml'], files: [{ path: 'compose.yaml', content }], missingFiles: ['.env'], workingDir: dir });
         posts.push(performance.now() - t0);
         status = r.status;
         refused = (JSON.parse(r.body) as { error?: { message?: string } }).error?.message ?? r.body;
       }
+      phase = 'cli';
       const project = join(dir, f);
       await cp(join(HOSTILE, `${f}.yaml`), join(project, 'compose.yaml'));
       const t0 = performance.now();
       const cli = await c.cli('stack', 'deploy', '-c', join(project, 'compose.yaml'), 'hostile');
       const deployMs = performance.now() - t0;
       results[f] = { postMs: r1(median(posts)), deployMs: r1(deployMs), status, refused };
-      console.log(`  ${f.padEnd(16)} POST /v1/stacks → ${status} in ${r1(median(posts))} ms (median); flotilla stack deploy exit ${cli.code} in ${r1(deployMs)} ms: ${cli.stderr.trim().split('\n')[0]?.slice(0, 120)}`);
+      console.log(`  ${f.padEnd(16)} POST /v1/stacks → ${status} in ${r1(median(posts))} ms (median of ${posts.length}); flotilla stack deploy exit ${cli.code} in ${r1(deployMs)} ms: ${cli.stderr.trim().split('\n')[0]?.slice(0, 120)}`);
     }
     polling = false;
     await poller;
     const after = await rssMiB(c.pid ?? 0);
-    const infoMs = { n: latencies.length, p50: r1(pct(latencies, 50)), p99: r1(pct(latencies, 99)), max: r1(Math.max(...latencies)) };
-    console.log(`  GET /v1/info meanwhile: ${infoMs.n} answers, p50 ${infoMs.p50} ms, p99 ${infoMs.p99} ms, max ${infoMs.max} ms (target ≤ ${TARGET_INFO_MS} ms)`);
+    const summary = (xs: number[]) => ({ n: xs.length, p50: r1(pct(xs, 50)), p99: r1(pct(xs, 99)), max: r1(Math.max(...xs)) });
+    const infoMs = summary(latencies.post);
+    const infoDuringCliMs = summary(latencies.cli);
+    console.log(`  GET /v1/info during the POSTs: ${infoMs.n} answers, p50 ${infoMs.p50} ms, p99 ${infoMs.p99} ms, max ${infoMs.max} ms (target ≤ ${TARGET_INFO_MS} ms)`);
+    console.log(`  GET /v1/info during flotilla stack deploy: ${infoDuringCliMs.n} answers, p50 ${infoDuringCliMs.p50} ms, p99 ${infoDuringCliMs.p99} ms, max ${infoDuringCliMs.max} ms`);
     console.log(`  manager RSS after: ${after.rss} MiB, peak ${after.peak} MiB`);
-    return { ...results, infoMs, infoBaselineMs: baselineMs, rssBeforeMiB: before.rss, rssMiB: after.rss, peakRssMiB: after.peak };
+    return { ...results, infoMs, infoDuringCliMs, infoBaselineMs: baselineMs, rssBeforeMiB: before.rss, rssMiB: after.rss, peakRssMiB: after.peak };
   } finally {
     await c.stopProcess();
     await rm(c.home, { recursive: true, force: true });
