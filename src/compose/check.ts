@@ -69,31 +69,46 @@ export function checkReferences(model: ComposeModel, disabled: Record<string, Se
   if (problems.length > 0) throw new ComposeError(problems);
 }
 
-/** One problem per dependency cycle, at the `depends_on` entry that closes it. */
+/**
+ * One problem per dependency cycle, at the `depends_on` entry that closes it. A depth-first
+ * search with its own stack, not recursion: a chain of 50,000 services must not overflow the
+ * call stack.
+ */
 function findCycles(services: Record<string, ServiceConfig>): ComposeProblem[] {
   const problems: ComposeProblem[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
-  const stack: string[] = [];
-  const visit = (name: string): void => {
+  /** The path being explored: each service with its dependencies and the next one to look at. */
+  const path: { name: string; deps: string[]; next: number }[] = [];
+  const onPath = new Map<string, number>();
+  const enter = (name: string): void => {
     state.set(name, 'visiting');
-    stack.push(name);
-    const s = services[name];
-    for (const dep of Object.keys(s?.depends_on ?? {})) {
+    onPath.set(name, path.length);
+    path.push({ name, deps: Object.keys(services[name]?.depends_on ?? {}), next: 0 });
+  };
+  for (const root of Object.keys(services).sort()) {
+    if (state.has(root)) continue;
+    enter(root);
+    while (path.length > 0) {
+      const top = path[path.length - 1] as { name: string; deps: string[]; next: number };
+      const dep = top.deps[top.next++];
+      if (dep === undefined) {
+        path.pop();
+        onPath.delete(top.name);
+        state.set(top.name, 'done');
+        continue;
+      }
       if (!services[dep]) continue;
       const st = state.get(dep);
       if (st === 'visiting') {
-        const cycle = [...stack.slice(stack.indexOf(dep)), dep];
+        const cycle = [...path.slice(onPath.get(dep)).map((p) => p.name), dep];
         problems.push({
           code: 'cycle',
-          pos: posOfKey(s?.depends_on, dep)?.key,
-          path: `services.${name}.depends_on.${dep}`,
-          message: `dependency cycle: ${cycle.join(' -> ')}`,
+          pos: posOfKey(services[top.name]?.depends_on, dep)?.key,
+          path: `services.${top.name}.depends_on.${dep}`,
+          message: `dependency cycle: ${cycle.length > 12 ? [...cycle.slice(0, 5), `… ${cycle.length - 10} more …`, ...cycle.slice(-5)].join(' -> ') : cycle.join(' -> ')}`,
         });
-      } else if (st === undefined) visit(dep);
+      } else if (st === undefined) enter(dep);
     }
-    stack.pop();
-    state.set(name, 'done');
-  };
-  for (const name of Object.keys(services).sort()) if (!state.has(name)) visit(name);
+  }
   return problems;
 }

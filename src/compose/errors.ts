@@ -16,7 +16,9 @@ export type ComposeErrorCode =
   | 'missing_file'
   | 'reference'
   | 'cycle'
-  | 'invalid_value';
+  | 'invalid_value'
+  /** A budget of `budget.ts` exceeded: the file is too big, too deep or expands too far. */
+  | 'limit';
 
 /** One problem in one place: `FILE:LINE:COL: services.web.deploy.replicas: expected an integer, got "three"`. */
 export interface ComposeProblem {
@@ -31,8 +33,14 @@ export interface ComposeProblem {
 /** The one line a problem prints as. */
 export function formatProblem(p: ComposeProblem): string {
   const where = p.pos ? `${p.pos.file}:${p.pos.line}:${p.pos.col}: ` : '';
-  return `${where}${p.path === '' ? '' : `${p.path}: `}${p.message}`;
+  // A path is made of the file's keys, which a hostile file makes as long as it likes.
+  const path = p.path.length > MAX_PATH ? `${p.path.slice(0, MAX_PATH)}…` : p.path;
+  return `${where}${path === '' ? '' : `${path}: `}${p.message}`;
 }
+
+const MAX_PATH = 200;
+/** The longest string value a message quotes (`got "…"`). */
+const MAX_QUOTED = 40;
 
 /**
  * The compose loader's one error type: one or more problems, each with file, line, column and
@@ -69,7 +77,7 @@ export function fail(code: ComposeErrorCode, pos: Pos | undefined, path: string,
 /** How a found value reads in a message: `"three"`, `3`, `a mapping`, `a list`, `null`. */
 export function describeValue(v: unknown): string {
   if (v === null || v === undefined) return 'null';
-  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > MAX_QUOTED ? `${v.slice(0, MAX_QUOTED)}…` : v);
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   return String(v);

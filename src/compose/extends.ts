@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { PARSE_BUDGET } from './budget.ts';
 import { ComposeError, fail } from './errors.ts';
 import { mergeServices } from './merge.ts';
 import type { ComposeModel, ServiceConfig } from './model.ts';
@@ -36,6 +37,8 @@ export function resolveExtends(model: ComposeModel, file: string, loadModel: Loa
     const baseFile = ext.file === undefined ? mFile : resolve(mFile, '..', ext.file);
     const baseId = `${baseFile}#${ext.service}`;
     const nextChain = [...chain, id];
+    // Resolved by recursion, one level per link: a chain longer than any real one is refused.
+    if (nextChain.length > PARSE_BUDGET.maxExtendsDepth) fail('limit', where, path, `extends chain longer than ${PARSE_BUDGET.maxExtendsDepth} services; the limit is ${PARSE_BUDGET.maxExtendsDepth}`);
     if (nextChain.includes(baseId)) {
       const names = [...nextChain.slice(nextChain.indexOf(baseId)), baseId].map((i) => i.split('#')[1] ?? i);
       fail('cycle', where, path, `extends cycle: ${names.join(' -> ')}`);

@@ -12,7 +12,7 @@ import type { ComposeModel, ComposeProject } from './model.ts';
 import { normalizeFile } from './normalize.ts';
 import { applyProfiles, enabledProfiles } from './profiles.ts';
 import { COMPOSE_FILE_SCHEMA } from './schema.ts';
-import { parseYaml, posOfKey } from './source.ts';
+import { isEmptyFile, parseYaml, posOfKey } from './source.ts';
 import { validate } from './validate.ts';
 
 /** The file system the loader reads; tests may pass their own. */
@@ -79,6 +79,7 @@ export function loadProject(options: LoadOptions): LoadResult {
   const env: Record<string, string | undefined> = { ...Object.fromEntries(fromDotenv), ...processEnv };
 
   let loads = 0;
+  let definesSomething = false;
   const loadFile = (load: IncludedFileLoad): ComposeModel => {
     const { file, baseDir, from } = load;
     if (++loads > MAX_FILE_LOADS) {
@@ -91,7 +92,8 @@ export function loadProject(options: LoadOptions): LoadResult {
       fail('missing_file', undefined, '', `cannot read compose file ${file}: no such file`);
     }
     const parsed = parseYaml(text, file);
-    if (parsed.value === null) return normalizeFile({}, { baseDir, lookup: load.lookup, home: env['HOME'] });
+    if (isEmptyFile(parsed.value)) return normalizeFile({}, { baseDir, lookup: load.lookup, home: env['HOME'] });
+    definesSomething = true;
     const w = interpolateTree(parsed.value, load.lookup);
     for (const x of w) if (!warnings.includes(x)) warnings.push(x);
     validate(parsed.value, COMPOSE_FILE_SCHEMA, { file, line: 1, col: 1 });
@@ -106,6 +108,8 @@ export function loadProject(options: LoadOptions): LoadResult {
   try {
     // Override files take their relative paths from the project directory, as Compose does.
     let model = files.map((f) => topLevel(f, projectDir)).reduce((a, b) => mergeModels(a, b));
+    // As Docker Compose: an empty override file is fine, a project of empty files is not.
+    if (!definesSomething) fail('invalid_value', { file: files[0] ?? '', line: 1, col: 1 }, '', 'empty compose file: it defines no services or anything else');
     model = resolveExtends(model, files[0] ?? '', (path) => topLevel(path, dirname(path)));
 
     const { active, disabled } = applyProfiles(model.services, enabledProfiles(options.profiles ?? [], env));

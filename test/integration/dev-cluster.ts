@@ -42,6 +42,11 @@ export class DevCluster {
     return { ...process.env, FLOTILLA_HOME: this.home, FLOTILLA_LOG_LEVEL: process.env['FLOTILLA_LOG_LEVEL'] ?? 'info' };
   }
 
+  /** The dev process's id, while it runs. */
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+
   /** The dev process's output so far, for failure messages. */
   get log(): string {
     return this.#log;

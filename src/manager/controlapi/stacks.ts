@@ -20,7 +20,7 @@ import type { Tx } from '../../store/tx.ts';
 import type { RouteContext, SecretSealer } from './context.ts';
 import { errorResponses, translateStoreErrors } from './errors.ts';
 import { checkFileReferences } from './file-objects.ts';
-import { loadStack } from './stack-load.ts';
+import { StackLoader } from './stack-loader.ts';
 import { planStack, type StackPlan } from './stack-plan.ts';
 
 /** Compose files, env files and secret files together; well above the API's default 1 MiB. */
@@ -34,6 +34,9 @@ const STACK_BODY_LIMIT = 16 * 1024 * 1024;
  */
 export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { store } = ctx.deps;
+  // Compose files are loaded in a worker thread with a heap limit and a deadline (`stack-loader.ts`).
+  const loader = new StackLoader(ctx.deps.clock);
+  app.addHook('onClose', async () => loader.close());
   const stacks = (): Stack[] => store.table('stack').all();
   const find = (ref: string): Stack => {
     const s = store.table('stack').get(ref) ?? store.table('stack').by('name', ref)[0];
@@ -64,7 +67,7 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
     },
     handler: async (req): Promise<StackDeployResult | StackDryRunResult> => {
       const name = req.body.name;
-      const load = loadStack(req.body);
+      const load = await loader.load(req.body);
       if ('needs' in load) {
         if (req.query.dryRun) return { dryRun: true, needs: load.needs, changes: [], warnings: [] };
         throw incomplete(name, load.needs);
