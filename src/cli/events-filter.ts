@@ -57,7 +57,7 @@ export class EventMatcher {
 
   constructor(filters: EventFilters, known: { services?: readonly Service[]; nodes?: readonly Node[] } = {}) {
     this.#filters = filters;
-    for (const s of known.services ?? []) this.#stacks.set(s.id, s.spec.labels[STACK_LABEL]);
+    for (const s of known.services ?? []) this.#stacks.set(s.id, stackOf(s.spec.labels));
     for (const n of known.nodes ?? []) this.#hostnames.set(n.id, n.description.hostname);
   }
 
@@ -79,7 +79,7 @@ export class EventMatcher {
   }
 
   #learn(ev: ClusterEvent): void {
-    if (ev.kind === 'service') this.#stacks.set(ev.object.id, ev.object.spec.labels[STACK_LABEL]);
+    if (ev.kind === 'service') this.#stacks.set(ev.object.id, stackOf(ev.object.spec.labels));
     if (ev.kind === 'node') this.#hostnames.set(ev.object.id, ev.object.description.hostname);
   }
 
@@ -101,9 +101,14 @@ export class EventMatcher {
   }
 
   #stackOf(ev: ClusterEvent): string | undefined {
-    if (ev.kind === 'service') return ev.object.spec.labels[STACK_LABEL];
+    if (ev.kind === 'service') return stackOf(ev.object.spec.labels);
     if (ev.kind === 'task') return this.#stacks.get(ev.object.serviceId);
-    if (ev.kind === 'network') return ev.object.spec.labels[STACK_LABEL];
+    if (ev.kind === 'network') return stackOf(ev.object.spec.labels);
     return undefined;
   }
+}
+
+/** The stack an object's labels name (`com.docker.stack.namespace`), if any. */
+function stackOf(labels: object): string | undefined {
+  return (labels as Readonly<Record<string, string | undefined>>)[STACK_LABEL];
 }

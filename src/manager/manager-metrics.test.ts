@@ -70,6 +70,7 @@ void describe('Manager /metrics', () => {
         link: { transport: 'unix', socketPath: join(dir, 'm', 'flotilla.sock') },
         drivers: { kind: 'fake', host: new FakeHost() },
         agent: { description: { hostname: 'metrics-node', platform: { os: 'linux', arch: 'x86_64' }, resources: { nanoCpus: 2e9, memoryBytes: 2 ** 31 } } },
+        metrics: { host: '127.0.0.1', port: 0 },
       },
     );
     manager = new Manager({ clock: systemClock, logger: silentLogger }, { dataDir: join(dir, 'm'), backend: async () => SqliteBackend.open(':memory:'), localNodeId: node.nodeId });
@@ -131,6 +132,53 @@ void describe('Manager /metrics', () => {
     family(families, 'process_resident_memory_bytes', 'gauge', []);
     family(families, 'nodejs_eventloop_lag_seconds', 'gauge', []);
     for (const name of families.keys()) assert.match(name, /^(flotilla|process|nodejs)_[a-z0-9_]+$/, `${name} follows the naming convention`);
+  });
+});
+
+void describe('Agent /metrics', () => {
+  void it('is served on its own loopback port: task start latency, driver errors, health results, process figures', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-agent-metrics-'));
+    const node = await NodeAgent.create(
+      { clock: systemClock, logger: silentLogger },
+      {
+        dataDir: join(dir, 'agent'),
+        link: { transport: 'unix', socketPath: join(dir, 'm', 'flotilla.sock') },
+        drivers: { kind: 'fake', host: new FakeHost() },
+        agent: { description: { hostname: 'agent-metrics', platform: { os: 'linux', arch: 'x86_64' }, resources: { nanoCpus: 2e9, memoryBytes: 2 ** 31 } } },
+        metrics: { host: '127.0.0.1', port: 0 },
+      },
+    );
+    const manager = new Manager({ clock: systemClock, logger: silentLogger }, { dataDir: join(dir, 'm'), backend: async () => SqliteBackend.open(':memory:'), localNodeId: node.nodeId });
+    try {
+      await manager.start();
+      await node.start();
+      await node.welcomed;
+      const client = new FlotillaClient({ socketPath: manager.socketPath });
+      await client.createService({ name: 'ok', taskTemplate: { driver: 'fake', container: { image: 'img' } } });
+      await client.createService({ name: 'broken', taskTemplate: { driver: 'fake', container: { image: 'img', env: ['FAKE_PREPARE_ERROR=No such image: img'] } } });
+      const store = manager.store;
+      await until(store, 'ok running and broken rejected', () => {
+        const tasks = store.tasks.all();
+        return tasks.some((t) => t.serviceName === 'ok' && t.status.state === 'running') && tasks.some((t) => t.serviceName === 'broken' && t.status.state === 'rejected');
+      });
+      const url = node.metricsUrl;
+      assert.match(url ?? '', /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      const res = await fetch(url ?? '');
+      assert.equal(res.status, 200);
+      const families = parsePrometheusText(await res.text());
+      const starts = family(families, 'flotilla_agent_task_start_duration_seconds', 'histogram', ['driver']);
+      assert.ok((starts.samples.find((s) => s.name.endsWith('_count') && s.labels['driver'] === 'fake')?.value ?? 0) >= 1);
+      const errors = family(families, 'flotilla_agent_driver_errors_total', 'counter', ['driver', 'operation']);
+      assert.ok((errors.samples.find((s) => s.labels['operation'] === 'prepare')?.value ?? 0) >= 1);
+      family(families, 'flotilla_agent_health_checks_total', 'counter', ['kind', 'result']);
+      family(families, 'flotilla_agent_health_changes_total', 'counter', ['health']);
+      family(families, 'process_cpu_seconds_total', 'counter', []);
+      assert.equal((await fetch(url?.replace('/metrics', '/') ?? '')).status, 404);
+    } finally {
+      await node.stop();
+      await manager.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
