@@ -76,6 +76,8 @@ export function chooseAdvertiseAddr(flag: string | undefined, listen: ManagerAdd
 export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSignal, deps: { clock?: Clock; logger?: Logger } = {}): Promise<void> {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger({ level: io.env['FLOTILLA_LOG_LEVEL'] ?? 'warn' });
+  // Checked before anything starts: a bad flag is a usage error with nothing running.
+  const agentMetrics = metricsOption(options.metricsAddr);
   const say = (s: string): void => {
     io.stderr.write(`flotilla server: ${s}\n`);
   };
@@ -111,7 +113,7 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
               link: { transport: 'wss', manager: advertised, token: manager.joinTokens().manager },
               drivers: { kind: 'detect', forced: options.driver, dockerHost: options.dockerHost ?? io.env['DOCKER_HOST'] },
               networking: options.networking !== false,
-              ...metricsOption(options.metricsAddr),
+              ...agentMetrics,
               say,
             },
           ),
