@@ -9,6 +9,7 @@ import type { Logger } from '../lib/logger.ts';
 import { describeNode, type DescriptionOverrides } from './description.ts';
 import type { Driver } from './drivers/driver.ts';
 import type { TaskHook } from './executor/hooks.ts';
+import type { ExecutorMetrics } from './executor/metrics.ts';
 import type { TaskRunner } from './executor/task-runner.ts';
 import { filesHook } from './files/hook.ts';
 import { defaultRuntimeDir, TaskFiles } from './files/task-files.ts';
@@ -50,6 +51,8 @@ export interface AgentDeps {
    * given (a map from a manager whose store lags is ignored). Without it maps are dropped.
    */
   readonly network?: NetworkMapSink;
+  /** Task start latencies, driver errors and health results (the agent's `/metrics`); absent: not recorded. */
+  readonly metrics?: ExecutorMetrics;
 }
 
 export interface AgentOptions {
@@ -113,6 +116,7 @@ export class Agent {
       files: this.#files,
       hooks: [filesHook(this.#files), ...(deps.hooks ?? [])],
       report: (taskId, status) => this.#reporter.report(taskId, status),
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
     });
     this.#session = new Session(
       {

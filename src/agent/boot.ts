@@ -14,6 +14,7 @@ import { ensureCredential, formatManagerAddress, renewCertificate, type ManagerA
 import { NodeNetwork } from './network/node-network.ts';
 import { describeNetwork, detectUnderlay } from './network/underlay.ts';
 import { defaultRuntimeDir } from './files/task-files.ts';
+import { AgentMetrics, AgentMetricsServer } from './metrics.ts';
 import { ensureNodeId } from './node-id.ts';
 import type { Connector } from './session.ts';
 import { connectWebSocket } from './transport/ws.ts';
@@ -53,6 +54,13 @@ export interface NodeAgentOptions {
    * (The drivers line is also `driverLine`, for callers that print it later.)
    */
   readonly say?: (line: string) => void;
+  /**
+   * Serve the agent's Prometheus metrics (`GET /metrics`: task start latency, driver errors,
+   * health check results, process figures) on this address; the CLI's default is
+   * `127.0.0.1:4281` (`--metrics-addr`). An address in use is reported (`say`, the log) and
+   * the node runs without it. Absent: no metrics are kept.
+   */
+  readonly metrics?: { readonly host: string; readonly port: number };
 }
 
 export interface NodeAgentDeps {
@@ -84,16 +92,24 @@ export class NodeAgent {
   readonly welcomed: Promise<string>;
   readonly #renewer: CertRenewer | undefined;
   readonly #network: NodeNetwork | undefined;
+  readonly #metrics: MetricsPort | undefined;
+  #metricsUrl: string | undefined;
   readonly #lifecycle = new Lifecycle('node agent');
 
-  private constructor(nodeId: string, agent: Agent, drivers: readonly Driver[], driverLine: string, renewer: CertRenewer | undefined, network: NodeNetwork | undefined) {
+  private constructor(nodeId: string, agent: Agent, drivers: readonly Driver[], driverLine: string, renewer: CertRenewer | undefined, network: NodeNetwork | undefined, metrics: MetricsPort | undefined) {
     this.nodeId = nodeId;
     this.agent = agent;
     this.drivers = drivers;
     this.driverLine = driverLine;
     this.#renewer = renewer;
     this.#network = network;
+    this.#metrics = metrics;
     this.welcomed = agent.welcomed();
+  }
+
+  /** Where the agent's metrics are served (`http://127.0.0.1:4281/metrics`), once started; undefined when not. */
+  get metricsUrl(): string | undefined {
+    return this.#metricsUrl;
   }
 
   /**
@@ -149,11 +165,16 @@ export class NodeAgent {
       deps.logger.info({ node: nodeId, underlay, unavailable: description.unavailable }, description.unavailable ? `no overlay networks on this node: ${description.unavailable}` : 'network data plane ready');
       agentOptions = { ...agentOptions, description: { ...agentOptions?.description, network: description } };
     }
+    const metrics = options.metrics ? new AgentMetrics() : undefined;
     const agent = new Agent(
-      { ...deps, drivers, dataDir, connect, ...(network ? { hooks: [network.hook], network } : {}) },
+      { ...deps, drivers, dataDir, connect, ...(network ? { hooks: [network.hook], network } : {}), ...(metrics ? { metrics: metrics.executor } : {}) },
       agentOptions,
     );
-    return new NodeAgent(nodeId, agent, drivers, line, renewer, network);
+    const port =
+      metrics && options.metrics
+        ? { server: new AgentMetricsServer({ registry: metrics.registry, logger: deps.logger }), address: options.metrics, logger: deps.logger, ...(options.say ? { say: options.say } : {}) }
+        : undefined;
+    return new NodeAgent(nodeId, agent, drivers, line, renewer, network, port);
   }
 
   /** Starts the certificate renewer and the agent (which recovers its tasks, then connects). */
@@ -161,6 +182,7 @@ export class NodeAgent {
     this.#lifecycle.start();
     this.#renewer?.start();
     try {
+      await this.#serveMetrics();
       await this.#network?.start();
       await this.agent.start();
     } catch (err) {
@@ -175,7 +197,30 @@ export class NodeAgent {
       await this.agent.stop();
       await this.#network?.stop();
       await this.#renewer?.stop();
+      await this.#metrics?.server.close();
       await Promise.all(this.drivers.map((d) => d.close().catch(() => {})));
     });
   }
+
+  /** Opens the metrics port; one that cannot be opened is said and logged, and the node runs on. */
+  async #serveMetrics(): Promise<void> {
+    const m = this.#metrics;
+    if (!m) return;
+    const where = `${m.address.host}:${m.address.port}`;
+    try {
+      this.#metricsUrl = await m.server.listen(m.address);
+      m.say?.(`metrics on ${this.#metricsUrl}`);
+    } catch (err) {
+      m.logger.warn({ err, address: where }, 'agent metrics not served');
+      m.say?.(`metrics not served: cannot listen on ${where} (${(err as Error).message}); choose another with --metrics-addr`);
+    }
+  }
+}
+
+/** The agent's metrics port, as `NodeAgent` keeps it. */
+interface MetricsPort {
+  readonly server: AgentMetricsServer;
+  readonly address: { readonly host: string; readonly port: number };
+  readonly logger: Logger;
+  readonly say?: (line: string) => void;
 }

@@ -4,6 +4,7 @@ import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Driver, Inspection } from './drivers/driver.ts';
 import { runPoststop, type TaskHook } from './executor/hooks.ts';
+import type { ExecutorMetrics } from './executor/metrics.ts';
 import { TaskRunner, type StatusSink } from './executor/task-runner.ts';
 import { fileIdsOf, type TaskFiles } from './files/task-files.ts';
 
@@ -27,6 +28,8 @@ export interface WorkerDeps {
   readonly files?: TaskFiles;
   /** The node's task hooks, in order (see `executor/hooks.ts`); absent: none. */
   readonly hooks?: readonly TaskHook[];
+  /** The task runners' metrics recorder (the agent's `/metrics`); absent: nothing is recorded. */
+  readonly metrics?: ExecutorMetrics;
 }
 
 /**
@@ -127,7 +130,8 @@ export class Worker {
     this.#recovered.delete(task.id);
     const driver = recovered?.driver ?? this.#deps.drivers.get(task.spec.driver);
     const hooks = this.#deps.hooks;
-    const deps = { driver, clock: this.#deps.clock, logger: this.#deps.logger, report: this.#deps.report, ...(hooks ? { hooks } : {}) };
+    const metrics = this.#deps.metrics;
+    const deps = { driver, clock: this.#deps.clock, logger: this.#deps.logger, report: this.#deps.report, ...(hooks ? { hooks } : {}), ...(metrics ? { metrics } : {}) };
     this.#runners.set(task.id, new TaskRunner(deps, task, recovered?.inspection));
   }
 

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../lib/logger.ts';
 import { agentDir, resolveDataDir, socketPath } from '../lib/paths.ts';
 import { Manager } from '../manager/manager.ts';
 import type { CliIo } from './context.ts';
+import { METRICS_ADDR_HELP, metricsOption } from './metrics-addr.ts';
 import { UsageError } from './parse.ts';
 
 export interface DevOptions {
@@ -14,6 +15,8 @@ export interface DevOptions {
   networking?: boolean;
   dataDir?: string;
   driver?: 'docker' | 'exec';
+  /** `--metrics-addr`: where the agent serves its metrics (default 127.0.0.1:4281; `off`). */
+  metricsAddr?: string;
   /** Extra TCP address for the API, `host:port` or `:port`. */
   listen?: string;
 }
@@ -50,6 +53,7 @@ export async function runDev(options: DevOptions, io: CliIo, stop: AbortSignal, 
         link: { transport: 'unix', socketPath: socketPath(dataDir) },
         drivers: { kind: 'detect', forced: options.driver, dockerHost },
         networking: options.networking !== false,
+        ...metricsOption(options.metricsAddr),
       },
     ),
   );
@@ -61,6 +65,7 @@ export async function runDev(options: DevOptions, io: CliIo, stop: AbortSignal, 
     say(`API on ${manager.addresses.join(', ')}`);
     await node.start();
     const welcomed = await Promise.race([node.welcomed, untilAborted(stop)]);
+    if (node.metricsUrl !== undefined) say(`agent metrics on ${node.metricsUrl}`);
     if (welcomed !== undefined) say(`node ${welcomed} ready; try: flotilla service create --name web flotilla/busybox:test sleep 3600`);
     await untilAborted(stop);
     say('shutting down (task containers keep running)');
@@ -78,6 +83,7 @@ export function registerDevCommand(program: Command, io: CliIo): void {
     .option('--no-networking', 'Do not run the overlay network data plane on this host (tasks on networks go to other nodes)')
     .option('--data-dir <dir>', 'State directory (default: $FLOTILLA_HOME, else ~/.flotilla)')
     .addOption(new Option('--driver <driver>', 'Task driver (default: docker when a Docker engine answers, else exec)').choices(['docker', 'exec']))
+    .option('--metrics-addr <addr>', METRICS_ADDR_HELP)
     .option('--listen <addr>', 'Also serve the API on this TCP address, e.g. 127.0.0.1:7420')
     .action(async (opts: DevOptions) => {
       await abortOnSignals(io, (signal) => runDev(opts, io, signal));

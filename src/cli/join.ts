@@ -5,6 +5,7 @@ import { systemClock, type Clock } from '../lib/clock.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { resolveDataDir } from '../lib/paths.ts';
 import type { CliIo } from './context.ts';
+import { METRICS_ADDR_HELP, metricsOption } from './metrics-addr.ts';
 import { abortOnSignals, agentUsageErrors, untilAborted } from './foreground.ts';
 
 export interface JoinOptions {
@@ -14,6 +15,8 @@ export interface JoinOptions {
   dataDir?: string;
   dockerHost?: string;
   driver?: 'docker' | 'exec';
+  /** `--metrics-addr`: where the agent serves its metrics (default 127.0.0.1:4281; `off`). */
+  metricsAddr?: string;
 }
 
 /**
@@ -37,6 +40,7 @@ export async function runJoin(manager: string, options: JoinOptions, io: CliIo, 
         link: { transport: 'wss', manager: addr, token: options.token },
         drivers: { kind: 'detect', forced: options.driver, dockerHost: options.dockerHost ?? io.env['DOCKER_HOST'] },
         networking: options.networking !== false,
+        ...metricsOption(options.metricsAddr),
         say,
       },
     ),
@@ -63,6 +67,7 @@ export function registerJoinCommand(program: Command, io: CliIo): void {
     .option('--data-dir <dir>', 'State directory of this node (default: $FLOTILLA_HOME, else ~/.flotilla)')
     .option('--docker-host <host>', 'Docker engine to run tasks on (default: $DOCKER_HOST, else /var/run/docker.sock)')
     .addOption(new Option('--driver <driver>', 'Task driver (default: docker when a Docker engine answers, else exec)').choices(['docker', 'exec']))
+    .option('--metrics-addr <addr>', METRICS_ADDR_HELP)
     .action(async (manager: string, opts: JoinOptions) => {
       await abortOnSignals(io, (signal) => runJoin(manager, opts, io, signal));
     });

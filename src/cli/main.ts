@@ -6,6 +6,7 @@ import { registerConfigCommands } from './config.ts';
 import { registerContextCommands } from './contexts.ts';
 import { registerDevCommand } from './dev.ts';
 import { isPartialFailure } from './each.ts';
+import { registerEventsCommand } from './events.ts';
 import { registerJoinCommand } from './join.ts';
 import { registerNetworkCommands } from './network.ts';
 import { registerNodeCommands } from './node.ts';
@@ -46,6 +47,7 @@ export function buildProgram(io: CliIo): Command {
   registerSecretCommands(program, context);
   registerConfigCommands(program, context);
   registerNetworkCommands(program, context);
+  registerEventsCommand(program, context);
   for (const c of allCommands(program)) {
     c.exitOverride();
     c.configureOutput({

@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../lib/logger.ts';
 import { agentDir, resolveDataDir } from '../lib/paths.ts';
 import { Manager } from '../manager/manager.ts';
 import type { CliIo } from './context.ts';
+import { METRICS_ADDR_HELP, metricsOption } from './metrics-addr.ts';
 import { abortOnSignals, agentUsageErrors, untilAborted } from './foreground.ts';
 import { parseDuration, UsageError } from './parse.ts';
 
@@ -24,6 +25,8 @@ export interface ServerOptions {
   certLifetime?: string;
   dockerHost?: string;
   driver?: 'docker' | 'exec';
+  /** `--metrics-addr`: where the agent serves its metrics (default 127.0.0.1:4281; `off`). */
+  metricsAddr?: string;
 }
 
 /** `--listen-addr HOST[:PORT]` (default 0.0.0.0:4280). */
@@ -73,6 +76,8 @@ export function chooseAdvertiseAddr(flag: string | undefined, listen: ManagerAdd
 export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSignal, deps: { clock?: Clock; logger?: Logger } = {}): Promise<void> {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger({ level: io.env['FLOTILLA_LOG_LEVEL'] ?? 'warn' });
+  // Checked before anything starts: a bad flag is a usage error with nothing running.
+  const agentMetrics = metricsOption(options.metricsAddr);
   const say = (s: string): void => {
     io.stderr.write(`flotilla server: ${s}\n`);
   };
@@ -108,6 +113,7 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
               link: { transport: 'wss', manager: advertised, token: manager.joinTokens().manager },
               drivers: { kind: 'detect', forced: options.driver, dockerHost: options.dockerHost ?? io.env['DOCKER_HOST'] },
               networking: options.networking !== false,
+              ...agentMetrics,
               say,
             },
           ),
@@ -141,6 +147,7 @@ export function registerServerCommand(program: Command, io: CliIo): void {
     .option('--cert-lifetime <duration>', 'Lifetime of node certificates, e.g. 90d (the default), 12h, 30s')
     .option('--docker-host <host>', 'Docker engine of this host’s agent (default: $DOCKER_HOST, else /var/run/docker.sock)')
     .addOption(new Option('--driver <driver>', 'Task driver of this host’s agent (default: docker when a Docker engine answers, else exec)').choices(['docker', 'exec']))
+    .option('--metrics-addr <addr>', METRICS_ADDR_HELP)
     .action(async (opts: ServerOptions) => {
       await abortOnSignals(io, (signal) => runServer(opts, io, signal));
     });

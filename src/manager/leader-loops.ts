@@ -6,7 +6,7 @@ import { Liveness, type Heartbeats } from './dispatcher/liveness.ts';
 import type { DispatcherOptions } from './dispatcher/options.ts';
 import type { LeaderLoop } from './leader/loop-runner.ts';
 import { Orchestrator } from './orchestrator/orchestrator.ts';
-import { Scheduler } from './scheduler/scheduler.ts';
+import { Scheduler, type SchedulerMetrics } from './scheduler/scheduler.ts';
 
 /** What the leader loops are built from, every term. */
 export interface LeaderLoopDeps {
@@ -17,6 +17,8 @@ export interface LeaderLoopDeps {
   readonly heartbeats: Heartbeats;
   /** The heartbeat period and grace (the same options the sessions get). */
   readonly dispatcher?: DispatcherOptions;
+  /** The loops' metrics recorders (the manager's `/metrics`); absent, nothing is recorded. */
+  readonly metrics?: { readonly scheduler?: SchedulerMetrics };
 }
 
 /**
@@ -29,6 +31,6 @@ export interface LeaderLoopDeps {
 export const leaderLoops: readonly LeaderLoop<LeaderLoopDeps>[] = [
   { name: 'orchestrator', create: (d) => new Orchestrator(d) },
   { name: 'allocator', create: (d) => new Allocator(d) },
-  { name: 'scheduler', create: (d) => new Scheduler(d) },
+  { name: 'scheduler', create: (d) => new Scheduler({ store: d.store, clock: d.clock, logger: d.logger, ...(d.metrics?.scheduler ? { metrics: d.metrics.scheduler } : {}) }) },
   { name: 'node liveness', create: (d) => new Liveness(d, d.dispatcher) },
 ];

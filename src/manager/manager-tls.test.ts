@@ -80,7 +80,8 @@ describe('manager with tls', () => {
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            resolve({ status: res.statusCode ?? 0, body: text === '' ? undefined : (JSON.parse(text) as unknown) });
+            const json = String(res.headers['content-type']).startsWith('application/json');
+            resolve({ status: res.statusCode ?? 0, body: text === '' ? undefined : json ? (JSON.parse(text) as unknown) : text });
           });
         },
       );
@@ -143,6 +144,14 @@ describe('manager with tls', () => {
     assert.equal((await call('GET', '/v1/services', undefined, { token: admin.token })).status, 200);
     const tokens = await call('GET', '/v1/tokens', undefined, { token: admin.token });
     assert.deepEqual(tokens.body, manager.joinTokens());
+  });
+
+  it('serves /metrics to a scraper with the admin bearer token (or certificate) only', async () => {
+    assert.equal((await call('GET', '/metrics')).status, 401);
+    const scraped = await call('GET', '/metrics', undefined, { token: admin.token });
+    assert.equal(scraped.status, 200);
+    assert.match(String(scraped.body), /^# HELP flotilla_/m);
+    assert.equal((await call('GET', '/metrics', undefined, { key: admin.key, cert: admin.cert })).status, 200);
   });
 
   it('joins: a wrong token is 401 with nothing created; a right one gets a certificate with its id and role', async () => {

@@ -21,6 +21,7 @@ import { Keyring } from './keys/keyring.ts';
 import { leaderLoops, type LeaderLoopDeps } from './leader-loops.ts';
 import { AlwaysLeader, type Leadership } from './leader/leadership.ts';
 import { LeaderLoopRunner } from './leader/loop-runner.ts';
+import { ManagerMetrics } from './metrics/manager-metrics.ts';
 import { SealingKey } from './secrets/sealing-key.ts';
 
 export interface ManagerDeps {
@@ -104,6 +105,14 @@ export class Manager {
   #http: HttpListeners | undefined;
   #ca: ClusterCa | undefined;
   #loops: LeaderLoopRunner<LeaderLoopDeps> | undefined;
+  #dispatcher: Sessions | undefined;
+  /** This manager's Prometheus registry and recorders (`GET /metrics`), one per manager. */
+  readonly #metrics = new ManagerMetrics({
+    store: () => this.#store,
+    sessions: () => this.#dispatcher?.sessionFigures() ?? { sessions: 0, maxSilenceMs: 0 },
+    queueDepths: () => this.#loops?.queueDepths ?? [],
+    leading: () => (this.#loops?.running.length ?? 0) > 0,
+  });
   readonly #lifecycle = new Lifecycle('manager');
 
   constructor(deps: ManagerDeps, options: ManagerOptions) {
@@ -164,7 +173,7 @@ export class Manager {
         throw new Error(`another manager is already running with data dir ${dataDir} (it answers on ${this.socketPath})`);
       }
       const backend = await this.#options.backend({ dataDir, clock, logger });
-      const store = await Store.open(backend, { clock, logger, closeBackend: true });
+      const store = await Store.open(backend, { clock, logger, closeBackend: true, metrics: this.#metrics.store });
       this.#store = store;
       this.#started.push({ name: 'store', start: async () => {}, stop: () => store.close() });
       const leadership = await this.#options.leadership({ dataDir, clock, logger, backend });
@@ -186,9 +195,10 @@ export class Manager {
       const sealingKey = await SealingKey.open({ store, keys }, dataDir);
       await ensureIngressNetwork(store, logger);
       // The dispatcher's sessions run on every manager; its node liveness is a leader loop.
-      const dispatcher = new Sessions({ ...deps, secrets: sealingKey }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
+      const dispatcher = new Sessions({ ...deps, secrets: sealingKey, metrics: this.#metrics.dispatcher }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
+      this.#dispatcher = dispatcher;
       const api = new ControlApi(
-        { ...deps, secrets: sealingKey, logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },
+        { ...deps, secrets: sealingKey, metrics: this.#metrics.api, logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },
         { info: { dataDir, ...(ca && tls ? { clusterId: ca.clusterId, advertiseAddr: tls.advertiseAddr } : {}), ...this.#options.info } },
       );
       // On the HTTPS listener an agent speaks for the node of its client certificate; the unix
@@ -205,7 +215,7 @@ export class Manager {
       http.mountUpgrade(AGENT_SESSION_PATH, sessions.upgrade);
       this.#http = http;
       ca?.onServerCredentials((c) => http.setTlsCredentials(c));
-      const loops = new LeaderLoopRunner({ leadership, logger }, leaderLoops, { ...deps, heartbeats: dispatcher });
+      const loops = new LeaderLoopRunner({ leadership, logger }, leaderLoops, { ...deps, heartbeats: dispatcher, metrics: { scheduler: this.#metrics.scheduler } });
       this.#loops = loops;
       const components: Component[] = [
         named('leader loops', loops),

@@ -44,13 +44,30 @@ export interface StoreOptions {
   closeBackend?: boolean;
   /** Objects written per backend commit in `batch`. Default 1,000. */
   batchChunkSize?: number;
+  /** Told about every backend commit (latency, objects written). Default: nothing. */
+  metrics?: StoreMetrics;
 }
+
+/** How a commit ended: applied, refused by a compare (a conflict), or failed. */
+export type CommitOutcome = 'committed' | 'conflict' | 'error';
+
+/**
+ * What the store tells a metrics recorder (the manager's `/metrics`). `commitStarted` is called
+ * as a transaction goes to the backend; the function it returns once it is applied to memory
+ * (or refused, or failed), with the number of objects it put or deleted. The recorder times it.
+ */
+export interface StoreMetrics {
+  commitStarted(): (writes: number, outcome: CommitOutcome) => void;
+}
+
+const NO_METRICS: StoreMetrics = { commitStarted: () => () => {} };
 
 interface CompiledOptions {
   clock: Clock;
   logger: Logger;
   closeBackend: boolean;
   batchChunkSize: number;
+  metrics: StoreMetrics;
 }
 
 function compileOptions(o: StoreOptions): CompiledOptions {
@@ -63,6 +80,7 @@ function compileOptions(o: StoreOptions): CompiledOptions {
     logger: o.logger ?? createLogger(),
     closeBackend: o.closeBackend ?? false,
     batchChunkSize,
+    metrics: o.metrics ?? NO_METRICS,
   };
 }
 
@@ -306,19 +324,23 @@ export class Store {
 
   async #commit(plan: Plan): Promise<TxnResult> {
     for (const p of plan.puts) this.#pending.set(p.key, p);
+    const done = this.#opts.metrics.commitStarted();
     let r: TxnResult;
     try {
       r = await this.#backend.txn(plan.compares, plan.ops);
     } catch (err) {
+      done(plan.ops.length, 'error');
       this.#dropPending(plan);
       if (isBackendError(err) && err.code === 'closed') throw closedError(err);
       throw err;
     }
     if (!r.succeeded) {
+      done(plan.ops.length, 'conflict');
       this.#dropPending(plan);
       return r;
     }
     await this.#applied(r.revision);
+    done(plan.ops.length, 'committed');
     return r;
   }
 

@@ -6,6 +6,7 @@ import type { Logger } from '../../lib/logger.ts';
 import type { Driver, DriverTask, HealthState, Inspection } from '../drivers/driver.ts';
 import { watchHealth, type HealthWatch } from '../health/task-health.ts';
 import { notifyEnded, runPoststop, runPrestart, runPrestop, type TaskHook } from './hooks.ts';
+import type { DriverOperation, ExecutorMetrics } from './metrics.ts';
 import { nextAction, type Phase, type Want } from './phase.ts';
 
 /** Where a runner sends the statuses it observes (the agent's status reporter). */
@@ -24,6 +25,8 @@ export interface TaskRunnerDeps {
    * task, `poststop` in reverse once its process is removed. Absent: none.
    */
   readonly hooks?: readonly TaskHook[];
+  /** Told start latencies, driver errors and health results (the agent's `/metrics`). Absent: nothing. */
+  readonly metrics?: ExecutorMetrics;
 }
 
 /**
@@ -48,6 +51,8 @@ export class TaskRunner {
   /** The last status reported (or the store's): health changes refine it. */
   #last: TaskStatus;
   #health: HealthWatch | undefined;
+  /** When this runner accepted the task (clock ms), for the start latency. */
+  #acceptedAt = 0;
   /**
    * The task's addresses on its networks, once attached (the network hook's, or the adopted
    * process's): part of every status reported from then on.
@@ -171,6 +176,7 @@ export class TaskRunner {
         }
       } catch (err) {
         if (this.#halted) return;
+        if (action === 'stop' || action === 'remove') this.#driverError(action);
         // Driver calls that must not fail (stop, remove) did: retry after a pause.
         this.#deps.logger.warn({ err, task: this.taskId, action }, 'task action failed; retrying');
         await this.#deps.clock.sleep(1_000, this.#abort.signal).catch(() => undefined);
@@ -180,6 +186,7 @@ export class TaskRunner {
 
   async #prepare(): Promise<void> {
     const driver = this.#deps.driver;
+    this.#acceptedAt = this.#deps.clock.now();
     this.#report('accepted', 'accepted');
     if (!driver) {
       this.#report('rejected', 'rejected', { err: `driver ${this.#task.spec.driver} is not available on this node` });
@@ -200,6 +207,7 @@ export class TaskRunner {
       if (pre.prepared.networks?.length) this.#networks = pre.prepared.networks.map((n) => ({ networkId: n.networkId, addr: n.address }));
     } catch (err) {
       if (this.#halted) return;
+      this.#driverError('prepare');
       await runPoststop(hooks, this.taskId, (h, e) => this.#hookCleanupFailed(h, e)).catch(() => undefined);
       this.#report('rejected', 'rejected', { err: messageOf(err) });
       this.#phase = 'rejected';
@@ -217,11 +225,13 @@ export class TaskRunner {
       started = await driver.start(this.taskId);
     } catch (err) {
       if (this.#halted) return;
+      this.#driverError('start');
       this.#report('failed', 'failed to start', { err: messageOf(err) });
       this.#phase = 'exited';
       return;
     }
     this.#phase = 'running';
+    this.#deps.metrics?.taskStarted(this.#task.spec.driver, (this.#deps.clock.now() - this.#acceptedAt) / 1000);
     this.#report('running', 'started', ids(started));
     this.#watchExit();
     this.#watchHealth();
@@ -244,6 +254,7 @@ export class TaskRunner {
       (err: unknown) => {
         this.#stopHealth();
         if (this.#halted || this.#phase !== 'running' || this.#stopping) return;
+        this.#driverError('wait');
         this.#ended();
         this.#report('failed', 'task lost', { err: `lost track of the process: ${messageOf(err)}` });
         this.#phase = 'exited';
@@ -270,6 +281,10 @@ export class TaskRunner {
     notifyEnded(this.#deps.hooks ?? [], this.taskId, (h, e) => this.#hookCleanupFailed(h, e));
   }
 
+  #driverError(operation: DriverOperation): void {
+    this.#deps.metrics?.driverError(this.#task.spec.driver, operation);
+  }
+
   /** Logs a hook's failed cleanup that is not retried (the task's outcome stands). */
   #hookCleanupFailed(hook: string, err: unknown): void {
     this.#deps.logger.warn({ err, task: this.taskId, hook }, 'task hook failed; the task goes on');
@@ -288,7 +303,14 @@ export class TaskRunner {
     const driver = this.#deps.driver;
     if (!driver || this.#health) return;
     const { clock, logger, healthPollMs } = this.#deps;
-    const deps = { driver, clock, logger, ...(healthPollMs === undefined ? {} : { pollMs: healthPollMs }) };
+    const metrics = this.#deps.metrics;
+    const deps = {
+      driver,
+      clock,
+      logger,
+      ...(healthPollMs === undefined ? {} : { pollMs: healthPollMs }),
+      ...(metrics ? { onProbe: (kind: 'http' | 'tcp' | 'command', ok: boolean) => metrics.healthProbe(kind, ok) } : {}),
+    };
     const task = { id: this.taskId, check: this.#task.spec.container.healthcheck, health: this.#task.status.health };
     this.#health = watchHealth(deps, task, (health, output) => this.#onHealth(health, output));
   }
@@ -305,6 +327,7 @@ export class TaskRunner {
   #onHealth(health: HealthState, output: string): void {
     if (this.#halted || this.#stopping || this.#phase !== 'running' || this.#state !== 'running') return;
     if (this.#last.health === health) return;
+    this.#deps.metrics?.healthChanged(health);
     if (health === 'unhealthy') {
       this.#stopHealth();
       const reason = output.trim() === '' ? 'health check failed' : output.trim();

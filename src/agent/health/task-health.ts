@@ -39,6 +39,8 @@ export interface TaskHealthDeps {
   readonly logger: Logger;
   /** How often a driver-judged health is polled at most. Default 1 s (less when the spec's interval is shorter). */
   readonly pollMs?: number;
+  /** Told the outcome of each probe of an agent-side check (the agent's `/metrics`). */
+  readonly onProbe?: (kind: 'http' | 'tcp' | 'command', ok: boolean) => void;
 }
 
 /** A running health watch; `stop()` is idempotent and silences it. */
@@ -74,8 +76,16 @@ export function watchHealth(deps: TaskHealthDeps, task: HealthTask, listener: He
     return poller;
   }
   if (!check) return undefined;
-  const probe = agentProbe(source, check, driver, task.id);
-  if (!probe) return undefined;
+  const inner = agentProbe(source, check, driver, task.id);
+  if (!inner) return undefined;
+  const onProbe = deps.onProbe;
+  const probe: Probe = onProbe
+    ? async (signal) => {
+        const r = await inner(signal);
+        onProbe(source, r.ok);
+        return r;
+      }
+    : inner;
   const monitor = new HealthMonitor({ clock }, check, probe, listener, task.health);
   monitor.start();
   return monitor;

@@ -92,6 +92,11 @@ export class Allocator {
     );
   }
 
+  /** Tasks waiting to be allocated (the loop's queue depth, for `/metrics`). */
+  get queueDepth(): number {
+    return this.#candidates.size;
+  }
+
   get state(): LifecycleState {
     return this.#lifecycle.state;
   }

@@ -48,6 +48,19 @@ export interface ControlApiDeps {
    * Without it `POST /v1/secrets` answers `unavailable`.
    */
   readonly secrets?: SecretSealer;
+  /**
+   * Records each answered request and renders `GET /metrics` (wired by the composition root to
+   * the manager's registry). Without it nothing is recorded and `GET /metrics` is a 404.
+   */
+  readonly metrics?: ApiMetrics;
+}
+
+/** What the control API tells a metrics recorder, and asks it for. */
+export interface ApiMetrics {
+  /** One answered request: `route` is the route pattern (`/v1/services/:idOrName`), never the raw URL. */
+  request(method: string, route: string, status: number, seconds: number): void;
+  /** The Prometheus text exposition `GET /metrics` serves. */
+  exposition(): Promise<{ readonly contentType: string; readonly text: string }>;
 }
 
 /** Seals a secret's plaintext for the object `aad` (its id); the API never opens. */

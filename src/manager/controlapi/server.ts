@@ -10,6 +10,7 @@ import { registerConfigRoutes } from './configs.ts';
 import { registerEventRoutes } from './events.ts';
 import { registerInfoRoutes } from './info.ts';
 import { registerJoinRoutes } from './join.ts';
+import { registerMetrics } from './metrics.ts';
 import { registerNetworkRoutes } from './networks.ts';
 import { registerNodeRoutes } from './nodes.ts';
 import { OpenApiCollector } from './openapi.ts';
@@ -21,7 +22,7 @@ import { registerTaskRoutes } from './tasks.ts';
 import { validatorCompiler } from './validation.ts';
 import { PACKAGE_VERSION } from './version.ts';
 
-export type { ClusterAuthority, ControlApiDeps, ControlApiOptions, LogSource, SecretSealer } from './context.ts';
+export type { ApiMetrics, ClusterAuthority, ControlApiDeps, ControlApiOptions, LogSource, SecretSealer } from './context.ts';
 
 /**
  * The REST API of a manager: validates and writes specs to the store, reads objects back
@@ -57,6 +58,7 @@ export class ControlApi {
     });
     this.#openapi.attach(this.#app);
     registerAuth(this.#app, this.#ctx);
+    registerMetrics(this.#app, this.#ctx);
     registerJoinRoutes(this.#app, this.#ctx);
     registerInfoRoutes(this.#app, this.#ctx);
     registerServiceRoutes(this.#app, this.#ctx);

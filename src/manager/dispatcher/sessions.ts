@@ -36,6 +36,14 @@ export interface SessionsDeps {
    * no secret is sent (tasks using one are rejected by their agent).
    */
   readonly secrets?: SecretOpener;
+  /** Told the gap before each heartbeat (the manager's `/metrics`). Default: nothing. */
+  readonly metrics?: DispatcherMetrics;
+}
+
+/** What the sessions tell a metrics recorder. */
+export interface DispatcherMetrics {
+  /** A heartbeat arrived `gapMs` after the session's previous message. */
+  heartbeat(gapMs: number): void;
 }
 
 /** A node this manager has heard from (kept in memory; the store sees it every 10 s). */
@@ -60,6 +68,7 @@ export class Sessions {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #secrets: SecretOpener | undefined;
+  readonly #metrics: DispatcherMetrics | undefined;
   readonly #o: CompiledDispatcherOptions;
   readonly #ingest: StatusIngest;
   readonly #lifecycle = new Lifecycle('dispatcher sessions', {
@@ -81,11 +90,28 @@ export class Sessions {
     this.#clock = deps.clock;
     this.#logger = deps.logger.child({ component: 'dispatcher' });
     this.#secrets = deps.secrets;
+    this.#metrics = deps.metrics;
     this.#o = compileDispatcherOptions(options);
     this.#ingest = new StatusIngest(
       { store: this.#store, clock: this.#clock, logger: this.#logger },
       { batchMs: this.#o.statusBatchMs, maxBatch: this.#o.maxStatusBatch },
     );
+  }
+
+  /**
+   * Agent sessions open now (past their handshake), and the longest any of them has been
+   * silent (clock ms; 0 with none): read by `/metrics` at scrape time.
+   */
+  sessionFigures(): { sessions: number; maxSilenceMs: number } {
+    const now = this.#clock.now();
+    let sessions = 0;
+    let maxSilenceMs = 0;
+    for (const l of this.#live.values()) {
+      if (l.session?.state !== 'ready') continue;
+      sessions++;
+      maxSilenceMs = Math.max(maxSilenceMs, now - l.lastSeen);
+    }
+    return { sessions, maxSilenceMs };
   }
 
   /** The heartbeat period agents are told to use. */
@@ -244,7 +270,9 @@ export class Sessions {
     if (s.state !== 'ready' || s.nodeId === undefined) return; // before welcome: ignored
     const l = this.#live.get(s.nodeId);
     if (l?.session !== s) return;
-    l.lastSeen = this.#clock.now();
+    const now = this.#clock.now();
+    if (m.type === 'heartbeat') this.#metrics?.heartbeat(now - l.lastSeen);
+    l.lastSeen = now;
     switch (m.type) {
       case 'heartbeat':
         return;

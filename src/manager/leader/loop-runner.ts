@@ -6,6 +6,8 @@ import type { Leadership } from './leadership.ts';
 export interface Loop {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Keys waiting in the loop's work queue, when it has one (for `/metrics`). */
+  readonly queueDepth?: number;
 }
 
 /**
@@ -59,6 +61,13 @@ export class LeaderLoopRunner<D> {
   /** Names of the loops running now (empty while following). */
   get running(): string[] {
     return (this.#term ?? []).map((r) => r.name);
+  }
+
+  /** The work queue depth of each running loop that has one (empty while following). */
+  get queueDepths(): { readonly loop: string; readonly depth: number }[] {
+    const out: { loop: string; depth: number }[] = [];
+    for (const r of this.#term ?? []) if (r.loop.queueDepth !== undefined) out.push({ loop: r.name, depth: r.loop.queueDepth });
+    return out;
   }
 
   /**

@@ -58,6 +58,11 @@ export class Orchestrator {
     );
   }
 
+  /** Services waiting in the work queue (the loop's queue depth, for `/metrics`). */
+  get queueDepth(): number {
+    return this.#queue.length;
+  }
+
   get state(): LifecycleState {
     return this.#lifecycle.state;
   }

@@ -140,7 +140,7 @@ void test('plan keeps a gated task pending with the reason, and places it once t
   const pending = makeTask({ id: 'web-1', serviceId: 'web', serviceName: 'web', status: { state: 'pending' } });
   const nodes = [makeNode({ id: 'n1' })];
   const closed = plan({ nodes, tasks: [], dependencies: snapshot([db, w], []) }, [pending]);
-  assert.deepEqual(closed, { assignments: [], unschedulable: [{ taskId: 'web-1', reason: 'waiting for db: service_started (0 of 1 running)' }] });
+  assert.deepEqual(closed, { assignments: [], unschedulable: [{ taskId: 'web-1', reason: 'waiting for db: service_started (0 of 1 running)', cause: 'dependency' }] });
   const dbTask = task('db', 1, { state: 'running' });
   const open = plan({ nodes, tasks: [dbTask], dependencies: snapshot([db, w], [dbTask]) }, [pending]);
   assert.deepEqual(open.assignments, [{ taskId: 'web-1', nodeId: 'n1' }]);

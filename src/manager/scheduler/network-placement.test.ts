@@ -34,7 +34,7 @@ void describe('plan: tasks on networks', () => {
     const nodes = [node('a'), node('b', plane({ unavailable: 'no vxlan support' })), node('c', plane({ unavailable: 'no vxlan support' }))];
     const r = plan({ nodes, tasks: [], network: lookup([front]) }, [on(front)]);
     assert.deepEqual(r.unschedulable, [
-      { taskId: 't1', reason: 'no suitable node (2 nodes cannot run overlay networks: no vxlan support; 1 node has no network data plane)' },
+      { taskId: 't1', reason: 'no suitable node (2 nodes cannot run overlay networks: no vxlan support; 1 node has no network data plane)', cause: 'no_suitable_node' },
     ]);
     const ok = plan({ nodes: [...nodes, node('d', plane())], tasks: [], network: lookup([front]) }, [on(front)]);
     assert.deepEqual(ok.assignments, [{ taskId: 't1', nodeId: 'd' }]);
@@ -44,13 +44,13 @@ void describe('plan: tasks on networks', () => {
     const nodes = [node('a', plane()), node('b', plane()), node('c', plane())];
     const r = plan({ nodes, tasks: [], network: lookup([secnet]) }, [on(secnet)]);
     assert.deepEqual(r.unschedulable, [
-      { taskId: 't1', reason: 'no suitable node (3 nodes cannot encrypt network secnet (no kernel IPsec or WireGuard))' },
+      { taskId: 't1', reason: 'no suitable node (3 nodes cannot encrypt network secnet (no kernel IPsec or WireGuard))', cause: 'no_suitable_node' },
     ]);
     const withIpsec = plan({ nodes: [...nodes, node('d', plane({ encryption: 'ipsec' }))], tasks: [], network: lookup([secnet]) }, [on(secnet)]);
     assert.deepEqual(withIpsec.assignments, [{ taskId: 't1', nodeId: 'd' }]);
     const pinned = plan({ nodes, tasks: [], network: lookup([secnet]) }, [{ ...on(secnet), nodeId: 'b' }]);
     assert.deepEqual(pinned.unschedulable, [
-      { taskId: 't1', reason: 'cannot run on node b: node cannot encrypt network secnet (no kernel IPsec or WireGuard)' },
+      { taskId: 't1', reason: 'cannot run on node b: node cannot encrypt network secnet (no kernel IPsec or WireGuard)', cause: 'node_unsuitable' },
     ]);
   });
 
@@ -66,12 +66,12 @@ void describe('plan: tasks on networks', () => {
     assert.deepEqual(r.assignments, [{ taskId: 't1', nodeId: 'n03' }, { taskId: 't2', nodeId: 'n03' }]);
     const none = plan({ nodes: [node('a', plane())], tasks: [], network: lookup([small]) }, [on(small)]);
     assert.deepEqual(none.unschedulable, [
-      { taskId: 't1', reason: 'no suitable node (1 node has no address range on network small, which has none left (15 nodes hold one))' },
+      { taskId: 't1', reason: 'no suitable node (1 node has no address range on network small, which has none left (15 nodes hold one))', cause: 'no_suitable_node' },
     ]);
   });
 
   void it('says so when a network is gone', () => {
     const r = plan({ nodes: [node('a', plane())], tasks: [], network: lookup([]) }, [on(front)]);
-    assert.deepEqual(r.unschedulable, [{ taskId: 't1', reason: 'network front not found' }]);
+    assert.deepEqual(r.unschedulable, [{ taskId: 't1', reason: 'network front not found', cause: 'invalid_spec' }]);
   });
 });

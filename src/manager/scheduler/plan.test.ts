@@ -149,8 +149,8 @@ void describe('plan', () => {
     ]);
     assert.deepEqual(r.assignments, [{ taskId: 'ga', nodeId: 'a' }]);
     assert.deepEqual(r.unschedulable, [
-      { taskId: 'gb', reason: 'cannot run on node beta: node not ready' },
-      { taskId: 'gz', reason: 'cannot run on node zzz: node not found' },
+      { taskId: 'gb', reason: 'cannot run on node beta: node not ready', cause: 'node_unsuitable' },
+      { taskId: 'gz', reason: 'cannot run on node zzz: node not found', cause: 'node_not_found' },
     ]);
   });
 

@@ -17,10 +17,18 @@ export interface Assignment {
   readonly nodeId: string;
 }
 
-/** A task no node can take now, and why. */
+/**
+ * Why a task waits, as a small fixed set (a metrics label): its service's `dependsOn` is not
+ * met; its spec cannot be placed (an invalid constraint, a network not found); the node a
+ * global task is pinned to is gone or cannot take it; no node fits.
+ */
+export type UnschedulableCause = 'dependency' | 'invalid_spec' | 'node_not_found' | 'node_unsuitable' | 'no_suitable_node';
+
+/** A task no node can take now, and why: the status message, and its `cause`. */
 export interface Unschedulable {
   readonly taskId: string;
   readonly reason: string;
+  readonly cause: UnschedulableCause;
 }
 
 /** What `plan` decided; every schedulable input task is in exactly one of the two lists. */
@@ -57,7 +65,7 @@ export function plan(snapshot: ClusterSnapshot, pending: readonly Task[], _now?:
     if (!isSchedulable(t)) continue;
     const waiting = gateOf(snapshot, t.serviceId, gates);
     if (waiting !== undefined) {
-      unschedulable.push({ taskId: t.id, reason: waiting });
+      unschedulable.push({ taskId: t.id, reason: waiting, cause: 'dependency' });
       continue;
     }
     if (t.nodeId !== undefined) {
@@ -75,12 +83,12 @@ export function plan(snapshot: ClusterSnapshot, pending: readonly Task[], _now?:
     const nodeId = t.nodeId as string;
     const demand = demands.of(t);
     if ('error' in demand) {
-      unschedulable.push({ taskId: t.id, reason: demand.error });
+      unschedulable.push({ taskId: t.id, reason: demand.error, cause: 'invalid_spec' });
       continue;
     }
     const i = table.index.get(nodeId);
     if (i === undefined) {
-      unschedulable.push({ taskId: t.id, reason: `cannot run on node ${nodeId}: node not found` });
+      unschedulable.push({ taskId: t.id, reason: `cannot run on node ${nodeId}: node not found`, cause: 'node_not_found' });
       continue;
     }
     const node = table.nodes[i] as Node;
@@ -91,7 +99,7 @@ export function plan(snapshot: ClusterSnapshot, pending: readonly Task[], _now?:
       failure = dynamicFailure(dynamicFiltersFor(byNode), table, i, byNode, 0)?.explain(table, i, byNode).one;
     }
     if (failure !== undefined) {
-      unschedulable.push({ taskId: t.id, reason: `cannot run on node ${node.description.hostname}: ${failure}` });
+      unschedulable.push({ taskId: t.id, reason: `cannot run on node ${node.description.hostname}: ${failure}`, cause: 'node_unsuitable' });
       continue;
     }
     assignments.push({ taskId: t.id, nodeId });
@@ -104,7 +112,7 @@ export function plan(snapshot: ClusterSnapshot, pending: readonly Task[], _now?:
     const first = tasks[0] as Task;
     const demand = demands.of(first);
     if ('error' in demand) {
-      for (const t of tasks) unschedulable.push({ taskId: t.id, reason: demand.error });
+      for (const t of tasks) unschedulable.push({ taskId: t.id, reason: demand.error, cause: 'invalid_spec' });
       continue;
     }
     const key = staticKey(demand);
@@ -135,7 +143,7 @@ export function plan(snapshot: ClusterSnapshot, pending: readonly Task[], _now?:
       const i = heap.top();
       if (i < 0) {
         reason ??= explain(table, st, filters, demand, serviceScratch);
-        unschedulable.push({ taskId: t.id, reason });
+        unschedulable.push({ taskId: t.id, reason, cause: 'no_suitable_node' });
         continue;
       }
       assignments.push({ taskId: t.id, nodeId: (table.nodes[i] as Node).id });

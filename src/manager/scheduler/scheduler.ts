@@ -6,13 +6,24 @@ import { Lifecycle } from '../../lib/lifecycle.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Store } from '../../store/store.ts';
 import { holdsNode, isSchedulable } from './node-info.ts';
-import { plan, type PlanResult } from './plan.ts';
+import { plan, type PlanResult, type UnschedulableCause } from './plan.ts';
 
 /** What the scheduler needs from the manager. */
 export interface SchedulerDeps {
   readonly store: Store;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Told the outcome of every pass (the manager's `/metrics`). Default: nothing. */
+  readonly metrics?: SchedulerMetrics;
+}
+
+/** What the scheduler tells a metrics recorder. */
+export interface SchedulerMetrics {
+  /**
+   * After each pass: the tasks moved to `assigned`, and the tasks left waiting by cause (as of
+   * this pass; a cause with none is absent).
+   */
+  pass(placed: number, waiting: ReadonlyMap<UnschedulableCause, number>): void;
 }
 
 /** Tuning knobs; every one is optional. */
@@ -95,12 +106,19 @@ export class Scheduler {
    */
   #waitingOn: ReadonlySet<string> = new Set();
   readonly stats: SchedulerStats = { passes: 0, assigned: 0, reasonsWritten: 0 };
+  readonly #metrics: SchedulerMetrics | undefined;
 
   constructor(deps: SchedulerDeps, options?: SchedulerOptions) {
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#log = deps.logger.child({ component: 'scheduler' });
     this.#opts = compileSchedulerOptions(options);
+    this.#metrics = deps.metrics;
+  }
+
+  /** Tasks waiting for a pass (the control loop's queue depth, for `/metrics`). */
+  get queueDepth(): number {
+    return this.#pending.size;
   }
 
   /** Reads the pending tasks and subscribes to changes, in one synchronous step. */
@@ -221,7 +239,10 @@ export class Scheduler {
       if (t && isSchedulable(t)) pending.push(t);
       else this.#pending.delete(id);
     }
-    if (pending.length === 0) return;
+    if (pending.length === 0) {
+      this.#metrics?.pass(0, new Map());
+      return;
+    }
     this.stats.passes++;
     const started = this.#clock.now();
     this.#waitingOn = dependenciesOf(store, pending);
@@ -240,6 +261,11 @@ export class Scheduler {
     const { written, reasons, errors } = await this.#commit(result);
     this.stats.assigned += written;
     this.stats.reasonsWritten += reasons;
+    if (this.#metrics) {
+      const waiting = new Map<UnschedulableCause, number>();
+      for (const u of result.unschedulable) waiting.set(u.cause, (waiting.get(u.cause) ?? 0) + 1);
+      this.#metrics.pass(written, waiting);
+    }
     this.#log.debug(
       {
         pending: pending.length,
