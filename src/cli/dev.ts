@@ -1,5 +1,6 @@
 import { abortOnSignals, agentUsageErrors, untilAborted } from './foreground.ts';
 import { mkdir } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { Option, type Command } from 'commander';
 import { NodeAgent } from '../agent/boot.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
@@ -7,6 +8,7 @@ import { createLogger, type Logger } from '../lib/logger.ts';
 import { agentDir, resolveDataDir, socketPath } from '../lib/paths.ts';
 import { Manager } from '../manager/manager.ts';
 import type { CliIo } from './context.ts';
+import { DASHBOARD_ADDR_HELP, DEFAULT_DASHBOARD_ADDR, dashboardAssets, serveDevDashboard } from './dashboard.ts';
 import { METRICS_ADDR_HELP, metricsOption } from './metrics-addr.ts';
 import { UsageError } from './parse.ts';
 
@@ -19,6 +21,8 @@ export interface DevOptions {
   metricsAddr?: string;
   /** Extra TCP address for the API, `host:port` or `:port`. */
   listen?: string;
+  /** `--dashboard-addr`: where the web dashboard listens (default 127.0.0.1:4280; `off`). */
+  dashboardAddr?: string;
 }
 
 /** `host:port`, `:port` (all interfaces… no: loopback) or `port` → a TCP address. */
@@ -27,6 +31,21 @@ export function parseListen(text: string): { host: string; port: number } {
   const port = Number(m?.[2]);
   if (!m || port < 1 || port > 65_535) throw new UsageError(`invalid --listen "${text}": expected HOST:PORT, e.g. 127.0.0.1:7420`);
   return { host: m[1] === undefined || m[1] === '' ? '127.0.0.1' : m[1], port };
+}
+
+/**
+ * `--dashboard-addr`: a loopback address, or undefined for `off`. Dev's dashboard listener is
+ * plain HTTP in front of the trusted API, so it never listens beyond this host.
+ */
+export function parseDashboardAddr(text: string | undefined): { host: string; port: number } | undefined {
+  if (text === 'off') return undefined;
+  const m = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec((text ?? DEFAULT_DASHBOARD_ADDR).trim());
+  const port = Number(m?.[2]);
+  const host = m?.[1] === undefined || m[1] === '' || m[1] === 'localhost' ? '127.0.0.1' : m[1];
+  const loopback = (isIP(host) === 4 && host.startsWith('127.')) || host === '::1';
+  // Port 0: any free port (tests); the printed address says which.
+  if (!m || port > 65_535 || !loopback) throw new UsageError(`invalid --dashboard-addr "${text}": expected a loopback HOST:PORT (127.0.0.1:4280, [::1]:4280) or off: the dev dashboard never listens beyond this host`);
+  return { host, port };
 }
 
 /**
@@ -39,6 +58,7 @@ export async function runDev(options: DevOptions, io: CliIo, stop: AbortSignal, 
   const logger = deps.logger ?? createLogger({ level: io.env['FLOTILLA_LOG_LEVEL'] ?? 'warn' });
   const dataDir = resolveDataDir({ flag: options.dataDir, env: io.env });
   const listen = options.listen === undefined ? [] : [parseListen(options.listen)];
+  const dashboardAddr = parseDashboardAddr(options.dashboardAddr);
   const say = (s: string): void => {
     io.stderr.write(`flotilla dev: ${s}\n`);
   };
@@ -57,12 +77,18 @@ export async function runDev(options: DevOptions, io: CliIo, stop: AbortSignal, 
       },
     ),
   );
-  const manager = new Manager({ clock, logger }, { dataDir, listen, localNodeId: node.nodeId, info: { mode: 'dev', drivers: node.drivers.map((d) => d.name).join(',') } });
+  const assets = dashboardAddr ? await dashboardAssets(say) : undefined;
+  const manager = new Manager(
+    { clock, logger },
+    { dataDir, listen, localNodeId: node.nodeId, info: { mode: 'dev', drivers: node.drivers.map((d) => d.name).join(',') }, ...(assets ? { dashboard: { assets } } : {}) },
+  );
+  let dashboard: Awaited<ReturnType<typeof serveDevDashboard>> = undefined;
   try {
     await manager.start();
     say(`data in ${dataDir}`);
     say(node.driverLine);
     say(`API on ${manager.addresses.join(', ')}`);
+    if (manager.dashboard && dashboardAddr) dashboard = await serveDevDashboard(manager.dashboard, dashboardAddr, { logger, say, chosen: options.dashboardAddr !== undefined });
     await node.start();
     const welcomed = await Promise.race([node.welcomed, untilAborted(stop)]);
     if (node.metricsUrl !== undefined) say(`agent metrics on ${node.metricsUrl}`);
@@ -70,6 +96,7 @@ export async function runDev(options: DevOptions, io: CliIo, stop: AbortSignal, 
     await untilAborted(stop);
     say('shutting down (task containers keep running)');
   } finally {
+    await dashboard?.stop();
     await node.stop();
     await manager.stop();
   }
@@ -85,6 +112,7 @@ export function registerDevCommand(program: Command, io: CliIo): void {
     .addOption(new Option('--driver <driver>', 'Task driver (default: docker when a Docker engine answers, else exec)').choices(['docker', 'exec']))
     .option('--metrics-addr <addr>', METRICS_ADDR_HELP)
     .option('--listen <addr>', 'Also serve the API on this TCP address, e.g. 127.0.0.1:7420')
+    .option('--dashboard-addr <addr>', DASHBOARD_ADDR_HELP)
     .action(async (opts: DevOptions) => {
       await abortOnSignals(io, (signal) => runDev(opts, io, signal));
     });

@@ -9,6 +9,7 @@ import { systemClock, type Clock } from '../lib/clock.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { agentDir, resolveDataDir } from '../lib/paths.ts';
 import { Manager } from '../manager/manager.ts';
+import { dashboardAssets } from './dashboard.ts';
 import type { CliIo } from './context.ts';
 import { METRICS_ADDR_HELP, metricsOption } from './metrics-addr.ts';
 import { abortOnSignals, agentUsageErrors, untilAborted } from './foreground.ts';
@@ -88,12 +89,14 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
   const advertised: ManagerAddress = { host: advertiseAddr, port: listen.port };
 
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const assets = await dashboardAssets(say);
   const manager = new Manager(
     { clock, logger },
     {
       dataDir,
       tls: { listen, advertiseAddr, ...(certLifetimeMs === undefined ? {} : { certLifetimeMs }) },
       info: { mode: 'server', advertise: formatManagerAddress({ host: advertiseAddr, port: listen.port }) },
+      ...(assets ? { dashboard: { assets } } : {}),
     },
   );
   let node: NodeAgent | undefined;
@@ -101,6 +104,7 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
     await manager.start();
     say(`data in ${dataDir}`);
     say(`API on ${manager.addresses.join(', ')}`);
+    if (assets) say(`dashboard on https://${formatManagerAddress(advertised)}/ui/ (sign in with the admin token of admin/context.json)`);
     say(`admin credential in ${join(dataDir, 'admin')}; on another host: flotilla context import NAME context.json (a copy of ${join(dataDir, 'admin', 'context.json')})`);
     io.stdout.write(`To add a worker to this cluster, run on it:\n\n    flotilla join --token ${manager.joinTokens().worker} ${formatManagerAddress(advertised)}\n\n`);
     if (options.agent !== false) {

@@ -13,6 +13,7 @@ import { Store } from '../store/store.ts';
 import { ClusterCa } from './ca/cluster-ca.ts';
 import { ensureIngressNetwork } from './controlapi/ingress.ts';
 import { ControlApi } from './controlapi/server.ts';
+import { DashboardGate, type DashboardAssets } from './dashboard/gate.ts';
 import { Sessions } from './dispatcher/sessions.ts';
 import { agentSessions } from './dispatcher/ws-server.ts';
 import { HttpListeners, type ListenAddress } from './http/listeners.ts';
@@ -71,6 +72,12 @@ export interface ManagerOptions {
    * 4280 is the CLI's). Absent: no CA, no HTTPS (`flotilla dev`).
    */
   tls?: ManagerTlsOptions;
+  /**
+   * The web dashboard's built files: served under `/ui/` on every listener (sign-in with the
+   * admin token on HTTPS); `dashboard` is its gate, which `flotilla dev` also serves on a
+   * loopback listener of its own. Absent: no dashboard.
+   */
+  dashboard?: { readonly assets: DashboardAssets };
 }
 
 export interface ManagerTlsOptions {
@@ -98,7 +105,9 @@ interface Component {
  */
 export class Manager {
   readonly #deps: ManagerDeps;
-  readonly #options: Required<Omit<ManagerOptions, 'tls'>>;
+  readonly #options: Required<Omit<ManagerOptions, 'tls' | 'dashboard'>>;
+  readonly #dashboardAssets: DashboardAssets | undefined;
+  #dashboard: DashboardGate | undefined;
   readonly #tls: ManagerTlsOptions | undefined;
   readonly #started: Component[] = [];
   #store: Store | undefined;
@@ -117,7 +126,8 @@ export class Manager {
 
   constructor(deps: ManagerDeps, options: ManagerOptions) {
     this.#deps = deps;
-    const { tls, ...rest } = options;
+    const { tls, dashboard, ...rest } = options;
+    this.#dashboardAssets = dashboard?.assets;
     this.#options = { listen: [], info: {}, localNodeId: '', backend: sqliteBackend, leadership: alwaysLeader, ...rest };
     this.#tls = tls;
   }
@@ -145,6 +155,11 @@ export class Manager {
   /** Where the API listens, once started (`unix:///…`, `http://…`). */
   get addresses(): string[] {
     return this.#http?.addresses ?? [];
+  }
+
+  /** The dashboard's gate (its `handler`, login links), once started with the `dashboard` option. */
+  get dashboard(): DashboardGate | undefined {
+    return this.#dashboard;
   }
 
   /** Names of the leader loops running now: all of `leaderLoops` while leading, else none. */
@@ -212,6 +227,10 @@ export class Manager {
         },
       );
       http.mount('/', api.handler);
+      if (this.#dashboardAssets) {
+        this.#dashboard = new DashboardGate({ clock, api: api.handler, ...(ca ? { isAdminToken: (t: string) => ca.isAdminToken(t) } : {}) }, this.#dashboardAssets);
+        http.mount('/ui', this.#dashboard.handler);
+      }
       http.mountUpgrade(AGENT_SESSION_PATH, sessions.upgrade);
       this.#http = http;
       ca?.onServerCredentials((c) => http.setTlsCredentials(c));
