@@ -11,6 +11,7 @@ PATH="$PWD/node_modules/.bin:$PATH"
 export PATH
 echo "== type check"
 tsc --noEmit -p .
+tsc --noEmit -p src/ui/app   # the dashboard's browser code (DOM types)
 echo "== lint"
 eslint .
 echo "== tests"

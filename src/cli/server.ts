@@ -104,7 +104,7 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
     await manager.start();
     say(`data in ${dataDir}`);
     say(`API on ${manager.addresses.join(', ')}`);
-    if (assets) say(`dashboard on https://${formatManagerAddress(advertised)}/ui/ (sign in with the admin token of admin/context.json)`);
+    if (assets) say(`dashboard on https://${formatManagerAddress(advertised)}/ui/ (sign in with the admin token: ${join(dataDir, 'admin', 'token')})`);
     say(`admin credential in ${join(dataDir, 'admin')}; on another host: flotilla context import NAME context.json (a copy of ${join(dataDir, 'admin', 'context.json')})`);
     io.stdout.write(`To add a worker to this cluster, run on it:\n\n    flotilla join --token ${manager.joinTokens().worker} ${formatManagerAddress(advertised)}\n\n`);
     if (options.agent !== false) {

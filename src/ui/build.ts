@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type * as Esbuild from 'esbuild';
 
 /** One built file of the dashboard (the manager's `DashboardAsset`, structurally). */
 export interface BuiltAsset {
@@ -23,7 +24,7 @@ export class DashboardBuildError extends Error {
  * an output directory. Takes a fraction of a second.
  */
 export async function buildDashboard(): Promise<Map<string, BuiltAsset>> {
-  let esbuild: typeof import('esbuild');
+  let esbuild: typeof Esbuild;
   try {
     esbuild = await import('esbuild');
   } catch (err) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FakeClock } from '../../testing/fake-clock.ts';
@@ -14,7 +14,7 @@ const ASSETS: DashboardAssets = new Map([
 /** A gate in front of a fake API that echoes what reached it. */
 async function serve(options: { adminToken?: string } = {}): Promise<{ base: string; gate: DashboardGate; clock: FakeClock; server: Server }> {
   const clock = new FakeClock();
-  const api = (req: IncomingMessage, res: import('node:http').ServerResponse): void => {
+  const api = (req: IncomingMessage, res: ServerResponse): void => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ url: req.url, cookie: req.headers.cookie ?? null, authorization: req.headers.authorization ?? null }));
   };
   const token = options.adminToken;

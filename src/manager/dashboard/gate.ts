@@ -112,7 +112,7 @@ export class DashboardGate {
       session = this.#sessions.redeemNonce(body['nonce']);
       if (!session) throw new ApiError('unauthenticated', 'this login link was used already or has expired: restart `flotilla dev` for a new one');
     } else if (typeof body['token'] === 'string' && this.#deps.isAdminToken) {
-      if (!this.#deps.isAdminToken(body['token'])) throw new ApiError('unauthenticated', 'not the admin token (it is in admin/context.json of the manager’s data dir)');
+      if (!this.#deps.isAdminToken(body['token'])) throw new ApiError('unauthenticated', 'not the admin token (it is in admin/token of the manager’s data dir)');
       session = this.#sessions.open(body['token']);
     } else {
       throw new ApiError('invalid_argument', signIn === 'token' ? 'sign in with {"token": "<admin token>"}' : 'sign in with the login link `flotilla dev` printed');

@@ -35,5 +35,5 @@ export function signInView(how: 'link' | 'token', problem: string | undefined, d
     h('label', {}, 'Admin token ', input),
     h('button', { type: 'submit' }, 'Sign in'),
   );
-  return h('section', { class: 'sign-in' }, h('h2', {}, 'Sign in'), message, h('p', {}, 'The admin token is in ', h('code', {}, 'admin/context.json'), ' of the manager’s data directory.'), form);
+  return h('section', { class: 'sign-in' }, h('h2', {}, 'Sign in'), message, h('p', {}, 'The admin token is in ', h('code', {}, 'admin/token'), ' of the manager’s data directory.'), form);
 }
