@@ -125,6 +125,13 @@ describe('web dashboard in chromium', { skip }, () => {
     await page.screenshot({ path: join(ARTIFACTS, 'service.png'), fullPage: true });
   });
 
+  it('signs out: the cookie no longer reaches the API', async () => {
+    const status = await page.evaluate(async () => (await fetch('/ui/session', { method: 'DELETE', headers: { 'x-flotilla-dashboard': '1' } })).status);
+    assert.equal(status, 204);
+    await page.reload();
+    await page.getByText('Open the login link').waitFor({ timeout: APPEAR_MS });
+  });
+
   it('fetched nothing from anywhere but the manager', () => {
     assert.deepEqual(offsite, []);
   });

@@ -1,4 +1,5 @@
 import type { FlotillaClient } from '../../client/client.ts';
+import { isClientError } from '../../client/errors.ts';
 import type { ClusterEvent } from '../../api/event.ts';
 import type { Node } from '../../api/node.ts';
 import type { Service } from '../../api/service.ts';
@@ -31,8 +32,12 @@ export class ClusterState {
   readonly services = new Map<string, Service>();
   readonly tasks = new Map<string, Task>();
   readonly recent: RecentEvent[] = [];
-  /** `live` once the lists are read and the stream is open; `reconnecting` while it is not. */
-  status: 'loading' | 'live' | 'reconnecting' = 'loading';
+  /**
+   * `live` once the lists are read and the stream is open; `reconnecting` while it is not;
+   * `signed-out` when the session ended (the stream stops); `stale` when the manager no longer
+   * has the history to resume from (start again: the page reloads).
+   */
+  status: 'loading' | 'live' | 'reconnecting' | 'signed-out' | 'stale' = 'loading';
   readonly #client: FlotillaClient;
   readonly #opened: Promise<void>;
   readonly #listeners = new Set<() => void>();
@@ -56,7 +61,9 @@ export class ClusterState {
   /** Opens the stream, reads the lists, then follows the stream (reconnecting after a second). */
   async start(): Promise<void> {
     const streaming = this.#follow();
-    await this.#opened;
+    // A stream that ends before it opened (signed out) leaves nothing to load.
+    await Promise.race([this.#opened, streaming]);
+    if (this.status !== 'loading') return;
     await this.#load();
     const held = this.#held ?? [];
     this.#held = undefined;
@@ -89,8 +96,15 @@ export class ClusterState {
           if (this.#held) this.#held.push(ev);
           else this.#apply(ev);
         }
-      } catch {
+      } catch (err) {
         if (this.#abort.signal.aborted) return;
+        const code = isClientError(err) ? err.code : undefined;
+        const end = code === 'unauthenticated' ? 'signed-out' : code === 'failed_precondition' ? 'stale' : undefined;
+        if (end !== undefined) {
+          this.status = end;
+          this.#changed();
+          return;
+        }
       }
       this.status = 'reconnecting';
       this.#changed();

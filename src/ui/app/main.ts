@@ -47,6 +47,13 @@ function runApp(): void {
   };
   onNavigate = show;
   state.subscribe(() => {
+    if (state.status === 'stale') location.reload();
+    if (state.status === 'signed-out') {
+      state.stop();
+      onNavigate = undefined;
+      void boot('Your session ended: sign in again.');
+      return;
+    }
     status.textContent = state.status;
     status.className = `status ${state.status}`;
     view.update(state);
