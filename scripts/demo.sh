@@ -33,4 +33,5 @@ else
 TXT
 fi
 echo "  npx flotilla node ls"
+echo "The web dashboard: open the one-time login link \`flotilla dev\` printed above (http://127.0.0.1:4280/ui/login#…)."
 echo "Ctrl-C stops Flotilla (the containers keep running and are adopted on the next start)."
