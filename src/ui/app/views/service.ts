@@ -7,8 +7,8 @@ import { imageOf, portsOf } from './services.ts';
 import type { View } from './view.ts';
 
 /**
- * `/ui/services/NAME`: the service's facts and its tasks — slot, node, state (and desired
- * state), since when, exit code, and the error or the reason a pending task waits.
+ * `/ui/services/NAME`: the service's facts and its tasks — slot, node, state and health (and
+ * desired state), since when, exit code, and the error or the reason a pending task waits.
  */
 export function serviceView(name: string): View {
   const facts = h('dl', { class: 'facts', 'data-test': 'facts' });
@@ -57,7 +57,7 @@ function taskRow(t: Task, nodeName: (id: string | undefined) => string): HTMLEle
     { class: `trow state-${t.status.state}`, 'data-task': t.id, 'data-state': t.status.state },
     h('span', { class: 'mono' }, `${t.serviceName}.${t.slot ?? t.nodeId?.slice(0, 6) ?? ''}`),
     h('span', {}, nodeName(t.nodeId)),
-    h('span', { class: 'state' }, t.status.state),
+    h('span', { class: 'state', title: t.status.health ?? '' }, t.status.health ? `${t.status.state} · ${t.status.health}` : t.status.state),
     h('span', {}, t.desiredState),
     h('span', { title: t.status.timestamp }, since(t.status.timestamp)),
     h('span', {}, t.status.exitCode ?? ''),
