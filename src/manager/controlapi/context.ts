@@ -1,3 +1,4 @@
+import type { BuildEvent, BuildOptions, BuildOutcome, BuiltImage } from '../../api/build.ts';
 import type { X509Certificate } from 'node:crypto';
 import type { PeerIdentity } from '../../api/cluster.ts';
 import type { JoinRequest, JoinResponse, RenewResponse, TokensResponse } from '../../api/join.ts';
@@ -48,6 +49,17 @@ export interface ControlApiDeps {
    * Without it `POST /v1/secrets` answers `unavailable`.
    */
   readonly secrets?: SecretSealer;
+  /**
+   * Builds images and knows the built ones (`manager/images`, wired by the composition root).
+   * Without it `POST /v1/builds` answers `unavailable`.
+   */
+  readonly images?: ImageBuilds;
+}
+
+/** Built images, as the control API uses them (docs/builds.md). */
+export interface ImageBuilds {
+  find(ref: string): BuiltImage | undefined;
+  build(name: string, options: BuildOptions, context: AsyncIterable<Buffer | Uint8Array>, emit: (e: BuildEvent) => void): Promise<BuildOutcome>;
 }
 
 /** Seals a secret's plaintext for the object `aad` (its id); the API never opens. */

@@ -1,4 +1,4 @@
-import type { AgentMessage, AssignmentsMessage, Connection, HelloMessage } from '../../api/agent-protocol.ts';
+import type { AgentMessage, AssignmentsMessage, Connection, HelloMessage, ManagerMessage } from '../../api/agent-protocol.ts';
 import { parseAgentMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
 import type { LogLine, LogQuery } from '../../api/log-line.ts';
 import type { NodeDescription } from '../../api/node.ts';
@@ -35,6 +35,17 @@ export interface SessionsDeps {
    * no secret is sent (tasks using one are rejected by their agent).
    */
   readonly secrets?: SecretOpener;
+  /**
+   * Handles the image messages of agents (`blob-read`, `build-*`: docs/builds.md) and hears
+   * of closed sessions. Without it those messages are dropped.
+   */
+  readonly images?: SessionImages;
+}
+
+/** The image service as the sessions see it (wired by `manager.ts`). */
+export interface SessionImages {
+  onAgentMessage(nodeId: string, m: AgentMessage): boolean;
+  nodeGone(nodeId: string): void;
 }
 
 /** A node this manager has heard from (kept in memory; the store sees it every 10 s). */
@@ -59,6 +70,7 @@ export class Sessions {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #secrets: SecretOpener | undefined;
+  readonly #images: SessionImages | undefined;
   readonly #o: CompiledDispatcherOptions;
   readonly #ingest: StatusIngest;
   readonly #lifecycle = new Lifecycle('dispatcher sessions', {
@@ -80,6 +92,7 @@ export class Sessions {
     this.#clock = deps.clock;
     this.#logger = deps.logger.child({ component: 'dispatcher' });
     this.#secrets = deps.secrets;
+    this.#images = deps.images;
     this.#o = compileDispatcherOptions(options);
     this.#ingest = new StatusIngest(
       { store: this.#store, clock: this.#clock, logger: this.#logger },
@@ -103,6 +116,14 @@ export class Sessions {
   /** Node ids with an open, registered session. */
   connectedNodes(): string[] {
     return [...this.#live].filter(([, l]) => l.session?.state === 'ready').map(([id]) => id);
+  }
+
+  /** Sends a message to a node over its open session; false when it has none. */
+  sendTo(nodeId: string, m: ManagerMessage): boolean {
+    const s = this.#live.get(nodeId)?.session;
+    if (s?.state !== 'ready') return false;
+    s.send(m);
+    return true;
   }
 
   async start(): Promise<void> {
@@ -190,6 +211,7 @@ export class Sessions {
       const l = s.nodeId === undefined ? undefined : this.#live.get(s.nodeId);
       // The node stays `ready` until its heartbeats are overdue: a quick reconnect is no outage.
       if (l?.session === s) l.session = undefined;
+      if (s.nodeId !== undefined) this.#images?.nodeGone(s.nodeId);
     });
   }
 
@@ -261,6 +283,9 @@ export class Sessions {
         stream?.end(m.error === undefined ? undefined : new DispatcherError('agent_error', m.error));
         return;
       }
+      default:
+        this.#images?.onAgentMessage(s.nodeId, m);
+        return;
     }
   }
 
