@@ -12,6 +12,9 @@ import { Type, type Static } from '@sinclair/typebox';
 /** The repository prefix of built images: no registry answers to it, so no engine pulls it. */
 export const BUILT_IMAGE_DOMAIN = 'flotilla.local';
 
+/** The image a service with `build:` names until it is built (never deployed: the deploy needs the built one). */
+export const UNBUILT_IMAGE = `${BUILT_IMAGE_DOMAIN}/unbuilt`;
+
 /** The options of one build, as the compose file gives them (after interpolation). */
 export const BuildOptions = Type.Object(
   {

@@ -1,3 +1,4 @@
+import { UNBUILT_IMAGE } from '../api/build.ts';
 import { isApiError } from '../api/errors.ts';
 import type { ServiceSpec } from '../api/service.ts';
 import { validateServiceSpec } from '../api/validate.ts';
@@ -31,6 +32,14 @@ export interface ConvertedStack {
   readonly warnings: string[];
 }
 
+export interface ConvertOptions {
+  /**
+   * The image each service with `build:` runs, by service key (the built image's reference:
+   * docs/builds.md). `build` itself is read by `build.ts`; a service that builds runs this image.
+   */
+  readonly images?: Readonly<Record<string, string>>;
+}
+
 /** Service fields the converter maps; every other field present gets a warning. */
 const MAPPED = new Set([
   'image', 'command', 'entrypoint', 'environment', 'labels', 'ports', 'healthcheck', 'user', 'working_dir', 'stop_signal',
@@ -48,7 +57,7 @@ const MAPPED = new Set([
  * which the stack deployer replaces with the real id. Throws a ComposeError when a resulting
  * spec is invalid.
  */
-export function toServiceSpecs(project: ComposeProject, stack: string): ConvertedStack {
+export function toServiceSpecs(project: ComposeProject, stack: string, options: ConvertOptions = {}): ConvertedStack {
   const warnings: string[] = [];
   const services: ServiceSpec[] = [];
   const problems: ComposeProblem[] = [];
@@ -61,8 +70,8 @@ export function toServiceSpecs(project: ComposeProject, stack: string): Converte
       warnings.push(`service ${name}: field \`${field}\` ${what}`);
     };
     for (const k of Object.keys(s)) if (!MAPPED.has(k) && k !== 'other') warn(k);
-    for (const k of Object.keys(s.other ?? {})) warn(k);
-    const input = serviceInput(name, s, project, stack, networks, warn);
+    for (const k of Object.keys(s.other ?? {})) if (k !== 'build') warn(k);
+    const input = serviceInput(name, s, project, stack, networks, warn, options.images?.[name]);
     try {
       services.push(validateServiceSpec(input));
     } catch (err) {
@@ -79,13 +88,15 @@ export function toServiceSpecs(project: ComposeProject, stack: string): Converte
   return { services, networks, volumes: resources('volumes'), secrets: resources('secrets'), configs: resources('configs'), warnings };
 }
 
-function serviceInput(name: string, s: ServiceConfig, project: ComposeProject, stack: string, networks: readonly StackNetwork[], warn: Warn): Record<string, unknown> {
+function serviceInput(name: string, s: ServiceConfig, project: ComposeProject, stack: string, networks: readonly StackNetwork[], warn: Warn, built?: string): Record<string, unknown> {
   const d: Deploy = s.deploy ?? {};
   const container: Record<string, unknown> = {
     labels: { ...s.labels, [STACK_NAMESPACE_LABEL]: stack },
     env: Object.entries(s.environment ?? {}).filter(([, v]) => v !== null).map(([k, v]) => `${k}=${v}`),
   };
-  if (s.image !== undefined) container['image'] = s.image;
+  // Until it is built (a dry run, `stack config`), a service with `build:` names a placeholder.
+  const image = built ?? (s.other?.['build'] === undefined ? s.image : (s.image ?? UNBUILT_IMAGE));
+  if (image !== undefined) container['image'] = image;
   if (s.entrypoint) container['command'] = s.entrypoint;
   if (s.command) container['args'] = s.command;
   if (s.working_dir !== undefined) container['workdir'] = s.working_dir;

@@ -1,8 +1,10 @@
 import { isAbsolute, normalize, relative, resolve } from 'node:path';
 import { ApiError, type ErrorDetail } from '../../api/errors.ts';
+import type { StackBuild } from '../../api/build.ts';
 import type { StackNeeds, StackSpec } from '../../api/stack.ts';
+import { projectBuilds } from '../../compose/build.ts';
 import { toServiceSpecs, type ConvertedStack, type StackResource } from '../../compose/convert.ts';
-import { formatProblem, isComposeError, type ComposeProblem } from '../../compose/errors.ts';
+import { ComposeError, formatProblem, isComposeError, type ComposeProblem } from '../../compose/errors.ts';
 import { loadProject, type LoaderFs, type LoadResult } from '../../compose/load.ts';
 
 /**
@@ -28,6 +30,8 @@ export interface LoadedStack {
   readonly converted: ConvertedStack;
   readonly secrets: readonly FileObjectData[];
   readonly configs: readonly FileObjectData[];
+  /** The builds of services with `build:` (docs/builds.md), contexts on the client. */
+  readonly builds: readonly StackBuild[];
   /** Loader and converter warnings, one line each. */
   readonly warnings: readonly string[];
   /**
@@ -81,9 +85,15 @@ export function loadStack(spec: StackSpec): StackLoad {
 
   let loaded: LoadResult;
   let converted: ConvertedStack;
+  let builds: StackBuild[];
+  let buildWarnings: string[];
   try {
     loaded = loadProject({ files: spec.composeFiles, cwd: dir, env, profiles: spec.profiles, projectName: spec.name, fs });
-    converted = toServiceSpecs(loaded.project, spec.name);
+    const b = projectBuilds(loaded.project, dir);
+    if (b.problems.length > 0) throw new ComposeError(b.problems);
+    builds = b.builds;
+    buildWarnings = b.warnings;
+    converted = toServiceSpecs(loaded.project, spec.name, { images: spec.builtImages ?? {} });
   } catch (err) {
     if (!isComposeError(err)) throw err;
     const lacking = needs();
@@ -128,7 +138,7 @@ export function loadStack(spec: StackSpec): StackLoad {
     files: spec.files.filter((f) => !secretFiles.has(normalize(f.path))),
     environment: Object.fromEntries(Object.entries(environment).filter(([k]) => !secretVars.has(k))),
   };
-  return { loaded: { converted, secrets, configs, warnings: [...loaded.warnings, ...converted.warnings], stored } };
+  return { loaded: { converted, secrets, configs, builds, warnings: [...loaded.warnings, ...buildWarnings, ...converted.warnings], stored } };
 }
 
 function invalid(problems: readonly ComposeProblem[]): ApiError {
