@@ -190,15 +190,14 @@ export class Manager {
       await ensureIngressNetwork(store, logger);
       // The dispatcher's sessions run on every manager; its node liveness is a leader loop.
       // Built images (docs/builds.md): blobs in <dataDir>/blobs, built and fetched over the sessions.
-      let sessionsRef: Sessions | undefined;
-      const images = new ImageService({
+      // The closures run only once the sessions exist (a build or a blob read comes through them).
+      const images: ImageService = new ImageService({
         ...deps,
         blobs: new BlobStore(join(dataDir, 'blobs')),
-        send: (nodeId, m) => sessionsRef?.sendTo(nodeId, m) ?? false,
-        builders: () => builderNodes(store, sessionsRef?.connectedNodes() ?? [], localNodeId),
+        send: (nodeId, m): boolean => dispatcher.sendTo(nodeId, m),
+        builders: () => builderNodes(store, dispatcher.connectedNodes(), localNodeId),
       });
       const dispatcher = new Sessions({ ...deps, secrets: sealingKey, images }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
-      sessionsRef = dispatcher;
       const api = new ControlApi(
         { ...deps, secrets: sealingKey, images, logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },
         { info: { dataDir, ...(ca && tls ? { clusterId: ca.clusterId, advertiseAddr: tls.advertiseAddr } : {}), ...this.#options.info } },

@@ -6,7 +6,7 @@ import { CodedError, errorGuard } from '../../lib/coded-error.ts';
 import { newId } from '../../lib/ids.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Store } from '../../store/store.ts';
-import { BlobStore, isBlobError, type BlobWriter } from './blob-store.ts';
+import { isBlobError, type BlobStore, type BlobWriter } from './blob-store.ts';
 
 export type ImageErrorCode = 'too_large' | 'unavailable' | 'build_failed' | 'not_found';
 

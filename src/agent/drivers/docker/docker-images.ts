@@ -60,7 +60,11 @@ export class DockerImages implements DriverImages {
       res = (await this.#docker.buildImage(body as unknown as NodeJS.ReadableStream, query)) as NodeJS.ReadableStream;
     } catch (e) {
       // The engine refused the build outright (a Dockerfile it cannot parse, a missing one).
-      if (statusOf(e) !== undefined) throw dockerError(e, 'build_failed');
+      if (statusOf(e) !== undefined) {
+        const err = dockerError(e, 'build_failed');
+        // dockerode's wording around the engine's: "(HTTP code 400) unexpected - dockerfile parse error …".
+        throw new DriverError('build_failed', err.message.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim(), { cause: e });
+      }
       throw dockerError(e, 'unavailable', `build ${ref}`);
     }
     const onAbort = (): void => {
