@@ -37,8 +37,7 @@ export function projectBuilds(project: ComposeProject, dir: string): ProjectBuil
 
 function parseBuild(service: string, s: ServiceConfig, raw: unknown, dir: string, problems: ComposeProblem[], warnings: string[]): StackBuild | undefined {
   const path = `services.${service}.build`;
-  const other = s.other ?? {};
-  const problem = (at: string, message: string, pos = posOfValue(other, 'build')): undefined => {
+  const problem = (at: string, message: string, pos = posOfValue(s, 'build')): undefined => {
     problems.push({ code: 'invalid_value', pos, path: at, message });
     return undefined;
   };
