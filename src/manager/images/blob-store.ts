@@ -97,7 +97,7 @@ export class BlobStore {
   }
 
   /** Writes all of `source` as one blob (`too_large` past `maxBytes`, nothing kept). */
-  async put(source: AsyncIterable<Buffer | Uint8Array>, maxBytes: number): Promise<{ readonly digest: string; readonly size: number }> {
+  async put(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, maxBytes: number): Promise<{ readonly digest: string; readonly size: number }> {
     const w = await this.writer(maxBytes);
     try {
       for await (const chunk of source) await w.write(Buffer.from(chunk));

@@ -85,7 +85,7 @@ export class ImageService {
    * Builds `context` (a tar) as image `name` with `options`, reporting progress through
    * `emit`; resolves with how it ended: the image (`cached` when the cluster had it) or why not.
    */
-  async build(name: string, options: BuildOptions, context: AsyncIterable<Buffer | Uint8Array>, emit: (e: BuildEvent) => void): Promise<BuildOutcome> {
+  async build(name: string, options: BuildOptions, context: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, emit: (e: BuildEvent) => void): Promise<BuildOutcome> {
     try {
       const { image, cached } = await this.buildImage(name, options, context, emit);
       return { done: image, cached };
@@ -96,7 +96,7 @@ export class ImageService {
   }
 
   /** `build`, throwing an `ImageError` instead of returning a failure. */
-  async buildImage(name: string, options: BuildOptions, context: AsyncIterable<Buffer | Uint8Array>, emit: (e: BuildEvent) => void): Promise<{ image: BuiltImage; cached: boolean }> {
+  async buildImage(name: string, options: BuildOptions, context: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, emit: (e: BuildEvent) => void): Promise<{ image: BuiltImage; cached: boolean }> {
     let ctx;
     try {
       ctx = await this.#d.blobs.put(context, this.#maxContext);
