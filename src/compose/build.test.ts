@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { UNBUILT_IMAGE } from '../api/build.ts';
 import { projectBuilds } from './build.ts';
+import { toServiceSpecs } from './convert.ts';
 import { loadProject } from './load.ts';
 import { memFs } from './mem-fs.ts';
 
@@ -47,5 +49,16 @@ describe('projectBuilds', () => {
     const outside = load('services:\n  a:\n    build:\n      context: .\n      dockerfile: ../Dockerfile\n');
     assert.match(outside.problems[0]?.message ?? '', /outside the build context/);
     assert.equal(outside.problems[0]?.path, 'services.a.build.dockerfile');
+  });
+});
+
+describe('toServiceSpecs of a service with build:', () => {
+  const { project } = loadProject({ files: ['compose.yaml'], cwd: '/p', env: {}, fs: memFs({ '/p/compose.yaml': 'services:\n  web:\n    build: .\n' }) });
+  it('runs the built image it is given, a placeholder until then, and does not warn about build', () => {
+    const built = `flotilla.local/shop_web:${'a'.repeat(64)}`;
+    const withImage = toServiceSpecs(project, 'shop', { images: { web: built } });
+    assert.equal(withImage.services[0]?.taskTemplate.container.image, built);
+    assert.deepEqual(withImage.warnings, []);
+    assert.equal(toServiceSpecs(project, 'shop').services[0]?.taskTemplate.container.image, UNBUILT_IMAGE);
   });
 });
