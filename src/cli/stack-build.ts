@@ -29,9 +29,13 @@ export function isBuildFailed(e: unknown): e is BuildFailed {
   return e instanceof BuildFailed;
 }
 
-/** The image name of a stack's service: `STACK_SERVICE` as Docker takes it (lowercase). */
+/**
+ * The image name of a stack's service: `STACK_SERVICE` as Docker takes a repository name
+ * (lowercase; letters and digits joined by one `.`, one or two `_`, or dashes).
+ */
 export function imageName(stack: string, service: string): string {
-  return `${stack}_${service}`.toLowerCase().replace(/[^a-z0-9_.-]/g, '-');
+  const name = `${stack}_${service}`.toLowerCase().replace(/[^a-z0-9]+/g, (sep) => (/^(\.|_{1,2}|-+)$/.test(sep) ? sep : '-'));
+  return name.replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '') || 'image';
 }
 
 /** How many lines of output a quiet build shows when it fails. */
@@ -55,7 +59,7 @@ export async function buildStackImages(client: Pick<FlotillaClient, 'getImage' |
       images[b.service] = ref;
       continue;
     }
-    io.say(`Building service ${b.service} from ${b.context} (${packed.files} files, ${packed.tar.length} bytes)`);
+    io.say(`Building service ${b.service} from ${b.context} (${packed.files} ${packed.files === 1 ? 'file' : 'files'}, ${packed.tar.length} bytes)`);
     const tail: string[] = [];
     let outcome: { ref: string } | BuildFailure | undefined;
     for await (const e of client.build(name, b.options, packed.tar)) {
