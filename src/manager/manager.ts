@@ -191,9 +191,12 @@ export class Manager {
       // The dispatcher's sessions run on every manager; its node liveness is a leader loop.
       // Built images (docs/builds.md): blobs in <dataDir>/blobs, built and fetched over the sessions.
       // The closures run only once the sessions exist (a build or a blob read comes through them).
+      const blobs = new BlobStore(join(dataDir, 'blobs'));
+      // One manager per data dir (checked above): no other writer is mid-upload.
+      await blobs.clearTemporary();
       const images: ImageService = new ImageService({
         ...deps,
-        blobs: new BlobStore(join(dataDir, 'blobs')),
+        blobs,
         send: (nodeId, m): boolean => dispatcher.sendTo(nodeId, m),
         builders: () => builderNodes(store, dispatcher.connectedNodes(), localNodeId),
       });

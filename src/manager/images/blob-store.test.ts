@@ -36,6 +36,10 @@ describe('BlobStore', () => {
   it('refuses more than the limit and keeps nothing of it', async () => {
     await assert.rejects(blobs.put([Buffer.alloc(600), Buffer.alloc(600)], 1000), (e) => isBlobError(e) && e.code === 'too_large');
     assert.deepEqual(await readdir(join(dir, 'tmp')), [], 'no partial file is left');
+    const w = await blobs.writer(1000);
+    await w.write(Buffer.from('half'));
+    await blobs.clearTemporary();
+    await assert.rejects(w.commit(), 'an unfinished blob is gone once cleared');
   });
 
   it('says so for an unknown or malformed digest', async () => {

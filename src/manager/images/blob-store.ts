@@ -128,6 +128,14 @@ export class BlobStore {
     }
   }
 
+  /**
+   * Removes what writers left unfinished (a manager that stopped mid-upload). Only for the
+   * blob store's one owner, at its start: a writer in progress would lose its file.
+   */
+  async clearTemporary(): Promise<void> {
+    await rm(join(this.#dir, 'tmp'), { recursive: true, force: true });
+  }
+
   /** Removes a blob (no error when it is gone). */
   async remove(digest: string): Promise<void> {
     await rm(this.path(digest), { force: true });
