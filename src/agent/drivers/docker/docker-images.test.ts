@@ -43,20 +43,20 @@ describe('docker images: build, save, load', { skip, timeout: 300_000 }, () => {
     await driver.close();
   });
 
-  /** A context tar: the Dockerfile and greeting.txt. */
-  async function context(dockerfile: string): Promise<Buffer> {
+  /** A context tar: the Dockerfile (at `path`) and greeting.txt. */
+  async function context(dockerfile: string, path = 'Dockerfile'): Promise<Buffer> {
     const p = pack();
     const out: Buffer[] = [];
     p.on('data', (c: unknown) => out.push(c as Buffer));
     const ended = new Promise<void>((resolve) => p.on('end', () => resolve()));
-    p.entry({ name: 'Dockerfile' }, dockerfile);
+    p.entry({ name: path }, dockerfile);
     p.entry({ name: 'greeting.txt' }, 'hello\n');
     p.finalize();
     await ended;
     return Buffer.concat(out);
   }
 
-  test('builds with args, target and labels; the saved archive loads back as the same image', async () => {
+  test('builds with the dockerfile, args, target and labels given; the saved archive loads back as the same image', async () => {
     const tar = await context([
       `FROM ${TEST_IMAGE} AS base`,
       'ARG WORD=none',
@@ -65,9 +65,9 @@ describe('docker images: build, save, load', { skip, timeout: 300_000 }, () => {
       'FROM base AS final',
       'RUN echo never > /never',
       '',
-    ].join('\n'));
+    ].join('\n'), 'build/App.Dockerfile');
     const lines: string[] = [];
-    await driver.images.build(chunks(tar), REF, { dockerfile: 'Dockerfile', target: 'base', args: { WORD: 'built' }, labels: { 'flt.test': RUN } }, (l) => lines.push(l));
+    await driver.images.build(chunks(tar), REF, { dockerfile: 'build/App.Dockerfile', target: 'base', args: { WORD: 'built' }, labels: { 'flt.test': RUN } }, (l) => lines.push(l));
     assert.ok(lines.some((l) => /^Step \d+\/\d+ : COPY greeting.txt/.test(l)), lines.join('\n'));
     assert.ok(!lines.some((l) => l.includes('echo never')), 'the target stage ends the build');
     const built = await docker.getImage(REF).inspect();
