@@ -26,11 +26,11 @@ export const nodeTransport: Transport = {
  * `ClientError` with the API's code and message.
  */
 export function send(target: Target, req: RawRequest): Promise<IncomingMessage> {
-  const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
+  const payload = req.body !== undefined ? JSON.stringify(req.body) : req.raw === undefined ? undefined : Buffer.from(req.raw.data.buffer, req.raw.data.byteOffset, req.raw.data.byteLength);
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
   if ('url' in target && target.token !== undefined) headers['authorization'] = `Bearer ${target.token}`;
   if (payload !== undefined) {
-    headers['content-type'] = 'application/json';
+    headers['content-type'] = req.body === undefined && req.raw ? req.raw.contentType : 'application/json';
     headers['content-length'] = String(Buffer.byteLength(payload));
   }
   return new Promise<IncomingMessage>((resolve, reject) => {

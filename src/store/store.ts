@@ -159,6 +159,7 @@ export class Store {
       config: new MemTable(TABLES.config),
       stack: new MemTable(TABLES.stack),
       network: new MemTable(TABLES.network),
+      image: new MemTable(TABLES.image),
     };
     this.nodes = this.#mem.node;
     this.services = this.#mem.service;

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../../api/errors.ts';
+import { isBuiltImageRef, type StackBuild } from '../../api/build.ts';
+import { ApiError, type ErrorDetail } from '../../api/errors.ts';
 import { NoContent } from '../../api/meta.ts';
 import type { StoredSecret } from '../../api/secret.ts';
 import {
@@ -73,6 +74,7 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
         throw incomplete(name, load.needs);
       }
       const { loaded } = load;
+      if (!req.query.dryRun) checkBuiltImages(name, loaded.builds, req.body.builtImages ?? {}, ctx);
       const sealer = ctx.deps.secrets;
       if (loaded.secrets.some((s) => s.data !== undefined) && !sealer) {
         throw new ApiError('unavailable', 'this manager has no secret sealing key: a stack with secrets cannot be deployed');
@@ -90,7 +92,8 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
           };
           // Nothing is written: ids are placeholders and nothing is sealed.
           const plan = planStack(current, target, req.query.prune, { now: ctx.deps.clock.now(), newId, seal: () => '', holds: holdsData });
-          return { dryRun: true, needs: { files: [], variables: [] }, changes: plan.changes, warnings: [...loaded.warnings] };
+          const builds = loaded.builds.length > 0 ? { builds: [...loaded.builds] } : {};
+          return { dryRun: true, needs: { files: [], variables: [] }, ...builds, changes: plan.changes, warnings: [...loaded.warnings] };
         } finally {
           for (const s of loaded.secrets) s.data?.fill(0);
         }
@@ -168,6 +171,27 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
       return reply.code(204).send();
     },
   });
+}
+
+/**
+ * Every service with `build:` runs a built image the cluster holds, named in `builtImages`
+ * (the client built it first: docs/builds.md), and `builtImages` names no other service.
+ */
+function checkBuiltImages(stack: string, builds: readonly StackBuild[], builtImages: Readonly<Record<string, string>>, ctx: RouteContext): void {
+  const details: ErrorDetail[] = [];
+  const building = new Set(builds.map((b) => b.service));
+  for (const b of builds) {
+    const ref = builtImages[b.service];
+    if (ref === undefined) {
+      details.push({ path: `builtImages.${b.service}`, message: `service ${b.service} has \`build:\` and the request names no built image for it (\`flotilla stack deploy\` builds it first)` });
+    } else if (!isBuiltImageRef(ref) || ctx.deps.images?.find(ref) === undefined) {
+      throw new ApiError('failed_precondition', `stack ${stack}: service ${b.service} would run image ${ref}, which the cluster does not have: build it first (POST /v1/builds)`);
+    }
+  }
+  for (const service of Object.keys(builtImages)) {
+    if (!building.has(service)) details.push({ path: `builtImages.${service}`, message: `service ${service} has no \`build:\` in the compose files` });
+  }
+  if (details.length > 0) throw new ApiError('invalid_argument', `stack ${stack}: ${details[0]?.message ?? ''}`, { details });
 }
 
 /** A deploy whose request lacks inputs the files read (a client that skipped the dry run). */

@@ -1,4 +1,4 @@
-import type { AgentMessage, AssignmentsMessage, Connection, HelloMessage } from '../../api/agent-protocol.ts';
+import type { AgentMessage, AssignmentsMessage, Connection, HelloMessage, ManagerMessage } from '../../api/agent-protocol.ts';
 import { parseAgentMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
 import type { LogLine, LogQuery } from '../../api/log-line.ts';
 import type { AttachedContainer } from '../../api/network.ts';
@@ -38,6 +38,17 @@ export interface SessionsDeps {
   readonly secrets?: SecretOpener;
   /** Told the gap before each heartbeat (the manager's `/metrics`). Default: nothing. */
   readonly metrics?: DispatcherMetrics;
+  /**
+   * Handles the image messages of agents (`blob-read`, `build-*`: docs/builds.md) and hears
+   * of closed sessions. Without it those messages are dropped.
+   */
+  readonly images?: SessionImages;
+}
+
+/** The image service as the sessions see it (wired by `manager.ts`). */
+export interface SessionImages {
+  onAgentMessage(nodeId: string, m: AgentMessage): boolean;
+  nodeGone(nodeId: string): void;
 }
 
 /** What the sessions tell a metrics recorder. */
@@ -69,6 +80,7 @@ export class Sessions {
   readonly #logger: Logger;
   readonly #secrets: SecretOpener | undefined;
   readonly #metrics: DispatcherMetrics | undefined;
+  readonly #images: SessionImages | undefined;
   readonly #o: CompiledDispatcherOptions;
   readonly #ingest: StatusIngest;
   readonly #lifecycle = new Lifecycle('dispatcher sessions', {
@@ -91,6 +103,7 @@ export class Sessions {
     this.#logger = deps.logger.child({ component: 'dispatcher' });
     this.#secrets = deps.secrets;
     this.#metrics = deps.metrics;
+    this.#images = deps.images;
     this.#o = compileDispatcherOptions(options);
     this.#ingest = new StatusIngest(
       { store: this.#store, clock: this.#clock, logger: this.#logger },
@@ -130,6 +143,14 @@ export class Sessions {
   /** Node ids with an open, registered session. */
   connectedNodes(): string[] {
     return [...this.#live].filter(([, l]) => l.session?.state === 'ready').map(([id]) => id);
+  }
+
+  /** Sends a message to a node over its open session; false when it has none. */
+  sendTo(nodeId: string, m: ManagerMessage): boolean {
+    const s = this.#live.get(nodeId)?.session;
+    if (s?.state !== 'ready') return false;
+    s.send(m);
+    return true;
   }
 
   async start(): Promise<void> {
@@ -217,6 +238,7 @@ export class Sessions {
       const l = s.nodeId === undefined ? undefined : this.#live.get(s.nodeId);
       // The node stays `ready` until its heartbeats are overdue: a quick reconnect is no outage.
       if (l?.session === s) l.session = undefined;
+      if (s.nodeId !== undefined) this.#images?.nodeGone(s.nodeId);
     });
   }
 
@@ -297,6 +319,9 @@ export class Sessions {
         });
         return;
       }
+      default:
+        this.#images?.onAgentMessage(s.nodeId, m);
+        return;
     }
   }
 
