@@ -50,7 +50,7 @@ function describeUrl(url: string): string {
 }
 
 /** What no command but `dev`, `server` and `join` may load: servers, drivers, certificates. */
-const RUNTIME = ['fastify', 'dockerode', '@peculiar/x509', 'ws', 'pino', 'etcd3', 'dns-packet', 'tar-stream', 'src/manager/', 'src/store/', 'src/agent/boot.ts', 'src/agent/drivers/'];
+const RUNTIME = ['fastify', 'dockerode', '@peculiar/x509', 'ws', 'pino', 'etcd3', 'dns-packet', 'src/manager/', 'src/store/', 'src/agent/boot.ts', 'src/agent/drivers/'];
 
 function assertNotLoaded(loaded: readonly string[], forbidden: readonly string[]): void {
   const found = loaded.filter((m) => forbidden.some((f) => (f.endsWith('/') ? m.startsWith(f) : m === f)));
