@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { buildProgram, commandGroup, run } from './main.ts';
 
 /*
  * What a command loads before it does anything is what it costs to start (bench/cli-start.ts
@@ -84,5 +85,43 @@ describe('what a CLI command loads', { timeout: 300_000 }, () => {
     const loaded = await loadedBy(['-H', env['FLOTILLA_HOST']!, 'stack', 'config', '-c', join(dir, 'compose.yaml')], env);
     assert.ok(loaded.some((m) => m.startsWith('src/compose/')));
     assertNotLoaded(loaded, [...RUNTIME, 'src/cli/service.ts', 'src/cli/dev.ts']);
+  });
+});
+
+describe('commandGroup: the group a command line runs, loaded alone', () => {
+  it('is the first word after the global options that take a value', () => {
+    assert.equal(commandGroup(['service', 'ls']), 'service');
+    assert.equal(commandGroup(['-H', 'unix:///s', 'stack', 'config']), 'stack');
+    assert.equal(commandGroup(['--host=unix:///s', '-c', 'lab', 'node', 'ls']), 'node');
+    assert.equal(commandGroup(['-Hunix:///s', '--context', 'service', 'secret', 'ls']), 'secret');
+  });
+
+  it('is undefined, so every group loads, for help, unknown words and anything commander must judge', () => {
+    for (const argv of [[], ['--help'], ['-h', 'service'], ['-v'], ['help', 'stack'], ['servce', 'ls'], ['--', 'service'], ['-c', 'service', 'ls'], ['-H'], ['--bogus', 'service']]) {
+      assert.equal(commandGroup(argv), undefined, argv.join(' '));
+    }
+  });
+});
+
+describe('a group loaded alone', () => {
+  /** What `argv` prints, through `run` (its group alone) or a program with every group. */
+  async function printed(argv: string[], everyGroup: boolean): Promise<string> {
+    let out = '';
+    const io = { stdout: { write: (t: string) => (out += t) }, stderr: { write: (t: string) => (out += t) }, env: {}, now: () => 0 };
+    if (!everyGroup) {
+      await run(argv, io);
+      return out;
+    }
+    const program = await buildProgram(io);
+    await program.parseAsync(argv, { from: 'user' }).catch(() => undefined);
+    return out;
+  }
+
+  it('prints the same help as with every group loaded', async () => {
+    for (const group of ['service', 'node', 'dev', 'server', 'join', 'token', 'context', 'stack', 'secret', 'config', 'network']) {
+      const alone = await printed([group, '--help'], false);
+      assert.match(alone, new RegExp(`^Usage: flotilla ${group} `));
+      assert.equal(alone, await printed([group, '--help'], true), group);
+    }
   });
 });
