@@ -24,7 +24,7 @@ import { FakeHost } from './drivers/fake/fake-host.ts';
 import { NODE_ID_FILE } from './node-id.ts';
 import { connectWebSocket } from './transport/ws.ts';
 
-function waitForStore(store: Store, predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+function waitForStore(store: Store, predicate: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
   return new Promise((resolve, reject) => {
     if (predicate()) return resolve();
     const timer = setTimeout(() => {

@@ -41,11 +41,11 @@ async function startDev(dataDir: string): Promise<{ stop: () => Promise<void>; o
     };
   });
   const running = runDev({ dataDir, driver: 'exec', networking: false }, io, ac.signal, { logger: silentLogger });
-  await within(Promise.race([ready, running.then(() => Promise.reject(new Error(`dev ended early: ${out}`)))]), 15_000, 'dev to be ready');
+  await within(Promise.race([ready, running.then(() => Promise.reject(new Error(`dev ended early: ${out}`)))]), 60_000, 'dev to be ready');
   return {
     stop: async () => {
       ac.abort();
-      await within(running, 15_000, 'dev to stop');
+      await within(running, 60_000, 'dev to stop');
     },
     output: () => out,
   };

@@ -3,12 +3,11 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import { Option, type Command } from 'commander';
-import { NodeAgent } from '../agent/boot.ts';
-import { DEFAULT_MANAGER_PORT, formatManagerAddress, isJoinError, parseManagerAddress, type ManagerAddress } from '../agent/join.ts';
+import type { NodeAgent } from '../agent/boot.ts';
+import { DEFAULT_MANAGER_PORT, formatManagerAddress, isJoinError, parseManagerAddress, type ManagerAddress } from '../agent/manager-address.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
-import { createLogger, type Logger } from '../lib/logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import { agentDir, resolveDataDir } from '../lib/paths.ts';
-import { Manager } from '../manager/manager.ts';
 import type { CliIo } from './context.ts';
 import { METRICS_ADDR_HELP, metricsOption } from './metrics-addr.ts';
 import { abortOnSignals, agentUsageErrors, untilAborted } from './foreground.ts';
@@ -74,6 +73,8 @@ export function chooseAdvertiseAddr(flag: string | undefined, listen: ManagerAdd
  * which joins through the normal flow with the manager token. Foreground until `stop`.
  */
 export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSignal, deps: { clock?: Clock; logger?: Logger } = {}): Promise<void> {
+  // Imported here, not at the top: every other command would load them (see main.ts).
+  const [{ NodeAgent }, { Manager }, { createLogger }] = await Promise.all([import('../agent/boot.ts'), import('../manager/manager.ts'), import('../lib/logger.ts')]);
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger({ level: io.env['FLOTILLA_LOG_LEVEL'] ?? 'warn' });
   // Checked before anything starts: a bad flag is a usage error with nothing running.

@@ -1,5 +1,4 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { clusterServerIdentity } from '../lib/tls-identity.ts';
 import { ClientError } from './errors.ts';
 import { describeTarget, type Target, type TlsMaterial } from './target.ts';
@@ -7,6 +6,12 @@ import { errorFromResponse, readText, type RawRequest, type Transport } from './
 
 export { describeTarget, parseHost, type Target, type TlsMaterial } from './target.ts';
 export type { RawRequest } from './wire.ts';
+
+// Taken as CommonJS modules, not imported: importing `node:http` as an ES module builds a facade
+// of all its exports, whose lazy getters load Node's whole `fetch` (undici), about a third of
+// what `flotilla service ls` costs to start.
+const { request: httpRequest } = process.getBuiltinModule('node:http');
+const { request: httpsRequest } = process.getBuiltinModule('node:https');
 
 /**
  * The client's Node transport: `node:http` to a unix socket or an `http://` URL, `node:https`

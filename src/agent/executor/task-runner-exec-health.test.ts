@@ -84,7 +84,7 @@ void describe('TaskRunner health on the exec driver', () => {
     assert.equal(failed.err, `unhealthy: no ${flag}`);
     assert.equal(failed.health, 'unhealthy');
     assert.equal(failed.pid, healthy.pid);
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 60_000;
     while ((await driver.inspect(task.id))?.state === 'running') {
       assert.ok(Date.now() < deadline, 'the unhealthy process is stopped');
       await systemClock.sleep(50);

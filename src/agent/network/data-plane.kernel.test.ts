@@ -60,13 +60,13 @@ const one = () => new Promise((resolve) => {
 
 /**
  * A UDP client on one socket: sends to host:port every 50 ms; prints the first answer, then
- * `moved to X` after 5 answers in a row from another endpoint X, or `stuck on …` after 20 s.
+ * `moved to X` after 5 answers in a row from another endpoint X, or `stuck on …` after 2 min.
  */
 const UDP_CLIENT = `
 const [host, port] = process.argv.slice(1);
 const s = require('node:dgram').createSocket('udp4');
 let first; let streak = 0;
-const deadline = Date.now() + 20000;
+const deadline = Date.now() + 120000;
 s.on('message', (m) => {
   const a = m.toString().trim();
   if (first === undefined) { first = a; console.log(a); return; }

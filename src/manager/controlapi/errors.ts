@@ -1,4 +1,5 @@
-import { API_ERRORS, ApiError, ErrorBody, isApiError, type ApiErrorCode } from '../../api/errors.ts';
+import { ErrorBody } from '../../api/error-body.ts';
+import { API_ERRORS, ApiError, isApiError, type ApiErrorCode } from '../../api/errors.ts';
 import { isStoreError, type StoreErrorCode } from '../../store/errors.ts';
 
 /** Messages a route gives for store errors, in its own words ("service name web is already taken"). */
