@@ -67,7 +67,8 @@ void describe('etcd backend', { skip }, () => {
     assert.equal(stale.succeeded, false);
     assert.deepEqual(stale.failed, { key: 'k', modRevision: 0 });
     assert.ok((await b.txn([{ key: 'k', modRevision: 1 }], [put('k', 'b2')])).succeeded);
-    assert.ok((await a.txn([{ key: 'k', modRevision: 3 }], [{ type: 'delete', key: 'k' }])).succeeded);
+    const del = await a.txn([{ key: 'k', modRevision: 3 }], [{ type: 'delete', key: 'k' }]);
+    assert.ok(del.succeeded, JSON.stringify(del));
     const batches = await seen;
     assert.deepEqual(batches.map((x) => [x.revision, x.events.map((e) => `${e.type} ${e.key}`)]), [
       [1, ['put k']],

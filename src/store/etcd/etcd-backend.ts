@@ -383,8 +383,9 @@ export class EtcdBackend implements Backend {
       const failed = compares.find((c) => (this.#index.get(c.key)?.m ?? 0) !== c.modRevision);
       if (failed) {
         // The index may be behind another writer's commit the caller already knows of.
+        const checkedAt = this.#rev;
         const current = await this.#counter();
-        if (current > this.#rev) {
+        if (current > checkedAt) {
           await this.#applied(current);
           continue;
         }
