@@ -18,26 +18,30 @@ export function byEtcdRevision(events: readonly IEvent[]): Array<{ etcdRevision:
 }
 
 /**
- * The store commit one etcd revision holds, or undefined when it is not one (a write under the
+ * The store commit one etcd revision holds (and the counter value it put), or undefined when it is not one (a write under the
  * root that did not move the store's revision counter: `compact`'s marker, later parts' keys).
  * Needs the watch's previous values (`withPreviousKV`): they give deletes their value and
  * revisions, and puts their `prevModRevision`.
  */
-export function toBatch(layout: Layout, events: readonly IEvent[]): WatchBatch | undefined {
+export function toBatch(layout: Layout, events: readonly IEvent[]): { batch: WatchBatch; counter: Buffer } | undefined {
   let revision: number | undefined;
+  let counter: Buffer | undefined;
   const out: Array<{ ev: IEvent; key: string }> = [];
   for (const ev of events) {
     const etcdKey = ev.kv.key.toString();
     if (etcdKey === layout.counterKey) {
-      if (ev.type === 'Put') revision = decodeCounter(ev.kv.value);
+      if (ev.type === 'Put') {
+        revision = decodeCounter(ev.kv.value);
+        counter = ev.kv.value;
+      }
       continue;
     }
     const key = layout.storeKey(ev.kv.key);
     if (key !== undefined) out.push({ ev, key });
   }
-  if (revision === undefined) return undefined;
+  if (revision === undefined || counter === undefined) return undefined;
   const rev = revision;
-  return { revision: rev, events: out.map(({ ev, key }) => toWatchEvent(ev, key, rev)) };
+  return { batch: { revision: rev, events: out.map(({ ev, key }) => toWatchEvent(ev, key, rev)) }, counter };
 }
 
 function toWatchEvent(ev: IEvent, key: string, revision: number): WatchEvent {

@@ -44,7 +44,7 @@ export function connect(conn: EtcdConnection): Etcd3 {
     // Responses carry whole ranges of the store (tens of MB at 50,000 tasks).
     grpcOptions: { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
-    faultHandling: { global: noRetry },
+    faultHandling: { global: noRetry, watchBackoff: watchBackoff(100) },
   };
   if (conn.tls) {
     const read = (what: string, file: string): Buffer => {
@@ -73,6 +73,16 @@ const noRetry = {
   execute: async (fn: (ctx: { signal: AbortSignal }) => unknown) => fn({ signal: new AbortController().signal }),
 } as unknown as Policy;
 
+type Backoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
+
+/**
+ * How soon a broken watch stream reconnects: doubling from `ms` up to 2 s (the client's default
+ * goes up to 30 s, and the store's watch is what every commit waits on after a failover).
+ */
+function watchBackoff(ms: number): Backoff {
+  return { duration: ms, next: () => watchBackoff(Math.min(ms * 2, 2_000)) } as unknown as Backoff;
+}
+
 /**
  * An etcd client failure as a `BackendError`: `unavailable` ("store unavailable: …") when etcd
  * cannot be reached or does not answer in time, `too_large` for etcd's request limits,
@@ -82,7 +92,10 @@ const noRetry = {
 export function toBackendError(err: unknown, endpoints: readonly string[]): BackendError {
   if (err instanceof BackendError) return err;
   const e = err instanceof Error ? err : new Error(String(err));
-  if (isRecoverableError(e) || e.name === 'GRPCDeadlineExceededError' || e.name === 'BrokenCircuitError') {
+  // The client's per-member circuit breaker (cockatiel's BrokenCircuitError) refuses calls to a
+  // member that failed repeatedly: as unreachable as the member itself.
+  const brokenCircuit = (e as { isBrokenCircuitError?: unknown }).isBrokenCircuitError === true;
+  if (isRecoverableError(e) || e.name === 'GRPCDeadlineExceededError' || brokenCircuit) {
     return new BackendError('unavailable', `store unavailable: etcd at ${endpoints.join(',')} did not answer: ${e.message}`, { cause: e });
   }
   if (/request is too large|too many operations/.test(e.message)) {

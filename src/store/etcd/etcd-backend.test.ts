@@ -19,19 +19,21 @@ function freshRoot(): string {
 
 let plain: EtcdTestCluster | undefined;
 let secure: EtcdTestCluster | undefined;
+let three: EtcdTestCluster | undefined;
 
 void describe('etcd backend', { skip }, () => {
   before(async () => {
-    [plain, secure] = await Promise.all([startEtcd(), startEtcd({ tls: true })]);
+    [plain, secure, three] = await Promise.all([startEtcd(), startEtcd({ tls: true }), startEtcd({ members: 3 })]);
   });
   after(async () => {
-    await Promise.all([plain?.stop(), secure?.stop()]);
+    await Promise.all([plain?.stop(), secure?.stop(), three?.stop()]);
   });
 
   const onPlain = (o: Partial<EtcdBackendOptions> = {}): Promise<EtcdBackend> =>
     EtcdBackend.open({ endpoints: plain!.endpoints, root: freshRoot(), ...o });
 
   runBackendConformance('etcd', () => onPlain());
+  runBackendConformance('etcd, 3-member cluster', () => EtcdBackend.open({ endpoints: three!.endpoints, root: freshRoot() }));
   runBackendConformance('etcd over TLS', () => EtcdBackend.open({ endpoints: secure!.endpoints, tls: secure!.tls!, root: freshRoot() }));
 
   void it('keeps values and revisions across a reopen, under its own prefix only', async () => {
@@ -125,10 +127,27 @@ void describe('etcd backend', { skip }, () => {
     await Promise.all([store.close(), writer.close()]);
   });
 
+  void it('on a 3-member cluster, commits go on while one member is down', async () => {
+    const b = await EtcdBackend.open({ endpoints: three!.endpoints, root: freshRoot(), requestTimeoutMs: 2_000 });
+    try {
+      assert.ok((await b.txn([], [put('a', '0')])).succeeded);
+      await three!.members[2]!.stop();
+      for (let i = 1; i <= 10; i++) {
+        const r = await b.txn([{ key: 'a', modRevision: i }], [put('a', String(i))]);
+        assert.deepEqual(r, { succeeded: true, revision: i + 1 });
+      }
+      assert.equal((await b.range('a')).kvs[0]?.value, '10');
+    } finally {
+      await three!.members[2]!.start();
+      await b.close();
+    }
+  });
+
   void it('reports "store unavailable" while etcd is down, writes nothing, and resumes when it returns', async () => {
     const own = await startEtcd();
     try {
       const b = await EtcdBackend.open({ endpoints: own.endpoints, root: freshRoot(), requestTimeoutMs: 2_000 });
+      after(() => b.close());
       assert.ok((await b.txn([], [put('a', '1')])).succeeded);
       await own.members[0]!.stop();
       await assert.rejects(b.txn([], [put('a', '2')]), (e: unknown) => {

@@ -1,7 +1,9 @@
-import type { Etcd3, IRequestOp, IWatchResponse, Watcher } from 'etcd3';
+import { randomBytes } from 'node:crypto';
+import type { Etcd3, IRequestOp, ITxnResponse, IWatchResponse, Watcher } from 'etcd3';
 import { systemClock, type Clock } from '../../lib/clock.ts';
 import {
   BackendError,
+  isBackendError,
   type Backend,
   type BackendLimits,
   type Compare,
@@ -14,7 +16,7 @@ import {
 } from '../backend.ts';
 import { byEtcdRevision, deleteEvent, envelopeOf, toBatch } from './batches.ts';
 import { connect, toBackendError, type EtcdConnection } from './connect.ts';
-import { decodeCounter, encodeEnvelope, Layout, prefixEnd } from './layout.ts';
+import { decodeCounter, encodeCounter, encodeEnvelope, Layout, prefixEnd } from './layout.ts';
 
 /** Options of `EtcdBackend.open`. */
 export interface EtcdBackendOptions extends EtcdConnection {
@@ -79,6 +81,8 @@ export class EtcdBackend implements Backend {
   /** Store key → its store revisions, as of `#rev`. */
   #index = new Map<string, KeyRevisions>();
   #rev = 0;
+  /** The counter's value at `#rev` (what the next commit compares); undefined at revision 0. */
+  #counterValue: Buffer | undefined;
   /** An etcd revision at which the counter read `#rev`. */
   #etcdRev = 0;
   readonly #etcdRevs = new Map<number, number>();
@@ -90,6 +94,8 @@ export class EtcdBackend implements Backend {
   #waiters: Waiter[] = [];
   #chain: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** Watcher cancellations in flight; `close` waits for them. */
+  readonly #cancels = new Set<Promise<void>>();
 
   /** Connects, loads the key index and follows etcd from then on. */
   static async open(options: EtcdBackendOptions): Promise<EtcdBackend> {
@@ -186,7 +192,18 @@ export class EtcdBackend implements Backend {
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w.reject(closedError());
-    await follower?.cancel().catch(() => undefined);
+    if (follower) this.#cancel(follower);
+    // The client's watch manager reconnects forever while a watcher is attached, even to a
+    // closed client: let every cancel finish first (bounded: a dead etcd never confirms one).
+    const timer = { cancel: () => undefined } as { cancel(): void };
+    await Promise.race([
+      Promise.all(this.#cancels),
+      new Promise<void>((resolve) => {
+        const t = this.#clock.setTimer(2_000, resolve);
+        timer.cancel = () => t.cancel();
+      }),
+    ]);
+    timer.cancel();
     this.#client.close();
   }
 
@@ -194,7 +211,7 @@ export class EtcdBackend implements Backend {
   suspendFollowingForTest(): void {
     const w = this.#follower;
     this.#follower = undefined;
-    w?.cancel().catch(() => undefined);
+    if (w) this.#cancel(w);
   }
 
   /** Follows etcd again from where it stopped. */
@@ -208,13 +225,16 @@ export class EtcdBackend implements Backend {
     const snap = await this.#snapshot('');
     this.#index = new Map(snap.kvs.map((kv) => [kv.key, { c: kv.createRevision, m: kv.modRevision }]));
     this.#rev = snap.revision;
+    this.#counterValue = snap.counter;
     this.#etcdRev = snap.etcdRevision;
     this.#compacted = snap.compacted;
     this.#follow(snap.etcdRevision + 1);
   }
 
   /** Every data key under `prefix`, the counter and the compaction mark, at one etcd revision. */
-  async #snapshot(prefix: string): Promise<{ kvs: KeyValue[]; revision: number; compacted: number; etcdRevision: number }> {
+  async #snapshot(
+    prefix: string,
+  ): Promise<{ kvs: KeyValue[]; revision: number; counter: Buffer | undefined; compacted: number; etcdRevision: number }> {
     const key = this.#layout.dataKey(prefix);
     const res = await this.#call(() =>
       this.#client.kv.txn({
@@ -233,7 +253,7 @@ export class EtcdBackend implements Backend {
     const revision = decodeCounter(counter?.[0]?.value);
     const etcdRevision = Number(res.header.revision);
     this.#remember(revision, etcdRevision);
-    return { kvs, revision, compacted: decodeCounter(compacted?.[0]?.value), etcdRevision };
+    return { kvs, revision, counter: counter?.[0]?.value, compacted: decodeCounter(compacted?.[0]?.value), etcdRevision };
   }
 
   /** Follows every change under the root from `etcdRevision` on, keeping the index current. */
@@ -245,11 +265,11 @@ export class EtcdBackend implements Backend {
       .withPreviousKV()
       .watcher();
     w.on('data', (res) => this.#onFollowed(res));
-    w.on('error', (err) => {
+    w.on('error', () => {
       if (this.#closed || this.#follower !== w) return;
       this.#follower = undefined;
       // Fell behind etcd's compaction (or was cancelled): reload the index and go on.
-      this.#reloading ??= this.#reload(err).finally(() => (this.#reloading = undefined));
+      this.#reloading ??= this.#reload().finally(() => (this.#reloading = undefined));
     });
     this.#follower = w;
   }
@@ -257,9 +277,9 @@ export class EtcdBackend implements Backend {
   #onFollowed(res: IWatchResponse): void {
     if (this.#closed) return;
     for (const group of byEtcdRevision(res.events)) {
-      let batch: WatchBatch | undefined;
+      let commit: ReturnType<typeof toBatch>;
       try {
-        batch = toBatch(this.#layout, group.events);
+        commit = toBatch(this.#layout, group.events);
       } catch (err) {
         this.#failAll(err as Error);
         return;
@@ -269,7 +289,7 @@ export class EtcdBackend implements Backend {
           this.#compacted = Math.max(this.#compacted, decodeCounter(ev.kv.value));
         }
       }
-      if (batch) this.#apply(batch, group.etcdRevision);
+      if (commit) this.#apply(commit.batch, group.etcdRevision, commit.counter);
     }
   }
 
@@ -278,7 +298,7 @@ export class EtcdBackend implements Backend {
    * difference to live subscribers as one batch at the current revision, and follows again.
    * Deletes found this way carry no previous value (it is gone with the history).
    */
-  async #reload(cause: Error): Promise<void> {
+  async #reload(): Promise<void> {
     for (;;) {
       if (this.#closed) return;
       try {
@@ -302,26 +322,26 @@ export class EtcdBackend implements Backend {
           if (!seen.has(key)) events.push({ ...deleteEvent(key, snap.revision, undefined), createRevision: old.c, prevModRevision: old.m });
         }
         this.#compacted = Math.max(this.#compacted, snap.compacted);
-        if (snap.revision > this.#rev) this.#apply({ revision: snap.revision, events }, snap.etcdRevision, true);
+        if (snap.revision > this.#rev) this.#apply({ revision: snap.revision, events }, snap.etcdRevision, snap.counter, true);
         this.#follow(snap.etcdRevision + 1);
         return;
-      } catch (err) {
+      } catch {
+        // etcd not answering: try again shortly (the watch is what every commit waits on).
         if (this.#closed) return;
-        void cause;
         await this.#clock.sleep(Math.min(this.#timeoutMs, 1_000));
       }
     }
   }
 
   /** Applies one store commit to the index and tells live subscribers and waiters. */
-  #apply(batch: WatchBatch, etcdRevision: number, reloaded = false): void {
+  #apply(batch: WatchBatch, etcdRevision: number, counter: Buffer | undefined, reloaded = false): void {
     this.#remember(batch.revision, etcdRevision);
     if (batch.revision <= this.#rev) return; // already applied (our own commit, seen again)
     if (batch.revision !== this.#rev + 1 && !reloaded) {
       // A hole means the prefix was rewritten behind our back: start over from etcd.
-      this.#follower?.cancel().catch(() => undefined);
+      if (this.#follower) this.#cancel(this.#follower);
       this.#follower = undefined;
-      this.#reloading ??= this.#reload(new Error('revision gap')).finally(() => (this.#reloading = undefined));
+      this.#reloading ??= this.#reload().finally(() => (this.#reloading = undefined));
       return;
     }
     for (const ev of batch.events) {
@@ -329,6 +349,7 @@ export class EtcdBackend implements Backend {
       else this.#index.delete(ev.key);
     }
     this.#rev = batch.revision;
+    this.#counterValue = counter;
     this.#etcdRev = etcdRevision;
     for (const sub of this.#subs) {
       if (sub.replaying || sub.closed || batch.revision < sub.next) continue;
@@ -337,7 +358,10 @@ export class EtcdBackend implements Backend {
     }
     if (this.#waiters.length > 0) {
       const still: Waiter[] = [];
-      for (const w of this.#waiters) (w.revision <= this.#rev ? w.resolve() : still.push(w));
+      for (const w of this.#waiters) {
+        if (w.revision <= this.#rev) w.resolve();
+        else still.push(w);
+      }
       this.#waiters = still;
     }
   }
@@ -398,21 +422,30 @@ export class EtcdBackend implements Backend {
       const base = this.#rev;
       const next = base + 1;
       const success = this.#requestOps(effective, next);
-      const counter = Buffer.from(this.#layout.counterKey);
-      success.push({ request_put: { key: counter, value: Buffer.from(String(next)) } });
-      const res = await this.#call(() =>
-        this.#client.kv.txn({
+      const counterKey = Buffer.from(this.#layout.counterKey);
+      const ours = encodeCounter(next, randomBytes(6).toString('hex'));
+      success.push({ request_put: { key: counterKey, value: ours } });
+      const baseValue = this.#counterValue;
+      const res = await this.#send(
+        {
           compare: [
-            base === 0
-              ? { key: counter, target: 'Version', result: 'Equal', version: 0 }
-              : { key: counter, target: 'Value', result: 'Equal', value: Buffer.from(String(base)) },
+            baseValue === undefined
+              ? { key: counterKey, target: 'Version', result: 'Equal', version: 0 }
+              : { key: counterKey, target: 'Value', result: 'Equal', value: baseValue },
           ],
           success,
-          failure: [{ request_range: { key: counter } }],
-        }),
+          failure: [{ request_range: { key: counterKey } }],
+        },
+        baseValue,
+        ours,
       );
+      if (res === 'committed') {
+        await this.#applied(next);
+        return { succeeded: true, revision: next };
+      }
       if (res.succeeded) {
-        if (this.#rev === base) this.#apply(this.#ownBatch(effective, res.responses.map((r) => r.response_delete_range), next), Number(res.header.revision));
+        const batch = this.#ownBatch(effective, res.responses.map((r) => r.response_delete_range), next);
+        if (this.#rev === base) this.#apply(batch, Number(res.header.revision), ours);
         return { succeeded: true, revision: next };
       }
       // Another writer committed first: wait for the watch to bring its changes, check again.
@@ -421,6 +454,40 @@ export class EtcdBackend implements Backend {
         throw new BackendError('internal', `the store revision in etcd went back from ${base} to ${current}: was ${this.#layout.root} rewritten?`);
       }
       await this.#applied(current);
+    }
+  }
+
+  /**
+   * Sends a commit. When a member does not answer, the outcome is unknown: the counter (read
+   * through whichever member answers) tells — ours: committed; unchanged: not committed, so
+   * send again (the client picks a member again, and skips one whose circuit is open);
+   * anything else: report `unavailable` and let the watch tell.
+   */
+  async #send(req: Parameters<Etcd3['kv']['txn']>[0], baseValue: Buffer | undefined, ours: Buffer): Promise<ITxnResponse | 'committed'> {
+    // Enough tries to get past a dead member picked at random until its circuit opens (3 failures).
+    const maxTries = this.#endpoints.length === 1 ? 2 : 3 * this.#endpoints.length + 1;
+    let tries = 0;
+    const unavailable = (e: unknown): boolean => isBackendError(e) && e.code === 'unavailable' && ++tries < maxTries;
+    for (;;) {
+      let lost: unknown;
+      try {
+        return await this.#call(() => this.#client.kv.txn(req));
+      } catch (err) {
+        if (!unavailable(err)) throw err;
+        lost = err;
+      }
+      let now: Buffer | undefined;
+      for (;;) {
+        try {
+          now = (await this.#call(() => this.#client.kv.range({ key: Buffer.from(this.#layout.counterKey) }))).kvs[0]?.value;
+          break;
+        } catch (err) {
+          if (!unavailable(err)) throw lost;
+        }
+      }
+      if (now?.equals(ours)) return 'committed';
+      const unchanged = baseValue === undefined ? now === undefined : now?.equals(baseValue) === true;
+      if (!unchanged) throw lost;
     }
   }
 
@@ -498,7 +565,7 @@ export class EtcdBackend implements Backend {
       for (const group of byEtcdRevision(res.events)) {
         let batch: WatchBatch | undefined;
         try {
-          batch = toBatch(this.#layout, group.events);
+          batch = toBatch(this.#layout, group.events)?.batch;
         } catch (err) {
           this.#failSub(sub, err as Error);
           return;
@@ -512,7 +579,7 @@ export class EtcdBackend implements Backend {
         // Caught up with the follower: live batches from here on.
         sub.replaying = false;
         sub.replay = undefined;
-        w.cancel().catch(() => undefined);
+        this.#cancel(w);
       }
     });
     w.on('error', (err) => {
@@ -553,11 +620,20 @@ export class EtcdBackend implements Backend {
 
   // ---- plumbing ----
 
+  /** Cancels an etcd watcher, tracked so that `close` can wait for it. */
+  #cancel(w: Watcher): void {
+    const p: Promise<void> = w
+      .cancel()
+      .catch(() => undefined)
+      .finally(() => this.#cancels.delete(p));
+    this.#cancels.add(p);
+  }
+
   #closeSub(sub: Sub): void {
     if (sub.closed) return;
     sub.closed = true;
     this.#subs.delete(sub);
-    sub.replay?.cancel().catch(() => undefined);
+    if (sub.replay) this.#cancel(sub.replay);
     sub.replay = undefined;
   }
 

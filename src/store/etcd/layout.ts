@@ -3,7 +3,7 @@
  * can hold other things beside it:
  *
  *   <root>/data<key>      a store key; value = envelope (see `encodeEnvelope`)
- *   <root>/meta/revision  the store's revision counter (decimal text); every commit puts it
+ *   <root>/meta/revision  the store's revision counter (`<revision> <token>`); every commit puts it
  *   <root>/meta/compacted the last store revision `compact` was called with (decimal text)
  *
  * Everything else under `<root>/` is free for later parts (leader election, manager members);
@@ -75,10 +75,18 @@ export function decodeEnvelope(raw: Buffer): Envelope {
   return { createRevision, modRevision, value: text.slice(b + 1) };
 }
 
+/**
+ * The counter's value: the store revision, a space, and the committing txn's random token (so a
+ * writer whose commit had an unknown outcome can tell whether the counter is its own).
+ */
+export function encodeCounter(revision: number, token: string): Buffer {
+  return Buffer.from(`${revision} ${token}`);
+}
+
 /** The store revision a counter value names (0 when the counter does not exist yet). */
 export function decodeCounter(raw: Buffer | undefined): number {
   if (raw === undefined) return 0;
-  const n = Number(raw.toString());
+  const n = Number(raw.toString().split(' ')[0]);
   if (!Number.isInteger(n) || n < 0) throw new Error(`bad store revision counter: ${JSON.stringify(raw.toString())}`);
   return n;
 }
