@@ -105,6 +105,23 @@ void describe('etcd backend', { skip }, () => {
     await store.close();
   });
 
+  void it('a store batch too big in bytes for one commit is committed callback by callback', async () => {
+    const b = await onPlain({ maxRequestBytes: 256 * 1024 });
+    const store = await Store.open(b, { closeBackend: true });
+    after(() => store.close());
+    const big = 'x'.repeat(100 * 1024);
+    const r = await store.batch((batch) => {
+      for (let i = 0; i < 4; i++) batch.update((tx) => tx.nodes.create({ ...makeNode({ id: `big${i}`, labels: { big } }) }));
+    });
+    assert.deepEqual(r, { committed: 4, errors: [] });
+    assert.equal(store.nodes.all().length, 4);
+    await assert.rejects(
+      store.update((tx) => tx.nodes.create({ ...makeNode({ id: 'huge', labels: { big: big.repeat(3) } }) })),
+      (e: unknown) => isBackendError(e) && e.code === 'too_large',
+    );
+    assert.equal(store.nodes.get('huge'), undefined);
+  });
+
   void it('a follower that falls behind compaction reloads and goes on', async () => {
     const root = freshRoot();
     const reader = await onPlain({ root });
