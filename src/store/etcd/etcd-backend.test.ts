@@ -111,15 +111,28 @@ void describe('etcd backend', { skip }, () => {
     after(() => store.close());
     const big = 'x'.repeat(100 * 1024);
     const r = await store.batch((batch) => {
-      for (let i = 0; i < 4; i++) batch.update((tx) => tx.nodes.create({ ...makeNode({ id: `big${i}`, labels: { big } }) }));
+      for (let i = 0; i < 4; i++) batch.update((tx) => tx.nodes.create({ ...makeNode({ id: `big${i}`, spec: { labels: { big } } }) }));
     });
     assert.deepEqual(r, { committed: 4, errors: [] });
     assert.equal(store.nodes.all().length, 4);
     await assert.rejects(
-      store.update((tx) => tx.nodes.create({ ...makeNode({ id: 'huge', labels: { big: big.repeat(3) } }) })),
+      store.update((tx) => tx.nodes.create({ ...makeNode({ id: 'huge', spec: { labels: { big: big.repeat(3) } } }) })),
       (e: unknown) => isBackendError(e) && e.code === 'too_large',
     );
     assert.equal(store.nodes.get('huge'), undefined);
+  });
+
+  void it('compacts its history itself, keeping historyRevisions', async () => {
+    const b = await onPlain({ historyRevisions: 5 });
+    after(() => b.close());
+    for (let i = 1; i <= 12; i++) await b.txn([], [put('k', String(i))]);
+    const deadline = Date.now() + 10_000;
+    while ((await b.compactedRevision()) < 7) {
+      assert.ok(Date.now() < deadline, `compacted only to ${await b.compactedRevision()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(await b.compactedRevision(), 7);
+    assert.deepEqual((await collect(b, 7, 5)).map((x) => x.revision), [8, 9, 10, 11, 12]);
   });
 
   void it('a follower that falls behind compaction reloads and goes on', async () => {

@@ -26,6 +26,12 @@ export interface EtcdBackendOptions extends EtcdConnection {
   readonly maxTxnOps?: number;
   /** etcd's `--max-request-bytes` (default 1.5 MiB). */
   readonly maxRequestBytes?: number;
+  /**
+   * History kept: every `historyRevisions / 10` of its own commits, the backend compacts etcd
+   * to `historyRevisions` behind (etcd-wide; 0: never, leave it to etcd's
+   * `--auto-compaction-*`). Default 10,000, as the SQLite backend keeps.
+   */
+  readonly historyRevisions?: number;
   /** Timers (how long a txn waits for the watch to catch up). Default: the system clock. */
   readonly clock?: Clock;
 }
@@ -78,6 +84,7 @@ export class EtcdBackend implements Backend {
   readonly #clock: Clock;
   readonly #timeoutMs: number;
   readonly #maxRequestBytes: number;
+  readonly #history: number;
   /** Store key → its store revisions, as of `#rev`. */
   #index = new Map<string, KeyRevisions>();
   #rev = 0;
@@ -115,6 +122,7 @@ export class EtcdBackend implements Backend {
     this.#clock = o.clock ?? systemClock;
     this.#timeoutMs = o.requestTimeoutMs ?? 5_000;
     this.#maxRequestBytes = o.maxRequestBytes ?? 1.5 * 1024 * 1024;
+    this.#history = o.historyRevisions ?? 10_000;
     const maxOps = (o.maxTxnOps ?? 128) - 1;
     this.limits = { maxOps, maxBytes: this.#maxRequestBytes - PER_TXN_OVERHEAD };
     this.#client = connect(o);
@@ -446,6 +454,7 @@ export class EtcdBackend implements Backend {
       if (res.succeeded) {
         const batch = this.#ownBatch(effective, res.responses.map((r) => r.response_delete_range), next);
         if (this.#rev === base) this.#apply(batch, Number(res.header.revision), ours);
+        this.#maybeCompact(next);
         return { succeeded: true, revision: next };
       }
       // Another writer committed first: wait for the watch to bring its changes, check again.
@@ -455,6 +464,15 @@ export class EtcdBackend implements Backend {
       }
       await this.#applied(current);
     }
+  }
+
+  /** Compacts `historyRevisions` behind `revision` now and then; a failure waits for the next turn. */
+  #maybeCompact(revision: number): void {
+    if (this.#history <= 0 || revision <= this.#history) return;
+    if (revision % Math.max(1, Math.floor(this.#history / 10)) !== 0) return;
+    const to = revision - this.#history;
+    if (to <= this.#compacted) return;
+    this.compact(to).catch(() => undefined);
   }
 
   /**
