@@ -459,8 +459,9 @@ export class EtcdBackend implements Backend {
       }
       // Another writer committed first: wait for the watch to bring its changes, check again.
       const current = decodeCounter(res.responses[0]?.response_range.kvs[0]?.value);
-      if (current < base) {
-        throw new BackendError('internal', `the store revision in etcd went back from ${base} to ${current}: was ${this.#layout.root} rewritten?`);
+      if (current <= base) {
+        // Not another commit (that would have moved it on): the counter was rewritten.
+        throw new BackendError('internal', `the store revision counter in etcd was rewritten (${base} expected, ${current} found): was ${this.#layout.root} changed by hand?`);
       }
       await this.#applied(current);
     }
