@@ -12,8 +12,9 @@ import type { CliIo } from './context.ts';
 import { METRICS_ADDR_HELP, metricsOption } from './metrics-addr.ts';
 import { abortOnSignals, agentUsageErrors, untilAborted } from './foreground.ts';
 import { parseDuration, UsageError } from './parse.ts';
+import { storeBackend, type StoreFlags } from './store-flag.ts';
 
-export interface ServerOptions {
+export interface ServerOptions extends StoreFlags {
   /** False with `--no-networking`: no overlay data plane on this host. */
   networking?: boolean;
   advertiseAddr?: string;
@@ -87,12 +88,14 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
   const advertiseAddr = chooseAdvertiseAddr(options.advertiseAddr, listen);
   const certLifetimeMs = options.certLifetime === undefined ? undefined : parseLifetime(options.certLifetime);
   const advertised: ManagerAddress = { host: advertiseAddr, port: listen.port };
+  const backend = storeBackend(options);
 
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const manager = new Manager(
     { clock, logger },
     {
       dataDir,
+      ...(backend ? { backend } : {}),
       tls: { listen, advertiseAddr, ...(certLifetimeMs === undefined ? {} : { certLifetimeMs }) },
       info: { mode: 'server', advertise: formatManagerAddress({ host: advertiseAddr, port: listen.port }) },
     },
@@ -100,7 +103,7 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
   let node: NodeAgent | undefined;
   try {
     await manager.start();
-    say(`data in ${dataDir}`);
+    say(`data in ${dataDir}${options.store !== undefined && options.store !== 'sqlite' ? `, cluster state in ${options.store}` : ''}`);
     say(`API on ${manager.addresses.join(', ')}`);
     say(`admin credential in ${join(dataDir, 'admin')}; on another host: flotilla context import NAME context.json (a copy of ${join(dataDir, 'admin', 'context.json')})`);
     io.stdout.write(`To add a worker to this cluster, run on it:\n\n    flotilla join --token ${manager.joinTokens().worker} ${formatManagerAddress(advertised)}\n\n`);
@@ -144,6 +147,10 @@ export function registerServerCommand(program: Command, io: CliIo): void {
     .option('--listen-addr <host[:port]>', `Address of the HTTPS API and agent sessions (default: 0.0.0.0:${DEFAULT_MANAGER_PORT})`)
     .option('--no-networking', 'Do not run the overlay network data plane on this host (tasks on networks go to other nodes)')
     .option('--data-dir <dir>', 'State directory (default: $FLOTILLA_HOME, else ~/.flotilla)')
+    .option('--store <url>', 'Cluster state store: etcd://HOST:2379[,HOST:2379…][/prefix] (default: embedded SQLite in the data dir)')
+    .option('--etcd-cacert <file>', 'CA certificate that signed etcd’s (TLS to etcd)')
+    .option('--etcd-cert <file>', 'Client certificate for etcd (with --etcd-key)')
+    .option('--etcd-key <file>', 'Key of the etcd client certificate')
     .option('--no-agent', 'Do not run an agent on this host (a manager-only node)')
     .option('--cert-lifetime <duration>', 'Lifetime of node certificates, e.g. 90d (the default), 12h, 30s')
     .option('--docker-host <host>', 'Docker engine of this host’s agent (default: $DOCKER_HOST, else /var/run/docker.sock)')
