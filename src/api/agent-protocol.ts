@@ -1,7 +1,7 @@
 import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { BuildOptions } from './build.ts';
-import { AttachedContainer, MAX_ATTACHED_CONTAINERS, NetworkMap } from './network.ts';
+import { NetworkMap } from './network.ts';
 import { NodeDescription } from './node.ts';
 import { Task, TaskStatus } from './task.ts';
 
@@ -63,11 +63,13 @@ export const LogEndMessage = Type.Object({
 
 /**
  * The plain containers (`docker run --network`) on the node's attachable networks: the whole
- * set, sent after each `welcome` and whenever it changes.
+ * set, sent after each `welcome` and whenever it changes. Each entry is an `AttachedContainer`;
+ * the wire does not check them (a bad one would fail the whole message and close the session):
+ * the manager keeps the valid ones (`validAttachedContainers`).
  */
 export const ContainersMessage = Type.Object({
   type: Type.Literal('containers'),
-  containers: Type.Array(AttachedContainer, { maxItems: MAX_ATTACHED_CONTAINERS }),
+  containers: Type.Array(Type.Unknown()),
 });
 export type ContainersMessage = Static<typeof ContainersMessage>;
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AttachedContainer } from '../../api/network.ts';
+import { isAttachedContainer, MAX_ATTACHED_CONTAINERS, type AttachedContainer } from '../../api/network.ts';
 import { silentLogger } from '../../lib/logger.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
 import { AttachedContainers } from './attached-containers.ts';
@@ -87,6 +87,31 @@ describe('AttachedContainers', () => {
     const late: AttachedContainer[][] = [];
     watcher.onReport((list) => late.push(list));
     assert.deepEqual(late, [[c('a', 'x1', '10.1.3.192/16')]]);
+    await watcher.stop();
+  });
+
+  it('leaves out containers whose name the manager cannot take (logged once) and reports at most MAX_ATTACHED_CONTAINERS', async () => {
+    const clock = new FakeClock();
+    const warned: string[] = [];
+    const logger = { ...silentLogger, warn: (_o: object, msg: string) => void warned.push(msg) } as typeof silentLogger;
+    const many = Array.from({ length: MAX_ATTACHED_CONTAINERS + 10 }, (_, i) => c('a', `x${String(i).padStart(5, '0')}`, '10.1.3.200/16'));
+    const engine = [c('a', 'long', '10.1.3.192/16', 'n'.repeat(200)), { ...c('a', 'alias', '10.1.3.193/16'), aliases: ['ok', 'bad alias'] }, ...many];
+    const watcher = new AttachedContainers({ clock, logger, list: () => Promise.resolve(engine) });
+    const reports: AttachedContainer[][] = [];
+    watcher.onReport((list) => reports.push(list));
+    watcher.setNetworks([net('a', 1)]);
+    watcher.start();
+    await clock.advance(50);
+    await watcher.refresh();
+    const last = reports.at(-1)!;
+    assert.equal(last.length, MAX_ATTACHED_CONTAINERS);
+    assert.ok(last.every(isAttachedContainer), 'every entry passes the schema');
+    assert.equal(last.some((x) => x.containerId === 'long'), false);
+    assert.deepEqual(last.find((x) => x.containerId === 'alias')?.aliases, ['ok']);
+    const count = warned.length;
+    assert.ok(count >= 1);
+    await watcher.refresh();
+    assert.equal(warned.length, count, 'logged once');
     await watcher.stop();
   });
 });

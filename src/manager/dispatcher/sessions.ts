@@ -1,7 +1,7 @@
 import type { AgentMessage, AssignmentsMessage, Connection, HelloMessage, ManagerMessage } from '../../api/agent-protocol.ts';
 import { parseAgentMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
 import type { LogLine, LogQuery } from '../../api/log-line.ts';
-import type { AttachedContainer } from '../../api/network.ts';
+import { compareAttachedContainers, validAttachedContainers, type AttachedContainer } from '../../api/network.ts';
 import type { NodeDescription } from '../../api/node.ts';
 import type { Task } from '../../api/task.ts';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
@@ -89,6 +89,8 @@ export class Sessions {
   readonly #live = new Map<string, Heard>();
   readonly #handshakes = new Set<AgentSession>();
   readonly #dirty = new Set<string>();
+  /** Per node, the plain containers of its latest report not yet written (one write waits at most). */
+  readonly #containersQueued = new Map<string, AttachedContainer[]>();
   #flushQueued = false;
   #unsubscribe: (() => void) | undefined;
   #heartbeatTimer: TimerHandle | undefined;
@@ -312,13 +314,9 @@ export class Sessions {
         stream?.end(m.error === undefined ? undefined : new DispatcherError('agent_error', m.error));
         return;
       }
-      case 'containers': {
-        const nodeId = s.nodeId;
-        this.#serialNodeWrite(() => this.#writeContainers(nodeId, m.containers)).catch((err: unknown) => {
-          this.#logger.warn({ err, node: nodeId }, 'cannot record the plain containers the node reported');
-        });
+      case 'containers':
+        this.#onContainers(s.nodeId, m.containers);
         return;
-      }
       default:
         this.#images?.onAgentMessage(s.nodeId, m);
         return;
@@ -326,11 +324,32 @@ export class Sessions {
   }
 
   /**
+   * A node's report of its plain containers: the valid entries are kept (a bad one is left out
+   * and logged, never a reason to close the session), and writes are coalesced per node: while
+   * one is queued, a newer report replaces it, so a chatty agent makes at most one write in
+   * flight and one waiting.
+   */
+  #onContainers(nodeId: string, reported: readonly unknown[]): void {
+    const { kept, dropped } = validAttachedContainers(reported);
+    if (dropped > 0) this.#logger.warn({ node: nodeId, dropped, kept: kept.length }, 'plain containers left out of a node\'s report (not valid, or past the limit)');
+    const queued = this.#containersQueued.has(nodeId);
+    this.#containersQueued.set(nodeId, kept);
+    if (queued) return;
+    this.#serialNodeWrite(() => {
+      const latest = this.#containersQueued.get(nodeId) ?? [];
+      this.#containersQueued.delete(nodeId);
+      return this.#writeContainers(nodeId, latest);
+    }).catch((err: unknown) => {
+      this.#logger.warn({ err, node: nodeId }, 'cannot record the plain containers the node reported');
+    });
+  }
+
+  /**
    * Records the plain containers on attachable networks an agent reported (`node.status.containers`,
    * read by the network maps). What they may carry into maps is checked there.
    */
   async #writeContainers(nodeId: string, containers: readonly AttachedContainer[]): Promise<void> {
-    const sorted = [...containers].sort((a, b) => (a.networkId + a.containerId < b.networkId + b.containerId ? -1 : 1));
+    const sorted = [...containers].sort(compareAttachedContainers);
     for (let attempt = 1; ; attempt++) {
       try {
         await this.#store.update((tx) => {
