@@ -364,6 +364,11 @@ void describe('DataPlane on a real kernel (network namespaces)', { skip: skipRea
     assert.equal(await udpAsk('p1', '10.198.0.254', 53), 'agent');
     assert.equal(await udpAsk('p1', '10.10.1.1', 53), 'agent');
     assert.equal(await udpAsk('c1', '10.198.0.254', 53), 'upstream');
+    // A DNS server on the overlay (a task here and on the other node) is asked, not the agent.
+    children.push(spawn('nsenter', [`--net=${nsPath('c1')}`, NODE, '-e', answer('task c1', '10.10.1.3')], { stdio: 'ignore' }));
+    children.push(spawn('nsenter', [`--net=${nsPath('t2')}`, NODE, '-e', answer('task t2', '10.10.2.2')], { stdio: 'ignore' }));
+    await waitFor('the task stand-in to answer the plain container', async () => ((await udpAsk('p1', '10.10.1.3', 53)) === 'task c1' ? true : undefined));
+    assert.equal(await udpAsk('p1', '10.10.2.2', 53), 'task t2');
   });
 
   it('refuses connections to a VIP without endpoints (not a silent drop)', async () => {
