@@ -114,4 +114,33 @@ describe('AttachedContainers', () => {
     assert.equal(warned.length, count, 'logged once');
     await watcher.stop();
   });
+
+  it('lists and reports nothing before the first map (a restarted agent must not erase the manager\'s set), then even an empty set', async () => {
+    const clock = new FakeClock();
+    let calls = 0;
+    const watcher = new AttachedContainers({
+      clock,
+      logger: silentLogger,
+      list: () => {
+        calls++;
+        return Promise.resolve([c('a', 'x1', '10.1.3.192/16')]);
+      },
+    }, { resyncMs: 1_000 });
+    const reports: AttachedContainer[][] = [];
+    watcher.onReport((list) => reports.push(list));
+    watcher.start();
+    watcher.poke();
+    await clock.advance(2_100);
+    await watcher.refresh();
+    assert.deepEqual([calls, reports.length], [0, 0], 'no map yet: no listing, no report');
+    watcher.setNetworks([net('n', 3, false)]);
+    await clock.advance(50);
+    await watcher.refresh();
+    assert.deepEqual(reports, [[]], 'a map without attachable networks here: the empty set');
+    watcher.setNetworks([net('a', 1)]);
+    await clock.advance(50);
+    await watcher.refresh();
+    assert.deepEqual(reports.at(-1), [c('a', 'x1', '10.1.3.192/16')]);
+    await watcher.stop();
+  });
 });

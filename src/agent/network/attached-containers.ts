@@ -42,6 +42,8 @@ export class AttachedContainers {
   readonly #debounceMs: number;
   readonly #resyncMs: number;
   #networks: readonly LocalNetwork[] = [];
+  /** Whether a map has set the networks yet (nothing is listed or reported before). */
+  #mapped = false;
   #current: AttachedContainer[] | undefined;
   #byIp = new Map<string, string[]>();
   #report: ((containers: AttachedContainer[]) => void) | undefined;
@@ -77,11 +79,13 @@ export class AttachedContainers {
     return this.#byIp.get(ip);
   }
 
-  /** The node's networks now (from each map): its attachable ones are watched. */
+  /** The node's networks now (from each map): its attachable ones are watched. The first call starts the listings. */
   setNetworks(networks: readonly LocalNetwork[]): void {
     const attachable = networks.filter((n) => n.attachable && n.containerRange !== undefined);
     const key = (list: readonly LocalNetwork[]): string => list.map((n) => `${n.id}:${n.dockerNetwork}:${n.containerRange ?? ''}`).join(' ');
-    if (key(attachable) === key(this.#networks)) return;
+    const first = !this.#mapped;
+    this.#mapped = true;
+    if (!first && key(attachable) === key(this.#networks)) return;
     this.#networks = attachable;
     this.poke();
   }
@@ -103,9 +107,13 @@ export class AttachedContainers {
     await this.#listing;
   }
 
-  /** Something may have changed: re-list after the debounce. */
+  /**
+   * Something may have changed: re-list after the debounce. Not before the first map: until then
+   * the attachable networks are unknown, and an empty report would erase the set the manager
+   * holds from before the agent restarted.
+   */
   poke(): void {
-    if (!this.#running || this.#timer) return;
+    if (!this.#running || !this.#mapped || this.#timer) return;
     this.#timer = this.#deps.clock.setTimer(this.#debounceMs, () => {
       this.#timer = undefined;
       this.#refresh();
@@ -119,6 +127,7 @@ export class AttachedContainers {
   }
 
   #refresh(): void {
+    if (!this.#mapped) return;
     if (this.#listing) {
       this.#again = true;
       return;
