@@ -9,7 +9,7 @@ import { newId } from '../../lib/ids.ts';
 import type { RouteContext } from './context.ts';
 import { errorResponses, translateStoreErrors } from './errors.ts';
 import { resolveByName } from './lookup.ts';
-import { servicesOnNetwork } from './network-refs.ts';
+import { containersOnNetwork, describeContainers, servicesOnNetwork } from './network-refs.ts';
 
 /**
  * `GET/POST /v1/networks`, `GET/DELETE /v1/networks/:idOrName`. A network's range and VXLAN id
@@ -99,14 +99,9 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: RouteContext): 
               throw new ApiError('failed_precondition', `network ${n.spec.name} still has ${holders.length} task(s) of ${names.join(', ')} on it: wait until they have stopped`);
             }
             // Plain containers (`docker run --network`) on it, as Swarm refuses while its attachment tasks run.
-            const attached = tx.nodes
-              .all()
-              .filter((node) => node.status.state !== 'down')
-              .flatMap((node) => (node.status.containers ?? []).filter((c) => c.networkId === n.id).map((c) => `${c.name} on ${node.description.hostname}`))
-              .sort();
+            const attached = containersOnNetwork(tx.nodes.all(), n);
             if (attached.length > 0) {
-              const shown = attached.length > 5 ? `${attached.slice(0, 5).join(', ')} and ${attached.length - 5} more` : attached.join(', ');
-              throw new ApiError('failed_precondition', `network ${n.spec.name} has ${attached.length} container(s) attached (${shown}): disconnect or remove them first`);
+              throw new ApiError('failed_precondition', `network ${n.spec.name} has ${attached.length} container(s) attached (${describeContainers(attached)}): disconnect or remove them first`);
             }
             if (tx.table('network').get(n.id)) tx.table('network').delete(n.id);
           }),

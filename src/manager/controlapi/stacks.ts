@@ -21,6 +21,7 @@ import type { Tx } from '../../store/tx.ts';
 import type { RouteContext, SecretSealer } from './context.ts';
 import { errorResponses, translateStoreErrors } from './errors.ts';
 import { checkFileReferences } from './file-objects.ts';
+import { containersOnNetwork, describeContainers } from './network-refs.ts';
 import { StackLoader } from './stack-loader.ts';
 import { planStack, type StackPlan } from './stack-plan.ts';
 
@@ -60,7 +61,7 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
     schema: {
       summary: 'Deploy or redeploy a stack from compose files',
       description:
-        'Takes the compose files and every file they read (.env, env_file, extends, secret and config files), keyed by their path relative to the project directory, the profiles and the variables they use. The server loads them; a dry run (dryRun=true) whose request lacks a file or variable the files read answers with `needs` (send them, or list them under missingFiles / unsetVariables, and ask again), and otherwise with the changes a deploy would make. Any problem is a 400 whose details read FILE:LINE:COL: path: message, and nothing changes. Otherwise the stack, its secrets, configs and services are written in one transaction: new services are created, changed ones updated (a rolling update when what tasks run changes), unchanged ones left alone; with prune=true services no longer in the files are removed. The networks the services use are created first (named STACK_key, labelled com.docker.stack.namespace, each with a range and VXLAN id), unless external (which must exist); an existing network of the stack with other settings is refused (networks are immutable); with prune=true, networks no longer in the files that no service uses are removed. A published port another service holds is refused.',
+        'Takes the compose files and every file they read (.env, env_file, extends, secret and config files), keyed by their path relative to the project directory, the profiles and the variables they use. The server loads them; a dry run (dryRun=true) whose request lacks a file or variable the files read answers with `needs` (send them, or list them under missingFiles / unsetVariables, and ask again), and otherwise with the changes a deploy would make. Any problem is a 400 whose details read FILE:LINE:COL: path: message, and nothing changes. Otherwise the stack, its secrets, configs and services are written in one transaction: new services are created, changed ones updated (a rolling update when what tasks run changes), unchanged ones left alone; with prune=true services no longer in the files are removed. The networks the services use are created first (named STACK_key, labelled com.docker.stack.namespace, each with a range and VXLAN id), unless external (which must exist); an existing network of the stack with other settings is refused (networks are immutable); with prune=true, networks no longer in the files that no service uses and no plain container is attached to are removed (the others are kept). A published port another service holds is refused.',
       tags: ['stacks'],
       body: StackSpec,
       querystring: StackDeployQuery,
@@ -89,6 +90,7 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
             secrets: store.table('secret').all(),
             configs: store.table('config').all(),
             networks: store.table('network').all(),
+            nodes: store.nodes.all(),
           };
           // Nothing is written: ids are placeholders and nothing is sealed.
           const plan = planStack(current, target, req.query.prune, { now: ctx.deps.clock.now(), newId, seal: () => '', holds: holdsData });
@@ -108,6 +110,7 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
               secrets: tx.table('secret').all(),
               configs: tx.table('config').all(),
               networks: tx.table('network').all(),
+              nodes: tx.nodes.all(),
             };
             plan = planStack(current, target, req.query.prune, {
               now: ctx.deps.clock.now(),
@@ -129,7 +132,8 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
   app.delete<{ Params: StackRef }>('/v1/stacks/:name', {
     schema: {
       summary: 'Remove a stack and everything it owns',
-      description: 'Removes its services (their tasks stop), then its networks (never external ones), secrets and configs, and the stack, in one transaction.',
+      description:
+        'Removes its services (their tasks stop), then its networks (never external ones), secrets and configs, and the stack, in one transaction. Refused (412, nothing removed) while a network of the stack is used by a service outside it or has plain containers attached.',
       tags: ['stacks'],
       params: StackRef,
       response: { 204: NoContent, ...errorResponses('not_found', 'failed_precondition') },
@@ -151,6 +155,10 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
               const users = others.filter((s) => s.spec.taskTemplate.networks.some((a) => a.target === n.spec.name || a.target === n.id));
               if (users.length > 0) {
                 throw new ApiError('failed_precondition', `stack ${name} cannot be removed: its network ${n.spec.name} is used by ${users.map((u) => u.spec.name).join(', ')}, which is not part of the stack`);
+              }
+              const attached = containersOnNetwork(tx.nodes.all(), n);
+              if (attached.length > 0) {
+                throw new ApiError('failed_precondition', `stack ${name} cannot be removed: its network ${n.spec.name} has ${attached.length} container(s) attached (${describeContainers(attached)}): disconnect or remove them first`);
               }
               tx.table('network').delete(n.id);
             }
