@@ -54,6 +54,21 @@ describe('DataPlane', () => {
     await plane.stop();
   });
 
+  it('hands tasks the Docker network name the bridges report in use (a former one while it has users)', async () => {
+    const clock = new FakeClock();
+    const k = new FakeKernel();
+    k.addLink('eth0', {});
+    const kernel = kernelBridges(k);
+    const bridges = { ...kernel, ensure: async (n: LocalNetwork) => ((await kernel.ensure(n)) ?? (n.id === NET_A.id ? 'flt-former' : undefined)) };
+    const plane = new DataPlane({ clock, logger: silentLogger, nodeId: 'n1', underlay: { addr: '10.198.0.11', dev: 'eth0', mtu: 1500 }, bridges, runner: k });
+    plane.start();
+    plane.setMap(sampleMap());
+    await settle(plane, clock);
+    assert.equal((await plane.waitForNetwork(NET_A.id, new AbortController().signal)).dockerNetwork, 'flt-former');
+    assert.notEqual((await plane.waitForNetwork(NET_B.id, new AbortController().signal)).dockerNetwork, 'flt-former');
+    await plane.stop();
+  });
+
   it('ignores an older map, rejects a wait on abort, on an encrypted network and on stop', async () => {
     const { plane, clock } = setup();
     plane.start();

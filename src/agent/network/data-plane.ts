@@ -238,8 +238,9 @@ export class DataPlane {
       await Promise.all(
         local.map(async (n) => {
           try {
-            await bridges.ensure(n);
-            this.#ready.set(n.id, n);
+            const dockerName = await bridges.ensure(n);
+            // Under its former Docker name while that has users: tasks join it there.
+            this.#ready.set(n.id, dockerName === undefined || dockerName === n.dockerNetwork ? n : { ...n, dockerNetwork: dockerName });
           } catch (err) {
             problems.push(`bridge of ${n.name}: ${err instanceof Error ? err.message : String(err)}`);
           }

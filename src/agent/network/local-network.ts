@@ -102,8 +102,12 @@ export function localNetwork(network: MapNetwork, nodeId: string, underlayMtu: n
  */
 export interface BridgeProvider {
   readonly kind: 'docker' | 'kernel';
-  /** Makes the bridge exist, up, with the gateway address at the range's prefix and the MTU. */
-  ensure(network: LocalNetwork): Promise<void>;
+  /**
+   * Makes the bridge exist, up, with the gateway address at the range's prefix and the MTU.
+   * Resolves to the Docker network's name when it is not `network.dockerNetwork` (a former
+   * name kept while containers use it), undefined otherwise.
+   */
+  ensure(network: LocalNetwork): Promise<string | undefined>;
   /**
    * Removes the bridge of a network that left this node. Takes a network id, or the first
    * `ID_CHARS` characters of one as `list` may return; nothing to remove is not an error.
