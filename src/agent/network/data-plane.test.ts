@@ -150,6 +150,51 @@ describe('DataPlane', () => {
     await plane.stop();
   });
 
+  it('endpointGone during a reconcile that is installing the task waits for the next apply, which drops it', async () => {
+    const clock = new FakeClock();
+    const k = new FakeKernel();
+    k.addLink('eth0', {});
+    // Holds the next iptables-restore until released: a reconcile in flight.
+    let gate: { reached: () => void; release: Promise<void> } | undefined;
+    const runner = {
+      writeSysctls: (e: ReadonlyArray<readonly [string, string]>) => k.writeSysctls(e),
+      run: async (argv: readonly string[], stdin?: string) => {
+        const g = gate;
+        if (g !== undefined && argv[0] === 'iptables-restore') {
+          gate = undefined;
+          g.reached();
+          await g.release;
+        }
+        return k.run(argv, stdin);
+      },
+    };
+    const plane = new DataPlane({ clock, logger: silentLogger, nodeId: 'n1', underlay: { addr: '10.198.0.11', dev: 'eth0', mtu: 1500 }, bridges: kernelBridges(k), runner });
+    const sep = endpointChain('svcweb', NET_A.id, 't1');
+    const without = sampleMap(1);
+    for (const s of without.services) s.endpoints = s.endpoints.filter((e) => e.taskId !== 't1');
+    plane.start();
+    plane.setMap(without);
+    await settle(plane, clock);
+    assert.equal(await plane.endpointGone('t1'), false, 'never served: nothing to wait for');
+
+    let release!: () => void;
+    const reached = new Promise<void>((resolve) => {
+      gate = { reached: resolve, release: new Promise<void>((r) => (release = r)) };
+    });
+    plane.setMap(sampleMap(2)); // lists t1: the reconcile about to apply installs it
+    await clock.advance(25);
+    await reached;
+    let result: boolean | undefined;
+    const gone = plane.endpointGone('t1').then((r) => (result = r));
+    release();
+    await settle(plane, clock);
+    await settle(plane, clock);
+    await gone;
+    assert.equal(result, true, 'it may have been served: the drain applies');
+    assert.ok(!k.tables.get('nat')?.has(sep), 'the next apply took it out again');
+    await plane.stop();
+  });
+
   it('holds out only a task the map lists: one already dropped by the manager is served again when a map lists it', async () => {
     const { plane, clock, k } = setup();
     const sep = endpointChain('svcweb', NET_A.id, 't2');

@@ -37,8 +37,8 @@ class FakeSource implements NetworkSource {
     for (const w of this.#waiting.get(n.id) ?? []) w(n);
     this.#waiting.delete(n.id);
   }
-  endpointGone(): Promise<void> {
-    return Promise.resolve();
+  endpointGone(): Promise<boolean> {
+    return Promise.resolve(false);
   }
   waitForNetwork(networkId: string, signal: AbortSignal): Promise<LocalNetwork> {
     const n = this.#have.get(networkId);

@@ -136,7 +136,8 @@ export interface NetworkSource {
   waitForNetwork(networkId: string, signal: AbortSignal): Promise<LocalNetwork>;
   /**
    * A local task is dying or about to be stopped: out of this node's load balancers and DNS
-   * now. Resolves once the host sends it no new flows (see `DataPlane.endpointGone`); never rejects.
+   * now. Resolves once the host sends it no new flows (see `DataPlane.endpointGone`), to whether
+   * it was (or may have been) served here; never rejects.
    */
-  endpointGone(taskId: string): Promise<void>;
+  endpointGone(taskId: string): Promise<boolean>;
 }
