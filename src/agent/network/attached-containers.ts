@@ -69,11 +69,6 @@ export class AttachedContainers {
     if (this.#current !== undefined) report(this.#current);
   }
 
-  /** The last set found; undefined before the first listing. */
-  get current(): readonly AttachedContainer[] | undefined {
-    return this.#current;
-  }
-
   /** The networks of the plain container at `ip` (dotted), or undefined when none is known there. */
   networksOf(ip: string): string[] | undefined {
     return this.#byIp.get(ip);
@@ -120,12 +115,7 @@ export class AttachedContainers {
     });
   }
 
-  /** Re-lists now (one at a time; a request meanwhile makes one more); resolves when settled. */
-  refresh(): Promise<void> {
-    this.#refresh();
-    return this.#listing ?? Promise.resolve();
-  }
-
+  /** Re-lists now (one at a time; a request meanwhile makes one more). */
   #refresh(): void {
     if (!this.#mapped) return;
     if (this.#listing) {
