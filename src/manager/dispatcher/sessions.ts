@@ -57,6 +57,9 @@ export interface DispatcherMetrics {
   heartbeat(gapMs: number): void;
 }
 
+/** The shortest time between two writes of one node's plain containers (`#onContainers`). */
+export const CONTAINERS_WRITE_INTERVAL_MS = 500;
+
 /** A node this manager has heard from (kept in memory; the store sees it every 10 s). */
 interface Heard {
   /** When the node's last message arrived (clock ms). */
@@ -91,6 +94,10 @@ export class Sessions {
   readonly #dirty = new Set<string>();
   /** Per node, the plain containers of its latest report not yet written (one write waits at most). */
   readonly #containersQueued = new Map<string, AttachedContainer[]>();
+  /** Per node: when its containers were last written, the timer of the next write, entries left out of its last report. */
+  readonly #containersWrittenAt = new Map<string, number>();
+  readonly #containersTimers = new Map<string, TimerHandle>();
+  readonly #containersDropped = new Map<string, number>();
   #flushQueued = false;
   #unsubscribe: (() => void) | undefined;
   #heartbeatTimer: TimerHandle | undefined;
@@ -208,6 +215,8 @@ export class Sessions {
       this.#unsubscribe?.();
       this.#heartbeatTimer?.cancel();
       this.#mapTimer?.cancel();
+      for (const t of this.#containersTimers.values()) t.cancel();
+      this.#containersTimers.clear();
       for (const s of this.#handshakes) s.close('manager shutting down', 1001);
       for (const l of this.#live.values()) l.session?.close('manager shutting down', 1001);
       await this.#ingest.flush();
@@ -325,23 +334,35 @@ export class Sessions {
 
   /**
    * A node's report of its plain containers: the valid entries are kept (a bad one is left out
-   * and logged, never a reason to close the session), and writes are coalesced per node: while
-   * one is queued, a newer report replaces it, so a chatty agent makes at most one write in
-   * flight and one waiting.
+   * and logged when the count changes, never a reason to close the session). Writes are
+   * coalesced and spaced per node: while one waits, a newer report replaces it, and one follows
+   * the node's last by `CONTAINERS_WRITE_INTERVAL_MS`, so a chatty agent cannot hammer the store
+   * (nor every agent's map).
    */
   #onContainers(nodeId: string, reported: readonly unknown[]): void {
     const { kept, dropped } = validAttachedContainers(reported);
-    if (dropped > 0) this.#logger.warn({ node: nodeId, dropped, kept: kept.length }, 'plain containers left out of a node\'s report (not valid, or past the limit)');
+    if (dropped !== (this.#containersDropped.get(nodeId) ?? 0)) {
+      this.#containersDropped.set(nodeId, dropped);
+      if (dropped > 0) this.#logger.warn({ node: nodeId, dropped, kept: kept.length }, 'plain containers left out of a node\'s report (not valid, or past the limit)');
+    }
     const queued = this.#containersQueued.has(nodeId);
     this.#containersQueued.set(nodeId, kept);
     if (queued) return;
-    this.#serialNodeWrite(() => {
-      const latest = this.#containersQueued.get(nodeId) ?? [];
-      this.#containersQueued.delete(nodeId);
-      return this.#writeContainers(nodeId, latest);
-    }).catch((err: unknown) => {
-      this.#logger.warn({ err, node: nodeId }, 'cannot record the plain containers the node reported');
-    });
+    const write = (): void => {
+      this.#containersTimers.delete(nodeId);
+      if (!this.#lifecycle.running) return;
+      this.#serialNodeWrite(() => {
+        const latest = this.#containersQueued.get(nodeId) ?? [];
+        this.#containersQueued.delete(nodeId);
+        this.#containersWrittenAt.set(nodeId, this.#clock.now());
+        return this.#writeContainers(nodeId, latest);
+      }).catch((err: unknown) => {
+        this.#logger.warn({ err, node: nodeId }, 'cannot record the plain containers the node reported');
+      });
+    };
+    const wait = (this.#containersWrittenAt.get(nodeId) ?? Number.NEGATIVE_INFINITY) + CONTAINERS_WRITE_INTERVAL_MS - this.#clock.now();
+    if (wait <= 0) write();
+    else this.#containersTimers.set(nodeId, this.#clock.setTimer(wait, write));
   }
 
   /**
