@@ -67,16 +67,18 @@ export function loadProject(options: LoadOptions): LoadResult {
   if (options.files.length === 0) throw new ComposeError([{ code: 'missing_file', pos: undefined, path: '', message: 'no compose file given' }]);
   const fs = options.fs ?? realFs;
   const cwd = options.cwd ?? process.cwd();
-  const processEnv = options.env ?? process.env;
+  const given = options.env ?? process.env;
+  // Own variables only: `${constructor}` is unset, not Object's constructor.
+  const processEnv = (n: string): string | undefined => (Object.hasOwn(given, n) ? given[n] : undefined);
   const files = options.files.map((f) => resolve(cwd, f));
   const projectDir = dirname(files[0] ?? cwd);
   const warnings: string[] = [];
 
   const dotenvPath = join(projectDir, '.env');
   const dotenvText = fs.readText(dotenvPath);
-  const fromDotenv = dotenvText === undefined ? new Map<string, string>() : parseDotenv(dotenvText, dotenvPath, (n) => processEnv[n]);
-  const lookup: Lookup = (n) => processEnv[n] ?? fromDotenv.get(n);
-  const env: Record<string, string | undefined> = { ...Object.fromEntries(fromDotenv), ...processEnv };
+  const fromDotenv = dotenvText === undefined ? new Map<string, string>() : parseDotenv(dotenvText, dotenvPath, processEnv);
+  const lookup: Lookup = (n) => processEnv(n) ?? fromDotenv.get(n);
+  const env: Record<string, string | undefined> = { ...Object.fromEntries(fromDotenv), ...given };
 
   let loads = 0;
   let definesSomething = false;
