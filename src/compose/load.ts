@@ -13,6 +13,7 @@ import { normalizeFile } from './normalize.ts';
 import { applyProfiles, enabledProfiles } from './profiles.ts';
 import { COMPOSE_FILE_SCHEMA } from './schema.ts';
 import { isEmptyFile, parseYaml, posOfKey } from './source.ts';
+import { decodeUtf8, notUtf8Message } from './utf8.ts';
 import { validate } from './validate.ts';
 
 /** The file system the loader reads; tests may pass their own. */
@@ -46,7 +47,10 @@ export interface LoadResult {
 const realFs: LoaderFs = {
   readText: (path) => {
     try {
-      return readFileSync(path, 'utf8');
+      const read = decodeUtf8(readFileSync(path));
+      if ('text' in read) return read.text;
+      const { line, col } = read.notUtf8;
+      throw new ComposeError([{ code: 'syntax', pos: { file: path, line, col }, path: '', message: notUtf8Message(read.notUtf8) }]);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'EISDIR') return undefined;
       throw err;
