@@ -72,8 +72,12 @@ export function loadProject(options: LoadOptions): LoadResult {
   const fs = options.fs ?? realFs;
   const cwd = options.cwd ?? process.cwd();
   const given = options.env ?? process.env;
-  // Own variables only: `${constructor}` is unset, not Object's constructor.
-  const processEnv = (n: string): string | undefined => (Object.hasOwn(given, n) ? given[n] : undefined);
+  // Strings only: `${constructor}` is unset, not Object's constructor. (Read, not `Object.hasOwn`:
+  // the manager's environment is a proxy that records each name read.)
+  const processEnv = (n: string): string | undefined => {
+    const v = given[n];
+    return typeof v === 'string' ? v : undefined;
+  };
   const files = options.files.map((f) => resolve(cwd, f));
   const projectDir = dirname(files[0] ?? cwd);
   const warnings: string[] = [];
