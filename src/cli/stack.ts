@@ -9,7 +9,6 @@ import { loadAndConvert } from '../compose/stack.ts';
 import { checkFormat, type CliIo, type CommandContext } from './context.ts';
 import { PartialFailure } from './each.ts';
 import { UsageError } from './parse.ts';
-import { buildStackImages, isBuildFailed } from './stack-build.ts';
 import { gatherStackSource } from './stack-source.ts';
 import { waitForStack, type WrittenService } from './stack-wait.ts';
 import { table } from './format/table.ts';
@@ -93,18 +92,22 @@ export function registerStackCommands(program: Command, io: CliIo, context: (cmd
       if (opts.composeFile.length === 0) throw new UsageError('stack deploy needs at least one -c, --compose-file FILE');
       const ctx = context(cmd);
       let result;
+      let isBuildFailed: ((err: unknown) => boolean) | undefined;
       try {
         const { spec, plan } = await gatherStackSource(ctx.client, { name, files: opts.composeFile, profiles: opts.profile, env: io.env, cwd: cwd(), prune: opts.prune === true });
-        // Images are built before anything is deployed: a failed build changes nothing.
+        // Images are built before anything is deployed: a failed build changes nothing. The
+        // builder (tar-stream, .dockerignore rules) loads only for a stack that builds.
         const builds = plan.builds ?? [];
-        const builtImages = builds.length === 0 ? undefined : await buildStackImages(ctx.client, name, builds, {
+        const builder = builds.length === 0 ? undefined : await import('./stack-build.ts');
+        isBuildFailed = builder?.isBuildFailed;
+        const builtImages = builder === undefined ? undefined : await builder.buildStackImages(ctx.client, name, builds, {
           say: (line) => ctx.out(line),
           progress: opts.quiet ? undefined : (line) => io.stderr.write(`${line}\n`),
           fail: (line) => io.stderr.write(`${line}\n`),
         });
         result = await ctx.client.deployStack(builtImages ? { ...spec, builtImages } : spec, { prune: opts.prune === true });
       } catch (err) {
-        if (isBuildFailed(err)) throw new PartialFailure(1);
+        if (isBuildFailed?.(err)) throw new PartialFailure(1);
         composeFailure(io, err);
       }
       for (const w of result.warnings) io.stderr.write(`warning: ${w}\n`);

@@ -84,7 +84,8 @@ describe('what a CLI command loads', { timeout: 300_000 }, () => {
   it('stack config loads the compose loader and none of the runtime', async () => {
     const loaded = await loadedBy(['-H', env['FLOTILLA_HOST']!, 'stack', 'config', '-c', join(dir, 'compose.yaml')], env);
     assert.ok(loaded.some((m) => m.startsWith('src/compose/')));
-    assertNotLoaded(loaded, [...RUNTIME, 'src/cli/service.ts', 'src/cli/dev.ts']);
+    // The image builder loads only for a deploy that builds.
+    assertNotLoaded(loaded, [...RUNTIME, 'src/cli/service.ts', 'src/cli/dev.ts', 'src/cli/stack-build.ts', 'tar-stream', '@balena/dockerignore']);
   });
 });
 

@@ -67,9 +67,15 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
       querystring: StackDeployQuery,
       response: { 200: StackDeployResponse, ...errorResponses('invalid_argument', 'already_exists', 'failed_precondition', 'conflict', 'unavailable') },
     },
-    handler: async (req): Promise<StackDeployResult | StackDryRunResult> => {
+    handler: async (req, reply): Promise<StackDeployResult | StackDryRunResult> => {
       const name = req.body.name;
-      const load = await loader.load(req.body);
+      // A request closed while its load waits behind others is dropped from the loader's queue.
+      const gone = new AbortController();
+      const onClose = (): void => {
+        if (!reply.raw.writableFinished) gone.abort();
+      };
+      reply.raw.once('close', onClose);
+      const load = await loader.load(req.body, gone.signal).finally(() => reply.raw.off('close', onClose));
       if ('needs' in load) {
         if (req.query.dryRun) return { dryRun: true, needs: load.needs, changes: [], warnings: [] };
         throw incomplete(name, load.needs);
