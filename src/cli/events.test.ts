@@ -113,6 +113,21 @@ void describe('flotilla events', () => {
     }
   });
 
+  void it('keeps following when --until is further ahead than setTimeout can wait (~24.8 days)', async () => {
+    const ac = new AbortController();
+    let seen: () => void = () => {};
+    const saw = new Promise<string>((resolve) => (seen = () => resolve('printed')));
+    const running = cli(['events', '--since', String(h.store.revision), '--until', '800h', '--filter', 'type=service'], {
+      signal: ac.signal,
+      onOut: (out) => out.includes(' far ') && seen(),
+    });
+    await h.call('POST', '/v1/services', spec('far'));
+    // Overflowed, the timer fired after 1 ms and the command ended before the event came.
+    assert.equal(await Promise.race([saw, running.then(() => 'ended')]), 'printed');
+    ac.abort();
+    assert.equal((await running).code, 0);
+  });
+
   void it('says what is wrong with a filter, --since or --until', async () => {
     const bad = await cli(['events', '--filter', 'colour=red']);
     assert.equal(bad.code, 2);
