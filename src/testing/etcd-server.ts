@@ -1,5 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -61,8 +61,26 @@ export interface StartEtcdOptions {
 
 const exec = promisify(execFile);
 
-/** A real etcd (one member or a cluster) for tests, in a temporary directory. */
+/**
+ * A real etcd (one member or a cluster) for tests, in a temporary directory. etcd takes its
+ * ports on its command line, so they are picked free a moment before it binds them; another
+ * process may take one in between: then (a member exited, its log says the address is in use)
+ * it starts again on other ports.
+ */
 export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdTestCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      if (attempt >= 5 || !(err instanceof PortTaken)) throw err;
+    }
+  }
+}
+
+/** A member could not bind a port picked for it: another process took it first. */
+class PortTaken extends Error {}
+
+async function startOnce(options: StartEtcdOptions): Promise<EtcdTestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-etcd-'));
   const count = options.members ?? 1;
   const tls = options.tls ? await makeCertificates(dir) : undefined;
@@ -105,7 +123,9 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdTes
     for (const m of members) m.spawn();
     await Promise.all(members.map((m) => m.ready()));
   } catch (err) {
+    const logs = members.map((m) => m.log()).join('\n');
     await cluster.stop();
+    if (/address already in use/.test(logs)) throw new PortTaken(`etcd could not bind its ports: ${String(err)}`, { cause: err });
     throw err;
   }
   return cluster;
@@ -134,6 +154,15 @@ class Member implements EtcdMember {
     this.#args = args;
     this.#logFile = logFile;
     this.#tls = tls;
+  }
+
+  /** The member's log so far ('' when unreadable). */
+  log(): string {
+    try {
+      return readFileSync(this.#logFile, 'utf8');
+    } catch {
+      return '';
+    }
   }
 
   get running(): boolean {

@@ -36,7 +36,7 @@ export interface SessionsDeps {
    * no secret is sent (tasks using one are rejected by their agent).
    */
   readonly secrets?: SecretOpener;
-  /** Told the gap before each heartbeat (the manager's `/metrics`). Default: nothing. */
+  /** Told the time between each heartbeat and the previous one (the manager's `/metrics`). Default: nothing. */
   readonly metrics?: DispatcherMetrics;
   /**
    * Handles the image messages of agents (`blob-read`, `build-*`: docs/builds.md) and hears
@@ -53,7 +53,11 @@ export interface SessionImages {
 
 /** What the sessions tell a metrics recorder. */
 export interface DispatcherMetrics {
-  /** A heartbeat arrived `gapMs` after the session's previous message. */
+  /**
+   * A heartbeat arrived `gapMs` after the session's previous heartbeat (the first: after the
+   * session opened). Other messages do not count: an agent sending status often still shows its
+   * heartbeat period, or its lag.
+   */
   heartbeat(gapMs: number): void;
 }
 
@@ -62,8 +66,10 @@ export const CONTAINERS_WRITE_INTERVAL_MS = 500;
 
 /** A node this manager has heard from (kept in memory; the store sees it every 10 s). */
 interface Heard {
-  /** When the node's last message arrived (clock ms). */
+  /** When the node's last message of any type arrived (clock ms). */
   lastSeen: number;
+  /** When its session's last heartbeat arrived, or the session opened (clock ms). */
+  lastHeartbeat: number;
   session: AgentSession | undefined;
   heartbeatWrittenAt: number;
 }
@@ -304,7 +310,10 @@ export class Sessions {
     const l = this.#live.get(s.nodeId);
     if (l?.session !== s) return;
     const now = this.#clock.now();
-    if (m.type === 'heartbeat') this.#metrics?.heartbeat(now - l.lastSeen);
+    if (m.type === 'heartbeat') {
+      this.#metrics?.heartbeat(now - l.lastHeartbeat);
+      l.lastHeartbeat = now;
+    }
     l.lastSeen = now;
     switch (m.type) {
       case 'heartbeat':
@@ -408,7 +417,7 @@ export class Sessions {
     const now = this.#clock.now();
     const l = this.#live.get(nodeId);
     if (l?.session && l.session !== s) l.session.close('replaced by a newer session from the same node');
-    this.#live.set(nodeId, { lastSeen: now, session: s, heartbeatWrittenAt: now });
+    this.#live.set(nodeId, { lastSeen: now, lastHeartbeat: now, session: s, heartbeatWrittenAt: now });
     s.nodeId = nodeId;
     s.state = 'ready';
     this.#logger.info({ node: nodeId, addr: s.conn.remoteAddr, hostname: hello.description.hostname }, 'agent session open');
