@@ -23,7 +23,7 @@ void describe('flotilla server --store etcd://', { skip: skipUnlessEtcd() }, () 
   });
 
   void it('one manager on etcd keeps the cluster across a restart', async () => {
-    const backend = storeBackend({
+    const backend = await storeBackend({
       store: `etcd://${etcd.endpoints.join(',')}/flotilla-server-test`,
       etcdCacert: etcd.tls!.caFile,
       etcdCert: etcd.tls!.certFile,

@@ -88,7 +88,7 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
   const advertiseAddr = chooseAdvertiseAddr(options.advertiseAddr, listen);
   const certLifetimeMs = options.certLifetime === undefined ? undefined : parseLifetime(options.certLifetime);
   const advertised: ManagerAddress = { host: advertiseAddr, port: listen.port };
-  const backend = storeBackend(options);
+  const backend = await storeBackend(options);
 
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const manager = new Manager(

@@ -1,6 +1,3 @@
-import { isBackendError } from '../store/backend.ts';
-import { parseEtcdUrl } from '../store/etcd/connect.ts';
-import { EtcdBackend } from '../store/etcd/etcd-backend.ts';
 import type { BackendFactory } from '../manager/manager.ts';
 import { UsageError } from './parse.ts';
 
@@ -16,15 +13,19 @@ export interface StoreFlags {
 /**
  * The backend factory `--store` names, or undefined for the default (SQLite in the data dir).
  * TLS to etcd is on when `--etcd-cacert` is given (with `--etcd-cert`/`--etcd-key` for a
- * client certificate).
+ * client certificate). The etcd backend (and its client) is loaded only when `--store` names
+ * etcd, so other commands and `--help` do not load it.
  */
-export function storeBackend(flags: StoreFlags): BackendFactory | undefined {
+export async function storeBackend(flags: StoreFlags): Promise<BackendFactory | undefined> {
   const { store, etcdCacert, etcdCert, etcdKey } = flags;
   const tlsGiven = etcdCacert !== undefined || etcdCert !== undefined || etcdKey !== undefined;
   if (store === undefined || store === 'sqlite') {
     if (tlsGiven) throw new UsageError('--etcd-cacert, --etcd-cert and --etcd-key need --store etcd://HOST:PORT');
     return undefined;
   }
+  const { isBackendError } = await import('../store/backend.ts');
+  const { parseEtcdUrl } = await import('../store/etcd/connect.ts');
+  const { EtcdBackend } = await import('../store/etcd/etcd-backend.ts');
   let parsed;
   try {
     parsed = parseEtcdUrl(store);
