@@ -1,8 +1,9 @@
 /**
- * Store throughput on a real SQLite file (WAL, synchronous=NORMAL): what the scheduler and
- * the dispatcher do. Prints one JSON line.
+ * Store throughput on a real SQLite file (WAL, synchronous=NORMAL), or on etcd: what the
+ * scheduler and the dispatcher do. Prints one JSON line.
  *
  *   node_modules/.bin/node bench/store.ts [--tasks 50000] [--path /tmp/x.db]
+ *   node_modules/.bin/node bench/store.ts --store etcd [--etcd HOST:PORT]   # default: a private etcd on loopback
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
@@ -10,13 +11,30 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Task } from '../src/api/task.ts';
 import { silentLogger } from '../src/lib/logger.ts';
+import { randomUUID } from 'node:crypto';
+import type { Backend } from '../src/store/backend.ts';
+import { EtcdBackend } from '../src/store/etcd/etcd-backend.ts';
 import { SqliteBackend } from '../src/store/sqlite/sqlite-backend.ts';
+import { startEtcd, type EtcdTestCluster } from '../src/testing/etcd-server.ts';
 import { Store } from '../src/store/store.ts';
 import { makeNode, makeService, makeTask } from '../src/testing/fixtures.ts';
 
 const { values } = parseArgs({
-  options: { tasks: { type: 'string', default: '50000' }, nodes: { type: 'string', default: '5000' }, path: { type: 'string' } },
+  options: {
+    tasks: { type: 'string', default: '50000' },
+    nodes: { type: 'string', default: '5000' },
+    path: { type: 'string' },
+    store: { type: 'string', default: 'sqlite' },
+    etcd: { type: 'string' },
+  },
 });
+if (values.store !== 'sqlite' && values.store !== 'etcd') throw new Error(`--store sqlite|etcd, not ${values.store}`);
+const etcd: EtcdTestCluster | undefined = values.store === 'etcd' && values.etcd === undefined ? await startEtcd() : undefined;
+const etcdRoot = `/flotilla-bench/${randomUUID()}`;
+async function openBackend(): Promise<Backend> {
+  if (values.store === 'sqlite') return SqliteBackend.open(path);
+  return EtcdBackend.open({ endpoints: values.etcd?.split(',') ?? etcd!.endpoints, root: etcdRoot });
+}
 const N = Number(values.tasks);
 const NODES = Number(values.nodes);
 const dir = values.path ? undefined : mkdtempSync(join(tmpdir(), 'flotilla-bench-'));
@@ -36,7 +54,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; cpuMs: numb
   return { ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000, value };
 }
 
-const backend = SqliteBackend.open(path);
+const backend = await openBackend();
 const store = await Store.open(backend, { logger: silentLogger, closeBackend: true });
 let events = 0;
 store.watch(() => events++, { kinds: ['task'] }); // a watcher, as the real components have
@@ -127,7 +145,7 @@ latencies.sort((a, b) => a - b);
 // 5. Reload: a manager restarting on this file.
 await store.close();
 const reload = await timed(async () => {
-  const s = await Store.open(SqliteBackend.open(path), { logger: silentLogger, closeBackend: true });
+  const s = await Store.open(await openBackend(), { logger: silentLogger, closeBackend: true });
   const n = s.tasks.size;
   await s.close();
   return n;
@@ -137,6 +155,7 @@ const mem = process.memoryUsage();
 console.log(
   JSON.stringify({
     bench: 'store',
+    store: values.store,
     tasks: N,
     nodes: NODES,
     createPerSec: rate(N, create.ms),
@@ -161,3 +180,4 @@ console.log(
   }),
 );
 if (dir) rmSync(dir, { recursive: true, force: true });
+await etcd?.stop();

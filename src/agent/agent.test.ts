@@ -24,7 +24,7 @@ import { FakeHost } from './drivers/fake/fake-host.ts';
 import { NODE_ID_FILE } from './node-id.ts';
 import { connectWebSocket } from './transport/ws.ts';
 
-function waitForStore(store: Store, predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+function waitForStore(store: Store, predicate: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
   return new Promise((resolve, reject) => {
     if (predicate()) return resolve();
     const timer = setTimeout(() => {
@@ -46,13 +46,27 @@ interface Manager {
   dispatcher: Sessions;
 }
 
-async function startManager(store: Store, port = 0): Promise<Manager> {
+/** A manager on a fresh port: a restarted one never asks for its old port back (another process may hold it by then). */
+async function startManager(store: Store): Promise<Manager> {
   const dispatcher = new Sessions({ store, clock: systemClock, logger: silentLogger }, { heartbeatPeriodMs: 200 });
   await dispatcher.start();
   const server = createServer((_req, res) => res.writeHead(404).end());
   const endpoint = attachAgentSessions(server, dispatcher);
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, endpoint, dispatcher };
+}
+
+/**
+ * Takes `port` as another process could once a manager left it: a restarted manager must not
+ * depend on getting its old port back. (Already taken by someone else: just as good.)
+ */
+async function squat(port: number): Promise<Server> {
+  const s = createServer();
+  await new Promise<void>((resolve) => {
+    s.once('error', () => resolve());
+    s.listen(port, '127.0.0.1', resolve);
+  });
+  return s;
 }
 
 async function stopManager(m: Manager): Promise<void> {
@@ -119,11 +133,14 @@ void describe('Agent over WebSocket', () => {
     assert.deepEqual(lines, ['hello', 'world']);
   });
 
-  void it('survives a manager restart and keeps its tasks', async () => {
+  void it('survives a manager restart and keeps its tasks', async (t) => {
     const pid = host.processes.get('task-ws-1')?.pid;
     await stopManager(manager);
-    manager = await startManager(store, port);
+    const squatter = await squat(port);
+    t.after(() => squatter.close());
     const welcomed = agent.welcomed();
+    manager = await startManager(store);
+    port = (manager.server.address() as AddressInfo).port; // the agent's next connect goes there
     await welcomed;
     assert.deepEqual(manager.dispatcher.connectedNodes(), [agent.nodeId]);
     assert.equal(host.processes.get('task-ws-1')?.pid, pid, 'the task was not restarted');
@@ -135,10 +152,10 @@ void describe('Agent over WebSocket', () => {
 });
 
 void describe('Agent: plain containers on attachable networks', () => {
-  it('sends the set its network reports, and again after each welcome (a manager that lost it learns it back)', async () => {
+  it('sends the set its network reports, and again after each welcome (a manager that lost it learns it back)', async (t) => {
     let store = await openMemoryStore({ logger: silentLogger });
     let manager = await startManager(store);
-    const port = (manager.server.address() as AddressInfo).port;
+    let port = (manager.server.address() as AddressInfo).port;
     const dir = await mkdtemp(join(tmpdir(), 'flotilla-agent-'));
     let report: ((containers: AttachedContainer[]) => void) | undefined;
     const agent = new Agent(
@@ -163,7 +180,10 @@ void describe('Agent: plain containers on attachable networks', () => {
       await stopManager(manager);
       await store.close();
       store = await openMemoryStore({ logger: silentLogger });
-      manager = await startManager(store, port);
+      const squatter = await squat(port);
+      t.after(() => squatter.close());
+      manager = await startManager(store);
+      port = (manager.server.address() as AddressInfo).port; // the agent's next connect goes there
       await waitForStore(store, () => store.nodes.get(id)?.status.containers?.[0]?.name === 'debug', 'the containers sent again after the welcome', 10_000);
     } finally {
       await agent.stop();

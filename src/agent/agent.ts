@@ -12,6 +12,9 @@ import type { TaskHook } from './executor/hooks.ts';
 import type { ExecutorMetrics } from './executor/metrics.ts';
 import type { TaskRunner } from './executor/task-runner.ts';
 import { filesHook } from './files/hook.ts';
+import { BlobReader } from './images/blob-reader.ts';
+import { BuildRunner } from './images/build-runner.ts';
+import { imageHook } from './images/image-hook.ts';
 import { defaultRuntimeDir, TaskFiles } from './files/task-files.ts';
 import { TmpfsFileSystem, type TaskFileSystem } from './files/task-fs.ts';
 import { LogServer } from './log-server.ts';
@@ -88,6 +91,9 @@ export class Agent {
   readonly #files: TaskFiles;
   readonly #session: Session;
   readonly #logs: LogServer;
+  /** Built images (docs/builds.md): blobs read from the manager, builds run for it. */
+  readonly #blobs: BlobReader;
+  readonly #builds: BuildRunner;
   readonly #lifecycle = new Lifecycle('agent');
   #nodeId: string | undefined;
   #description: NodeDescription | undefined;
@@ -109,12 +115,14 @@ export class Agent {
       { fs: options.taskFileSystem ?? new TmpfsFileSystem(), logger: this.#logger },
       () => options.runtimeDir ?? defaultRuntimeDir(this.#nodeId ?? 'unknown-node'),
     );
+    this.#blobs = new BlobReader((m) => this.#session.send(m));
+    this.#builds = new BuildRunner({ drivers: this.#drivers, reader: this.#blobs, logger: this.#logger, send: (m) => this.#session.send(m) });
     this.#worker = new Worker({
       clock: deps.clock,
       logger: this.#logger,
       drivers: this.#drivers,
       files: this.#files,
-      hooks: [filesHook(this.#files), ...(deps.hooks ?? [])],
+      hooks: [imageHook({ drivers: this.#drivers, reader: this.#blobs, logger: this.#logger }), filesHook(this.#files), ...(deps.hooks ?? [])],
       report: (taskId, status) => this.#reporter.report(taskId, status),
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
     });
@@ -130,6 +138,8 @@ export class Agent {
           disconnected: () => {
             this.#reporter.detach();
             this.#logs.cancelAll();
+            this.#blobs.disconnected();
+            this.#builds.disconnected();
           },
         },
       },
@@ -190,6 +200,8 @@ export class Agent {
       if (from === 'running') await this.#session.stop();
       this.#reporter.detach();
       this.#logs.cancelAll();
+      this.#blobs.disconnected();
+      this.#builds.disconnected();
       await this.#worker.halt();
       // A node id being saved is on disk before `stop` resolves (callers may remove the data dir).
       await this.#saving;
@@ -250,6 +262,18 @@ export class Agent {
         return;
       case 'network-map':
         this.#onNetworkMap(m.map);
+        return;
+      case 'blob-chunk':
+        this.#blobs.onChunk(m);
+        return;
+      case 'build':
+        this.#builds.start(m);
+        return;
+      case 'build-ack':
+        this.#builds.ack(m.buildId, m.seq);
+        return;
+      case 'build-cancel':
+        this.#builds.cancel(m.buildId);
         return;
       default:
         return;

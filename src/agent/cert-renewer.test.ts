@@ -98,7 +98,7 @@ describe('CertRenewer', () => {
   });
 });
 
-async function waitFor(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+async function waitFor(cond: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
@@ -106,7 +106,7 @@ async function waitFor(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
   }
 }
 
-async function waitForValue<T>(get: () => Promise<T | undefined>, timeoutMs = 5_000): Promise<T> {
+async function waitForValue<T>(get: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await get();

@@ -1,9 +1,11 @@
 import { request } from 'node:https';
 import { parseApiErrorBody } from '../api/errors.ts';
 import { caDigest, parseJoinToken, type JoinResponse, type RenewResponse } from '../api/join.ts';
-import { CodedError, errorGuard } from '../lib/coded-error.ts';
 import { certificateInfo, generateKeyAndCsr, issuedBy, loadCredential, saveCredential, tlsClientOptions, type Credential } from './credentials.ts';
+import { formatManagerAddress, JoinError, type ManagerAddress } from './manager-address.ts';
 import { saveNodeId } from './node-id.ts';
+
+export { DEFAULT_MANAGER_PORT, formatManagerAddress, isJoinError, JoinError, parseManagerAddress, type JoinErrorCode, type ManagerAddress } from './manager-address.ts';
 
 /**
  * Joining a cluster, from the node's side. The token carries the digest of the cluster's root
@@ -11,41 +13,6 @@ import { saveNodeId } from './node-id.ts';
  * then sends the token, over TLS pinned to that CA. The manager signs the node's CSR; the node
  * keeps key, certificate and CA in its data dir and renews the certificate with it.
  */
-
-/** The manager's HTTPS port when an address names none. */
-export const DEFAULT_MANAGER_PORT = 4280;
-
-/** A manager's HTTPS address. */
-export interface ManagerAddress {
-  readonly host: string;
-  readonly port: number;
-}
-
-export type JoinErrorCode = 'invalid_argument' | 'ca_mismatch' | 'unreachable' | 'refused' | 'protocol' | 'credential';
-
-/** Every failure of joining or renewing, with what went wrong in one line. */
-export class JoinError extends CodedError<JoinErrorCode> {
-  override readonly name = 'JoinError';
-}
-
-export const isJoinError = errorGuard(JoinError);
-
-/** `HOST`, `HOST:PORT`, `[V6]:PORT` or `https://HOST:PORT` → an address (port default 4280). */
-export function parseManagerAddress(text: string): ManagerAddress {
-  const t = text.trim().replace(/^https:\/\//, '').replace(/\/+$/, '');
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]/\s]+))(?::(\d{1,5}))?$/.exec(t);
-  const port = m?.[3] === undefined ? DEFAULT_MANAGER_PORT : Number(m[3]);
-  const host = m?.[1] ?? m?.[2];
-  if (!m || host === undefined || port < 1 || port > 65_535) {
-    throw new JoinError('invalid_argument', `invalid manager address "${text}": expected HOST[:PORT], e.g. 192.168.1.10:${DEFAULT_MANAGER_PORT}`);
-  }
-  return { host, port };
-}
-
-/** `host:port` as users write it (IPv6 in brackets). */
-export function formatManagerAddress(a: ManagerAddress): string {
-  return `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
-}
 
 /** What one HTTPS call sends; `tls` absent means "do not verify the server" (only `GET /v1/ca`). */
 interface Call {

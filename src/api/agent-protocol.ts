@@ -1,6 +1,7 @@
 import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { AttachedContainer, MAX_ATTACHED_CONTAINERS, NetworkMap } from './network.ts';
+import { BuildOptions } from './build.ts';
+import { NetworkMap } from './network.ts';
 import { NodeDescription } from './node.ts';
 import { Task, TaskStatus } from './task.ts';
 
@@ -62,15 +63,44 @@ export const LogEndMessage = Type.Object({
 
 /**
  * The plain containers (`docker run --network`) on the node's attachable networks: the whole
- * set, sent after each `welcome` and whenever it changes.
+ * set, sent after each `welcome` and whenever it changes. Each entry is an `AttachedContainer`;
+ * the wire does not check them (a bad one would fail the whole message and close the session):
+ * the manager keeps the valid ones (`validAttachedContainers`).
  */
 export const ContainersMessage = Type.Object({
   type: Type.Literal('containers'),
-  containers: Type.Array(AttachedContainer, { maxItems: MAX_ATTACHED_CONTAINERS }),
+  containers: Type.Array(Type.Unknown()),
 });
 export type ContainersMessage = Static<typeof ContainersMessage>;
 
-export const AgentMessage = Type.Union([HelloMessage, HeartbeatMessage, StatusMessage, LogDataMessage, LogEndMessage, ContainersMessage]);
+/**
+ * Reads part of a blob the manager holds (docs/builds.md): a built image's archive (`image`,
+ * its ref) before a task using it is created, or the context of a build this node was handed
+ * (`build`, its id). The manager answers with one `blob-chunk`.
+ */
+export const BlobReadMessage = Type.Object({
+  type: Type.Literal('blob-read'),
+  requestId: Type.String({ minLength: 1 }),
+  image: Type.Optional(Type.String({ minLength: 1 })),
+  build: Type.Optional(Type.String({ minLength: 1 })),
+  offset: Type.Integer({ minimum: 0 }),
+});
+/** Lines of a build's progress, as the engine reports them. */
+export const BuildProgressMessage = Type.Object({ type: Type.Literal('build-progress'), buildId: Type.String(), lines: Type.Array(Type.String()) });
+/** A piece of the built image's archive (`docker save`), base64, in order; the manager acks each. */
+export const BuildBlobMessage = Type.Object({ type: Type.Literal('build-blob'), buildId: Type.String(), seq: Type.Integer({ minimum: 0 }), data: Type.String() });
+/** The build ended: after the last `build-blob`, or with the error (and the failing step). */
+export const BuildEndMessage = Type.Object({
+  type: Type.Literal('build-end'),
+  buildId: Type.String(),
+  error: Type.Optional(Type.Object({ message: Type.String(), step: Type.Optional(Type.String()) })),
+});
+export type BlobReadMessage = Static<typeof BlobReadMessage>;
+export type BuildProgressMessage = Static<typeof BuildProgressMessage>;
+export type BuildBlobMessage = Static<typeof BuildBlobMessage>;
+export type BuildEndMessage = Static<typeof BuildEndMessage>;
+
+export const AgentMessage = Type.Union([HelloMessage, HeartbeatMessage, StatusMessage, LogDataMessage, LogEndMessage, ContainersMessage, BlobReadMessage, BuildProgressMessage, BuildBlobMessage, BuildEndMessage]);
 export type AgentMessage = Static<typeof AgentMessage>;
 export type HelloMessage = Static<typeof HelloMessage>;
 export type StatusMessage = Static<typeof StatusMessage>;
@@ -124,7 +154,38 @@ export const StatusAckMessage = Type.Object({ type: Type.Literal('status-ack'), 
 /** The manager refuses or ends the session (bad hello, node removed); the agent backs off. */
 export const SessionErrorMessage = Type.Object({ type: Type.Literal('error'), message: Type.String() });
 
+/** The largest piece of a blob one message carries (before base64). */
+export const BLOB_CHUNK_BYTES = 256 * 1024;
+
+/** The answer to `blob-read`: up to `BLOB_CHUNK_BYTES` from the offset (base64); `eof` at the end. */
+export const BlobChunkMessage = Type.Object({
+  type: Type.Literal('blob-chunk'),
+  requestId: Type.String(),
+  data: Type.String(),
+  eof: Type.Boolean(),
+  /** Set when the blob cannot be read (no such image, build over). */
+  error: Type.Optional(Type.String()),
+});
+/**
+ * Builds an image on this node's engine: read the context (`blob-read` with `build`), build it
+ * tagged `ref`, stream `build-progress`, send the saved archive as `build-blob`s, then `build-end`.
+ */
+export const BuildRequestMessage = Type.Object({
+  type: Type.Literal('build'),
+  buildId: Type.String({ minLength: 1 }),
+  ref: Type.String({ minLength: 1 }),
+  options: BuildOptions,
+});
+export const BuildAckMessage = Type.Object({ type: Type.Literal('build-ack'), buildId: Type.String(), seq: Type.Integer({ minimum: 0 }) });
+export const BuildCancelMessage = Type.Object({ type: Type.Literal('build-cancel'), buildId: Type.String() });
+export type BlobChunkMessage = Static<typeof BlobChunkMessage>;
+export type BuildRequestMessage = Static<typeof BuildRequestMessage>;
+
 export const ManagerMessage = Type.Union([
+  BlobChunkMessage,
+  BuildRequestMessage,
+  BuildAckMessage,
+  BuildCancelMessage,
   WelcomeMessage,
   AssignmentsMessage,
   NetworkMapMessage,
@@ -148,8 +209,12 @@ if (!FormatRegistry.Has('date-time')) {
 /** The result of parsing one received frame: the message, or why it is not one. */
 export type ParseResult<T> = { ok: true; message: T } | { ok: false; error: string };
 
-const agentCheckers = checkersByType([HelloMessage, HeartbeatMessage, StatusMessage, LogDataMessage, LogEndMessage, ContainersMessage]);
+const agentCheckers = checkersByType([HelloMessage, HeartbeatMessage, StatusMessage, LogDataMessage, LogEndMessage, ContainersMessage, BlobReadMessage, BuildProgressMessage, BuildBlobMessage, BuildEndMessage]);
 const managerCheckers = checkersByType([
+  BlobChunkMessage,
+  BuildRequestMessage,
+  BuildAckMessage,
+  BuildCancelMessage,
   WelcomeMessage,
   AssignmentsMessage,
   NetworkMapMessage,

@@ -1,5 +1,4 @@
 import { CodedError, errorGuard } from '../lib/coded-error.ts';
-import { Type, type Static } from '@sinclair/typebox';
 
 /**
  * The catalogue of API errors: every error the REST API returns has one of these codes, the
@@ -57,13 +56,3 @@ export function parseApiErrorBody(body: unknown): { code: ApiErrorCode; message:
   if (typeof code !== 'string' || !(code in API_ERRORS) || typeof message !== 'string') return undefined;
   return { code: code as ApiErrorCode, message, details: Array.isArray(details) ? (details as ErrorDetail[]) : [] };
 }
-
-/** The body of every error response (and the `data:` of an `event: error` stream frame). */
-export const ErrorBody = Type.Object({
-  error: Type.Object({
-    code: Type.Union(Object.keys(API_ERRORS).map((c) => Type.Literal(c))),
-    message: Type.String(),
-    details: Type.Array(Type.Object({ path: Type.String(), message: Type.String() })),
-  }),
-});
-export type ErrorBody = Static<typeof ErrorBody>;

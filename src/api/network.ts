@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { cidr, formatCidr, subrange } from '../lib/cidr.ts';
 import { Meta, NAME_PATTERN, NAME_RULE } from './meta.ts';
 
@@ -167,7 +168,7 @@ export type EndpointStatus = Static<typeof EndpointStatus>;
  * the agent of its node reports it. Tasks of the network reach it by its name and aliases.
  */
 export const AttachedContainer = Type.Object({
-  networkId: Type.String({ minLength: 1 }),
+  networkId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-zA-Z0-9_.-]+$' }),
   /** Docker's container id. */
   containerId: Type.String({ minLength: 1, maxLength: 128 }),
   /** The container's name (without Docker's leading `/`). */
@@ -175,12 +176,39 @@ export const AttachedContainer = Type.Object({
   /** Its network aliases there (`--network-alias`), as names. */
   aliases: Type.Array(Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$' }), { maxItems: 32 }),
   /** IPv4 address with the network's prefix length (`10.1.3.194/16`). */
-  addr: Type.String(),
+  addr: Type.String({ maxLength: 18, pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$' }),
 });
 export type AttachedContainer = Static<typeof AttachedContainer>;
 
-/** The most plain containers one node may report (a flood is refused as a bad message). */
+/** The most plain containers one node reports (the agent cuts its set there, the manager too). */
 export const MAX_ATTACHED_CONTAINERS = 4096;
+
+const attachedContainerCheck = TypeCompiler.Compile(AttachedContainer);
+
+/** Whether `c` is an `AttachedContainer` as the schema has it (a name Docker allows may not be one). */
+export function isAttachedContainer(c: unknown): c is AttachedContainer {
+  return attachedContainerCheck.Check(c);
+}
+
+/** The order plain containers are kept in (by network, then container); 0 only for the same pair. */
+export function compareAttachedContainers(a: AttachedContainer, b: AttachedContainer): number {
+  if (a.networkId !== b.networkId) return a.networkId < b.networkId ? -1 : 1;
+  if (a.containerId !== b.containerId) return a.containerId < b.containerId ? -1 : 1;
+  return 0;
+}
+
+/**
+ * The entries of a node's report that are `AttachedContainer`s, at most `MAX_ATTACHED_CONTAINERS`,
+ * and how many were left out: what a user named a container must never cost the node its session.
+ */
+export function validAttachedContainers(list: readonly unknown[]): { kept: AttachedContainer[]; dropped: number } {
+  const kept: AttachedContainer[] = [];
+  for (const c of list) {
+    if (kept.length >= MAX_ATTACHED_CONTAINERS) break;
+    if (isAttachedContainer(c)) kept.push(c);
+  }
+  return { kept, dropped: list.length - kept.length };
+}
 
 /** An `AttachedContainer` in a map: with its node. */
 export const MapContainer = Type.Object({

@@ -1,6 +1,12 @@
 import type { PortConfig, ServiceSpec } from './service.ts';
 
 /**
+ * The mode of a published port that names none (the schema's default): the routing mesh. A
+ * constant apart from the schema so the CLI can read it without loading TypeBox.
+ */
+export const DEFAULT_PUBLISH_MODE: 'ingress' | 'host' = 'ingress';
+
+/**
  * A task's published ports: the service's published ports in `host` mode, which a task of
  * this spec binds on its node (a task's `ports`). The allocator writes them on the task;
  * others only read them (the orchestrator compares them when it adopts an older task).

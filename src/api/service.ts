@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Labels, Meta, NAME_PATTERN, NAME_RULE } from './meta.ts';
 import { EndpointStatus, NetworkAttachmentSpec } from './network.ts';
+import { DEFAULT_PUBLISH_MODE } from './published-ports.ts';
 
 /**
  * How the agent decides a task is healthy. Exactly one probe: `test` (a command run inside the
@@ -202,7 +203,7 @@ export const PortConfig = Type.Object(
      */
     published: Type.Integer({ minimum: 1, maximum: 65_535 }),
     protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp' }),
-    mode: Type.Union([Type.Literal('ingress'), Type.Literal('host')], { default: 'ingress' }),
+    mode: Type.Union([Type.Literal('ingress'), Type.Literal('host')], { default: DEFAULT_PUBLISH_MODE }),
   },
   { additionalProperties: false },
 );

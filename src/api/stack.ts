@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { StackBuild } from './build.ts';
 import { Meta, NAME_PATTERN, NAME_RULE } from './meta.ts';
 
 /** The label Swarm puts on every object of a stack, so tools that know Swarm stacks see them. */
@@ -48,6 +49,11 @@ export const StackSpec = Type.Object(
      * against it, and messages name files under it, as the user knows them. Not stored.
      */
     workingDir: Type.Optional(Type.String({ pattern: '^/', errorMessage: 'expected an absolute path' })),
+    /**
+     * The built image each service with `build:` runs, by service key (docs/builds.md): the
+     * client built them (`POST /v1/builds`) before the deploy; each must be in the cluster.
+     */
+    builtImages: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }))),
   },
   { additionalProperties: false },
 );
@@ -107,6 +113,8 @@ export type StackNeeds = Static<typeof StackNeeds>;
 export const StackDryRunResult = Type.Object({
   dryRun: Type.Literal(true),
   needs: StackNeeds,
+  /** The builds the stack needs (services with `build:`): build them, then deploy with `builtImages`. */
+  builds: Type.Optional(Type.Array(StackBuild)),
   changes: Type.Array(StackChange),
   warnings: Type.Array(Type.String()),
 });

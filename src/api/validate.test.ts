@@ -68,6 +68,19 @@ describe('validateServiceSpec', () => {
     rejects({ ...minimal, dependsOn: [{ service: 'web' }] }, 'dependsOn[0].service', /itself/);
   });
 
+  it('answers the same interpreted (the first checks of a schema) and compiled (later ones)', () => {
+    const bad = { name: 'web', replicas: 'three', taskTemplate: { container: { image: 7 } } };
+    const outcome = (input: unknown): unknown => {
+      try {
+        return validateServiceSpec(input);
+      } catch (e) {
+        assert.ok(isApiError(e));
+        return { message: e.message, details: e.details };
+      }
+    };
+    const first = [outcome(bad), outcome(minimal)];
+    for (let i = 0; i < 20; i++) assert.deepEqual([outcome(bad), outcome(minimal)], first, `check ${i}`);
+  });
   it('turns JSON pointers into field paths', () => {
     assert.equal(pointerToPath('/taskTemplate/placement/constraints/0'), 'taskTemplate.placement.constraints[0]');
     assert.equal(pointerToPath(''), '');

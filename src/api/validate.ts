@@ -24,7 +24,7 @@ export const RESERVED_INGRESS_PORTS: ReadonlyArray<{ readonly port: number; read
 
 export function decode<T extends TSchema>(schema: T, input: unknown, what: string): Static<T> {
   const value: unknown = Value.Default(schema, Value.Clone(input));
-  const checker = compiled(schema);
+  const checker = checkerOf(schema);
   if (checker.Check(value)) return value;
   const details: ErrorDetail[] = [];
   for (const e of checker.Errors(value)) {
@@ -40,13 +40,27 @@ SetErrorFunction((param) => {
   return typeof custom === 'string' ? custom : DefaultErrorFunction(param);
 });
 
-const checkers = new WeakMap<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
-function compiled(schema: TSchema): ReturnType<typeof TypeCompiler.Compile> {
-  let c = checkers.get(schema);
-  if (!c) {
-    c = TypeCompiler.Compile(schema);
-    checkers.set(schema, c);
-  }
+interface Checker {
+  Check(value: unknown): boolean;
+  Errors(value: unknown): Iterable<{ path: string; message: string; value: unknown }>;
+}
+
+/**
+ * Checks of a schema before it is compiled: compiling `ServiceSpec` costs tens of milliseconds,
+ * more than interpreting a few checks (a CLI command such as `stack config` makes a handful);
+ * a server checking on and on gets the compiled checker. Both give the same answers and errors.
+ */
+const COMPILE_AFTER = 8;
+const checkers = new WeakMap<TSchema, Checker>();
+const uses = new WeakMap<TSchema, number>();
+function checkerOf(schema: TSchema): Checker {
+  const known = checkers.get(schema);
+  if (known) return known;
+  const n = (uses.get(schema) ?? 0) + 1;
+  uses.set(schema, n);
+  if (n < COMPILE_AFTER) return { Check: (v) => Value.Check(schema, v), Errors: (v) => Value.Errors(schema, v) };
+  const c = TypeCompiler.Compile(schema);
+  checkers.set(schema, c);
   return c;
 }
 

@@ -1,5 +1,6 @@
 import { describeTarget, FlotillaClient, isClientError, type Target } from '../client/client.ts';
 import { resolveTarget as resolveClientTarget } from '../client/contexts.ts';
+import type { Clock } from '../lib/clock.ts';
 import { isUsageError, UsageError } from './parse.ts';
 
 /** Where a command writes and what it reads from its environment; tests pass their own. */
@@ -9,6 +10,8 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Milliseconds since the epoch, for "2 minutes ago". */
   now(): number;
+  /** Runs `fn` once after `ms` (`events --until 5m`); default `systemClock.setTimer`, which waits past setTimeout's ~24.8-day limit. */
+  readonly setTimer?: Clock['setTimer'];
   /** Aborted when the user interrupts (Ctrl-C), to end streaming commands cleanly. */
   readonly signal?: AbortSignal;
   /** Standard input (`secret create NAME -`); default the process's. */

@@ -1,7 +1,5 @@
 import type { Logger } from '../lib/logger.ts';
 import type { DashboardAssets, DashboardGate } from '../manager/dashboard/gate.ts';
-import { HttpListeners } from '../manager/http/listeners.ts';
-import { buildDashboard } from '../ui/build.ts';
 
 /** Where `flotilla dev` serves the dashboard unless `--dashboard-addr` says otherwise. */
 export const DEFAULT_DASHBOARD_ADDR = '127.0.0.1:4280';
@@ -10,6 +8,8 @@ export const DASHBOARD_ADDR_HELP = `Serve the web dashboard at http://HOST:PORT/
 /** The dashboard's files, or undefined (after saying why) when they cannot be built: the cluster runs without it. */
 export async function dashboardAssets(say: (s: string) => void): Promise<DashboardAssets | undefined> {
   try {
+    // Loaded here, not at the top: a command that serves no dashboard (and `--help`) never loads the build.
+    const { buildDashboard } = await import('../ui/build.ts');
     return await buildDashboard();
   } catch (err) {
     say(`no dashboard: ${(err as Error).message}`);
@@ -26,7 +26,8 @@ export async function serveDevDashboard(
   gate: DashboardGate,
   addr: { host: string; port: number },
   deps: { logger: Logger; say: (s: string) => void; chosen: boolean },
-): Promise<HttpListeners | undefined> {
+): Promise<{ stop(): Promise<void>; readonly addresses: readonly string[] } | undefined> {
+  const { HttpListeners } = await import('../manager/http/listeners.ts');
   const http = new HttpListeners({ logger: deps.logger }, { listen: [addr] });
   http.mount('/', gate.handler);
   try {

@@ -40,12 +40,18 @@ async function startDev(dataDir: string): Promise<{ stop: () => Promise<void>; o
       if (out.includes(' ready;')) resolve();
     };
   });
-  const running = runDev({ dataDir, driver: 'exec', networking: false }, io, ac.signal, { logger: silentLogger });
-  await within(Promise.race([ready, running.then(() => Promise.reject(new Error(`dev ended early: ${out}`)))]), 15_000, 'dev to be ready');
+  // No metrics port: the default (127.0.0.1:4281) is one fixed port for every test process.
+  const running = runDev({ dataDir, driver: 'exec', networking: false, metricsAddr: 'off' }, io, ac.signal, { logger: silentLogger });
+  await within(Promise.race([ready, running.then(() => Promise.reject(new Error(`dev ended early: ${out}`)))]), 60_000, 'dev to be ready');
+  if (/metrics/.test(out)) {
+    ac.abort();
+    await within(running, 60_000, 'dev to stop');
+    assert.fail(`a metrics port was tried: ${out}`);
+  }
   return {
     stop: async () => {
       ac.abort();
-      await within(running, 15_000, 'dev to stop');
+      await within(running, 60_000, 'dev to stop');
     },
     output: () => out,
   };
@@ -95,7 +101,7 @@ describe('flotilla dev', () => {
     const dir = await mkdtemp(join(tmpdir(), 'flotilla-dev-'));
     try {
       const io: CliIo = { stdout: { write: () => true }, stderr: { write: () => true }, env: { DOCKER_HOST: `unix://${join(dir, 'none.sock')}` }, now: () => Date.now() };
-      await assert.rejects(runDev({ dataDir: dir, driver: 'docker', networking: false }, io, new AbortController().signal, { logger: silentLogger }), (e: unknown) => {
+      await assert.rejects(runDev({ dataDir: dir, driver: 'docker', networking: false, metricsAddr: 'off' }, io, new AbortController().signal, { logger: silentLogger }), (e: unknown) => {
         assert.ok(isUsageError(e), String(e));
         assert.match(e.message, /^the docker driver cannot run here: /);
         return true;

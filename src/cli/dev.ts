@@ -2,11 +2,9 @@ import { abortOnSignals, agentUsageErrors, untilAborted } from './foreground.ts'
 import { mkdir } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { Option, type Command } from 'commander';
-import { NodeAgent } from '../agent/boot.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
-import { createLogger, type Logger } from '../lib/logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import { agentDir, resolveDataDir, socketPath } from '../lib/paths.ts';
-import { Manager } from '../manager/manager.ts';
 import type { CliIo } from './context.ts';
 import { DASHBOARD_ADDR_HELP, DEFAULT_DASHBOARD_ADDR, dashboardAssets, serveDevDashboard } from './dashboard.ts';
 import { METRICS_ADDR_HELP, metricsOption } from './metrics-addr.ts';
@@ -54,6 +52,8 @@ export function parseDashboardAddr(text: string | undefined): { host: string; po
  * containers running so the next start adopts them.
  */
 export async function runDev(options: DevOptions, io: CliIo, stop: AbortSignal, deps: { clock?: Clock; logger?: Logger } = {}): Promise<void> {
+  // Imported here, not at the top: every other command would load them (see main.ts).
+  const [{ NodeAgent }, { Manager }, { createLogger }] = await Promise.all([import('../agent/boot.ts'), import('../manager/manager.ts'), import('../lib/logger.ts')]);
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger({ level: io.env['FLOTILLA_LOG_LEVEL'] ?? 'warn' });
   const dataDir = resolveDataDir({ flag: options.dataDir, env: io.env });

@@ -38,9 +38,19 @@ export function parseEventFilters(flags: readonly string[]): EventFilters {
   return out;
 }
 
-/** The kinds the server needs to send for these filters (all when no `type` is given). */
+/**
+ * The kinds the server needs to send for these filters (all when no `type` is given). A `stack`
+ * filter also needs service events and a `node` filter node events, whatever `type` says: they
+ * teach the matcher the stack of a service and the hostname of a node created after the command
+ * started, without which those services' and nodes' task events would be dropped. The matcher
+ * still prints only the kinds `type` asked for.
+ */
 export function kindsFor(filters: EventFilters): EventKind[] {
-  return filters.type ? [...new Set(filters.type)] as EventKind[] : [...EVENT_KINDS];
+  if (!filters.type) return [...EVENT_KINDS];
+  const kinds = new Set<EventKind>(filters.type as readonly EventKind[]);
+  if (filters.stack) kinds.add('service');
+  if (filters.node) kinds.add('node');
+  return [...kinds];
 }
 
 /**

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { ClusterEvent } from '../api/event.ts';
 import { STACK_LABEL } from '../api/stack.ts';
 import { startApi, type ApiHarness } from '../testing/api-harness.ts';
-import { makeNode, makeTask } from '../testing/fixtures.ts';
+import { makeNode, makeService, makeServiceSpec, makeTask } from '../testing/fixtures.ts';
 import { parseUntil } from './events.ts';
 import { run } from './main.ts';
 
@@ -78,6 +78,54 @@ void describe('flotilla events', () => {
     const r = await running;
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /service create live \(id=/);
+  });
+
+  void it('learns services and nodes the listing at start missed, printing only the type asked for', async () => {
+    const from = h.store.revision;
+    // Gone before the command lists services and nodes: only their events can tell it their stack and hostname.
+    await h.store.update((tx) => {
+      tx.services.create(makeService({ id: 'gone', spec: makeServiceSpec({ name: 'gone', labels: { [STACK_LABEL]: 'shop' } }) }));
+      tx.nodes.create(makeNode({ id: 'n-gone', description: { hostname: 'beta' } }));
+    });
+    await h.store.update((tx) => {
+      tx.tasks.create(makeTask({ id: 't-gone', serviceId: 'gone', serviceName: 'gone', slot: 1, nodeId: 'n-gone' }));
+    });
+    await h.store.update((tx) => {
+      tx.services.delete('gone');
+      tx.nodes.delete('n-gone');
+    });
+    // Still there when it lists: its task is the last line either way.
+    await h.store.update((tx) => {
+      tx.services.create(makeService({ id: 'kept', spec: makeServiceSpec({ name: 'kept', labels: { [STACK_LABEL]: 'shop' } }) }));
+      tx.nodes.create(makeNode({ id: 'n-kept', description: { hostname: 'beta' } }));
+    });
+    await h.store.update((tx) => {
+      tx.tasks.create(makeTask({ id: 't-kept', serviceId: 'kept', serviceName: 'kept', slot: 1, nodeId: 'n-kept' }));
+    });
+    for (const filter of ['stack=shop', 'node=beta']) {
+      const ac = new AbortController();
+      const r = await cli(['events', '--since', String(from), '--filter', 'type=task', '--filter', filter, '--format', 'json'], {
+        signal: ac.signal,
+        onOut: (out) => out.includes('"t-kept"') && ac.abort(),
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(json(r.stdout).map((e) => `${e.kind} ${e.object.id}`), ['task t-gone', 'task t-kept'], filter);
+    }
+  });
+
+  void it('keeps following when --until is further ahead than setTimeout can wait (~24.8 days)', async () => {
+    const ac = new AbortController();
+    let seen: () => void = () => {};
+    const saw = new Promise<string>((resolve) => (seen = () => resolve('printed')));
+    const running = cli(['events', '--since', String(h.store.revision), '--until', '800h', '--filter', 'type=service'], {
+      signal: ac.signal,
+      onOut: (out) => out.includes(' far ') && seen(),
+    });
+    await h.call('POST', '/v1/services', spec('far'));
+    // Overflowed, the timer fired after 1 ms and the command ended before the event came.
+    assert.equal(await Promise.race([saw, running.then(() => 'ended')]), 'printed');
+    ac.abort();
+    assert.equal((await running).code, 0);
   });
 
   void it('says what is wrong with a filter, --since or --until', async () => {

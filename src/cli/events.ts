@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { ClusterEvent } from '../api/event.ts';
+import { systemClock } from '../lib/clock.ts';
 import type { CommandContext } from './context.ts';
 import { EventMatcher, kindsFor, parseEventFilters, EVENT_FILTER_KEYS } from './events-filter.ts';
 import { UsageError } from './parse.ts';
@@ -97,7 +98,9 @@ async function streamEvents(ctx: CommandContext, flags: EventsFlags): Promise<vo
   const ac = new AbortController();
   const onAbort = (): void => ac.abort();
   ctx.io.signal?.addEventListener('abort', onAbort, { once: true });
-  const timer = until && 'at' in until ? setTimeout(onAbort, Math.max(0, until.at - ctx.io.now())) : undefined;
+  // Not setTimeout: past 2^31-1 ms (~24.8 days) it fires at once and --until would end the command at start.
+  const setTimer = ctx.io.setTimer ?? systemClock.setTimer;
+  const timer = until && 'at' in until ? setTimer(Math.max(0, until.at - ctx.io.now()), onAbort) : undefined;
   try {
     if (ctx.io.signal?.aborted) return;
     const known = EventMatcher.needsListing(filters) ? { services: await ctx.client.listServices(), nodes: await ctx.client.listNodes() } : {};
@@ -115,7 +118,7 @@ async function streamEvents(ctx: CommandContext, flags: EventsFlags): Promise<vo
     throw err;
   } finally {
     ac.abort(); // ends the HTTP stream when --until ended the loop
-    if (timer) clearTimeout(timer);
+    timer?.cancel();
     ctx.io.signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -1,4 +1,3 @@
-import { isDriverChoiceError } from '../agent/driver-choice.ts';
 import type { CliIo } from './context.ts';
 import { UsageError } from './parse.ts';
 
@@ -40,6 +39,8 @@ export async function agentUsageErrors<T>(building: Promise<T>): Promise<T> {
   try {
     return await building;
   } catch (err) {
+    // Imported here: the drivers it lives beside are loaded by then, and only then (see main.ts).
+    const { isDriverChoiceError } = await import('../agent/driver-choice.ts');
     if (isDriverChoiceError(err)) throw new UsageError(err.message, { cause: err });
     throw err;
   }

@@ -1,8 +1,7 @@
 import { Option, type Command } from 'commander';
-import { NodeAgent } from '../agent/boot.ts';
-import { parseManagerAddress } from '../agent/join.ts';
+import { parseManagerAddress } from '../agent/manager-address.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
-import { createLogger, type Logger } from '../lib/logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import { resolveDataDir } from '../lib/paths.ts';
 import type { CliIo } from './context.ts';
 import { METRICS_ADDR_HELP, metricsOption } from './metrics-addr.ts';
@@ -25,6 +24,8 @@ export interface JoinOptions {
  * credential. Runs the agent in the foreground until `stop` is aborted; tasks keep running.
  */
 export async function runJoin(manager: string, options: JoinOptions, io: CliIo, stop: AbortSignal, deps: { clock?: Clock; logger?: Logger } = {}): Promise<void> {
+  // Imported here, not at the top: every other command would load them (see main.ts).
+  const [{ NodeAgent }, { createLogger }] = await Promise.all([import('../agent/boot.ts'), import('../lib/logger.ts')]);
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger({ level: io.env['FLOTILLA_LOG_LEVEL'] ?? 'warn' });
   const say = (s: string): void => {

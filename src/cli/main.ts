@@ -2,26 +2,66 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { CommandContext, errorMessage, resolveTarget, type CliIo, type TargetFlags } from './context.ts';
-import { registerConfigCommands } from './config.ts';
-import { registerContextCommands } from './contexts.ts';
-import { registerDevCommand } from './dev.ts';
 import { isPartialFailure } from './each.ts';
-import { registerEventsCommand } from './events.ts';
-import { registerJoinCommand } from './join.ts';
-import { registerNetworkCommands } from './network.ts';
-import { registerNodeCommands } from './node.ts';
-import { registerSecretCommands } from './secret.ts';
-import { registerServerCommand } from './server.ts';
-import { registerServiceCommands } from './service.ts';
-import { registerStackCommands } from './stack.ts';
-import { registerTokenCommand } from './token.ts';
 import { CLI_VERSION } from './version.ts';
 
 /** Exit codes: 0 ok, 1 the command failed, 2 the command line is wrong. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
-/** Builds the `flotilla` program; commands write through `io`. */
-export function buildProgram(io: CliIo): Command {
+/** What a command group's module registers on the program with. */
+type Register = (program: Command, io: CliIo, context: (cmd: Command) => CommandContext) => void;
+
+/**
+ * The command groups, in `--help` order, each the module that registers it. A module is
+ * imported only when the command line names its group (`commandGroup`), so a command loads only
+ * what it uses: `flotilla service ls` never loads the compose loader, `flotilla stack config`
+ * never the manager. `--help`, `help` and an unknown command load every group (the list and
+ * commander's "did you mean" need them all); the group modules keep their own heavy imports
+ * (manager, agent, drivers) inside their actions, which `cli-imports.test.ts` keeps true.
+ */
+const COMMAND_GROUPS: Readonly<Record<string, () => Promise<Register>>> = {
+  service: () => import('./service.ts').then((m): Register => (p, _io, c) => m.registerServiceCommands(p, c)),
+  node: () => import('./node.ts').then((m): Register => (p, _io, c) => m.registerNodeCommands(p, c)),
+  dev: () => import('./dev.ts').then((m): Register => (p, io) => m.registerDevCommand(p, io)),
+  server: () => import('./server.ts').then((m): Register => (p, io) => m.registerServerCommand(p, io)),
+  join: () => import('./join.ts').then((m): Register => (p, io) => m.registerJoinCommand(p, io)),
+  token: () => import('./token.ts').then((m): Register => (p, _io, c) => m.registerTokenCommand(p, c)),
+  context: () => import('./contexts.ts').then((m): Register => (p, io) => m.registerContextCommands(p, io)),
+  stack: () => import('./stack.ts').then((m): Register => (p, io, c) => m.registerStackCommands(p, io, c)),
+  secret: () => import('./secret.ts').then((m): Register => (p, _io, c) => m.registerSecretCommands(p, c)),
+  config: () => import('./config.ts').then((m): Register => (p, _io, c) => m.registerConfigCommands(p, c)),
+  network: () => import('./network.ts').then((m): Register => (p, _io, c) => m.registerNetworkCommands(p, c)),
+  events: () => import('./events.ts').then((m): Register => (p, _io, c) => m.registerEventsCommand(p, c)),
+};
+
+/** The global options that take a value (they come before the command: positional options). */
+const GLOBAL_VALUE_OPTIONS = new Set(['-H', '--host', '-c', '--context']);
+
+/**
+ * The command group a command line runs: its first word after the global options. Undefined
+ * when it names none, or when anything but `-H`/`--host`/`-c`/`--context` comes first (`-h`,
+ * `-v`, `--`, an unknown option): then every group is loaded and commander decides as it always
+ * did.
+ */
+export function commandGroup(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (GLOBAL_VALUE_OPTIONS.has(word)) {
+      i++;
+    } else if (/^(--host=|--context=|-H.|-c.)/.test(word)) {
+      continue;
+    } else {
+      return Object.hasOwn(COMMAND_GROUPS, word) ? word : undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Builds the `flotilla` program; commands write through `io`. With `argv`, only the command
+ * group it names is registered (all of them when it names none): what `run` does.
+ */
+export async function buildProgram(io: CliIo, argv?: readonly string[]): Promise<Command> {
   const program = new Command('flotilla');
   program
     .description('A container orchestrator: services across one host or hundreds.')
@@ -36,18 +76,10 @@ export function buildProgram(io: CliIo): Command {
       outputError: (s, write) => write(`flotilla: ${s.replace(/^error: /, '')}`),
     });
   const context = (cmd: Command): CommandContext => new CommandContext(io, cmd.optsWithGlobals() as TargetFlags);
-  registerServiceCommands(program, context);
-  registerNodeCommands(program, context);
-  registerDevCommand(program, io);
-  registerServerCommand(program, io);
-  registerJoinCommand(program, io);
-  registerTokenCommand(program, context);
-  registerContextCommands(program, io);
-  registerStackCommands(program, io, context);
-  registerSecretCommands(program, context);
-  registerConfigCommands(program, context);
-  registerNetworkCommands(program, context);
-  registerEventsCommand(program, context);
+  const group = argv === undefined ? undefined : commandGroup(argv);
+  const names = group === undefined ? Object.keys(COMMAND_GROUPS) : [group];
+  const registers = await Promise.all(names.map((name) => COMMAND_GROUPS[name]!()));
+  for (const register of registers) register(program, io, context);
   for (const c of allCommands(program)) {
     c.exitOverride();
     c.configureOutput({
@@ -68,7 +100,7 @@ function allCommands(c: Command): Command[] {
  * exit code. Errors become one line on stderr, `flotilla: <what is wrong>`.
  */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  const program = buildProgram(io);
+  const program = await buildProgram(io, argv);
   if (argv.length === 0) {
     program.outputHelp();
     return EXIT.ok;

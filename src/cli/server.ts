@@ -3,19 +3,19 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import { Option, type Command } from 'commander';
-import { NodeAgent } from '../agent/boot.ts';
-import { DEFAULT_MANAGER_PORT, formatManagerAddress, isJoinError, parseManagerAddress, type ManagerAddress } from '../agent/join.ts';
+import type { NodeAgent } from '../agent/boot.ts';
+import { DEFAULT_MANAGER_PORT, formatManagerAddress, isJoinError, parseManagerAddress, type ManagerAddress } from '../agent/manager-address.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
-import { createLogger, type Logger } from '../lib/logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import { agentDir, resolveDataDir } from '../lib/paths.ts';
-import { Manager } from '../manager/manager.ts';
 import { dashboardAssets } from './dashboard.ts';
 import type { CliIo } from './context.ts';
 import { METRICS_ADDR_HELP, metricsOption } from './metrics-addr.ts';
 import { abortOnSignals, agentUsageErrors, untilAborted } from './foreground.ts';
 import { parseDuration, UsageError } from './parse.ts';
+import { storeBackend, type StoreFlags } from './store-flag.ts';
 
-export interface ServerOptions {
+export interface ServerOptions extends StoreFlags {
   /** False with `--no-networking`: no overlay data plane on this host. */
   networking?: boolean;
   advertiseAddr?: string;
@@ -75,6 +75,8 @@ export function chooseAdvertiseAddr(flag: string | undefined, listen: ManagerAdd
  * which joins through the normal flow with the manager token. Foreground until `stop`.
  */
 export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSignal, deps: { clock?: Clock; logger?: Logger } = {}): Promise<void> {
+  // Imported here, not at the top: every other command would load them (see main.ts).
+  const [{ NodeAgent }, { Manager }, { createLogger }] = await Promise.all([import('../agent/boot.ts'), import('../manager/manager.ts'), import('../lib/logger.ts')]);
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger({ level: io.env['FLOTILLA_LOG_LEVEL'] ?? 'warn' });
   // Checked before anything starts: a bad flag is a usage error with nothing running.
@@ -87,6 +89,7 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
   const advertiseAddr = chooseAdvertiseAddr(options.advertiseAddr, listen);
   const certLifetimeMs = options.certLifetime === undefined ? undefined : parseLifetime(options.certLifetime);
   const advertised: ManagerAddress = { host: advertiseAddr, port: listen.port };
+  const backend = await storeBackend(options);
 
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const assets = await dashboardAssets(say);
@@ -94,6 +97,7 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
     { clock, logger },
     {
       dataDir,
+      ...(backend ? { backend } : {}),
       tls: { listen, advertiseAddr, ...(certLifetimeMs === undefined ? {} : { certLifetimeMs }) },
       info: { mode: 'server', advertise: formatManagerAddress({ host: advertiseAddr, port: listen.port }) },
       ...(assets ? { dashboard: { assets } } : {}),
@@ -102,7 +106,7 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
   let node: NodeAgent | undefined;
   try {
     await manager.start();
-    say(`data in ${dataDir}`);
+    say(`data in ${dataDir}${options.store !== undefined && options.store !== 'sqlite' ? `, cluster state in ${options.store}` : ''}`);
     say(`API on ${manager.addresses.join(', ')}`);
     if (assets) say(`dashboard on https://${formatManagerAddress(advertised)}/ui/ (sign in with the admin token: ${join(dataDir, 'admin', 'token')})`);
     say(`admin credential in ${join(dataDir, 'admin')}; on another host: flotilla context import NAME context.json (a copy of ${join(dataDir, 'admin', 'context.json')})`);
@@ -147,6 +151,10 @@ export function registerServerCommand(program: Command, io: CliIo): void {
     .option('--listen-addr <host[:port]>', `Address of the HTTPS API and agent sessions (default: 0.0.0.0:${DEFAULT_MANAGER_PORT})`)
     .option('--no-networking', 'Do not run the overlay network data plane on this host (tasks on networks go to other nodes)')
     .option('--data-dir <dir>', 'State directory (default: $FLOTILLA_HOME, else ~/.flotilla)')
+    .option('--store <url>', 'Cluster state store: etcd://HOST:2379[,HOST:2379…][/prefix] (default: embedded SQLite in the data dir)')
+    .option('--etcd-cacert <file>', 'CA certificate that signed etcd’s (TLS to etcd)')
+    .option('--etcd-cert <file>', 'Client certificate for etcd (with --etcd-key)')
+    .option('--etcd-key <file>', 'Key of the etcd client certificate')
     .option('--no-agent', 'Do not run an agent on this host (a manager-only node)')
     .option('--cert-lifetime <duration>', 'Lifetime of node certificates, e.g. 90d (the default), 12h, 30s')
     .option('--docker-host <host>', 'Docker engine of this host’s agent (default: $DOCKER_HOST, else /var/run/docker.sock)')

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
-import { PortConfig } from '../api/service.ts';
+import { DEFAULT_PUBLISH_MODE } from '../api/published-ports.ts';
 import { addContainerOptions, containerFromFlags, type ContainerFlags } from './container-flags.ts';
 import type { CommandContext } from './context.ts';
 import { parseFileRef, resolveFileRefs } from './file-refs.ts';
@@ -114,7 +114,7 @@ export function buildServiceSpec(positional: readonly string[], flags: CreateFla
 }
 
 /** What a short `--publish 8080:80` means: the schema's default mode (it leaves `mode` out). */
-const SHORT_PUBLISH_MODE: unknown = PortConfig.properties.mode.default;
+const SHORT_PUBLISH_MODE = DEFAULT_PUBLISH_MODE;
 
 /** `registry.local:5000/team/web:1.2` → `web`. */
 function imageName(image: string): string {

@@ -129,7 +129,7 @@ describe('service update / create / scale through the CLI', () => {
   /** Resolves once the CLI's output satisfies `pred` (or fails after 10 s, naming what was awaited). */
   const output = (pred: () => boolean, what: string): Promise<void> =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; stdout=${stdout} stderr=${stderr}`)), 10_000);
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; stdout=${stdout} stderr=${stderr}`)), 60_000);
       changed = () => {
         if (pred()) {
           clearTimeout(timer);
@@ -189,7 +189,7 @@ describe('service update / create / scale through the CLI', () => {
 
   it('waits, showing progress, until every slot runs the new spec', async () => {
     assert.equal(await cli('service', 'create', '-d', '--name', 'web', '--replicas', '2', 'img:1'), 0, stderr);
-    const done = cli('service', 'update', '--timeout', '10s', '--env-add', 'V=2', 'web');
+    const done = cli('service', 'update', '--timeout', '5m', '--env-add', 'V=2', 'web');
     await output(() => stdout.includes('web\n'), 'the update to be written');
     const s = h.store.services.byName('web')!;
     assert.equal(s.specVersion, 2);
@@ -235,7 +235,7 @@ describe('service update / create / scale through the CLI', () => {
 
   it('an update that pauses ends the wait with exit 1 and the reason', async () => {
     assert.equal(await cli('service', 'create', '-d', '--name', 'web', 'img:1'), 0, stderr);
-    const done = cli('service', 'update', '--timeout', '10s', '--image', 'img:2', 'web');
+    const done = cli('service', 'update', '--timeout', '5m', '--image', 'img:2', 'web');
     await output(() => stdout.includes('web\n'), 'the update to be written');
     await h.store.update((tx) => {
       const s = tx.services.byName('web')!;

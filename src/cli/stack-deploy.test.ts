@@ -92,7 +92,7 @@ describe('flotilla stack deploy', () => {
     const dir = join(testdata, 'agree');
     const expected: Record<string, { code: number; stderr: RegExp[] }> = {
       'warnings.yaml': { code: 0, stderr: [/^warning: the "MODE" variable is not set/, /^warning: service db: field `privileged` is not supported yet; ignored$/, /^warning: service web: field `post_start` is a lifecycle hook/, /^warning: \S+\/warnings.yaml: container_name \(db, web\), expose \(web\) have no meaning in a cluster/] },
-      'build-only.yaml': { code: 1, stderr: [/^warning: the "TOKEN" variable is not set/, /^warning: \S+: container_name \(app\) has no meaning/, /build-only.yaml:4:5: services.app.build: building images is not supported yet/] },
+      'build-only.yaml': { code: 1, stderr: [/^warning: the "TOKEN" variable is not set/, /build-only.yaml:4:12: services.app.build.context: https:\/\/github.com\/example\/app.git is a remote context, which is not supported/] },
       'refused.yaml': { code: 1, stderr: [/^warning: the "IMAGE" variable is not set/, /refused.yaml:4:5: services.llm.provider: provider services .* are not supported/, /refused.yaml:7:12: services.web.image: the image is empty/] },
       'duplicate-env.yaml': { code: 1, stderr: [/duplicate-env.yaml:5:29: services.worker.environment\[2\]: "A=1" is listed twice/] },
     };

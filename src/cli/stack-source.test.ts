@@ -41,6 +41,17 @@ describe('stack deploy gathers only what a compose project reads', () => {
     assert.equal(spec.files.some((f) => f.path === devKey), false);
   });
 
+  it('refuses a file that is not UTF-8 where its bad byte is, and sends a U+FFFD written in one', async () => {
+    writeFileSync(join(dir, 'bad.env'), Buffer.concat([Buffer.from('A=\uFFFD\nB=x'), Buffer.from([0xff]), Buffer.from('\n')]));
+    writeFileSync(join(dir, 'good.env'), 'A=\uFFFD\n');
+    await assert.rejects(
+      gatherStackSource(manager([['bad.env']]), options),
+      (e) => isClientError(e) && e.code === 'invalid_argument' && e.message === `${join(dir, 'bad.env')}:2:4: byte 0xFF is not UTF-8: the file must be UTF-8 text`,
+    );
+    const { spec } = await gatherStackSource(manager([['good.env']]), options);
+    assert.equal(spec.files.find((f) => f.path === 'good.env')?.content, 'A=\uFFFD\n');
+  });
+
   it('refuses a key that climbs above the root (a second name for a file)', async () => {
     const m = manager([[join(relative(dir, '/'), '..', 'etc', 'hosts')]]);
     await assert.rejects(gatherStackSource(m, options), (e) => isClientError(e) && e.code === 'protocol');

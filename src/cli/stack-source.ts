@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, normalize, relative, resolve } from 'node:path';
 import type { StackDryRunResult } from '../api/stack.ts';
 import { ClientError, type FlotillaClient, type StackSpecInput } from '../client/client.ts';
+import { decodeUtf8, notUtf8Message } from '../compose/utf8.ts';
 
 /**
  * What `stack deploy` sends, gathered through dry runs: the server loads the compose files;
@@ -39,7 +40,10 @@ function readText(path: string): string | undefined {
     const st = statSync(path);
     if (!st.isFile()) return undefined;
     if (st.size > MAX_FILE_BYTES) throw new ClientError('invalid_argument', `${path} is ${st.size} bytes, more than a stack can carry (${MAX_FILE_BYTES} bytes)`);
-    return readFileSync(path, 'utf8');
+    // Strictly: a byte that is not UTF-8 is refused here, where it is still a byte (sent as text, it would be U+FFFD).
+    const read = decodeUtf8(readFileSync(path));
+    if ('text' in read) return read.text;
+    throw new ClientError('invalid_argument', `${path}:${read.notUtf8.line}:${read.notUtf8.col}: ${notUtf8Message(read.notUtf8)}`);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') return undefined;

@@ -86,16 +86,28 @@ export function registerStackCommands(program: Command, io: CliIo, context: (cmd
     .option('--profile <profile>', 'Enable a profile; repeat for several (also $COMPOSE_PROFILES)', collect, [])
     .option('--prune', 'Remove services that are no longer in the compose files')
     .option('--wait', 'Show progress until every service has converged (or failed: exit code 1)')
-    .option('-q, --quiet', 'With --wait: suppress progress output')
+    .option('-q, --quiet', 'Suppress build output (shown only when a build fails) and, with --wait, progress')
     .option('--timeout <duration>', `With --wait: how long to wait (default ${DEFAULT_WAIT_TIMEOUT})`)
     .action(async (name: string, opts: { composeFile: string[]; profile: string[]; prune?: boolean; wait?: boolean; quiet?: boolean; timeout?: string }, cmd: Command) => {
       if (opts.composeFile.length === 0) throw new UsageError('stack deploy needs at least one -c, --compose-file FILE');
       const ctx = context(cmd);
       let result;
+      let isBuildFailed: ((err: unknown) => boolean) | undefined;
       try {
-        const { spec } = await gatherStackSource(ctx.client, { name, files: opts.composeFile, profiles: opts.profile, env: io.env, cwd: cwd(), prune: opts.prune === true });
-        result = await ctx.client.deployStack(spec, { prune: opts.prune === true });
+        const { spec, plan } = await gatherStackSource(ctx.client, { name, files: opts.composeFile, profiles: opts.profile, env: io.env, cwd: cwd(), prune: opts.prune === true });
+        // Images are built before anything is deployed: a failed build changes nothing. The
+        // builder (tar-stream, .dockerignore rules) loads only for a stack that builds.
+        const builds = plan.builds ?? [];
+        const builder = builds.length === 0 ? undefined : await import('./stack-build.ts');
+        isBuildFailed = builder?.isBuildFailed;
+        const builtImages = builder === undefined ? undefined : await builder.buildStackImages(ctx.client, name, builds, {
+          say: (line) => ctx.out(line),
+          progress: opts.quiet ? undefined : (line) => io.stderr.write(`${line}\n`),
+          fail: (line) => io.stderr.write(`${line}\n`),
+        });
+        result = await ctx.client.deployStack(builtImages ? { ...spec, builtImages } : spec, { prune: opts.prune === true });
       } catch (err) {
+        if (isBuildFailed?.(err)) throw new PartialFailure(1);
         composeFailure(io, err);
       }
       for (const w of result.warnings) io.stderr.write(`warning: ${w}\n`);

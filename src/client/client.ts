@@ -13,6 +13,7 @@ import type { TaskFilter as TaskQuery } from '../api/task-requests.ts';
 import { ClientError } from './errors.ts';
 import { fetchTransport } from './fetch-transport.ts';
 import { ndjson, sse } from './streams.ts';
+import type { BuildEvent, BuildOptions, BuiltImage } from '../api/build.ts';
 import type { Target } from './target.ts';
 import { readText, type RawRequest, type RawResponse, type Transport } from './wire.ts';
 
@@ -243,6 +244,27 @@ export class FlotillaClient {
   /** Removes the stack's services, secrets and configs, and the stack. */
   async removeStack(name: string): Promise<void> {
     await this.#json('DELETE', `/v1/stacks/${enc(name)}`);
+  }
+
+  /** The built image with this reference, or undefined when the cluster does not have it. */
+  async getImage(ref: string): Promise<BuiltImage | undefined> {
+    try {
+      return await this.#json<BuiltImage>('GET', `/v1/images${query({ ref })}`);
+    } catch (err) {
+      if (err instanceof ClientError && err.code === 'not_found') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Builds a context (a tar) on the cluster as image `name` (docs/builds.md): yields the
+   * engine's progress as it comes, then one `done` or `error` event (a failed build is an
+   * event, not a throw: it carries the failing step).
+   */
+  async *build(name: string, options: BuildOptions, context: Uint8Array, signal?: AbortSignal): AsyncGenerator<BuildEvent> {
+    const q = query({ name, options: JSON.stringify(options) });
+    const res = await this.#send({ method: 'POST', path: `/v1/builds${q}`, raw: { contentType: 'application/x-tar', data: context }, headers: { accept: 'application/x-ndjson' }, signal });
+    yield* ndjson<BuildEvent>(res.body);
   }
 
   openapi(): Promise<Record<string, unknown>> {

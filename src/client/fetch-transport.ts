@@ -20,6 +20,9 @@ export const fetchTransport: Transport = {
     if (req.body !== undefined) {
       headers['content-type'] = 'application/json';
       init.body = JSON.stringify(req.body);
+    } else if (req.raw !== undefined) {
+      headers['content-type'] = req.raw.contentType;
+      init.body = req.raw.data as Uint8Array<ArrayBuffer>;
     }
     if (req.signal) init.signal = req.signal;
     let res: Response;

@@ -1,5 +1,4 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { clusterServerIdentity } from '../lib/tls-identity.ts';
 import { ClientError } from './errors.ts';
 import { describeTarget, type Target, type TlsMaterial } from './target.ts';
@@ -7,6 +6,12 @@ import { errorFromResponse, readText, type RawRequest, type Transport } from './
 
 export { describeTarget, parseHost, type Target, type TlsMaterial } from './target.ts';
 export type { RawRequest } from './wire.ts';
+
+// Taken as CommonJS modules, not imported: importing `node:http` as an ES module builds a facade
+// of all its exports, whose lazy getters load Node's whole `fetch` (undici), about a third of
+// what `flotilla service ls` costs to start.
+const { request: httpRequest } = process.getBuiltinModule('node:http');
+const { request: httpsRequest } = process.getBuiltinModule('node:https');
 
 /**
  * The client's Node transport: `node:http` to a unix socket or an `http://` URL, `node:https`
@@ -26,11 +31,11 @@ export const nodeTransport: Transport = {
  * `ClientError` with the API's code and message.
  */
 export function send(target: Target, req: RawRequest): Promise<IncomingMessage> {
-  const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
+  const payload = req.body !== undefined ? JSON.stringify(req.body) : req.raw === undefined ? undefined : Buffer.from(req.raw.data.buffer, req.raw.data.byteOffset, req.raw.data.byteLength);
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
   if ('url' in target && target.token !== undefined) headers['authorization'] = `Bearer ${target.token}`;
   if (payload !== undefined) {
-    headers['content-type'] = 'application/json';
+    headers['content-type'] = req.body === undefined && req.raw ? req.raw.contentType : 'application/json';
     headers['content-length'] = String(Buffer.byteLength(payload));
   }
   return new Promise<IncomingMessage>((resolve, reject) => {

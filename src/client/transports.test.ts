@@ -8,7 +8,7 @@ import { makeNode, makeTask } from '../testing/fixtures.ts';
 import { FlotillaClient, isClientError, type ClientOptions, type Target } from './client.ts';
 
 /** Fails the test instead of hanging when `p` does not settle in time. */
-function within<T>(p: Promise<T>, ms = 5000): Promise<T> {
+function within<T>(p: Promise<T>, ms = 60_000): Promise<T> {
   let t: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);

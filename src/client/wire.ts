@@ -14,6 +14,8 @@ export interface RawRequest {
   /** Path and query, starting with `/v1/`. */
   readonly path: string;
   readonly body?: unknown;
+  /** A binary body instead of JSON (a build context), with its content type. */
+  readonly raw?: { readonly contentType: string; readonly data: Uint8Array };
   readonly headers?: Readonly<Record<string, string>>;
   readonly signal?: AbortSignal | undefined;
 }

@@ -15,7 +15,8 @@ export interface AliasIndex {
  * document for each alias, which makes a file of many `<<: *common` quadratic — and adds up
  * what expanding them will build, before anything is built: each alias counts its target's
  * nodes with every alias inside expanded (memoized per anchor, so nine levels of nine aliases
- * cost 81 steps, not 9^9), a merge source twice (its nodes and the keys copied from it). A
+ * cost 81 steps, not 9^9), a merge source as its nodes plus the keys copied from it (what the
+ * build adds: a source of 100 nodes and 7 top-level keys counts 107, not 200). A
  * billion laughs or nested `<<: [*a, *a]` is refused here in microseconds; the walk that
  * builds the values counts again, as a safety net.
  */
@@ -25,6 +26,8 @@ export function indexAliases(doc: Document, budget: ParseBudget): AliasIndex {
   const anchors = new Map<string, YamlNode>();
   const sizes = new Map<YamlNode, number>();
   const inProgress = new Set<YamlNode>();
+  const keyCounts = new Map<YamlNode, number>();
+  const countingKeys = new Set<YamlNode>();
 
   /** Nodes `node` expands to, capped at limit + 1. Depth-capped: deeper is the walk's nesting error. */
   const size = (node: unknown, depth: number): number => {
@@ -47,13 +50,43 @@ export function indexAliases(doc: Document, budget: ParseBudget): AliasIndex {
       for (const pair of node.items) {
         if (!isPair(pair)) continue;
         const v = size(pair.value, depth + 1);
-        n += size(pair.key, depth + 1) + (isMergeKey(pair.key) ? 2 * v : v);
+        n += size(pair.key, depth + 1) + v + (isMergeKey(pair.key) ? keys(pair.value, depth + 1) : 0);
         if (n > limit) break;
       }
     }
     inProgress.delete(node);
     const capped = Math.min(n, limit + 1);
     sizes.set(node, capped);
+    return capped;
+  };
+
+  /**
+   * Keys a `<<` merge copies from `node` (a mapping, or a list of them): its own keys and those
+   * it merges in turn, capped at limit + 1. A key the target has already is skipped by the
+   * build, so this is at most what it does.
+   */
+  const keys = (node: unknown, depth: number): number => {
+    if (depth > budget.maxDepth) return 0;
+    if (isAlias(node)) {
+      const t = targets.get(node);
+      return t ? keys(t, depth + 1) : 0;
+    }
+    if (!isMap(node) && !isSeq(node)) return 0;
+    const known = keyCounts.get(node);
+    if (known !== undefined) return known;
+    if (countingKeys.has(node)) return 0;
+    countingKeys.add(node);
+    let n = 0;
+    if (isSeq(node)) {
+      for (const item of node.items) if ((n += keys(item, depth + 1)) > limit) break;
+    } else {
+      for (const pair of node.items) {
+        if (isPair(pair) && (n += isMergeKey(pair.key) ? keys(pair.value, depth + 1) : 1) > limit) break;
+      }
+    }
+    countingKeys.delete(node);
+    const capped = Math.min(n, limit + 1);
+    keyCounts.set(node, capped);
     return capped;
   };
 
@@ -66,7 +99,7 @@ export function indexAliases(doc: Document, budget: ParseBudget): AliasIndex {
       const target = anchors.get(node.source);
       if (!target) continue;
       targets.set(node, target);
-      total += (merge ? 2 : 1) * size(target, 1);
+      total += size(target, 1) + (merge ? keys(target, 1) : 0);
       if (total > limit && overflowAt === undefined) overflowAt = node.range?.[0];
       continue;
     }

@@ -27,33 +27,34 @@ export function checkReferences(model: ComposeModel, disabled: Record<string, Se
       problems.push({ code: 'type', pos: empty ? (posOfKey(s, 'image')?.value ?? posOf(s)) : posOf(s), path: empty ? `${path}.image` : path, message: empty ? 'the image is empty (an unset variable?): give an image (or a build)' : 'missing required key "image" (or "build")' });
     }
     for (const [dep, d] of Object.entries(s.depends_on ?? {})) {
-      if (services[dep]) continue;
+      if (Object.hasOwn(services, dep)) continue;
       const pos = posOfKey(s.depends_on, dep)?.key ?? posOfKey(s, 'depends_on')?.value;
-      if (disabled[dep]) {
+      const off = Object.hasOwn(disabled, dep) ? disabled[dep] : undefined;
+      if (off) {
         if (!d.required) {
           delete s.depends_on?.[dep];
           continue;
         }
-        const profiles = disabled[dep].profiles ?? [];
+        const profiles = off.profiles ?? [];
         problems.push({ code: 'reference', pos, path: `${path}.depends_on.${dep}`, message: `service "${dep}" is not active: enable profile ${profiles.map((p) => `"${p}"`).join(' or ')}` });
       } else {
         problems.push({ code: 'reference', pos, path: `${path}.depends_on.${dep}`, message: `depends on undefined service "${dep}"` });
       }
     }
     (s.volumes ?? []).forEach((m, i) => {
-      if (m.type === 'volume' && m.source !== undefined && !(m.source in model.volumes)) {
+      if (m.type === 'volume' && m.source !== undefined && !Object.hasOwn(model.volumes, m.source)) {
         problems.push({ code: 'reference', pos: posOf(m), path: `${path}.volumes[${i}]`, message: `refers to undefined volume "${m.source}": declare it under the top-level "volumes"` });
       }
     });
     for (const kind of ['secrets', 'configs'] as const) {
       (s[kind] ?? []).forEach((m, i) => {
-        if (!(m.source in model[kind])) {
+        if (!Object.hasOwn(model[kind], m.source)) {
           problems.push({ code: 'reference', pos: posOf(m), path: `${path}.${kind}[${i}]`, message: `refers to undefined ${kind.slice(0, -1)} "${m.source}": declare it under the top-level "${kind}"` });
         }
       });
     }
     for (const net of Object.keys(s.networks ?? {})) {
-      if (net !== 'default' && !(net in model.networks)) {
+      if (net !== 'default' && !Object.hasOwn(model.networks, net)) {
         problems.push({ code: 'reference', pos: posOfKey(s.networks, net)?.key, path: `${path}.networks.${net}`, message: `refers to undefined network "${net}": declare it under the top-level "networks"` });
       }
     }
@@ -97,7 +98,7 @@ function findCycles(services: Record<string, ServiceConfig>): ComposeProblem[] {
         state.set(top.name, 'done');
         continue;
       }
-      if (!services[dep]) continue;
+      if (!Object.hasOwn(services, dep)) continue;
       const st = state.get(dep);
       if (st === 'visiting') {
         const cycle = [...path.slice(onPath.get(dep)).map((p) => p.name), dep];

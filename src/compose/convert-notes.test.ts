@@ -80,15 +80,11 @@ services:
     ]);
   });
 
-  it('refuses provider services, an empty image and build-only services, each with its reason', () => {
+  it('refuses provider services and an empty image, each with its reason', () => {
     assert.deepEqual(problems(() => project('services:\n  llm:\n    provider: {type: model, options: {model: ai/smollm2}}\n')), [
       '/p/compose.yaml:3:5: services.llm.provider: provider services (run by a Compose plugin, not as containers) are not supported: Flotilla runs containers only',
     ]);
     assert.deepEqual(problems(() => project('services:\n  web:\n    image: ""\n')), ['/p/compose.yaml:3:12: services.web.image: the image is empty (an unset variable?): give an image (or a build)']);
-    assert.deepEqual(problems(() => toServiceSpecs(project('services:\n  a: {build: ., image: ""}\n  b:\n    build: {context: .}\n'), 'st')), [
-      '/p/compose.yaml:2:7: services.a.build: building images is not supported yet: give the service an `image` that every node can pull',
-      '/p/compose.yaml:4:5: services.b.build: building images is not supported yet: give the service an `image` that every node can pull',
-    ]);
   });
 
   it('refuses a list-form environment entry given twice, as Docker Compose does; a later value of a key wins', () => {

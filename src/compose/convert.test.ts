@@ -196,7 +196,6 @@ networks: {front: {}}
     assert.deepEqual(job?.taskTemplate.container.mounts.map((m) => m.target), ['/d', '/h', '/t']);
     assert.deepEqual(out.warnings, [
       'service job: field `privileged` is not supported yet; ignored',
-      'service job: field `build` is not supported yet; ignored',
       'service job: field `volumes[0].volume.nocopy` is not supported yet; ignored',
       'service job: field `volumes[1].bind.propagation` is not supported yet; ignored',
       'service job: field `volumes[2]` is a "npipe" mount, which is not supported; ignored',

@@ -1,3 +1,4 @@
+import { UNBUILT_IMAGE } from '../api/build.ts';
 import { isApiError } from '../api/errors.ts';
 import type { ServiceSpec } from '../api/service.ts';
 import { validateServiceSpec } from '../api/validate.ts';
@@ -8,7 +9,7 @@ import { resourceName, scopedName, STACK_NAMESPACE_LABEL } from './names.ts';
 import { toServiceNetworks, toStackNetworks, type StackNetwork } from './networks.ts';
 import { ClusterFieldNotes, LIFECYCLE_HOOKS, NO_MEANING_IN_A_CLUSTER } from './ignored-fields.ts';
 import { mapRestart } from './restart.ts';
-import { posOf, posOfKey, posOfValue } from './source.ts';
+import { posOf, posOfValue } from './source.ts';
 
 export { scopedName, STACK_NAMESPACE_LABEL, type StackNetwork };
 
@@ -33,6 +34,14 @@ export interface ConvertedStack {
   readonly warnings: string[];
 }
 
+export interface ConvertOptions {
+  /**
+   * The image each service with `build:` runs, by service key (the built image's reference:
+   * docs/builds.md). `build` itself is read by `build.ts`; a service that builds runs this image.
+   */
+  readonly images?: Readonly<Record<string, string>>;
+}
+
 /** Service fields the converter maps; every other field present gets a warning. */
 const MAPPED = new Set([
   'image', 'command', 'entrypoint', 'environment', 'labels', 'ports', 'healthcheck', 'user', 'working_dir', 'stop_signal',
@@ -50,13 +59,13 @@ const HANDLED_OTHER = new Set(['restart']);
  * ("service web: field `privileged` is not supported yet; ignored") and never drops a field
  * silently; fields with no meaning in a cluster (`container_name`, `expose`, …) get one note per
  * file instead (`ignored-fields.ts`). `restart:` is mapped as `docker stack deploy` maps it
- * (`restart.ts`) when `deploy.restart_policy` is absent. A service with `build` and no `image`
- * is refused (`refuseBuildOnly`). Services join the stack's networks (`networks.ts`; `STACK_default` when they
+ * (`restart.ts`) when `deploy.restart_policy` is absent. A service with `build` runs the image built for
+ * it (`options.images`; a placeholder until it is built). Services join the stack's networks (`networks.ts`; `STACK_default` when they
  * list none). Secret and config references carry the object's full name as a placeholder `id`,
  * which the stack deployer replaces with the real id. Throws a ComposeError listing every
  * service that cannot be converted, carrying the warnings found so far.
  */
-export function toServiceSpecs(project: ComposeProject, stack: string): ConvertedStack {
+export function toServiceSpecs(project: ComposeProject, stack: string, options: ConvertOptions = {}): ConvertedStack {
   const warnings: string[] = [];
   const services: ServiceSpec[] = [];
   const problems: ComposeProblem[] = [];
@@ -72,16 +81,10 @@ export function toServiceSpecs(project: ComposeProject, stack: string): Converte
     for (const k of [...Object.keys(s).filter((x) => !MAPPED.has(x) && x !== 'other'), ...Object.keys(s.other ?? {})]) {
       if (NO_MEANING_IN_A_CLUSTER.has(k)) notes.add(name, s, k);
       else if (LIFECYCLE_HOOKS.has(k)) warn(k, 'is a lifecycle hook, which Flotilla does not run yet; ignored');
-      else if (k === 'build') {
-        // With an image, `docker stack deploy` ignores `build` and runs the image; without one, see below.
-        if (s.image) warn(k);
-      } else if (!HANDLED_OTHER.has(k)) warn(k);
+      // `build` is read by `build.ts`: a service that builds runs the image built for it.
+      else if (k !== 'build' && !HANDLED_OTHER.has(k)) warn(k);
     }
-    if (!s.image) {
-      refuseBuildOnly(name, s, problems);
-      continue;
-    }
-    const input = serviceInput(name, s, project, stack, networks, warn, problems);
+    const input = serviceInput(name, s, project, stack, networks, warn, problems, options.images?.[name]);
     if (input === undefined) continue;
     try {
       services.push(validateServiceSpec(input));
@@ -101,27 +104,15 @@ export function toServiceSpecs(project: ComposeProject, stack: string): Converte
   return { services, networks, volumes: resources('volumes'), secrets: resources('secrets'), configs: resources('configs'), warnings };
 }
 
-/**
- * A service with `build` and no `image`: Flotilla cannot build yet, so it is refused (on the
- * client by `stack config`, on the manager by `stack deploy`: the same words). The one place
- * to change when builds come.
- */
-function refuseBuildOnly(name: string, s: ServiceConfig, problems: ComposeProblem[]): void {
-  problems.push({
-    code: 'invalid_value',
-    pos: posOfKey(s, 'build')?.key ?? posOf(s),
-    path: `services.${name}.build`,
-    message: 'building images is not supported yet: give the service an `image` that every node can pull',
-  });
-}
-
-function serviceInput(name: string, s: ServiceConfig, project: ComposeProject, stack: string, networks: readonly StackNetwork[], warn: Warn, problems: ComposeProblem[]): Record<string, unknown> | undefined {
+function serviceInput(name: string, s: ServiceConfig, project: ComposeProject, stack: string, networks: readonly StackNetwork[], warn: Warn, problems: ComposeProblem[], built?: string): Record<string, unknown> | undefined {
   const d: Deploy = s.deploy ?? {};
   const container: Record<string, unknown> = {
     labels: { ...s.labels, [STACK_NAMESPACE_LABEL]: stack },
     env: Object.entries(s.environment ?? {}).filter(([, v]) => v !== null).map(([k, v]) => `${k}=${v}`),
   };
-  if (s.image !== undefined) container['image'] = s.image;
+  // Until it is built (a dry run, `stack config`), a service with `build:` names a placeholder.
+  const image = built ?? (s.other?.['build'] === undefined ? s.image : (s.image ?? UNBUILT_IMAGE));
+  if (image !== undefined) container['image'] = image;
   if (s.entrypoint) container['command'] = s.entrypoint;
   if (s.command) container['args'] = s.command;
   if (s.working_dir !== undefined) container['workdir'] = s.working_dir;

@@ -54,7 +54,7 @@ export function resolveExtends(model: ComposeModel, file: string, loadModel: Loa
         throw err;
       }
     }
-    if (!baseModel.services[ext.service]) {
+    if (!Object.hasOwn(baseModel.services, ext.service)) {
       const known = Object.keys(baseModel.services);
       fail('reference', where, `${path}.service`, `service "${ext.service}" not found in ${baseFile}${known.length > 0 ? ` (services: ${known.join(', ')})` : ''}`);
     }
@@ -63,7 +63,7 @@ export function resolveExtends(model: ComposeModel, file: string, loadModel: Loa
     copyPositions(resolvedBase, base);
     delete base.depends_on;
     delete base.extends;
-    if (base.other && 'volumes_from' in base.other) {
+    if (base.other && Object.hasOwn(base.other, 'volumes_from')) {
       base.other = { ...base.other };
       delete base.other['volumes_from'];
     }

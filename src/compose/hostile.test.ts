@@ -97,6 +97,12 @@ describe('hostile compose files are refused with one located error', () => {
     assert.equal(project.services['b']?.image, 'y');
     assert.deepEqual(project.services['b']?.environment, { A: '1' });
   });
+  it('a real file of 500 services each `<<: *common` (100 nodes) loads', () => {
+    const text = readFileSync(join(import.meta.dirname, 'testdata/large/many-merges.yaml'), 'utf8');
+    const { project } = loadProject({ files: ['/p/compose.yaml'], cwd: '/p', env: {}, fs: memFs({ '/p/compose.yaml': text }) });
+    assert.equal(Object.keys(project.services).length, 500);
+    assert.equal(project.services['svc499']?.environment?.['SETTING_29'], 'v29');
+  });
 });
 
 describe('dependency cycles are found without recursion', () => {

@@ -79,6 +79,15 @@ describe('loadProject: include', () => {
       '/p/b/b.yaml:2:5: include[0]: include cycle: compose.yaml -> a.yaml -> b/b.yaml -> compose.yaml',
     );
     assert.equal(errorOf({ '/p/compose.yaml': 'include: [compose.yaml]\n' }, 'cycle'), '/p/compose.yaml:1:11: include[0]: include cycle: compose.yaml -> compose.yaml');
+    // Through a file of the entry other than its first.
+    assert.equal(
+      errorOf({ '/p/compose.yaml': 'include:\n  - path: [b.yaml, compose.yaml]\n', '/p/b.yaml': 'services: {}\n' }, 'cycle'),
+      '/p/compose.yaml:2:5: include[0]: include cycle: compose.yaml -> compose.yaml',
+    );
+    assert.equal(
+      errorOf({ '/p/compose.yaml': 'include: [a.yaml]\n', '/p/a.yaml': 'include:\n  - path: [b.yaml, compose.yaml]\n', '/p/b.yaml': 'services: {}\n' }, 'cycle'),
+      '/p/a.yaml:2:5: include[0]: include cycle: compose.yaml -> a.yaml -> compose.yaml',
+    );
   });
 
   it('a missing included file or named env file is located; a malformed entry is a type error', () => {

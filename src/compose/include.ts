@@ -117,10 +117,12 @@ function loadEntry(e: IncludeEntry, at: Pos | undefined, path: string, includer:
   const paths = e.path.map((p) => resolve(includer.baseDir, p));
   const first = paths[0];
   if (first === undefined) fail('invalid_value', at, `${path}.path`, 'expected at least one compose file');
-  const cycleStart = includer.chain.findIndex((l) => l.file === first);
-  if (cycleStart >= 0) {
-    const files = [...includer.chain.slice(cycleStart).map((l) => l.file), first];
-    const base = dirname(files[0] ?? first);
+  // Every file of the entry is loaded on the chain, not only the first: `path: [b.yaml, compose.yaml]` closes a cycle too.
+  for (const file of paths) {
+    const cycleStart = includer.chain.findIndex((l) => l.file === file);
+    if (cycleStart < 0) continue;
+    const files = [...includer.chain.slice(cycleStart).map((l) => l.file), file];
+    const base = dirname(files[0] ?? file);
     fail('cycle', at, path, `include cycle: ${files.map((f) => relative(base, f) || f).join(' -> ')}`);
   }
   const projectDir = e.project_directory === undefined ? dirname(first) : resolve(includer.baseDir, e.project_directory);

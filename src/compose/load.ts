@@ -13,6 +13,7 @@ import { normalizeFile } from './normalize.ts';
 import { applyProfiles, enabledProfiles } from './profiles.ts';
 import { COMPOSE_FILE_SCHEMA } from './schema.ts';
 import { isEmptyFile, parseYaml, posOfKey } from './source.ts';
+import { decodeUtf8, notUtf8Message } from './utf8.ts';
 import { validate } from './validate.ts';
 
 /** The file system the loader reads; tests may pass their own. */
@@ -46,7 +47,10 @@ export interface LoadResult {
 const realFs: LoaderFs = {
   readText: (path) => {
     try {
-      return readFileSync(path, 'utf8');
+      const read = decodeUtf8(readFileSync(path));
+      if ('text' in read) return read.text;
+      const { line, col } = read.notUtf8;
+      throw new ComposeError([{ code: 'syntax', pos: { file: path, line, col }, path: '', message: notUtf8Message(read.notUtf8) }]);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'EISDIR') return undefined;
       throw err;
@@ -67,16 +71,22 @@ export function loadProject(options: LoadOptions): LoadResult {
   if (options.files.length === 0) throw new ComposeError([{ code: 'missing_file', pos: undefined, path: '', message: 'no compose file given' }]);
   const fs = options.fs ?? realFs;
   const cwd = options.cwd ?? process.cwd();
-  const processEnv = options.env ?? process.env;
+  const given = options.env ?? process.env;
+  // Strings only: `${constructor}` is unset, not Object's constructor. (Read, not `Object.hasOwn`:
+  // the manager's environment is a proxy that records each name read.)
+  const processEnv = (n: string): string | undefined => {
+    const v = given[n];
+    return typeof v === 'string' ? v : undefined;
+  };
   const files = options.files.map((f) => resolve(cwd, f));
   const projectDir = dirname(files[0] ?? cwd);
   const warnings: string[] = [];
 
   const dotenvPath = join(projectDir, '.env');
   const dotenvText = fs.readText(dotenvPath);
-  const fromDotenv = dotenvText === undefined ? new Map<string, string>() : parseDotenv(dotenvText, dotenvPath, (n) => processEnv[n]);
-  const lookup: Lookup = (n) => processEnv[n] ?? fromDotenv.get(n);
-  const env: Record<string, string | undefined> = { ...Object.fromEntries(fromDotenv), ...processEnv };
+  const fromDotenv = dotenvText === undefined ? new Map<string, string>() : parseDotenv(dotenvText, dotenvPath, processEnv);
+  const lookup: Lookup = (n) => processEnv(n) ?? fromDotenv.get(n);
+  const env: Record<string, string | undefined> = { ...Object.fromEntries(fromDotenv), ...given };
 
   let loads = 0;
   let definesSomething = false;

@@ -6,6 +6,6 @@ export function memFs(files: Readonly<Record<string, string>>): LoaderFs {
   const dirs = new Set(Object.keys(files).map((f) => dirname(f)));
   return {
     readText: (path) => files[path],
-    exists: (path) => path in files || dirs.has(path),
+    exists: (path) => Object.hasOwn(files, path) || dirs.has(path),
   };
 }

@@ -21,7 +21,7 @@ export function mergeModels(base: ComposeModel, over: ComposeModel): ComposeMode
   const name = over.name ?? base.name;
   if (name !== undefined) out.name = name;
   for (const [n, s] of Object.entries(over.services)) {
-    const b = base.services[n];
+    const b = Object.hasOwn(base.services, n) ? base.services[n] : undefined;
     out.services[n] = b ? mergeServices(b, s) : s;
   }
   copyPositions(base.services, out.services);

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isComposeError } from './errors.ts';
 import { loadProject } from './load.ts';
@@ -44,10 +47,22 @@ describe('YAML errors as a user wants them', () => {
     assert.ok(msg.length < 200, msg);
     assert.match(msg, /^c.yaml:1:\d+: invalid YAML: /);
   });
-  it('invalid UTF-8, and control characters, as Docker Compose refuses them', () => {
-    const text = Buffer.concat([Buffer.from('services:\n  web:\n    image: ng'), Buffer.from([0xff, 0xfe]), Buffer.from('inx\n')]).toString('utf8');
-    assert.equal(refusedWith(text), 'c.yaml:3:14: invalid YAML: the file is not valid UTF-8 text (bytes that are not UTF-8, read as U+FFFD); compose files must be UTF-8');
+  it('control characters, as Docker Compose refuses them, and lone surrogates; U+FFFD is text', () => {
     assert.equal(refusedWith('services:\n  web: {image: "a\u0000b"}\n'), 'c.yaml:2:18: invalid YAML: control character U+0000 is not allowed in YAML (a binary file?)');
+    assert.equal(refusedWith('services:\n  web: {image: "a\uD800b"}\n'), 'c.yaml:2:18: invalid YAML: a lone surrogate (U+D800) is not Unicode text');
+    assert.deepEqual(parseYaml('x-note: "\uFFFD marks a lost character"\n', 'c.yaml').value, { 'x-note': '\uFFFD marks a lost character' });
+  });
+  it('a file of bytes that are not UTF-8 is refused as it is read, at the first bad byte', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-utf8-'));
+    try {
+      const file = join(dir, 'compose.yaml');
+      writeFileSync(file, Buffer.concat([Buffer.from('x-a: \uFFFD\nservices:\n  web:\n    image: ng'), Buffer.from([0xff, 0xfe]), Buffer.from('inx\n')]));
+      assert.throws(() => loadProject({ files: [file], cwd: dir, env: {} }), { code: 'syntax', message: `${file}:4:14: byte 0xFF is not UTF-8: the file must be UTF-8 text` });
+      writeFileSync(file, 'x-a: \uFFFD\nservices:\n  web:\n    image: nginx\n');
+      assert.equal(loadProject({ files: [file], cwd: dir, env: {} }).project.services['web']?.image, 'nginx');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   it('more than one document in a file', () => {
     assert.match(refusedWith('services: {}\n---\nservices: {}\n'), /^c.yaml:2:1: invalid YAML: more than one YAML document/);

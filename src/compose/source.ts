@@ -211,6 +211,11 @@ function toPlain(node: YamlNode | null, w: Walk, depth: number): unknown {
         for (const m of Array.isArray(v) ? v : [v]) if (m !== null && typeof m === 'object' && !Array.isArray(m)) merged.push(m as Record<string, unknown>);
         continue;
       }
+      if (key === '__proto__') {
+        // On a plain object `out.__proto__ = v` sets the prototype: `services.web.__proto__: {privileged: true}` would
+        // reach the spec through every inherited read. Compose's Go maps take it as a key like any; no real file uses it.
+        throw new ComposeError([{ code: 'syntax', pos: at(keyNode?.range?.[0]), path: '', message: 'invalid YAML: "__proto__" is not allowed as a key' }]);
+      }
       if (Object.hasOwn(out, key)) {
         throw new ComposeError([{ code: 'syntax', pos: at(keyNode?.range?.[0]), path: '', message: duplicateKeyMessage(key, posOfKey(out, key)?.key) }]);
       }
@@ -221,7 +226,7 @@ function toPlain(node: YamlNode | null, w: Walk, depth: number): unknown {
     }
     for (const m of merged) {
       for (const k in m) {
-        if (k in out) continue;
+        if (Object.hasOwn(out, k)) continue;
         // Copying a merged key is work a nested `<<: [*a, *a]` multiplies: it counts too.
         if (++w.expanded > budget.maxExpandedNodes) overBudget(w, node, expandedMessage(budget));
         out[k] = m[k];

@@ -1,3 +1,5 @@
+import type { StackBuild } from '../api/build.ts';
+import { projectBuilds } from './build.ts';
 import { toServiceSpecs, type ConvertedStack } from './convert.ts';
 import { ComposeError, withWarnings, type ComposeProblem } from './errors.ts';
 import { loadProject, type LoadOptions } from './load.ts';
@@ -8,23 +10,29 @@ import { posOf, posOfKey } from './source.ts';
 export interface LoadedStackProject {
   readonly project: ComposeProject;
   readonly converted: ConvertedStack;
-  /** The loader's warnings, then the converter's, one line each (no `warning:` prefix). */
+  /** The builds of services with `build:` (docs/builds.md), contexts relative to the project directory's files. */
+  readonly builds: readonly StackBuild[];
+  /** The loader's warnings, then the builds', then the converter's, one line each (no `warning:` prefix). */
   readonly warnings: readonly string[];
 }
 
 /**
  * The one path from compose files to Flotilla objects, shared by `stack config` (on the
  * client) and `stack deploy` (on the manager), so both print the same warnings and refuse the
- * same files with the same words: `loadProject`, then `toServiceSpecs` for stack `stack`
- * (default: the project's name), then the variables secrets and configs are read from. Throws a
- * ComposeError that carries the warnings found before the failure.
+ * same files with the same words: `loadProject`, then the `build:` sections (`projectBuilds`),
+ * then `toServiceSpecs` for stack `stack` (default: the project's name) with the images built
+ * for services that build (`images`, by service key; a placeholder until built), then the
+ * variables secrets and configs are read from. Throws a ComposeError that carries the warnings
+ * found before the failure.
  */
-export function loadAndConvert(options: LoadOptions, stack?: string): LoadedStackProject {
+export function loadAndConvert(options: LoadOptions, stack?: string, images: Readonly<Record<string, string>> = {}): LoadedStackProject {
   const { project, warnings } = loadProject(options);
   try {
-    const converted = toServiceSpecs(project, stack ?? project.name);
-    checkVariables(project, options.env ?? process.env, converted.warnings);
-    return { project, converted, warnings: [...warnings, ...converted.warnings] };
+    const built = projectBuilds(project, project.workingDir);
+    if (built.problems.length > 0) throw new ComposeError(built.problems, { warnings: built.warnings });
+    const converted = toServiceSpecs(project, stack ?? project.name, { images });
+    checkVariables(project, options.env ?? process.env, [...built.warnings, ...converted.warnings]);
+    return { project, converted, builds: built.builds, warnings: [...warnings, ...built.warnings, ...converted.warnings] };
   } catch (err) {
     throw withWarnings(err, warnings);
   }

@@ -147,7 +147,7 @@ function check(parent: Container, key: string | number, schema: Schema, path: st
         problems.push({ code: 'unknown_key', pos: posOfKey(value, k)?.key, path: p, message: hint === undefined ? where : `${where}, did you mean "${hint}"?` });
       }
       for (const r of schema.required ?? []) {
-        if (!(r in value)) problems.push({ code: 'type', pos: posOfValue(parent, key), path, message: `missing required key "${r}"` });
+        if (!Object.hasOwn(value, r)) problems.push({ code: 'type', pos: posOfValue(parent, key), path, message: `missing required key "${r}"` });
       }
       return;
     }

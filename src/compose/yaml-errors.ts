@@ -65,17 +65,17 @@ function lowerFirst(s: string): string {
 }
 
 /**
- * Finds what YAML does not allow in a text at all, before it is parsed: bytes that were not
- * UTF-8 (read as U+FFFD, the replacement character) and control characters (YAML allows tab,
- * line feed and carriage return only). Docker Compose refuses both ("invalid leading UTF-8
- * octet", "control characters are not allowed"). Returns the offset and what it found.
+ * Finds what YAML does not allow in a text at all, before it is parsed: control characters
+ * (YAML allows tab, line feed and carriage return only; Docker Compose refuses the others,
+ * "control characters are not allowed"), U+FFFE/U+FFFF, and a lone surrogate (a string that
+ * is no Unicode text; JSON can carry one). U+FFFD is valid text: bytes that are not UTF-8 are
+ * refused where files are read (`utf8.ts`). Returns the offset and what it found.
  */
 export function badCharacter(text: string): { offset: number; message: string } | undefined {
-  const m = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u0084\u0086-\u009F\uFFFD\uFFFE\uFFFF]/.exec(text);
+  const m = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u0084\u0086-\u009F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(text);
   if (!m) return undefined;
-  const ch = m[0];
-  if (ch === '\uFFFD') return { offset: m.index, message: 'the file is not valid UTF-8 text (bytes that are not UTF-8, read as U+FFFD); compose files must be UTF-8' };
-  const code = ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+  const code = m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+  if (m[0] >= '\uD800' && m[0] <= '\uDFFF') return { offset: m.index, message: `a lone surrogate (U+${code}) is not Unicode text` };
   return { offset: m.index, message: `control character U+${code} is not allowed in YAML (a binary file?)` };
 }
 

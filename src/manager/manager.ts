@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
@@ -15,6 +16,8 @@ import { ensureIngressNetwork } from './controlapi/ingress.ts';
 import { ControlApi } from './controlapi/server.ts';
 import { DashboardGate, type DashboardAssets } from './dashboard/gate.ts';
 import { Sessions } from './dispatcher/sessions.ts';
+import { BlobStore } from './images/blob-store.ts';
+import { builderNodes, ImageService } from './images/image-service.ts';
 import { agentSessions } from './dispatcher/ws-server.ts';
 import { HttpListeners, type ListenAddress } from './http/listeners.ts';
 import { socketAnswers } from './http/unix-socket.ts';
@@ -210,10 +213,21 @@ export class Manager {
       const sealingKey = await SealingKey.open({ store, keys }, dataDir);
       await ensureIngressNetwork(store, logger);
       // The dispatcher's sessions run on every manager; its node liveness is a leader loop.
-      const dispatcher = new Sessions({ ...deps, secrets: sealingKey, metrics: this.#metrics.dispatcher }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
+      // Built images (docs/builds.md): blobs in <dataDir>/blobs, built and fetched over the sessions.
+      // The closures run only once the sessions exist (a build or a blob read comes through them).
+      const blobs = new BlobStore(join(dataDir, 'blobs'));
+      // One manager per data dir (checked above): no other writer is mid-upload.
+      await blobs.clearTemporary();
+      const images: ImageService = new ImageService({
+        ...deps,
+        blobs,
+        send: (nodeId, m): boolean => dispatcher.sendTo(nodeId, m),
+        builders: () => builderNodes(store, dispatcher.connectedNodes(), localNodeId),
+      });
+      const dispatcher = new Sessions({ ...deps, secrets: sealingKey, images, metrics: this.#metrics.dispatcher }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
       this.#dispatcher = dispatcher;
       const api = new ControlApi(
-        { ...deps, secrets: sealingKey, metrics: this.#metrics.api, logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },
+        { ...deps, secrets: sealingKey, images, metrics: this.#metrics.api, logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },
         { info: { dataDir, ...(ca && tls ? { clusterId: ca.clusterId, advertiseAddr: tls.advertiseAddr } : {}), ...this.#options.info } },
       );
       // On the HTTPS listener an agent speaks for the node of its client certificate; the unix

@@ -63,9 +63,19 @@ export interface WatchHandle {
   close(): void;
 }
 
+/** What one txn may hold, for backends that limit it (etcd). */
+export interface BackendLimits {
+  /** Ops (puts and deletes) in one txn. */
+  readonly maxOps: number;
+  /** Bytes of keys and values in one txn. */
+  readonly maxBytes: number;
+}
+
 export interface Backend {
   /** `sqlite`, `etcd`. */
   readonly name: string;
+  /** Absent: no limit the store needs to know of. A txn over them fails `too_large`. */
+  readonly limits?: BackendLimits;
   /** Every key starting with `prefix`, in key order, and the revision they were read at. */
   range(prefix: string): Promise<{ kvs: KeyValue[]; revision: number }>;
   /** Applies `ops` atomically if every compare holds. An empty `ops` list still bumps nothing. */
@@ -83,7 +93,13 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-export type BackendErrorCode = 'compacted' | 'closed' | 'unavailable' | 'internal';
+/**
+ * `unavailable`: the backend cannot be reached (etcd down or cut off; the message starts with
+ * "store unavailable:"), nothing was written, or — for a txn in flight — the outcome is
+ * unknown and the store's watch will tell. `too_large`: one txn exceeds what the backend
+ * commits at once (`Backend.limits`); nothing was written. `invalid`: bad backend options.
+ */
+export type BackendErrorCode = 'compacted' | 'closed' | 'unavailable' | 'too_large' | 'invalid' | 'internal';
 
 export class BackendError extends CodedError<BackendErrorCode> {
   override readonly name = 'BackendError';

@@ -8,7 +8,7 @@ import { FakeClock } from '../testing/fake-clock.ts';
 import { makeNode, makeService, makeServiceSpec, makeTask } from '../testing/fixtures.ts';
 import { newId } from '../lib/ids.ts';
 import { silentLogger } from '../lib/logger.ts';
-import { isBackendError } from './backend.ts';
+import { BackendError, isBackendError, type Backend } from './backend.ts';
 import { openMemoryStore } from './memory.ts';
 import { SqliteBackend } from './sqlite/sqlite-backend.ts';
 import { Store, isStoreError, type StoreEvent } from './store.ts';
@@ -321,5 +321,40 @@ void describe('Store', () => {
     await store.close();
     await rejectsWith(store.update(() => 1), 'closed');
     await rejectsWith(store.batch(() => {}), 'closed');
+  });
+
+  void it('cuts batches to a backend\'s limits, and commits a chunk refused too_large callback by callback', async () => {
+    const inner = SqliteBackend.open(':memory:');
+    const sizes: number[] = [];
+    const limited: Backend = {
+      name: 'limited',
+      limits: { maxOps: 10, maxBytes: 4_000 },
+      range: (p) => inner.range(p),
+      watch: (f, b, e) => inner.watch(f, b, e),
+      compact: (r) => inner.compact(r),
+      compactedRevision: () => inner.compactedRevision(),
+      close: () => inner.close(),
+      txn: async (c, ops) => {
+        const bytes = ops.reduce((n, op) => n + op.key.length + (op.type === 'put' ? op.value.length : 0), 0);
+        if (ops.length > 10 || bytes > 4_000) throw new BackendError('too_large', `${ops.length} ops, ${bytes} bytes`);
+        sizes.push(ops.length);
+        return inner.txn(c, ops);
+      },
+    };
+    const store = await Store.open(limited, { logger: silentLogger, closeBackend: true });
+    const r = await store.batch((b) => {
+      for (let i = 0; i < 23; i++) b.update((tx) => void tx.nodes.create(fresh(makeNode())));
+    });
+    assert.deepEqual(r, { committed: 23, errors: [] });
+    assert.deepEqual(sizes, [5, 5, 5, 5, 3], 'at most maxOps / 2 objects per commit');
+    sizes.length = 0;
+    const big = 'x'.repeat(1_500);
+    const r2 = await store.batch((b) => {
+      for (let i = 0; i < 3; i++) b.update((tx) => void tx.nodes.create(fresh(makeNode({ spec: { labels: { big } } }))));
+    });
+    assert.deepEqual(r2, { committed: 3, errors: [] });
+    assert.deepEqual(sizes, [1, 1, 1], 'a chunk too large in bytes goes one callback at a time');
+    assert.equal(store.nodes.all().length, 26);
+    await store.close();
   });
 });

@@ -159,6 +159,7 @@ export class Store {
       config: new MemTable(TABLES.config),
       stack: new MemTable(TABLES.stack),
       network: new MemTable(TABLES.network),
+      image: new MemTable(TABLES.image),
     };
     this.nodes = this.#mem.node;
     this.services = this.#mem.service;
@@ -218,11 +219,14 @@ export class Store {
     const errors: BatchResult['errors'] = [];
     let committed = 0;
     let i = 0;
+    // A backend with limits (etcd) commits fewer objects at once; an object may write two keys.
+    const limits = this.#backend.limits;
+    const chunkSize = limits ? Math.max(1, Math.min(this.#opts.batchChunkSize, Math.floor(limits.maxOps / 2))) : this.#opts.batchChunkSize;
     while (i < queued.length) {
       this.#checkOpen();
       const tx = new Tx(this.#mem, this.#opts.clock, { savepoints: true });
       const ran: number[] = [];
-      while (i < queued.length && tx.writes < this.#opts.batchChunkSize) {
+      while (i < queued.length && tx.writes < chunkSize) {
         const savepoint = tx.savepoint();
         try {
           if (isThenable(queued[i]!(tx))) throw asyncCallback();
@@ -235,12 +239,18 @@ export class Store {
       }
       tx.end();
       const plan = tx.plan();
-      const r = plan.ops.length === 0 ? undefined : await this.#commit(plan);
-      if (!r || r.succeeded) {
+      let r: TxnResult | undefined;
+      try {
+        r = plan.ops.length === 0 ? undefined : await this.#commit(plan);
+      } catch (err) {
+        // Too big for one backend txn (large values): commit callback by callback below.
+        if (!(isBackendError(err) && err.code === 'too_large' && ran.length > 1)) throw err;
+      }
+      if (r?.succeeded === true || (r === undefined && plan.ops.length === 0)) {
         committed += ran.length;
         continue;
       }
-      await this.#applied(r.revision); // catch up with whoever changed things under us
+      if (r) await this.#applied(r.revision); // catch up with whoever changed things under us
       for (const index of ran) {
         try {
           await this.update(queued[index]!);

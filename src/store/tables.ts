@@ -1,3 +1,4 @@
+import type { BuiltImage } from '../api/build.ts';
 import type { Cluster, ClusterKey } from '../api/cluster.ts';
 import type { Network } from '../api/network.ts';
 import type { Node } from '../api/node.ts';
@@ -29,6 +30,8 @@ export interface ObjectKinds {
   config: Config;
   stack: Stack;
   network: Network;
+  /** Images built from build contexts (metadata; the archives are blobs on the manager). */
+  image: BuiltImage;
 }
 export type Kind = keyof ObjectKinds;
 
@@ -100,6 +103,7 @@ export const TABLES: { readonly [K in Kind]: TableDef<ObjectKinds[K]> } = {
     indexes: { name: (n) => n.spec.name },
     unique: { index: 'name', prefix: '/flotilla/names/networks/' },
   },
+  image: { kind: 'image', prefix: '/flotilla/images/', indexes: { ref: (i) => i.ref } },
 };
 
 export const KINDS = Object.keys(TABLES) as Kind[];

@@ -75,6 +75,7 @@ export class Tx {
       config: new TxTable(mem.config, this),
       stack: new TxTable(mem.stack, this),
       network: new TxTable(mem.network, this),
+      image: new TxTable(mem.image, this),
     };
     this.nodes = this.#tables.node;
     this.services = this.#tables.service;

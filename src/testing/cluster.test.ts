@@ -27,14 +27,14 @@ void describe('in-process cluster', () => {
 
   void it('runs 3 replicas on 3 nodes and replaces the tasks of a node whose agent dies', async () => {
     const svc = await c.createService({ name: 'web', replicas: 3 });
-    await c.waitFor((s) => running(s, svc.id).length === 3, 10_000, '3 running tasks');
+    await c.waitFor((s) => running(s, svc.id).length === 3, 60_000, '3 running tasks');
     const before = running(c.store, svc.id);
     assert.equal(new Set(before.map((t) => t.nodeId)).size, 3, 'spread over the three nodes');
 
     const victim = c.nodes[0]!;
     const lost = before.filter((t) => t.nodeId === victim.id).map((t) => t.id);
     await victim.kill();
-    await c.waitFor((s) => s.nodes.get(victim.id)?.status.state === 'down', 10_000, 'the dead node marked down');
+    await c.waitFor((s) => s.nodes.get(victim.id)?.status.state === 'down', 60_000, 'the dead node marked down');
     await c.waitFor(
       (s) => {
         const now = running(s, svc.id);
@@ -54,7 +54,7 @@ void describe('in-process cluster', () => {
     const pids = mine.map((id) => node.host.processes.get(id)?.pid);
     await node.restart();
     // The restarted agent reports nothing new about them and their processes are the same.
-    await c.waitFor((s) => s.nodes.get(node.id)?.status.state === 'ready', 5_000, 'node ready');
+    await c.waitFor((s) => s.nodes.get(node.id)?.status.state === 'ready', 60_000, 'node ready');
     assert.deepEqual(mine.map((id) => node.host.processes.get(id)?.pid), pids);
     assert.deepEqual(mine.map((id) => c.store.tasks.get(id)?.status.state), mine.map(() => 'running'));
     assert.equal(node.agent?.runners.size !== undefined, true);
@@ -66,7 +66,7 @@ void describe('in-process cluster', () => {
     const leftovers = victim.runningTasks();
     assert.ok(leftovers.length > 0, 'the dead agent left its tasks running');
     await victim.start();
-    await c.waitFor((s) => s.nodes.get(victim.id)?.status.state === 'ready', 5_000, 'node back');
+    await c.waitFor((s) => s.nodes.get(victim.id)?.status.state === 'ready', 60_000, 'node back');
     await c.waitFor(
       (s) => leftovers.every((id) => victim.runningTasks().indexOf(id) < 0 && ['shutdown', 'orphaned', 'complete', 'failed'].includes(s.tasks.get(id)?.status.state ?? 'shutdown')),
       10_000,

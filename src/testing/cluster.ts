@@ -41,7 +41,7 @@ interface Component {
  * ```ts
  * const c = await Cluster.start({ nodes: 3 });
  * await c.createService({ name: 'web', replicas: 3 });
- * await c.waitFor((s) => running(s) === 3, 5_000, '3 running');
+ * await c.waitFor((s) => running(s) === 3, 60_000, '3 running');
  * await c.stop();
  * ```
  */
@@ -128,7 +128,7 @@ export class Cluster {
    * Resolves once `predicate` holds for the store, re-checked on every committed change (no
    * polling); rejects after `timeoutMs`, naming `what` and showing the tasks' states.
    */
-  waitFor(predicate: (store: Store) => boolean, timeoutMs = 5_000, what = 'a condition'): Promise<void> {
+  waitFor(predicate: (store: Store) => boolean, timeoutMs = 60_000, what = 'a condition'): Promise<void> {
     const store = this.store;
     return new Promise((resolve, reject) => {
       if (predicate(store)) return resolve();

@@ -16,7 +16,7 @@ export async function sh(argv: readonly string[], stdin?: string): Promise<strin
  * Polls `probe` until it returns a value (not undefined) or `timeoutMs` passes (a bound that
  * only catches hangs); the last failure is the error.
  */
-export async function pollFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000, intervalMs = 100): Promise<T> {
+export async function pollFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

@@ -1,5 +1,5 @@
 /**
- * Issue #4's acceptance scenarios on the multi-host test bed: 3 hosts (network namespaces
+ * Issue #4's acceptance scenarios (and issue #11's `build:` one, `build-scenario.ts`) on the multi-host test bed: 3 hosts (network namespaces
  * with their own Docker engines and agents) and a manager, joined over mutual TLS. The tests
  * run in order and share the bed; each states the cluster it leaves behind.
  */
@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { caDigest, formatJoinToken, newTokenSecret, parseJoinToken } from '../../src/api/join.ts';
 import type { Task } from '../../src/api/task.ts';
 import { BED_IMAGE, TestBed } from './bed.ts';
+import { buildScenario } from './build-scenario.ts';
 import { flotillaArgv } from './flotilla.ts';
 import { foreignCredential, httpsRequest, probeSession, readTlsDir } from './probe.ts';
 import { bedSkipReason } from './skip.ts';
@@ -123,6 +124,9 @@ describe('many hosts (issue #4) on the multi-host test bed', { skip, timeout: 90
     }
     assert.equal((await bed.client.listNodes()).length, 3);
   });
+
+  // Issue #11: a stack with `build:` deploys on all three hosts without a registry.
+  buildScenario(() => bed);
 
   it('spreads 6 replicas 2/2/2', async () => {
     const r = await bed.cli(

@@ -166,13 +166,13 @@ describe('overlay networks (issue #9) on the multi-host test bed', { skip, timeo
     await waitFor(async () => {
       vip = addressesIn((await execIn(client, ['nslookup', 'web'])).stdout);
       return (vip.length === 1 && inRange(vip[0] ?? '', vipBlock)) || `web resolves to ${vip.join(',') || 'nothing'}`;
-    }, 30_000, 'web to resolve to its VIP');
+    }, 120_000, 'web to resolve to its VIP');
 
     const taskIps = web.map((t) => addressOn(t, appnet.id)).sort();
     await waitFor(async () => {
       const got = addressesIn((await execIn(client, ['nslookup', 'tasks.web'])).stdout);
       return JSON.stringify(got) === JSON.stringify(taskIps) || `tasks.web resolves to ${got.join(',')}; want ${taskIps.join(',')}`;
-    }, 30_000, 'tasks.web to resolve to the three task addresses');
+    }, 120_000, 'tasks.web to resolve to the three task addresses');
 
     const seen = new Map<string, number>();
     const loop = 'for i in $(seq 60); do timeout 5 wget -q -O - http://web:8080/ || echo FAILED; done';
@@ -198,7 +198,7 @@ describe('overlay networks (issue #9) on the multi-host test bed', { skip, timeo
     await waitFor(async () => {
       const got = addressesIn((await execIn(client, ['nslookup', 'rr'])).stdout);
       return JSON.stringify(got) === JSON.stringify(ips) || `rr resolves to ${got.join(',')}; want ${ips.join(',')}`;
-    }, 30_000, 'rr to resolve to its task addresses');
+    }, 120_000, 'rr to resolve to its task addresses');
     await cli('service', 'rm', 'rr');
   });
 
@@ -212,7 +212,7 @@ describe('overlay networks (issue #9) on the multi-host test bed', { skip, timeo
     await waitFor(async () => {
       const got = addressesIn((await execIn(client, ['nslookup', 'tasks.web'])).stdout);
       return !got.includes(victimIp) || `tasks.web still lists ${victimIp}`;
-    }, 30_000, 'the killed task to leave DNS');
+    }, 120_000, 'the killed task to leave DNS');
     const loop = 'ok=0; for i in $(seq 50); do timeout 5 wget -q -O /dev/null http://web:8080/ && ok=$((ok+1)); done; echo $ok';
     const r = await execIn(client, ['sh', '-c', loop], 300_000);
     assert.equal(r.stdout.trim(), '50', `50 requests in a row succeed after the kill: ${r.stdout}${r.stderr}`);
@@ -228,7 +228,7 @@ describe('overlay networks (issue #9) on the multi-host test bed', { skip, timeo
       await waitFor(async () => {
         const r = await httpGet(`http://${h.ip}:8081/`);
         return (r.ok && r.body === h2Task) || `${h.name}: ${r.error ?? r.body}`;
-      }, 30_000, `the ingress port to answer on ${h.name}`);
+      }, 120_000, `the ingress port to answer on ${h.name}`);
     }
     await cli('service', 'update', '--detach', '--constraint-rm', 'node.hostname==h2', '--replicas-max-per-node', '1', 'edge');
     await cli('service', 'scale', '--detach', 'edge=2');
@@ -244,7 +244,7 @@ describe('overlay networks (issue #9) on the multi-host test bed', { skip, timeo
       await waitFor(async () => {
         const r = await httpGet(`http://${h.ip}:8081/`, 3_000);
         return (!r.ok && /ECONNREFUSED|ECONNRESET|EHOSTUNREACH/.test(r.error ?? '')) || `${h.name}: ${r.error ?? r.body}`;
-      }, 30_000, `${h.name} to refuse the port with no replica`);
+      }, 120_000, `${h.name} to refuse the port with no replica`);
     }
     await cli('service', 'rm', 'edge');
   });
@@ -297,8 +297,8 @@ describe('overlay networks (issue #9) on the multi-host test bed', { skip, timeo
     const [proxy] = (await waitRunning('shop_proxy', 1)) as [Task];
     const [web] = (await waitRunning('shop_web', 1)) as [Task];
     await waitRunning('shop_db', 1);
-    await waitFor(async () => (await execIn(proxy, ['timeout', '5', 'wget', '-q', '-O', '-', 'http://web:8080/'])).code === 0 || 'proxy → web fails', 30_000, 'proxy to reach web');
-    await waitFor(async () => (await execIn(web, ['timeout', '5', 'wget', '-q', '-O', '-', 'http://db:8080/'])).code === 0 || 'web → db fails', 30_000, 'web to reach db by its short name');
+    await waitFor(async () => (await execIn(proxy, ['timeout', '5', 'wget', '-q', '-O', '-', 'http://web:8080/'])).code === 0 || 'proxy → web fails', 120_000, 'proxy to reach web');
+    await waitFor(async () => (await execIn(web, ['timeout', '5', 'wget', '-q', '-O', '-', 'http://db:8080/'])).code === 0 || 'web → db fails', 120_000, 'web to reach db by its short name');
     const blocked = await execIn(proxy, ['timeout', '3', 'wget', '-q', '-O', '-', 'http://db:8080/']);
     assert.notEqual(blocked.code, 0, 'proxy cannot reach db');
     await cli('stack', 'rm', 'shop');
@@ -340,7 +340,7 @@ describe('overlay networks (issue #9) on the multi-host test bed', { skip, timeo
     await waitFor(async () => {
       const n = await rules();
       return n === countBefore || `${n} rules, before ${countBefore}`;
-    }, 30_000, 'the rule count to settle where it was');
+    }, 120_000, 'the rule count to settle where it was');
   });
 
   it('keeps a task on an encrypted network pending, saying why', async () => {

@@ -47,7 +47,7 @@ export async function sweep(prefix: string, dir: string): Promise<string[]> {
     }
   }
   try {
-    await waitFor(() => [...victims].every((pid) => !alive(pid)), 10_000, 'the bed processes to exit', 50);
+    await waitFor(() => [...victims].every((pid) => !alive(pid)), 60_000, 'the bed processes to exit', 50);
   } catch (e) {
     problems.push((e as Error).message);
   }

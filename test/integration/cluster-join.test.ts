@@ -51,7 +51,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe('flotilla server and join on one host', { timeout: 180_000 }, () => {
+describe('flotilla server and join on one host', { timeout: 900_000 }, () => {
   let dir: string;
   let port: number;
   let server: Proc | undefined;
@@ -61,7 +61,7 @@ describe('flotilla server and join on one host', { timeout: 180_000 }, () => {
 
   const cli = async (...args: string[]): Promise<CliResult> => {
     try {
-      const { stdout, stderr } = await execFileP(process.execPath, [BIN, ...args], { env, timeout: 30_000 });
+      const { stdout, stderr } = await execFileP(process.execPath, [BIN, ...args], { env, timeout: 600_000 });
       return { code: 0, stdout, stderr };
     } catch (e) {
       const err = e as { code?: number; stdout?: string; stderr?: string };
@@ -81,7 +81,7 @@ describe('flotilla server and join on one host', { timeout: 180_000 }, () => {
     env = { ...process.env, FLOTILLA_HOME: join(dir, 'C'), FLOTILLA_LOG_LEVEL: 'warn' };
     delete env['FLOTILLA_HOST'];
     delete env['FLOTILLA_CONTEXT'];
-    server = start(['server', '--listen-addr', `127.0.0.1:${port}`, '--advertise-addr', '127.0.0.1', '--data-dir', join(dir, 'A'), '--driver', 'exec'], env);
+    server = start(['server', '--listen-addr', `127.0.0.1:${port}`, '--advertise-addr', '127.0.0.1', '--data-dir', join(dir, 'A'), '--driver', 'exec', '--metrics-addr', 'off'], env);
     await waitUntil(() => {
       if (server?.proc.exitCode !== null) throw new Error(`flotilla server exited:\n${server?.err}`);
       return /\(this host\) ready/.test(server.err);
@@ -111,8 +111,8 @@ describe('flotilla server and join on one host', { timeout: 180_000 }, () => {
   });
 
   it('joins a worker with the right token: two nodes ready', async () => {
-    worker = start(['join', '--token', token, '--data-dir', join(dir, 'B'), '--driver', 'exec', `127.0.0.1:${port}`], env);
-    await waitUntil(async () => (await nodes()).filter((n) => n.status.state === 'ready').length === 2, 30_000, 'two ready nodes');
+    worker = start(['join', '--token', token, '--data-dir', join(dir, 'B'), '--driver', 'exec', '--metrics-addr', 'off', `127.0.0.1:${port}`], env);
+    await waitUntil(async () => (await nodes()).filter((n) => n.status.state === 'ready').length === 2, 60_000, 'two ready nodes');
     const roles = (await nodes()).map((n) => n.spec.role).sort();
     assert.deepEqual(roles, ['manager', 'worker']);
   });
@@ -176,11 +176,11 @@ describe('flotilla server and join on one host', { timeout: 180_000 }, () => {
     assert.match(refused.stderr, /--force/);
     const forced = await cli('node', 'rm', '--force', id);
     assert.equal(forced.code, 0, forced.stderr);
-    await waitUntil(() => /removed from the cluster/.test(worker?.err ?? ''), 20_000, 'the agent to be told it was removed');
+    await waitUntil(() => /removed from the cluster/.test(worker?.err ?? ''), 60_000, 'the agent to be told it was removed');
     await stop(worker);
     // Restarted with its stored credential: still refused, and still not a node.
-    worker = start(['join', '--data-dir', join(dir, 'B'), '--driver', 'exec', `127.0.0.1:${port}`], env);
-    await waitUntil(() => /removed from the cluster/.test(worker?.err ?? ''), 20_000, 'the restarted agent to be refused');
+    worker = start(['join', '--data-dir', join(dir, 'B'), '--driver', 'exec', '--metrics-addr', 'off', `127.0.0.1:${port}`], env);
+    await waitUntil(() => /removed from the cluster/.test(worker?.err ?? ''), 60_000, 'the restarted agent to be refused');
     assert.deepEqual((await nodes()).map((n) => n.id).includes(id), false);
   });
 });

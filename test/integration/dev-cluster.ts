@@ -69,7 +69,7 @@ export class DevCluster {
       const nodes = JSON.parse(r.stdout) as Array<{ id: string }>;
       for (const n of nodes) this.#nodeIds.add(n.id);
       return nodes.length > 0;
-    }, 30_000, 'flotilla dev to answer with its node registered');
+    }, 120_000, 'flotilla dev to answer with its node registered');
   }
 
   /** Stops the dev process with SIGTERM and waits for it to exit. */
@@ -78,7 +78,7 @@ export class DevCluster {
     if (!proc || proc.exitCode !== null) return proc?.exitCode ?? null;
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
     proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
     const code = await exited;
     clearTimeout(timer);
     return code;

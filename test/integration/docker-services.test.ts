@@ -37,7 +37,7 @@ describe('services on a real Docker engine', { skip }, () => {
     const created = await c.cli('service', 'create', '--name', 'web', '--replicas', '3', IMAGE, 'httpd', '-f', '-p', '8080');
     assert.equal(created.code, 0, created.stderr);
 
-    await waitUntil(async () => (await running(c, 'web')).length === 3, 20_000, '3 running tasks of web');
+    await waitUntil(async () => (await running(c, 'web')).length === 3, 60_000, '3 running tasks of web');
     const tasks = await running(c, 'web');
     assert.deepEqual(tasks.map((t) => t.slot).sort(), [1, 2, 3]);
     const containers = await containersOf('web', nodeId);
@@ -50,7 +50,7 @@ describe('services on a real Docker engine', { skip }, () => {
     await waitUntil(async () => {
       const now = await running(c, 'web');
       return now.length === 3 && !now.some((t) => t.id === victim.id);
-    }, 10_000, 'a replacement for the killed task');
+    }, 120_000, 'a replacement for the killed task');
     const replacement = (await running(c, 'web')).find((t) => t.slot === victim.slot);
     assert.ok(replacement, 'the replacement runs in the same slot');
     const history = (await c.json<TaskJson[]>('service', 'ps', 'web')).find((t) => t.id === victim.id);
@@ -58,20 +58,20 @@ describe('services on a real Docker engine', { skip }, () => {
     assert.equal(history?.status.state, 'failed');
 
     assert.equal((await c.cli('service', 'scale', 'web=5')).code, 0);
-    await waitUntil(async () => (await running(c, 'web')).length === 5, 20_000, '5 running tasks after scale');
+    await waitUntil(async () => (await running(c, 'web')).length === 5, 60_000, '5 running tasks after scale');
     assert.equal((await containersOf('web', nodeId)).length, 5);
 
     assert.equal((await c.cli('service', 'rm', 'web')).code, 0);
     await waitUntil(async () => {
       const all = await docker('ps', '-aq', '--filter', 'label=flotilla.service.name=web', '--filter', `label=flotilla.node.id=${nodeId}`);
       return all.trim() === '';
-    }, 15_000, 'no container of web left');
+    }, 120_000, 'no container of web left');
     assert.equal((await c.cli('service', 'inspect', 'web')).code === 0, false, 'web is gone');
   });
 
   it('adopts running containers when flotilla dev restarts', async () => {
     assert.equal((await c.cli('service', 'create', '--name', 'keep', '--replicas', '2', IMAGE, 'sleep', '3600')).code, 0);
-    await waitUntil(async () => (await running(c, 'keep')).length === 2, 20_000, '2 running tasks of keep');
+    await waitUntil(async () => (await running(c, 'keep')).length === 2, 60_000, '2 running tasks of keep');
     const before = await running(c, 'keep');
     const started = async (ids: string[]): Promise<string[]> => (await docker('inspect', '--format', '{{.Id}} {{.State.StartedAt}}', ...ids)).trim().split('\n').sort();
     const startedAt = await started(before.map((t) => t.status.containerId!));
@@ -80,7 +80,7 @@ describe('services on a real Docker engine', { skip }, () => {
     assert.equal((await containersOf('keep', nodeId)).length, 2, 'containers keep running while Flotilla is down');
     await c.startProcess();
 
-    await waitUntil(async () => (await running(c, 'keep')).length === 2, 20_000, 'keep running again after restart');
+    await waitUntil(async () => (await running(c, 'keep')).length === 2, 60_000, 'keep running again after restart');
     const after = await running(c, 'keep');
     assert.deepEqual(after.map((t) => t.id).sort(), before.map((t) => t.id).sort(), 'same tasks');
     assert.deepEqual(after.map((t) => t.status.containerId).sort(), before.map((t) => t.status.containerId).sort(), 'same containers');
@@ -91,15 +91,15 @@ describe('services on a real Docker engine', { skip }, () => {
 
   it('runs a global service on the node, and drain stops it until the node is active again', async () => {
     assert.equal((await c.cli('service', 'create', '--name', 'agentd', '--mode', 'global', IMAGE, 'sleep', '3600')).code, 0);
-    await waitUntil(async () => (await running(c, 'agentd')).length === 1, 20_000, 'the global task running');
+    await waitUntil(async () => (await running(c, 'agentd')).length === 1, 60_000, 'the global task running');
     assert.equal((await running(c, 'agentd'))[0]!.nodeId, nodeId);
 
     assert.equal((await c.cli('node', 'update', '--availability', 'drain', nodeId)).code, 0);
-    await waitUntil(async () => (await containersOf('agentd', nodeId)).length === 0, 20_000, 'the drained node to stop its task');
+    await waitUntil(async () => (await containersOf('agentd', nodeId)).length === 0, 60_000, 'the drained node to stop its task');
     assert.equal((await running(c, 'agentd')).length, 0);
 
     assert.equal((await c.cli('node', 'update', '--availability', 'active', nodeId)).code, 0);
-    await waitUntil(async () => (await running(c, 'agentd')).length === 1, 20_000, 'the global task back on the active node');
+    await waitUntil(async () => (await running(c, 'agentd')).length === 1, 60_000, 'the global task back on the active node');
     assert.equal((await containersOf('agentd', nodeId)).length, 1);
     assert.equal((await c.cli('service', 'rm', 'agentd')).code, 0);
   });
@@ -109,13 +109,13 @@ describe('services on a real Docker engine', { skip }, () => {
     assert.equal(created.code, 0, created.stderr);
     const rejectedTasks = async (): Promise<Array<TaskJson & { createdAt: string }>> =>
       (await c.json<Array<TaskJson & { createdAt: string }>>('service', 'ps', 'ghost')).filter((t) => t.status.state === 'rejected');
-    await waitUntil(async () => (await rejectedTasks()).length >= 4, 30_000, 'four rejected tasks of ghost');
+    await waitUntil(async () => (await rejectedTasks()).length >= 4, 60_000, 'four rejected tasks of ghost');
     const rejected = (await rejectedTasks()).sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt));
     assert.match(rejected[0]!.status.err ?? '', /no-such-image/i, 'the engine reason names the image');
-    // Backoff: each replacement waits longer than the one before (500 ms, 1 s, 2 s …).
+    // Backoff: each replacement waits longer than the one before (500 ms, 1 s, 2 s …). A gap is
+    // the delay plus the attempt itself, which a loaded machine stretches: only lower bounds hold.
     const gaps = rejected.slice(1).map((t, i) => Date.parse(t.createdAt) - Date.parse(rejected[i]!.createdAt));
-    assert.ok(gaps[2]! > gaps[0]!, `delays between attempts grow: ${gaps.join(', ')} ms`);
-    assert.ok(gaps.every((g) => g >= 400), `no attempt follows at once: ${gaps.join(', ')} ms`);
+    gaps.slice(0, 3).forEach((g, i) => assert.ok(g >= 500 * 2 ** i - 100, `attempt ${i + 2} waited at least ${500 * 2 ** i} ms: ${gaps.join(', ')} ms`));
     const ps = await c.cli('service', 'ps', 'ghost');
     assert.match(ps.stdout, /rejected/i);
     assert.equal((await c.cli('service', 'rm', 'ghost')).code, 0);

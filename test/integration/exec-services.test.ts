@@ -32,7 +32,7 @@ describe('exec driver services through flotilla dev', () => {
   it('runs, replaces, scales, survives a restart, and removes plain processes', async () => {
     const created = await c.cli('service', 'create', '--name', 'sleeper', '--replicas', '2', '--driver', 'exec', 'sleep', '3600');
     assert.equal(created.code, 0, created.stderr);
-    await waitUntil(async () => (await running('sleeper')).length === 2, 20_000, '2 running exec tasks');
+    await waitUntil(async () => (await running('sleeper')).length === 2, 60_000, '2 running exec tasks');
     const tasks = await running('sleeper');
     for (const t of tasks) assert.ok(t.status.pid && alive(t.status.pid), `task ${t.id} has a live process`);
 
@@ -41,21 +41,21 @@ describe('exec driver services through flotilla dev', () => {
     await waitUntil(async () => {
       const now = await running('sleeper');
       return now.length === 2 && !now.some((t) => t.id === victim.id);
-    }, 15_000, 'a replacement for the killed process');
+    }, 120_000, 'a replacement for the killed process');
 
     assert.equal((await c.cli('service', 'scale', 'sleeper=3')).code, 0);
-    await waitUntil(async () => (await running('sleeper')).length === 3, 20_000, '3 running after scale');
+    await waitUntil(async () => (await running('sleeper')).length === 3, 60_000, '3 running after scale');
     const before = await running('sleeper');
 
     assert.equal(await c.stopProcess(), 0, 'flotilla dev exits cleanly on SIGTERM');
     for (const t of before) assert.ok(alive(t.status.pid!), 'processes outlive flotilla dev');
     await c.startProcess();
-    await waitUntil(async () => (await running('sleeper')).length === 3, 20_000, 'sleeper adopted after restart');
+    await waitUntil(async () => (await running('sleeper')).length === 3, 60_000, 'sleeper adopted after restart');
     const afterRestart = await running('sleeper');
     assert.deepEqual(afterRestart.map((t) => t.status.pid).sort(), before.map((t) => t.status.pid).sort(), 'same processes');
 
     assert.equal((await c.cli('service', 'rm', 'sleeper')).code, 0);
-    await waitUntil(() => before.every((t) => !alive(t.status.pid!)), 15_000, 'every process of sleeper gone');
+    await waitUntil(() => before.every((t) => !alive(t.status.pid!)), 60_000, 'every process of sleeper gone');
   });
 
   it('rejects bad input with a one-line error and creates nothing', async () => {

@@ -47,7 +47,7 @@ describe('health checks on a real Docker engine', { skip }, () => {
     await waitUntil(async () => {
       first = (await tasks()).find((t) => t.status.state === 'running' && t.status.health === 'healthy');
       return first !== undefined;
-    }, 30_000, 'a healthy task of checked');
+    }, 120_000, 'a healthy task of checked');
     assert.ok(first?.status.containerId);
 
     await docker('exec', first.status.containerId, 'rm', '/tmp/ok');

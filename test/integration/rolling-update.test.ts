@@ -169,7 +169,7 @@ describe('rolling updates on a real Docker engine', { skip }, () => {
       if (s.updateStatus?.state !== 'rollback_completed') return false;
       const tasks = await live('crashy');
       return tasks.length === 2 && tasks.every((t) => t.specVersion === s.specVersion && t.status.state === 'running');
-    }, 30_000, 'the rollback to complete with both replicas running');
+    }, 120_000, 'the rollback to complete with both replicas running');
     const s = await client.getService('crashy');
     assert.ok(s.updateStatus?.message, 'the rollback says why');
     assert.deepEqual(s.spec.taskTemplate.container.args, ['sleep', '3600'], 'the spec is the previous one again');
@@ -212,7 +212,7 @@ describe('rolling updates on a real Docker engine', { skip }, () => {
     );
     assert.equal(r.code, 1, `the update fails:\n${r.stderr}`);
     assert.match(r.stderr, /flotilla: update rolled back/);
-    await waitUntil(async () => (await client.getService('sick')).updateStatus?.state === 'rollback_completed', 30_000, 'the rollback to complete');
+    await waitUntil(async () => (await client.getService('sick')).updateStatus?.state === 'rollback_completed', 60_000, 'the rollback to complete');
     const s = await client.getService('sick');
     assert.equal(s.spec.taskTemplate.container.healthcheck, undefined, 'the spec without the failing check is back');
     ok(await c.cli('service', 'rm', 'sick'), 'service rm');

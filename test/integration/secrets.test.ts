@@ -67,7 +67,7 @@ describe('secrets and configs on a real Docker engine', { skip }, () => {
     await waitUntil(async () => {
       task = (await c.json<TaskJson[]>('service', 'ps', 'db')).find((t) => t.status.state === 'running');
       return task !== undefined;
-    }, 30_000, 'the db task running');
+    }, 120_000, 'the db task running');
     const cid = task!.status.containerId!;
 
     assert.equal(await docker('exec', cid, 'cat', '/run/secrets/db_pw'), plaintext);
@@ -100,7 +100,7 @@ describe('secrets and configs on a real Docker engine', { skip }, () => {
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /secret db_pw is in use by service db/);
     assert.equal((await c.cli('service', 'rm', 'db')).code, 0);
-    await waitUntil(() => !existsSync(secretMount.Source), 30_000, 'the task tmpfs to be unmounted and removed');
+    await waitUntil(() => !existsSync(secretMount.Source), 60_000, 'the task tmpfs to be unmounted and removed');
     assert.equal((await c.cli('secret', 'rm', 'db_pw')).code, 0);
     assert.equal((await c.cli('config', 'rm', 'app_conf')).code, 0);
     assert.deepEqual(await filesContaining(c.home, needles), []);

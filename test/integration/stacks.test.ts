@@ -67,7 +67,7 @@ describe('compose stacks on a real Docker engine', { skip }, () => {
   });
 
   it('deploys a web app with a database and a cache; containers carry what the file asks for', async () => {
-    const r = await c.cli('stack', 'deploy', '-c', join(dir, 'webapp/compose.yaml'), '--wait', '--timeout', '60s', 'shop');
+    const r = await c.cli('stack', 'deploy', '-c', join(dir, 'webapp/compose.yaml'), '--wait', '--timeout', '5m', 'shop');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Creating service shop_web/);
     assert.match(r.stdout, /Creating config shop_app/);
@@ -133,7 +133,7 @@ describe('compose stacks on a real Docker engine', { skip }, () => {
 
     const changed = (await readFile(file, 'utf8')).replace('MODE: ${MODE:-production}', 'MODE: staging');
     await writeFile(file, changed);
-    const u = await c.cli('stack', 'deploy', '-c', file, '--wait', '--timeout', '60s', 'shop');
+    const u = await c.cli('stack', 'deploy', '-c', file, '--wait', '--timeout', '5m', 'shop');
     assert.equal(u.code, 0, u.stderr);
     assert.match(u.stdout, /Updating service shop_web/);
     const afterUpdate = await c.json<ServiceJson[]>('stack', 'services', 'shop');
@@ -145,7 +145,7 @@ describe('compose stacks on a real Docker engine', { skip }, () => {
     await waitUntil(async () => {
       const web = await containersOf('shop_web');
       return web.length > 0 && web.every((ct) => ct.Config.Env.includes('MODE=staging'));
-    }, 20_000, 'every running shop_web container on the new spec');
+    }, 120_000, 'every running shop_web container on the new spec');
 
     const noCache = changed.replace(/\n  cache:\n(?: {4}.*\n)+/, '\n').replace(/\n      cache: \{ condition: service_started \}/, '');
     await writeFile(file, noCache);
@@ -156,7 +156,7 @@ describe('compose stacks on a real Docker engine', { skip }, () => {
     const pruned = await c.cli('stack', 'deploy', '-c', file, '--prune', 'shop');
     assert.equal(pruned.code, 0, pruned.stderr);
     assert.match(pruned.stdout, /Removing service shop_cache/);
-    await waitUntil(async () => (await containersOf('shop_cache')).length === 0, 20_000, 'shop_cache containers removed');
+    await waitUntil(async () => (await containersOf('shop_cache')).length === 0, 60_000, 'shop_cache containers removed');
 
     const rmr = await c.cli('stack', 'rm', 'shop');
     assert.equal(rmr.code, 0, rmr.stderr);
@@ -164,11 +164,11 @@ describe('compose stacks on a real Docker engine', { skip }, () => {
     assert.equal((await c.json<unknown[]>('service', 'ls')).length, 0);
     assert.equal((await c.json<unknown[]>('secret', 'ls')).length, 0, 'the stack secret is removed too');
     assert.equal((await c.json<unknown[]>('config', 'ls')).length, 0, 'the stack config is removed too');
-    await waitUntil(async () => (await stackContainers('shop')).length === 0, 30_000, 'every container of stack shop removed');
+    await waitUntil(async () => (await stackContainers('shop')).length === 0, 60_000, 'every container of stack shop removed');
   });
 
   it('deploys a reverse proxy in front of two back ends', async () => {
-    const r = await c.cli('stack', 'deploy', '-c', join(dir, 'proxy/compose.yaml'), '--wait', '--timeout', '60s', 'edge');
+    const r = await c.cli('stack', 'deploy', '-c', join(dir, 'proxy/compose.yaml'), '--wait', '--timeout', '5m', 'edge');
     assert.equal(r.code, 0, r.stderr);
     for (const s of ['edge_proxy', 'edge_one', 'edge_two']) assert.equal((await running(s)).length, 1, s);
     const [proxy] = await containersOf('edge_proxy');

@@ -203,12 +203,46 @@ export interface Driver {
    * driver has no `health`. `not_found` for an unknown task.
    */
   execIn?(taskId: string, argv: readonly string[], options: ExecInOptions): Promise<ExecInResult>;
+  /**
+   * Optional: the engine's images, for drivers that have an engine (docker): built images
+   * (docs/builds.md) are built, saved and loaded through it.
+   */
+  readonly images?: DriverImages;
 }
 
-export type DriverErrorCode = 'not_found' | 'image_not_found' | 'invalid_spec' | 'start_failed' | 'unavailable' | 'internal';
+/** An engine's images: what building and fetching built images needs (docs/builds.md). */
+export interface DriverImages {
+  /** Whether the engine has the image. */
+  has(ref: string): Promise<boolean>;
+  /** Loads a saved image archive (`docker load`). */
+  load(archive: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<void>;
+  /**
+   * Builds `context` (a tar) as `ref`, calling `onLine` with each line of output. Throws a
+   * `DriverError('build_failed')` whose `step` is the step that failed, when known.
+   */
+  build(context: AsyncIterable<Uint8Array>, ref: string, options: ImageBuildOptions, onLine: (line: string) => void, signal?: AbortSignal): Promise<void>;
+  /** The image as an archive (`docker save`). */
+  save(ref: string): Promise<AsyncIterable<Uint8Array>>;
+}
+
+/** How to build: the Dockerfile's path in the context, the stage, build args and labels. */
+export interface ImageBuildOptions {
+  readonly dockerfile: string;
+  readonly target?: string | undefined;
+  readonly args: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export type DriverErrorCode = 'not_found' | 'image_not_found' | 'invalid_spec' | 'start_failed' | 'unavailable' | 'internal' | 'build_failed';
 
 export class DriverError extends CodedError<DriverErrorCode> {
   override readonly name = 'DriverError';
+  /** For `build_failed`: the Dockerfile step that failed ("Step 2/3 : RUN false"), when known. */
+  readonly step: string | undefined;
+  constructor(code: DriverErrorCode, message: string, options?: { readonly cause?: unknown; readonly step?: string | undefined }) {
+    super(code, message, options);
+    this.step = options?.step;
+  }
 }
 
 export const isDriverError = errorGuard(DriverError);

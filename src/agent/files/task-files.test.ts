@@ -44,7 +44,7 @@ const files = [
 ];
 
 async function until(pred: () => boolean, what: string, clock: FakeClock): Promise<void> {
-  const deadline = Date.now() + 2_000;
+  const deadline = Date.now() + 60_000;
   while (!pred()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await clock.advance(0);

@@ -25,8 +25,8 @@ void describe('health checks in a cluster', () => {
       name: 'slow-start',
       taskTemplate: { driver: 'fake', container: { env: ['FAKE_HEALTH=starting:300,healthy'] } },
     });
-    await c.waitFor((s) => tasksOf(s, svc.id).some((t) => t.status.state === 'running' && t.status.health === 'starting'), 5_000, 'running/starting');
-    await c.waitFor((s) => tasksOf(s, svc.id).some((t) => t.status.state === 'running' && t.status.health === 'healthy'), 5_000, 'running/healthy');
+    await c.waitFor((s) => tasksOf(s, svc.id).some((t) => t.status.state === 'running' && t.status.health === 'starting'), 60_000, 'running/starting');
+    await c.waitFor((s) => tasksOf(s, svc.id).some((t) => t.status.state === 'running' && t.status.health === 'healthy'), 60_000, 'running/healthy');
   });
 
   void it('fails an unhealthy task and replaces it in the same slot', async () => {
@@ -38,7 +38,7 @@ void describe('health checks in a cluster', () => {
         restartPolicy: { condition: 'any', delayMs: 0 },
       },
     });
-    await c.waitFor((s) => tasksOf(s, svc.id).some((t) => t.status.state === 'failed'), 10_000, 'a failed task');
+    await c.waitFor((s) => tasksOf(s, svc.id).some((t) => t.status.state === 'failed'), 60_000, 'a failed task');
     const failed = tasksOf(c.store, svc.id).find((t) => t.status.state === 'failed')!;
     assert.equal(failed.status.health, 'unhealthy');
     assert.equal(failed.status.err, 'unhealthy: fake health check failed');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { FakeDriver } from '../drivers/fake/fake-driver.ts';
 import type { Driver, ExecInResult } from '../drivers/driver.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
@@ -11,13 +11,17 @@ import { commandProbe, httpProbe, tcpProbe, testArgv } from './probes.ts';
 const local = (): Promise<string> => Promise.resolve('127.0.0.1');
 const signal = (): AbortSignal => new AbortController().signal;
 
-/** A port nothing listens on: bound, then closed. */
-async function closedPort(): Promise<number> {
-  const s = createTcpServer();
+/**
+ * An address where nothing listens, for as long as the test holds it: 127.0.0.2 at a port this
+ * process keeps listening on 127.0.0.1. Holding it, no other process can listen there on any
+ * address (a wildcard bind conflicts), unlike a port bound and released, which anyone may take
+ * before the probe connects.
+ */
+async function refusing(t: TestContext): Promise<{ port: number; address: () => Promise<string> }> {
+  const s = createTcpServer((sock) => sock.destroy());
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  t.after(() => s.close());
+  return { port: (s.address() as AddressInfo).port, address: () => Promise.resolve('127.0.0.2') };
 }
 
 void describe('httpProbe', () => {
@@ -49,8 +53,9 @@ void describe('httpProbe', () => {
     assert.equal((await httpProbe({ port, path: 'ok', status: 204 }, local)(signal())).ok, false);
   });
 
-  void it('fails with the connection error, or the abort reason when it is cut off', async () => {
-    const refused = await httpProbe({ port: await closedPort(), path: '/' }, local)(signal());
+  void it('fails with the connection error, or the abort reason when it is cut off', async (t) => {
+    const closed = await refusing(t);
+    const refused = await httpProbe({ port: closed.port, path: '/' }, closed.address)(signal());
     assert.equal(refused.ok, false);
     assert.match(refused.output, /ECONNREFUSED/);
     const ac = new AbortController();
@@ -61,7 +66,7 @@ void describe('httpProbe', () => {
 });
 
 void describe('tcpProbe', () => {
-  void it('passes when a connection opens and fails when it is refused', async () => {
+  void it('passes when a connection opens and fails when it is refused', async (t) => {
     const s = createTcpServer((sock) => sock.destroy());
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     const { port } = s.address() as AddressInfo;
@@ -70,7 +75,8 @@ void describe('tcpProbe', () => {
     } finally {
       s.close();
     }
-    const refused = await tcpProbe({ port: await closedPort() }, local)(signal());
+    const closed = await refusing(t);
+    const refused = await tcpProbe({ port: closed.port }, closed.address)(signal());
     assert.equal(refused.ok, false);
     assert.match(refused.output, /ECONNREFUSED/);
   });

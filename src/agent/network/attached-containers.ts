@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import type { AttachedContainer } from '../../api/network.ts';
+import { compareAttachedContainers, isAttachedContainer, MAX_ATTACHED_CONTAINERS, type AttachedContainer } from '../../api/network.ts';
 import { cidr, contains, parseIp } from '../../lib/cidr.ts';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
 import type { Logger } from '../../lib/logger.ts';
@@ -14,6 +14,9 @@ import type { LocalNetwork } from './local-network.ts';
  * It also tells the DNS server which networks a plain container is on (`networksOf`): Docker's
  * resolver forwards its queries from the container's own address.
  */
+
+/** A name or alias as `AttachedContainer` takes it. */
+const NAME_CHECK = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
 export interface AttachedContainersDeps {
   readonly clock: Clock;
@@ -39,6 +42,8 @@ export class AttachedContainers {
   readonly #debounceMs: number;
   readonly #resyncMs: number;
   #networks: readonly LocalNetwork[] = [];
+  /** Whether a map has set the networks yet (nothing is listed or reported before). */
+  #mapped = false;
   #current: AttachedContainer[] | undefined;
   #byIp = new Map<string, string[]>();
   #report: ((containers: AttachedContainer[]) => void) | undefined;
@@ -48,6 +53,9 @@ export class AttachedContainers {
   #running = false;
   #listing: Promise<void> | undefined;
   #again = false;
+  /** Containers already logged as not reportable, and whether the cap was. */
+  readonly #warned = new Set<string>();
+  #warnedCap = false;
 
   constructor(deps: AttachedContainersDeps, options: AttachedContainersOptions = {}) {
     this.#deps = deps;
@@ -61,21 +69,18 @@ export class AttachedContainers {
     if (this.#current !== undefined) report(this.#current);
   }
 
-  /** The last set found; undefined before the first listing. */
-  get current(): readonly AttachedContainer[] | undefined {
-    return this.#current;
-  }
-
   /** The networks of the plain container at `ip` (dotted), or undefined when none is known there. */
   networksOf(ip: string): string[] | undefined {
     return this.#byIp.get(ip);
   }
 
-  /** The node's networks now (from each map): its attachable ones are watched. */
+  /** The node's networks now (from each map): its attachable ones are watched. The first call starts the listings. */
   setNetworks(networks: readonly LocalNetwork[]): void {
     const attachable = networks.filter((n) => n.attachable && n.containerRange !== undefined);
     const key = (list: readonly LocalNetwork[]): string => list.map((n) => `${n.id}:${n.dockerNetwork}:${n.containerRange ?? ''}`).join(' ');
-    if (key(attachable) === key(this.#networks)) return;
+    const first = !this.#mapped;
+    this.#mapped = true;
+    if (!first && key(attachable) === key(this.#networks)) return;
     this.#networks = attachable;
     this.poke();
   }
@@ -97,22 +102,22 @@ export class AttachedContainers {
     await this.#listing;
   }
 
-  /** Something may have changed: re-list after the debounce. */
+  /**
+   * Something may have changed: re-list after the debounce. Not before the first map: until then
+   * the attachable networks are unknown, and an empty report would erase the set the manager
+   * holds from before the agent restarted.
+   */
   poke(): void {
-    if (!this.#running || this.#timer) return;
+    if (!this.#running || !this.#mapped || this.#timer) return;
     this.#timer = this.#deps.clock.setTimer(this.#debounceMs, () => {
       this.#timer = undefined;
       this.#refresh();
     });
   }
 
-  /** Re-lists now (one at a time; a request meanwhile makes one more); resolves when settled. */
-  refresh(): Promise<void> {
-    this.#refresh();
-    return this.#listing ?? Promise.resolve();
-  }
-
+  /** Re-lists now (one at a time; a request meanwhile makes one more). */
   #refresh(): void {
+    if (!this.#mapped) return;
     if (this.#listing) {
       this.#again = true;
       return;
@@ -135,14 +140,21 @@ export class AttachedContainers {
       return;
     }
     const ranges = new Map(this.#networks.map((n) => [n.id, n.containerRange === undefined ? undefined : cidr(n.containerRange)]));
-    const kept = found
+    const inRange = found
       .filter((c) => {
         // Docker hands out only its range; an address outside (`--ip` given) could be a task's.
         const range = ranges.get(c.networkId);
         const ip = parseIp(c.addr.split('/')[0] ?? '');
         return range !== undefined && ip !== undefined && contains(range, ip);
       })
-      .sort((a, b) => (a.networkId + a.containerId < b.networkId + b.containerId ? -1 : 1));
+      .map((c) => this.#valid(c))
+      .filter((c) => c !== undefined)
+      .sort(compareAttachedContainers);
+    if (inRange.length > MAX_ATTACHED_CONTAINERS && !this.#warnedCap) {
+      this.#warnedCap = true;
+      this.#deps.logger.warn({ found: inRange.length, max: MAX_ATTACHED_CONTAINERS }, 'more plain containers on attachable networks than a node reports; the rest are not resolvable by name');
+    }
+    const kept = inRange.slice(0, MAX_ATTACHED_CONTAINERS);
     // A container on several networks: its queries come from one of its addresses; answer them
     // from the network of that address first, then its others.
     const byContainer = new Map<string, string[]>();
@@ -157,6 +169,22 @@ export class AttachedContainers {
     this.#current = kept;
     this.#deps.logger.debug({ containers: kept.map((c) => `${c.name}@${c.addr}`) }, 'plain containers on attachable networks');
     this.#report?.(kept);
+  }
+
+  /**
+   * `c` as it can be reported: aliases that are not names left out; undefined (logged once per
+   * container) when its name is not one the manager takes (Docker allows any length, we 128).
+   */
+  #valid(c: AttachedContainer): AttachedContainer | undefined {
+    const aliases = c.aliases.filter((a) => NAME_CHECK.test(a)).slice(0, 32);
+    const out = aliases.length === c.aliases.length ? c : { ...c, aliases };
+    if (isAttachedContainer(out)) return out;
+    if (!this.#warned.has(c.containerId)) {
+      if (this.#warned.size >= 10_000) this.#warned.clear();
+      this.#warned.add(c.containerId);
+      this.#deps.logger.warn({ container: c.containerId, name: c.name.slice(0, 200) }, 'plain container not reported: its name is not one tasks can resolve (letters, digits, _ . -, at most 128)');
+    }
+    return undefined;
   }
 
   #watch(): void {
@@ -204,7 +232,7 @@ export function dockerContainerLister(docker: Docker): (networks: readonly Local
         }
         const ip = endpoint?.IPAddress;
         if (!ip) continue;
-        const aliases = (endpoint?.Aliases ?? []).filter((a) => a !== name && /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(a)).slice(0, 32);
+        const aliases = (endpoint?.Aliases ?? []).filter((a) => a !== name && NAME_CHECK.test(a)).slice(0, 32);
         out.push({ networkId: n.id, containerId: c.Id, name, aliases, addr: `${ip}/${n.prefix}` });
       }
     }

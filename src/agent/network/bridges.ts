@@ -28,7 +28,7 @@ export class BridgeError extends CodedError<'bridge_failed'> {
 export function kernelBridges(runner: CommandRunner): BridgeProvider {
   return {
     kind: 'kernel',
-    async ensure(n: LocalNetwork): Promise<void> {
+    async ensure(n: LocalNetwork): Promise<undefined> {
       const shown = await runner.run(['ip', '-j', 'addr', 'show', 'dev', n.bridge]);
       let link: IpAddrLink | undefined;
       if (shown.code === 0) {
@@ -47,9 +47,10 @@ export function kernelBridges(runner: CommandRunner): BridgeProvider {
         if (`${a.local}/${a.prefixlen}` !== want) lines.push(`address del ${a.local}/${a.prefixlen} dev ${n.bridge}`);
       }
       if (!v4.some((a) => `${a.local}/${a.prefixlen}` === want)) lines.push(`address replace ${want} dev ${n.bridge}`);
-      if (lines.length === 0) return;
+      if (lines.length === 0) return undefined;
       const r = await runner.run(['ip', '-batch', '-'], `${lines.join('\n')}\n`);
       if (r.code !== 0) throw new BridgeError(`cannot set up bridge ${n.bridge} of network ${n.name}: ${r.stderr.trim() || `exit code ${r.code}`}`);
+      return undefined;
     },
     async remove(networkId: string): Promise<void> {
       const name = bridgeName(networkId);

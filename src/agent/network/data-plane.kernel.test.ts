@@ -60,13 +60,13 @@ const one = () => new Promise((resolve) => {
 
 /**
  * A UDP client on one socket: sends to host:port every 50 ms; prints the first answer, then
- * `moved to X` after 5 answers in a row from another endpoint X, or `stuck on …` after 20 s.
+ * `moved to X` after 5 answers in a row from another endpoint X, or `stuck on …` after 2 min.
  */
 const UDP_CLIENT = `
 const [host, port] = process.argv.slice(1);
 const s = require('node:dgram').createSocket('udp4');
 let first; let streak = 0;
-const deadline = Date.now() + 20000;
+const deadline = Date.now() + 120000;
 s.on('message', (m) => {
   const a = m.toString().trim();
   if (first === undefined) { first = a; console.log(a); return; }
@@ -364,6 +364,13 @@ void describe('DataPlane on a real kernel (network namespaces)', { skip: skipRea
     assert.equal(await udpAsk('p1', '10.198.0.254', 53), 'agent');
     assert.equal(await udpAsk('p1', '10.10.1.1', 53), 'agent');
     assert.equal(await udpAsk('c1', '10.198.0.254', 53), 'upstream');
+    // A DNS server on the overlay (a task here and on the other node) is asked, not the agent.
+    children.push(spawn('nsenter', [`--net=${nsPath('c1')}`, NODE, '-e', answer('task c1', '10.10.1.3')], { stdio: 'ignore' }));
+    children.push(spawn('nsenter', [`--net=${nsPath('t2')}`, NODE, '-e', answer('task t2', '10.10.2.2')], { stdio: 'ignore' }));
+    await waitFor('the task stand-in to answer the plain container', async () => ((await udpAsk('p1', '10.10.1.3', 53)) === 'task c1' ? true : undefined));
+    await waitFor('the stand-in on the other node to answer the plain container', async () => ((await udpAsk('p1', '10.10.2.2', 53)) === 'task t2' ? true : undefined));
+    // Meanwhile the other server still gets the agent (nothing else changed for it).
+    assert.equal(await udpAsk('p1', '10.198.0.254', 53), 'agent');
   });
 
   it('refuses connections to a VIP without endpoints (not a silent drop)', async () => {

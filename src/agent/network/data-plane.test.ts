@@ -54,6 +54,21 @@ describe('DataPlane', () => {
     await plane.stop();
   });
 
+  it('hands tasks the Docker network name the bridges report in use (a former one while it has users)', async () => {
+    const clock = new FakeClock();
+    const k = new FakeKernel();
+    k.addLink('eth0', {});
+    const kernel = kernelBridges(k);
+    const bridges = { ...kernel, ensure: async (n: LocalNetwork) => ((await kernel.ensure(n)) ?? (n.id === NET_A.id ? 'flt-former' : undefined)) };
+    const plane = new DataPlane({ clock, logger: silentLogger, nodeId: 'n1', underlay: { addr: '10.198.0.11', dev: 'eth0', mtu: 1500 }, bridges, runner: k });
+    plane.start();
+    plane.setMap(sampleMap());
+    await settle(plane, clock);
+    assert.equal((await plane.waitForNetwork(NET_A.id, new AbortController().signal)).dockerNetwork, 'flt-former');
+    assert.notEqual((await plane.waitForNetwork(NET_B.id, new AbortController().signal)).dockerNetwork, 'flt-former');
+    await plane.stop();
+  });
+
   it('ignores an older map, rejects a wait on abort, on an encrypted network and on stop', async () => {
     const { plane, clock } = setup();
     plane.start();
@@ -132,6 +147,51 @@ describe('DataPlane', () => {
     await plane.endpointGone('t1');
     await plane.endpointGone('t9');
     assert.equal(k.commands.length, before, 'already out (or never in): no apply, no wait');
+    await plane.stop();
+  });
+
+  it('endpointGone during a reconcile that is installing the task waits for the next apply, which drops it', async () => {
+    const clock = new FakeClock();
+    const k = new FakeKernel();
+    k.addLink('eth0', {});
+    // Holds the next iptables-restore until released: a reconcile in flight.
+    let gate: { reached: () => void; release: Promise<void> } | undefined;
+    const runner = {
+      writeSysctls: (e: ReadonlyArray<readonly [string, string]>) => k.writeSysctls(e),
+      run: async (argv: readonly string[], stdin?: string) => {
+        const g = gate;
+        if (g !== undefined && argv[0] === 'iptables-restore') {
+          gate = undefined;
+          g.reached();
+          await g.release;
+        }
+        return k.run(argv, stdin);
+      },
+    };
+    const plane = new DataPlane({ clock, logger: silentLogger, nodeId: 'n1', underlay: { addr: '10.198.0.11', dev: 'eth0', mtu: 1500 }, bridges: kernelBridges(k), runner });
+    const sep = endpointChain('svcweb', NET_A.id, 't1');
+    const without = sampleMap(1);
+    for (const s of without.services) s.endpoints = s.endpoints.filter((e) => e.taskId !== 't1');
+    plane.start();
+    plane.setMap(without);
+    await settle(plane, clock);
+    assert.equal(await plane.endpointGone('t1'), false, 'never served: nothing to wait for');
+
+    let release!: () => void;
+    const reached = new Promise<void>((resolve) => {
+      gate = { reached: resolve, release: new Promise<void>((r) => (release = r)) };
+    });
+    plane.setMap(sampleMap(2)); // lists t1: the reconcile about to apply installs it
+    await clock.advance(25);
+    await reached;
+    let result: boolean | undefined;
+    const gone = plane.endpointGone('t1').then((r) => (result = r));
+    release();
+    await settle(plane, clock);
+    await settle(plane, clock);
+    await gone;
+    assert.equal(result, true, 'it may have been served: the drain applies');
+    assert.ok(!k.tables.get('nat')?.has(sep), 'the next apply took it out again');
     await plane.stop();
   });
 

@@ -65,6 +65,8 @@ export class DataPlane {
   readonly #gone = new Set<string>();
   /** Local or remote tasks the rules and DNS applied last send flows to (the fast path's check). */
   #served = new Set<string>();
+  /** Whether a reconcile runs now (it may have read the map and `#gone` already). */
+  #reconciling = false;
   /** `endpointGone` callers waiting for the next reconcile to finish. */
   #applied: Array<() => void> = [];
   /** Networks whose bridge `ensure` succeeded in the newest reconcile. */
@@ -123,14 +125,19 @@ export class DataPlane {
    * map (its stale UDP conntrack entries go with the apply). It stays out while the maps still
    * list it (they were computed before the manager heard) and is served again by the first map
    * after one without it. Resolves once the host no longer sends it new flows: at once when the
-   * rules last applied already lack it, else after the next apply (also a failed one) or when
-   * the data plane is not running.
+   * rules last applied lack it and no reconcile is running (one running may have read the map
+   * before the task went, and install it), else after the next apply (also a failed one) or
+   * when the data plane is not running. Resolves to whether the task was, or may have been, in
+   * the rules (a task never served, such as one never healthy, a job's or a stray, was not: no
+   * flows to drain).
    */
-  endpointGone(taskId: string): Promise<void> {
-    if (this.#map?.services.some((s) => s.endpoints.some((e) => e.taskId === taskId))) this.#gone.add(taskId);
-    if (!this.#served.has(taskId) || !this.#lifecycle.running) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      this.#applied.push(resolve);
+  endpointGone(taskId: string): Promise<boolean> {
+    const listed = this.#map?.services.some((s) => s.endpoints.some((e) => e.taskId === taskId)) ?? false;
+    if (listed) this.#gone.add(taskId);
+    const served = this.#served.has(taskId) || (this.#reconciling && listed);
+    if (!served || !this.#lifecycle.running) return Promise.resolve(served);
+    return new Promise<boolean>((resolve) => {
+      this.#applied.push(() => resolve(true));
       this.#kick();
     });
   }
@@ -212,9 +219,11 @@ export class DataPlane {
     // Those who asked before this reconcile read the map and `#gone` are answered after it.
     const callers = this.#applied;
     this.#applied = [];
+    this.#reconciling = true;
     try {
       return await this.#reconcileOnce();
     } finally {
+      this.#reconciling = false;
       this.#flushApplied(callers);
     }
   }
@@ -238,8 +247,9 @@ export class DataPlane {
       await Promise.all(
         local.map(async (n) => {
           try {
-            await bridges.ensure(n);
-            this.#ready.set(n.id, n);
+            const dockerName = await bridges.ensure(n);
+            // Under its former Docker name while that has users: tasks join it there.
+            this.#ready.set(n.id, dockerName === undefined || dockerName === n.dockerNetwork ? n : { ...n, dockerNetwork: dockerName });
           } catch (err) {
             problems.push(`bridge of ${n.name}: ${err instanceof Error ? err.message : String(err)}`);
           }

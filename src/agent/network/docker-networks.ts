@@ -111,12 +111,22 @@ export function dockerBridges(docker: Docker, nodeId: string, runner?: CommandRu
 
   /**
    * Removes this node's Docker networks of `n` under another name (the network's Docker name
-   * changed: an older agent's `flt-<id10>` of an attachable network): they hold its bridge.
+   * changed: an older agent's `flt-<id10>` of an attachable network): they hold its bridge. One
+   * that containers still use is kept, and its name returned: the network stays up under it
+   * (tasks keep their endpoints, new ones join it) until it is empty, then it is made anew.
    */
-  async function removeRenamed(n: LocalNetwork): Promise<void> {
+  async function removeRenamed(n: LocalNetwork): Promise<string | undefined> {
+    let kept: string | undefined;
     for (const net of await listOwn(docker, n.id, nodeId)) {
-      if (net.Name !== n.dockerNetwork) await removeByName(net.Name, `network ${n.name} under its former name`);
+      if (net.Name === n.dockerNetwork) continue;
+      const full = await inspect(net.Name);
+      if (full && Object.keys(full.Containers ?? {}).length > 0) {
+        kept = net.Name;
+        continue;
+      }
+      await removeByName(net.Name, `network ${n.name} under its former name`);
     }
+    return kept;
   }
 
   /** Removes unused Flotilla networks of other nodes whose range overlaps `n`'s; whether any went. */
@@ -149,24 +159,25 @@ export function dockerBridges(docker: Docker, nodeId: string, runner?: CommandRu
   return {
     kind: 'docker',
 
-    async ensure(n: LocalNetwork): Promise<void> {
+    async ensure(n: LocalNetwork): Promise<string | undefined> {
       const name = n.dockerNetwork;
       let found = await inspect(name);
       if (!found) {
-        await removeRenamed(n);
+        const former = await removeRenamed(n);
+        if (former !== undefined) return former;
         await create(n);
         found = await inspect(name);
         if (!found) throw new DockerNetworkError('engine', `Docker network ${name} for network ${n.name} vanished right after it was created`);
       }
       const diffs = networkDifferences(found, n);
-      if (diffs.length === 0) return;
+      if (diffs.length === 0) return undefined;
       const users = Object.keys(found.Containers ?? {}).length;
       if (found.Labels?.[NETWORK_LABELS.id] !== n.id) {
         throw new DockerNetworkError('conflict', `Docker network ${name} exists but is not network ${n.name}'s (${diffs.join(', ')}): remove it or rename it`);
       }
       // Only Docker's own range differs (made by an older agent) and tasks use it: it still
       // carries them; it is made anew once it is empty.
-      if (users > 0 && diffs.every((d) => d.startsWith('ip range '))) return;
+      if (users > 0 && diffs.every((d) => d.startsWith('ip range '))) return undefined;
       if (users > 0) {
         throw new DockerNetworkError('in_use', `Docker network ${name} of network ${n.name} differs from the network map (${diffs.join(', ')}) and ${users} container(s) still use it`);
       }
@@ -175,6 +186,7 @@ export function dockerBridges(docker: Docker, nodeId: string, runner?: CommandRu
       const again = await inspect(name);
       const left = again ? networkDifferences(again, n) : ['missing'];
       if (left.length > 0) throw new DockerNetworkError('engine', `Docker network ${name} of network ${n.name} still differs after it was recreated: ${left.join(', ')}`);
+      return undefined;
     },
 
     async remove(networkId: string): Promise<void> {

@@ -28,16 +28,17 @@ const never = new AbortController().signal;
 /** A source whose `endpointGone` resolves when the test says (`applied()`), recording calls. */
 function fakeSource() {
   const calls: string[] = [];
-  let pending: Array<() => void> = [];
+  let pending: Array<(served: boolean) => void> = [];
   return {
     calls,
-    applied: (): void => {
-      for (const r of pending) r();
+    /** The rules without the task are applied; `served`: whether it was in them. */
+    applied: (served = true): void => {
+      for (const r of pending) r(served);
       pending = [];
     },
-    endpointGone: (taskId: string): Promise<void> => {
+    endpointGone: (taskId: string): Promise<boolean> => {
       calls.push(taskId);
-      return new Promise<void>((resolve) => pending.push(resolve));
+      return new Promise<boolean>((resolve) => pending.push(resolve));
     },
   };
 }
@@ -89,6 +90,15 @@ describe('drainStages', () => {
     const stop = track(drain.prestop('t1', { signal: never }));
     await clock.advance(0);
     source.applied();
+    await clock.advance(0);
+    assert.equal(stop.done, true);
+  });
+
+  it('prestop does not wait the drain time for a task this host never served (never healthy, a job, a stray)', async () => {
+    const { clock, source, drain } = stages({ drainMs: 60_000 });
+    const stop = track(drain.prestop('t1', { signal: never }));
+    await clock.advance(0);
+    source.applied(false);
     await clock.advance(0);
     assert.equal(stop.done, true);
   });

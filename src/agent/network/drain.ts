@@ -14,7 +14,8 @@ import type { NetworkSource } from './local-network.ts';
  *   host's rules lack the task (at most `applyTimeoutMs`: a stuck data plane must not block a
  *   stop), then `drainMs` more so the other nodes apply the manager's map, which dropped the
  *   task when its desired state changed (Swarm waits 2 s for its gossip the same way). A task
- *   on no network, or one that `ended` already (stopped after turning unhealthy), is not kept
+ *   on no network, one that `ended` already (stopped after turning unhealthy), or one this
+ *   host's rules never served (never healthy, a job's, a stray no map lists) is not kept
  *   waiting.
  */
 export interface DrainDeps {
@@ -42,7 +43,8 @@ export function drainStages(deps: DrainDeps, options: DrainOptions = {}): DrainS
   /** Tasks whose process ended or turned unhealthy: nothing new reaches them, no drain wait. */
   const ended = new Set<string>();
 
-  async function leaveRules(taskId: string, signal: AbortSignal): Promise<void> {
+  /** Whether the task was (or may have been) served here: a timeout counts as served. */
+  async function leaveRules(taskId: string, signal: AbortSignal): Promise<boolean> {
     const ac = new AbortController();
     const onAbort = (): void => ac.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
@@ -51,13 +53,15 @@ export function drainStages(deps: DrainDeps, options: DrainOptions = {}): DrainS
       () => (timedOut = true),
       () => undefined,
     );
+    let served = true;
     try {
-      await Promise.race([deps.source.endpointGone(taskId), timeout]);
+      await Promise.race([deps.source.endpointGone(taskId).then((was) => (served = was)), timeout]);
     } finally {
       ac.abort();
       signal.removeEventListener('abort', onAbort);
     }
     if (timedOut) deps.logger.warn({ task: taskId, waitedMs: applyTimeoutMs }, 'the network data plane did not drop a stopping task in time; stopping it anyway');
+    return timedOut || served;
   }
 
   return {
@@ -68,8 +72,8 @@ export function drainStages(deps: DrainDeps, options: DrainOptions = {}): DrainS
     },
     async prestop(taskId: string, { signal }): Promise<void> {
       if (deps.ipam.addressesOf(taskId).length === 0) return;
-      await leaveRules(taskId, signal);
-      if (ended.has(taskId) || drainMs <= 0) return;
+      const served = await leaveRules(taskId, signal);
+      if (!served || ended.has(taskId) || drainMs <= 0) return;
       await deps.clock.sleep(drainMs, signal);
     },
     forget(taskId: string): void {

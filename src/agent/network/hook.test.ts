@@ -37,8 +37,8 @@ class FakeSource implements NetworkSource {
     for (const w of this.#waiting.get(n.id) ?? []) w(n);
     this.#waiting.delete(n.id);
   }
-  endpointGone(): Promise<void> {
-    return Promise.resolve();
+  endpointGone(): Promise<boolean> {
+    return Promise.resolve(false);
   }
   waitForNetwork(networkId: string, signal: AbortSignal): Promise<LocalNetwork> {
     const n = this.#have.get(networkId);
@@ -54,7 +54,7 @@ class FakeSource implements NetworkSource {
 
 /** Lets real file I/O and fake timers run until `done()` holds (bounded: a hang fails, no fixed sleep). */
 async function until(clock: FakeClock, done: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 2_000 && !done(); i++) {
+  for (let i = 0; i < 30_000 && !done(); i++) {
     await clock.advance(0);
     await new Promise((r) => setTimeout(r, 1));
   }

@@ -102,8 +102,12 @@ export function localNetwork(network: MapNetwork, nodeId: string, underlayMtu: n
  */
 export interface BridgeProvider {
   readonly kind: 'docker' | 'kernel';
-  /** Makes the bridge exist, up, with the gateway address at the range's prefix and the MTU. */
-  ensure(network: LocalNetwork): Promise<void>;
+  /**
+   * Makes the bridge exist, up, with the gateway address at the range's prefix and the MTU.
+   * Resolves to the Docker network's name when it is not `network.dockerNetwork` (a former
+   * name kept while containers use it), undefined otherwise.
+   */
+  ensure(network: LocalNetwork): Promise<string | undefined>;
   /**
    * Removes the bridge of a network that left this node. Takes a network id, or the first
    * `ID_CHARS` characters of one as `list` may return; nothing to remove is not an error.
@@ -132,7 +136,8 @@ export interface NetworkSource {
   waitForNetwork(networkId: string, signal: AbortSignal): Promise<LocalNetwork>;
   /**
    * A local task is dying or about to be stopped: out of this node's load balancers and DNS
-   * now. Resolves once the host sends it no new flows (see `DataPlane.endpointGone`); never rejects.
+   * now. Resolves once the host sends it no new flows (see `DataPlane.endpointGone`), to whether
+   * it was (or may have been) served here; never rejects.
    */
-  endpointGone(taskId: string): Promise<void>;
+  endpointGone(taskId: string): Promise<boolean>;
 }

@@ -101,7 +101,7 @@ export class NodeNetwork {
    * A local task is dying or about to be stopped: out of every load balancer and DNS answer at
    * once (the hook's `ended` and `prestop` call it; see `DataPlane.endpointGone`).
    */
-  endpointGone(taskId: string): Promise<void> {
+  endpointGone(taskId: string): Promise<boolean> {
     return this.#plane.endpointGone(taskId);
   }
 

@@ -56,9 +56,14 @@ describe('planHost', () => {
     assert.deepEqual([a?.attachable, a?.containerRange, a?.dockerNetwork], [true, '10.10.1.192/26', NET_A.name]);
     const dns = rules(p, 'nat', 'FLT-SERVICES').filter((r) => r.includes('--dport 53'));
     assert.deepEqual(dns, [
-      `-s 10.10.1.192/26 -i ${A_BR} -p udp --dport 53 -m comment --comment "${NET_A.name} containers DNS" -j DNAT --to-destination 10.10.1.1:53`,
-      `-s 10.10.1.192/26 -i ${A_BR} -p tcp --dport 53 -m comment --comment "${NET_A.name} containers DNS" -j DNAT --to-destination 10.10.1.1:53`,
+      `-s 10.10.1.192/26 ! -d ${NET_A.subnet} -i ${A_BR} -p udp --dport 53 -m comment --comment "${NET_A.name} containers DNS" -j DNAT --to-destination 10.10.1.1:53`,
+      `-s 10.10.1.192/26 ! -d ${NET_A.subnet} -i ${A_BR} -p tcp --dport 53 -m comment --comment "${NET_A.name} containers DNS" -j DNAT --to-destination 10.10.1.1:53`,
     ]);
+    // VIPs and published ports (an ingress port 53) first: the DNS rules only take what is left.
+    const all = rules(p, 'nat', 'FLT-SERVICES');
+    const firstDns = all.findIndex((r) => r.includes('containers DNS'));
+    assert.ok(all.some((r) => r.includes('--dst-type LOCAL')) && all.some((r) => r.startsWith('-d ')));
+    assert.ok(all.every((r, i) => r.includes('containers DNS') || i < firstDns), all.join('\n'));
     assert.deepEqual(rules(plan(), 'nat', 'FLT-SERVICES').filter((r) => r.includes('--dport 53')), []);
     assert.equal(plan().networks.find((n) => n.id === NET_A.id)?.dockerNetwork, `flt-${NET_A.id.slice(0, 10)}`);
   });

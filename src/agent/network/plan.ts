@@ -201,17 +201,6 @@ export function planHost(input: PlanInput): HostPlan {
   // --- nat: VIPs and the routing mesh ---------------------------------------------------------
   const services = [...map.services].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const servicesRules: string[] = [];
-  // Plain containers on an attachable network resolve through Docker's embedded DNS, which
-  // forwards what it does not know to the host's resolvers from inside the container's
-  // namespace: those queries are taken to the agent's DNS on the gateway (it answers the
-  // network's names and forwards the rest upstream itself). Only Docker's range: a task asks
-  // the agent already and may query another server on purpose.
-  for (const n of networks) {
-    if (n.containerRange === undefined) continue;
-    for (const proto of ['udp', 'tcp']) {
-      servicesRules.push(`-s ${n.containerRange} -i ${n.bridge} -p ${proto} --dport 53 ${comment(`${n.name} containers DNS`)} -j DNAT --to-destination ${n.gateway}:53`);
-    }
-  }
   const natChains: Chain[] = [];
   const rejects: string[] = [];
   const udpFlows: UdpFlow[] = [];
@@ -268,6 +257,20 @@ export function planHost(input: PlanInput): HostPlan {
         });
         natChains.push({ name: chain, rules });
       }
+    }
+  }
+
+  // Plain containers on an attachable network resolve through Docker's embedded DNS, which
+  // forwards what it does not know to the host's resolvers from inside the container's
+  // namespace: those queries are taken to the agent's DNS on the gateway (it answers the
+  // network's names and forwards the rest upstream itself). Only Docker's range: a task asks
+  // the agent already and may query another server on purpose. Not what goes to the network's
+  // own range (a DNS service's VIP or task), and after the VIP and published-port rules (an
+  // ingress port 53 on the node), so those reach their servers as a task's would.
+  for (const n of networks) {
+    if (n.containerRange === undefined) continue;
+    for (const proto of ['udp', 'tcp']) {
+      servicesRules.push(`-s ${n.containerRange} ! -d ${n.subnet} -i ${n.bridge} -p ${proto} --dport 53 ${comment(`${n.name} containers DNS`)} -j DNAT --to-destination ${n.gateway}:53`);
     }
   }
 

@@ -205,7 +205,7 @@ describe('ClusterCa', () => {
   });
 });
 
-async function waitFor(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+async function waitFor(cond: () => boolean, timeoutMs = 60_000): Promise<void> {
   const start = Date.now();
   while (!cond()) {
     if (Date.now() - start > timeoutMs) throw new Error('condition not met in time');

@@ -1,3 +1,4 @@
+import type { BuildEvent, BuildOptions, BuildOutcome, BuiltImage } from '../../api/build.ts';
 import type { X509Certificate } from 'node:crypto';
 import type { PeerIdentity } from '../../api/cluster.ts';
 import type { JoinRequest, JoinResponse, RenewResponse, TokensResponse } from '../../api/join.ts';
@@ -53,6 +54,11 @@ export interface ControlApiDeps {
    * the manager's registry). Without it nothing is recorded and `GET /metrics` is a 404.
    */
   readonly metrics?: ApiMetrics;
+  /**
+   * Builds images and knows the built ones (`manager/images`, wired by the composition root).
+   * Without it `POST /v1/builds` answers `unavailable`.
+   */
+  readonly images?: ImageBuilds;
 }
 
 /** What the control API tells a metrics recorder, and asks it for. */
@@ -61,6 +67,12 @@ export interface ApiMetrics {
   request(method: string, route: string, status: number, seconds: number): void;
   /** The Prometheus text exposition `GET /metrics` serves. */
   exposition(): Promise<{ readonly contentType: string; readonly text: string }>;
+}
+
+/** Built images, as the control API uses them (docs/builds.md). */
+export interface ImageBuilds {
+  find(ref: string): BuiltImage | undefined;
+  build(name: string, options: BuildOptions, context: AsyncIterable<Buffer | Uint8Array>, emit: (e: BuildEvent) => void): Promise<BuildOutcome>;
 }
 
 /** Seals a secret's plaintext for the object `aad` (its id); the API never opens. */

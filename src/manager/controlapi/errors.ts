@@ -1,4 +1,6 @@
-import { API_ERRORS, ApiError, ErrorBody, isApiError, type ApiErrorCode } from '../../api/errors.ts';
+import { ErrorBody } from '../../api/error-body.ts';
+import { API_ERRORS, ApiError, isApiError, type ApiErrorCode } from '../../api/errors.ts';
+import { isBackendError } from '../../store/backend.ts';
 import { isStoreError, type StoreErrorCode } from '../../store/errors.ts';
 
 /** Messages a route gives for store errors, in its own words ("service name web is already taken"). */
@@ -22,7 +24,8 @@ const STORE_DEFAULT_MESSAGES: Record<StoreErrorCode, string> = {
 
 /**
  * The one place errors become API errors: an `ApiError` passes through, a `StoreError` is
- * translated to its API code (with the route's message when it gave one), a Fastify request
+ * translated to its API code (with the route's message when it gave one), a backend that cannot
+ * be reached is `unavailable` (503) and a write too large for it `invalid_argument`, a Fastify request
  * error (bad JSON, wrong content type, body too large) becomes `invalid_argument`, and
  * anything else is `internal`.
  */
@@ -33,6 +36,11 @@ export function toApiError(err: unknown, messages: StoreErrorMessages = {}): Api
     return new ApiError(STORE_TO_API[code], messages[code] ?? `${STORE_DEFAULT_MESSAGES[code]} (${err.message})`, {
       cause: err,
     });
+  }
+  if (isBackendError(err)) {
+    // "store unavailable: etcd at … did not answer": a 503 the client may retry.
+    if (err.code === 'unavailable' || err.code === 'closed') return new ApiError('unavailable', err.message, { cause: err });
+    if (err.code === 'too_large') return new ApiError('invalid_argument', err.message, { cause: err });
   }
   const status = (err as { statusCode?: unknown } | null)?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {

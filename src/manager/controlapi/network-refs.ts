@@ -1,11 +1,12 @@
 import { ApiError, isApiError, type ErrorDetail } from '../../api/errors.ts';
 import { INGRESS_NETWORK, type Network } from '../../api/network.ts';
+import type { Node } from '../../api/node.ts';
 import { portClash } from '../../api/published-ports.ts';
 import type { PortConfig, Service, ServiceSpec } from '../../api/service.ts';
 import { resolveByName, type TableReader } from './lookup.ts';
 
 /**
- * What network and service routes share (pure): which services use a network, and the checks
+ * What network and service routes share (pure): which services and plain containers use a network, and the checks
  * of a service spec's networks and published ports against what the store holds. Every check
  * runs inside the transaction that writes, so a network removed concurrently cannot slip between.
  */
@@ -26,6 +27,24 @@ export function servicesOnNetwork(services: readonly Service[], network: Network
     .filter((s) => s.spec.taskTemplate.networks.some((a) => targetsNetwork(a.target, network)))
     .map((s) => s.spec.name)
     .sort();
+}
+
+/**
+ * The plain containers (`docker run --network`) on `network`, as `NAME on HOST`, sorted: what
+ * the nodes that are not `down` reported (`node.status.containers`). Swarm refuses to remove a
+ * network while a container's attachment task runs; `network rm`, `stack rm` and a stack's
+ * prune do likewise.
+ */
+export function containersOnNetwork(nodes: readonly Node[], network: Network): string[] {
+  return nodes
+    .filter((node) => node.status.state !== 'down')
+    .flatMap((node) => (node.status.containers ?? []).filter((c) => c.networkId === network.id).map((c) => `${c.name} on ${node.description.hostname}`))
+    .sort();
+}
+
+/** `containersOnNetwork`, for a message: at most five named, then how many more. */
+export function describeContainers(attached: readonly string[]): string {
+  return attached.length > 5 ? `${attached.slice(0, 5).join(', ')} and ${attached.length - 5} more` : attached.join(', ');
 }
 
 /**

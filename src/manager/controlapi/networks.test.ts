@@ -100,6 +100,15 @@ describe('networks API', () => {
     assert.equal(missing.body.error.message, 'network nope not found');
   });
 
+  it("refuses Docker's pre-defined network names (bridge, host, none) at create, as Swarm does", async () => {
+    for (const name of ['bridge', 'host', 'none']) {
+      const r = await h.call('POST', '/v1/networks', { spec: { name, attachable: true } });
+      assert.equal(r.status, 400, JSON.stringify(r.body));
+      assert.equal(r.body.error.message, `network name ${name} is one of Docker's pre-defined networks (bridge, host, none) and cannot be created: choose another name`);
+    }
+    assert.equal(h.store.table('network').all().filter((n) => !n.ingress).length, 0);
+  });
+
   it('refuses rm while a plain container is attached (as Swarm does), naming it and its node; a down node does not count', async () => {
     const n = (await h.call('POST', '/v1/networks', { spec: { name: 'shared', attachable: true } })).body;
     const container = { networkId: n.id, containerId: 'c0ffee', name: 'debug', aliases: [], addr: '10.0.1.192/16' };

@@ -9,7 +9,10 @@ import { newId } from '../../lib/ids.ts';
 import type { RouteContext } from './context.ts';
 import { errorResponses, translateStoreErrors } from './errors.ts';
 import { resolveByName } from './lookup.ts';
-import { servicesOnNetwork } from './network-refs.ts';
+import { containersOnNetwork, describeContainers, servicesOnNetwork } from './network-refs.ts';
+
+/** Docker's own networks on every engine: Swarm refuses these names too. */
+const DOCKER_PREDEFINED: ReadonlySet<string> = new Set(['bridge', 'host', 'none']);
 
 /**
  * `GET/POST /v1/networks`, `GET/DELETE /v1/networks/:idOrName`. A network's range and VXLAN id
@@ -38,7 +41,7 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: RouteContext): 
     schema: {
       summary: 'Create a network',
       description:
-        'An overlay network. Without `subnet` it gets the first free /16 of 10.0.0.0/8; a given subnet (/8 to /24) must not overlap another network. The name `ingress` is reserved.',
+        'An overlay network. Without `subnet` it gets the first free /16 of 10.0.0.0/8; a given subnet (/8 to /24) must not overlap another network. The name `ingress` is reserved, and Docker\'s pre-defined `bridge`, `host` and `none` are refused (as Swarm does).',
       tags: ['networks'],
       body: NetworkCreate,
       response: { 201: Network, ...errorResponses('invalid_argument', 'already_exists') },
@@ -48,6 +51,12 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: RouteContext): 
       if (spec.name === INGRESS_NETWORK) {
         throw new ApiError('invalid_argument', `network name ${INGRESS_NETWORK} is reserved for the built-in routing-mesh network: choose another name`, {
           details: [{ path: 'spec.name', message: 'reserved' }],
+        });
+      }
+      if (DOCKER_PREDEFINED.has(spec.name)) {
+        // An attachable network's Docker network takes its name: the engine already has these.
+        throw new ApiError('invalid_argument', `network name ${spec.name} is one of Docker's pre-defined networks (bridge, host, none) and cannot be created: choose another name`, {
+          details: [{ path: 'spec.name', message: 'pre-defined' }],
         });
       }
       const id = newId();
@@ -99,14 +108,9 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: RouteContext): 
               throw new ApiError('failed_precondition', `network ${n.spec.name} still has ${holders.length} task(s) of ${names.join(', ')} on it: wait until they have stopped`);
             }
             // Plain containers (`docker run --network`) on it, as Swarm refuses while its attachment tasks run.
-            const attached = tx.nodes
-              .all()
-              .filter((node) => node.status.state !== 'down')
-              .flatMap((node) => (node.status.containers ?? []).filter((c) => c.networkId === n.id).map((c) => `${c.name} on ${node.description.hostname}`))
-              .sort();
+            const attached = containersOnNetwork(tx.nodes.all(), n);
             if (attached.length > 0) {
-              const shown = attached.length > 5 ? `${attached.slice(0, 5).join(', ')} and ${attached.length - 5} more` : attached.join(', ');
-              throw new ApiError('failed_precondition', `network ${n.spec.name} has ${attached.length} container(s) attached (${shown}): disconnect or remove them first`);
+              throw new ApiError('failed_precondition', `network ${n.spec.name} has ${attached.length} container(s) attached (${describeContainers(attached)}): disconnect or remove them first`);
             }
             if (tx.table('network').get(n.id)) tx.table('network').delete(n.id);
           }),

@@ -1,6 +1,6 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, RouteOptions } from 'fastify';
-import { ErrorBody } from '../../api/errors.ts';
+import { ErrorBody } from '../../api/error-body.ts';
 import { ClusterEventSchema } from '../../api/event.ts';
 import { Info } from '../../api/info.ts';
 import { TaskLogLine } from '../../api/log-line.ts';

@@ -17,6 +17,7 @@ import { OpenApiCollector } from './openapi.ts';
 import { registerServiceLogRoutes } from './service-logs.ts';
 import { registerSecretRoutes } from './secrets.ts';
 import { registerServiceRoutes } from './services.ts';
+import { registerBuildRoutes } from './builds.ts';
 import { registerStackRoutes } from './stacks.ts';
 import { registerTaskRoutes } from './tasks.ts';
 import { validatorCompiler } from './validation.ts';
@@ -70,6 +71,7 @@ export class ControlApi {
     registerConfigRoutes(this.#app, this.#ctx);
     registerNetworkRoutes(this.#app, this.#ctx);
     registerStackRoutes(this.#app, this.#ctx);
+    registerBuildRoutes(this.#app, this.#ctx);
     this.#app.get('/v1/openapi.json', { config: { hidden: true } }, async () => this.#openapi.document(compiled.version));
   }
 

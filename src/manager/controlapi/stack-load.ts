@@ -1,5 +1,6 @@
 import { isAbsolute, normalize, relative, resolve } from 'node:path';
 import { ApiError, type ErrorDetail } from '../../api/errors.ts';
+import type { StackBuild } from '../../api/build.ts';
 import { STACK_WARNING_PATH, type StackNeeds, type StackSpec } from '../../api/stack.ts';
 import type { ConvertedStack, StackResource } from '../../compose/convert.ts';
 import { formatProblem, isComposeError, type ComposeProblem } from '../../compose/errors.ts';
@@ -29,6 +30,8 @@ export interface LoadedStack {
   readonly converted: ConvertedStack;
   readonly secrets: readonly FileObjectData[];
   readonly configs: readonly FileObjectData[];
+  /** The builds of services with `build:` (docs/builds.md), contexts on the client. */
+  readonly builds: readonly StackBuild[];
   /** Loader and converter warnings, one line each. */
   readonly warnings: readonly string[];
   /**
@@ -82,7 +85,7 @@ export function loadStack(spec: StackSpec): StackLoad {
 
   let loaded: LoadedStackProject;
   try {
-    loaded = loadAndConvert({ files: spec.composeFiles, cwd: dir, env, profiles: spec.profiles, projectName: spec.name, fs }, spec.name);
+    loaded = loadAndConvert({ files: spec.composeFiles, cwd: dir, env, profiles: spec.profiles, projectName: spec.name, fs }, spec.name, spec.builtImages ?? {});
   } catch (err) {
     if (!isComposeError(err)) throw err;
     const lacking = needs();
@@ -128,7 +131,7 @@ export function loadStack(spec: StackSpec): StackLoad {
     files: spec.files.filter((f) => !secretFiles.has(normalize(f.path))),
     environment: Object.fromEntries(Object.entries(environment).filter(([k]) => !secretVars.has(k))),
   };
-  return { loaded: { converted, secrets, configs, warnings: loaded.warnings, stored } };
+  return { loaded: { converted, secrets, configs, builds: loaded.builds, warnings: loaded.warnings, stored } };
 }
 
 /**

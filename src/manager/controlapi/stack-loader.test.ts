@@ -5,6 +5,7 @@ import { after, describe, it } from 'node:test';
 import { isApiError } from '../../api/errors.ts';
 import type { StackSpec } from '../../api/stack.ts';
 import { systemClock } from '../../lib/clock.ts';
+import { FakeClock } from '../../testing/fake-clock.ts';
 import { StackLoader } from './stack-loader.ts';
 
 const HOSTILE = join(import.meta.dirname, '../../compose/testdata/hostile');
@@ -56,13 +57,47 @@ describe('StackLoader: stacks load in a worker thread', () => {
     }
   });
   it('a load past its deadline is refused, and the next load gets a new worker', async () => {
-    const hasty = new StackLoader(systemClock, { deadlineMs: 1 });
+    const clock = new FakeClock();
+    const hasty = new StackLoader(clock, { deadlineMs: 1_000 });
     try {
-      // A worker cannot even start within 1 ms.
-      const err = await refusal(hasty.load(spec('services: {web: {image: x}}\n')));
-      assert.equal(err.message, 'loading the compose files took longer than 1 ms; the limit is 1 ms');
+      const first = refusal(hasty.load(spec('services: {web: {image: x}}\n')));
+      // Queued behind the first: it starts on a new worker before the ended one's 'exit' fires.
+      const second = hasty.load(spec('services: {api: {image: y}}\n'));
+      // The worker is still starting (its modules load): the first load cannot have answered.
+      await clock.advance(1_000);
+      const err = await first;
+      assert.equal(err.message, 'loading the compose files took longer than 1000 ms; the limit is 1000 ms');
+      const load = await second;
+      assert.ok('loaded' in load);
+      assert.deepEqual(load.loaded.converted.services.map((s) => s.name), ['app_api']);
     } finally {
       await hasty.close();
+    }
+  });
+  it('refuses a load when too many wait, and drops a waiting load whose request is gone', async () => {
+    const clock = new FakeClock();
+    const busy = new StackLoader(clock, { maxQueued: 2 });
+    try {
+      const running = busy.load(spec('services: {a: {image: x}}\n'));
+      const gone = new AbortController();
+      const abandoned = refusal(busy.load(spec('services: {b: {image: x}}\n'), gone.signal));
+      const waiting = busy.load(spec('services: {c: {image: x}}\n'));
+      const full = await refusal(busy.load(spec('services: {d: {image: x}}\n')));
+      assert.equal(full.code, 'unavailable');
+      assert.equal(full.message, 'the manager is already loading a stack with 2 more waiting (at most 2); try again shortly');
+      gone.abort();
+      assert.equal((await abandoned).message, 'the request was closed before its stack was loaded');
+      // The aborted load left the queue: there is room again.
+      const last = busy.load(spec('services: {e: {image: x}}\n'));
+      const names = async (p: Promise<unknown>): Promise<string[]> => {
+        const load = (await p) as { loaded: { converted: { services: { name: string }[] } } };
+        return load.loaded.converted.services.map((s) => s.name);
+      };
+      assert.deepEqual(await names(running), ['app_a']);
+      assert.deepEqual(await names(waiting), ['app_c']);
+      assert.deepEqual(await names(last), ['app_e']);
+    } finally {
+      await busy.close();
     }
   });
   it('a load over its heap limit is refused, and the next load gets a new worker', async () => {

@@ -109,6 +109,9 @@ describe('planNetworks', () => {
       { kind: 'network', name: 'app_busy', action: 'kept' },
       { kind: 'network', name: 'app_leaving', action: 'kept' },
     ]);
+    // A plain container attached (`docker run --network app_old`): kept, as Swarm refuses to remove it.
+    const attached = planNetworks('app', [old], [], { current: [], next: [], containers: (n) => (n.id === 'app_old' ? ['debug on h1'] : []) }, true, newId);
+    assert.deepEqual([attached.writes.delete, attached.changes], [[], [{ kind: 'network', name: 'app_old', action: 'kept' }]]);
     const kept = planNetworks('app', [old], [], { current: [], next: [] }, false, newId);
     assert.deepEqual(kept.writes.delete, []);
     assert.deepEqual(kept.changes, [{ kind: 'network', name: 'app_old', action: 'kept' }]);

@@ -10,7 +10,7 @@ import type { NewObject } from '../../store/tables.ts';
 /**
  * The network part of a stack deploy (pure, like `stack-plan.ts`): the stack's networks are
  * created with a range and VNI from `chooseRange`, kept when they exist with the same spec,
- * and removed with `prune` once no longer in the files and unused. Networks are immutable (as
+ * and removed with `prune` once no longer in the files and unused (by services and by plain containers). Networks are immutable (as
  * in Swarm: tasks hold addresses in the range): a changed spec is refused. External networks
  * must exist.
  */
@@ -33,6 +33,8 @@ export interface NetworkUsers {
   readonly current: readonly ServiceSpec[];
   /** The specs the deploy writes (created and updated services). */
   readonly next: readonly ServiceSpec[];
+  /** The plain containers attached to a network (`containersOnNetwork`); a network with some is kept. */
+  readonly containers?: (n: Network) => readonly string[];
 }
 
 const owned = (stack: string, n: Network): boolean => (n.spec.labels as Readonly<Record<string, string>>)[STACK_LABEL] === stack;
@@ -90,7 +92,8 @@ export function planNetworks(
   for (const n of existing) {
     if (n.ingress || !owned(stack, n) || wanted.has(n.spec.name)) continue;
     // Also the services about to move off it: their old tasks still run on it during the update.
-    const inUse = usersOf(n, users.current).length > 0 || usersOf(n, users.next).length > 0;
+    // And plain containers attached to it: Swarm refuses to remove a network they are on.
+    const inUse = usersOf(n, users.current).length > 0 || usersOf(n, users.next).length > 0 || (users.containers?.(n).length ?? 0) > 0;
     if (prune && !inUse) {
       writes.delete.push(n.id);
       changes.push({ kind: 'network', name: n.spec.name, action: 'removed' });

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { ApiError } from '../../api/errors.ts';
 import type { Network } from '../../api/network.ts';
+import type { Node } from '../../api/node.ts';
 import { portClash } from '../../api/published-ports.ts';
 import type { Config, StoredSecret } from '../../api/secret.ts';
 import type { FileReference, Service, ServiceSpec } from '../../api/service.ts';
@@ -8,6 +9,7 @@ import { withUpdatedSpec } from '../../api/service-rollout.ts';
 import { STACK_LABEL, type Stack, type StackChange, type StackSpec } from '../../api/stack.ts';
 import type { StackNetwork } from '../../compose/convert.ts';
 import type { NewObject } from '../../store/tables.ts';
+import { containersOnNetwork } from './network-refs.ts';
 import type { FileObjectData } from './stack-load.ts';
 import { planNetworks, type NetworkWrites } from './stack-networks.ts';
 
@@ -30,6 +32,8 @@ export interface StackSnapshot {
   readonly secrets: readonly StoredSecret[];
   readonly configs: readonly Config[];
   readonly networks: readonly Network[];
+  /** The nodes, for the plain containers they report on networks (a network with some is not pruned). */
+  readonly nodes?: readonly Node[];
 }
 
 /** What the files ask for, loaded and converted. */
@@ -156,7 +160,7 @@ export function planStack(current: StackSnapshot, target: StackTarget, prune: bo
       throw new ApiError('already_exists', `service ${spec.name}: published port ${port.published}/${port.protocol} (${port.mode} mode) is already in use by service ${holder}`);
     }
   }
-  const networks = planNetworks(stack, current.networks, target.networks, { current: survivors.map((s) => s.spec), next }, prune, deps.newId);
+  const networks = planNetworks(stack, current.networks, target.networks, { current: survivors.map((s) => s.spec), next, containers: (n) => containersOnNetwork(current.nodes ?? [], n) }, prune, deps.newId);
 
   const resources = { services: serviceIds, secrets: secrets.ids, configs: configs.ids, networks: networks.ids };
   const body = { spec: target.stored, resources, warnings: [...target.warnings] };

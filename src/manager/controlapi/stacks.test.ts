@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { testSealingKey } from '../../testing/sealing-key.ts';
 import { startApi, type ApiHarness } from '../../testing/api-harness.ts';
+import { makeNode } from '../../testing/fixtures.ts';
 
 const COMPOSE = [
   'services:',
@@ -216,6 +217,43 @@ describe('stacks and networks', () => {
     assert.equal(rm.status, 204, JSON.stringify(rm.body));
     assert.equal(h.store.services.all().length, 0);
     assert.deepEqual(networks().map((n) => n.spec.name), ['lan'], 'the external network stays');
+  });
+
+  it('keeps a network with a plain container attached on prune, and refuses stack rm while it is there (as network rm)', async () => {
+    const attachable = [
+      'services:',
+      '  web:',
+      '    image: x',
+      '    networks: [shared]',
+      '  db:',
+      '    image: x',
+      'networks:',
+      '  shared: {attachable: true}',
+      '',
+    ].join('\n');
+    assert.equal((await deploy(attachable)).status, 200);
+    const shared = h.store.table('network').by('name', 'app_shared')[0]!;
+    const { version: _v, createdAt: _c, updatedAt: _u, ...node } = makeNode({ description: { hostname: 'alpha' } });
+    await h.store.update((tx) => {
+      tx.nodes.create({ ...node, status: { ...node.status, containers: [{ networkId: shared.id, containerId: 'c0ffee', name: 'debug', aliases: [], addr: '10.0.1.192/16' }] } });
+    });
+    const noWeb = attachable.replace(/ {2}web:\n(?: {4}.*\n)+/, '');
+    const pruned = await deploy(noWeb, '?prune=true');
+    assert.equal(pruned.status, 200, JSON.stringify(pruned.body));
+    assert.ok(pruned.body.changes.some((c: { name: string; action: string }) => c.name === 'app_shared' && c.action === 'kept'), JSON.stringify(pruned.body.changes));
+    assert.ok(h.store.table('network').get(shared.id), 'kept while the container is attached');
+
+    const rm = await h.call('DELETE', '/v1/stacks/app');
+    assert.equal(rm.status, 412, JSON.stringify(rm.body));
+    assert.equal(rm.body.error.message, 'stack app cannot be removed: its network app_shared has 1 container(s) attached (debug on alpha): disconnect or remove them first');
+    assert.ok(h.store.table('stack').by('name', 'app')[0], 'nothing removed');
+    await h.store.update((tx) => {
+      const n = tx.nodes.all()[0]!;
+      const { containers: _gone, ...status } = n.status;
+      tx.nodes.update({ ...n, status });
+    });
+    assert.equal((await h.call('DELETE', '/v1/stacks/app')).status, 204);
+    assert.equal(h.store.table('network').get(shared.id), undefined);
   });
 
   it('refuses a missing external network and a published port another service holds, and writes nothing', async () => {

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../../api/errors.ts';
+import { isBuiltImageRef, type StackBuild } from '../../api/build.ts';
+import { ApiError, type ErrorDetail } from '../../api/errors.ts';
 import { NoContent } from '../../api/meta.ts';
 import type { StoredSecret } from '../../api/secret.ts';
 import {
@@ -20,6 +21,7 @@ import type { Tx } from '../../store/tx.ts';
 import type { RouteContext, SecretSealer } from './context.ts';
 import { errorResponses, translateStoreErrors } from './errors.ts';
 import { checkFileReferences } from './file-objects.ts';
+import { containersOnNetwork, describeContainers } from './network-refs.ts';
 import { StackLoader } from './stack-loader.ts';
 import { planStack, type StackPlan } from './stack-plan.ts';
 
@@ -59,20 +61,27 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
     schema: {
       summary: 'Deploy or redeploy a stack from compose files',
       description:
-        'Takes the compose files and every file they read (.env, env_file, extends, secret and config files), keyed by their path relative to the project directory, the profiles and the variables they use. The server loads them; a dry run (dryRun=true) whose request lacks a file or variable the files read answers with `needs` (send them, or list them under missingFiles / unsetVariables, and ask again), and otherwise with the changes a deploy would make. Any problem is a 400 whose details read FILE:LINE:COL: path: message, and nothing changes. Otherwise the stack, its secrets, configs and services are written in one transaction: new services are created, changed ones updated (a rolling update when what tasks run changes), unchanged ones left alone; with prune=true services no longer in the files are removed. The networks the services use are created first (named STACK_key, labelled com.docker.stack.namespace, each with a range and VXLAN id), unless external (which must exist); an existing network of the stack with other settings is refused (networks are immutable); with prune=true, networks no longer in the files that no service uses are removed. A published port another service holds is refused.',
+        'Takes the compose files and every file they read (.env, env_file, extends, secret and config files), keyed by their path relative to the project directory, the profiles and the variables they use. The server loads them; a dry run (dryRun=true) whose request lacks a file or variable the files read answers with `needs` (send them, or list them under missingFiles / unsetVariables, and ask again), and otherwise with the changes a deploy would make. Any problem is a 400 whose details read FILE:LINE:COL: path: message, and nothing changes. Otherwise the stack, its secrets, configs and services are written in one transaction: new services are created, changed ones updated (a rolling update when what tasks run changes), unchanged ones left alone; with prune=true services no longer in the files are removed. The networks the services use are created first (named STACK_key, labelled com.docker.stack.namespace, each with a range and VXLAN id), unless external (which must exist); an existing network of the stack with other settings is refused (networks are immutable); with prune=true, networks no longer in the files that no service uses and no plain container is attached to are removed (the others are kept). A published port another service holds is refused.',
       tags: ['stacks'],
       body: StackSpec,
       querystring: StackDeployQuery,
       response: { 200: StackDeployResponse, ...errorResponses('invalid_argument', 'already_exists', 'failed_precondition', 'conflict', 'unavailable') },
     },
-    handler: async (req): Promise<StackDeployResult | StackDryRunResult> => {
+    handler: async (req, reply): Promise<StackDeployResult | StackDryRunResult> => {
       const name = req.body.name;
-      const load = await loader.load(req.body);
+      // A request closed while its load waits behind others is dropped from the loader's queue.
+      const gone = new AbortController();
+      const onClose = (): void => {
+        if (!reply.raw.writableFinished) gone.abort();
+      };
+      reply.raw.once('close', onClose);
+      const load = await loader.load(req.body, gone.signal).finally(() => reply.raw.off('close', onClose));
       if ('needs' in load) {
         if (req.query.dryRun) return { dryRun: true, needs: load.needs, changes: [], warnings: [] };
         throw incomplete(name, load.needs);
       }
       const { loaded } = load;
+      if (!req.query.dryRun) checkBuiltImages(name, loaded.builds, req.body.builtImages ?? {}, ctx);
       const sealer = ctx.deps.secrets;
       if (loaded.secrets.some((s) => s.data !== undefined) && !sealer) {
         throw new ApiError('unavailable', 'this manager has no secret sealing key: a stack with secrets cannot be deployed');
@@ -87,10 +96,12 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
             secrets: store.table('secret').all(),
             configs: store.table('config').all(),
             networks: store.table('network').all(),
+            nodes: store.nodes.all(),
           };
           // Nothing is written: ids are placeholders and nothing is sealed.
           const plan = planStack(current, target, req.query.prune, { now: ctx.deps.clock.now(), newId, seal: () => '', holds: holdsData });
-          return { dryRun: true, needs: { files: [], variables: [] }, changes: plan.changes, warnings: [...loaded.warnings] };
+          const builds = loaded.builds.length > 0 ? { builds: [...loaded.builds] } : {};
+          return { dryRun: true, needs: { files: [], variables: [] }, ...builds, changes: plan.changes, warnings: [...loaded.warnings] };
         } finally {
           for (const s of loaded.secrets) s.data?.fill(0);
         }
@@ -105,6 +116,7 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
               secrets: tx.table('secret').all(),
               configs: tx.table('config').all(),
               networks: tx.table('network').all(),
+              nodes: tx.nodes.all(),
             };
             plan = planStack(current, target, req.query.prune, {
               now: ctx.deps.clock.now(),
@@ -126,7 +138,8 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
   app.delete<{ Params: StackRef }>('/v1/stacks/:name', {
     schema: {
       summary: 'Remove a stack and everything it owns',
-      description: 'Removes its services (their tasks stop), then its networks (never external ones), secrets and configs, and the stack, in one transaction.',
+      description:
+        'Removes its services (their tasks stop), then its networks (never external ones), secrets and configs, and the stack, in one transaction. Refused (412, nothing removed) while a network of the stack is used by a service outside it or has plain containers attached.',
       tags: ['stacks'],
       params: StackRef,
       response: { 204: NoContent, ...errorResponses('not_found', 'failed_precondition') },
@@ -149,6 +162,10 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
               if (users.length > 0) {
                 throw new ApiError('failed_precondition', `stack ${name} cannot be removed: its network ${n.spec.name} is used by ${users.map((u) => u.spec.name).join(', ')}, which is not part of the stack`);
               }
+              const attached = containersOnNetwork(tx.nodes.all(), n);
+              if (attached.length > 0) {
+                throw new ApiError('failed_precondition', `stack ${name} cannot be removed: its network ${n.spec.name} has ${attached.length} container(s) attached (${describeContainers(attached)}): disconnect or remove them first`);
+              }
               tx.table('network').delete(n.id);
             }
             for (const kind of ['secret', 'config'] as const) {
@@ -168,6 +185,27 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
       return reply.code(204).send();
     },
   });
+}
+
+/**
+ * Every service with `build:` runs a built image the cluster holds, named in `builtImages`
+ * (the client built it first: docs/builds.md), and `builtImages` names no other service.
+ */
+function checkBuiltImages(stack: string, builds: readonly StackBuild[], builtImages: Readonly<Record<string, string>>, ctx: RouteContext): void {
+  const details: ErrorDetail[] = [];
+  const building = new Set(builds.map((b) => b.service));
+  for (const b of builds) {
+    const ref = builtImages[b.service];
+    if (ref === undefined) {
+      details.push({ path: `builtImages.${b.service}`, message: `service ${b.service} has \`build:\` and the request names no built image for it (\`flotilla stack deploy\` builds it first)` });
+    } else if (!isBuiltImageRef(ref) || ctx.deps.images?.find(ref) === undefined) {
+      throw new ApiError('failed_precondition', `stack ${stack}: service ${b.service} would run image ${ref}, which the cluster does not have: build it first (POST /v1/builds)`);
+    }
+  }
+  for (const service of Object.keys(builtImages)) {
+    if (!building.has(service)) details.push({ path: `builtImages.${service}`, message: `service ${service} has no \`build:\` in the compose files` });
+  }
+  if (details.length > 0) throw new ApiError('invalid_argument', `stack ${stack}: ${details[0]?.message ?? ''}`, { details });
 }
 
 /** A deploy whose request lacks inputs the files read (a client that skipped the dry run). */

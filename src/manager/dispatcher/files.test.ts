@@ -39,7 +39,7 @@ class Recorder {
     );
   }
   async until(pred: () => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + 2_000;
+    const deadline = Date.now() + 60_000;
     while (!pred()) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
       await new Promise((r) => setTimeout(r, 5));

@@ -17,7 +17,7 @@ function waitForStore(store: Store, predicate: () => boolean, what: string): Pro
     const timer = setTimeout(() => {
       stop();
       reject(new Error(`timed out waiting for ${what}`));
-    }, 2_000);
+    }, 60_000);
     const stop = store.watch(() => {
       if (!predicate()) return;
       clearTimeout(timer);

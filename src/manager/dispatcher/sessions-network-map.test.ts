@@ -10,7 +10,7 @@ import { connectionPair } from '../../testing/connection-pair.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
 import { makeService, makeTask } from '../../testing/fixtures.ts';
 import { ScriptedAgent } from '../../testing/scripted-agent.ts';
-import { Sessions } from './sessions.ts';
+import { CONTAINERS_WRITE_INTERVAL_MS, Sessions } from './sessions.ts';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const ADDR = { networkId: 'net-back', addr: '10.0.1.2/16' };
@@ -155,10 +155,60 @@ void describe('dispatcher sessions: network maps', () => {
     assert.deepEqual(store.nodes.get('n1')?.status.containers, [debug], 'kept until the agent reports again');
     await again.next('network-map');
     again.send({ type: 'containers', containers: [] });
-    await clock.advance(50);
+    await clock.advance(CONTAINERS_WRITE_INTERVAL_MS); // the node's writes are spaced
     await clock.advance(50);
     assert.equal((await again.next('network-map')).map.networks.find((n) => n.id === 'net-back')?.containers, undefined);
     assert.equal(store.nodes.get('n1')?.status.containers, undefined);
+  });
+
+  void it('a report with a container it cannot take keeps the session and the valid entries', async () => {
+    await store.update((tx) => {
+      const back = tx.table('network').get('net-back')!;
+      tx.table('network').update({ ...back, spec: { ...back.spec, attachable: true } });
+    });
+    const a = await connect('n1');
+    await a.next('network-map');
+    const good = { networkId: 'net-back', containerId: 'c0ffee', name: 'debug', aliases: [], addr: '10.0.1.192/16' };
+    const longName = { ...good, containerId: 'c1', name: 'x'.repeat(200), addr: '10.0.1.193/16' };
+    const badAddr = { ...good, containerId: 'c2', name: 'other', addr: 'nonsense' };
+    a.send({ type: 'containers', containers: [longName, good, badAddr] });
+    await clock.advance(50);
+    await clock.advance(50);
+    const { map } = await a.next('network-map');
+    assert.deepEqual(map.networks.find((n) => n.id === 'net-back')?.containers?.map((c) => c.name), ['debug']);
+    assert.deepEqual(store.nodes.get('n1')?.status.containers, [good]);
+    assert.equal(a.closed, false, 'the session stays open');
+    assert.equal(store.nodes.get('n1')?.status.state, 'ready');
+  });
+
+  void it('coalesces a burst of reports from one node into few writes, the last one winning', async () => {
+    await store.update((tx) => {
+      const back = tx.table('network').get('net-back')!;
+      tx.table('network').update({ ...back, spec: { ...back.spec, attachable: true } });
+    });
+    const a = await connect('n1');
+    await a.next('network-map');
+    let writes = 0;
+    const off = store.watch((ev) => {
+      if (ev.kind === 'node' && ev.object.id === 'n1') writes++;
+    });
+    const c = (i: number): object => ({ networkId: 'net-back', containerId: `c${i}`, name: `n${i}`, aliases: [], addr: `10.0.1.${192 + (i % 60)}/16` });
+    for (let i = 0; i < 50; i++) a.send({ type: 'containers', containers: [c(i)] });
+    await clock.advance(50);
+    await clock.advance(50);
+    await a.next('network-map');
+    assert.ok(writes <= 2, `${writes} writes for 50 reports`);
+    // A report soon after a write waits out the interval; the last of a burst wins.
+    const before = writes;
+    for (let i = 50; i < 60; i++) a.send({ type: 'containers', containers: [c(i)] });
+    await clock.advance(50);
+    assert.equal(writes, before, 'not within the interval');
+    await clock.advance(CONTAINERS_WRITE_INTERVAL_MS);
+    await clock.advance(50);
+    await a.next('network-map');
+    assert.deepEqual(store.nodes.get('n1')?.status.containers, [c(59)]);
+    assert.equal(writes, before + 1);
+    off();
   });
 
   void it('collects changes for the debounce window and sends each node only a changed map', async () => {

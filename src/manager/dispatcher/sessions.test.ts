@@ -97,6 +97,27 @@ void describe('dispatcher sessions', () => {
     assert.deepEqual([del.tasks, del.removed], [[], ['a']]);
   });
 
+  void it('tells metrics the time from heartbeat to heartbeat; the lag figure is the silence since any message', async () => {
+    await dispatcher.stop();
+    const gaps: number[] = [];
+    dispatcher = new Sessions({ store, clock, logger: silentLogger, metrics: { heartbeat: (ms) => gaps.push(ms) } });
+    await dispatcher.start();
+    const a = connect();
+    a.hello('n1');
+    await a.next('welcome');
+    await clock.advance(1_000);
+    a.send({ type: 'heartbeat' });
+    await clock.advance(300);
+    a.send({ type: 'status', seq: 1, updates: [] }); // a status between heartbeats is not one
+    await clock.advance(700);
+    a.send({ type: 'heartbeat' });
+    await clock.advance(400);
+    assert.deepEqual(gaps, [1_000, 1_000]);
+    a.send({ type: 'status', seq: 2, updates: [] });
+    await clock.advance(100);
+    assert.deepEqual(dispatcher.sessionFigures(), { sessions: 1, maxSilenceMs: 100 });
+  });
+
   void it('ingests status in batches, forward only, from the assigned node only, and acknowledges', async () => {
     await seedTask({ id: 't1', nodeId: 'n1', status: { state: 'assigned' } });
     await seedTask({ id: 't2', nodeId: 'n2', status: { state: 'assigned' } });

@@ -1,7 +1,7 @@
-import type { AgentMessage, AssignmentsMessage, Connection, HelloMessage } from '../../api/agent-protocol.ts';
+import type { AgentMessage, AssignmentsMessage, Connection, HelloMessage, ManagerMessage } from '../../api/agent-protocol.ts';
 import { parseAgentMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
 import type { LogLine, LogQuery } from '../../api/log-line.ts';
-import type { AttachedContainer } from '../../api/network.ts';
+import { compareAttachedContainers, validAttachedContainers, type AttachedContainer } from '../../api/network.ts';
 import type { NodeDescription } from '../../api/node.ts';
 import type { Task } from '../../api/task.ts';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
@@ -36,20 +36,40 @@ export interface SessionsDeps {
    * no secret is sent (tasks using one are rejected by their agent).
    */
   readonly secrets?: SecretOpener;
-  /** Told the gap before each heartbeat (the manager's `/metrics`). Default: nothing. */
+  /** Told the time between each heartbeat and the previous one (the manager's `/metrics`). Default: nothing. */
   readonly metrics?: DispatcherMetrics;
+  /**
+   * Handles the image messages of agents (`blob-read`, `build-*`: docs/builds.md) and hears
+   * of closed sessions. Without it those messages are dropped.
+   */
+  readonly images?: SessionImages;
+}
+
+/** The image service as the sessions see it (wired by `manager.ts`). */
+export interface SessionImages {
+  onAgentMessage(nodeId: string, m: AgentMessage): boolean;
+  nodeGone(nodeId: string): void;
 }
 
 /** What the sessions tell a metrics recorder. */
 export interface DispatcherMetrics {
-  /** A heartbeat arrived `gapMs` after the session's previous message. */
+  /**
+   * A heartbeat arrived `gapMs` after the session's previous heartbeat (the first: after the
+   * session opened). Other messages do not count: an agent sending status often still shows its
+   * heartbeat period, or its lag.
+   */
   heartbeat(gapMs: number): void;
 }
 
+/** The shortest time between two writes of one node's plain containers (`#onContainers`). */
+export const CONTAINERS_WRITE_INTERVAL_MS = 500;
+
 /** A node this manager has heard from (kept in memory; the store sees it every 10 s). */
 interface Heard {
-  /** When the node's last message arrived (clock ms). */
+  /** When the node's last message of any type arrived (clock ms). */
   lastSeen: number;
+  /** When its session's last heartbeat arrived, or the session opened (clock ms). */
+  lastHeartbeat: number;
   session: AgentSession | undefined;
   heartbeatWrittenAt: number;
 }
@@ -69,6 +89,7 @@ export class Sessions {
   readonly #logger: Logger;
   readonly #secrets: SecretOpener | undefined;
   readonly #metrics: DispatcherMetrics | undefined;
+  readonly #images: SessionImages | undefined;
   readonly #o: CompiledDispatcherOptions;
   readonly #ingest: StatusIngest;
   readonly #lifecycle = new Lifecycle('dispatcher sessions', {
@@ -77,6 +98,12 @@ export class Sessions {
   readonly #live = new Map<string, Heard>();
   readonly #handshakes = new Set<AgentSession>();
   readonly #dirty = new Set<string>();
+  /** Per node, the plain containers of its latest report not yet written (one write waits at most). */
+  readonly #containersQueued = new Map<string, AttachedContainer[]>();
+  /** Per node: when its containers were last written, the timer of the next write, entries left out of its last report. */
+  readonly #containersWrittenAt = new Map<string, number>();
+  readonly #containersTimers = new Map<string, TimerHandle>();
+  readonly #containersDropped = new Map<string, number>();
   #flushQueued = false;
   #unsubscribe: (() => void) | undefined;
   #heartbeatTimer: TimerHandle | undefined;
@@ -91,6 +118,7 @@ export class Sessions {
     this.#logger = deps.logger.child({ component: 'dispatcher' });
     this.#secrets = deps.secrets;
     this.#metrics = deps.metrics;
+    this.#images = deps.images;
     this.#o = compileDispatcherOptions(options);
     this.#ingest = new StatusIngest(
       { store: this.#store, clock: this.#clock, logger: this.#logger },
@@ -130,6 +158,14 @@ export class Sessions {
   /** Node ids with an open, registered session. */
   connectedNodes(): string[] {
     return [...this.#live].filter(([, l]) => l.session?.state === 'ready').map(([id]) => id);
+  }
+
+  /** Sends a message to a node over its open session; false when it has none. */
+  sendTo(nodeId: string, m: ManagerMessage): boolean {
+    const s = this.#live.get(nodeId)?.session;
+    if (s?.state !== 'ready') return false;
+    s.send(m);
+    return true;
   }
 
   async start(): Promise<void> {
@@ -185,6 +221,8 @@ export class Sessions {
       this.#unsubscribe?.();
       this.#heartbeatTimer?.cancel();
       this.#mapTimer?.cancel();
+      for (const t of this.#containersTimers.values()) t.cancel();
+      this.#containersTimers.clear();
       for (const s of this.#handshakes) s.close('manager shutting down', 1001);
       for (const l of this.#live.values()) l.session?.close('manager shutting down', 1001);
       await this.#ingest.flush();
@@ -217,6 +255,7 @@ export class Sessions {
       const l = s.nodeId === undefined ? undefined : this.#live.get(s.nodeId);
       // The node stays `ready` until its heartbeats are overdue: a quick reconnect is no outage.
       if (l?.session === s) l.session = undefined;
+      if (s.nodeId !== undefined) this.#images?.nodeGone(s.nodeId);
     });
   }
 
@@ -271,7 +310,10 @@ export class Sessions {
     const l = this.#live.get(s.nodeId);
     if (l?.session !== s) return;
     const now = this.#clock.now();
-    if (m.type === 'heartbeat') this.#metrics?.heartbeat(now - l.lastSeen);
+    if (m.type === 'heartbeat') {
+      this.#metrics?.heartbeat(now - l.lastHeartbeat);
+      l.lastHeartbeat = now;
+    }
     l.lastSeen = now;
     switch (m.type) {
       case 'heartbeat':
@@ -290,14 +332,46 @@ export class Sessions {
         stream?.end(m.error === undefined ? undefined : new DispatcherError('agent_error', m.error));
         return;
       }
-      case 'containers': {
-        const nodeId = s.nodeId;
-        this.#serialNodeWrite(() => this.#writeContainers(nodeId, m.containers)).catch((err: unknown) => {
-          this.#logger.warn({ err, node: nodeId }, 'cannot record the plain containers the node reported');
-        });
+      case 'containers':
+        this.#onContainers(s.nodeId, m.containers);
         return;
-      }
+      default:
+        this.#images?.onAgentMessage(s.nodeId, m);
+        return;
     }
+  }
+
+  /**
+   * A node's report of its plain containers: the valid entries are kept (a bad one is left out
+   * and logged when the count changes, never a reason to close the session). Writes are
+   * coalesced and spaced per node: while one waits, a newer report replaces it, and one follows
+   * the node's last by `CONTAINERS_WRITE_INTERVAL_MS`, so a chatty agent cannot hammer the store
+   * (nor every agent's map).
+   */
+  #onContainers(nodeId: string, reported: readonly unknown[]): void {
+    const { kept, dropped } = validAttachedContainers(reported);
+    if (dropped !== (this.#containersDropped.get(nodeId) ?? 0)) {
+      this.#containersDropped.set(nodeId, dropped);
+      if (dropped > 0) this.#logger.warn({ node: nodeId, dropped, kept: kept.length }, 'plain containers left out of a node\'s report (not valid, or past the limit)');
+    }
+    const queued = this.#containersQueued.has(nodeId);
+    this.#containersQueued.set(nodeId, kept);
+    if (queued) return;
+    const write = (): void => {
+      this.#containersTimers.delete(nodeId);
+      if (!this.#lifecycle.running) return;
+      this.#serialNodeWrite(() => {
+        const latest = this.#containersQueued.get(nodeId) ?? [];
+        this.#containersQueued.delete(nodeId);
+        this.#containersWrittenAt.set(nodeId, this.#clock.now());
+        return this.#writeContainers(nodeId, latest);
+      }).catch((err: unknown) => {
+        this.#logger.warn({ err, node: nodeId }, 'cannot record the plain containers the node reported');
+      });
+    };
+    const wait = (this.#containersWrittenAt.get(nodeId) ?? Number.NEGATIVE_INFINITY) + CONTAINERS_WRITE_INTERVAL_MS - this.#clock.now();
+    if (wait <= 0) write();
+    else this.#containersTimers.set(nodeId, this.#clock.setTimer(wait, write));
   }
 
   /**
@@ -305,7 +379,7 @@ export class Sessions {
    * read by the network maps). What they may carry into maps is checked there.
    */
   async #writeContainers(nodeId: string, containers: readonly AttachedContainer[]): Promise<void> {
-    const sorted = [...containers].sort((a, b) => (a.networkId + a.containerId < b.networkId + b.containerId ? -1 : 1));
+    const sorted = [...containers].sort(compareAttachedContainers);
     for (let attempt = 1; ; attempt++) {
       try {
         await this.#store.update((tx) => {
@@ -343,7 +417,7 @@ export class Sessions {
     const now = this.#clock.now();
     const l = this.#live.get(nodeId);
     if (l?.session && l.session !== s) l.session.close('replaced by a newer session from the same node');
-    this.#live.set(nodeId, { lastSeen: now, session: s, heartbeatWrittenAt: now });
+    this.#live.set(nodeId, { lastSeen: now, lastHeartbeat: now, session: s, heartbeatWrittenAt: now });
     s.nodeId = nodeId;
     s.state = 'ready';
     this.#logger.info({ node: nodeId, addr: s.conn.remoteAddr, hostname: hello.description.hostname }, 'agent session open');

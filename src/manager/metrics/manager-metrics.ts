@@ -73,13 +73,13 @@ export class ManagerMetrics {
     for (const reason of UNSCHEDULABLE_CAUSES) this.#unschedulable.set({ reason }, 0);
     this.#heartbeats = new Histogram({
       name: 'flotilla_dispatcher_heartbeat_interval_seconds',
-      help: "Time between an agent session's heartbeat and its previous message; far above the heartbeat period is lag.",
+      help: "Time between consecutive heartbeats of an agent session (the first: since the session opened); other messages are not counted. Near the heartbeat period when healthy, far above it is lag.",
       buckets: [0.25, 0.5, 1, 1.5, 2, 3, 5, 10],
       registers,
     });
     new Gauge({
       name: 'flotilla_dispatcher_heartbeat_lag_seconds',
-      help: 'The longest time any open agent session on this manager has been silent, at scrape time.',
+      help: 'The longest time any open agent session on this manager has sent no message of any type, at scrape time.',
       registers,
       collect() {
         this.set(sources.sessions().maxSilenceMs / 1000);
@@ -174,7 +174,7 @@ export class ManagerMetrics {
     },
   };
 
-  /** The dispatcher's recorder: the gap before each heartbeat. */
+  /** The dispatcher's recorder: the time between each heartbeat and the session's previous one. */
   readonly dispatcher = {
     heartbeat: (gapMs: number): void => {
       this.#heartbeats.observe(gapMs / 1000);

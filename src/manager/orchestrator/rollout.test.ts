@@ -59,10 +59,10 @@ void describe('rolling updates on the in-process cluster', () => {
       replicas: 4,
       updateConfig: { parallelism: 1, delayMs: 2_000, order: 'stop-first', monitorMs: 200 },
     });
-    await c.waitFor((s) => running(s, svc.id).length === 4, 10_000, '4 running');
+    await c.waitFor((s) => running(s, svc.id).length === 4, 60_000, '4 running');
     const seen = watchRunning(c.store, svc.id);
     await update(c, svc.id, (spec) => (spec.taskTemplate.container.env = ['V=2']));
-    await c.waitFor(stateIs(svc.id, 'completed'), 30_000, 'update completed');
+    await c.waitFor(stateIs(svc.id, 'completed'), 60_000, 'update completed');
     seen.stop();
     assert.equal(seen.min(), 3);
     assert.equal(seen.max(), 4);
@@ -79,16 +79,16 @@ void describe('rolling updates on the in-process cluster', () => {
       replicas: 4,
       updateConfig: { parallelism: 1, delayMs: 300, order: 'start-first', monitorMs: 300 },
     });
-    await c.waitFor((s) => running(s, svc.id).length === 4, 10_000, '4 running');
+    await c.waitFor((s) => running(s, svc.id).length === 4, 60_000, '4 running');
     const seen = watchRunning(c.store, svc.id);
     await update(c, svc.id, (spec) => (spec.taskTemplate.container.env = ['V=2']));
-    await c.waitFor((s) => running(s, svc.id).filter((t) => t.specVersion === 2).length === 2, 10_000, 'two slots updated');
+    await c.waitFor((s) => running(s, svc.id).filter((t) => t.specVersion === 2).length === 2, 60_000, 'two slots updated');
     await c.stopManager();
     await c.startManager();
-    await c.waitFor(stateIs(svc.id, 'completed'), 30_000, 'update completed');
+    await c.waitFor(stateIs(svc.id, 'completed'), 60_000, 'update completed');
     seen.stop();
     assert.equal(seen.min(), 4);
-    await c.waitFor((s) => running(s, svc.id).length === 4, 10_000, 'old tasks stopped');
+    await c.waitFor((s) => running(s, svc.id).length === 4, 60_000, 'old tasks stopped');
     assert.ok(running(c.store, svc.id).every((t) => env(t) === 'V=2'));
   });
 
@@ -100,17 +100,17 @@ void describe('rolling updates on the in-process cluster', () => {
       updateConfig: { parallelism: 1, monitorMs: 1_000, failureAction: 'rollback' },
       rollbackConfig: { parallelism: 1, monitorMs: 100 },
     });
-    await c.waitFor((s) => running(s, svc.id).length === 4, 10_000, '4 running');
+    await c.waitFor((s) => running(s, svc.id).length === 4, 60_000, '4 running');
     const seen = watchRunning(c.store, svc.id);
     await update(c, svc.id, (spec) => (spec.taskTemplate.container.env = ['V=2', 'FAKE_RUN_MS=20', 'FAKE_EXIT_CODE=1']));
-    await c.waitFor(stateIs(svc.id, 'rollback_completed', 'paused', 'rollback_paused'), 20_000, 'rollback completed');
+    await c.waitFor(stateIs(svc.id, 'rollback_completed', 'paused', 'rollback_paused'), 60_000, 'rollback completed');
     seen.stop();
     const s = c.store.services.get(svc.id)!;
     assert.equal(s.updateStatus?.state, 'rollback_completed');
     assert.match(s.updateStatus!.message, /^rollback completed \(update failed: 1 of 4 tasks failed .* in slot \d failed with exit code 1; rolling back\)$/);
     assert.deepEqual(s.spec.taskTemplate.container.env, ['V=1']);
     assert.equal(s.specVersion, 3);
-    await c.waitFor((st) => running(st, svc.id).length === 4, 10_000, '4 running');
+    await c.waitFor((st) => running(st, svc.id).length === 4, 60_000, '4 running');
     const live = c.store.tasks.byService(svc.id).filter((t) => t.desiredState === 'running');
     assert.equal(live.length, 4);
     assert.ok(live.every((t) => env(t) === 'V=1' && t.specVersion === 3 && t.status.state === 'running'));
@@ -125,15 +125,15 @@ void describe('rolling updates on the in-process cluster', () => {
       updateConfig: { parallelism: 1, monitorMs: 1_000, failureAction: 'rollback', order: 'start-first' },
       rollbackConfig: { parallelism: 1, monitorMs: 100 },
     });
-    await c.waitFor((s) => running(s, svc.id).length === 2, 10_000, '2 running');
+    await c.waitFor((s) => running(s, svc.id).length === 2, 60_000, '2 running');
     const seen = watchRunning(c.store, svc.id);
     await update(c, svc.id, (spec) => (spec.taskTemplate.container.env = ['V=2', 'FAKE_HEALTH=starting:200,unhealthy']));
-    await c.waitFor(stateIs(svc.id, 'rollback_completed', 'paused', 'rollback_paused'), 20_000, 'rollback completed');
+    await c.waitFor(stateIs(svc.id, 'rollback_completed', 'paused', 'rollback_paused'), 60_000, 'rollback completed');
     seen.stop();
     const s = c.store.services.get(svc.id)!;
     assert.equal(s.updateStatus?.state, 'rollback_completed');
     assert.match(s.updateStatus!.message, /update failed: 1 of 2 tasks failed .*unhealthy/);
-    await c.waitFor((st) => running(st, svc.id).length === 2, 10_000, '2 running');
+    await c.waitFor((st) => running(st, svc.id).length === 2, 60_000, '2 running');
     assert.ok(running(c.store, svc.id).every((t) => env(t) === 'V=1'));
     assert.ok(seen.min() >= 2, 'start-first: the old tasks kept serving');
   });
@@ -146,12 +146,12 @@ void describe('rolling updates on the in-process cluster', () => {
       updateConfig: { parallelism: 0, monitorMs: 0 },
       rollbackConfig: { parallelism: 0, monitorMs: 0 },
     });
-    await c.waitFor((s) => running(s, svc.id).length === 2, 10_000, '2 running');
+    await c.waitFor((s) => running(s, svc.id).length === 2, 60_000, '2 running');
     await update(c, svc.id, (spec) => (spec.taskTemplate.container.env = ['V=2']));
-    await c.waitFor(stateIs(svc.id, 'completed'), 10_000, 'update completed');
+    await c.waitFor(stateIs(svc.id, 'completed'), 60_000, 'update completed');
     for (const expected of ['V=1', 'V=2']) {
       await c.store.update((tx) => tx.services.update(rolledBack(tx.services.get(svc.id)!, 'manually requested rollback', c.clock.now())!));
-      await c.waitFor(stateIs(svc.id, 'rollback_completed'), 10_000, 'rollback completed');
+      await c.waitFor(stateIs(svc.id, 'rollback_completed'), 60_000, 'rollback completed');
       await c.waitFor(
         (s) => running(s, svc.id).length === 2 && running(s, svc.id).every((t) => env(t) === expected),
         10_000,

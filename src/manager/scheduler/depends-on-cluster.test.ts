@@ -89,7 +89,7 @@ void describe('depends_on on the in-process cluster', () => {
         replicas: 1,
         taskTemplate: fake('FAKE_RUN_MS=300', 'FAKE_EXIT_CODE=0'),
       });
-      await c.waitFor((s) => tasksOf(s, 'web').some((t) => t.status.state === 'running'), 15_000, 'web running');
+      await c.waitFor((s) => tasksOf(s, 'web').some((t) => t.status.state === 'running'), 60_000, 'web running');
     } finally {
       unwatch();
     }

@@ -11,7 +11,7 @@ import { makeNetwork } from '../../testing/network-fixtures.ts';
 import { isSchedulerError, Scheduler } from './scheduler.ts';
 
 /** Resolves once `check()` holds, re-checking after every store change; fails after `ms` of real time. */
-function waitUntil(store: Store, check: () => boolean, what: string, ms = 5_000): Promise<void> {
+function waitUntil(store: Store, check: () => boolean, what: string, ms = 60_000): Promise<void> {
   if (check()) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -22,6 +22,7 @@ import { normalizeSignal } from '../signals.ts';
 import { additionalNetworks, containerCreateOptions, endpointConfig, NETWORKS_LABEL, parseNetworksLabel, withDefaultTag } from './container-config.ts';
 import { volumesToCreate } from './runtime-options.ts';
 import { parseDockerHost, type DockerEndpoint } from './docker-host.ts';
+import { DockerImages } from './docker-images.ts';
 import { dockerError, statusOf } from './docker-error.ts';
 import { LogDemuxer } from './log-demux.ts';
 
@@ -46,6 +47,8 @@ export interface DockerDriverOptions {
  */
 export class DockerDriver implements Driver {
   readonly name = 'docker';
+  /** The engine's images: built images are built, saved and loaded through it (docs/builds.md). */
+  readonly images: DockerImages;
   readonly #docker: Docker;
   readonly #endpoint: DockerEndpoint;
   readonly #nodeId: string;
@@ -60,6 +63,7 @@ export class DockerDriver implements Driver {
   constructor(options: DockerDriverOptions) {
     this.#endpoint = parseDockerHost(options.dockerHost);
     this.#docker = new Docker(this.#endpoint.options);
+    this.images = new DockerImages(this.#docker);
     this.#nodeId = options.nodeId;
     this.#clock = options.clock;
     this.#pullTimeoutMs = options.pullTimeoutMs ?? 5 * 60_000;

@@ -37,7 +37,7 @@ async function run(script: string, healthcheck?: Healthcheck): Promise<string> {
 }
 
 /** Polls the driver's health until it is `want` (or the deadline passes); returns the report. */
-async function healthBecomes(id: string, want: HealthState, timeoutMs = 15_000) {
+async function healthBecomes(id: string, want: HealthState, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await driver.health(id);
@@ -84,7 +84,7 @@ void describe('DockerDriver health', { skip }, () => {
     assert.match(info?.address ?? '', /^\d+\.\d+\.\d+\.\d+$/);
     assert.equal(await driver.health(id), undefined, 'Docker runs no check: the agent probes');
     const probe = httpProbe({ port: 8080, path: '/' }, () => Promise.resolve(info?.address ?? ''));
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 60_000;
     let last;
     do {
       last = await probe(AbortSignal.timeout(2_000));

@@ -1,0 +1,22 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseEtcdUrl } from '../store/etcd/connect.ts';
+import { storeBackend } from './store-flag.ts';
+
+void describe('flotilla server --store', () => {
+  void it('defaults to SQLite; etcd flags need an etcd store', async () => {
+    assert.equal(await storeBackend({}), undefined);
+    assert.equal(await storeBackend({ store: 'sqlite' }), undefined);
+    await assert.rejects(storeBackend({ etcdCacert: 'ca.pem' }), /need --store etcd:\/\/HOST:PORT/);
+  });
+
+  void it('takes etcd://HOST:PORT[,HOST:PORT…][/prefix]', async () => {
+    assert.deepEqual(parseEtcdUrl('etcd://10.0.0.1:2379,10.0.0.2:2379'), { endpoints: ['10.0.0.1:2379', '10.0.0.2:2379'], root: '/flotilla' });
+    assert.deepEqual(parseEtcdUrl('etcd://h:2379/prod/flotilla/'), { endpoints: ['h:2379'], root: '/prod/flotilla' });
+    assert.equal(typeof (await storeBackend({ store: 'etcd://h:2379' })), 'function');
+    await assert.rejects(storeBackend({ store: 'etcd://h' }), /invalid --store: bad etcd endpoint "h"/);
+    await assert.rejects(storeBackend({ store: 'postgres://h:5432' }), /invalid --store: not an etcd store URL/);
+    await assert.rejects(storeBackend({ store: 'etcd://h:2379', etcdCert: 'c.pem', etcdKey: 'k.pem' }), /need --etcd-cacert/);
+    await assert.rejects(storeBackend({ store: 'etcd://h:2379', etcdCacert: 'ca.pem', etcdCert: 'c.pem' }), /go together/);
+  });
+});

@@ -1,0 +1,44 @@
+import type { BackendFactory } from '../manager/manager.ts';
+import { UsageError } from './parse.ts';
+
+/** `flotilla server`'s store flags. */
+export interface StoreFlags {
+  /** `etcd://HOST:2379[,HOST:2379…][/prefix]`; absent: embedded SQLite in the data dir. */
+  store?: string;
+  etcdCacert?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+}
+
+/**
+ * The backend factory `--store` names, or undefined for the default (SQLite in the data dir).
+ * TLS to etcd is on when `--etcd-cacert` is given (with `--etcd-cert`/`--etcd-key` for a
+ * client certificate). The etcd backend (and its client) is loaded only when `--store` names
+ * etcd, so other commands and `--help` do not load it.
+ */
+export async function storeBackend(flags: StoreFlags): Promise<BackendFactory | undefined> {
+  const { store, etcdCacert, etcdCert, etcdKey } = flags;
+  const tlsGiven = etcdCacert !== undefined || etcdCert !== undefined || etcdKey !== undefined;
+  if (store === undefined || store === 'sqlite') {
+    if (tlsGiven) throw new UsageError('--etcd-cacert, --etcd-cert and --etcd-key need --store etcd://HOST:PORT');
+    return undefined;
+  }
+  const { isBackendError } = await import('../store/backend.ts');
+  const { parseEtcdUrl } = await import('../store/etcd/connect.ts');
+  const { EtcdBackend } = await import('../store/etcd/etcd-backend.ts');
+  let parsed;
+  try {
+    parsed = parseEtcdUrl(store);
+  } catch (err) {
+    if (isBackendError(err)) throw new UsageError(`invalid --store: ${err.message}`);
+    throw err;
+  }
+  if (tlsGiven && etcdCacert === undefined) throw new UsageError('--etcd-cert and --etcd-key need --etcd-cacert (the CA that signed etcd’s certificate)');
+  if ((etcdCert === undefined) !== (etcdKey === undefined)) throw new UsageError('--etcd-cert and --etcd-key go together');
+  const { endpoints, root } = parsed;
+  const tls =
+    etcdCacert === undefined
+      ? undefined
+      : { caFile: etcdCacert, ...(etcdCert !== undefined ? { certFile: etcdCert } : {}), ...(etcdKey !== undefined ? { keyFile: etcdKey } : {}) };
+  return async ({ clock }) => EtcdBackend.open({ endpoints, root, clock, ...(tls ? { tls } : {}) });
+}

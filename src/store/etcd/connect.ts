@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
+import { BackendError } from '../backend.ts';
+
+/** How to reach etcd. */
+export interface EtcdConnection {
+  /** `host:port` of every member to use (`http://` or `https://` prefixes are kept as given). */
+  readonly endpoints: readonly string[];
+  /** PEM files for TLS: the CA that signed etcd's certificate, and our client certificate and key. */
+  readonly tls?: { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string };
+  /** Deadline of each request. Default 5 s: past it the store reports itself unavailable. */
+  readonly requestTimeoutMs?: number;
+}
+
+/**
+ * The endpoints of a `--store` value `etcd://HOST:2379[,HOST:2379…]`, and the root prefix
+ * when the URL has a path (`etcd://h:2379/myprefix`, default `/flotilla`).
+ */
+export function parseEtcdUrl(url: string): { endpoints: string[]; root: string } {
+  const m = /^etcd:\/\/([^/]+)(\/.*)?$/.exec(url);
+  if (!m) throw new BackendError('invalid', `not an etcd store URL: ${JSON.stringify(url)} (expected etcd://HOST:PORT[,HOST:PORT…][/prefix])`);
+  const endpoints = m[1]!.split(',').map((h) => h.trim()).filter((h) => h !== '');
+  for (const e of endpoints) {
+    if (!/^[^:\s]+:\d+$/.test(e) && !/^\[[0-9a-fA-F:]+\]:\d+$/.test(e)) {
+      throw new BackendError('invalid', `bad etcd endpoint ${JSON.stringify(e)} in ${JSON.stringify(url)} (expected HOST:PORT)`);
+    }
+  }
+  const path = m[2] === undefined || m[2] === '/' ? '/flotilla' : m[2].replace(/\/+$/, '');
+  return { endpoints, root: path };
+}
+
+/**
+ * An etcd client for `conn`. The client's own retries are off: a transaction retried after an
+ * unknown outcome could report a conflict for its own commit, so a failed request is reported
+ * (`unavailable`) and the caller decides; the next request may go to another member.
+ */
+export function connect(conn: EtcdConnection): Etcd3 {
+  const scheme = conn.tls ? 'https://' : 'http://';
+  const hosts = conn.endpoints.map((e) => (/^https?:\/\//.test(e) ? e : scheme + e));
+  const timeout = conn.requestTimeoutMs ?? 5_000;
+  const options: IOptions = {
+    hosts,
+    dialTimeout: timeout,
+    // Responses carry whole ranges of the store (tens of MB at 50,000 tasks).
+    grpcOptions: { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 },
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+    faultHandling: { global: noRetry, watchBackoff: watchBackoff(100) },
+  };
+  if (conn.tls) {
+    const read = (what: string, file: string): Buffer => {
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        throw new BackendError('invalid', `cannot read the etcd ${what} ${file}: ${(err as Error).message}`, { cause: err });
+      }
+    };
+    if ((conn.tls.certFile === undefined) !== (conn.tls.keyFile === undefined)) {
+      throw new BackendError('invalid', 'an etcd client certificate needs its key, and a key its certificate (--etcd-cert with --etcd-key)');
+    }
+    options.credentials = {
+      rootCertificate: read('CA certificate', conn.tls.caFile),
+      ...(conn.tls.certFile !== undefined ? { certChain: read('client certificate', conn.tls.certFile) } : {}),
+      ...(conn.tls.keyFile !== undefined ? { privateKey: read('client key', conn.tls.keyFile) } : {}),
+    };
+  }
+  return new Etcd3(options);
+}
+
+type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+
+/** The client's global policy without retries (only `execute` is used by the client). */
+const noRetry = {
+  execute: async (fn: (ctx: { signal: AbortSignal }) => unknown) => fn({ signal: new AbortController().signal }),
+} as unknown as Policy;
+
+type Backoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
+
+/**
+ * How soon a broken watch stream reconnects: doubling from `ms` up to 2 s (the client's default
+ * goes up to 30 s, and the store's watch is what every commit waits on after a failover).
+ */
+function watchBackoff(ms: number): Backoff {
+  return { duration: ms, next: () => watchBackoff(Math.min(ms * 2, 2_000)) } as unknown as Backoff;
+}
+
+/**
+ * An etcd client failure as a `BackendError`: `unavailable` ("store unavailable: …") when etcd
+ * cannot be reached or does not answer in time, `too_large` for etcd's request limits,
+ * `internal` otherwise. The etcd3 client reports these as error classes without codes; its
+ * `isRecoverableError` is the library's own classification of transport failures.
+ */
+export function toBackendError(err: unknown, endpoints: readonly string[]): BackendError {
+  if (err instanceof BackendError) return err;
+  const e = err instanceof Error ? err : new Error(String(err));
+  // The client's per-member circuit breaker (cockatiel's BrokenCircuitError) refuses calls to a
+  // member that failed repeatedly: as unreachable as the member itself.
+  const brokenCircuit = (e as { isBrokenCircuitError?: unknown }).isBrokenCircuitError === true;
+  if (isRecoverableError(e) || e.name === 'GRPCDeadlineExceededError' || brokenCircuit) {
+    return new BackendError('unavailable', `store unavailable: etcd at ${endpoints.join(',')} did not answer: ${e.message}`, { cause: e });
+  }
+  if (/request is too large|too many operations/.test(e.message)) {
+    return new BackendError('too_large', `the write is larger than etcd accepts in one transaction: ${e.message}`, { cause: e });
+  }
+  return new BackendError('internal', `etcd failed: ${e.message}`, { cause: e });
+}
