@@ -212,6 +212,11 @@ export class EtcdBackend implements Backend {
       }),
     ]);
     timer.cancel();
+    // A cancel a dead etcd never confirmed leaves its watcher attached, and etcd3's watch manager
+    // re-opens its stream (on a timer) for as long as one is attached, even after close(): that
+    // kept processes alive. Detach what is left so the loop ends at its next turn.
+    const watches = (this.#client as unknown as { watchManager?: { watchers: unknown[] } }).watchManager;
+    if (watches && Array.isArray(watches.watchers)) watches.watchers = [];
     this.#client.close();
   }
 
