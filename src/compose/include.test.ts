@@ -1,22 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isComposeError, type ComposeErrorCode } from './errors.ts';
-import { loadProject, type LoadOptions } from './load.ts';
-import { memFs } from './mem-fs.ts';
+import { loadErrorOf, loadFiles } from '../testing/compose-load.ts';
 
-const load = (files: Record<string, string>, opts: Partial<LoadOptions> = {}) =>
-  loadProject({ files: ['/p/compose.yaml'], cwd: '/p', env: {}, fs: memFs(files), ...opts });
-
-function errorOf(files: Record<string, string>, code: ComposeErrorCode, opts: Partial<LoadOptions> = {}): string {
-  try {
-    load(files, opts);
-  } catch (err) {
-    assert.ok(isComposeError(err), String(err));
-    assert.equal(err.code, code, err.message);
-    return err.message;
-  }
-  assert.fail('expected a ComposeError');
-}
+const load = loadFiles;
+const errorOf = loadErrorOf;
 
 describe('loadProject: include', () => {
   it('short form: the included project keeps its own directory for relative paths and its own .env', () => {

@@ -1,23 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isComposeError, type ComposeErrorCode } from './errors.ts';
-import { loadProject, type LoadOptions } from './load.ts';
-import { memFs } from './mem-fs.ts';
+import { loadErrorOf, loadFiles } from '../testing/compose-load.ts';
 
-const load = (files: Record<string, string>, opts: Partial<LoadOptions> = {}) =>
-  loadProject({ files: ['/p/compose.yaml'], cwd: '/p', env: {}, fs: memFs(files), ...opts });
-
-/** The error's lines, and checks its first code. */
-function errorOf(files: Record<string, string>, code: ComposeErrorCode, opts: Partial<LoadOptions> = {}): string {
-  try {
-    load(files, opts);
-  } catch (err) {
-    assert.ok(isComposeError(err), String(err));
-    assert.equal(err.code, code, err.message);
-    return err.message;
-  }
-  assert.fail('expected a ComposeError');
-}
+const load = loadFiles;
+const errorOf = loadErrorOf;
 
 describe('loadProject: errors name file:line:column and the field path', () => {
   it('bad YAML', () => {

@@ -105,4 +105,27 @@ export class BackendError extends CodedError<BackendErrorCode> {
   override readonly name = 'BackendError';
 }
 
+/** The error of an operation on a closed backend (`kind`: "sqlite", "etcd"). */
+export function closedBackendError(kind: string): BackendError {
+  return new BackendError('closed', `the ${kind} backend is closed`);
+}
+
+/** The error of a watch from a revision that compaction has removed. */
+export function compactedRevisionError(from: number, compacted: number): BackendError {
+  return new BackendError(
+    'compacted',
+    `revision ${from} is compacted: history starts after revision ${compacted}; re-read the current state and watch from its revision`,
+  );
+}
+
+/**
+ * Whether a watch from `fromRevision` must be refused — the backend is closed, or compaction
+ * removed that revision. If so, `onError` hears why on the next microtask, as from a live watch.
+ */
+export function refuseWatch(kind: string, closed: boolean, fromRevision: number, compacted: number, onError: (e: Error) => void): boolean {
+  const err = closed ? closedBackendError(kind) : fromRevision < compacted ? compactedRevisionError(fromRevision, compacted) : undefined;
+  if (err) queueMicrotask(() => onError(err));
+  return err !== undefined;
+}
+
 export const isBackendError = errorGuard(BackendError);

@@ -3,6 +3,9 @@ import type { Etcd3, IRequestOp, ITxnResponse, IWatchResponse, Watcher } from 'e
 import { systemClock, type Clock } from '../../lib/clock.ts';
 import {
   BackendError,
+  closedBackendError,
+  compactedRevisionError,
+  refuseWatch,
   isBackendError,
   type Backend,
   type BackendLimits,
@@ -145,7 +148,7 @@ export class EtcdBackend implements Backend {
   }
 
   txn(compares: readonly Compare[], ops: readonly Op[]): Promise<TxnResult> {
-    if (this.#closed) return Promise.reject(closedError());
+    if (this.#closed) return Promise.reject(closedBackendError('etcd'));
     const p = this.#chain.then(() => this.#commit(compares, ops));
     this.#chain = p.catch(() => undefined);
     return p;
@@ -154,14 +157,7 @@ export class EtcdBackend implements Backend {
   watch(fromRevision: number, onBatch: (b: WatchBatch) => void, onError: (e: Error) => void): WatchHandle {
     const sub: Sub = { next: fromRevision + 1, onBatch, onError, replaying: false, replay: undefined, closed: false };
     const handle = { close: () => this.#closeSub(sub) };
-    if (this.#closed) {
-      queueMicrotask(() => onError(closedError()));
-      return handle;
-    }
-    if (fromRevision < this.#compacted) {
-      queueMicrotask(() => onError(compactedError(fromRevision, this.#compacted)));
-      return handle;
-    }
+    if (refuseWatch('etcd', this.#closed, fromRevision, this.#compacted, onError)) return handle;
     this.#subs.add(sub);
     if (fromRevision < this.#rev) {
       sub.replaying = true;
@@ -199,7 +195,7 @@ export class EtcdBackend implements Backend {
     for (const sub of this.#subs) this.#closeSub(sub);
     const waiters = this.#waiters;
     this.#waiters = [];
-    for (const w of waiters) w.reject(closedError());
+    for (const w of waiters) w.reject(closedBackendError('etcd'));
     if (follower) this.#cancel(follower);
     // The client's watch manager reconnects forever while a watcher is attached, even to a
     // closed client: let every cancel finish first (bounded: a dead etcd never confirms one).
@@ -608,7 +604,7 @@ export class EtcdBackend implements Backend {
     });
     w.on('error', (err) => {
       if (sub.closed || sub.replay !== w) return;
-      this.#failSub(sub, isCompactedMessage(err) ? compactedError(fromRevision, this.#compacted) : toBackendError(err, this.#endpoints));
+      this.#failSub(sub, isCompactedMessage(err) ? compactedRevisionError(fromRevision, this.#compacted) : toBackendError(err, this.#endpoints));
     });
   }
 
@@ -628,7 +624,7 @@ export class EtcdBackend implements Backend {
       try {
         res = await this.#client.kv.range({ key: Buffer.from(this.#layout.counterKey), revision: at });
       } catch (err) {
-        if (isCompactedMessage(err)) throw compactedError(revision, this.#compacted);
+        if (isCompactedMessage(err)) throw compactedRevisionError(revision, this.#compacted);
         throw toBackendError(err, this.#endpoints);
       }
       const kv = res.kvs[0];
@@ -680,13 +676,13 @@ export class EtcdBackend implements Backend {
     try {
       return await fn();
     } catch (err) {
-      if (this.#closed) throw closedError();
+      if (this.#closed) throw closedBackendError('etcd');
       throw toBackendError(err, this.#endpoints);
     }
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw closedError();
+    if (this.#closed) throw closedBackendError('etcd');
   }
 }
 
@@ -708,10 +704,4 @@ function isCompactedMessage(err: unknown): boolean {
   return err instanceof Error && /required revision has been compacted/.test(err.message);
 }
 
-function closedError(): BackendError {
-  return new BackendError('closed', 'the etcd backend is closed');
-}
 
-function compactedError(revision: number, compacted: number): BackendError {
-  return new BackendError('compacted', `revision ${revision} is compacted (history starts after ${compacted}); read the state again`);
-}

@@ -3,6 +3,9 @@ import { dirname } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import {
   BackendError,
+  closedBackendError,
+  compactedRevisionError,
+  refuseWatch,
   type Backend,
   type Compare,
   type KeyValue,
@@ -155,7 +158,7 @@ export class SqliteBackend implements Backend {
   }
 
   range(prefix: string): Promise<{ kvs: KeyValue[]; revision: number }> {
-    if (this.#closed) return Promise.reject(closedError());
+    if (this.#closed) return Promise.reject(closedBackendError('sqlite'));
     const keys: string[] = [];
     for (const key of this.#index.keys()) if (key.startsWith(prefix)) keys.push(key);
     keys.sort();
@@ -176,7 +179,7 @@ export class SqliteBackend implements Backend {
   }
 
   txn(compares: readonly Compare[], ops: readonly Op[]): Promise<TxnResult> {
-    if (this.#closed) return Promise.reject(closedError());
+    if (this.#closed) return Promise.reject(closedBackendError('sqlite'));
     return new Promise((resolve, reject) => {
       this.#queue.push({ compares, ops, resolve, reject });
       if (!this.#flushScheduled) {
@@ -194,14 +197,7 @@ export class SqliteBackend implements Backend {
         this.#watchers.delete(w);
       },
     };
-    if (this.#closed) {
-      queueMicrotask(() => onError(closedError()));
-      return handle;
-    }
-    if (fromRevision < this.#compacted) {
-      queueMicrotask(() => onError(compactedError(fromRevision, this.#compacted)));
-      return handle;
-    }
+    if (refuseWatch('sqlite', this.#closed, fromRevision, this.#compacted, onError)) return handle;
     this.#watchers.add(w);
     if (fromRevision >= this.#revision) w.live = true;
     else setImmediate(() => this.#replay(w));
@@ -209,13 +205,13 @@ export class SqliteBackend implements Backend {
   }
 
   compact(revision: number): Promise<void> {
-    if (this.#closed) return Promise.reject(closedError());
+    if (this.#closed) return Promise.reject(closedBackendError('sqlite'));
     this.#compactTo(Math.min(revision, this.#revision));
     return Promise.resolve();
   }
 
   compactedRevision(): Promise<number> {
-    if (this.#closed) return Promise.reject(closedError());
+    if (this.#closed) return Promise.reject(closedBackendError('sqlite'));
     return Promise.resolve(this.#compacted);
   }
 
@@ -352,7 +348,7 @@ export class SqliteBackend implements Backend {
     if (w.closed || this.#closed) return;
     if (w.after < this.#compacted) {
       this.#watchers.delete(w);
-      w.onError(compactedError(w.after, this.#compacted));
+      w.onError(compactedRevisionError(w.after, this.#compacted));
       return;
     }
     const upTo = this.#revision;
@@ -403,7 +399,7 @@ export class SqliteBackend implements Backend {
       if (!w.live && w.after < revision) {
         this.#watchers.delete(w);
         w.closed = true;
-        queueMicrotask(() => w.onError(compactedError(w.after, revision)));
+        queueMicrotask(() => w.onError(compactedRevisionError(w.after, revision)));
       }
     }
   }
@@ -442,16 +438,7 @@ function safeCall(w: Watcher, batch: WatchBatch): void {
   }
 }
 
-function closedError(): BackendError {
-  return new BackendError('closed', 'the sqlite backend is closed');
-}
 
-function compactedError(from: number, compacted: number): BackendError {
-  return new BackendError(
-    'compacted',
-    `revision ${from} is compacted: history starts after revision ${compacted}; re-read the current state and watch from its revision`,
-  );
-}
 
 function prepare(db: DatabaseSync): { [K in StatementName]: StatementSync } {
   const s = (sql: string): StatementSync => db.prepare(sql);
