@@ -1,4 +1,4 @@
-import type { Leadership, LeadershipListener, LeadershipState } from '../manager/leader/leadership.ts';
+import type { Leadership, LeadershipListener, LeadershipState, ManagerMember } from '../manager/leader/leadership.ts';
 
 /**
  * A leadership a test flips by hand (`set`), for tests of what follows leadership: the loop
@@ -22,6 +22,25 @@ export class FlippedLeadership implements Leadership {
   set(state: LeadershipState): void {
     this.state = state;
     for (const l of this.#listeners) l(state);
+  }
+
+  /** The members `members()` reports; set with `setMembers`. */
+  #members: readonly ManagerMember[] = [];
+  readonly #memberListeners = new Set<() => void>();
+
+  members(): readonly ManagerMember[] {
+    return this.#members;
+  }
+
+  onMembersChange(listener: () => void): () => void {
+    this.#memberListeners.add(listener);
+    return () => this.#memberListeners.delete(listener);
+  }
+
+  /** Replaces the members and tells every members listener. */
+  setMembers(members: readonly ManagerMember[]): void {
+    this.#members = members;
+    for (const l of this.#memberListeners) l();
   }
 
   /** How many listeners follow it now. */

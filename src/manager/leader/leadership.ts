@@ -1,6 +1,22 @@
 /** Whether this manager leads the cluster (runs the control loops) or follows. */
 export type LeadershipState = 'leader' | 'follower';
 
+/**
+ * A manager taking part in the cluster now (its membership is live: in etcd, a key under its
+ * own lease). A manager that stopped or lost its link to the store is not among the members;
+ * `node ls` shows a manager node without a member as Unreachable.
+ */
+export interface ManagerMember {
+  /** The manager's own id (stable across restarts of its data dir). */
+  readonly id: string;
+  /** The node of the agent running beside it (`flotilla server` without `--no-agent`), if any. */
+  readonly nodeId?: string;
+  /** Where agents and clients reach it: `host:port` of its HTTPS listener (advertised). */
+  readonly addr: string;
+  /** Whether it holds the leadership now. */
+  readonly leader: boolean;
+}
+
 /** Called on every change of `Leadership.state`, with the new state. */
 export type LeadershipListener = (state: LeadershipState) => void;
 
@@ -18,6 +34,10 @@ export interface Leadership {
    * the same synchronous step). Returns the unsubscribe function.
    */
   onChange(listener: LeadershipListener): () => void;
+  /** Every manager taking part now, this one included, the leader marked. */
+  members(): readonly ManagerMember[];
+  /** Calls `listener` after each change of `members()`. Returns the unsubscribe function. */
+  onMembersChange(listener: () => void): () => void;
   /** Stops taking part (an etcd implementation resigns); reports no change afterwards. Idempotent. */
   close(): Promise<void>;
 }
@@ -27,11 +47,26 @@ export interface Leadership {
  * leader from start to stop, and nothing ever changes.
  */
 export class AlwaysLeader implements Leadership {
+  readonly #self: ManagerMember | undefined;
+
+  /** `self`: this manager as a member (id, node, address); absent, `members()` is empty. */
+  constructor(self?: Omit<ManagerMember, 'leader'>) {
+    this.#self = self ? { ...self, leader: true } : undefined;
+  }
+
   get state(): LeadershipState {
     return 'leader';
   }
 
   onChange(_listener: LeadershipListener): () => void {
+    return () => {};
+  }
+
+  members(): readonly ManagerMember[] {
+    return this.#self ? [this.#self] : [];
+  }
+
+  onMembersChange(_listener: () => void): () => void {
     return () => {};
   }
 
