@@ -1,7 +1,7 @@
-import { randomInt } from 'node:crypto';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
 import * as packet from 'dns-packet';
+import { freePort } from './free-port.ts';
 
 /**
  * A small DNS client for tests and benchmarks: one query over UDP (from a chosen source
@@ -108,39 +108,9 @@ export function frame(message: Buffer): Buffer {
 }
 
 /**
- * A port free for both UDP and TCP on `addresses` right now (bound, then released): servers
- * under test listen there, and may bind it again later in the test. Chosen at random below
- * the kernel's ephemeral range (32768–60999 by default), so no other process's outgoing
- * connection or `bind(0)` can take it between the check and the test's own bind; only another
- * explicit bind could, and two random picks among 12,000 ports rarely meet.
+ * A port free for both UDP and TCP on `addresses` right now: servers under test listen there
+ * (see `freePorts`: chosen below the ephemeral range, so nothing else takes it meanwhile).
  */
-export async function freeDnsPort(addresses: readonly string[]): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20_000 + randomInt(12_000);
-    const ok = await Promise.all(addresses.flatMap((a) => [canListen(a, port), canBindUdp(a, port)])).then((r) => r.every(Boolean));
-    if (ok) return port;
-  }
-  throw new Error('no free port for UDP and TCP');
-}
-
-function canBindUdp(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const udp: UdpSocket = createSocket('udp4');
-    udp.once('error', () => {
-      udp.close();
-      resolve(false);
-    });
-    udp.bind({ address, port, exclusive: true }, () => udp.close(() => resolve(true)));
-  });
-}
-
-function canListen(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen({ host: address, port, exclusive: true }, () => {
-      const got = (s.address() as AddressInfo).port;
-      s.close(() => resolve(got === port));
-    });
-  });
+export function freeDnsPort(addresses: readonly string[]): Promise<number> {
+  return freePort({ addresses, udp: true });
 }
