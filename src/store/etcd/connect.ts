@@ -103,3 +103,8 @@ export function toBackendError(err: unknown, endpoints: readonly string[]): Back
   }
   return new BackendError('internal', `etcd failed: ${e.message}`, { cause: e });
 }
+
+/** etcd reports compaction only in the message ("mvcc: required revision has been compacted"). */
+export function isCompactedMessage(err: unknown): boolean {
+  return err instanceof Error && /required revision has been compacted/.test(err.message);
+}

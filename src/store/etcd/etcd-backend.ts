@@ -14,46 +14,18 @@ import {
   type Op,
   type TxnResult,
   type WatchBatch,
-  type WatchEvent,
   type WatchHandle,
 } from '../backend.ts';
-import { byEtcdRevision, deleteEvent, envelopeOf, toBatch } from './batches.ts';
-import { connect, toBackendError, type EtcdConnection } from './connect.ts';
-import { decodeCounter, encodeCounter, encodeEnvelope, Layout, prefixEnd } from './layout.ts';
-import { readSnapshot, type Snapshot } from './snapshot.ts';
-import { decodeRecord, encodeRecord, partsOf, payloadEvents, PER_OP_OVERHEAD, StagedChunks, type CommitRecord, type StagedEntry } from './staged.ts';
+import { byEtcdRevision, oneTxnOps, ownBatch, toBatch } from './batches.ts';
+import { connect, isCompactedMessage, toBackendError } from './connect.ts';
+import { decodeCounter, encodeCounter, Layout } from './layout.ts';
+import { findEtcdRevision, payloadAt } from './history.ts';
+import type { EtcdBackendOptions } from './options.ts';
+import { differences, readSnapshot, type Snapshot } from './snapshot.ts';
+import { decodeRecord, encodeRecord, payloadEvents, StagedChunks, stagedEntries, type CommitRecord, type StagedEntry } from './staged.ts';
 import { StagedWriter } from './staged-writer.ts';
 
-/** Options of `EtcdBackend.open`. */
-export interface EtcdBackendOptions extends EtcdConnection {
-  /** Every key of the store lives under it. Default `/flotilla`. */
-  readonly root?: string;
-  /** etcd's `--max-txn-ops` (default 128 in etcd 3.4): one op is the revision counter's. */
-  readonly maxTxnOps?: number;
-  /** etcd's `--max-request-bytes` (default 1.5 MiB). */
-  readonly maxRequestBytes?: number;
-  /**
-   * History kept: every `historyRevisions / 10` of its own commits, the backend compacts etcd
-   * to `historyRevisions` behind (etcd-wide; 0: never, leave it to etcd's
-   * `--auto-compaction-*`). Default 10,000, as the SQLite backend keeps.
-   */
-  readonly historyRevisions?: number;
-  /** Timers (how long a txn waits for the watch to catch up). Default: the system clock. */
-  readonly clock?: Clock;
-  /**
-   * Largest store transaction, in bytes of keys and values (default 64 MiB): above it `too_large`,
-   * nothing written. One larger than an etcd request (`limits`) is staged (README "Large transactions").
-   */
-  readonly maxTxnBytes?: number;
-  /** Seconds the staging of a writer that died midway lives before it is cleaned. Default 60. */
-  readonly stagingLeaseSeconds?: number;
-  /**
-   * Tests only: called between the steps of a staged commit (`staged`: chunks written, commit txn
-   * not sent; `committed`: committed, not rolled forward). A rejection stops the commit there,
-   * as a crash would (nothing cleaned; the txn rejects with it).
-   */
-  readonly stagedStepForTest?: (step: 'staged' | 'committed') => Promise<void> | void;
-}
+export type { EtcdBackendOptions } from './options.ts';
 
 interface KeyRevisions {
   readonly c: number;
@@ -292,9 +264,22 @@ export class EtcdBackend implements Backend {
     this.#follow(snap.etcdRevision + 1);
   }
 
-  /** Every store key under `prefix` and what goes with it, at one etcd revision (`snapshot.ts`). */
+  /**
+   * Every store key under `prefix` and what goes with it, at one etcd revision (`snapshot.ts`).
+   * A read is safe to repeat: one that found a member down is sent again (to another one).
+   */
   async #snapshot(prefix: string): Promise<Snapshot> {
-    const snap = await readSnapshot(this.#client, this.#layout, prefix, (fn) => this.#call(fn));
+    const maxTries = this.#maxTries();
+    const read = async <T>(fn: () => Promise<T>): Promise<T> => {
+      for (let tries = 1; ; tries++) {
+        try {
+          return await this.#call(fn);
+        } catch (err) {
+          if (!(isBackendError(err) && err.code === 'unavailable' && tries < maxTries)) throw err;
+        }
+      }
+    };
+    const snap = await readSnapshot(this.#client, this.#layout, prefix, read);
     this.#remember(snap.revision, snap.etcdRevision);
     return snap;
   }
@@ -340,7 +325,7 @@ export class EtcdBackend implements Backend {
           else if (ev.prev_kv && this.#pending?.record.token === decodeRecord(ev.prev_kv.value).token) this.#pending = undefined; // finalized
         }
         commit = toBatch(this.#layout, group.events);
-        if (commit && record) {
+        if (commit && record && commit.batch.revision > this.#rev) {
           const entries = this.#staged.payload(record);
           staged = { record, entries, counter: commit.counter };
           commit = { ...commit, batch: { revision: commit.batch.revision, events: payloadEvents(entries, commit.batch.revision) } };
@@ -363,24 +348,7 @@ export class EtcdBackend implements Backend {
       if (this.#closed) return;
       try {
         const snap = await this.#snapshot('');
-        const events: WatchEvent[] = [];
-        const seen = new Set<string>();
-        for (const kv of snap.kvs) {
-          seen.add(kv.key);
-          const old = this.#index.get(kv.key);
-          if (old && old.m === kv.modRevision) continue;
-          events.push({
-            type: 'put',
-            key: kv.key,
-            value: kv.value,
-            createRevision: kv.createRevision,
-            modRevision: kv.modRevision,
-            ...(old ? { prevModRevision: old.m } : {}),
-          });
-        }
-        for (const [key, old] of this.#index) {
-          if (!seen.has(key)) events.push({ ...deleteEvent(key, snap.revision, undefined), createRevision: old.c, prevModRevision: old.m });
-        }
+        const events = differences(this.#index, snap);
         this.#compacted = Math.max(this.#compacted, snap.compacted);
         this.#staged = snap.chunks;
         if (snap.revision > this.#rev) this.#apply({ revision: snap.revision, events }, snap.etcdRevision, snap.counter, { reloaded: true, parts: snap.parts });
@@ -499,7 +467,7 @@ export class EtcdBackend implements Backend {
       if (effective.length === 0) return { succeeded: true, revision: this.#rev };
       const base = this.#rev;
       const next = base + 1;
-      const success = this.#fastOps(effective, next);
+      const success = oneTxnOps(this.#layout, effective, this.#index, next, this.limits);
       if (success === undefined) {
         const r = await this.#commitStaged(effective, base);
         if (r === 'again') continue;
@@ -512,7 +480,7 @@ export class EtcdBackend implements Backend {
         return { succeeded: true, revision: next };
       }
       if (res.succeeded) {
-        const batch = this.#ownBatch(effective, res.responses.map((r) => r.response_delete_range), next);
+        const batch = ownBatch(effective, this.#index, res.responses.map((r) => r.response_delete_range), next);
         if (this.#rev === base) this.#apply(batch, Number(res.header.revision), ours);
         this.#maybeCompact(next);
         return { succeeded: true, revision: next };
@@ -535,13 +503,7 @@ export class EtcdBackend implements Backend {
       await this.#applied(await this.#counter());
       return 'again';
     }
-    const entries = effective.map((op): StagedEntry => {
-      const old = this.#index.get(op.key);
-      const was = old ? { c: old.c, pm: old.m, ...(old.n ? { pn: old.n } : {}) } : {};
-      if (op.type === 'delete') return { k: op.key, ...was, pv: prev.get(op.key) ?? '' };
-      const n = partsOf(Buffer.byteLength(op.value), this.#partBytes);
-      return { k: op.key, v: op.value, ...(n > 0 ? { n } : {}), ...was };
-    });
+    const entries = stagedEntries(effective, this.#index, prev, this.#partBytes);
     const bytes = StagedWriter.sizeOf(entries);
     if (bytes > this.#maxTxnBytes) {
       throw new BackendError(
@@ -647,8 +609,7 @@ export class EtcdBackend implements Backend {
    * anything else: report `unavailable` and let the watch tell.
    */
   async #send(req: Parameters<Etcd3['kv']['txn']>[0], baseValue: Buffer | undefined, ours: Buffer): Promise<ITxnResponse | 'committed'> {
-    // Enough tries to get past a dead member picked at random until its circuit opens (3 failures).
-    const maxTries = this.#endpoints.length === 1 ? 2 : 3 * this.#endpoints.length + 1;
+    const maxTries = this.#maxTries();
     let tries = 0;
     const unavailable = (e: unknown): boolean => isBackendError(e) && e.code === 'unavailable' && ++tries < maxTries;
     for (;;) {
@@ -674,55 +635,15 @@ export class EtcdBackend implements Backend {
     }
   }
 
+  /** Tries of a request before `unavailable`: enough to get past a dead member picked at random until its circuit opens (3 failures). */
+  #maxTries(): number {
+    return this.#endpoints.length === 1 ? 2 : 3 * this.#endpoints.length + 1;
+  }
+
   /** The store revision in etcd now. */
   async #counter(): Promise<number> {
     const res = await this.#call(() => this.#client.kv.range({ key: Buffer.from(this.#layout.counterKey) }));
     return decodeCounter(res.kvs[0]?.value);
-  }
-
-  /**
-   * etcd ops for `ops` committed at store revision `revision` in one txn, or undefined when
-   * they must be staged: more than one etcd txn holds, or a key with a split value.
-   */
-  #fastOps(ops: readonly Op[], revision: number): IRequestOp[] | undefined {
-    if (ops.length > this.limits.maxOps) return undefined;
-    const out: IRequestOp[] = [];
-    let bytes = 0;
-    for (const op of ops) {
-      const key = this.#layout.dataKey(op.key);
-      const old = this.#index.get(op.key);
-      if (old?.n !== undefined) return undefined;
-      if (op.type === 'delete') {
-        out.push({ request_delete_range: { key, prev_kv: true } });
-        bytes += key.length + PER_OP_OVERHEAD;
-        continue;
-      }
-      const value = encodeEnvelope(old?.c ?? revision, revision, op.value);
-      out.push({ request_put: { key, value } });
-      bytes += key.length + value.length + PER_OP_OVERHEAD;
-      if (bytes > this.limits.maxBytes) return undefined;
-    }
-    return out;
-  }
-
-  /** The watch batch of our own commit, from what we wrote and the deleted values etcd returned. */
-  #ownBatch(ops: readonly Op[], deletes: ReadonlyArray<{ prev_kvs: Array<{ value: Buffer; key: Buffer }> } | undefined>, revision: number): WatchBatch {
-    const events = ops.map((op, i): WatchEvent => {
-      const old = this.#index.get(op.key);
-      if (op.type === 'put') {
-        return {
-          type: 'put',
-          key: op.key,
-          value: op.value,
-          createRevision: old?.c ?? revision,
-          modRevision: revision,
-          ...(old ? { prevModRevision: old.m } : {}),
-        };
-      }
-      const prev = deletes[i]?.prev_kvs[0];
-      return deleteEvent(op.key, revision, prev ? envelopeOf(prev as Parameters<typeof envelopeOf>[0]) : undefined);
-    });
-    return { revision, events };
   }
 
   // ---- history ----
@@ -762,7 +683,7 @@ export class EtcdBackend implements Backend {
         if (!batch || batch.revision < sub.next) continue;
         const put = group.events.find((ev) => ev.type === 'Put' && ev.kv.key.toString() === this.#layout.commitKey);
         if (put) {
-          const entries = await this.#payloadAt(decodeRecord(put.kv.value), group.etcdRevision);
+          const entries = await payloadAt(this.#client, this.#layout, decodeRecord(put.kv.value), group.etcdRevision);
           batch = { revision: batch.revision, events: payloadEvents(entries, batch.revision) };
         }
       } catch (err) {
@@ -782,43 +703,14 @@ export class EtcdBackend implements Backend {
     }
   }
 
-  /** The payload of a staged commit, read from etcd as of `etcdRevision` (its commit's). */
-  async #payloadAt(record: CommitRecord, etcdRevision: number): Promise<StagedEntry[]> {
-    const prefix = Buffer.from(`${this.#layout.stagedHeader(record.token)}/`);
-    const res = await this.#client.kv.range({ key: prefix, range_end: prefixEnd(prefix), revision: etcdRevision });
-    const chunks = new StagedChunks();
-    for (const kv of res.kvs) chunks.take(this.#layout, kv.key.toString(), 'Put', kv.value);
-    return chunks.payload(record);
-  }
-
-  /**
-   * An etcd revision at which the counter read `revision`. Recent ones are remembered; older
-   * ones are found by reading the counter at a past etcd revision: its modRevision there says
-   * when it took that value, and every store revision took at least one etcd revision, so each
-   * step lands at or above the answer and usually on it.
-   */
+  /** An etcd revision at which the counter read `revision` (`history.ts`). */
   async #etcdRevisionOf(revision: number): Promise<number> {
     if (revision === this.#rev) return this.#etcdRev;
     const known = this.#etcdRevs.get(revision);
     if (known !== undefined) return known;
-    let at = this.#etcdRev;
-    for (;;) {
-      let res;
-      try {
-        res = await this.#client.kv.range({ key: Buffer.from(this.#layout.counterKey), revision: at });
-      } catch (err) {
-        if (isCompactedMessage(err)) throw compactedRevisionError(revision, this.#compacted);
-        throw toBackendError(err, this.#endpoints);
-      }
-      const kv = res.kvs[0];
-      const value = decodeCounter(kv?.value);
-      if (value === revision) return at;
-      if (kv === undefined || value < revision) {
-        throw new BackendError('internal', `store revision ${revision} is not in etcd's history (the counter read ${value} at etcd revision ${at})`);
-      }
-      at = Number(kv.mod_revision) - (value - revision);
-      if (at < 1) return 0; // before etcd's first revision: nothing was committed yet
-    }
+    return findEtcdRevision(this.#client, this.#layout, revision, this.#etcdRev, (err) =>
+      isCompactedMessage(err) ? compactedRevisionError(revision, this.#compacted) : toBackendError(err, this.#endpoints),
+    );
   }
 
   // ---- plumbing ----
@@ -880,11 +772,6 @@ function safeCall(sub: Sub, batch: WatchBatch): void {
       // nothing more to do
     }
   }
-}
-
-/** etcd reports compaction only in the message ("mvcc: required revision has been compacted"). */
-function isCompactedMessage(err: unknown): boolean {
-  return err instanceof Error && /required revision has been compacted/.test(err.message);
 }
 
 /** The index entry of `kv`, whose value is split into `parts` parts (undefined: inline). */

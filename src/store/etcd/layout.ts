@@ -69,6 +69,9 @@ export class Layout {
   }
 }
 
+/** Bytes a txn request spends on one op besides its key and value (a generous guess, measured ~10). */
+export const PER_OP_OVERHEAD = 32;
+
 /** The `range_end` that makes a range cover every key starting with `prefix`. */
 export function prefixEnd(prefix: Buffer): Buffer {
   const end = Buffer.from(prefix);

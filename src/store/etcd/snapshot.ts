@@ -1,6 +1,6 @@
 import type { Etcd3, IKeyValue } from 'etcd3';
-import { BackendError, type KeyValue } from '../backend.ts';
-import { envelopeOf } from './batches.ts';
+import { BackendError, type KeyValue, type WatchEvent } from '../backend.ts';
+import { deleteEvent, envelopeOf } from './batches.ts';
 import { decodeCounter, prefixEnd, type Layout } from './layout.ts';
 import { decodeRecord, StagedChunks, type CommitRecord, type StagedEntry } from './staged.ts';
 
@@ -99,4 +99,31 @@ export async function readSnapshot(client: Etcd3, layout: Layout, prefix: string
       pending,
     };
   }
+}
+
+/**
+ * What changed from the key index `index` (store key → store revisions) to `snap`: the events
+ * of a reload after the watch lost its place. Deletes found this way carry no previous value
+ * (it is gone with the history).
+ */
+export function differences(index: ReadonlyMap<string, { readonly c: number; readonly m: number }>, snap: Snapshot): WatchEvent[] {
+  const events: WatchEvent[] = [];
+  const seen = new Set<string>();
+  for (const kv of snap.kvs) {
+    seen.add(kv.key);
+    const old = index.get(kv.key);
+    if (old && old.m === kv.modRevision) continue;
+    events.push({
+      type: 'put',
+      key: kv.key,
+      value: kv.value,
+      createRevision: kv.createRevision,
+      modRevision: kv.modRevision,
+      ...(old ? { prevModRevision: old.m } : {}),
+    });
+  }
+  for (const [key, old] of index) {
+    if (!seen.has(key)) events.push({ ...deleteEvent(key, snap.revision, undefined), createRevision: old.c, prevModRevision: old.m });
+  }
+  return events;
 }

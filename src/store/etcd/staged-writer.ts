@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
 import { BackendError } from '../backend.ts';
 import { envelopeOf } from './batches.ts';
-import { prefixEnd, type Layout } from './layout.ts';
-import { encodePayload, packOps, PER_OP_OVERHEAD, rollForwardOps, type CommitRecord, type StagedEntry } from './staged.ts';
+import { PER_OP_OVERHEAD, prefixEnd, type Layout } from './layout.ts';
+import { encodePayload, packOps, rollForwardOps, type CommitRecord, type StagedEntry } from './staged.ts';
 
 /** What the staged writer needs from its backend. */
 export interface StagedWriterDeps {

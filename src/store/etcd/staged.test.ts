@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { makeNode } from '../../testing/fixtures.ts';
 import { skipUnlessEtcd, startEtcd, type EtcdTestCluster } from '../../testing/etcd-server.ts';
-import { isBackendError, type Op } from '../backend.ts';
+import { isBackendError, type Op, type WatchBatch } from '../backend.ts';
 import { Store, type StoreEvent } from '../store.ts';
 import { EtcdBackend, type EtcdBackendOptions } from './etcd-backend.ts';
 
@@ -230,9 +230,10 @@ function collectEvents(store: Store, from: number, n: number): Promise<StoreEven
   });
 }
 
-function collectBatches(b: EtcdBackend, from: number, n: number): Promise<Array<{ revision: number; events: readonly import('../backend.ts').WatchEvent[] }>> {
+/** The first `n` batches `b.watch(from)` delivers; fails after 20 s. */
+function collectBatches(b: EtcdBackend, from: number, n: number): Promise<WatchBatch[]> {
   return new Promise((resolve, reject) => {
-    const got: Array<{ revision: number; events: readonly import('../backend.ts').WatchEvent[] }> = [];
+    const got: WatchBatch[] = [];
     const timer = setTimeout(() => {
       h.close();
       reject(new Error(`timed out with ${got.length} of ${n} batches`));

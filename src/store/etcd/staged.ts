@@ -1,7 +1,7 @@
 import type { IRequestOp } from 'etcd3';
-import { BackendError, type WatchEvent } from '../backend.ts';
+import { BackendError, type Op, type WatchEvent } from '../backend.ts';
 import { deleteEvent } from './batches.ts';
-import { encodeEnvelope, encodeSplitEnvelope, type Layout } from './layout.ts';
+import { encodeEnvelope, encodeSplitEnvelope, PER_OP_OVERHEAD, type Layout } from './layout.ts';
 
 /**
  * A staged commit: a store transaction too large for one etcd txn. Its writes (the payload) are
@@ -29,6 +29,26 @@ export interface StagedEntry {
   readonly pn?: number;
   /** The deleted value (deletes only). */
   readonly pv?: string;
+}
+
+/**
+ * The staged entries of `ops` (each key once, deletes only of existing keys) over the key index
+ * `index` at the base revision; `prev`: the values the deletes remove; values over `partBytes`
+ * bytes are to be split.
+ */
+export function stagedEntries(
+  ops: readonly Op[],
+  index: ReadonlyMap<string, { readonly c: number; readonly m: number; readonly n?: number }>,
+  prev: ReadonlyMap<string, string>,
+  partBytes: number,
+): StagedEntry[] {
+  return ops.map((op): StagedEntry => {
+    const old = index.get(op.key);
+    const was = old ? { c: old.c, pm: old.m, ...(old.n ? { pn: old.n } : {}) } : {};
+    if (op.type === 'delete') return { k: op.key, ...was, pv: prev.get(op.key) ?? '' };
+    const n = partsOf(Buffer.byteLength(op.value), partBytes);
+    return { k: op.key, v: op.value, ...(n > 0 ? { n } : {}), ...was };
+  });
 }
 
 /** `<root>/meta/commit`: which staged chunks hold store revision `revision`. */
@@ -92,9 +112,6 @@ export interface SizedOp {
   readonly op: IRequestOp;
   readonly bytes: number;
 }
-
-/** Bytes a txn request spends on one op besides its key and value (a generous guess, measured ~10). */
-export const PER_OP_OVERHEAD = 32;
 
 /**
  * The etcd writes that make the data keys hold a staged commit at `revision`: inline values
