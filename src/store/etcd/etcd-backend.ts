@@ -474,7 +474,7 @@ export class EtcdBackend implements Backend {
         return r;
       }
       const ours = encodeCounter(next, randomBytes(6).toString('hex'));
-      const res = await this.#sendCommit(success, ours);
+      const res = await this.#sendCommit(success, ours, this.#counterValue);
       if (res === 'committed') {
         await this.#applied(next);
         return { succeeded: true, revision: next };
@@ -526,6 +526,7 @@ export class EtcdBackend implements Backend {
         { request_put: { key: staging.header, value: Buffer.from('committed') } },
       ],
       ours,
+      baseValue,
       [{ key: staging.header, target: 'Version', result: 'Greater', version: 0 }],
     );
     if (res !== 'committed' && !res.succeeded) {
@@ -565,10 +566,12 @@ export class EtcdBackend implements Backend {
     throw new BackendError('internal', `the store revision counter in etcd was rewritten (${base} expected, ${current} found): was ${this.#layout.root} changed by hand?`);
   }
 
-  /** What every commit txn compares: the counter at the applied revision (nothing under the prefix changed since). */
-  #commitCompares(): ICompare[] {
+  /**
+   * What every commit txn compares: the counter still holds `baseValue`, its value at the
+   * revision the commit was checked against (nothing under the prefix changed since).
+   */
+  #commitCompares(baseValue: Buffer | undefined): ICompare[] {
     const counterKey = Buffer.from(this.#layout.counterKey);
-    const baseValue = this.#counterValue;
     return [
       baseValue === undefined
         ? { key: counterKey, target: 'Version', result: 'Equal', version: 0 }
@@ -577,18 +580,20 @@ export class EtcdBackend implements Backend {
   }
 
   /**
-   * Sends the commit txn of store revision `#rev + 1`: the commit compares (and `extra`), then
-   * `success` and the counter's new value `ours`. On failure the response holds the counter.
+   * Sends a commit txn: the commit compares against the base counter value `baseValue` (and
+   * `extra`), then `success` and the counter's new value `ours`. On failure the response holds
+   * the counter. `baseValue` is taken when the commit was checked, not now: the watch may have
+   * moved the counter on since (a staged commit awaits between the two).
    */
-  #sendCommit(success: IRequestOp[], ours: Buffer, extra: ICompare[] = []): Promise<ITxnResponse | 'committed'> {
+  #sendCommit(success: IRequestOp[], ours: Buffer, baseValue: Buffer | undefined, extra: ICompare[] = []): Promise<ITxnResponse | 'committed'> {
     const counterKey = Buffer.from(this.#layout.counterKey);
     return this.#send(
       {
-        compare: [...this.#commitCompares(), ...extra],
+        compare: [...this.#commitCompares(baseValue), ...extra],
         success: [...success, { request_put: { key: counterKey, value: ours } }],
         failure: [{ request_range: { key: counterKey } }],
       },
-      this.#counterValue,
+      baseValue,
       ours,
     );
   }

@@ -97,13 +97,16 @@ void describe('etcd backend: large transactions', { skip }, () => {
     const other = await open({ root });
     after(() => other.close());
     let raced = false;
-    const b = await open({
+    const b: EtcdBackend = await open({
       root,
-      // Between staging and the commit txn, another writer changes a key the txn compares.
+      // Between staging and the commit txn, another writer changes a key the txn compares, and
+      // the writer's own watch has applied that before it sends its commit.
       stagedStepForTest: async (step) => {
         if (step !== 'staged' || raced) return;
         raced = true;
+        const seen = collectBatches(b, 0, 1);
         assert.ok((await other.txn([], [put('/k', 'theirs')])).succeeded);
+        await seen;
       },
     });
     after(() => b.close());
