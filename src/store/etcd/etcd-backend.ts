@@ -548,7 +548,8 @@ export class EtcdBackend implements Backend {
   /** Rolls a committed staged commit forward into the data keys and removes its record. */
   async #finish(p: Pending): Promise<void> {
     await this.#writer.rollForward(p.record, p.entries, p.counter);
-    if (this.#pending === p) this.#pending = undefined;
+    // The watch may have set its own copy (it applied the commit first): the token tells.
+    if (this.#pending?.record.token === p.record.token) this.#pending = undefined;
   }
 
   /**

@@ -158,10 +158,10 @@ export class StagedWriter {
     this.#d.client.leaseClient.leaseRevoke({ ID: s.lease }).catch(() => undefined);
   }
 
-  /** The request size of staging `entries` would be about this many bytes. */
+  /** Bytes of keys and values (and per-op overhead) of `entries`: what `maxTxnBytes` caps. */
   static sizeOf(entries: readonly StagedEntry[]): number {
     let bytes = 0;
-    for (const e of entries) bytes += e.k.length + (e.v?.length ?? 0) + (e.pv?.length ?? 0) + PER_OP_OVERHEAD;
+    for (const e of entries) bytes += Buffer.byteLength(e.k) + Buffer.byteLength(e.v ?? '') + Buffer.byteLength(e.pv ?? '') + PER_OP_OVERHEAD;
     return bytes;
   }
 }
