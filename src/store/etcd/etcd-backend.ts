@@ -96,6 +96,8 @@ export class EtcdBackend implements Backend {
   #staged = new StagedChunks();
   /** The committed staged commit the data keys do not hold yet; every writer finishes it first. */
   #pending: Pending | undefined;
+  /** Our own roll-forward, going on after its commit resolved; the next commit waits for it. */
+  #rolling: Promise<void> | undefined;
   /** Store key → its store revisions, as of `#rev`. */
   #index = new Map<string, KeyRevisions>();
   #rev = 0;
@@ -219,6 +221,7 @@ export class EtcdBackend implements Backend {
     this.#waiters = [];
     for (const w of waiters) w.reject(closedBackendError('etcd'));
     if (follower) this.#cancel(follower);
+    if (this.#rolling) this.#cancels.add(this.#rolling); // its requests fail closed; wait for them
     // The client's watch manager reconnects forever while a watcher is attached, even to a
     // closed client: let every cancel finish first (bounded: a dead etcd never confirms one).
     const timer = { cancel: () => undefined } as { cancel(): void };
@@ -444,6 +447,7 @@ export class EtcdBackend implements Backend {
     for (;;) {
       this.#checkOpen();
       if (this.#reloading) await this.#reloading;
+      if (this.#rolling) await this.#rolling;
       if (this.#pending) {
         // A staged commit not rolled forward yet (ours that failed midway, or another writer's):
         // the data keys must hold it before anything else is written over them.
@@ -540,8 +544,14 @@ export class EtcdBackend implements Backend {
     else if (this.#rev === base) this.#apply({ revision: next, events: payloadEvents(entries, next) }, Number(res.header.revision), ours, { staged: pending });
     this.#maybeCompact(next);
     await this.#stepHook?.('committed');
-    // Committed: readers have it all. If rolling forward fails now, the next writer (or open) does it.
-    await this.#finish(pending).catch(() => undefined);
+    // Committed: readers have it all, so the caller need not wait for the roll-forward. If it
+    // fails, the next writer (or open) does it.
+    const rolling = this.#finish(pending)
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.#rolling === rolling) this.#rolling = undefined;
+      });
+    this.#rolling = rolling;
     return { succeeded: true, revision: next };
   }
 
