@@ -1,3 +1,4 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { IRequestOp } from 'etcd3';
 import { BackendError, type Op, type WatchEvent } from '../backend.ts';
 import { deleteEvent } from './batches.ts';
@@ -70,9 +71,13 @@ export function decodeRecord(raw: Buffer): CommitRecord {
   return r;
 }
 
-/** The payload as chunks of at most `chunkBytes` bytes (a value may span chunks). */
+/**
+ * The payload as chunks of at most `chunkBytes` bytes (a value may span chunks): its JSON,
+ * deflated (level 1: ~2 ms for 1 MB; the JSON of a stack's tasks shrinks ~30x, and staging
+ * bytes are pure overhead to etcd).
+ */
 export function encodePayload(entries: readonly StagedEntry[], chunkBytes: number): Buffer[] {
-  const all = Buffer.from(JSON.stringify(entries));
+  const all = deflateRawSync(Buffer.from(JSON.stringify(entries)), { level: 1 });
   const out: Buffer[] = [];
   for (let at = 0; at < all.length; at += chunkBytes) out.push(all.subarray(at, at + chunkBytes));
   return out;
@@ -86,7 +91,7 @@ export function decodePayload(record: CommitRecord, chunks: ReadonlyMap<number, 
     if (!c) throw new BackendError('internal', `staged commit ${record.token} (store revision ${record.revision}) lacks chunk ${i} of ${record.chunks}`);
     parts.push(c);
   }
-  return JSON.parse(Buffer.concat(parts).toString()) as StagedEntry[];
+  return JSON.parse(inflateRawSync(Buffer.concat(parts)).toString()) as StagedEntry[];
 }
 
 /** The watch events of a staged commit at store revision `revision`. */
