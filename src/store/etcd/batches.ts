@@ -146,3 +146,17 @@ export function oneTxnOps(
   }
   return out;
 }
+
+/** Hands `batch` to a watch subscriber; one that throws hears of it through its `onError`. */
+export function safeCall(sub: { onBatch(b: WatchBatch): void; onError(e: Error): void }, batch: WatchBatch): void {
+  try {
+    sub.onBatch(batch);
+  } catch (err) {
+    // A throwing subscriber is its own bug; it must not stop delivery to the others.
+    try {
+      sub.onError(new BackendError('internal', `watch callback threw: ${String(err)}`, { cause: err }));
+    } catch {
+      // nothing more to do
+    }
+  }
+}

@@ -16,7 +16,7 @@ import {
   type WatchBatch,
   type WatchHandle,
 } from '../backend.ts';
-import { byEtcdRevision, oneTxnOps, ownBatch, toBatch } from './batches.ts';
+import { byEtcdRevision, oneTxnOps, ownBatch, safeCall, toBatch } from './batches.ts';
 import { connect, isCompactedMessage, toBackendError } from './connect.ts';
 import { decodeCounter, encodeCounter, Layout } from './layout.ts';
 import { findEtcdRevision, payloadAt } from './history.ts';
@@ -774,19 +774,6 @@ export class EtcdBackend implements Backend {
 
   #checkOpen(): void {
     if (this.#closed) throw closedBackendError('etcd');
-  }
-}
-
-function safeCall(sub: Sub, batch: WatchBatch): void {
-  try {
-    sub.onBatch(batch);
-  } catch (err) {
-    // A throwing subscriber is its own bug; it must not stop delivery to the others.
-    try {
-      sub.onError(new BackendError('internal', `watch callback threw: ${String(err)}`, { cause: err }));
-    } catch {
-      // nothing more to do
-    }
   }
 }
 

@@ -6,6 +6,8 @@ import { skipUnlessEtcd, startEtcd, type EtcdTestCluster } from '../../testing/e
 import { isBackendError, type Op, type WatchBatch } from '../backend.ts';
 import { Store, type StoreEvent } from '../store.ts';
 import { EtcdBackend, type EtcdBackendOptions } from './etcd-backend.ts';
+import { Layout } from './layout.ts';
+import { decodePayload, encodePayload, packOps, payloadEvents, rollForwardOps, type StagedEntry } from './staged.ts';
 
 const skip = skipUnlessEtcd();
 const put = (key: string, value: string): Op => ({ type: 'put', key, value });
@@ -165,6 +167,28 @@ void describe('etcd backend: large transactions', { skip }, () => {
     assert.equal(store.revision, 2);
   });
 
+  void it('a writer that dies after the commit txn: the next write through another live backend finishes it first', async () => {
+    const root = `/flotilla-test/${randomUUID()}`;
+    const crash = new Error('killed after commit');
+    const live = await Store.open(await open({ root }), { closeBackend: true });
+    after(() => live.close());
+    const dying = await open({ root, stagedStepForTest: (step) => (step === 'committed' ? Promise.reject(crash) : undefined) });
+    const ops = Array.from({ length: 300 }, (_, i) => put(nodeKey(`l${i}`), JSON.stringify(makeNode({ id: `l${i}` }))));
+    const seen = untilRevision(live, 1);
+    await assert.rejects(dying.txn([], ops), (e: unknown) => e === crash);
+    await dying.close();
+    await seen;
+    assert.equal(live.nodes.all().length, 300, 'the live store has it whole from its watch');
+    await live.update((tx) => tx.nodes.delete('l1'));
+    assert.equal(live.revision, 2);
+    assert.deepEqual(await rawOf(root, 'meta/commit'), []);
+    assert.deepEqual(await rawOf(root, 'staged/'), []);
+    const fresh = await Store.open(await open({ root }), { closeBackend: true });
+    after(() => fresh.close());
+    assert.equal(fresh.nodes.all().length, 299);
+    assert.equal(fresh.nodes.get('l1'), undefined);
+  });
+
   void it('a value larger than one etcd request is split into parts; readers and history get it whole', async () => {
     const root = `/flotilla-test/${randomUUID()}`;
     const b = await open({ root });
@@ -196,6 +220,51 @@ void describe('etcd backend: large transactions', { skip }, () => {
     await assert.rejects(b.txn([], ops), (e: unknown) => isBackendError(e) && e.code === 'too_large' && /maxTxnBytes/.test(e.message));
     assert.deepEqual(await b.range(''), { kvs: [], revision: 0 });
     assert.deepEqual(await raw(b, 'staged/'), []);
+  });
+});
+
+void describe('staged commits: payload and roll-forward', () => {
+  const layout = new Layout('/r');
+
+  void it('a payload survives chunking (a value spanning chunks, multi-byte text)', () => {
+    const entries: StagedEntry[] = [
+      { k: '/a', v: 'é'.repeat(5_000), c: 3, pm: 4 },
+      { k: '/b', c: 1, pm: 2, pv: 'old' },
+    ];
+    const chunks = encodePayload(entries, 64);
+    assert.ok(chunks.length > 1);
+    const record = { revision: 5, token: 't', chunks: chunks.length };
+    assert.deepEqual(decodePayload(record, new Map(chunks.map((c, i) => [i, c]))), entries);
+    assert.throws(() => decodePayload(record, new Map([[0, chunks[0]!]])), (e: unknown) => isBackendError(e) && e.code === 'internal');
+  });
+
+  void it('events carry the base revisions; roll-forward writes envelopes, parts, and drops old parts', () => {
+    const entries: StagedEntry[] = [
+      { k: '/new', v: 'n' },
+      { k: '/big', v: 'abcdefghij', n: 3, c: 1, pm: 2, pn: 5 },
+      { k: '/gone', c: 1, pm: 1, pv: 'was', pn: 2 },
+    ];
+    assert.deepEqual(payloadEvents(entries, 7), [
+      { type: 'put', key: '/new', value: 'n', createRevision: 7, modRevision: 7 },
+      { type: 'put', key: '/big', value: 'abcdefghij', createRevision: 1, modRevision: 7, prevModRevision: 2 },
+      { type: 'delete', key: '/gone', prevValue: 'was', createRevision: 1, modRevision: 7, prevModRevision: 1 },
+    ]);
+    const ops = rollForwardOps(layout, entries, 7).map(({ op }) =>
+      op.request_put ? `put ${op.request_put.key!.toString()}=${op.request_put.value!.toString()}` : `del ${op.request_delete_range!.key!.toString()}`,
+    );
+    assert.deepEqual(ops, [
+      'put /r/data/new=7:7:n',
+      'put /r/parts/big#0=abcd',
+      'put /r/parts/big#1=efgh',
+      'put /r/parts/big#2=ij',
+      'put /r/data/big=1:7*3:',
+      'del /r/parts/big#3',
+      'del /r/parts/big#4',
+      'del /r/data/gone',
+      'del /r/parts/gone#0',
+      'del /r/parts/gone#1',
+    ]);
+    assert.deepEqual(packOps(rollForwardOps(layout, entries, 7), 4, 1 << 20).map((g) => g.length), [4, 4, 2]);
   });
 });
 
