@@ -302,7 +302,9 @@ export class EtcdBackend implements Backend {
       .startRevision(String(etcdRevision))
       .withPreviousKV()
       .watcher();
-    w.on('data', (res) => this.#onFollowed(res));
+    w.on('data', (res) => {
+      if (this.#follower === w) this.#onFollowed(res); // not a watcher given up (reload, suspend)
+    });
     w.on('error', () => {
       if (this.#closed || this.#follower !== w) return;
       this.#follower = undefined;
@@ -317,8 +319,8 @@ export class EtcdBackend implements Backend {
     for (const group of byEtcdRevision(res.events)) {
       let commit: ReturnType<typeof toBatch>;
       let staged: Pending | undefined;
+      let record: CommitRecord | undefined;
       try {
-        let record: CommitRecord | undefined;
         for (const ev of group.events) {
           const key = ev.kv.key.toString();
           if (this.#staged.take(this.#layout, key, ev.type, ev.kv.value)) continue;
@@ -328,14 +330,21 @@ export class EtcdBackend implements Backend {
           else if (ev.prev_kv && this.#pending?.record.token === decodeRecord(ev.prev_kv.value).token) this.#pending = undefined; // finalized
         }
         commit = toBatch(this.#layout, group.events);
-        if (commit && record && commit.batch.revision > this.#rev) {
-          const entries = this.#staged.payload(record);
-          staged = { record, entries, counter: commit.counter };
-          commit = { ...commit, batch: { revision: commit.batch.revision, events: payloadEvents(entries, commit.batch.revision) } };
-        }
       } catch (err) {
         this.#failAll(err as Error);
         return;
+      }
+      if (commit && record && commit.batch.revision > this.#rev) {
+        let entries: StagedEntry[];
+        try {
+          entries = this.#staged.payload(record);
+        } catch {
+          // A chunk never seen (cannot happen while the watch is continuous): a snapshot resolves it.
+          this.#restartFromEtcd();
+          return;
+        }
+        staged = { record, entries, counter: commit.counter };
+        commit = { ...commit, batch: { revision: commit.batch.revision, events: payloadEvents(entries, commit.batch.revision) } };
       }
       if (commit) this.#apply(commit.batch, group.etcdRevision, commit.counter, staged ? { staged } : {});
     }
@@ -380,9 +389,7 @@ export class EtcdBackend implements Backend {
     if (batch.revision <= this.#rev) return; // already applied (our own commit, seen again)
     if (batch.revision !== this.#rev + 1 && extra.reloaded !== true) {
       // A hole means the prefix was rewritten behind our back: start over from etcd.
-      if (this.#follower) this.#cancel(this.#follower);
-      this.#follower = undefined;
-      this.#reloading ??= this.#reload().finally(() => (this.#reloading = undefined));
+      this.#restartFromEtcd();
       return;
     }
     const parts = extra.parts ?? (extra.staged ? new Map(extra.staged.entries.map((e) => [e.k, e.n ?? 0])) : undefined);
@@ -407,6 +414,13 @@ export class EtcdBackend implements Backend {
       }
       this.#waiters = still;
     }
+  }
+
+  /** Stops following and reloads from a snapshot, then follows on from it. */
+  #restartFromEtcd(): void {
+    if (this.#follower) this.#cancel(this.#follower);
+    this.#follower = undefined;
+    this.#reloading ??= this.#reload().finally(() => (this.#reloading = undefined));
   }
 
   #remember(revision: number, etcdRevision: number): void {
