@@ -189,6 +189,37 @@ void describe('etcd backend: large transactions', { skip }, () => {
     assert.equal(fresh.nodes.get('l1'), undefined);
   });
 
+  void it('a writer stopped at any point of a staged commit leaves all of it or nothing, and the next open cleans up', async () => {
+    // The writer's backend is closed after each delay: it sends nothing more from that point,
+    // as a killed process (a request already sent still lands).
+    for (const delayMs of [0, 2, 5, 10, 20, 40, 80, 160, 320]) {
+      const root = `/flotilla-test/${randomUUID()}`;
+      const writer = await open({ root, stagingLeaseSeconds: 1 });
+      const ops = Array.from({ length: 400 }, (_, i) => put(nodeKey(`s${i}`), JSON.stringify(makeNode({ id: `s${i}` }))));
+      const outcome = writer.txn([], ops).then(
+        (r) => (r.succeeded ? 'committed' : 'refused'),
+        (e: unknown) => (isBackendError(e) && e.code === 'closed' ? 'stopped' : Promise.reject(e)),
+      );
+      await new Promise((r) => setTimeout(r, delayMs));
+      await writer.close();
+      const told = await outcome;
+      const store = await Store.open(await open({ root }), { closeBackend: true });
+      const n = store.nodes.all().length;
+      assert.ok(n === 0 || n === 400, `stopped after ${delayMs} ms: ${n} of 400 objects visible`);
+      assert.equal(store.revision, n === 0 ? 0 : 1);
+      if (told === 'committed') assert.equal(n, 400, `stopped after ${delayMs} ms: committed but not visible`);
+      assert.deepEqual(await rawOf(root, 'meta/commit'), [], 'a committed record is rolled forward on open');
+      await store.update((tx) => tx.nodes.create(makeNode({ id: 'after' })));
+      assert.equal(store.nodes.all().length, n + 1);
+      await store.close();
+      // Whatever staging was left is garbage once its lease expires, and the next open removes it.
+      await until(async () => (await rawOf(root, 'staged/')).every((k) => /\/staged\/[0-9a-f]+\/\d+$/.test(k)), 'leases expire');
+      const last = await open({ root });
+      assert.deepEqual(await rawOf(root, 'staged/'), [], `stopped after ${delayMs} ms: staging left behind`);
+      await last.close();
+    }
+  });
+
   void it('a value larger than one etcd request is split into parts; readers and history get it whole', async () => {
     const root = `/flotilla-test/${randomUUID()}`;
     const b = await open({ root });
