@@ -17,7 +17,7 @@ import {
   type WatchHandle,
 } from '../backend.ts';
 import { byEtcdRevision, oneTxnOps, ownBatch, safeCall, toBatch } from './batches.ts';
-import { connect, isCompactedMessage, toBackendError } from './connect.ts';
+import { connect, isCompactedMessage, retryUnavailable, toBackendError, triesFor } from './connect.ts';
 import { decodeCounter, encodeCounter, Layout } from './layout.ts';
 import { findEtcdRevision, payloadAt } from './history.ts';
 import type { EtcdBackendOptions } from './options.ts';
@@ -272,16 +272,7 @@ export class EtcdBackend implements Backend {
    * A read is safe to repeat: one that found a member down is sent again (to another one).
    */
   async #snapshot(prefix: string): Promise<Snapshot> {
-    const maxTries = this.#maxTries();
-    const read = async <T>(fn: () => Promise<T>): Promise<T> => {
-      for (let tries = 1; ; tries++) {
-        try {
-          return await this.#call(fn);
-        } catch (err) {
-          if (!(isBackendError(err) && err.code === 'unavailable' && tries < maxTries)) throw err;
-        }
-      }
-    };
+    const read = <T>(fn: () => Promise<T>): Promise<T> => retryUnavailable(() => this.#call(fn), triesFor(this.#endpoints));
     const snap = await readSnapshot(this.#client, this.#layout, prefix, read);
     this.#remember(snap.revision, snap.etcdRevision);
     return snap;
@@ -546,10 +537,14 @@ export class EtcdBackend implements Backend {
       ours,
       baseValue,
       [{ key: staging.header, target: 'Version', result: 'Greater', version: 0 }],
+      [{ request_range: { key: staging.header, count_only: true } }],
     );
     if (res !== 'committed' && !res.succeeded) {
       await this.#writer.abandon(staging).catch(() => undefined);
-      await this.#lostRace(res, base, true);
+      // The counter moved (another commit: wait for it, check again), or the staging expired
+      // (stage again); any other compare that failed is the caller's to hear.
+      const expired = Number(res.responses[1]?.response_range.count ?? 0) === 0;
+      await this.#lostRace(res, base, expired);
       return 'again';
     }
     this.#writer.release(staging);
@@ -578,7 +573,9 @@ export class EtcdBackend implements Backend {
 
   /**
    * A commit txn failed on its compares: another writer committed first (wait for the watch to
-   * bring its changes). `mayHold`: the counter may still hold (a staged commit whose staging expired).
+   * bring its changes). `mayHold`: the counter may still hold (a staged commit whose staging
+   * expired); otherwise a counter that still holds means it was rewritten (or, once more
+   * compares join `#commitCompares`, that one of those failed: tell it here).
    */
   async #lostRace(res: ITxnResponse, base: number, mayHold = false): Promise<void> {
     const current = decodeCounter(res.responses[0]?.response_range.kvs[0]?.value);
@@ -607,16 +604,22 @@ export class EtcdBackend implements Backend {
   /**
    * Sends a commit txn: the commit compares against the base counter value `baseValue` (and
    * `extra`), then `success` and the counter's new value `ours`. On failure the response holds
-   * the counter. `baseValue` is taken when the commit was checked, not now: the watch may have
+   * the counter, then what `extraFailure` reads. `baseValue` is taken when the commit was checked, not now: the watch may have
    * moved the counter on since (a staged commit awaits between the two).
    */
-  #sendCommit(success: IRequestOp[], ours: Buffer, baseValue: Buffer | undefined, extra: ICompare[] = []): Promise<ITxnResponse | 'committed'> {
+  #sendCommit(
+    success: IRequestOp[],
+    ours: Buffer,
+    baseValue: Buffer | undefined,
+    extra: ICompare[] = [],
+    extraFailure: IRequestOp[] = [],
+  ): Promise<ITxnResponse | 'committed'> {
     const counterKey = Buffer.from(this.#layout.counterKey);
     return this.#send(
       {
         compare: [...this.#commitCompares(baseValue), ...extra],
         success: [...success, { request_put: { key: counterKey, value: ours } }],
-        failure: [{ request_range: { key: counterKey } }],
+        failure: [{ request_range: { key: counterKey } }, ...extraFailure],
       },
       baseValue,
       ours,
@@ -639,7 +642,7 @@ export class EtcdBackend implements Backend {
    * anything else: report `unavailable` and let the watch tell.
    */
   async #send(req: Parameters<Etcd3['kv']['txn']>[0], baseValue: Buffer | undefined, ours: Buffer): Promise<ITxnResponse | 'committed'> {
-    const maxTries = this.#maxTries();
+    const maxTries = triesFor(this.#endpoints);
     let tries = 0;
     const unavailable = (e: unknown): boolean => isBackendError(e) && e.code === 'unavailable' && ++tries < maxTries;
     for (;;) {
@@ -663,11 +666,6 @@ export class EtcdBackend implements Backend {
       const unchanged = baseValue === undefined ? now === undefined : now?.equals(baseValue) === true;
       if (!unchanged) throw lost;
     }
-  }
-
-  /** Tries of a request before `unavailable`: enough to get past a dead member picked at random until its circuit opens (3 failures). */
-  #maxTries(): number {
-    return this.#endpoints.length === 1 ? 2 : 3 * this.#endpoints.length + 1;
   }
 
   /** The store revision in etcd now. */

@@ -122,6 +122,26 @@ void describe('etcd backend: large transactions', { skip }, () => {
     assert.deepEqual(await raw(b, 'staged/'), []);
   });
 
+  void it('a staging whose lease expired before its commit is staged again, and commits once', async () => {
+    const root = `/flotilla-test/${randomUUID()}`;
+    let stagings = 0;
+    const b = await open({
+      root,
+      stagingLeaseSeconds: 1,
+      // The first time, stall until the staging's header is gone with its lease.
+      stagedStepForTest: async (step) => {
+        if (step !== 'staged' || ++stagings > 1) return;
+        await until(async () => (await rawOf(root, 'staged/')).every((k) => /\/staged\/[0-9a-f]+\/\d+$/.test(k)), 'the lease expires');
+      },
+    });
+    after(() => b.close());
+    const ops = Array.from({ length: 200 }, (_, i) => put(`/e/${i}`, 'v'));
+    assert.deepEqual(await b.txn([], ops), { succeeded: true, revision: 1 });
+    assert.equal(stagings, 2);
+    assert.equal((await b.range('/e/')).kvs.length, 200);
+    await until(async () => (await rawOf(root, 'staged/')).length === 0, 'the stagings are removed');
+  });
+
   void it('a writer that dies between staging and commit leaves nothing visible; its staging is cleaned', async () => {
     const root = `/flotilla-test/${randomUUID()}`;
     const crash = new Error('killed while staging');
