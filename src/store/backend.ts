@@ -63,7 +63,11 @@ export interface WatchHandle {
   close(): void;
 }
 
-/** What one txn may hold, for backends that limit it (etcd). */
+/**
+ * What one txn holds cheaply, for backends that limit it (etcd: one etcd txn). A larger txn
+ * may still commit (etcd stages it, atomically, at more cost) or fail `too_large` past the
+ * backend's own cap; `Store.batch` cuts its chunks to these limits.
+ */
 export interface BackendLimits {
   /** Ops (puts and deletes) in one txn. */
   readonly maxOps: number;
@@ -74,7 +78,7 @@ export interface BackendLimits {
 export interface Backend {
   /** `sqlite`, `etcd`. */
   readonly name: string;
-  /** Absent: no limit the store needs to know of. A txn over them fails `too_large`. */
+  /** Absent: no limit the store needs to know of. */
   readonly limits?: BackendLimits;
   /** Every key starting with `prefix`, in key order, and the revision they were read at. */
   range(prefix: string): Promise<{ kvs: KeyValue[]; revision: number }>;
@@ -97,7 +101,7 @@ export interface Backend {
  * `unavailable`: the backend cannot be reached (etcd down or cut off; the message starts with
  * "store unavailable:"), nothing was written, or — for a txn in flight — the outcome is
  * unknown and the store's watch will tell. `too_large`: one txn exceeds what the backend
- * commits at once (`Backend.limits`); nothing was written. `invalid`: bad backend options.
+ * commits at once (etcd: `maxTxnBytes`); nothing was written. `invalid`: bad backend options.
  */
 export type BackendErrorCode = 'compacted' | 'closed' | 'unavailable' | 'too_large' | 'invalid' | 'internal';
 

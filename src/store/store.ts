@@ -219,7 +219,8 @@ export class Store {
     const errors: BatchResult['errors'] = [];
     let committed = 0;
     let i = 0;
-    // A backend with limits (etcd) commits fewer objects at once; an object may write two keys.
+    // A backend with limits (etcd) commits fewer objects at once cheaply (one etcd txn; more are
+    // staged, atomically but at twice the writes); an object may write two keys.
     const limits = this.#backend.limits;
     const chunkSize = limits ? Math.max(1, Math.min(this.#opts.batchChunkSize, Math.floor(limits.maxOps / 2))) : this.#opts.batchChunkSize;
     while (i < queued.length) {
@@ -243,7 +244,7 @@ export class Store {
       try {
         r = plan.ops.length === 0 ? undefined : await this.#commit(plan);
       } catch (err) {
-        // Too big for one backend txn (large values): commit callback by callback below.
+        // Over what the backend commits at once at all (its cap): commit callback by callback below.
         if (!(isBackendError(err) && err.code === 'too_large' && ran.length > 1)) throw err;
       }
       if (r?.succeeded === true || (r === undefined && plan.ops.length === 0)) {

@@ -1,6 +1,6 @@
-import type { IEvent, IKeyValue } from 'etcd3';
-import { BackendError, type WatchBatch, type WatchEvent } from '../backend.ts';
-import { decodeCounter, decodeEnvelope, type Layout } from './layout.ts';
+import type { IEvent, IKeyValue, IRequestOp } from 'etcd3';
+import { BackendError, type BackendLimits, type Op, type WatchBatch, type WatchEvent } from '../backend.ts';
+import { decodeCounter, decodeEnvelope, encodeEnvelope, PER_OP_OVERHEAD, type Layout } from './layout.ts';
 
 /**
  * Splits the events of one etcd watch response into the groups of each etcd revision (the
@@ -84,5 +84,79 @@ export function envelopeOf(kv: IKeyValue): ReturnType<typeof decodeEnvelope> {
     return decodeEnvelope(kv.value);
   } catch (err) {
     throw new BackendError('internal', `etcd key ${kv.key.toString()}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * The watch batch of a commit made as one etcd txn, from what it wrote, the keys' store
+ * revisions before it (`index`) and the deleted values etcd returned for its deletes.
+ */
+export function ownBatch(
+  ops: readonly Op[],
+  index: ReadonlyMap<string, { readonly c: number; readonly m: number }>,
+  deletes: ReadonlyArray<{ prev_kvs: Array<{ value: Buffer; key: Buffer }> } | undefined>,
+  revision: number,
+): WatchBatch {
+  const events = ops.map((op, i): WatchEvent => {
+    const old = index.get(op.key);
+    if (op.type === 'put') {
+      return {
+        type: 'put',
+        key: op.key,
+        value: op.value,
+        createRevision: old?.c ?? revision,
+        modRevision: revision,
+        ...(old ? { prevModRevision: old.m } : {}),
+      };
+    }
+    const prev = deletes[i]?.prev_kvs[0];
+    return deleteEvent(op.key, revision, prev ? envelopeOf(prev as IKeyValue) : undefined);
+  });
+  return { revision, events };
+}
+
+/**
+ * The etcd ops of a commit at store revision `revision` made as one etcd txn, or undefined
+ * when it must be staged: it does not fit `limits`, or it writes a key whose value is split
+ * (`index` entries with `n`: its parts must go, and history needs its value).
+ */
+export function oneTxnOps(
+  layout: Layout,
+  ops: readonly Op[],
+  index: ReadonlyMap<string, { readonly c: number; readonly n?: number }>,
+  revision: number,
+  limits: BackendLimits,
+): IRequestOp[] | undefined {
+  if (ops.length > limits.maxOps) return undefined;
+  const out: IRequestOp[] = [];
+  let bytes = 0;
+  for (const op of ops) {
+    const key = layout.dataKey(op.key);
+    const old = index.get(op.key);
+    if (old?.n !== undefined) return undefined;
+    if (op.type === 'delete') {
+      out.push({ request_delete_range: { key, prev_kv: true } });
+      bytes += key.length + PER_OP_OVERHEAD;
+      continue;
+    }
+    const value = encodeEnvelope(old?.c ?? revision, revision, op.value);
+    out.push({ request_put: { key, value } });
+    bytes += key.length + value.length + PER_OP_OVERHEAD;
+    if (bytes > limits.maxBytes) return undefined;
+  }
+  return out;
+}
+
+/** Hands `batch` to a watch subscriber; one that throws hears of it through its `onError`. */
+export function safeCall(sub: { onBatch(b: WatchBatch): void; onError(e: Error): void }, batch: WatchBatch): void {
+  try {
+    sub.onBatch(batch);
+  } catch (err) {
+    // A throwing subscriber is its own bug; it must not stop delivery to the others.
+    try {
+      sub.onError(new BackendError('internal', `watch callback threw: ${String(err)}`, { cause: err }));
+    } catch {
+      // nothing more to do
+    }
   }
 }

@@ -103,3 +103,27 @@ export function toBackendError(err: unknown, endpoints: readonly string[]): Back
   }
   return new BackendError('internal', `etcd failed: ${e.message}`, { cause: e });
 }
+
+/** etcd reports compaction only in the message ("mvcc: required revision has been compacted"). */
+export function isCompactedMessage(err: unknown): boolean {
+  return err instanceof Error && /required revision has been compacted/.test(err.message);
+}
+
+/**
+ * Tries of a request before it is reported `unavailable`: enough to get past a dead member the
+ * client picks at random until its circuit opens (3 failures).
+ */
+export function triesFor(endpoints: readonly string[]): number {
+  return endpoints.length === 1 ? 2 : 3 * endpoints.length + 1;
+}
+
+/** Runs `fn` (a request safe to repeat: a read) up to `tries` times while it fails `unavailable`. */
+export async function retryUnavailable<T>(fn: () => Promise<T>, tries: number): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof BackendError && err.code === 'unavailable' && n < tries)) throw err;
+    }
+  }
+}

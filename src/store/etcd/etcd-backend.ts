@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Etcd3, IRequestOp, ITxnResponse, IWatchResponse, Watcher } from 'etcd3';
+import type { Etcd3, ICompare, IRequestOp, ITxnResponse, IWatchResponse, Watcher } from 'etcd3';
 import { systemClock, type Clock } from '../../lib/clock.ts';
 import {
   BackendError,
@@ -14,34 +14,32 @@ import {
   type Op,
   type TxnResult,
   type WatchBatch,
-  type WatchEvent,
   type WatchHandle,
 } from '../backend.ts';
-import { byEtcdRevision, deleteEvent, envelopeOf, toBatch } from './batches.ts';
-import { connect, toBackendError, type EtcdConnection } from './connect.ts';
-import { decodeCounter, encodeCounter, encodeEnvelope, Layout, prefixEnd } from './layout.ts';
+import { byEtcdRevision, oneTxnOps, ownBatch, safeCall, toBatch } from './batches.ts';
+import { connect, isCompactedMessage, retryUnavailable, toBackendError, triesFor } from './connect.ts';
+import { decodeCounter, encodeCounter, Layout } from './layout.ts';
+import { findEtcdRevision, payloadAt } from './history.ts';
+import type { EtcdBackendOptions } from './options.ts';
+import { differences, readSnapshot, type Snapshot } from './snapshot.ts';
+import { decodeRecord, encodeRecord, payloadEvents, StagedChunks, stagedEntries, type CommitRecord, type StagedEntry } from './staged.ts';
+import { StagedWriter } from './staged-writer.ts';
 
-/** Options of `EtcdBackend.open`. */
-export interface EtcdBackendOptions extends EtcdConnection {
-  /** Every key of the store lives under it. Default `/flotilla`. */
-  readonly root?: string;
-  /** etcd's `--max-txn-ops` (default 128 in etcd 3.4): one op is the revision counter's. */
-  readonly maxTxnOps?: number;
-  /** etcd's `--max-request-bytes` (default 1.5 MiB). */
-  readonly maxRequestBytes?: number;
-  /**
-   * History kept: every `historyRevisions / 10` of its own commits, the backend compacts etcd
-   * to `historyRevisions` behind (etcd-wide; 0: never, leave it to etcd's
-   * `--auto-compaction-*`). Default 10,000, as the SQLite backend keeps.
-   */
-  readonly historyRevisions?: number;
-  /** Timers (how long a txn waits for the watch to catch up). Default: the system clock. */
-  readonly clock?: Clock;
-}
+export type { EtcdBackendOptions } from './options.ts';
 
 interface KeyRevisions {
   readonly c: number;
   readonly m: number;
+  /** Parts of a split value (absent: inline). */
+  readonly n?: number;
+}
+
+/** A staged commit the data keys do not hold yet (see `staged.ts`). */
+interface Pending {
+  readonly record: CommitRecord;
+  readonly entries: readonly StagedEntry[];
+  /** The counter's value it committed with. */
+  readonly counter: Buffer;
 }
 
 interface Sub {
@@ -52,6 +50,8 @@ interface Sub {
   /** Catching up from etcd's history; live batches are not delivered meanwhile. */
   replaying: boolean;
   replay: Watcher | undefined;
+  /** Replayed responses in order (a staged commit's payload is read from etcd's history). */
+  queue: Promise<void>;
   closed: boolean;
 }
 
@@ -61,8 +61,7 @@ interface Waiter {
   readonly reject: (e: Error) => void;
 }
 
-/** Bytes a txn request spends besides its keys and values (a generous guess, measured ~10). */
-const PER_OP_OVERHEAD = 32;
+/** Bytes a txn request spends besides its keys and values. */
 const PER_TXN_OVERHEAD = 4_096;
 /** Store revision → etcd revision pairs kept for `watch` and `compact` (older ones are searched). */
 const REVISION_MAP_SIZE = 10_000;
@@ -75,8 +74,8 @@ const REVISION_MAP_SIZE = 10_000;
  * nothing under the prefix changed since the applied revision, the store's compares are checked
  * against the in-memory key index (the `failed` compare is exact), and a lost race on the
  * counter waits for the watch to catch up and checks again. Values carry their store revisions
- * in an envelope. A txn must fit one etcd txn (`limits`), else it fails `too_large` with
- * nothing written.
+ * in an envelope. A txn that fits one etcd txn (`limits`) is one etcd txn; a larger one (up to
+ * `maxTxnBytes`) is staged and committed by one small txn (`staged.ts`).
  */
 export class EtcdBackend implements Backend {
   readonly name = 'etcd';
@@ -88,6 +87,17 @@ export class EtcdBackend implements Backend {
   readonly #timeoutMs: number;
   readonly #maxRequestBytes: number;
   readonly #history: number;
+  readonly #maxTxnBytes: number;
+  /** Values larger than this are split into parts in the data keys. */
+  readonly #partBytes: number;
+  readonly #writer: StagedWriter;
+  readonly #stepHook: EtcdBackendOptions['stagedStepForTest'];
+  /** Staged chunks seen (snapshot, then watch): where a followed commit record's payload is. */
+  #staged = new StagedChunks();
+  /** The committed staged commit the data keys do not hold yet; every writer finishes it first. */
+  #pending: Pending | undefined;
+  /** Our own roll-forward, going on after its commit resolved; the next commit waits for it. */
+  #rolling: Promise<void> | undefined;
   /** Store key → its store revisions, as of `#rev`. */
   #index = new Map<string, KeyRevisions>();
   #rev = 0;
@@ -112,6 +122,9 @@ export class EtcdBackend implements Backend {
     const b = new EtcdBackend(options);
     try {
       await b.#load();
+      // What a writer that died midway left: finish its commit, drop its staging (best effort:
+      // the next writer does it otherwise).
+      await b.#tidy().catch(() => undefined);
     } catch (err) {
       await b.close();
       throw err;
@@ -128,7 +141,18 @@ export class EtcdBackend implements Backend {
     this.#history = o.historyRevisions ?? 10_000;
     const maxOps = (o.maxTxnOps ?? 128) - 1;
     this.limits = { maxOps, maxBytes: this.#maxRequestBytes - PER_TXN_OVERHEAD };
+    this.#maxTxnBytes = o.maxTxnBytes ?? 64 * 1024 * 1024;
+    this.#partBytes = Math.floor(this.limits.maxBytes / 2);
+    this.#stepHook = o.stagedStepForTest;
     this.#client = connect(o);
+    this.#writer = new StagedWriter({
+      client: this.#client,
+      layout: this.#layout,
+      maxOps,
+      maxBytes: this.limits.maxBytes,
+      leaseSeconds: o.stagingLeaseSeconds ?? 60,
+      call: (fn) => this.#call(fn),
+    });
   }
 
   /** The root prefix in etcd. */
@@ -155,7 +179,7 @@ export class EtcdBackend implements Backend {
   }
 
   watch(fromRevision: number, onBatch: (b: WatchBatch) => void, onError: (e: Error) => void): WatchHandle {
-    const sub: Sub = { next: fromRevision + 1, onBatch, onError, replaying: false, replay: undefined, closed: false };
+    const sub: Sub = { next: fromRevision + 1, onBatch, onError, replaying: false, replay: undefined, queue: Promise.resolve(), closed: false };
     const handle = { close: () => this.#closeSub(sub) };
     if (refuseWatch('etcd', this.#closed, fromRevision, this.#compacted, onError)) return handle;
     this.#subs.add(sub);
@@ -197,6 +221,7 @@ export class EtcdBackend implements Backend {
     this.#waiters = [];
     for (const w of waiters) w.reject(closedBackendError('etcd'));
     if (follower) this.#cancel(follower);
+    if (this.#rolling) this.#cancels.add(this.#rolling); // its requests fail closed; wait for them
     // The client's watch manager reconnects forever while a watcher is attached, even to a
     // closed client: let every cancel finish first (bounded: a dead etcd never confirms one).
     const timer = { cancel: () => undefined } as { cancel(): void };
@@ -232,37 +257,32 @@ export class EtcdBackend implements Backend {
 
   async #load(): Promise<void> {
     const snap = await this.#snapshot('');
-    this.#index = new Map(snap.kvs.map((kv) => [kv.key, { c: kv.createRevision, m: kv.modRevision }]));
+    this.#index = new Map(snap.kvs.map((kv) => [kv.key, revisionsOf(kv, snap.parts.get(kv.key))]));
     this.#rev = snap.revision;
     this.#counterValue = snap.counter;
     this.#etcdRev = snap.etcdRevision;
     this.#compacted = snap.compacted;
+    this.#staged = snap.chunks;
+    this.#pending = snap.pending && snap.counter ? { ...snap.pending, counter: snap.counter } : undefined;
     this.#follow(snap.etcdRevision + 1);
   }
 
-  /** Every data key under `prefix`, the counter and the compaction mark, at one etcd revision. */
-  async #snapshot(
-    prefix: string,
-  ): Promise<{ kvs: KeyValue[]; revision: number; counter: Buffer | undefined; compacted: number; etcdRevision: number }> {
-    const key = this.#layout.dataKey(prefix);
-    const res = await this.#call(() =>
-      this.#client.kv.txn({
-        success: [
-          { request_range: { key, range_end: prefixEnd(key) } },
-          { request_range: { key: Buffer.from(this.#layout.counterKey) } },
-          { request_range: { key: Buffer.from(this.#layout.compactedKey) } },
-        ],
-      }),
-    );
-    const [data, counter, compacted] = res.responses.map((r) => r.response_range.kvs);
-    const kvs = (data ?? []).map((kv): KeyValue => {
-      const env = envelopeOf(kv);
-      return { key: this.#layout.storeKey(kv.key)!, value: env.value, createRevision: env.createRevision, modRevision: env.modRevision };
-    });
-    const revision = decodeCounter(counter?.[0]?.value);
-    const etcdRevision = Number(res.header.revision);
-    this.#remember(revision, etcdRevision);
-    return { kvs, revision, counter: counter?.[0]?.value, compacted: decodeCounter(compacted?.[0]?.value), etcdRevision };
+  /**
+   * Every store key under `prefix` and what goes with it, at one etcd revision (`snapshot.ts`).
+   * A read is safe to repeat: one that found a member down is sent again (to another one).
+   */
+  async #snapshot(prefix: string): Promise<Snapshot> {
+    const read = <T>(fn: () => Promise<T>): Promise<T> => retryUnavailable(() => this.#call(fn), triesFor(this.#endpoints));
+    const snap = await readSnapshot(this.#client, this.#layout, prefix, read);
+    this.#remember(snap.revision, snap.etcdRevision);
+    return snap;
+  }
+
+  /** Finishes a staged commit left unfinished and drops stagings whose writer died. */
+  async #tidy(): Promise<void> {
+    if (this.#pending) await this.#finish(this.#pending);
+    const orphans = this.#staged.orphans(this.#pending?.record.token);
+    if (orphans.length > 0) await this.#writer.discard(orphans);
   }
 
   /** Follows every change under the root from `etcdRevision` on, keeping the index current. */
@@ -273,7 +293,9 @@ export class EtcdBackend implements Backend {
       .startRevision(String(etcdRevision))
       .withPreviousKV()
       .watcher();
-    w.on('data', (res) => this.#onFollowed(res));
+    w.on('data', (res) => {
+      if (this.#follower === w) this.#onFollowed(res); // not a watcher given up (reload, suspend)
+    });
     w.on('error', () => {
       if (this.#closed || this.#follower !== w) return;
       this.#follower = undefined;
@@ -287,18 +309,35 @@ export class EtcdBackend implements Backend {
     if (this.#closed) return;
     for (const group of byEtcdRevision(res.events)) {
       let commit: ReturnType<typeof toBatch>;
+      let staged: Pending | undefined;
+      let record: CommitRecord | undefined;
       try {
+        for (const ev of group.events) {
+          const key = ev.kv.key.toString();
+          if (this.#staged.take(this.#layout, key, ev.type, ev.kv.value)) continue;
+          if (key === this.#layout.compactedKey && ev.type === 'Put') this.#compacted = Math.max(this.#compacted, decodeCounter(ev.kv.value));
+          if (key !== this.#layout.commitKey) continue;
+          if (ev.type === 'Put') record = decodeRecord(ev.kv.value);
+          else if (ev.prev_kv && this.#pending?.record.token === decodeRecord(ev.prev_kv.value).token) this.#pending = undefined; // finalized
+        }
         commit = toBatch(this.#layout, group.events);
       } catch (err) {
         this.#failAll(err as Error);
         return;
       }
-      for (const ev of group.events) {
-        if (ev.kv.key.toString() === this.#layout.compactedKey && ev.type === 'Put') {
-          this.#compacted = Math.max(this.#compacted, decodeCounter(ev.kv.value));
+      if (commit && record && commit.batch.revision > this.#rev) {
+        let entries: StagedEntry[];
+        try {
+          entries = this.#staged.payload(record);
+        } catch {
+          // A chunk never seen (cannot happen while the watch is continuous): a snapshot resolves it.
+          this.#restartFromEtcd();
+          return;
         }
+        staged = { record, entries, counter: commit.counter };
+        commit = { ...commit, batch: { revision: commit.batch.revision, events: payloadEvents(entries, commit.batch.revision) } };
       }
-      if (commit) this.#apply(commit.batch, group.etcdRevision, commit.counter);
+      if (commit) this.#apply(commit.batch, group.etcdRevision, commit.counter, staged ? { staged } : {});
     }
   }
 
@@ -312,26 +351,11 @@ export class EtcdBackend implements Backend {
       if (this.#closed) return;
       try {
         const snap = await this.#snapshot('');
-        const events: WatchEvent[] = [];
-        const seen = new Set<string>();
-        for (const kv of snap.kvs) {
-          seen.add(kv.key);
-          const old = this.#index.get(kv.key);
-          if (old && old.m === kv.modRevision) continue;
-          events.push({
-            type: 'put',
-            key: kv.key,
-            value: kv.value,
-            createRevision: kv.createRevision,
-            modRevision: kv.modRevision,
-            ...(old ? { prevModRevision: old.m } : {}),
-          });
-        }
-        for (const [key, old] of this.#index) {
-          if (!seen.has(key)) events.push({ ...deleteEvent(key, snap.revision, undefined), createRevision: old.c, prevModRevision: old.m });
-        }
+        const events = differences(this.#index, snap);
         this.#compacted = Math.max(this.#compacted, snap.compacted);
-        if (snap.revision > this.#rev) this.#apply({ revision: snap.revision, events }, snap.etcdRevision, snap.counter, true);
+        this.#staged = snap.chunks;
+        if (snap.revision > this.#rev) this.#apply({ revision: snap.revision, events }, snap.etcdRevision, snap.counter, { reloaded: true, parts: snap.parts });
+        this.#pending = snap.pending && snap.counter ? { ...snap.pending, counter: snap.counter } : undefined;
         this.#follow(snap.etcdRevision + 1);
         return;
       } catch {
@@ -342,21 +366,29 @@ export class EtcdBackend implements Backend {
     }
   }
 
-  /** Applies one store commit to the index and tells live subscribers and waiters. */
-  #apply(batch: WatchBatch, etcdRevision: number, counter: Buffer | undefined, reloaded = false): void {
+  /**
+   * Applies one store commit to the index and tells live subscribers and waiters. `staged`: the
+   * commit is a staged one (pending until rolled forward); `parts`: split values (a reload).
+   */
+  #apply(
+    batch: WatchBatch,
+    etcdRevision: number,
+    counter: Buffer | undefined,
+    extra: { reloaded?: boolean; parts?: ReadonlyMap<string, number>; staged?: Pending } = {},
+  ): void {
     this.#remember(batch.revision, etcdRevision);
     if (batch.revision <= this.#rev) return; // already applied (our own commit, seen again)
-    if (batch.revision !== this.#rev + 1 && !reloaded) {
+    if (batch.revision !== this.#rev + 1 && extra.reloaded !== true) {
       // A hole means the prefix was rewritten behind our back: start over from etcd.
-      if (this.#follower) this.#cancel(this.#follower);
-      this.#follower = undefined;
-      this.#reloading ??= this.#reload().finally(() => (this.#reloading = undefined));
+      this.#restartFromEtcd();
       return;
     }
+    const parts = extra.parts ?? (extra.staged ? new Map(extra.staged.entries.map((e) => [e.k, e.n ?? 0])) : undefined);
     for (const ev of batch.events) {
-      if (ev.type === 'put') this.#index.set(ev.key, { c: ev.createRevision, m: ev.modRevision });
+      if (ev.type === 'put') this.#index.set(ev.key, { c: ev.createRevision, m: ev.modRevision, ...(parts?.get(ev.key) ? { n: parts.get(ev.key)! } : {}) });
       else this.#index.delete(ev.key);
     }
+    if (extra.staged) this.#pending = extra.staged;
     this.#rev = batch.revision;
     this.#counterValue = counter;
     this.#etcdRev = etcdRevision;
@@ -373,6 +405,13 @@ export class EtcdBackend implements Backend {
       }
       this.#waiters = still;
     }
+  }
+
+  /** Stops following and reloads from a snapshot, then follows on from it. */
+  #restartFromEtcd(): void {
+    if (this.#follower) this.#cancel(this.#follower);
+    this.#follower = undefined;
+    this.#reloading ??= this.#reload().finally(() => (this.#reloading = undefined));
   }
 
   #remember(revision: number, etcdRevision: number): void {
@@ -413,6 +452,13 @@ export class EtcdBackend implements Backend {
     for (;;) {
       this.#checkOpen();
       if (this.#reloading) await this.#reloading;
+      if (this.#rolling) await this.#rolling;
+      if (this.#pending) {
+        // A staged commit not rolled forward yet (ours that failed midway, or another writer's):
+        // the data keys must hold it before anything else is written over them.
+        await this.#finish(this.#pending);
+        continue;
+      }
       const failed = compares.find((c) => (this.#index.get(c.key)?.m ?? 0) !== c.modRevision);
       if (failed) {
         // The index may be behind another writer's commit the caller already knows of.
@@ -430,42 +476,154 @@ export class EtcdBackend implements Backend {
       if (effective.length === 0) return { succeeded: true, revision: this.#rev };
       const base = this.#rev;
       const next = base + 1;
-      const success = this.#requestOps(effective, next);
-      const counterKey = Buffer.from(this.#layout.counterKey);
+      const success = oneTxnOps(this.#layout, effective, this.#index, next, this.limits);
+      if (success === undefined) {
+        const r = await this.#commitStaged(effective, base);
+        if (r === 'again') continue;
+        return r;
+      }
       const ours = encodeCounter(next, randomBytes(6).toString('hex'));
-      success.push({ request_put: { key: counterKey, value: ours } });
-      const baseValue = this.#counterValue;
-      const res = await this.#send(
-        {
-          compare: [
-            baseValue === undefined
-              ? { key: counterKey, target: 'Version', result: 'Equal', version: 0 }
-              : { key: counterKey, target: 'Value', result: 'Equal', value: baseValue },
-          ],
-          success,
-          failure: [{ request_range: { key: counterKey } }],
-        },
-        baseValue,
-        ours,
-      );
+      const res = await this.#sendCommit(success, ours, this.#counterValue);
       if (res === 'committed') {
         await this.#applied(next);
         return { succeeded: true, revision: next };
       }
       if (res.succeeded) {
-        const batch = this.#ownBatch(effective, res.responses.map((r) => r.response_delete_range), next);
+        const batch = ownBatch(effective, this.#index, res.responses.map((r) => r.response_delete_range), next);
         if (this.#rev === base) this.#apply(batch, Number(res.header.revision), ours);
         this.#maybeCompact(next);
         return { succeeded: true, revision: next };
       }
-      // Another writer committed first: wait for the watch to bring its changes, check again.
-      const current = decodeCounter(res.responses[0]?.response_range.kvs[0]?.value);
-      if (current <= base) {
-        // Not another commit (that would have moved it on): the counter was rewritten.
-        throw new BackendError('internal', `the store revision counter in etcd was rewritten (${base} expected, ${current} found): was ${this.#layout.root} changed by hand?`);
-      }
-      await this.#applied(current);
+      await this.#lostRace(res, base);
     }
+  }
+
+  /**
+   * A transaction too large for one etcd txn: stage its payload, commit it with one small txn
+   * (the compares every commit makes, the counter, the commit record), then roll it forward.
+   * 'again': the counter moved meanwhile (or the staging expired): start over.
+   */
+  async #commitStaged(effective: readonly Op[], base: number): Promise<TxnResult | 'again'> {
+    const baseValue = this.#counterValue;
+    const deletes = effective.filter((op) => op.type === 'delete').map((op) => ({ key: op.key, parts: this.#index.get(op.key)?.n ?? 0 }));
+    // Watchers and history get a delete's value, which the index does not keep: read it at the base.
+    const prev = deletes.length > 0 ? await this.#writer.readValues(deletes, baseValue) : new Map<string, string>();
+    if (prev === 'moved') {
+      await this.#applied(await this.#counter());
+      return 'again';
+    }
+    const entries = stagedEntries(effective, this.#index, prev, this.#partBytes);
+    const bytes = StagedWriter.sizeOf(entries);
+    if (bytes > this.#maxTxnBytes) {
+      throw new BackendError(
+        'too_large',
+        `a transaction of ${entries.length} writes (${bytes} bytes) is larger than the store commits at once ` +
+          `(${this.#maxTxnBytes} bytes: the etcd backend's maxTxnBytes); nothing was written`,
+      );
+    }
+    const orphans = this.#staged.orphans(undefined);
+    if (orphans.length > 0) await this.#writer.discard(orphans).catch(() => undefined);
+    const staging = await this.#writer.stage(entries);
+    await this.#stepHook?.('staged');
+    const next = base + 1;
+    const ours = encodeCounter(next, staging.token);
+    const record: CommitRecord = { revision: next, token: staging.token, chunks: staging.chunks };
+    const res = await this.#sendCommit(
+      [
+        { request_put: { key: Buffer.from(this.#layout.commitKey), value: encodeRecord(record) } },
+        // Off the lease: a committed staging stays until it is rolled forward.
+        { request_put: { key: staging.header, value: Buffer.from('committed') } },
+      ],
+      ours,
+      baseValue,
+      [{ key: staging.header, target: 'Version', result: 'Greater', version: 0 }],
+      [{ request_range: { key: staging.header, count_only: true } }],
+    );
+    if (res !== 'committed' && !res.succeeded) {
+      await this.#writer.abandon(staging).catch(() => undefined);
+      // The counter moved (another commit: wait for it, check again), or the staging expired
+      // (stage again); any other compare that failed is the caller's to hear.
+      const expired = Number(res.responses[1]?.response_range.count ?? 0) === 0;
+      await this.#lostRace(res, base, expired);
+      return 'again';
+    }
+    this.#writer.release(staging);
+    const pending: Pending = { record, entries, counter: ours };
+    if (res === 'committed') await this.#applied(next);
+    else if (this.#rev === base) this.#apply({ revision: next, events: payloadEvents(entries, next) }, Number(res.header.revision), ours, { staged: pending });
+    this.#maybeCompact(next);
+    await this.#stepHook?.('committed');
+    // Committed: readers have it all, so the caller need not wait for the roll-forward. If it
+    // fails, the next writer (or open) does it.
+    const rolling = this.#finish(pending)
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.#rolling === rolling) this.#rolling = undefined;
+      });
+    this.#rolling = rolling;
+    return { succeeded: true, revision: next };
+  }
+
+  /** Rolls a committed staged commit forward into the data keys and removes its record. */
+  async #finish(p: Pending): Promise<void> {
+    await this.#writer.rollForward(p.record, p.entries, p.counter);
+    // The watch may have set its own copy (it applied the commit first): the token tells.
+    if (this.#pending?.record.token === p.record.token) this.#pending = undefined;
+  }
+
+  /**
+   * A commit txn failed on its compares: another writer committed first (wait for the watch to
+   * bring its changes). `mayHold`: the counter may still hold (a staged commit whose staging
+   * expired); otherwise a counter that still holds means it was rewritten (or, once more
+   * compares join `#commitCompares`, that one of those failed: tell it here).
+   */
+  async #lostRace(res: ITxnResponse, base: number, mayHold = false): Promise<void> {
+    const current = decodeCounter(res.responses[0]?.response_range.kvs[0]?.value);
+    if (current > base) {
+      await this.#applied(current);
+      return;
+    }
+    if (mayHold && current === base) return;
+    // Not another commit (that would have moved it on): the counter was rewritten.
+    throw new BackendError('internal', `the store revision counter in etcd was rewritten (${base} expected, ${current} found): was ${this.#layout.root} changed by hand?`);
+  }
+
+  /**
+   * What every commit txn compares: the counter still holds `baseValue`, its value at the
+   * revision the commit was checked against (nothing under the prefix changed since).
+   */
+  #commitCompares(baseValue: Buffer | undefined): ICompare[] {
+    const counterKey = Buffer.from(this.#layout.counterKey);
+    return [
+      baseValue === undefined
+        ? { key: counterKey, target: 'Version', result: 'Equal', version: 0 }
+        : { key: counterKey, target: 'Value', result: 'Equal', value: baseValue },
+    ];
+  }
+
+  /**
+   * Sends a commit txn: the commit compares against the base counter value `baseValue` (and
+   * `extra`), then `success` and the counter's new value `ours`. On failure the response holds
+   * the counter, then what `extraFailure` reads. `baseValue` is taken when the commit was checked, not now: the watch may have
+   * moved the counter on since (a staged commit awaits between the two).
+   */
+  #sendCommit(
+    success: IRequestOp[],
+    ours: Buffer,
+    baseValue: Buffer | undefined,
+    extra: ICompare[] = [],
+    extraFailure: IRequestOp[] = [],
+  ): Promise<ITxnResponse | 'committed'> {
+    const counterKey = Buffer.from(this.#layout.counterKey);
+    return this.#send(
+      {
+        compare: [...this.#commitCompares(baseValue), ...extra],
+        success: [...success, { request_put: { key: counterKey, value: ours } }],
+        failure: [{ request_range: { key: counterKey } }, ...extraFailure],
+      },
+      baseValue,
+      ours,
+    );
   }
 
   /** Compacts `historyRevisions` behind `revision` now and then; a failure waits for the next turn. */
@@ -484,8 +642,7 @@ export class EtcdBackend implements Backend {
    * anything else: report `unavailable` and let the watch tell.
    */
   async #send(req: Parameters<Etcd3['kv']['txn']>[0], baseValue: Buffer | undefined, ours: Buffer): Promise<ITxnResponse | 'committed'> {
-    // Enough tries to get past a dead member picked at random until its circuit opens (3 failures).
-    const maxTries = this.#endpoints.length === 1 ? 2 : 3 * this.#endpoints.length + 1;
+    const maxTries = triesFor(this.#endpoints);
     let tries = 0;
     const unavailable = (e: unknown): boolean => isBackendError(e) && e.code === 'unavailable' && ++tries < maxTries;
     for (;;) {
@@ -517,51 +674,6 @@ export class EtcdBackend implements Backend {
     return decodeCounter(res.kvs[0]?.value);
   }
 
-  /** etcd ops for `ops` committed at store revision `revision`, checked against the limits. */
-  #requestOps(ops: readonly Op[], revision: number): IRequestOp[] {
-    const out: IRequestOp[] = [];
-    let bytes = 0;
-    for (const op of ops) {
-      const key = this.#layout.dataKey(op.key);
-      if (op.type === 'delete') {
-        out.push({ request_delete_range: { key, prev_kv: true } });
-        bytes += key.length + PER_OP_OVERHEAD;
-        continue;
-      }
-      const value = encodeEnvelope(this.#index.get(op.key)?.c ?? revision, revision, op.value);
-      out.push({ request_put: { key, value } });
-      bytes += key.length + value.length + PER_OP_OVERHEAD;
-    }
-    if (out.length > this.limits.maxOps || bytes > this.limits.maxBytes) {
-      throw new BackendError(
-        'too_large',
-        `a transaction of ${out.length} writes (${bytes} bytes) is more than etcd commits at once ` +
-          `(${this.limits.maxOps} writes, ${this.limits.maxBytes} bytes: etcd's --max-txn-ops and --max-request-bytes); nothing was written`,
-      );
-    }
-    return out;
-  }
-
-  /** The watch batch of our own commit, from what we wrote and the deleted values etcd returned. */
-  #ownBatch(ops: readonly Op[], deletes: ReadonlyArray<{ prev_kvs: Array<{ value: Buffer; key: Buffer }> } | undefined>, revision: number): WatchBatch {
-    const events = ops.map((op, i): WatchEvent => {
-      const old = this.#index.get(op.key);
-      if (op.type === 'put') {
-        return {
-          type: 'put',
-          key: op.key,
-          value: op.value,
-          createRevision: old?.c ?? revision,
-          modRevision: revision,
-          ...(old ? { prevModRevision: old.m } : {}),
-        };
-      }
-      const prev = deletes[i]?.prev_kvs[0];
-      return deleteEvent(op.key, revision, prev ? envelopeOf(prev as Parameters<typeof envelopeOf>[0]) : undefined);
-    });
-    return { revision, events };
-  }
-
   // ---- history ----
 
   async #startReplay(sub: Sub, fromRevision: number): Promise<void> {
@@ -581,26 +693,7 @@ export class EtcdBackend implements Backend {
       .watcher();
     sub.replay = w;
     w.on('data', (res) => {
-      if (sub.closed || sub.replay !== w) return;
-      for (const group of byEtcdRevision(res.events)) {
-        let batch: WatchBatch | undefined;
-        try {
-          batch = toBatch(this.#layout, group.events)?.batch;
-        } catch (err) {
-          this.#failSub(sub, err as Error);
-          return;
-        }
-        if (!batch || batch.revision < sub.next) continue;
-        sub.next = batch.revision + 1;
-        safeCall(sub, batch);
-        if (sub.closed) return;
-      }
-      if (sub.next > this.#rev) {
-        // Caught up with the follower: live batches from here on.
-        sub.replaying = false;
-        sub.replay = undefined;
-        this.#cancel(w);
-      }
+      sub.queue = sub.queue.then(() => this.#replayed(sub, w, res, fromRevision));
     });
     w.on('error', (err) => {
       if (sub.closed || sub.replay !== w) return;
@@ -608,34 +701,44 @@ export class EtcdBackend implements Backend {
     });
   }
 
-  /**
-   * An etcd revision at which the counter read `revision`. Recent ones are remembered; older
-   * ones are found by reading the counter at a past etcd revision: its modRevision there says
-   * when it took that value, and every store revision took at least one etcd revision, so each
-   * step lands at or above the answer and usually on it.
-   */
+  /** Delivers one response of a replay; a staged commit's payload is read as of its etcd revision. */
+  async #replayed(sub: Sub, w: Watcher, res: IWatchResponse, fromRevision: number): Promise<void> {
+    for (const group of byEtcdRevision(res.events)) {
+      if (sub.closed || sub.replay !== w) return;
+      let batch: WatchBatch | undefined;
+      try {
+        batch = toBatch(this.#layout, group.events)?.batch;
+        if (!batch || batch.revision < sub.next) continue;
+        const put = group.events.find((ev) => ev.type === 'Put' && ev.kv.key.toString() === this.#layout.commitKey);
+        if (put) {
+          const entries = await payloadAt(this.#client, this.#layout, decodeRecord(put.kv.value), group.etcdRevision);
+          batch = { revision: batch.revision, events: payloadEvents(entries, batch.revision) };
+        }
+      } catch (err) {
+        const e = isCompactedMessage(err) ? compactedRevisionError(fromRevision, this.#compacted) : isBackendError(err) ? err : toBackendError(err, this.#endpoints);
+        this.#failSub(sub, e);
+        return;
+      }
+      if (sub.closed || sub.replay !== w) return;
+      sub.next = batch.revision + 1;
+      safeCall(sub, batch);
+    }
+    if (!sub.closed && sub.replay === w && sub.next > this.#rev) {
+      // Caught up with the follower: live batches from here on.
+      sub.replaying = false;
+      sub.replay = undefined;
+      this.#cancel(w);
+    }
+  }
+
+  /** An etcd revision at which the counter read `revision` (`history.ts`). */
   async #etcdRevisionOf(revision: number): Promise<number> {
     if (revision === this.#rev) return this.#etcdRev;
     const known = this.#etcdRevs.get(revision);
     if (known !== undefined) return known;
-    let at = this.#etcdRev;
-    for (;;) {
-      let res;
-      try {
-        res = await this.#client.kv.range({ key: Buffer.from(this.#layout.counterKey), revision: at });
-      } catch (err) {
-        if (isCompactedMessage(err)) throw compactedRevisionError(revision, this.#compacted);
-        throw toBackendError(err, this.#endpoints);
-      }
-      const kv = res.kvs[0];
-      const value = decodeCounter(kv?.value);
-      if (value === revision) return at;
-      if (kv === undefined || value < revision) {
-        throw new BackendError('internal', `store revision ${revision} is not in etcd's history (the counter read ${value} at etcd revision ${at})`);
-      }
-      at = Number(kv.mod_revision) - (value - revision);
-      if (at < 1) return 0; // before etcd's first revision: nothing was committed yet
-    }
+    return findEtcdRevision(this.#client, this.#layout, revision, this.#etcdRev, (err) =>
+      isCompactedMessage(err) ? compactedRevisionError(revision, this.#compacted) : toBackendError(err, this.#endpoints),
+    );
   }
 
   // ---- plumbing ----
@@ -686,22 +789,7 @@ export class EtcdBackend implements Backend {
   }
 }
 
-function safeCall(sub: Sub, batch: WatchBatch): void {
-  try {
-    sub.onBatch(batch);
-  } catch (err) {
-    // A throwing subscriber is its own bug; it must not stop delivery to the others.
-    try {
-      sub.onError(new BackendError('internal', `watch callback threw: ${String(err)}`, { cause: err }));
-    } catch {
-      // nothing more to do
-    }
-  }
+/** The index entry of `kv`, whose value is split into `parts` parts (undefined: inline). */
+function revisionsOf(kv: KeyValue, parts: number | undefined): KeyRevisions {
+  return parts ? { c: kv.createRevision, m: kv.modRevision, n: parts } : { c: kv.createRevision, m: kv.modRevision };
 }
-
-/** etcd reports compaction only in the message ("mvcc: required revision has been compacted"). */
-function isCompactedMessage(err: unknown): boolean {
-  return err instanceof Error && /required revision has been compacted/.test(err.message);
-}
-
-

@@ -5,6 +5,10 @@
  *   <root>/data<key>      a store key; value = envelope (see `encodeEnvelope`)
  *   <root>/meta/revision  the store's revision counter (`<revision> <token>`); every commit puts it
  *   <root>/meta/compacted the last store revision `compact` was called with (decimal text)
+ *   <root>/meta/commit    the staged commit not yet rolled forward (`staged.ts`), if any
+ *   <root>/staged/<token> a staged commit's header (on a lease while staging), then its chunks
+ *                         under `<root>/staged/<token>/<i>`
+ *   <root>/parts<key>#<i> part i of a value too large for one etcd request
  *
  * Everything else under `<root>/` is free for later parts (leader election, manager members);
  * a change there bumps etcd's revision but never the store's.
@@ -14,6 +18,9 @@ export class Layout {
   readonly dataPrefix: string;
   readonly counterKey: string;
   readonly compactedKey: string;
+  readonly commitKey: string;
+  readonly stagedPrefix: string;
+  readonly partsPrefix: string;
 
   constructor(root: string) {
     const r = root.endsWith('/') ? root.slice(0, -1) : root;
@@ -21,6 +28,33 @@ export class Layout {
     this.dataPrefix = `${r}/data`;
     this.counterKey = `${r}/meta/revision`;
     this.compactedKey = `${r}/meta/compacted`;
+    this.commitKey = `${r}/meta/commit`;
+    this.stagedPrefix = `${r}/staged/`;
+    this.partsPrefix = `${r}/parts`;
+  }
+
+  /** The header of staged commit `token` (exists while its chunks may be committed). */
+  stagedHeader(token: string): string {
+    return `${this.stagedPrefix}${token}`;
+  }
+
+  /** Chunk `i` of staged commit `token`. */
+  stagedChunk(token: string, i: number): string {
+    return `${this.stagedPrefix}${token}/${i}`;
+  }
+
+  /** The token and chunk number of a staged key (chunk undefined for a header), or undefined. */
+  stagedKey(etcdKey: string): { token: string; chunk: number | undefined } | undefined {
+    if (!etcdKey.startsWith(this.stagedPrefix)) return undefined;
+    const rest = etcdKey.slice(this.stagedPrefix.length);
+    const slash = rest.indexOf('/');
+    if (slash < 0) return { token: rest, chunk: undefined };
+    return { token: rest.slice(0, slash), chunk: Number(rest.slice(slash + 1)) };
+  }
+
+  /** Part `i` of the split value of store key `key`. */
+  partKey(key: string, i: number): string {
+    return `${this.partsPrefix}${key}#${i}`;
   }
 
   /** The etcd key of store key `key`. */
@@ -34,6 +68,9 @@ export class Layout {
     return k.startsWith(this.dataPrefix) ? k.slice(this.dataPrefix.length) : undefined;
   }
 }
+
+/** Bytes a txn request spends on one op besides its key and value (a generous guess, measured ~10). */
+export const PER_OP_OVERHEAD = 32;
 
 /** The `range_end` that makes a range cover every key starting with `prefix`. */
 export function prefixEnd(prefix: Buffer): Buffer {
@@ -51,7 +88,10 @@ export function prefixEnd(prefix: Buffer): Buffer {
 export interface Envelope {
   readonly createRevision: number;
   readonly modRevision: number;
+  /** The value; '' for a split one (`parts` > 0), whose parts are under `Layout.partKey`. */
   readonly value: string;
+  /** Number of parts of a value too large for one etcd request; 0 when it is inline. */
+  readonly parts: number;
 }
 
 /**
@@ -62,17 +102,29 @@ export function encodeEnvelope(createRevision: number, modRevision: number, valu
   return Buffer.from(`${createRevision}:${modRevision}:${value}`);
 }
 
+/**
+ * `<createRevision>:<modRevision>*<parts>:` — a value split into `parts` parts (each under
+ * `Layout.partKey`), when it is larger than one etcd request. Readers of the old layout refuse
+ * it (not a number) rather than read '' as the value.
+ */
+export function encodeSplitEnvelope(createRevision: number, modRevision: number, parts: number): Buffer {
+  return Buffer.from(`${createRevision}:${modRevision}*${parts}:`);
+}
+
 /** The envelope in `raw`; throws on text that is not one (a foreign key under our prefix). */
 export function decodeEnvelope(raw: Buffer): Envelope {
   const text = raw.toString();
   const a = text.indexOf(':');
   const b = text.indexOf(':', a + 1);
   const createRevision = Number(text.slice(0, a));
-  const modRevision = Number(text.slice(a + 1, b));
-  if (a < 0 || b < 0 || !Number.isInteger(createRevision) || !Number.isInteger(modRevision)) {
+  const mod = text.slice(a + 1, b);
+  const star = mod.indexOf('*');
+  const modRevision = Number(star < 0 ? mod : mod.slice(0, star));
+  const parts = star < 0 ? 0 : Number(mod.slice(star + 1));
+  if (a < 0 || b < 0 || !Number.isInteger(createRevision) || !Number.isInteger(modRevision) || !Number.isInteger(parts)) {
     throw new Error(`not a flotilla value envelope: ${JSON.stringify(text.slice(0, 40))}`);
   }
-  return { createRevision, modRevision, value: text.slice(b + 1) };
+  return { createRevision, modRevision, value: text.slice(b + 1), parts };
 }
 
 /**
