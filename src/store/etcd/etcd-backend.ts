@@ -10,8 +10,10 @@ import {
   type Backend,
   type BackendLimits,
   type Compare,
+  type Fence,
   type KeyValue,
   type Op,
+  type TxnOptions,
   type TxnResult,
   type WatchBatch,
   type WatchEvent,
@@ -147,9 +149,9 @@ export class EtcdBackend implements Backend {
     return { kvs: snap.kvs, revision: snap.revision };
   }
 
-  txn(compares: readonly Compare[], ops: readonly Op[]): Promise<TxnResult> {
+  txn(compares: readonly Compare[], ops: readonly Op[], options?: TxnOptions): Promise<TxnResult> {
     if (this.#closed) return Promise.reject(closedBackendError('etcd'));
-    const p = this.#chain.then(() => this.#commit(compares, ops));
+    const p = this.#chain.then(() => this.#commit(compares, ops, options?.fence));
     this.#chain = p.catch(() => undefined);
     return p;
   }
@@ -409,7 +411,7 @@ export class EtcdBackend implements Backend {
 
   // ---- commits ----
 
-  async #commit(compares: readonly Compare[], ops: readonly Op[]): Promise<TxnResult> {
+  async #commit(compares: readonly Compare[], ops: readonly Op[], fence: Fence | undefined): Promise<TxnResult> {
     for (;;) {
       this.#checkOpen();
       if (this.#reloading) await this.#reloading;
@@ -441,9 +443,11 @@ export class EtcdBackend implements Backend {
             baseValue === undefined
               ? { key: counterKey, target: 'Version', result: 'Equal', version: 0 }
               : { key: counterKey, target: 'Value', result: 'Equal', value: baseValue },
+            // The leader's term (see backend.ts `Fence`): its key still there, not re-created.
+            ...(fence ? [{ key: Buffer.from(fence.key), target: 'Create' as const, result: 'Equal' as const, create_revision: fence.createRevision }] : []),
           ],
           success,
-          failure: [{ request_range: { key: counterKey } }],
+          failure: [{ request_range: { key: counterKey } }, ...(fence ? [{ request_range: { key: Buffer.from(fence.key) } }] : [])],
         },
         baseValue,
         ours,
@@ -457,6 +461,9 @@ export class EtcdBackend implements Backend {
         if (this.#rev === base) this.#apply(batch, Number(res.header.revision), ours);
         this.#maybeCompact(next);
         return { succeeded: true, revision: next };
+      }
+      if (fence && Number(res.responses[1]?.response_range.kvs[0]?.create_revision ?? 0) !== fence.createRevision) {
+        throw new BackendError('fenced', `not written: the term of leadership this write was fenced on (${fence.key} created at etcd revision ${fence.createRevision}) has ended`);
       }
       // Another writer committed first: wait for the watch to bring its changes, check again.
       const current = decodeCounter(res.responses[0]?.response_range.kvs[0]?.value);

@@ -5,15 +5,21 @@
  *   <root>/data<key>      a store key; value = envelope (see `encodeEnvelope`)
  *   <root>/meta/revision  the store's revision counter (`<revision> <token>`); every commit puts it
  *   <root>/meta/compacted the last store revision `compact` was called with (decimal text)
+ *   <root>/election/leader           the leader's key (value: its manager id), under its lease
+ *   <root>/election/managers/<id>    each live manager (`{id, nodeId?, addr}`), under its lease
  *
- * Everything else under `<root>/` is free for later parts (leader election, manager members);
- * a change there bumps etcd's revision but never the store's.
+ * Everything else under `<root>/` is free for later parts; a change outside `data` bumps
+ * etcd's revision but never the store's.
  */
 export class Layout {
   readonly root: string;
   readonly dataPrefix: string;
   readonly counterKey: string;
   readonly compactedKey: string;
+  /** Everything of the election (`election.ts`): the leader key and the members. */
+  readonly electionPrefix: string;
+  readonly leaderKey: string;
+  readonly membersPrefix: string;
 
   constructor(root: string) {
     const r = root.endsWith('/') ? root.slice(0, -1) : root;
@@ -21,6 +27,9 @@ export class Layout {
     this.dataPrefix = `${r}/data`;
     this.counterKey = `${r}/meta/revision`;
     this.compactedKey = `${r}/meta/compacted`;
+    this.electionPrefix = `${r}/election/`;
+    this.leaderKey = `${r}/election/leader`;
+    this.membersPrefix = `${r}/election/managers/`;
   }
 
   /** The etcd key of store key `key`. */
