@@ -178,4 +178,35 @@ void describe('etcd election', { skip }, () => {
     await oneLeader([a, ...others]);
     assert.equal(a.state, 'follower');
   });
+
+  void it('a leader whose etcd member hangs (keep-alives never answered) steps down at its local deadline, before the lease can expire', async () => {
+    const root = `/flotilla-test/${randomUUID()}`;
+    const [m0, m1, m2] = three!.members;
+    const a = await join(root, 'a', [m0!.endpoint]);
+    await oneLeader([a]);
+    const others = await Promise.all([join(root, 'b', [m1!.endpoint]), join(root, 'c', [m2!.endpoint])]);
+    await oneLeader([a, ...others]);
+    let othersLeadingWhenASteppedDown: number | undefined;
+    a.onChange((s) => {
+      if (s === 'follower') othersLeadingWhenASteppedDown ??= others.filter((e) => e.state === 'leader').length;
+    });
+    m0!.pause();
+    try {
+      await until('a to step down', (check) => a.onChange(check), () => a.state, (s) => s === 'follower');
+      assert.equal(othersLeadingWhenASteppedDown, 0, 'nobody else led before a stepped down');
+      await until(
+        'b or c to lead',
+        (check) => {
+          const offs = others.map((e) => e.onChange(check));
+          return () => offs.forEach((f) => f());
+        },
+        () => others.filter((e) => e.state === 'leader').length,
+        (n) => n === 1,
+      );
+    } finally {
+      m0!.resume();
+    }
+    await oneLeader([a, ...others]);
+    assert.equal(a.state, 'follower');
+  });
 });
