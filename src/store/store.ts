@@ -142,6 +142,8 @@ export class Store {
   readonly #owner: Store;
   /** A fenced view's current fence; undefined for the store itself. */
   readonly #fence: (() => Fence | undefined) | undefined;
+  /** A fenced view's: told when the backend refused a fence. */
+  readonly #onRefused: (() => void) | undefined;
 
   /** Loads every object from `backend` and follows its changes from then on. */
   static async open(backend: Backend, options: StoreOptions = {}): Promise<Store> {
@@ -150,11 +152,12 @@ export class Store {
     return store;
   }
 
-  private constructor(backend: Backend, opts: CompiledOptions, view?: { owner: Store; fence: () => Fence | undefined }) {
+  private constructor(backend: Backend, opts: CompiledOptions, view?: { owner: Store; fence: () => Fence | undefined; onRefused?: () => void }) {
     this.#backend = backend;
     this.#opts = opts;
     this.#owner = view?.owner ?? this;
     this.#fence = view?.fence;
+    this.#onRefused = view?.onRefused;
     this.#mem = view ? view.owner.#mem : {
       node: new MemTable(TABLES.node),
       service: new MemTable(TABLES.service),
@@ -184,10 +187,11 @@ export class Store {
    * without a fence, or whose fence no longer holds, fails `StoreError('fenced')` with nothing
    * written. Reads, watch and the state are the store's own (shared, not copied); closing the
    * view does nothing. The leader loops get one (`LeaderLoopDeps.store`); the API writes
-   * through the store itself, unfenced.
+   * through the store itself, unfenced. `onRefused` is called when the backend refused a
+   * fence (the term ended though `fence()` still named it: the leadership should look again).
    */
-  fenced(fence: () => Fence | undefined): Store {
-    return new Store(this.#backend, this.#opts, { owner: this.#owner, fence });
+  fenced(fence: () => Fence | undefined, onRefused?: () => void): Store {
+    return new Store(this.#backend, this.#opts, { owner: this.#owner, fence, ...(onRefused ? { onRefused } : {}) });
   }
 
   /** The committed table of any kind, for code that is generic over kinds. */
@@ -369,7 +373,10 @@ export class Store {
       done(plan.ops.length, 'error');
       o.#dropPending(plan);
       if (isBackendError(err) && err.code === 'closed') throw closedError(err);
-      if (isBackendError(err) && err.code === 'fenced') throw fencedError(err);
+      if (isBackendError(err) && err.code === 'fenced') {
+        this.#onRefused?.();
+        throw fencedError(err);
+      }
       throw err;
     }
     if (!r.succeeded) {

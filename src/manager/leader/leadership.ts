@@ -55,6 +55,11 @@ export interface Leadership {
    * manager alone on its store).
    */
   fence?(): LeadershipTerm | undefined;
+  /**
+   * The store refused a write fenced on `fence()`: that term has ended, whatever this
+   * manager's view says (its watch may lag). The leadership looks again and steps down.
+   */
+  fenceRefused?(): void;
   /** Records the node of the agent beside this manager, once known (it joins after the manager starts). */
   setNodeId?(nodeId: string): void;
   /** Stops taking part (an etcd implementation resigns); reports no change afterwards. Idempotent. */

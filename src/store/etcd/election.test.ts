@@ -118,10 +118,12 @@ void describe('etcd election', { skip }, () => {
       );
       // A writer still holding the old term's fence (its timers late): etcd refuses it.
       const stale: Fence = fence;
+      let refused = 0;
       await assert.rejects(
-        store.fenced(() => stale).update((tx) => tx.nodes.create(makeNode({ id: 'n3' }))),
+        store.fenced(() => stale, () => refused++).update((tx) => tx.nodes.create(makeNode({ id: 'n3' }))),
         (e: unknown) => isStoreError(e) && e.code === 'fenced',
       );
+      assert.equal(refused, 1, 'the view tells whoever fenced it (the manager tells its leadership)');
       await assert.rejects(backend.txn([], [{ type: 'put', key: '/flotilla/nodes/n4', value: '{}' }], { fence: stale }), (e: unknown) => isBackendError(e) && e.code === 'fenced');
       assert.equal(store.revision, before);
       assert.equal((await backend.range('')).revision, before);

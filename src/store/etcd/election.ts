@@ -100,6 +100,32 @@ export class EtcdElection {
     return this.#state === 'leader' && this.#term ? { key: this.#layout.leaderKey, createRevision: this.#term.createRevision } : undefined;
   }
 
+  /**
+   * A write fenced on this term was refused: the leader key is gone or someone else's, though
+   * the watch has not said so yet. Steps down now and reads the leader key again.
+   */
+  fenceRefused(): void {
+    if (this.#closed || !this.#term) return;
+    this.#logger.warn('a fenced write was refused: this term has ended; stepping down');
+    this.#term = undefined;
+    this.#recompute();
+    void this.#recheck();
+  }
+
+  async #recheck(): Promise<void> {
+    try {
+      const res = await this.#client.kv.range({ key: Buffer.from(this.#layout.leaderKey) });
+      if (this.#closed) return;
+      const kv = res.kvs[0];
+      if (kv) this.#sawLeader(kv);
+      else this.#leaderId = undefined;
+      this.#recompute();
+      if (!kv) void this.#campaign();
+    } catch (err) {
+      this.#logger.debug({ err }, 'could not read the leader key');
+    }
+  }
+
   onChange(listener: (s: ElectionState) => void): () => void {
     this.#listeners = [...this.#listeners, listener];
     return () => (this.#listeners = this.#listeners.filter((l) => l !== listener));
