@@ -17,6 +17,9 @@ export interface LeaseTimings {
   readonly marginMs: number;
 }
 
+/** How soon a failed keep-alive is tried again. */
+const RETRY_MS = 200;
+
 export const DEFAULT_LEASE_TIMINGS: LeaseTimings = { ttlMs: 3_000, keepAliveMs: 1_000, marginMs: 500 };
 
 /** What a session tells its owner. */
@@ -46,6 +49,7 @@ export class LeaseSession {
   #deadline: number;
   #deadlineTimer: TimerHandle | undefined;
   #tick: TimerHandle | undefined;
+  #retry: TimerHandle | undefined;
   #inFlight = false;
   #sure = true;
   #over = false;
@@ -84,6 +88,7 @@ export class LeaseSession {
   stop(): void {
     this.#over = true;
     this.#tick?.cancel();
+    this.#retry?.cancel();
     this.#deadlineTimer?.cancel();
   }
 
@@ -141,6 +146,13 @@ export class LeaseSession {
       this.#setSure(true);
     } catch {
       this.#setSure(false);
+      // Another member may answer (the client skips a failed one): try again soon, not a tick later.
+      if (!this.#over) {
+        this.#retry?.cancel();
+        this.#retry = this.#clock.setTimer(RETRY_MS, () => {
+          if (!this.#inFlight && !this.#over) void this.#keepAlive();
+        });
+      }
     } finally {
       this.#inFlight = false;
     }
