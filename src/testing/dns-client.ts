@@ -1,6 +1,7 @@
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
 import * as packet from 'dns-packet';
+import { freePort } from './free-port.ts';
 
 /**
  * A small DNS client for tests and benchmarks: one query over UDP (from a chosen source
@@ -107,27 +108,9 @@ export function frame(message: Buffer): Buffer {
 }
 
 /**
- * A port free for both UDP and TCP on `addresses` right now (bound, then released): servers
- * under test listen there.
+ * A port free for both UDP and TCP on `addresses` right now: servers under test listen there
+ * (see `freePorts`: chosen below the ephemeral range, so nothing else takes it meanwhile).
  */
-export async function freeDnsPort(addresses: readonly string[]): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const udp: UdpSocket = createSocket('udp4');
-    const port = await new Promise<number>((resolve) => udp.bind({ address: addresses[0] ?? '127.0.0.1', port: 0 }, () => resolve(udp.address().port)));
-    udp.close();
-    const ok = await Promise.all(addresses.map((a) => canListen(a, port))).then((r) => r.every(Boolean));
-    if (ok) return port;
-  }
-  throw new Error('no free port for UDP and TCP');
-}
-
-function canListen(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen({ host: address, port, exclusive: true }, () => {
-      const got = (s.address() as AddressInfo).port;
-      s.close(() => resolve(got === port));
-    });
-  });
+export function freeDnsPort(addresses: readonly string[]): Promise<number> {
+  return freePort({ addresses, udp: true });
 }

@@ -1,11 +1,11 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
+import { freePorts } from './free-port.ts';
 
 /** Debian's etcd-server puts it here; FLOTILLA_ETCD_BIN overrides. */
 export const ETCD_BIN = process.env['FLOTILLA_ETCD_BIN'] ?? '/usr/bin/etcd';
@@ -235,24 +235,6 @@ class Member implements EtcdMember {
       client.close();
     }
   }
-}
-
-/** `n` distinct loopback ports nobody listened on a moment ago. */
-async function freePorts(n: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < n) {
-    ports.add(
-      await new Promise<number>((resolve, reject) => {
-        const s = createServer();
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', () => {
-          const addr = s.address();
-          s.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-        });
-      }),
-    );
-  }
-  return [...ports];
 }
 
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */

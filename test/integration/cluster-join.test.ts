@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { WebSocket } from 'ws';
 import { waitUntil, type CliResult } from './dev-cluster.ts';
+import { freePort } from '../../src/testing/free-port.ts';
 
 /**
  * `flotilla server` + `flotilla join` on 127.0.0.1 (no namespaces), both on the exec driver,
@@ -41,14 +41,6 @@ async function stop(p: Proc | undefined): Promise<void> {
   const t = setTimeout(() => p.proc.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(t);
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 describe('flotilla server and join on one host', { timeout: 900_000 }, () => {
