@@ -23,3 +23,4 @@ export type ManagerEntry = Static<typeof ManagerEntry>;
  */
 export const ManagersResponse = Type.Object({ managers: Type.Array(ManagerEntry) }, { additionalProperties: false });
 export type ManagersResponse = Static<typeof ManagersResponse>;
+

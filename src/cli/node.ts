@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
-import type { NodeAvailability, NodeRole, NodeUpdate } from '../api/node.ts';
+import { managerStatus } from '../api/manager-status.ts';
+import type { ManagerEntry } from '../api/managers.ts';
+import type { Node, NodeAvailability, NodeRole, NodeUpdate } from '../api/node.ts';
+import { isClientError } from '../client/client.ts';
 import { Option } from 'commander';
 import { checkFormat, type CommandContext } from './context.ts';
 import { parseLabels } from './parse.ts';
@@ -7,6 +10,27 @@ import { forEachItem } from './each.ts';
 import { nodeTable } from './views.ts';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** The live managers, or none from a manager that predates `GET /v1/managers` (404). */
+async function liveManagers(ctx: CommandContext): Promise<readonly ManagerEntry[]> {
+  try {
+    return (await ctx.client.listManagers()).managers;
+  } catch (err) {
+    if (isClientError(err) && err.status === 404) return [];
+    throw err;
+  }
+}
+
+/**
+ * A manager node as `node inspect` prints it: the node as stored, plus `managerStatus`
+ * (computed now from the live managers, as Docker's `ManagerStatus`): whether it leads, whether
+ * a live manager runs beside it, and that manager's address.
+ */
+function withManagerStatus(node: Node, managers: readonly ManagerEntry[]): Node & { managerStatus: { leader: boolean; reachability: 'reachable' | 'unreachable'; addr?: string } } {
+  const m = managers.find((x) => x.nodeId === node.id);
+  const status = managerStatus(node, managers);
+  return { ...node, managerStatus: { leader: status === 'Leader', reachability: m ? 'reachable' : 'unreachable', ...(m ? { addr: m.addr } : {}) } };
+}
 
 /** Registers the `node` command group: ls, inspect, update, rm, promote, demote. */
 export function registerNodeCommands(program: Command, context: (cmd: Command) => CommandContext): void {
@@ -28,7 +52,7 @@ export function registerNodeCommands(program: Command, context: (cmd: Command) =
       for (const t of await ctx.client.listTasks({ desiredState: 'running' })) {
         if (t.nodeId !== undefined && t.status.state === 'running') running.set(t.nodeId, (running.get(t.nodeId) ?? 0) + 1);
       }
-      ctx.io.stdout.write(nodeTable(nodes, running));
+      ctx.io.stdout.write(nodeTable(nodes, running, await liveManagers(ctx)));
     });
 
   node
@@ -40,8 +64,12 @@ export function registerNodeCommands(program: Command, context: (cmd: Command) =
       const ctx = context(cmd);
       checkFormat(opts.format);
       const found: unknown[] = [];
+      let managers: readonly ManagerEntry[] | undefined;
       await forEachItem(ctx, names, async (n) => {
-        found.push(await ctx.client.getNode(n));
+        const node = await ctx.client.getNode(n);
+        if (node.spec.role !== 'manager') return void found.push(node);
+        managers ??= await liveManagers(ctx);
+        found.push(withManagerStatus(node, managers));
       }).finally(() => {
         if (found.length > 0) ctx.json(found);
       });

@@ -9,7 +9,7 @@ import { systemClock } from '../lib/clock.ts';
 import { Manager } from '../manager/manager.ts';
 import { skipUnlessEtcd, startEtcd, type EtcdTestCluster } from '../testing/etcd-server.ts';
 import { makeServiceSpec } from '../testing/fixtures.ts';
-import { storeBackend } from './store-flag.ts';
+import { storeBackend, storeLeadership } from './store-flag.ts';
 
 void describe('flotilla server --store etcd://', { skip: skipUnlessEtcd() }, () => {
   let etcd: EtcdTestCluster;
@@ -22,18 +22,27 @@ void describe('flotilla server --store etcd://', { skip: skipUnlessEtcd() }, () 
     await rm(dir, { recursive: true, force: true });
   });
 
-  void it('one manager on etcd keeps the cluster across a restart', async () => {
+  void it('one manager on etcd leads, lists itself, and keeps the cluster across a restart', async () => {
+    const store = `etcd://${etcd.endpoints.join(',')}/flotilla-server-test`;
+    const leadership = await storeLeadership({ store });
+    assert.ok(leadership, 'an etcd store comes with the etcd election');
+    assert.equal(await storeLeadership({}), undefined, 'SQLite keeps the default (always leader)');
     const backend = await storeBackend({
-      store: `etcd://${etcd.endpoints.join(',')}/flotilla-server-test`,
+      store,
       etcdCacert: etcd.tls!.caFile,
       etcdCert: etcd.tls!.certFile,
       etcdKey: etcd.tls!.keyFile,
     });
     assert.ok(backend);
     const run = async <T>(fn: (client: FlotillaClient) => Promise<T>): Promise<T> => {
-      const manager = new Manager({ clock: systemClock, logger: silentLogger }, { dataDir: join(dir, 'mgr'), backend });
+      const manager = new Manager({ clock: systemClock, logger: silentLogger }, { dataDir: join(dir, 'mgr'), backend, leadership, localNodeId: 'node-1' });
       await manager.start();
       try {
+        assert.equal(manager.leadership.state, 'leader');
+        assert.deepEqual(
+          manager.leadership.members().map((m) => ({ nodeId: m.nodeId, leader: m.leader })),
+          [{ nodeId: 'node-1', leader: true }],
+        );
         return await fn(new FlotillaClient({ socketPath: manager.socketPath }));
       } finally {
         await manager.stop();

@@ -13,7 +13,7 @@ import type { CliIo } from './context.ts';
 import { METRICS_ADDR_HELP, metricsOption } from './metrics-addr.ts';
 import { abortOnSignals, agentUsageErrors, untilAborted } from './foreground.ts';
 import { parseDuration, UsageError } from './parse.ts';
-import { storeBackend, type StoreFlags } from './store-flag.ts';
+import { storeBackend, storeLeadership, type StoreFlags } from './store-flag.ts';
 
 export interface ServerOptions extends StoreFlags {
   /** False with `--no-networking`: no overlay data plane on this host. */
@@ -90,6 +90,7 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
   const certLifetimeMs = options.certLifetime === undefined ? undefined : parseLifetime(options.certLifetime);
   const advertised: ManagerAddress = { host: advertiseAddr, port: listen.port };
   const backend = await storeBackend(options);
+  const leadership = await storeLeadership(options);
 
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const assets = await dashboardAssets(say);
@@ -98,6 +99,7 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
     {
       dataDir,
       ...(backend ? { backend } : {}),
+      ...(leadership ? { leadership } : {}),
       tls: { listen, advertiseAddr, ...(certLifetimeMs === undefined ? {} : { certLifetimeMs }) },
       info: { mode: 'server', advertise: formatManagerAddress({ host: advertiseAddr, port: listen.port }) },
       ...(assets ? { dashboard: { assets } } : {}),
@@ -126,6 +128,7 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
             },
           ),
         );
+        manager.setLocalNode(node.nodeId);
         await node.start();
       } catch (err) {
         if (isJoinError(err)) throw new Error(`this host's agent could not join its own manager at ${formatManagerAddress(advertised)}: ${err.message}`, { cause: err });

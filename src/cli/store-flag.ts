@@ -1,4 +1,4 @@
-import type { BackendFactory } from '../manager/manager.ts';
+import type { BackendFactory, LeadershipFactory } from '../manager/manager.ts';
 import { UsageError } from './parse.ts';
 
 /** `flotilla server`'s store flags. */
@@ -41,4 +41,13 @@ export async function storeBackend(flags: StoreFlags): Promise<BackendFactory | 
       ? undefined
       : { caFile: etcdCacert, ...(etcdCert !== undefined ? { certFile: etcdCert } : {}), ...(etcdKey !== undefined ? { keyFile: etcdKey } : {}) };
   return async ({ clock }) => EtcdBackend.open({ endpoints, root, clock, ...(tls ? { tls } : {}) });
+}
+
+/**
+ * The leadership that goes with `--store`: the etcd election for an etcd store (several
+ * managers may share it; one leads), undefined for SQLite (one manager, always the leader).
+ */
+export async function storeLeadership(flags: Pick<StoreFlags, 'store'>): Promise<LeadershipFactory | undefined> {
+  if (flags.store === undefined || flags.store === 'sqlite') return undefined;
+  return (await import('../manager/etcd-leadership.ts')).etcdLeadership;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { makeService, makeTask } from '../testing/fixtures.ts';
-import { serviceTable, taskTable } from './views.ts';
+import { makeNode, makeService, makeTask } from '../testing/fixtures.ts';
+import { nodeTable, serviceTable, taskTable } from './views.ts';
 
 const NOW = Date.parse('2026-01-01T00:01:00.000Z');
 
@@ -27,4 +27,20 @@ void test('service ps shows a finished job task as desired Complete', () => {
   const out = taskTable([done], [], { noTrunc: true, now: NOW });
   assert.match(out, /Complete\s+Complete/);
   assert.doesNotMatch(out, /Running/);
+});
+
+test('node ls: MANAGER STATUS is Leader, Reachable or Unreachable from the live managers, empty for workers', () => {
+  const node = (id: string, hostname: string, role: 'manager' | 'worker') => makeNode({ id, spec: { role }, description: { hostname } });
+  const nodes = [node('n1', 'a', 'manager'), node('n2', 'b', 'manager'), node('n3', 'c', 'manager'), node('n4', 'd', 'worker')];
+  const out = nodeTable(nodes, new Map(), [
+    { id: 'm1', nodeId: 'n1', addr: '10.0.0.1:4280', leader: false },
+    { id: 'm2', nodeId: 'n2', addr: '10.0.0.2:4280', leader: true },
+  ]);
+  const status = (host: string): string | undefined => {
+    const lines = out.trimEnd().split('\n');
+    const at = lines[0]!.indexOf('MANAGER STATUS');
+    const line = lines.find((l) => l.split(/\s+/)[1] === host);
+    return line?.slice(at, lines[0]!.indexOf('ADDRESS')).trim();
+  };
+  assert.deepEqual(['a', 'b', 'c', 'd'].map(status), ['Reachable', 'Leader', 'Unreachable', '']);
 });

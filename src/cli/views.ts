@@ -1,3 +1,5 @@
+import { managerStatus } from '../api/manager-status.ts';
+import type { ManagerEntry } from '../api/managers.ts';
 import { isJobMode, jobProgress, jobTarget } from '../api/job.ts';
 import type { Node } from '../api/node.ts';
 import type { PortConfig, Service } from '../api/service.ts';
@@ -110,9 +112,10 @@ function waitsForPlacement(t: Task): boolean {
 
 /**
  * `node ls`: ID HOSTNAME STATUS AVAILABILITY MANAGER STATUS ADDRESS ENGINE TASKS. `tasks` is the
- * number of running tasks per node id.
+ * number of running tasks per node id; `managers` the live managers (`GET /v1/managers`), which
+ * make a manager node Leader, Reachable or Unreachable.
  */
-export function nodeTable(nodes: readonly Node[], tasks: ReadonlyMap<string, number> = new Map()): string {
+export function nodeTable(nodes: readonly Node[], tasks: ReadonlyMap<string, number> = new Map(), managers: readonly ManagerEntry[] = []): string {
   const rows = [...nodes]
     .sort((a, b) => a.description.hostname.localeCompare(b.description.hostname))
     .map((n) => [
@@ -120,7 +123,7 @@ export function nodeTable(nodes: readonly Node[], tasks: ReadonlyMap<string, num
       cell(n.description.hostname),
       capitalize(n.status.state),
       capitalize(n.spec.availability),
-      n.spec.role === 'manager' ? 'Leader' : '',
+      managerStatus(n, managers),
       cell(n.status.addr.replace(/:\d+$/, '').replace(/^::ffff:/, '')),
       n.description.engine ? `${n.description.engine.name} ${n.description.engine.version}` : n.description.drivers.join(','),
       String(tasks.get(n.id) ?? 0),

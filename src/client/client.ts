@@ -3,6 +3,7 @@ import type { Info } from '../api/info.ts';
 import type { TokensResponse } from '../api/join.ts';
 import type { TaskLogEntry } from '../api/log-line.ts';
 import type { Network, NetworkSpec } from '../api/network.ts';
+import type { ManagersResponse } from '../api/managers.ts';
 import type { Node, NodeUpdate } from '../api/node.ts';
 import type { Config, Secret } from '../api/secret.ts';
 import type { Service, ServiceSpec } from '../api/service.ts';
@@ -130,6 +131,11 @@ export class FlotillaClient {
 
   listNodes(): Promise<Node[]> {
     return this.#json('GET', '/v1/nodes');
+  }
+
+  /** `GET /v1/managers`: the managers taking part now, the leader marked. */
+  listManagers(): Promise<ManagersResponse> {
+    return this.#json('GET', '/v1/managers');
   }
 
   getNode(idOrHostname: string): Promise<Node> {

@@ -23,8 +23,9 @@ import { HttpListeners, type ListenAddress } from './http/listeners.ts';
 import { socketAnswers } from './http/unix-socket.ts';
 import { Keyring } from './keys/keyring.ts';
 import { leaderLoops, type LeaderLoopDeps } from './leader-loops.ts';
-import { AlwaysLeader, type Leadership } from './leader/leadership.ts';
+import { AlwaysLeader, type Leadership, type ManagerMember } from './leader/leadership.ts';
 import { LeaderLoopRunner } from './leader/loop-runner.ts';
+import { ensureManagerId } from './manager-id.ts';
 import { ManagerMetrics } from './metrics/manager-metrics.ts';
 import { SealingKey } from './secrets/sealing-key.ts';
 
@@ -43,14 +44,18 @@ export interface StoreContext {
 /** Opens the backend the manager's store runs on. */
 export type BackendFactory = (ctx: StoreContext) => Promise<Backend>;
 
-/** Joins the election among the managers sharing `backend` (called once the store is open). */
-export type LeadershipFactory = (ctx: StoreContext & { readonly backend: Backend }) => Promise<Leadership>;
+/**
+ * Joins the election among the managers sharing `backend` (called once the store is open) as
+ * `self`: this manager's id (`<dataDir>/manager-id`), its advertised address and the node of
+ * the agent beside it when known.
+ */
+export type LeadershipFactory = (ctx: StoreContext & { readonly backend: Backend; readonly self: Omit<ManagerMember, 'leader'> }) => Promise<Leadership>;
 
 /** The default backend: embedded SQLite at `<dataDir>/state.db`, opened exclusively. */
 export const sqliteBackend: BackendFactory = async ({ dataDir }) => SqliteBackend.open(statePath(dataDir));
 
 /** The default leadership: a manager alone on its store always leads. */
-export const alwaysLeader: LeadershipFactory = async () => new AlwaysLeader();
+export const alwaysLeader: LeadershipFactory = async ({ self }) => new AlwaysLeader(self);
 
 export interface ManagerOptions {
   /** Holds `state.db`, the key-encryption key `kek.key` and the API socket `flotilla.sock`. */
@@ -118,6 +123,7 @@ export class Manager {
   #ca: ClusterCa | undefined;
   #loops: LeaderLoopRunner<LeaderLoopDeps> | undefined;
   #dispatcher: Sessions | undefined;
+  #leadership: Leadership | undefined;
   /** This manager's Prometheus registry and recorders (`GET /metrics`), one per manager. */
   readonly #metrics = new ManagerMetrics({
     store: () => this.#store,
@@ -170,6 +176,21 @@ export class Manager {
     return this.#loops?.running ?? [];
   }
 
+  /** Who leads and the managers taking part (`members()`), once started. */
+  get leadership(): Leadership {
+    if (!this.#leadership) throw new Error('manager not started');
+    return this.#leadership;
+  }
+
+  /**
+   * Records the node of the agent running beside this manager, once it joined (`flotilla
+   * server` starts its agent after the manager): its member then names that node, which makes
+   * the node's MANAGER STATUS Leader or Reachable.
+   */
+  setLocalNode(nodeId: string): void {
+    this.#leadership?.setNodeId?.(nodeId);
+  }
+
   get store(): Store {
     if (!this.#store) throw new Error('manager not started');
     return this.#store;
@@ -194,14 +215,16 @@ export class Manager {
       const store = await Store.open(backend, { clock, logger, closeBackend: true, metrics: this.#metrics.store });
       this.#store = store;
       this.#started.push({ name: 'store', start: async () => {}, stop: () => store.close() });
-      const leadership = await this.#options.leadership({ dataDir, clock, logger, backend });
+      const { localNodeId } = this.#options;
+      const self = { id: await ensureManagerId(dataDir), addr: this.#advertisedAddr(), ...(localNodeId ? { nodeId: localNodeId } : {}) };
+      const leadership = await this.#options.leadership({ dataDir, clock, logger, backend, self });
+      this.#leadership = leadership;
       this.#started.push({ name: 'leadership', start: async () => {}, stop: () => leadership.close() });
 
       const deps = { store, clock, logger };
       // The CA key and the secret sealing key are kept in the store, wrapped under the
       // key-encryption key of <dataDir>/kek.key (created on first start, mode 0600).
       const keys = await Keyring.open(dataDir, store);
-      const { localNodeId } = this.#options;
       const tls = this.#tls;
       const ca = tls ? new ClusterCa({ ...deps, keys }, { dataDir, advertiseAddr: tls.advertiseAddr, listen: tls.listen, ...(tls.certLifetimeMs === undefined ? {} : { certLifetimeMs: tls.certLifetimeMs }) }) : undefined;
       if (ca) {
@@ -227,7 +250,7 @@ export class Manager {
       const dispatcher = new Sessions({ ...deps, secrets: sealingKey, images, metrics: this.#metrics.dispatcher }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
       this.#dispatcher = dispatcher;
       const api = new ControlApi(
-        { ...deps, secrets: sealingKey, images, metrics: this.#metrics.api, logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },
+        { ...deps, secrets: sealingKey, images, metrics: this.#metrics.api, managers: () => leadership.members(), logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },
         { info: { dataDir, ...(ca && tls ? { clusterId: ca.clusterId, advertiseAddr: tls.advertiseAddr } : {}), ...this.#options.info } },
       );
       // On the HTTPS listener an agent speaks for the node of its client certificate; the unix
@@ -248,7 +271,11 @@ export class Manager {
       http.mountUpgrade(AGENT_SESSION_PATH, sessions.upgrade);
       this.#http = http;
       ca?.onServerCredentials((c) => http.setTlsCredentials(c));
-      const loops = new LeaderLoopRunner({ leadership, logger }, leaderLoops, { ...deps, heartbeats: dispatcher, metrics: { scheduler: this.#metrics.scheduler } });
+      // Every write of the leader loops is fenced on this manager's term (when the leadership
+      // has terms: etcd), so a manager that lost it writes nothing, however late it notices.
+      const fence = leadership.fence?.bind(leadership);
+      const loopStore = fence ? store.fenced(fence, () => leadership.fenceRefused?.()) : store;
+      const loops = new LeaderLoopRunner({ leadership, logger }, leaderLoops, { ...deps, store: loopStore, heartbeats: dispatcher, metrics: { scheduler: this.#metrics.scheduler } });
       this.#loops = loops;
       const components: Component[] = [
         named('leader loops', loops),
@@ -275,6 +302,14 @@ export class Manager {
       await this.#stopAll();
       throw err;
     }
+  }
+
+  /** Where this manager is reached, as its member says: the advertised HTTPS address, else the first TCP listener, else the socket. */
+  #advertisedAddr(): string {
+    const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+    if (this.#tls) return hostPort(this.#tls.advertiseAddr, this.#tls.listen.port);
+    const first = this.#options.listen[0];
+    return first ? hostPort(first.host, first.port) : `unix://${this.socketPath}`;
   }
 
   /** Stops everything in reverse start order. Idempotent. Task containers are not touched. */

@@ -64,6 +64,24 @@ export interface WatchHandle {
 }
 
 /**
+ * A term of leadership a write is made under: the write commits only while `key` (a key of the
+ * backend's own, outside the store's keys: the etcd election's leader key) still exists with
+ * this `createRevision` (the backend's native revision, etcd's). The check is part of the same
+ * atomic transaction, so a manager that lost the leadership — even one whose timers run late —
+ * writes nothing. A backend with a single writer (SQLite) has no fences and ignores one.
+ */
+export interface Fence {
+  readonly key: string;
+  readonly createRevision: number;
+}
+
+/** Options of one `Backend.txn`. */
+export interface TxnOptions {
+  /** Commit only while this term of leadership holds; else fail `fenced` with nothing written. */
+  readonly fence?: Fence;
+}
+
+/**
  * What one txn holds cheaply, for backends that limit it (etcd: one etcd txn). A larger txn
  * may still commit (etcd stages it, atomically, at more cost) or fail `too_large` past the
  * backend's own cap; `Store.batch` cuts its chunks to these limits.
@@ -82,8 +100,11 @@ export interface Backend {
   readonly limits?: BackendLimits;
   /** Every key starting with `prefix`, in key order, and the revision they were read at. */
   range(prefix: string): Promise<{ kvs: KeyValue[]; revision: number }>;
-  /** Applies `ops` atomically if every compare holds. An empty `ops` list still bumps nothing. */
-  txn(compares: readonly Compare[], ops: readonly Op[]): Promise<TxnResult>;
+  /**
+   * Applies `ops` atomically if every compare holds (and `options.fence`, where the backend
+   * has fences). An empty `ops` list still bumps nothing.
+   */
+  txn(compares: readonly Compare[], ops: readonly Op[], options?: TxnOptions): Promise<TxnResult>;
   /**
    * Delivers every committed transaction with revision > `fromRevision`, in order, first the
    * ones already in the log, then new ones as they commit. Fails with a `BackendError`
@@ -102,8 +123,9 @@ export interface Backend {
  * "store unavailable:"), nothing was written, or — for a txn in flight — the outcome is
  * unknown and the store's watch will tell. `too_large`: one txn exceeds what the backend
  * commits at once (etcd: `maxTxnBytes`); nothing was written. `invalid`: bad backend options.
+ * `fenced`: the txn's fence no longer holds (its term of leadership ended); nothing was written.
  */
-export type BackendErrorCode = 'compacted' | 'closed' | 'unavailable' | 'too_large' | 'invalid' | 'internal';
+export type BackendErrorCode = 'compacted' | 'closed' | 'unavailable' | 'too_large' | 'invalid' | 'fenced' | 'internal';
 
 export class BackendError extends CodedError<BackendErrorCode> {
   override readonly name = 'BackendError';

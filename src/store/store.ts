@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
-import { isBackendError, type Backend, type TxnResult, type WatchBatch, type WatchHandle } from './backend.ts';
+import { isBackendError, type Backend, type Fence, type TxnOptions, type TxnResult, type WatchBatch, type WatchHandle } from './backend.ts';
 import { StoreError } from './errors.ts';
 import { decodeObject, parseKey, toStoreEvent, type StoreEvent, type StoreEventListener } from './events.ts';
 import { MemTable } from './mem-table.ts';
@@ -138,6 +138,12 @@ export class Store {
   #waiters: Waiter[] = [];
   #closed = false;
   #failure: Error | undefined;
+  /** The store that owns the state; `this` except for a fenced view (`fenced`). */
+  readonly #owner: Store;
+  /** A fenced view's current fence; undefined for the store itself. */
+  readonly #fence: (() => Fence | undefined) | undefined;
+  /** A fenced view's: told when the backend refused a fence. */
+  readonly #onRefused: (() => void) | undefined;
 
   /** Loads every object from `backend` and follows its changes from then on. */
   static async open(backend: Backend, options: StoreOptions = {}): Promise<Store> {
@@ -146,10 +152,13 @@ export class Store {
     return store;
   }
 
-  private constructor(backend: Backend, opts: CompiledOptions) {
+  private constructor(backend: Backend, opts: CompiledOptions, view?: { owner: Store; fence: () => Fence | undefined; onRefused?: () => void }) {
     this.#backend = backend;
     this.#opts = opts;
-    this.#mem = {
+    this.#owner = view?.owner ?? this;
+    this.#fence = view?.fence;
+    this.#onRefused = view?.onRefused;
+    this.#mem = view ? view.owner.#mem : {
       node: new MemTable(TABLES.node),
       service: new MemTable(TABLES.service),
       task: new MemTable(TABLES.task),
@@ -168,7 +177,21 @@ export class Store {
 
   /** The last revision applied to memory. */
   get revision(): number {
-    return this.#revision;
+    return this.#owner.#revision;
+  }
+
+  /**
+   * A view of this store whose every commit is fenced on a term of leadership: `fence()` is
+   * read at each commit, and the backend commits only while that term holds (etcd: the leader
+   * key still exists with that createRevision, checked in the same transaction). A commit
+   * without a fence, or whose fence no longer holds, fails `StoreError('fenced')` with nothing
+   * written. Reads, watch and the state are the store's own (shared, not copied); closing the
+   * view does nothing. The leader loops get one (`LeaderLoopDeps.store`); the API writes
+   * through the store itself, unfenced. `onRefused` is called when the backend refused a
+   * fence (the term ended though `fence()` still named it: the leadership should look again).
+   */
+  fenced(fence: () => Fence | undefined, onRefused?: () => void): Store {
+    return new Store(this.#backend, this.#opts, { owner: this.#owner, fence, ...(onRefused ? { onRefused } : {}) });
   }
 
   /** The committed table of any kind, for code that is generic over kinds. */
@@ -251,7 +274,7 @@ export class Store {
         committed += ran.length;
         continue;
       }
-      if (r) await this.#applied(r.revision); // catch up with whoever changed things under us
+      if (r) await this.#owner.#applied(r.revision); // catch up with whoever changed things under us
       for (const index of ran) {
         try {
           await this.update(queued[index]!);
@@ -271,6 +294,7 @@ export class Store {
    * synchronous step to miss nothing. Returns the unsubscribe function.
    */
   watch(listener: StoreEventListener, options: WatchOptions = {}): () => void {
+    if (this.#owner !== this) return this.#owner.watch(listener, options);
     this.#checkOpen();
     const l: Listener = { fn: listener, kinds: options.kinds ? new Set(options.kinds) : undefined, active: true };
     this.#listeners = [...this.#listeners, l];
@@ -306,9 +330,9 @@ export class Store {
     );
   }
 
-  /** Stops following the backend; pending and later calls fail `closed`. Idempotent. */
+  /** Stops following the backend; pending and later calls fail `closed`. Idempotent. A fenced view's does nothing. */
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed || this.#owner !== this) return;
     this.#closed = true;
     this.#watch?.close();
     this.#listeners = [];
@@ -334,23 +358,34 @@ export class Store {
   }
 
   async #commit(plan: Plan): Promise<TxnResult> {
-    for (const p of plan.puts) this.#pending.set(p.key, p);
+    const o = this.#owner;
+    let options: TxnOptions | undefined;
+    if (this.#fence) {
+      const fence = this.#fence();
+      if (!fence) throw fencedError();
+      options = { fence };
+    }
+    for (const p of plan.puts) o.#pending.set(p.key, p);
     const done = this.#opts.metrics.commitStarted();
     let r: TxnResult;
     try {
-      r = await this.#backend.txn(plan.compares, plan.ops);
+      r = await this.#backend.txn(plan.compares, plan.ops, options);
     } catch (err) {
       done(plan.ops.length, 'error');
-      this.#dropPending(plan);
+      o.#dropPending(plan);
       if (isBackendError(err) && err.code === 'closed') throw closedError(err);
+      if (isBackendError(err) && err.code === 'fenced') {
+        this.#onRefused?.();
+        throw fencedError(err);
+      }
       throw err;
     }
     if (!r.succeeded) {
       done(plan.ops.length, 'conflict');
-      this.#dropPending(plan);
+      o.#dropPending(plan);
       return r;
     }
-    await this.#applied(r.revision);
+    await o.#applied(r.revision);
     done(plan.ops.length, 'committed');
     return r;
   }
@@ -437,7 +472,7 @@ export class Store {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw closedError();
+    if (this.#owner.#closed) throw closedError();
   }
 }
 
@@ -461,6 +496,14 @@ function conflictError(r: TxnResult): StoreError {
 
 function closedError(cause?: unknown): StoreError {
   return new StoreError('closed', 'the store is closed', cause === undefined ? undefined : { cause });
+}
+
+function fencedError(cause?: unknown): StoreError {
+  return new StoreError(
+    'fenced',
+    'not written: this manager no longer holds the leadership this write was fenced on (another manager may lead now)',
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 function asyncCallback(): StoreError {

@@ -40,6 +40,12 @@ export interface EtcdMember {
   stop(): Promise<void>;
   /** Starts it again on the same ports and data, and waits until it answers. */
   start(): Promise<void>;
+  /**
+   * Freezes the process (SIGSTOP): its connections stay open and nothing answers, as a hung
+   * host or a silently dropped link. `resume` (SIGCONT) lets it go on.
+   */
+  pause(): void;
+  resume(): void;
 }
 
 export interface EtcdTestCluster {
@@ -189,11 +195,20 @@ class Member implements EtcdMember {
   async stop(): Promise<void> {
     const proc = this.#proc;
     if (!proc) return;
+    proc.kill('SIGCONT'); // a paused member would not hear the SIGTERM
     proc.kill('SIGTERM');
     const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
     await this.#exited;
     clearTimeout(timer);
     this.#proc = undefined;
+  }
+
+  pause(): void {
+    this.#proc?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.#proc?.kill('SIGCONT');
   }
 
   /** Waits until the member serves a read (a linearizable one needs the cluster's quorum). */

@@ -1,3 +1,4 @@
+import type { ManagerEntry } from '../../api/managers.ts';
 import type { BuildEvent, BuildOptions, BuildOutcome, BuiltImage } from '../../api/build.ts';
 import type { X509Certificate } from 'node:crypto';
 import type { PeerIdentity } from '../../api/cluster.ts';
@@ -59,6 +60,11 @@ export interface ControlApiDeps {
    * Without it `POST /v1/builds` answers `unavailable`.
    */
   readonly images?: ImageBuilds;
+  /**
+   * The managers taking part now, the leader marked (the leadership's members, wired by the
+   * composition root): `GET /v1/managers`. Without it the list is empty.
+   */
+  readonly managers?: () => readonly ManagerEntry[];
 }
 
 /** What the control API tells a metrics recorder, and asks it for. */

@@ -12,6 +12,7 @@ const STORE_TO_API: Record<StoreErrorCode, ApiErrorCode> = {
   already_exists: 'already_exists',
   closed: 'unavailable',
   invalid: 'invalid_argument',
+  fenced: 'unavailable',
 };
 
 const STORE_DEFAULT_MESSAGES: Record<StoreErrorCode, string> = {
@@ -20,6 +21,7 @@ const STORE_DEFAULT_MESSAGES: Record<StoreErrorCode, string> = {
   already_exists: 'an object with this id or name already exists',
   closed: 'the manager is shutting down',
   invalid: 'the object is not valid',
+  fenced: 'this manager no longer leads',
 };
 
 /**

@@ -10,6 +10,7 @@ import { registerConfigRoutes } from './configs.ts';
 import { registerEventRoutes } from './events.ts';
 import { registerInfoRoutes } from './info.ts';
 import { registerJoinRoutes } from './join.ts';
+import { registerManagerRoutes } from './managers.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerNetworkRoutes } from './networks.ts';
 import { registerNodeRoutes } from './nodes.ts';
@@ -66,6 +67,7 @@ export class ControlApi {
     registerServiceLogRoutes(this.#app, this.#ctx);
     registerTaskRoutes(this.#app, this.#ctx);
     registerNodeRoutes(this.#app, this.#ctx);
+    registerManagerRoutes(this.#app, this.#ctx);
     registerEventRoutes(this.#app, this.#ctx);
     registerSecretRoutes(this.#app, this.#ctx);
     registerConfigRoutes(this.#app, this.#ctx);

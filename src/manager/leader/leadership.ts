@@ -17,6 +17,17 @@ export interface ManagerMember {
   readonly leader: boolean;
 }
 
+/**
+ * The term this manager leads in, as the store's backend knows it: a key of the backend's own
+ * and the revision that created it, which exist exactly as long as the term (etcd: the leader
+ * key under this manager's lease). Every write of the leader loops is fenced on it
+ * (`Store.fenced`), so a manager that lost its term writes nothing, whatever its timers say.
+ */
+export interface LeadershipTerm {
+  readonly key: string;
+  readonly createRevision: number;
+}
+
 /** Called on every change of `Leadership.state`, with the new state. */
 export type LeadershipListener = (state: LeadershipState) => void;
 
@@ -38,6 +49,19 @@ export interface Leadership {
   members(): readonly ManagerMember[];
   /** Calls `listener` after each change of `members()`. Returns the unsubscribe function. */
   onMembersChange(listener: () => void): () => void;
+  /**
+   * The term this manager leads in now (undefined while following), for fencing the leader
+   * loops' writes. Absent on a leadership whose writes need no fence (`AlwaysLeader`: one
+   * manager alone on its store).
+   */
+  fence?(): LeadershipTerm | undefined;
+  /**
+   * The store refused a write fenced on `fence()`: that term has ended, whatever this
+   * manager's view says (its watch may lag). The leadership looks again and steps down.
+   */
+  fenceRefused?(): void;
+  /** Records the node of the agent beside this manager, once known (it joins after the manager starts). */
+  setNodeId?(nodeId: string): void;
   /** Stops taking part (an etcd implementation resigns); reports no change afterwards. Idempotent. */
   close(): Promise<void>;
 }
@@ -47,7 +71,7 @@ export interface Leadership {
  * leader from start to stop, and nothing ever changes.
  */
 export class AlwaysLeader implements Leadership {
-  readonly #self: ManagerMember | undefined;
+  #self: ManagerMember | undefined;
 
   /** `self`: this manager as a member (id, node, address); absent, `members()` is empty. */
   constructor(self?: Omit<ManagerMember, 'leader'>) {
@@ -68,6 +92,10 @@ export class AlwaysLeader implements Leadership {
 
   onMembersChange(_listener: () => void): () => void {
     return () => {};
+  }
+
+  setNodeId(nodeId: string): void {
+    if (this.#self) this.#self = { ...this.#self, nodeId };
   }
 
   async close(): Promise<void> {}

@@ -10,8 +10,10 @@ import {
   type Backend,
   type BackendLimits,
   type Compare,
+  type Fence,
   type KeyValue,
   type Op,
+  type TxnOptions,
   type TxnResult,
   type WatchBatch,
   type WatchHandle,
@@ -171,9 +173,9 @@ export class EtcdBackend implements Backend {
     return { kvs: snap.kvs, revision: snap.revision };
   }
 
-  txn(compares: readonly Compare[], ops: readonly Op[]): Promise<TxnResult> {
+  txn(compares: readonly Compare[], ops: readonly Op[], options?: TxnOptions): Promise<TxnResult> {
     if (this.#closed) return Promise.reject(closedBackendError('etcd'));
-    const p = this.#chain.then(() => this.#commit(compares, ops));
+    const p = this.#chain.then(() => this.#commit(compares, ops, options?.fence));
     this.#chain = p.catch(() => undefined);
     return p;
   }
@@ -448,7 +450,7 @@ export class EtcdBackend implements Backend {
 
   // ---- commits ----
 
-  async #commit(compares: readonly Compare[], ops: readonly Op[]): Promise<TxnResult> {
+  async #commit(compares: readonly Compare[], ops: readonly Op[], fence: Fence | undefined): Promise<TxnResult> {
     for (;;) {
       this.#checkOpen();
       if (this.#reloading) await this.#reloading;
@@ -478,12 +480,12 @@ export class EtcdBackend implements Backend {
       const next = base + 1;
       const success = oneTxnOps(this.#layout, effective, this.#index, next, this.limits);
       if (success === undefined) {
-        const r = await this.#commitStaged(effective, base);
+        const r = await this.#commitStaged(effective, base, fence);
         if (r === 'again') continue;
         return r;
       }
       const ours = encodeCounter(next, randomBytes(6).toString('hex'));
-      const res = await this.#sendCommit(success, ours, this.#counterValue);
+      const res = await this.#sendCommit(success, ours, this.#counterValue, [], [], fence);
       if (res === 'committed') {
         await this.#applied(next);
         return { succeeded: true, revision: next };
@@ -494,6 +496,7 @@ export class EtcdBackend implements Backend {
         this.#maybeCompact(next);
         return { succeeded: true, revision: next };
       }
+      this.#checkFence(res, fence);
       await this.#lostRace(res, base);
     }
   }
@@ -503,7 +506,7 @@ export class EtcdBackend implements Backend {
    * (the compares every commit makes, the counter, the commit record), then roll it forward.
    * 'again': the counter moved meanwhile (or the staging expired): start over.
    */
-  async #commitStaged(effective: readonly Op[], base: number): Promise<TxnResult | 'again'> {
+  async #commitStaged(effective: readonly Op[], base: number, fence: Fence | undefined): Promise<TxnResult | 'again'> {
     const baseValue = this.#counterValue;
     const deletes = effective.filter((op) => op.type === 'delete').map((op) => ({ key: op.key, parts: this.#index.get(op.key)?.n ?? 0 }));
     // Watchers and history get a delete's value, which the index does not keep: read it at the base.
@@ -538,9 +541,11 @@ export class EtcdBackend implements Backend {
       baseValue,
       [{ key: staging.header, target: 'Version', result: 'Greater', version: 0 }],
       [{ request_range: { key: staging.header, count_only: true } }],
+      fence,
     );
     if (res !== 'committed' && !res.succeeded) {
       await this.#writer.abandon(staging).catch(() => undefined);
+      this.#checkFence(res, fence);
       // The counter moved (another commit: wait for it, check again), or the staging expired
       // (stage again); any other compare that failed is the caller's to hear.
       const expired = Number(res.responses[1]?.response_range.count ?? 0) === 0;
@@ -602,9 +607,22 @@ export class EtcdBackend implements Backend {
   }
 
   /**
+   * A commit txn that failed on its compares with a `fence`: when the fence is what failed (the
+   * leader key is gone or re-created: its range, the last failure response, says so), the term
+   * of leadership ended; nothing was written.
+   */
+  #checkFence(res: ITxnResponse, fence: Fence | undefined): void {
+    if (!fence) return;
+    const held = Number(res.responses[res.responses.length - 1]?.response_range.kvs[0]?.create_revision ?? 0);
+    if (held !== fence.createRevision) {
+      throw new BackendError('fenced', `not written: the term of leadership this write was fenced on (${fence.key} created at etcd revision ${fence.createRevision}) has ended`);
+    }
+  }
+
+  /**
    * Sends a commit txn: the commit compares against the base counter value `baseValue` (and
    * `extra`), then `success` and the counter's new value `ours`. On failure the response holds
-   * the counter, then what `extraFailure` reads. `baseValue` is taken when the commit was checked, not now: the watch may have
+   * the counter, then what `extraFailure` reads, then the fence's key (with a `fence`). `baseValue` is taken when the commit was checked, not now: the watch may have
    * moved the counter on since (a staged commit awaits between the two).
    */
   #sendCommit(
@@ -613,13 +631,16 @@ export class EtcdBackend implements Backend {
     baseValue: Buffer | undefined,
     extra: ICompare[] = [],
     extraFailure: IRequestOp[] = [],
+    fence?: Fence,
   ): Promise<ITxnResponse | 'committed'> {
     const counterKey = Buffer.from(this.#layout.counterKey);
+    // The leader's term (see backend.ts `Fence`): its key still there, not re-created.
+    const fenceKey = fence ? Buffer.from(fence.key) : undefined;
     return this.#send(
       {
-        compare: [...this.#commitCompares(baseValue), ...extra],
+        compare: [...this.#commitCompares(baseValue), ...(fence && fenceKey ? [{ key: fenceKey, target: 'Create' as const, result: 'Equal' as const, create_revision: fence.createRevision }] : []), ...extra],
         success: [...success, { request_put: { key: counterKey, value: ours } }],
-        failure: [{ request_range: { key: counterKey } }, ...extraFailure],
+        failure: [{ request_range: { key: counterKey } }, ...extraFailure, ...(fenceKey ? [{ request_range: { key: fenceKey } }] : [])],
       },
       baseValue,
       ours,

@@ -9,9 +9,11 @@
  *   <root>/staged/<token> a staged commit's header (on a lease while staging), then its chunks
  *                         under `<root>/staged/<token>/<i>`
  *   <root>/parts<key>#<i> part i of a value too large for one etcd request
+ *   <root>/election/leader           the leader's key (value: its manager id), under its lease
+ *   <root>/election/managers/<id>    each live manager (`{id, nodeId?, addr}`), under its lease
  *
- * Everything else under `<root>/` is free for later parts (leader election, manager members);
- * a change there bumps etcd's revision but never the store's.
+ * Everything else under `<root>/` is free for later parts; a change outside `data` bumps
+ * etcd's revision but never the store's.
  */
 export class Layout {
   readonly root: string;
@@ -21,6 +23,10 @@ export class Layout {
   readonly commitKey: string;
   readonly stagedPrefix: string;
   readonly partsPrefix: string;
+  /** Everything of the election (`election.ts`): the leader key and the members. */
+  readonly electionPrefix: string;
+  readonly leaderKey: string;
+  readonly membersPrefix: string;
 
   constructor(root: string) {
     const r = root.endsWith('/') ? root.slice(0, -1) : root;
@@ -31,6 +37,9 @@ export class Layout {
     this.commitKey = `${r}/meta/commit`;
     this.stagedPrefix = `${r}/staged/`;
     this.partsPrefix = `${r}/parts`;
+    this.electionPrefix = `${r}/election/`;
+    this.leaderKey = `${r}/election/leader`;
+    this.membersPrefix = `${r}/election/managers/`;
   }
 
   /** The header of staged commit `token` (exists while its chunks may be committed). */

@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { Etcd3 } from 'etcd3';
+import { skipUnlessEtcd, startEtcd, type EtcdTestCluster } from '../../testing/etcd-server.ts';
+import { isBackendError, type Fence } from '../backend.ts';
+import { isStoreError, Store } from '../store.ts';
+import { makeNode } from '../../testing/fixtures.ts';
+import { connect } from './connect.ts';
+import { EtcdBackend } from './etcd-backend.ts';
+import { EtcdElection, type ElectionState } from './election.ts';
+
+const skip = skipUnlessEtcd();
+/** Only catches hangs: elections settle in seconds. */
+const HANG_MS = 30_000;
+
+let one: EtcdTestCluster | undefined;
+let three: EtcdTestCluster | undefined;
+
+/** Resolves with the first value `get` returns that `ok` accepts, checked on each `subscribe` call. */
+function until<T>(what: string, subscribe: (check: () => void) => () => void, get: () => T, ok: (v: T) => boolean): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let unsubscribe = (): void => {};
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`timed out waiting for ${what} (last: ${JSON.stringify(get())})`));
+    }, HANG_MS);
+    const check = (): void => {
+      const v = get();
+      if (!ok(v)) return;
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(v);
+    };
+    unsubscribe = subscribe(check);
+    check();
+  });
+}
+
+/** Waits until exactly one of `es` leads, and every one of them lists `es.length` members with that one marked. */
+async function oneLeader(es: readonly EtcdElection[]): Promise<EtcdElection> {
+  const subscribe = (check: () => void): (() => void) => {
+    const offs = es.flatMap((e) => [e.onChange(check), e.onMembersChange(check)]);
+    return () => offs.forEach((f) => f());
+  };
+  const snapshot = (): string => JSON.stringify(es.map((e) => ({ state: e.state, members: e.members() })));
+  await until('one leader that every member agrees on', subscribe, snapshot, () => {
+    const leaders = es.filter((e) => e.state === 'leader');
+    if (leaders.length !== 1) return false;
+    const id = leaders[0]!.members().find((m) => m.leader)?.id;
+    return es.every((e) => e.members().length === es.length && e.members().filter((m) => m.leader).map((m) => m.id).join() === id);
+  });
+  return es.find((e) => e.state === 'leader')!;
+}
+
+void describe('etcd election', { skip }, () => {
+  const clients: Etcd3[] = [];
+  const elections: EtcdElection[] = [];
+  before(async () => {
+    [one, three] = await Promise.all([startEtcd(), startEtcd({ members: 3 })]);
+  });
+  after(async () => {
+    await Promise.all(elections.map((e) => e.close()));
+    for (const c of clients) c.close();
+    await Promise.all([one?.stop(), three?.stop()]);
+  });
+
+  const client = (endpoints: readonly string[]): Etcd3 => {
+    const c = connect({ endpoints, requestTimeoutMs: 2_000 });
+    clients.push(c);
+    return c;
+  };
+  const join = async (root: string, id: string, endpoints = one!.endpoints): Promise<EtcdElection> => {
+    const e = await EtcdElection.open(client(endpoints), { root, self: { id, addr: `${id}.test:4280` } });
+    elections.push(e);
+    return e;
+  };
+
+  void it('three managers: exactly one leads, every one lists all three with the leader marked; the leader resigns, another leads', async () => {
+    const root = `/flotilla-test/${randomUUID()}`;
+    const es = await Promise.all(['m1', 'm2', 'm3'].map((id) => join(root, id)));
+    const first = await oneLeader(es);
+    assert.deepEqual(
+      first.members().map((m) => m.addr),
+      ['m1.test:4280', 'm2.test:4280', 'm3.test:4280'],
+    );
+    const changes: ElectionState[] = [];
+    first.onChange((s) => changes.push(s));
+    await first.close();
+    assert.equal(first.state, 'follower');
+    assert.deepEqual(changes, [], 'close reports no change');
+    const rest = es.filter((e) => e !== first);
+    const second = await oneLeader(rest);
+    assert.notEqual(second, first);
+  });
+
+  void it('a write fenced on a term that has ended is refused and changes nothing', async () => {
+    const root = `/flotilla-test/${randomUUID()}`;
+    const backend = await EtcdBackend.open({ endpoints: one!.endpoints, root });
+    const store = await Store.open(backend, { closeBackend: true });
+    try {
+      const a = await join(root, 'a');
+      await oneLeader([a]);
+      const fence = a.fence();
+      assert.ok(fence);
+      const asLeader = store.fenced(() => a.fence());
+      await asLeader.update((tx) => tx.nodes.create(makeNode({ id: 'n1' })));
+      assert.ok(store.nodes.get('n1'));
+
+      const b = await join(root, 'b');
+      await a.close(); // resigns: its leader key goes
+      await oneLeader([b]);
+      const before = store.revision;
+      // The view reads the fence at each commit: none now.
+      await assert.rejects(
+        asLeader.update((tx) => tx.nodes.create(makeNode({ id: 'n2' }))),
+        (e: unknown) => isStoreError(e) && e.code === 'fenced',
+      );
+      // A writer still holding the old term's fence (its timers late): etcd refuses it.
+      const stale: Fence = fence;
+      let refused = 0;
+      await assert.rejects(
+        store.fenced(() => stale, () => refused++).update((tx) => tx.nodes.create(makeNode({ id: 'n3' }))),
+        (e: unknown) => isStoreError(e) && e.code === 'fenced',
+      );
+      assert.equal(refused, 1, 'the view tells whoever fenced it (the manager tells its leadership)');
+      await assert.rejects(backend.txn([], [{ type: 'put', key: '/flotilla/nodes/n4', value: '{}' }], { fence: stale }), (e: unknown) => isBackendError(e) && e.code === 'fenced');
+      assert.equal(store.revision, before);
+      assert.equal((await backend.range('')).revision, before);
+      assert.equal(store.nodes.get('n3'), undefined);
+      // The new leader's fenced writes go through; unfenced (API) writes from anyone too.
+      await store.fenced(() => b.fence()).update((tx) => tx.nodes.create(makeNode({ id: 'n5' })));
+      await store.update((tx) => tx.nodes.create(makeNode({ id: 'n6' })));
+      assert.ok(store.nodes.get('n5') && store.nodes.get('n6'));
+    } finally {
+      await store.close();
+    }
+  });
+
+  void it('a leader whose keep-alives stop being confirmed reports follower before another can lead, and its fence is refused', async () => {
+    const root = `/flotilla-test/${randomUUID()}`;
+    const [m0, m1, m2] = three!.members;
+    const a = await join(root, 'a', [m0!.endpoint]);
+    await oneLeader([a]);
+    const fence = a.fence()!;
+    const others = await Promise.all([join(root, 'b', [m1!.endpoint]), join(root, 'c', [m2!.endpoint])]);
+    await oneLeader([a, ...others]);
+    assert.equal(a.state, 'leader');
+
+    // When `a` steps down, nobody else may lead yet: its lease has not expired at etcd.
+    let othersLeadingWhenASteppedDown: string[] | undefined;
+    a.onChange((s) => {
+      if (s === 'follower') othersLeadingWhenASteppedDown ??= others.filter((e) => e.state === 'leader').map((e) => e.members().find((m) => m.leader)?.id ?? '?');
+    });
+    await m0!.stop();
+    try {
+      await until('a to step down', (check) => a.onChange(check), () => a.state, (s) => s === 'follower');
+      assert.deepEqual(othersLeadingWhenASteppedDown, []);
+      const next = await until(
+        'b or c to lead',
+        (check) => {
+          const offs = others.map((e) => e.onChange(check));
+          return () => offs.forEach((f) => f());
+        },
+        () => others.filter((e) => e.state === 'leader').length,
+        (n) => n === 1,
+      );
+      assert.equal(next, 1);
+      const backend = await EtcdBackend.open({ endpoints: [m1!.endpoint, m2!.endpoint], root });
+      try {
+        await assert.rejects(backend.txn([], [{ type: 'put', key: '/x', value: '1' }], { fence }), (e: unknown) => isBackendError(e) && e.code === 'fenced');
+        assert.deepEqual((await backend.range('')).kvs, []);
+      } finally {
+        await backend.close();
+      }
+    } finally {
+      await m0!.start();
+    }
+    // Back in touch, `a` rejoins as a follower under a new lease.
+    await oneLeader([a, ...others]);
+    assert.equal(a.state, 'follower');
+  });
+
+  void it('a leader whose etcd member hangs (keep-alives never answered) steps down at its local deadline, before the lease can expire', async () => {
+    const root = `/flotilla-test/${randomUUID()}`;
+    const [m0, m1, m2] = three!.members;
+    const a = await join(root, 'a', [m0!.endpoint]);
+    await oneLeader([a]);
+    const others = await Promise.all([join(root, 'b', [m1!.endpoint]), join(root, 'c', [m2!.endpoint])]);
+    await oneLeader([a, ...others]);
+    let othersLeadingWhenASteppedDown: number | undefined;
+    a.onChange((s) => {
+      if (s === 'follower') othersLeadingWhenASteppedDown ??= others.filter((e) => e.state === 'leader').length;
+    });
+    m0!.pause();
+    try {
+      await until('a to step down', (check) => a.onChange(check), () => a.state, (s) => s === 'follower');
+      assert.equal(othersLeadingWhenASteppedDown, 0, 'nobody else led before a stepped down');
+      await until(
+        'b or c to lead',
+        (check) => {
+          const offs = others.map((e) => e.onChange(check));
+          return () => offs.forEach((f) => f());
+        },
+        () => others.filter((e) => e.state === 'leader').length,
+        (n) => n === 1,
+      );
+    } finally {
+      m0!.resume();
+    }
+    await oneLeader([a, ...others]);
+    assert.equal(a.state, 'follower');
+  });
+});
