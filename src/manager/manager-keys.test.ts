@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { Cluster } from '../api/cluster.ts';
 import { caDigest, newTokenSecret } from '../api/join.ts';
 import { newId } from '../lib/ids.ts';
 import { silentLogger } from '../lib/logger.ts';
@@ -43,11 +44,12 @@ async function writeOldLayout(dir: string): Promise<{ ca: CertificateAuthority; 
   const tokenSecrets = { worker: newTokenSecret(), manager: newTokenSecret() };
   const secretId = newId();
   await store.update((tx) => {
-    tx.table('cluster').create({ id: ca.clusterId, caCertificate: ca.certificate, tokenSecrets, adminTokenSha256: sha256('old-admin-token'), removedNodeIds: [] });
+    // An older version's cluster object: token secrets in plain text, no verifiers.
+    tx.table('cluster').create({ id: ca.clusterId, caCertificate: ca.certificate, tokenSecrets, adminTokenSha256: sha256('old-admin-token'), removedNodeIds: [] } as unknown as Cluster);
     tx.table('secret').create({ id: secretId, spec: { name: 'db-password', labels: {} }, sizeBytes: PLAINTEXT.length, sealed: seal(sealingKey, PLAINTEXT, secretId) });
   });
   await store.close();
-  return { ca, tokens: joinTokens({ tokenSecrets } as Parameters<typeof joinTokens>[0], caDigest(ca.certificate)), secretId };
+  return { ca, tokens: joinTokens(tokenSecrets, caDigest(ca.certificate)), secretId };
 }
 
 describe('manager keys', () => {
