@@ -109,6 +109,11 @@ describe('manager keys', () => {
     await assert.rejects(stat(join(dir, 'ca/ca.key')), /ENOENT/, 'the plain-text CA key is gone');
     await assert.rejects(stat(join(dir, 'secrets.key')), /ENOENT/, 'the plain-text sealing key is gone');
     assert.equal(await readFile(join(dir, 'ca/ca.pem'), 'utf8'), old.ca.certificate, 'the CA certificate file stays');
+    // The token secrets left the cluster object: verifiers there, the secrets wrapped.
+    const cluster = m.store.table('cluster').get(old.ca.clusterId);
+    assert.equal(cluster?.tokenSecrets, undefined);
+    assert.ok(!JSON.stringify(m.store.table('cluster').all()).includes(old.tokens.manager.slice(-32)));
+    assert.equal(m.store.table('clusterKey').get('kek-manager-token')?.wrappedUnder, 'managerToken');
 
     m = await restart(m, true);
     assert.equal(caDigest(m.caCertificate), old.ca.digest);
