@@ -12,7 +12,7 @@ import type { Store } from '../../store/store.ts';
 import { CertificateAuthority, publicKeyFromCsr } from './authority.ts';
 import { CaError, isCaError } from './errors.ts';
 import { caDir, legacyKeyPath, readAdminFiles, readLegacyCaFiles, removeLegacyCaKey, writeAdminFiles, writeCaCertificate, type AdminCredential } from './files.ts';
-import { ADMIN_TOKEN_KEY, checkBearerToken, checkJoinToken, joinTokens, readTokenSecrets, sha256, storeTokenSecrets, type TokenRole } from './tokens.ts';
+import { ADMIN_TOKEN_KEY, checkBearerToken, checkJoinToken, joinTokens, readTokenSecrets, sha256, storeTokenSecret, storeTokenSecrets, type TokenRole } from './tokens.ts';
 import { generateKeyPair, privateKeyPem } from './x509.ts';
 import type { KeyVault } from '../../store/key-vault.ts';
 
@@ -213,8 +213,8 @@ export class ClusterCa {
     await this.#deps.store.update((tx) => {
       const c = tx.table('cluster').get(id);
       if (!c) throw new ApiError('unavailable', 'the cluster object is missing from the store');
-      const verifiers = storeTokenSecrets(tx, keys, digest, { [role]: newTokenSecret() } as Record<typeof role, string>);
-      tx.table('cluster').update({ ...c, tokenVerifiers: { ...c.tokenVerifiers, ...verifiers } });
+      const verifier = storeTokenSecret(tx, keys, digest, role, newTokenSecret());
+      tx.table('cluster').update({ ...c, tokenVerifiers: { ...c.tokenVerifiers, [role]: verifier } });
     });
     this.#log.info({ role }, 'join token rotated');
     return this.joinTokens();

@@ -37,19 +37,19 @@ export function readTokenSecrets(keys: KeyVault): TokenSecrets | undefined {
 }
 
 /**
- * Stores token secrets in `tx`: each one wrapped (replacing the role's previous one) and, for
- * the manager token, the key-encryption key wrapped under it (so the token it replaces no
- * longer opens the KEK). Returns their verifiers, for the cluster object.
+ * Stores `role`'s token secret in `tx`: wrapped (replacing the previous one) and, for the
+ * manager token, the key-encryption key wrapped under it (so the token it replaces no longer
+ * opens the KEK). Returns its verifier, for the cluster object.
  */
-export function storeTokenSecrets<R extends TokenRole>(tx: Tx, keys: KeyVault, digest: string, secrets: { readonly [K in R]: string }): { [K in R]: string } {
-  const verifiers = {} as { [K in R]: string };
-  for (const role of Object.keys(secrets) as R[]) {
-    const secret = secrets[role];
-    keys.set(tx, TOKEN_SECRET_KEYS[role], Buffer.from(secret, 'utf8'));
-    if (role === 'manager') keys.shareWithManagerToken(tx, { caDigest: digest, secret });
-    verifiers[role] = joinTokenVerifier({ caDigest: digest, secret });
-  }
-  return verifiers;
+export function storeTokenSecret(tx: Tx, keys: KeyVault, digest: string, role: TokenRole, secret: string): string {
+  keys.set(tx, TOKEN_SECRET_KEYS[role], Buffer.from(secret, 'utf8'));
+  if (role === 'manager') keys.shareWithManagerToken(tx, { caDigest: digest, secret });
+  return joinTokenVerifier({ caDigest: digest, secret });
+}
+
+/** Both roles' secrets stored (`storeTokenSecret`); their verifiers. */
+export function storeTokenSecrets(tx: Tx, keys: KeyVault, digest: string, secrets: TokenSecrets): { worker: string; manager: string } {
+  return { worker: storeTokenSecret(tx, keys, digest, 'worker', secrets.worker), manager: storeTokenSecret(tx, keys, digest, 'manager', secrets.manager) };
 }
 
 /**
