@@ -207,15 +207,10 @@ export class Manager {
       // The CA key and the secret sealing key are kept in the store, wrapped under the
       // key-encryption key of <dataDir>/kek.key (created on first start, mode 0600).
       // Another manager joins with the manager token, which unwraps that key (keys/README.md).
-      const tls = this.#tls;
-      const keys = await Keyring.open(dataDir, store, { joinToken: tls?.joinToken });
+      const keys = await Keyring.open(dataDir, store, { joinToken: this.#tls?.joinToken });
       const { localNodeId } = this.#options;
-      const ca = tls
-        ? new ClusterCa(
-            { ...deps, keys },
-            { dataDir, advertiseAddr: tls.advertiseAddr, listen: tls.listen, joined: keys.joined, ...(tls.certLifetimeMs === undefined ? {} : { certLifetimeMs: tls.certLifetimeMs }) },
-          )
-        : undefined;
+      const tls = this.#tls;
+      const ca = tls ? new ClusterCa({ ...deps, keys }, { dataDir, advertiseAddr: tls.advertiseAddr, listen: tls.listen, joined: keys.joined, ...(tls.certLifetimeMs === undefined ? {} : { certLifetimeMs: tls.certLifetimeMs }) }) : undefined;
       if (ca) {
         // First: the API's HTTPS listener needs the server certificate it issues.
         await ca.start();
