@@ -73,6 +73,38 @@ void describe('managers joining on etcd', { skip: skipUnlessEtcd() }, () => {
     }
   }
 
+  /** Every value etcd ever held (its whole history, from revision 1 to now: nothing is compacted in this test). */
+  async function etcdHistory(): Promise<Buffer[]> {
+    const client = new Etcd3({ hosts: etcd.endpoints.map((e) => `http://${e}`) });
+    try {
+      const now = Number((await client.getAll().exec()).header.revision);
+      const values: Buffer[] = [];
+      const watcher = await client.watch().prefix('').startRevision('1').create();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`etcd's history did not reach revision ${now} within 30 s`)), 30_000);
+          let seen = 0;
+          watcher.on('data', (res) => {
+            for (const ev of res.events) {
+              if (!ev.kv) continue;
+              values.push(ev.kv.value, ev.kv.key);
+              seen = Math.max(seen, Number(ev.kv.mod_revision));
+            }
+            if (seen >= now) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+        });
+      } finally {
+        await watcher.cancel();
+      }
+      return values;
+    } finally {
+      client.close();
+    }
+  }
+
   function refused(code: KeyErrorCode, pattern: RegExp): (e: unknown) => boolean {
     return (e) => {
       assert.ok(isKeyError(e), String(e));
@@ -137,7 +169,7 @@ void describe('managers joining on etcd', { skip: skipUnlessEtcd() }, () => {
     assert.ok(keys.get(CA_KEY_NAME)?.toString('utf8').includes('PRIVATE KEY'));
   });
 
-  void it('etcd holds no key-encryption key, CA key, sealing key, token secret or admin token in plain text', async () => {
+  void it('etcd holds no key-encryption key, CA key, sealing key, token secret or admin token in plain text, now or in its history', async () => {
     const keys = await Keyring.open(join(dir, 'first'), first.store);
     const caKey = keys.get(CA_KEY_NAME)!.toString('utf8');
     const caKeyDer = Buffer.from(caKey.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
@@ -152,11 +184,14 @@ void describe('managers joining on etcd', { skip: skipUnlessEtcd() }, () => {
     ];
     const contents = await etcdContents();
     assert.ok(Object.keys(contents).length > 10, 'etcd holds the cluster');
+    const history = await etcdHistory();
+    assert.ok(history.length >= 2 * Object.keys(contents).length, 'the history holds every key at least once');
     for (const [what, bytes] of needles) {
       const forms = [bytes, Buffer.from(bytes.toString('base64')), Buffer.from(bytes.toString('base64url')), Buffer.from(bytes.toString('hex'))];
       for (const [key, value] of Object.entries(contents)) {
         for (const form of forms) assert.ok(!value.includes(form) && !key.includes(form.toString()), `${what} is in plain text under ${key}`);
       }
+      for (const value of history) for (const form of forms) assert.ok(!value.includes(form), `${what} is in plain text in etcd's history`);
     }
   });
 
