@@ -55,7 +55,7 @@ export class Keyring {
         const ids = [...new Set(wrapped.map((k) => k.kekId))].join(', ');
         throw new KeyError(
           'kek_missing',
-          `the key-encryption key ${path} is missing, but the store holds keys wrapped under it (key ${ids}): to add a manager to this cluster, start it with --join-token (\`flotilla token manager\` on a running manager prints it); else restore the file this data dir was created with (it is never kept in the store)`,
+          `the key-encryption key ${path} is missing, but the store holds keys wrapped under it (key ${ids}): to add a manager to this cluster, start it with --join-token (\`flotilla token manager\` on a running manager prints it); else restore the file this data dir was created with (the store never holds it in plain text)`,
         );
       } else {
         kek = await KeyEncryptionKey.create(path);
