@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 
 /**
@@ -35,6 +35,17 @@ export function formatJoinToken(token: JoinToken): string {
 export function newTokenSecret(): string {
   const alphabet = '0123456789abcdefghijklmnopqrstuvwxyz';
   return [...randomBytes(32)].map((b) => alphabet[b % 36]).join('');
+}
+
+/**
+ * What the store keeps to check a join token instead of its secret: HKDF-SHA256 of the secret,
+ * salted with the token's CA digest, under a label of its own (64 hex digits). It verifies a
+ * presented token (compare in constant time) but reveals nothing that derives any other key
+ * from the secret: the key that wraps the key-encryption key for managers is derived from the
+ * same secret under another label (`src/manager/keys/`).
+ */
+export function joinTokenVerifier(token: JoinToken): string {
+  return Buffer.from(hkdfSync('sha256', token.secret, Buffer.from(token.caDigest, 'hex'), 'flotilla/join-token/verifier/v1', 32)).toString('hex');
 }
 
 /** The digest a token carries for a CA certificate given as PEM. */

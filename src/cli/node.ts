@@ -122,6 +122,8 @@ export function registerNodeCommands(program: Command, context: (cmd: Command) =
           await ctx.client.updateNode(n, { role });
           ctx.out(`Node ${n} ${verb}d to ${role}.`);
         });
+        // The role is the node's; a manager process is `flotilla server` on that host.
+        if (verb === 'promote') ctx.io.stderr.write('flotilla: to run a manager on a promoted host, start `flotilla server` there with the manager token (`flotilla token manager` prints the command)\n');
       });
   }
 }

@@ -100,8 +100,13 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
       dataDir,
       ...(backend ? { backend } : {}),
       ...(leadership ? { leadership } : {}),
-      tls: { listen, advertiseAddr, ...(certLifetimeMs === undefined ? {} : { certLifetimeMs }) },
-      info: { mode: 'server', advertise: formatManagerAddress({ host: advertiseAddr, port: listen.port }) },
+      tls: { listen, advertiseAddr, ...(certLifetimeMs === undefined ? {} : { certLifetimeMs }), ...(options.joinToken === undefined ? {} : { joinToken: options.joinToken.trim() }) },
+      info: {
+        mode: 'server',
+        advertise: formatManagerAddress({ host: advertiseAddr, port: listen.port }),
+        // What `flotilla token manager` prints another manager's command line with.
+        ...(backend && options.store !== undefined ? { store: options.store } : {}),
+      },
       ...(assets ? { dashboard: { assets } } : {}),
     },
   );
@@ -158,6 +163,7 @@ export function registerServerCommand(program: Command, io: CliIo): void {
     .option('--etcd-cacert <file>', 'CA certificate that signed etcd’s (TLS to etcd)')
     .option('--etcd-cert <file>', 'Client certificate for etcd (with --etcd-key)')
     .option('--etcd-key <file>', 'Key of the etcd client certificate')
+    .option('--join-token <token>', 'Manager join token: start another manager of the cluster already in the --store (`flotilla token manager` prints it)')
     .option('--no-agent', 'Do not run an agent on this host (a manager-only node)')
     .option('--cert-lifetime <duration>', 'Lifetime of node certificates, e.g. 90d (the default), 12h, 30s')
     .option('--docker-host <host>', 'Docker engine of this host’s agent (default: $DOCKER_HOST, else /var/run/docker.sock)')

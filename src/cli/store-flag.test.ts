@@ -19,4 +19,12 @@ void describe('flotilla server --store', () => {
     await assert.rejects(storeBackend({ store: 'etcd://h:2379', etcdCert: 'c.pem', etcdKey: 'k.pem' }), /need --etcd-cacert/);
     await assert.rejects(storeBackend({ store: 'etcd://h:2379', etcdCacert: 'ca.pem', etcdCert: 'c.pem' }), /go together/);
   });
+
+  void it('--join-token needs a shared store and a well-formed token', async () => {
+    const token = `FLT1-${'a'.repeat(64)}-${'b'.repeat(32)}`;
+    await assert.rejects(storeBackend({ joinToken: token }), /--join-token adds a manager to a cluster whose state is in a shared store: it needs --store etcd:\/\/HOST:PORT/);
+    await assert.rejects(storeBackend({ store: 'sqlite', joinToken: token }), /needs --store etcd/);
+    await assert.rejects(storeBackend({ store: 'etcd://h:2379', joinToken: 'FLT1-x' }), /invalid --join-token: expected FLT1-/);
+    assert.equal(typeof (await storeBackend({ store: 'etcd://h:2379', joinToken: token })), 'function');
+  });
 });

@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { Cluster } from '../api/cluster.ts';
 import { caDigest, newTokenSecret } from '../api/join.ts';
 import { newId } from '../lib/ids.ts';
 import { silentLogger } from '../lib/logger.ts';
@@ -43,11 +44,12 @@ async function writeOldLayout(dir: string): Promise<{ ca: CertificateAuthority; 
   const tokenSecrets = { worker: newTokenSecret(), manager: newTokenSecret() };
   const secretId = newId();
   await store.update((tx) => {
-    tx.table('cluster').create({ id: ca.clusterId, caCertificate: ca.certificate, tokenSecrets, adminTokenSha256: sha256('old-admin-token'), removedNodeIds: [] });
+    // An older version's cluster object: token secrets in plain text, no verifiers.
+    tx.table('cluster').create({ id: ca.clusterId, caCertificate: ca.certificate, tokenSecrets, adminTokenSha256: sha256('old-admin-token'), removedNodeIds: [] } as unknown as Cluster);
     tx.table('secret').create({ id: secretId, spec: { name: 'db-password', labels: {} }, sizeBytes: PLAINTEXT.length, sealed: seal(sealingKey, PLAINTEXT, secretId) });
   });
   await store.close();
-  return { ca, tokens: joinTokens({ tokenSecrets } as Parameters<typeof joinTokens>[0], caDigest(ca.certificate)), secretId };
+  return { ca, tokens: joinTokens(tokenSecrets, caDigest(ca.certificate)), secretId };
 }
 
 describe('manager keys', () => {
@@ -107,6 +109,11 @@ describe('manager keys', () => {
     await assert.rejects(stat(join(dir, 'ca/ca.key')), /ENOENT/, 'the plain-text CA key is gone');
     await assert.rejects(stat(join(dir, 'secrets.key')), /ENOENT/, 'the plain-text sealing key is gone');
     assert.equal(await readFile(join(dir, 'ca/ca.pem'), 'utf8'), old.ca.certificate, 'the CA certificate file stays');
+    // The token secrets left the cluster object: verifiers there, the secrets wrapped.
+    const cluster = m.store.table('cluster').get(old.ca.clusterId);
+    assert.equal(cluster?.tokenSecrets, undefined);
+    assert.ok(!JSON.stringify(m.store.table('cluster').all()).includes(old.tokens.manager.slice(-32)));
+    assert.equal(m.store.table('clusterKey').get('kek-manager-token')?.wrappedUnder, 'managerToken');
 
     m = await restart(m, true);
     assert.equal(caDigest(m.caCertificate), old.ca.digest);

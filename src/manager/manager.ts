@@ -94,6 +94,12 @@ export interface ManagerTlsOptions {
   readonly advertiseAddr: string;
   /** Lifetime of node and server certificates. Default 90 days. */
   readonly certLifetimeMs?: number;
+  /**
+   * The manager join token: another manager of the cluster in a shared store (etcd) starting on
+   * a data dir without `kek.key` unwraps the cluster's key-encryption key with it (and with it
+   * the CA key and the sealing key). Ignored once the data dir has `kek.key`. See keys/README.md.
+   */
+  readonly joinToken?: string;
 }
 
 /** The parts a manager runs, in start order; stopped in reverse. */
@@ -224,9 +230,10 @@ export class Manager {
       const deps = { store, clock, logger };
       // The CA key and the secret sealing key are kept in the store, wrapped under the
       // key-encryption key of <dataDir>/kek.key (created on first start, mode 0600).
-      const keys = await Keyring.open(dataDir, store);
+      // Another manager joins with the manager token, which unwraps that key (keys/README.md).
+      const keys = await Keyring.open(dataDir, store, { joinToken: this.#tls?.joinToken });
       const tls = this.#tls;
-      const ca = tls ? new ClusterCa({ ...deps, keys }, { dataDir, advertiseAddr: tls.advertiseAddr, listen: tls.listen, ...(tls.certLifetimeMs === undefined ? {} : { certLifetimeMs: tls.certLifetimeMs }) }) : undefined;
+      const ca = tls ? new ClusterCa({ ...deps, keys }, { dataDir, advertiseAddr: tls.advertiseAddr, listen: tls.listen, joined: keys.joined, ...(tls.certLifetimeMs === undefined ? {} : { certLifetimeMs: tls.certLifetimeMs }) }) : undefined;
       if (ca) {
         // First: the API's HTTPS listener needs the server certificate it issues.
         await ca.start();

@@ -21,9 +21,9 @@ export interface ObjectKinds {
   node: Node;
   service: Service;
   task: Task;
-  /** The one cluster object (CA certificate, token secrets); never sent by the API. */
+  /** The one cluster object (CA certificate, token verifiers); never sent by the API. */
   cluster: Cluster;
-  /** Cluster-wide private keys (CA key, secret sealing key), wrapped; never sent by the API. */
+  /** Cluster-wide private keys and secrets (CA key, sealing key, token secrets, the KEK under the manager token), wrapped; never sent by the API. */
   clusterKey: ClusterKey;
   /** Secrets with their sealed data; the API never returns `sealed`. */
   secret: StoredSecret;

@@ -163,6 +163,67 @@ describe('ClusterCa', () => {
     assert.deepEqual(ca.identify(new X509Certificate(w.certificate)), { kind: 'node', nodeId: w.nodeId, role: 'worker' });
   });
 
+  it('keeps no token secret in the store in plain text: verifiers in the cluster object, secrets wrapped', async () => {
+    const ca = await startCa();
+    const tokens = ca.joinTokens();
+    const cluster = store.table('cluster').get(ca.clusterId);
+    assert.ok(cluster);
+    assert.equal(cluster.tokenSecrets, undefined);
+    assert.match(cluster.tokenVerifiers.manager, /^[0-9a-f]{64}$/);
+    const adminToken = (await readFile(join(dir, 'admin/token'), 'utf8')).trim();
+    const everything = JSON.stringify([store.table('cluster').all(), store.table('clusterKey').all()]);
+    for (const secret of [tokens.worker.slice(-32), tokens.manager.slice(-32), adminToken]) assert.ok(!everything.includes(secret));
+    for (const id of ['join-token-worker', 'join-token-manager', 'admin-token', 'kek-manager-token']) assert.ok(store.table('clusterKey').get(id), id);
+    assert.equal(store.table('clusterKey').get('kek-manager-token')?.wrappedUnder, 'managerToken');
+  });
+
+  it("upgrades an older cluster object in place: its plain-text token secrets move into the store wrapped, the tokens stay", async () => {
+    const first = await startCa();
+    const tokens = first.joinTokens();
+    await first.stop();
+    // The cluster object of an older version: the secrets in plain text, no verifiers, none wrapped.
+    await store.update((tx) => {
+      const c = tx.table('cluster').get(first.clusterId)!;
+      const { tokenVerifiers: _, ...rest } = c;
+      tx.table('cluster').update({ ...rest, tokenSecrets: { worker: tokens.worker.slice(-32), manager: tokens.manager.slice(-32) } } as unknown as typeof c);
+      for (const id of ['join-token-worker', 'join-token-manager', 'admin-token', 'kek-manager-token']) tx.table('clusterKey').delete(id);
+    });
+    const again = await startCa();
+    assert.deepEqual(again.joinTokens(), tokens);
+    const cluster = store.table('cluster').get(first.clusterId);
+    assert.equal(cluster?.tokenSecrets, undefined);
+    assert.ok(!JSON.stringify(cluster).includes(tokens.manager.slice(-32)));
+    assert.equal((await joinNode(again, tokens.worker)).role, 'worker');
+    assert.ok(store.table('clusterKey').get('kek-manager-token'));
+  });
+
+  it('rotating the manager token re-wraps the key-encryption key in the same commit', async () => {
+    const ca = await startCa();
+    const before = store.table('clusterKey').get('kek-manager-token');
+    const revision = store.revision;
+    const after = await ca.rotateToken('manager');
+    assert.equal(store.revision, revision + 1, 'one commit');
+    const now = store.table('clusterKey').get('kek-manager-token');
+    assert.ok(before && now && now.wrapped !== before.wrapped && now.kekId === before.kekId);
+    assert.equal((await joinNode(ca, after.manager)).role, 'manager');
+  });
+
+  it('keeps one admin token per cluster: a stale file takes the cluster’s, a deleted one rotates it', async () => {
+    const first = await startCa();
+    const token = (await readFile(join(dir, 'admin/token'), 'utf8')).trim();
+    await first.stop();
+    await writeFile(join(dir, 'admin/token'), 'stale\n', { mode: 0o600 });
+    const again = await startCa();
+    assert.equal((await readFile(join(dir, 'admin/token'), 'utf8')).trim(), token);
+    assert.ok(again.isAdminToken(token));
+    await again.stop();
+    await rm(join(dir, 'admin/token'));
+    const rotated = await startCa();
+    const fresh = (await readFile(join(dir, 'admin/token'), 'utf8')).trim();
+    assert.notEqual(fresh, token);
+    assert.ok(rotated.isAdminToken(fresh) && !rotated.isAdminToken(token));
+  });
+
   it('renews with the current role; identify refuses expired, removed and unknown certificates', async () => {
     const ca = await startCa({ certLifetimeMs: 60_000 });
     const w = await joinNode(ca, ca.joinTokens().worker);

@@ -12,7 +12,7 @@ import type { Store } from '../../store/store.ts';
 import { CertificateAuthority, publicKeyFromCsr } from './authority.ts';
 import { CaError, isCaError } from './errors.ts';
 import { caDir, legacyKeyPath, readAdminFiles, readLegacyCaFiles, removeLegacyCaKey, writeAdminFiles, writeCaCertificate, type AdminCredential } from './files.ts';
-import { checkBearerToken, checkJoinToken, joinTokens, rotateToken, sha256, type TokenRole } from './tokens.ts';
+import { ADMIN_TOKEN_KEY, checkBearerToken, checkJoinToken, joinTokens, readTokenSecrets, sha256, storeTokenSecret, storeTokenSecrets, type TokenRole } from './tokens.ts';
 import { generateKeyPair, privateKeyPem } from './x509.ts';
 import type { KeyVault } from '../../store/key-vault.ts';
 
@@ -40,6 +40,12 @@ export interface ClusterCaOptions {
   certLifetimeMs?: number;
   /** Lifetime of the admin client certificate. Default 365 days. */
   adminCertLifetimeMs?: number;
+  /**
+   * This data dir has just joined the cluster with the manager join token: it takes the
+   * cluster's admin token instead of making a new one (a missing `admin/token` otherwise means
+   * "rotate it"). Default false.
+   */
+  joined?: boolean;
 }
 
 /** The manager's TLS material: its key, its certificate (from the cluster CA) and the CA. */
@@ -74,7 +80,7 @@ export class ClusterCa {
   constructor(deps: ClusterCaDeps, options: ClusterCaOptions) {
     this.#deps = deps;
     this.#log = deps.logger.child({ component: 'ca' });
-    this.#o = { certLifetimeMs: 90 * DAY_MS, adminCertLifetimeMs: 365 * DAY_MS, ...options };
+    this.#o = { certLifetimeMs: 90 * DAY_MS, adminCertLifetimeMs: 365 * DAY_MS, joined: false, ...options };
     for (const k of ['certLifetimeMs', 'adminCertLifetimeMs'] as const) {
       const v = this.#o[k];
       if (!(Number.isFinite(v) && v >= 1000)) throw new RangeError(`CA option ${k} must be at least 1000 ms, got ${v}`);
@@ -141,25 +147,36 @@ export class ClusterCa {
     this.#ca = ca;
 
     const admin = await readAdminFiles(dataDir);
-    const keepToken = admin !== undefined && existing !== undefined && admin.ca.trim() === ca.certificate.trim() && checkBearerToken(admin.token, existing.adminTokenSha256);
-    const token = keepToken ? admin.token : randomBytes(32).toString('base64url');
-    // The cluster object and the CA key are written together: a store never names a cluster
-    // whose key another start would have to invent.
+    const token = this.#adminToken(existing, admin?.ca.trim() === ca.certificate.trim() ? admin.token : undefined);
+    const digest = ca.digest;
+    // The cluster object, the CA key and the token secrets are written together: a store never
+    // names a cluster whose keys another start would have to invent.
     await store.update((tx) => {
       const c = tx.table('cluster').get(ca.clusterId);
       if (!c) {
+        const secrets = { worker: newTokenSecret(), manager: newTokenSecret() };
         tx.table('cluster').create({
           id: ca.clusterId,
           caCertificate: ca.certificate,
-          tokenSecrets: { worker: newTokenSecret(), manager: newTokenSecret() },
+          tokenVerifiers: storeTokenSecrets(tx, keys, digest, secrets),
           adminTokenSha256: sha256(token),
           removedNodeIds: [],
         });
-      } else if (c.adminTokenSha256 !== sha256(token)) {
-        tx.table('cluster').update({ ...c, adminTokenSha256: sha256(token) });
+      } else {
+        let next: Cluster = c;
+        if (c.tokenSecrets) {
+          // An older version's cluster: its token secrets (plain text) move into the store
+          // wrapped, with verifiers in their place; the tokens stay the same.
+          const { tokenSecrets, ...rest } = c;
+          next = { ...rest, tokenVerifiers: storeTokenSecrets(tx, keys, digest, tokenSecrets) };
+        }
+        if (next.adminTokenSha256 !== sha256(token)) next = { ...next, adminTokenSha256: sha256(token) };
+        if (next !== c) tx.table('cluster').update(next);
       }
+      if (keys.get(ADMIN_TOKEN_KEY)?.toString('utf8') !== token) keys.set(tx, ADMIN_TOKEN_KEY, Buffer.from(token, 'utf8'));
       if (keyToStore !== undefined) keys.put(tx, CA_KEY_NAME, Buffer.from(keyToStore, 'utf8'));
     });
+    if (existing?.tokenSecrets) this.#log.info({ cluster: ca.clusterId }, 'join token secrets moved into the store wrapped; the tokens are unchanged');
     await writeCaCertificate(dataDir, ca.certificate);
     if (legacy) {
       await removeLegacyCaKey(dataDir);
@@ -176,21 +193,47 @@ export class ClusterCa {
     });
   }
 
-  /** Both join tokens. */
+  /** Both join tokens (their secrets unwrapped from the store). */
   joinTokens(): TokensResponse {
-    return joinTokens(this.#cluster(), this.#authority().digest);
+    const secrets = readTokenSecrets(this.#deps.keys);
+    if (!secrets) throw new ApiError('unavailable', `the join token secrets of cluster ${this.clusterId} are missing from the store`);
+    return joinTokens(secrets, this.#authority().digest);
   }
 
-  /** Replaces one role's token secret; nodes that already joined keep their certificates. */
+  /**
+   * Replaces one role's token secret (its verifier, the secret wrapped, and for the manager
+   * token the key-encryption key re-wrapped under the new one, in one transaction: the old
+   * token no longer joins a node nor a manager). Nodes that already joined keep their
+   * certificates; managers that already joined keep their `kek.key`.
+   */
   async rotateToken(role: TokenRole): Promise<TokensResponse> {
     const id = this.clusterId;
+    const digest = this.#authority().digest;
+    const { keys } = this.#deps;
     await this.#deps.store.update((tx) => {
       const c = tx.table('cluster').get(id);
       if (!c) throw new ApiError('unavailable', 'the cluster object is missing from the store');
-      tx.table('cluster').update(rotateToken(c, role));
+      const verifier = storeTokenSecret(tx, keys, digest, role, newTokenSecret());
+      tx.table('cluster').update({ ...c, tokenVerifiers: { ...c.tokenVerifiers, [role]: verifier } });
     });
     this.#log.info({ role }, 'join token rotated');
     return this.joinTokens();
+  }
+
+  /**
+   * The admin bearer token this start hands out (one per cluster, kept wrapped in the store so
+   * every manager gives the same): `fileToken` (this data dir's `admin/token`, when it belongs
+   * to this CA) while it is the cluster's; else the cluster's, when this data dir just joined or
+   * its file is stale (rotated on another manager); else — no file, or an older store without
+   * a wrapped one and a file that does not match — a new one (deleting `admin/token` and
+   * restarting rotates it).
+   */
+  #adminToken(cluster: Cluster | undefined, fileToken: string | undefined): string {
+    const stored = this.#deps.keys.get(ADMIN_TOKEN_KEY)?.toString('utf8');
+    const current = stored !== undefined && cluster !== undefined && checkBearerToken(stored, cluster.adminTokenSha256) ? stored : undefined;
+    if (current !== undefined && (fileToken !== undefined || this.#o.joined)) return current;
+    if (current === undefined && fileToken !== undefined && cluster !== undefined && checkBearerToken(fileToken, cluster.adminTokenSha256)) return fileToken;
+    return randomBytes(32).toString('base64url');
   }
 
   /**

@@ -43,7 +43,7 @@ describe('DELETE /v1/nodes/:idOrHostname', () => {
 
   it('remembers the removed node in the cluster object, so its certificate stays refused', async () => {
     await h.store.update((tx) => {
-      tx.table('cluster').create({ id: 'c1', caCertificate: 'x', tokenSecrets: { worker: 'w', manager: 'm' }, adminTokenSha256: 'h', removedNodeIds: [] });
+      tx.table('cluster').create({ id: 'c1', caCertificate: 'x', tokenVerifiers: { worker: 'w', manager: 'm' }, adminTokenSha256: 'h', removedNodeIds: [] });
     });
     const n = makeNode({ status: { state: 'down' } });
     await create(h, n);

@@ -39,7 +39,8 @@ export function registerNodeRoutes(app: FastifyInstance, ctx: RouteContext): voi
       tags: ['nodes'],
       params: NodeRef,
       body: NodeUpdate,
-      response: { 200: Node, ...errorResponses('invalid_argument', 'not_found', 'conflict') },
+      description: 'Demoting the last manager node is refused (412), as Swarm refuses it.',
+      response: { 200: Node, ...errorResponses('invalid_argument', 'not_found', 'conflict', 'failed_precondition') },
     },
     handler: async (req) => {
       const current = resolveNode(store.nodes, req.params.idOrHostname);
@@ -55,6 +56,10 @@ export function registerNodeRoutes(app: FastifyInstance, ctx: RouteContext): voi
             }
             const spec = applyNodeUpdate(n.spec, update);
             if (isDeepStrictEqual(spec, n.spec)) return;
+            // Checked in the transaction: two demotes racing cannot leave no manager.
+            if (n.spec.role === 'manager' && spec.role === 'worker' && tx.nodes.all().filter((x) => x.spec.role === 'manager').length <= 1) {
+              throw new ApiError('failed_precondition', `node ${name} is the last manager of the cluster: promote another node first (flotilla node promote NODE)`);
+            }
             tx.nodes.update({ ...n, spec });
           }),
         { conflict: `node ${name} changed while it was being updated: retry` },

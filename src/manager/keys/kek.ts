@@ -1,9 +1,12 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { open as openFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readKeyFile } from '../../lib/key-file.ts';
 import { KEY_WRAP_ALGORITHM, type ClusterKey } from '../../api/cluster.ts';
+import type { JoinToken } from '../../api/join.ts';
 import { KeyError } from './errors.ts';
+import { gcmOpen, gcmSeal } from './gcm.ts';
+import { wrapUnderToken, type TokenWrappedKek } from './token-wrap.ts';
 
 /** The key-encryption key's file in a manager's data dir: 32 random bytes, mode 0600. */
 export function kekPath(dataDir: string): string {
@@ -11,8 +14,6 @@ export function kekPath(dataDir: string): string {
 }
 
 export const KEK_BYTES = 32;
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 
 /** What a wrap produces: the fields of a `ClusterKey` besides the store's own. */
 export type WrappedKey = Pick<ClusterKey, 'algorithm' | 'kekId' | 'wrapped'>;
@@ -38,7 +39,7 @@ export class KeyEncryptionKey {
     this.id = kekId(key);
   }
 
-  /** A KEK from raw bytes (tests, and a later join that receives it from another manager). */
+  /** A KEK from raw bytes (tests, and a manager that unwrapped it with the manager join token). */
   static fromBytes(bytes: Uint8Array, path = '(memory)'): KeyEncryptionKey {
     if (bytes.length !== KEK_BYTES) throw new KeyError('kek_invalid', `a key-encryption key is ${KEK_BYTES} bytes, got ${bytes.length}`);
     return new KeyEncryptionKey(Buffer.from(bytes), path);
@@ -59,11 +60,12 @@ export class KeyEncryptionKey {
   }
 
   /**
-   * Creates the KEK file (32 random bytes, mode 0600, exclusively, so two racing starts cannot
-   * make two keys); when it already exists, reads it instead.
+   * Creates the KEK file (mode 0600, exclusively, so two racing starts cannot make two keys)
+   * holding `fresh` (default: 32 random bytes; a joining manager's: the cluster's KEK); when it
+   * already exists, reads it instead.
    */
-  static async create(path: string): Promise<KeyEncryptionKey> {
-    const fresh = randomBytes(KEK_BYTES);
+  static async create(path: string, fresh: Buffer = randomBytes(KEK_BYTES)): Promise<KeyEncryptionKey> {
+    if (fresh.length !== KEK_BYTES) throw new KeyError('kek_invalid', `a key-encryption key is ${KEK_BYTES} bytes, got ${fresh.length}`);
     try {
       const fh = await openFile(path, 'wx', 0o600);
       try {
@@ -89,34 +91,32 @@ export class KeyEncryptionKey {
 
   /** Wraps the key `name` (the `ClusterKey` id it will be stored under) with a fresh IV. */
   wrap(name: string, plaintext: Uint8Array): WrappedKey {
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(aad(name, this.id));
-    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    return { algorithm: KEY_WRAP_ALGORITHM, kekId: this.id, wrapped: Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64') };
+    return { algorithm: KEY_WRAP_ALGORITHM, kekId: this.id, wrapped: gcmSeal(this.#key, plaintext, aad(name, this.id)).toString('base64') };
+  }
+
+  /**
+   * This KEK wrapped under a key derived from the manager join token `token` (the record
+   * `kek-manager-token`): what lets a manager that presents the token join. See token-wrap.ts.
+   */
+  wrapUnderToken(token: JoinToken): TokenWrappedKek {
+    return wrapUnderToken(this.#key, this.id, token);
   }
 
   /**
    * Unwraps a stored key. One made under another KEK is `kek_mismatch`; one that does not
    * authenticate (changed, truncated, stored under another id) is `unwrap_failed`.
    */
-  unwrap(record: Pick<ClusterKey, 'id' | 'algorithm' | 'kekId' | 'wrapped'>): Buffer {
+  unwrap(record: Pick<ClusterKey, 'id' | 'algorithm' | 'kekId' | 'wrapped' | 'wrappedUnder'>): Buffer {
     if (record.algorithm !== KEY_WRAP_ALGORITHM) {
       throw new KeyError('unwrap_failed', `the ${record.id} key in the store is wrapped with ${String(record.algorithm)}, which this manager does not know (expected ${KEY_WRAP_ALGORITHM})`);
     }
-    if (record.kekId !== this.id) throw mismatch(this, [record.kekId]);
-    const raw = Buffer.from(record.wrapped, 'base64');
-    const damaged = (cause?: unknown): KeyError =>
-      new KeyError('unwrap_failed', `the ${record.id} key in the store does not unwrap under ${this.path}: the stored key was changed or damaged`, { cause });
-    if (raw.length < IV_BYTES + TAG_BYTES) throw damaged();
-    const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
-    decipher.setAAD(aad(record.id, record.kekId));
-    decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
-    try {
-      return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]);
-    } catch (err) {
-      throw damaged(err);
+    if (record.wrappedUnder !== undefined) {
+      throw new KeyError('unwrap_failed', `the ${record.id} record in the store is the key-encryption key wrapped under the manager join token, not a key wrapped under it`);
     }
+    if (record.kekId !== this.id) throw mismatch(this, [record.kekId]);
+    const plain = gcmOpen(this.#key, Buffer.from(record.wrapped, 'base64'), aad(record.id, record.kekId));
+    if (!plain) throw new KeyError('unwrap_failed', `the ${record.id} key in the store does not unwrap under ${this.path}: the stored key was changed or damaged`);
+    return plain;
   }
 
   /** Never print the key (util.inspect, JSON, template strings). */
@@ -141,11 +141,12 @@ export function mismatch(kek: KeyEncryptionKey, wanted: readonly string[]): KeyE
   );
 }
 
-function kekId(key: Buffer): string {
+/** The fingerprint of a KEK's bytes (its `id`). */
+export function kekId(key: Buffer): string {
   return createHash('sha256').update('flotilla key-encryption key id\0').update(key).digest('hex').slice(0, 16);
 }
 
 /** What a wrapped key is bound to: its id, the algorithm and the KEK. */
-function aad(name: string, id: string): Buffer {
-  return Buffer.from(`flotilla/clusterKey/${name}/${KEY_WRAP_ALGORITHM}/${id}`, 'utf8');
+function aad(name: string, id: string): string {
+  return `flotilla/clusterKey/${name}/${KEY_WRAP_ALGORITHM}/${id}`;
 }
