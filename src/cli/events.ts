@@ -1,5 +1,7 @@
 import { Option, type Command } from 'commander';
 import type { ClusterEvent } from '../api/event.ts';
+import { isClientError, targetUrls } from '../client/client.ts';
+import { Backoff } from '../lib/backoff.ts';
 import { systemClock } from '../lib/clock.ts';
 import type { CommandContext } from './context.ts';
 import { EventMatcher, kindsFor, parseEventFilters, EVENT_FILTER_KEYS } from './events-filter.ts';
@@ -91,6 +93,18 @@ export function registerEventsCommand(program: Command, context: (cmd: Command) 
     });
 }
 
+/** Tries in a row to take a broken event stream up again (with backoff, about half a minute) before giving up. */
+const MAX_RESUME_ATTEMPTS = 8;
+
+/**
+ * Whether an error ends the stream for a reason another manager could fix: a connection lost
+ * or no manager answering. An answer of the API (an `event: error` frame such as a compacted
+ * revision, a refused credential) is final.
+ */
+function streamBroke(err: unknown): boolean {
+  return !isClientError(err) || err.code === 'unreachable' || err.code === 'unavailable';
+}
+
 async function streamEvents(ctx: CommandContext, flags: EventsFlags): Promise<void> {
   const filters = parseEventFilters(flags.filter);
   const since = parseSince(flags.since);
@@ -107,11 +121,35 @@ async function streamEvents(ctx: CommandContext, flags: EventsFlags): Promise<vo
     const matcher = new EventMatcher(filters, known);
     // A revision bound must see every kind's revisions, or a filter could keep it waiting.
     const kinds = until && 'revision' in until ? undefined : kindsFor(filters);
-    const stream = ctx.client.events({ ...(since !== undefined ? { since } : {}), ...(kinds ? { kinds } : {}), signal: ac.signal });
-    for await (const ev of stream) {
-      if (until && 'revision' in until && ev.revision > until.revision) return;
-      if (matcher.matches(ev)) ctx.out(flags.format === 'json' ? JSON.stringify(ev) : eventLine(ev));
-      if (until && 'revision' in until && ev.revision >= until.revision) return;
+    // With several managers, a stream that breaks is taken up again on another, after the last
+    // revision seen (`?since=`): the store's revisions are the same on every manager.
+    const resumable = targetUrls(ctx.client.target).length > 1;
+    const backoff = new Backoff({ initialMs: 250, maxMs: 5_000, jitter: 0.5 });
+    let last = since;
+    for (;;) {
+      try {
+        const stream = ctx.client.events({ ...(last !== undefined ? { since: last } : {}), ...(kinds ? { kinds } : {}), signal: ac.signal });
+        for await (const ev of stream) {
+          // A manager whose copy of the store lags may repeat what another already sent.
+          if (last !== undefined && ev.revision <= last) continue;
+          last = ev.revision;
+          backoff.reset();
+          if (until && 'revision' in until && ev.revision > until.revision) return;
+          if (matcher.matches(ev)) ctx.out(flags.format === 'json' ? JSON.stringify(ev) : eventLine(ev));
+          if (until && 'revision' in until && ev.revision >= until.revision) return;
+        }
+        if (!resumable) return;
+      } catch (err) {
+        if (!resumable || ac.signal.aborted || !streamBroke(err) || backoff.attempts >= MAX_RESUME_ATTEMPTS) throw err;
+      }
+      if (ac.signal.aborted) return;
+      const delay = backoff.next();
+      ctx.error(`the event stream ended; resuming${last === undefined ? '' : ` after revision ${last}`} in ${delay} ms`);
+      await new Promise<void>((resolve) => {
+        const t = setTimer(delay, resolve);
+        ac.signal.addEventListener('abort', () => (t.cancel(), resolve()), { once: true });
+      });
+      if (ac.signal.aborted) return;
     }
   } catch (err) {
     if (ac.signal.aborted) return;

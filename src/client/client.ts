@@ -1,6 +1,7 @@
 import type { ClusterEvent, EventKind } from '../api/event.ts';
 import type { Info } from '../api/info.ts';
 import type { TokensResponse } from '../api/join.ts';
+import type { ManagersResponse } from '../api/managers.ts';
 import type { TaskLogEntry } from '../api/log-line.ts';
 import type { Network, NetworkSpec } from '../api/network.ts';
 import type { Node, NodeUpdate } from '../api/node.ts';
@@ -10,15 +11,15 @@ import type { ServiceFilter } from '../api/service-requests.ts';
 import type { Stack, StackDeployResult, StackDryRunResult, StackSpec } from '../api/stack.ts';
 import type { Task } from '../api/task.ts';
 import type { TaskFilter as TaskQuery } from '../api/task-requests.ts';
-import { ClientError } from './errors.ts';
+import { ClientError, isConnectFailure } from './errors.ts';
 import { fetchTransport } from './fetch-transport.ts';
 import { ndjson, sse } from './streams.ts';
 import type { BuildEvent, BuildOptions, BuiltImage } from '../api/build.ts';
-import type { Target } from './target.ts';
+import { targetUrls, type Target } from './target.ts';
 import { readText, type RawRequest, type RawResponse, type Transport } from './wire.ts';
 
-export { ClientError, isClientError, type ClientErrorCode } from './errors.ts';
-export { describeTarget, parseHost, type Target } from './target.ts';
+export { ClientError, isClientError, isConnectFailure, type ClientErrorCode } from './errors.ts';
+export { describeTarget, parseHost, targetUrls, type Target } from './target.ts';
 export type { Transport } from './wire.ts';
 
 /** `GET /v1/info`. */
@@ -62,21 +63,61 @@ export interface ClientOptions {
    * your own. Default: `node` when running on Node, else `fetch`.
    */
   readonly transport?: 'node' | 'fetch' | Transport;
+  /**
+   * With several managers (`alternates`): how long to wait for a connection before trying the
+   * next one (Node transport). Default 5 s. One manager: the system's connect timeout.
+   */
+  readonly connectTimeoutMs?: number;
+  /** Told when a request went to another manager than the one tried first (the CLI says so, and keeps it). */
+  readonly onFailover?: (event: FailoverEvent) => void;
 }
+
+/** A request reached a manager only after the preferred one could not be reached. */
+export interface FailoverEvent {
+  /** The base URL tried first (the one the client preferred until now). */
+  readonly from: string;
+  /** The base URL that answered, preferred from now on. */
+  readonly to: string;
+  /** Why `from` (and any tried between) could not be reached. */
+  readonly errors: readonly ClientError[];
+}
+
+/** `connectTimeoutMs` when a target names several managers. */
+export const DEFAULT_FAILOVER_CONNECT_TIMEOUT_MS = 5_000;
 
 /**
  * A typed client of the Flotilla REST API, over a unix socket or HTTP. Every failure is a
  * `ClientError` carrying the API's error code and message (or `unreachable`). Objects come
- * back exactly as the API sent them.
+ * back exactly as the API sent them. A target with `alternates` fails over: a request that
+ * cannot connect to a manager (refused, unreachable, connect timeout; never an HTTP error
+ * answer, nor a connection lost after the request went out) is sent to the next, and the
+ * manager that answered is tried first from then on (`activeUrl`).
  */
 export class FlotillaClient {
   readonly target: Target;
   readonly #transport: Transport | 'node';
+  readonly #urls: string[];
+  readonly #connectTimeoutMs: number;
+  readonly #onFailover: ((event: FailoverEvent) => void) | undefined;
+  #active = 0;
 
   constructor(target: Target, options: ClientOptions = {}) {
     this.target = target;
     const choice = options.transport ?? (globalThis.process?.versions?.node === undefined ? 'fetch' : 'node');
     this.#transport = choice === 'fetch' ? fetchTransport : choice;
+    this.#urls = targetUrls(target);
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_FAILOVER_CONNECT_TIMEOUT_MS;
+    this.#onFailover = options.onFailover;
+  }
+
+  /** The base URL requests go to first now (the last that answered); undefined for a unix socket. */
+  get activeUrl(): string | undefined {
+    return this.#urls[this.#active];
+  }
+
+  /** Every manager taking part now, the leader marked (`GET /v1/managers`). */
+  managers(): Promise<ManagersResponse> {
+    return this.#json('GET', '/v1/managers');
   }
 
   info(): Promise<ClusterInfo> {
@@ -291,7 +332,26 @@ export class FlotillaClient {
   async #send(req: RawRequest): Promise<RawResponse> {
     // The Node transport is loaded on first use, so a browser build never reaches node:http.
     const transport = this.#transport === 'node' ? (await import('./transport.ts')).nodeTransport : this.#transport;
-    return transport.send(this.target, req);
+    const target = this.target;
+    if (!('url' in target) || this.#urls.length < 2) return transport.send(target, req);
+    const errors: ClientError[] = [];
+    const first = this.#active;
+    for (let i = 0; i < this.#urls.length; i++) {
+      const n = (first + i) % this.#urls.length;
+      const url = this.#urls[n]!;
+      try {
+        const res = await transport.send({ ...target, url }, { ...req, connectTimeoutMs: this.#connectTimeoutMs });
+        if (n !== first) {
+          this.#active = n;
+          this.#onFailover?.({ from: this.#urls[first]!, to: url, errors });
+        }
+        return res;
+      } catch (err) {
+        if (!isConnectFailure(err) || req.signal?.aborted) throw err;
+        errors.push(err as ClientError);
+      }
+    }
+    throw new ClientError('unreachable', `cannot reach any manager: ${errors.map((e) => e.message).join('; ')}`, { cause: errors[0] });
   }
 
   async #json<T>(method: string, path: string, body?: unknown): Promise<T> {
