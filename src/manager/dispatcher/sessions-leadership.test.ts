@@ -9,6 +9,8 @@ import { connectionPair } from '../../testing/connection-pair.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
 import { FlippedLeadership } from '../../testing/flipped-leadership.ts';
 import { ScriptedAgent } from '../../testing/scripted-agent.ts';
+import { makeTask } from '../../testing/fixtures.ts';
+import { isDispatcherError } from './errors.ts';
 import { Sessions } from './sessions.ts';
 
 const A: ManagerEntry = { id: 'mgr-a', addr: '10.0.0.1:4280', leader: true };
@@ -114,6 +116,17 @@ void describe('dispatcher sessions follow the leadership', () => {
     const again = connect();
     again.hello('n1');
     await again.next('welcome');
+  });
+
+  void it("a follower says where a task's logs are", async () => {
+    leadership.set('follower');
+    leadership.setMembers(led(B));
+    await assert.rejects(
+      async () => {
+        for await (const _ of dispatcher.taskLogs(makeTask({ id: 't1', nodeId: 'n1' }), { follow: false })) break;
+      },
+      (err: unknown) => isDispatcherError(err) && err.code === 'unavailable' && /not the leader.*10\.0\.0\.2:4280/.test(err.message),
+    );
   });
 
   void it('a refusal and a notice pass the protocol check of the agent side', () => {

@@ -14,7 +14,7 @@ import { AgentSession } from './agent-session.ts';
 import { affectsAssignments, diffAssignments } from './assignments.ts';
 import { DispatcherError } from './errors.ts';
 import { filesFor, type SecretOpener } from './files.ts';
-import { leaderMovedNotice, managerList, notLeaderRefusal, type SessionsLeadership } from './leader-gate.ts';
+import { leaderAddr, leaderMovedNotice, managerList, notLeaderRefusal, type SessionsLeadership } from './leader-gate.ts';
 import { LogStream } from './log-stream.ts';
 import {
   encodeNetworkMapMessage,
@@ -336,6 +336,11 @@ export class Sessions {
     if (!task) throw new DispatcherError('not_found', `no task ${taskId}`);
     if (!task.nodeId) throw new DispatcherError('not_found', `task ${taskId} has not been assigned to a node`);
     const s = this.#live.get(task.nodeId)?.session;
+    if (!this.#leading()) {
+      // Agents hold their sessions with the leader only.
+      const leader = leaderAddr(this.#leadership?.members() ?? []);
+      throw new DispatcherError('unavailable', `this manager is not the leader, which holds the nodes' sessions: ask ${leader === undefined ? 'the leader' : `the leader at ${leader}`} for the logs of task ${taskId}`);
+    }
     if (!s || s.state !== 'ready') throw new DispatcherError('unavailable', `node ${task.nodeId} of task ${taskId} is not connected`);
     const requestId = newId();
     const stream = new LogStream();
