@@ -128,7 +128,13 @@ async function streamEvents(ctx: CommandContext, flags: EventsFlags): Promise<vo
     let last = since;
     for (;;) {
       try {
-        const stream = ctx.client.events({ ...(last !== undefined ? { since: last } : {}), ...(kinds ? { kinds } : {}), signal: ac.signal });
+        const stream = ctx.client.events({
+          ...(last !== undefined ? { since: last } : {}),
+          ...(kinds ? { kinds } : {}),
+          signal: ac.signal,
+          // Live only (no --since): a stream that breaks before its first event resumes where it began.
+          opened: (revision) => (last ??= revision),
+        });
         for await (const ev of stream) {
           // A manager whose copy of the store lags may repeat what another already sent.
           if (last !== undefined && ev.revision <= last) continue;

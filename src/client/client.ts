@@ -54,6 +54,12 @@ export interface EventsOptions {
   since?: number;
   kinds?: readonly EventKind[];
   signal?: AbortSignal;
+  /**
+   * Told the revision the stream starts after, as the manager says when it opens it (the
+   * `since` given, or its store's revision then): where to resume if the stream breaks before
+   * its first event.
+   */
+  opened?: (revision: number) => void;
 }
 
 export interface ClientOptions {
@@ -319,7 +325,14 @@ export class FlotillaClient {
   async *events(options: EventsOptions = {}): AsyncGenerator<ClusterEvent> {
     const q = query({ since: options.since?.toString(), kinds: options.kinds?.join(',') });
     const res = await this.#send({ method: 'GET', path: `/v1/events${q}`, headers: { accept: 'text/event-stream' }, signal: options.signal });
-    for await (const m of sse(res.body)) {
+    const opened = options.opened;
+    const onComment = opened
+      ? (text: string): void => {
+          const m = /^flotilla events from revision (\d+)$/.exec(text);
+          if (m) opened(Number(m[1]));
+        }
+      : undefined;
+    for await (const m of sse(res.body, onComment)) {
       const data = JSON.parse(m.data) as unknown;
       if (m.event === 'error') {
         const e = (data as { error?: { code?: string; message?: string } }).error;

@@ -84,6 +84,14 @@ void describe('client failover between managers', () => {
     assert.equal(t.calls[0]?.req.connectTimeoutMs, undefined);
   });
 
+  void it('tells where an event stream began, to resume there if it breaks before its first event', async () => {
+    const t = new FakeTransport();
+    t.answers.set('https://a:1', 'retry: 1000\n: flotilla events from revision 42\n\n: heartbeat\n\n');
+    let opened: number | undefined;
+    for await (const _ of new FlotillaClient({ url: 'https://a:1' }, { transport: t }).events({ opened: (r) => (opened = r) })) break;
+    assert.equal(opened, 42);
+  });
+
   void it('tells a connect failure from other errors', () => {
     assert.equal(isConnectFailure(refused('x')), true);
     assert.equal(isConnectFailure(refused('x', 'ECONNRESET')), false);
