@@ -66,20 +66,20 @@ export class CommandContext {
   }
 
   /**
-   * After the command (whatever its outcome): for a saved context, keeps the manager that
-   * answered first, and refreshes the list of managers from `GET /v1/managers` when it is due
-   * (`MANAGERS_REFRESH_MS`) or a failover happened. Never throws: a failure leaves the context
-   * as it was.
+   * After the command: for a saved context, keeps the manager that answered first (after a
+   * failover), and refreshes the list of managers from `GET /v1/managers` after a failover, or
+   * after a command that succeeded when the list is due (`MANAGERS_REFRESH_MS`). Never throws:
+   * a failure leaves the context as it was.
    */
-  async settle(): Promise<void> {
+  async settle(succeeded: boolean): Promise<void> {
     const client = this.#client;
     const name = this.#contextName;
-    if (!client || name === undefined) return;
+    if (!client || name === undefined || (!succeeded && !this.#failedOver)) return;
     try {
       const saved = loadContexts(this.io.env).contexts[name];
       if (!saved) return;
       const now = this.io.now();
-      const due = managersDue(saved, now) || (this.#failedOver && saved.host.startsWith('https:'));
+      const due = saved.host.startsWith('https:') && (this.#failedOver || managersDue(saved, now));
       if (!due && !this.#failedOver) return;
       let members: readonly ManagerEntry[] | undefined;
       if (due) {

@@ -105,7 +105,7 @@ void describe('several managers on one etcd: agents and clients follow the leade
     const [host, port] = addrB.split(':') as [string, string];
     node = await NodeAgent.create(
       { clock: systemClock, logger: silentLogger },
-      { dataDir: join(dir, 'node'), link: { transport: 'wss', manager: { host, port: Number(port) }, token: a.joinTokens().worker }, drivers: { kind: 'fake', host: new FakeHost() } },
+      { dataDir: join(dir, 'node'), link: { transport: 'wss', manager: { host, port: Number(port) }, token: a.joinTokens().worker }, drivers: { kind: 'fake', host: new FakeHost() }, metrics: { host: '127.0.0.1', port: 0 } },
     );
     await node.start();
     await within(node.welcomed, 'the first welcome');
@@ -125,6 +125,10 @@ void describe('several managers on one etcd: agents and clients follow the leade
     const saved = JSON.parse(await readFile(join(dir, 'node', MANAGERS_FILE), 'utf8')) as { managers: string[]; leader?: string };
     assert.deepEqual([...saved.managers].sort(), [addrA, addrB].sort());
     assert.equal(saved.leader, addrB);
+    assert.ok(node.metricsUrl);
+    const metrics = await (await fetch(node.metricsUrl)).text();
+    assert.ok(metrics.includes(`flotilla_agent_manager_session{manager="${addrB}"} 1`), 'its /metrics says which manager it is attached to');
+    assert.ok(!metrics.includes(`flotilla_agent_manager_session{manager="${addrA}"}`));
   });
 
   void it('the CLI fails over from a dead address to a live manager, says so, and keeps the one that answered', async () => {

@@ -111,14 +111,16 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     program.outputHelp();
     return EXIT.ok;
   }
+  let ok = false;
   try {
     await program.parseAsync([...argv], { from: 'user' });
+    ok = true;
     return EXIT.ok;
   } catch (err) {
     return failed(err, program, io);
   } finally {
     // A saved context keeps the manager that answered and, now and then, the managers' list.
-    for (const c of used) await c.settle();
+    for (const c of used) await c.settle(ok);
   }
 }
 
