@@ -1,11 +1,11 @@
 import { Option, type Command } from 'commander';
 import type { ClusterEvent } from '../api/event.ts';
-import { isClientError, targetUrls } from '../client/client.ts';
-import { Backoff } from '../lib/backoff.ts';
+import { targetUrls } from '../client/client.ts';
 import { systemClock } from '../lib/clock.ts';
 import type { CommandContext } from './context.ts';
 import { EventMatcher, kindsFor, parseEventFilters, EVENT_FILTER_KEYS } from './events-filter.ts';
 import { UsageError } from './parse.ts';
+import { MAX_RESUME_ATTEMPTS, pause, resumeBackoff, streamBroke } from './stream-resume.ts';
 import { taskName } from './views.ts';
 
 interface EventsFlags {
@@ -93,18 +93,6 @@ export function registerEventsCommand(program: Command, context: (cmd: Command) 
     });
 }
 
-/** Tries in a row to take a broken event stream up again (with backoff, about half a minute) before giving up. */
-const MAX_RESUME_ATTEMPTS = 8;
-
-/**
- * Whether an error ends the stream for a reason another manager could fix: a connection lost
- * or no manager answering. An answer of the API (an `event: error` frame such as a compacted
- * revision, a refused credential) is final.
- */
-function streamBroke(err: unknown): boolean {
-  return !isClientError(err) || err.code === 'unreachable' || err.code === 'unavailable';
-}
-
 async function streamEvents(ctx: CommandContext, flags: EventsFlags): Promise<void> {
   const filters = parseEventFilters(flags.filter);
   const since = parseSince(flags.since);
@@ -124,7 +112,7 @@ async function streamEvents(ctx: CommandContext, flags: EventsFlags): Promise<vo
     // With several managers, a stream that breaks is taken up again on another, after the last
     // revision seen (`?since=`): the store's revisions are the same on every manager.
     const resumable = targetUrls(ctx.client.target).length > 1;
-    const backoff = new Backoff({ initialMs: 250, maxMs: 5_000, jitter: 0.5 });
+    const backoff = resumeBackoff();
     let last = since;
     for (;;) {
       try {
@@ -151,10 +139,7 @@ async function streamEvents(ctx: CommandContext, flags: EventsFlags): Promise<vo
       if (ac.signal.aborted) return;
       const delay = backoff.next();
       ctx.error(`the event stream ended; resuming${last === undefined ? '' : ` after revision ${last}`} in ${delay} ms`);
-      await new Promise<void>((resolve) => {
-        const t = setTimer(delay, resolve);
-        ac.signal.addEventListener('abort', () => (t.cancel(), resolve()), { once: true });
-      });
+      await pause(delay, ac.signal, setTimer);
       if (ac.signal.aborted) return;
     }
   } catch (err) {

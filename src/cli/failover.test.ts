@@ -150,7 +150,7 @@ void describe('several managers on one etcd: agents and clients follow the leade
     assert.ok(saved.contexts.ha.managersCheckedAt, 'the list was refreshed after the failover');
   });
 
-  void it('`flotilla events` takes its stream up on another manager after the last revision it printed', async () => {
+  void it('`flotilla events` and a `service scale` wait take their streams up on another manager after the last revision seen', async () => {
     const home = join(dir, 'home-events');
     await mkdir(home, { recursive: true });
     const admin = JSON.parse(await readFile(join(dir, 'a', 'admin', 'context.json'), 'utf8')) as { ca: string; cert: string; key: string };
@@ -169,6 +169,25 @@ void describe('several managers on one etcd: agents and clients follow the leade
         onOut = check;
         check();
       });
+    // A service that cannot run until its node is labelled: `service scale` waits across the failover.
+    await viaB.createService(
+      makeServiceSpec({ name: 'waiter', replicas: 0, taskTemplate: { driver: 'fake', container: { image: 'fake' }, placement: { constraints: ['node.labels.ha==yes'] } } }),
+    );
+    let waitErr = '';
+    let waitOut = '';
+    let onWaitErr = (): void => {};
+    const waitStarted = new Promise<void>((resolve) => (onWaitErr = resolve));
+    const waiting = run(['service', 'scale', 'waiter=1', '--timeout', '2m'], {
+      stdout: { write: (s: string) => (waitOut += s) },
+      stderr: {
+        write: (s: string) => {
+          waitErr += s;
+          onWaitErr();
+        },
+      },
+      env: { FLOTILLA_HOME: home },
+      now: () => Date.now(),
+    });
     const since = a.store.revision;
     const running = run(['events', '--since', String(since), '--filter', 'type=service', '--format', 'json'], {
       stdout: {
@@ -184,18 +203,24 @@ void describe('several managers on one etcd: agents and clients follow the leade
     });
     await viaB.createService(makeServiceSpec({ name: 'before-failover' }));
     await within(printed('before-failover'), 'the first event from A');
-    await a.stop(); // its event stream ends; the CLI goes on with B
+    await within(waitStarted, 'the scale wait showing progress');
+    await a.stop(); // its event streams end; the CLI commands go on with B
     await viaB.createService(makeServiceSpec({ name: 'after-failover' }));
     await within(printed('after-failover'), 'the event after the failover, from B');
+    await viaB.updateNode(node!.nodeId, { labelsAdd: { ha: 'yes' } });
+    assert.equal(await within(waiting, 'the scale wait to end'), 0, waitErr);
+    assert.match(waitOut, /waiter scaled to 1/);
+    assert.match(waitErr, /using the manager at https:\/\/127\.0\.0\.1:\d+/, 'the wait went on with the other manager');
     ac.abort();
     assert.equal(await running, 0, stderr);
     const events = stdout
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as ClusterEvent);
-    const names = events.map((e) => (e.kind === 'service' ? e.object.spec.name : ''));
+    const names = events.map((e) => (e.kind === 'service' ? e.object.spec.name : '')).filter((n) => n !== 'waiter');
     assert.deepEqual(names, ['before-failover', 'after-failover'], 'each event printed once, in order');
-    assert.ok(events[1]!.revision > events[0]!.revision);
+    const revisions = events.map((e) => e.revision);
+    assert.deepEqual(revisions, [...new Set(revisions)].sort((x, y) => x - y), 'no revision printed twice, none out of order');
     assert.match(stderr, /resuming after revision \d+/);
   });
 });

@@ -11,14 +11,14 @@ import type { ServiceFilter } from '../api/service-requests.ts';
 import type { Stack, StackDeployResult, StackDryRunResult, StackSpec } from '../api/stack.ts';
 import type { Task } from '../api/task.ts';
 import type { TaskFilter as TaskQuery } from '../api/task-requests.ts';
-import { ClientError, isConnectFailure } from './errors.ts';
+import { ClientError, mayTryElsewhere } from './errors.ts';
 import { fetchTransport } from './fetch-transport.ts';
 import { ndjson, sse } from './streams.ts';
 import type { BuildEvent, BuildOptions, BuiltImage } from '../api/build.ts';
 import { targetUrls, type Target } from './target.ts';
 import { readText, type RawRequest, type RawResponse, type Transport } from './wire.ts';
 
-export { ClientError, isClientError, isConnectFailure, type ClientErrorCode } from './errors.ts';
+export { ClientError, isClientError, isConnectFailure, mayTryElsewhere, type ClientErrorCode } from './errors.ts';
 export { describeTarget, parseHost, targetUrls, type Target } from './target.ts';
 export type { Transport } from './wire.ts';
 
@@ -95,9 +95,10 @@ export const DEFAULT_FAILOVER_CONNECT_TIMEOUT_MS = 5_000;
  * A typed client of the Flotilla REST API, over a unix socket or HTTP. Every failure is a
  * `ClientError` carrying the API's error code and message (or `unreachable`). Objects come
  * back exactly as the API sent them. A target with `alternates` fails over: a request that
- * cannot connect to a manager (refused, unreachable, connect timeout; never an HTTP error
- * answer, nor a connection lost after the request went out) is sent to the next, and the
- * manager that answered is tried first from then on (`activeUrl`).
+ * cannot connect to a manager (refused, unreachable, connect timeout), or a read whose
+ * connection was reset before the answer, is sent to the next (`mayTryElsewhere`; never after
+ * an HTTP error answer, never a write that may have reached a manager), and the manager that
+ * answered is tried first from then on (`activeUrl`).
  */
 export class FlotillaClient {
   readonly target: Target;
@@ -360,7 +361,7 @@ export class FlotillaClient {
         }
         return res;
       } catch (err) {
-        if (!isConnectFailure(err) || req.signal?.aborted) throw err;
+        if (!mayTryElsewhere(err, req.method) || req.signal?.aborted) throw err;
         errors.push(err as ClientError);
       }
     }
