@@ -84,7 +84,7 @@ export class CommandContext {
       let members: readonly ManagerEntry[] | undefined;
       if (due) {
         try {
-          members = (await client.managers()).managers;
+          members = (await client.listManagers()).managers;
         } catch {
           // A manager without the list (an older one), or none reachable now: checked all the same.
           members = undefined;

@@ -1,9 +1,9 @@
 import type { ClusterEvent, EventKind } from '../api/event.ts';
 import type { Info } from '../api/info.ts';
 import type { TokensResponse } from '../api/join.ts';
-import type { ManagersResponse } from '../api/managers.ts';
 import type { TaskLogEntry } from '../api/log-line.ts';
 import type { Network, NetworkSpec } from '../api/network.ts';
+import type { ManagersResponse } from '../api/managers.ts';
 import type { Node, NodeUpdate } from '../api/node.ts';
 import type { Config, Secret } from '../api/secret.ts';
 import type { Service, ServiceSpec } from '../api/service.ts';
@@ -122,11 +122,6 @@ export class FlotillaClient {
     return this.#urls[this.#active];
   }
 
-  /** Every manager taking part now, the leader marked (`GET /v1/managers`). */
-  managers(): Promise<ManagersResponse> {
-    return this.#json('GET', '/v1/managers');
-  }
-
   info(): Promise<ClusterInfo> {
     return this.#json('GET', '/v1/info');
   }
@@ -178,6 +173,11 @@ export class FlotillaClient {
 
   listNodes(): Promise<Node[]> {
     return this.#json('GET', '/v1/nodes');
+  }
+
+  /** `GET /v1/managers`: the managers taking part now, the leader marked. */
+  listManagers(): Promise<ManagersResponse> {
+    return this.#json('GET', '/v1/managers');
   }
 
   getNode(idOrHostname: string): Promise<Node> {
