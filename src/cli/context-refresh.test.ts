@@ -29,7 +29,7 @@ void describe('a context refreshes its managers now and then', () => {
       const reply = (status: number, body: unknown): void => {
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       };
-      if (req.url === '/v1/nodes' || req.url?.startsWith('/v1/tasks?')) return reply(200, []);
+      if (req.url === '/v1/secrets') return reply(200, []);
       if (req.url === '/v1/managers') {
         const self = url.slice('https://'.length);
         return reply(200, {
@@ -39,7 +39,7 @@ void describe('a context refreshes its managers now and then', () => {
           ],
         });
       }
-      reply(404, { error: { code: 'not_found', message: `no node ${req.url}` } });
+      reply(404, { error: { code: 'not_found', message: `not found: ${req.url}` } });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -58,23 +58,23 @@ void describe('a context refreshes its managers now and then', () => {
   const T = Date.parse('2026-12-03T00:00:00Z');
 
   void it('fills the list after the first successful command, then asks again only when due', async () => {
-    assert.equal(await cli(T, 'node', 'ls'), 0);
-    const calls = (): string[] => seen.splice(0).filter((c) => !c.startsWith('GET /v1/tasks'));
-    assert.deepEqual(calls(), ['GET /v1/nodes', 'GET /v1/managers']);
+    assert.equal(await cli(T, 'secret', 'ls'), 0);
+    const calls = (): string[] => seen.splice(0);
+    assert.deepEqual(calls(), ['GET /v1/secrets', 'GET /v1/managers']);
     const first = await saved();
     assert.equal(first.host, url);
     assert.deepEqual(first.hosts, [url, 'https://10.9.9.9:4280']);
     assert.equal(first.managersCheckedAt, '2026-12-03T00:00:00.000Z');
     assert.equal(first.token, 'T', 'the credential is kept');
 
-    assert.equal(await cli(T + 60_000, 'node', 'ls'), 0);
-    assert.deepEqual(calls(), ['GET /v1/nodes'], 'no extra round trip within 10 minutes');
+    assert.equal(await cli(T + 60_000, 'secret', 'ls'), 0);
+    assert.deepEqual(calls(), ['GET /v1/secrets'], 'no extra round trip within 10 minutes');
 
-    assert.equal(await cli(T + 30 * 60_000, 'node', 'inspect', 'nope'), 1);
-    assert.deepEqual(calls(), ['GET /v1/nodes/nope'], 'not after a failed command');
+    assert.equal(await cli(T + 30 * 60_000, 'secret', 'inspect', 'nope'), 1);
+    assert.deepEqual(calls(), ['GET /v1/secrets/nope'], 'not after a failed command');
 
-    assert.equal(await cli(T + 31 * 60_000, 'node', 'ls'), 0);
-    assert.deepEqual(calls(), ['GET /v1/nodes', 'GET /v1/managers']);
+    assert.equal(await cli(T + 31 * 60_000, 'secret', 'ls'), 0);
+    assert.deepEqual(calls(), ['GET /v1/secrets', 'GET /v1/managers']);
     assert.equal((await saved()).managersCheckedAt, new Date(T + 31 * 60_000).toISOString());
   });
 });
