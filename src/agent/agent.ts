@@ -1,4 +1,4 @@
-import type { HelloMessage, ManagerMessage, WelcomeMessage } from '../api/agent-protocol.ts';
+import type { HelloMessage, ManagerMessage, SessionErrorMessage, WelcomeMessage } from '../api/agent-protocol.ts';
 import { PROTOCOL_VERSION } from '../api/agent-protocol.ts';
 import type { AttachedContainer, NetworkMap } from '../api/network.ts';
 import type { NodeDescription } from '../api/node.ts';
@@ -18,6 +18,8 @@ import { imageHook } from './images/image-hook.ts';
 import { defaultRuntimeDir, TaskFiles } from './files/task-files.ts';
 import { TmpfsFileSystem, type TaskFileSystem } from './files/task-fs.ts';
 import { LogServer } from './log-server.ts';
+import type { ManagerDirectory } from './manager-directory.ts';
+import { loadManagers, saveManagers } from './managers-file.ts';
 import { loadNodeId, saveNodeId } from './node-id.ts';
 import { Session, type Connector, type SessionState } from './session.ts';
 import { StatusReporter } from './status-reporter.ts';
@@ -56,6 +58,13 @@ export interface AgentDeps {
   readonly network?: NetworkMapSink;
   /** Task start latencies, driver errors and health results (the agent's `/metrics`); absent: not recorded. */
   readonly metrics?: ExecutorMetrics;
+  /**
+   * The managers this agent knows, when it may reach several (`wss`): `connect` asks it where
+   * to go (`next()`); the agent tells it what the managers say (welcome, `managers`, refusals
+   * naming the leader, dropped sessions) and keeps its list in `<dataDir>/managers.json`, so a
+   * restarted agent knows every manager. Absent: one manager, whatever `connect` reaches.
+   */
+  readonly managers?: ManagerDirectory;
 }
 
 export interface AgentOptions {
@@ -100,6 +109,10 @@ export class Agent {
   #welcomed: Array<(nodeId: string) => void> = [];
   /** The write of a node id the manager assigned, while it runs. */
   #saving: Promise<void> = Promise.resolve();
+  /** Writes of the manager list, one after another; and the list last written (JSON). */
+  #savingManagers: Promise<void> = Promise.resolve();
+  #managersWritten = '';
+  #unfollowManagers: (() => void) | undefined;
   /** Revision of the last network map given to `deps.network`; -1 before the first. */
   #mapRevision = -1;
   /** The plain containers last reported by `deps.network` (sent again after each welcome). */
@@ -135,7 +148,9 @@ export class Agent {
           hello: () => this.#hello(),
           welcome: (m) => this.#onWelcome(m),
           message: (m) => this.#onMessage(m),
+          refused: (m) => this.#onRefused(m),
           disconnected: () => {
+            deps.managers?.detached();
             this.#reporter.detach();
             this.#logs.cancelAll();
             this.#blobs.disconnected();
@@ -188,6 +203,7 @@ export class Agent {
     const started = await this.#lifecycle.startWith(async () => {
       this.#nodeId = await loadNodeId(this.#deps.dataDir);
       this.#description = await describeNode(this.#drivers, this.#overrides);
+      await this.#restoreManagers();
       await this.#worker.recover();
     });
     // Not when stopped meanwhile (during the start, or in the moment since).
@@ -203,8 +219,10 @@ export class Agent {
       this.#blobs.disconnected();
       this.#builds.disconnected();
       await this.#worker.halt();
+      this.#unfollowManagers?.();
       // A node id being saved is on disk before `stop` resolves (callers may remove the data dir).
       await this.#saving;
+      await this.#savingManagers;
     });
   }
 
@@ -228,7 +246,39 @@ export class Agent {
     };
   }
 
+  /** Takes the list saved by an earlier run, and keeps it saved from now on. */
+  async #restoreManagers(): Promise<void> {
+    const directory = this.#deps.managers;
+    if (!directory) return;
+    const { known, problem } = await loadManagers(this.#deps.dataDir);
+    if (problem !== undefined) this.#logger.warn({ problem }, 'the saved manager list was not used');
+    if (known) directory.restore(known);
+    this.#managersWritten = JSON.stringify(directory.snapshot());
+    this.#unfollowManagers = directory.onChange(({ known: now }) => {
+      const text = JSON.stringify(now);
+      if (text === this.#managersWritten) return;
+      this.#managersWritten = text;
+      this.#savingManagers = this.#savingManagers
+        .then(() => saveManagers(this.#deps.dataDir, now))
+        .catch((err: unknown) => this.#logger.warn({ err }, 'cannot save the manager list'));
+    });
+  }
+
+  /** A manager refused or ended the session: learn what it said; true when it names a leader to go to now. */
+  #onRefused(m: SessionErrorMessage): boolean {
+    const directory = this.#deps.managers;
+    if (!directory) return false;
+    if (m.managers) directory.learn(m.managers);
+    return m.leader === undefined ? false : directory.redirect(m.leader);
+  }
+
   #onWelcome(m: WelcomeMessage): void {
+    const directory = this.#deps.managers;
+    if (directory) {
+      directory.attached();
+      if (m.managers) directory.learn(m.managers);
+      this.#logger.info({ manager: directory.attachedTo, managers: directory.addresses.length }, `attached to the leader at ${directory.attachedTo ?? '?'}`);
+    }
     this.#reporter.attach((msg) => this.#session.send(msg));
     if (this.#containers !== undefined) this.#session.send({ type: 'containers', containers: this.#containers });
     const waiting = this.#welcomed;
@@ -262,6 +312,9 @@ export class Agent {
         return;
       case 'network-map':
         this.#onNetworkMap(m.map);
+        return;
+      case 'managers':
+        this.#deps.managers?.learn(m.managers);
         return;
       case 'blob-chunk':
         this.#blobs.onChunk(m);

@@ -10,7 +10,8 @@ import { CertRenewer } from './cert-renewer.ts';
 import { certificateInfo, tlsClientOptions } from './credentials.ts';
 import { chooseDrivers, type DriverSource } from './driver-choice.ts';
 import type { Driver } from './drivers/driver.ts';
-import { ensureCredential, formatManagerAddress, renewCertificate, type ManagerAddress } from './join.ts';
+import { ensureCredential, formatManagerAddress, parseManagerAddress, renewCertificate, type ManagerAddress } from './join.ts';
+import { ManagerDirectory } from './manager-directory.ts';
 import { NodeNetwork } from './network/node-network.ts';
 import { describeNetwork, detectUnderlay } from './network/underlay.ts';
 import { defaultRuntimeDir } from './files/task-files.ts';
@@ -25,7 +26,9 @@ import { connectWebSocket } from './transport/ws.ts';
  *   credential, the node id is made up once and kept in the data dir.
  * - `wss`: mutual TLS to a cluster manager (`flotilla join`, `flotilla server`'s own agent): the
  *   credential stored in the data dir, else a join with `token`; renewed at 2/3 of its life;
- *   each connection presents the newest certificate and trusts only the cluster CA.
+ *   each connection presents the newest certificate and trusts only the cluster CA. `manager`
+ *   is the first manager known: the agent learns the others from the cluster (a
+ *   `ManagerDirectory`, kept in `<dataDir>/managers.json`) and follows the leader among them.
  * - `in-process`: simulated nodes of `src/testing`; `connect` hands back one end of a
  *   `connectionPair()`. Node id as for `unix`.
  */
@@ -85,6 +88,10 @@ export class NodeAgent {
   /** The node's id (stored, from its certificate, or made up for a local node). */
   readonly nodeId: string;
   readonly agent: Agent;
+  /** The managers the node knows and the one it is attached to (`wss` links only). */
+  get managers(): ManagerDirectory | undefined {
+    return this.#managers;
+  }
   readonly drivers: readonly Driver[];
   /** What drivers were chosen and why ("driver: exec, as asked"). */
   readonly driverLine: string;
@@ -93,10 +100,21 @@ export class NodeAgent {
   readonly #renewer: CertRenewer | undefined;
   readonly #network: NodeNetwork | undefined;
   readonly #metrics: MetricsPort | undefined;
+  readonly #managers: ManagerDirectory | undefined;
   #metricsUrl: string | undefined;
   readonly #lifecycle = new Lifecycle('node agent');
 
-  private constructor(nodeId: string, agent: Agent, drivers: readonly Driver[], driverLine: string, renewer: CertRenewer | undefined, network: NodeNetwork | undefined, metrics: MetricsPort | undefined) {
+  private constructor(
+    nodeId: string,
+    agent: Agent,
+    drivers: readonly Driver[],
+    driverLine: string,
+    renewer: CertRenewer | undefined,
+    network: NodeNetwork | undefined,
+    metrics: MetricsPort | undefined,
+    managers: ManagerDirectory | undefined,
+  ) {
+    this.#managers = managers;
     this.nodeId = nodeId;
     this.agent = agent;
     this.drivers = drivers;
@@ -123,6 +141,7 @@ export class NodeAgent {
     let nodeId: string;
     let renewer: CertRenewer | undefined;
     let connect: Connector;
+    let managers: ManagerDirectory | undefined;
     if (link.transport === 'wss') {
       const where = formatManagerAddress(link.manager);
       const joined = await ensureCredential({ dataDir, manager: link.manager, token: link.token, hostname: hostname(), now: deps.clock.now() });
@@ -133,11 +152,16 @@ export class NodeAgent {
           : `node ${joined.nodeId} (${joined.role}), credential from ${dataDir}/tls (valid until ${expires})`,
       );
       nodeId = joined.nodeId;
-      const r = new CertRenewer({ ...deps, dataDir, renew: (current, signal) => renewCertificate(link.manager, current, signal) }, joined.credential);
+      const directory = new ManagerDirectory(where);
+      managers = directory;
+      // Renewed by the manager the session is with (every manager holds the cluster CA).
+      const renewWith = (): ManagerAddress => parseManagerAddress(directory.attachedTo ?? directory.leader ?? directory.seed);
+      const r = new CertRenewer({ ...deps, dataDir, renew: (current, signal) => renewCertificate(renewWith(), current, signal) }, joined.credential);
       renewer = r;
-      const url = `wss://${where}${AGENT_SESSION_PATH}`;
-      // Read the credential at each connect, so a renewed certificate is used from then on.
-      connect = (signal) => connectWebSocket(url, { signal, tls: tlsClientOptions(r.credential.ca, r.credential) });
+      // Each attempt goes where the directory says (the leader, else the next manager known); every
+      // manager's server certificate is from the cluster CA, which is all the agent trusts.
+      // The credential is read at each connect, so a renewed certificate is used from then on.
+      connect = (signal) => connectWebSocket(`wss://${directory.next()}${AGENT_SESSION_PATH}`, { signal, tls: tlsClientOptions(r.credential.ca, r.credential) });
     } else {
       nodeId = await ensureNodeId(dataDir, newId);
       if (link.transport === 'unix') {
@@ -166,15 +190,16 @@ export class NodeAgent {
       agentOptions = { ...agentOptions, description: { ...agentOptions?.description, network: description } };
     }
     const metrics = options.metrics ? new AgentMetrics() : undefined;
+    if (metrics && managers) managers.onChange(({ attachedTo }) => metrics.attachedTo(attachedTo));
     const agent = new Agent(
-      { ...deps, drivers, dataDir, connect, ...(network ? { hooks: [network.hook], network } : {}), ...(metrics ? { metrics: metrics.executor } : {}) },
+      { ...deps, drivers, dataDir, connect, ...(network ? { hooks: [network.hook], network } : {}), ...(metrics ? { metrics: metrics.executor } : {}), ...(managers ? { managers } : {}) },
       agentOptions,
     );
     const port =
       metrics && options.metrics
         ? { server: new AgentMetricsServer({ registry: metrics.registry, logger: deps.logger }), address: options.metrics, logger: deps.logger, ...(options.say ? { say: options.say } : {}) }
         : undefined;
-    return new NodeAgent(nodeId, agent, drivers, line, renewer, network, port);
+    return new NodeAgent(nodeId, agent, drivers, line, renewer, network, port, managers);
   }
 
   /** Starts the certificate renewer and the agent (which recovers its tasks, then connects). */

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { exposition, LATENCY_BUCKETS, newRegistry } from '../lib/metrics.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { HealthState } from './drivers/driver.ts';
@@ -16,6 +16,8 @@ export const DEFAULT_AGENT_METRICS_PORT = 4281;
 export class AgentMetrics {
   readonly registry: Registry;
   readonly executor: ExecutorMetrics;
+  /** Records the manager the session is attached to (`flotilla_agent_manager_session{manager}`), or none. */
+  readonly attachedTo: (addr: string | undefined) => void;
 
   constructor() {
     const registry = newRegistry();
@@ -46,6 +48,16 @@ export class AgentMetrics {
       labelNames: ['health'],
       registers,
     });
+    const session = new Gauge({
+      name: 'flotilla_agent_manager_session',
+      help: 'The manager (host:port) this agent holds its session with: 1 while attached (the leader), no series while it holds none.',
+      labelNames: ['manager'],
+      registers,
+    });
+    this.attachedTo = (addr) => {
+      session.reset();
+      if (addr !== undefined) session.set({ manager: addr }, 1);
+    };
     for (const kind of ['http', 'tcp', 'command'] satisfies ProbeKind[]) for (const result of ['pass', 'fail']) probes.inc({ kind, result }, 0);
     for (const health of ['starting', 'healthy', 'unhealthy'] satisfies HealthState[]) changes.inc({ health }, 0);
     this.executor = {

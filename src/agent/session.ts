@@ -1,4 +1,4 @@
-import type { AgentMessage, Connection, HelloMessage, ManagerMessage, WelcomeMessage } from '../api/agent-protocol.ts';
+import type { AgentMessage, Connection, HelloMessage, ManagerMessage, SessionErrorMessage, WelcomeMessage } from '../api/agent-protocol.ts';
 import { encodeMessage, parseManagerMessage } from '../api/agent-protocol.ts';
 import { Backoff, type BackoffOptions } from '../lib/backoff.ts';
 import type { Clock, TimerHandle } from '../lib/clock.ts';
@@ -17,7 +17,16 @@ export interface SessionHandlers {
   message(message: ManagerMessage): void;
   /** The session ended (it will be retried unless the agent is stopping). */
   disconnected(): void;
+  /**
+   * The manager refused the session or ended it with a reason (`error`: not the leader, leader
+   * moved, node removed). True: it named somewhere new to go, so connect again at once (at most
+   * `MAX_QUICK_RETRIES` times in a row without a welcome, then with backoff as usual).
+   */
+  refused?(message: SessionErrorMessage): boolean;
 }
+
+/** Connections made at once after a redirect, in a row without a welcome, before backing off again. */
+export const MAX_QUICK_RETRIES = 3;
 
 export interface SessionOptions {
   /** Reconnect backoff. Default 100 ms doubling to 5 s, half of it jittered. */
@@ -46,6 +55,8 @@ export class Session {
   #loop: Promise<void> | undefined;
   #heartbeat: TimerHandle | undefined;
   #connectedOnce = false;
+  /** Redirects followed at once since the last welcome. */
+  #quick = 0;
 
   constructor(
     deps: { clock: Clock; logger: Logger; connect: Connector; handlers: SessionHandlers },
@@ -109,23 +120,33 @@ export class Session {
         conn.close(1001, 'agent stopping');
         break;
       }
-      const welcomed = await this.#serve(conn);
+      const { welcomed, redirected } = await this.#serve(conn);
       if (signal.aborted) break;
       // After a working session, come back quickly; after a refused one, back off.
-      if (welcomed) this.#backoff.reset();
+      if (welcomed) {
+        this.#backoff.reset();
+        this.#quick = 0;
+      }
+      // Sent on to the leader: go there now (a few times in a row at most: managers that send
+      // each other's agents around while an election settles get the usual backoff).
+      if (redirected && this.#quick < MAX_QUICK_RETRIES) {
+        this.#quick++;
+        continue;
+      }
       const delay = this.#backoff.next();
       await this.#clock.sleep(delay, signal).catch(() => undefined);
     }
     this.#state = 'stopped';
   }
 
-  /** Runs one connection until it closes; true when the manager welcomed the node. */
-  #serve(conn: Connection): Promise<boolean> {
-    return new Promise<boolean>((resolve) => {
+  /** Runs one connection until it closes: whether the manager welcomed the node, and whether it sent the agent elsewhere. */
+  #serve(conn: Connection): Promise<{ welcomed: boolean; redirected: boolean }> {
+    return new Promise((resolve) => {
       this.#conn = conn;
       this.#state = 'handshake';
       let welcomed = false;
       let refused = false;
+      let redirected = false;
       const welcomeTimer = this.#clock.setTimer(this.#welcomeTimeoutMs, () => {
         if (!welcomed) conn.close(1000, 'no welcome in time');
       });
@@ -139,7 +160,9 @@ export class Session {
         const m = parsed.message;
         if (m.type === 'error') {
           refused = true;
-          this.#logger.warn({ message: m.message }, 'the manager refused the session');
+          redirected = this.#handlers.refused?.(m) ?? false;
+          if (m.code === undefined) this.#logger.warn({ message: m.message }, welcomed ? 'the manager ended the session' : 'the manager refused the session');
+          else this.#logger.info({ code: m.code, leader: m.leader, manager: conn.remoteAddr }, m.message);
           return;
         }
         if (m.type === 'welcome') {
@@ -168,7 +191,7 @@ export class Session {
           // A refusal (a revoked certificate, an unknown node): say why before retrying.
           this.#logger.warn({ code: info.code, reason: info.reason }, 'the manager closed the session before accepting the node');
         }
-        resolve(welcomed);
+        resolve({ welcomed, redirected });
       });
       conn.send(encodeMessage(this.#handlers.hello()));
     });

@@ -1,6 +1,7 @@
 import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { BuildOptions } from './build.ts';
+import { ManagerEntry } from './managers.ts';
 import { NetworkMap } from './network.ts';
 import { NodeDescription } from './node.ts';
 import { Task, TaskStatus } from './task.ts';
@@ -18,11 +19,24 @@ import { Task, TaskStatus } from './task.ts';
  * ignored); unacknowledged reports are re-sent after a reconnect.
  * An agent with networking sends `containers` (its plain containers on attachable networks,
  * the whole set) after each welcome and whenever the set changes.
+ *
+ * Several managers (protocol 2): only the leader holds agent sessions. A follower refuses a
+ * `hello` with an `error` coded `not_leader` that names the leader (when it knows one) and
+ * lists every manager; a leader that stops leading ends its sessions with `leader_moved`
+ * (the new leader named when known). The `welcome` lists every manager, and a `managers`
+ * message follows whenever the list changes, so an agent knows where to go next. A manager
+ * accepts protocols `MIN_PROTOCOL_VERSION`..`PROTOCOL_VERSION`; a protocol 1 agent gets no
+ * `managers` message (the extra fields of `welcome` and `error` it does not read).
  */
 
 /** The session endpoint on the manager's HTTP server. */
 export const AGENT_SESSION_PATH = '/v1/agent/session';
-export const PROTOCOL_VERSION = 1;
+/** The protocol this code speaks (2: the manager list, leader refusals). */
+export const PROTOCOL_VERSION = 2;
+/** The oldest agent protocol a manager still accepts (1: no manager list, no `managers` message). */
+export const MIN_PROTOCOL_VERSION = 1;
+/** The first protocol whose agents understand the `managers` message. */
+export const MANAGERS_PROTOCOL_VERSION = 2;
 
 export const LogLineSchema = Type.Object({
   stream: Type.Union([Type.Literal('stdout'), Type.Literal('stderr')]),
@@ -111,7 +125,12 @@ export const WelcomeMessage = Type.Object({
   type: Type.Literal('welcome'),
   nodeId: Type.String({ minLength: 1 }),
   heartbeatPeriodMs: Type.Integer({ minimum: 1 }),
+  /** Every manager taking part now, the leader marked (absent from a manager that knows none). */
+  managers: Type.Optional(Type.Array(ManagerEntry)),
 });
+/** The managers changed (one joined, left or took the lead): the whole list. Protocol 2 on. */
+export const ManagersMessage = Type.Object({ type: Type.Literal('managers'), managers: Type.Array(ManagerEntry) });
+export type ManagersMessage = Static<typeof ManagersMessage>;
 /**
  * The content of a secret or config a task in the same message uses (secrets opened from their
  * sealed form). Sent only to the node that runs the task, only with a task that wants to run;
@@ -151,8 +170,27 @@ export const LogsRequestMessage = Type.Object({
 });
 export const LogsCancelMessage = Type.Object({ type: Type.Literal('logs-cancel'), requestId: Type.String() });
 export const StatusAckMessage = Type.Object({ type: Type.Literal('status-ack'), seq: Type.Integer({ minimum: 0 }) });
-/** The manager refuses or ends the session (bad hello, node removed); the agent backs off. */
-export const SessionErrorMessage = Type.Object({ type: Type.Literal('error'), message: Type.String() });
+/**
+ * Why a manager refuses or ends a session, when the agent can act on it: `not_leader` (this
+ * manager follows: go to `leader`), `leader_moved` (it stopped leading: go to `leader`, or look
+ * for the new one among the managers).
+ */
+export const SessionErrorCode = Type.Union([Type.Literal('not_leader'), Type.Literal('leader_moved')]);
+export type SessionErrorCode = Static<typeof SessionErrorCode>;
+/**
+ * The manager refuses or ends the session (bad hello, node removed, not the leader); the agent
+ * backs off, or goes at once to the `leader` it names.
+ */
+export const SessionErrorMessage = Type.Object({
+  type: Type.Literal('error'),
+  message: Type.String(),
+  code: Type.Optional(SessionErrorCode),
+  /** The leader's address (`host:port`), when the refusing manager knows it. */
+  leader: Type.Optional(Type.String({ minLength: 1 })),
+  /** Every manager taking part now, as the refusing manager sees them. */
+  managers: Type.Optional(Type.Array(ManagerEntry)),
+});
+export type SessionErrorMessage = Static<typeof SessionErrorMessage>;
 
 /** The largest piece of a blob one message carries (before base64). */
 export const BLOB_CHUNK_BYTES = 256 * 1024;
@@ -193,6 +231,7 @@ export const ManagerMessage = Type.Union([
   LogsCancelMessage,
   StatusAckMessage,
   SessionErrorMessage,
+  ManagersMessage,
 ]);
 export type ManagerMessage = Static<typeof ManagerMessage>;
 export type WelcomeMessage = Static<typeof WelcomeMessage>;
@@ -222,6 +261,7 @@ const managerCheckers = checkersByType([
   LogsCancelMessage,
   StatusAckMessage,
   SessionErrorMessage,
+  ManagersMessage,
 ]);
 
 /** Parses and validates a frame an agent sent. */

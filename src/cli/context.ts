@@ -1,5 +1,6 @@
-import { describeTarget, FlotillaClient, isClientError, type Target } from '../client/client.ts';
-import { resolveTarget as resolveClientTarget } from '../client/contexts.ts';
+import type { ManagerEntry } from '../api/managers.ts';
+import { describeTarget, FlotillaClient, isClientError, type FailoverEvent, type Target } from '../client/client.ts';
+import { loadContexts, managersDue, resolveTarget as resolveClientTarget, resolveTargetContext, updateContext, withManagers } from '../client/contexts.ts';
 import type { Clock } from '../lib/clock.ts';
 import { isUsageError, UsageError } from './parse.ts';
 
@@ -32,11 +33,18 @@ export function resolveTarget(flags: TargetFlags, env: CliIo['env']): Target {
   return resolveClientTarget({ host: flags.host, context: flags.context, env });
 }
 
-/** What each command runs with: the io and a client of the manager it was pointed at. */
+/**
+ * What each command runs with: the io and a client of the manager it was pointed at. A client
+ * of a saved context with several managers fails over between them, says so on stderr, and
+ * (`settle`, after the command) keeps the manager that answered first in the context, and the
+ * context's manager list fresh.
+ */
 export class CommandContext {
   readonly io: CliIo;
   readonly #flags: TargetFlags;
   #client: FlotillaClient | undefined;
+  #contextName: string | undefined;
+  #failedOver = false;
 
   constructor(io: CliIo, flags: TargetFlags) {
     this.io = io;
@@ -44,8 +52,48 @@ export class CommandContext {
   }
 
   get client(): FlotillaClient {
-    this.#client ??= new FlotillaClient(resolveTarget(this.#flags, this.io.env));
+    if (!this.#client) {
+      const { target, context } = resolveTargetContext({ host: this.#flags.host, context: this.#flags.context, env: this.io.env });
+      this.#contextName = context;
+      this.#client = new FlotillaClient(target, { onFailover: (e) => this.#onFailover(e) });
+    }
     return this.#client;
+  }
+
+  #onFailover(e: FailoverEvent): void {
+    this.#failedOver = true;
+    this.io.stderr.write(`flotilla: ${e.errors.map((err) => err.message).join('; ')}; using the manager at ${e.to}\n`);
+  }
+
+  /**
+   * After the command: for a saved context, keeps the manager that answered first (after a
+   * failover), and refreshes the list of managers from `GET /v1/managers` after a failover, or
+   * after a command that succeeded when the list is due (`MANAGERS_REFRESH_MS`). Never throws:
+   * a failure leaves the context as it was.
+   */
+  async settle(succeeded: boolean): Promise<void> {
+    const client = this.#client;
+    const name = this.#contextName;
+    if (!client || name === undefined || (!succeeded && !this.#failedOver)) return;
+    try {
+      const saved = loadContexts(this.io.env).contexts[name];
+      if (!saved) return;
+      const now = this.io.now();
+      const due = saved.host.startsWith('https:') && (this.#failedOver || managersDue(saved, now));
+      if (!due && !this.#failedOver) return;
+      let members: readonly ManagerEntry[] | undefined;
+      if (due) {
+        try {
+          members = (await client.listManagers()).managers;
+        } catch {
+          // A manager without the list (an older one), or none reachable now: checked all the same.
+          members = undefined;
+        }
+      }
+      updateContext(this.io.env, name, (c) => withManagers(c, client.activeUrl, members, due ? now : undefined));
+    } catch {
+      // The context file could not be read or written: the command's own outcome stands.
+    }
   }
 
   out(text: string): void {

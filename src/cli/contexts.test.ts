@@ -37,6 +37,22 @@ describe('flotilla context', () => {
     assert.equal((await cli('context', 'show')).stdout, 'default\n');
   });
 
+  it('keeps every manager of a context and shows them in ls and show --format json', async () => {
+    const file = join(home, 'ha.json');
+    const hosts = ['https://10.0.0.1:4280', 'https://10.0.0.2:4280', 'https://10.0.0.3:4280'];
+    await writeFile(file, JSON.stringify({ host: hosts[0], hosts, ca, token: 'T' }));
+    assert.equal((await cli('context', 'import', 'ha', file)).code, 0);
+    assert.equal((await cli('context', 'use', 'ha')).code, 0);
+    const ls = await cli('context', 'ls');
+    assert.match(ls.stdout.split('\n')[2] ?? '', /^ha \*\s+https:\/\/10\.0\.0\.1:4280,https:\/\/10\.0\.0\.2:4280,https:\/\/10\.0\.0\.3:4280\s+token$/);
+    const listed = JSON.parse((await cli('context', 'ls', '--format', 'json')).stdout) as Array<{ name: string; hosts: string[] }>;
+    assert.deepEqual(listed.find((c) => c.name === 'ha')?.hosts, hosts);
+    assert.equal((await cli('context', 'show')).stdout, 'ha\n', 'the name alone by default, for scripts');
+    const shown = JSON.parse((await cli('context', 'show', '--format', 'json')).stdout) as Record<string, unknown>;
+    assert.deepEqual(shown, { name: 'ha', host: hosts[0], hosts, auth: 'token' });
+    assert.equal((await cli('context', 'rm', 'ha')).code, 0);
+  });
+
   it('refuses bad files and names with a clear message, saving nothing', async () => {
     const file = join(home, 'bad.json');
     await writeFile(file, JSON.stringify({ host: 'https://10.0.0.1:4280', ca }));

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { contextProblem, contextsPath, DEFAULT_CONTEXT, loadContexts, saveContexts, type ClusterContext } from '../client/contexts.ts';
+import { contextHosts, contextProblem, contextsPath, DEFAULT_CONTEXT, loadContexts, saveContexts, type ClusterContext } from '../client/contexts.ts';
 import { resolveDataDir, socketPath } from '../lib/paths.ts';
 import type { CliIo } from './context.ts';
 import { table } from './format/table.ts';
@@ -34,20 +34,21 @@ export function registerContextCommands(program: Command, io: CliIo): void {
   context
     .command('ls')
     .alias('list')
-    .description('List contexts; * marks the current one')
+    .description('List contexts; * marks the current one; HOST lists every manager, the one tried first first')
     .option('--format <format>', 'json: print the contexts without their keys and tokens')
     .action((opts: { format?: string }) => {
       const file = loadContexts(io.env);
       const current = file.current ?? DEFAULT_CONTEXT;
+      const local = `unix://${socketPath(resolveDataDir({ env: io.env }))}`;
       const rows = [
-        { name: DEFAULT_CONTEXT, host: `unix://${socketPath(resolveDataDir({ env: io.env }))}`, auth: 'socket' },
+        { name: DEFAULT_CONTEXT, host: local, hosts: [local], auth: 'socket' },
         ...Object.entries(file.contexts)
           .sort(([a], [b]) => a.localeCompare(b))
-          .map(([name, c]) => ({ name, host: c.host, auth: authOf(c) })),
+          .map(([name, c]) => ({ name, host: c.host, hosts: contextHosts(c), auth: authOf(c) })),
       ];
       if (opts.format === 'json') return out(JSON.stringify(rows.map((r) => ({ ...r, current: r.name === current })), null, 2));
       if (opts.format !== undefined && opts.format !== 'table') throw new UsageError(`unsupported --format "${opts.format}": use json (or table, the default)`);
-      io.stdout.write(table(['NAME', 'HOST', 'AUTH'], rows.map((r) => [r.name === current ? `${r.name} *` : r.name, r.host, r.auth])));
+      io.stdout.write(table(['NAME', 'HOST', 'AUTH'], rows.map((r) => [r.name === current ? `${r.name} *` : r.name, r.hosts.join(','), r.auth])));
     });
 
   context
@@ -78,8 +79,10 @@ export function registerContextCommands(program: Command, io: CliIo): void {
       const problem = contextProblem(value);
       if (problem !== undefined) throw new UsageError(`invalid context file ${path}: ${problem}`);
       const v = value as Record<string, string | undefined>;
+      const hosts = (value as { hosts?: string[] }).hosts;
       const entry: ClusterContext = {
         host: v['host'] ?? '',
+        ...(hosts !== undefined && hosts.length > 0 ? { hosts } : {}),
         ...(v['ca'] !== undefined ? { ca: v['ca'] } : {}),
         ...(v['cert'] !== undefined ? { cert: v['cert'] } : {}),
         ...(v['key'] !== undefined ? { key: v['key'] } : {}),
@@ -109,6 +112,18 @@ export function registerContextCommands(program: Command, io: CliIo): void {
 
   context
     .command('show')
-    .description('Print the name of the current context')
-    .action(() => out(loadContexts(io.env).current ?? DEFAULT_CONTEXT));
+    .description('Print the name of the current context (with --format json: its managers too)')
+    .option('--format <format>', 'json: the name, every manager address (the one tried first first), how it authenticates, when the list was refreshed')
+    .action((opts: { format?: string }) => {
+      const file = loadContexts(io.env);
+      const name = file.current ?? DEFAULT_CONTEXT;
+      if (opts.format === undefined || opts.format === 'table') return out(name);
+      if (opts.format !== 'json') throw new UsageError(`unsupported --format "${opts.format}": use json`);
+      const c = file.contexts[name];
+      const local = `unix://${socketPath(resolveDataDir({ env: io.env }))}`;
+      const shown = c
+        ? { name, host: c.host, hosts: contextHosts(c), auth: authOf(c), ...(c.managersCheckedAt === undefined ? {} : { managersCheckedAt: c.managersCheckedAt }) }
+        : { name, host: local, hosts: [local], auth: 'socket' };
+      out(JSON.stringify(shown, null, 2));
+    });
 }

@@ -1,9 +1,11 @@
 import { Option, type Command } from 'commander';
 import type { ClusterEvent } from '../api/event.ts';
+import { targetUrls } from '../client/client.ts';
 import { systemClock } from '../lib/clock.ts';
 import type { CommandContext } from './context.ts';
 import { EventMatcher, kindsFor, parseEventFilters, EVENT_FILTER_KEYS } from './events-filter.ts';
 import { UsageError } from './parse.ts';
+import { MAX_RESUME_ATTEMPTS, pause, resumeBackoff, streamBroke } from './stream-resume.ts';
 import { taskName } from './views.ts';
 
 interface EventsFlags {
@@ -107,11 +109,38 @@ async function streamEvents(ctx: CommandContext, flags: EventsFlags): Promise<vo
     const matcher = new EventMatcher(filters, known);
     // A revision bound must see every kind's revisions, or a filter could keep it waiting.
     const kinds = until && 'revision' in until ? undefined : kindsFor(filters);
-    const stream = ctx.client.events({ ...(since !== undefined ? { since } : {}), ...(kinds ? { kinds } : {}), signal: ac.signal });
-    for await (const ev of stream) {
-      if (until && 'revision' in until && ev.revision > until.revision) return;
-      if (matcher.matches(ev)) ctx.out(flags.format === 'json' ? JSON.stringify(ev) : eventLine(ev));
-      if (until && 'revision' in until && ev.revision >= until.revision) return;
+    // With several managers, a stream that breaks is taken up again on another, after the last
+    // revision seen (`?since=`): the store's revisions are the same on every manager.
+    const resumable = targetUrls(ctx.client.target).length > 1;
+    const backoff = resumeBackoff();
+    let last = since;
+    for (;;) {
+      try {
+        const stream = ctx.client.events({
+          ...(last !== undefined ? { since: last } : {}),
+          ...(kinds ? { kinds } : {}),
+          signal: ac.signal,
+          // Live only (no --since): a stream that breaks before its first event resumes where it began.
+          opened: (revision) => (last ??= revision),
+        });
+        for await (const ev of stream) {
+          // A manager whose copy of the store lags may repeat what another already sent.
+          if (last !== undefined && ev.revision <= last) continue;
+          last = ev.revision;
+          backoff.reset();
+          if (until && 'revision' in until && ev.revision > until.revision) return;
+          if (matcher.matches(ev)) ctx.out(flags.format === 'json' ? JSON.stringify(ev) : eventLine(ev));
+          if (until && 'revision' in until && ev.revision >= until.revision) return;
+        }
+        if (!resumable) return;
+      } catch (err) {
+        if (!resumable || ac.signal.aborted || !streamBroke(err) || backoff.attempts >= MAX_RESUME_ATTEMPTS) throw err;
+      }
+      if (ac.signal.aborted) return;
+      const delay = backoff.next();
+      ctx.error(`the event stream ended; resuming${last === undefined ? '' : ` after revision ${last}`} in ${delay} ms`);
+      await pause(delay, ac.signal, setTimer);
+      if (ac.signal.aborted) return;
     }
   } catch (err) {
     if (ac.signal.aborted) return;

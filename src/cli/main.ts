@@ -59,9 +59,10 @@ export function commandGroup(argv: readonly string[]): string | undefined {
 
 /**
  * Builds the `flotilla` program; commands write through `io`. With `argv`, only the command
- * group it names is registered (all of them when it names none): what `run` does.
+ * group it names is registered (all of them when it names none): what `run` does. Each
+ * command's `CommandContext` is added to `used` (`run` settles them after the command).
  */
-export async function buildProgram(io: CliIo, argv?: readonly string[]): Promise<Command> {
+export async function buildProgram(io: CliIo, argv?: readonly string[], used: Set<CommandContext> = new Set()): Promise<Command> {
   const program = new Command('flotilla');
   program
     .description('A container orchestrator: services across one host or hundreds.')
@@ -75,7 +76,11 @@ export async function buildProgram(io: CliIo, argv?: readonly string[]): Promise
       writeErr: (s) => io.stderr.write(s),
       outputError: (s, write) => write(`flotilla: ${s.replace(/^error: /, '')}`),
     });
-  const context = (cmd: Command): CommandContext => new CommandContext(io, cmd.optsWithGlobals() as TargetFlags);
+  const context = (cmd: Command): CommandContext => {
+    const c = new CommandContext(io, cmd.optsWithGlobals() as TargetFlags);
+    used.add(c);
+    return c;
+  };
   const group = argv === undefined ? undefined : commandGroup(argv);
   const names = group === undefined ? Object.keys(COMMAND_GROUPS) : [group];
   const registers = await Promise.all(names.map((name) => COMMAND_GROUPS[name]!()));
@@ -100,29 +105,40 @@ function allCommands(c: Command): Command[] {
  * exit code. Errors become one line on stderr, `flotilla: <what is wrong>`.
  */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  const program = await buildProgram(io, argv);
+  const used = new Set<CommandContext>();
+  const program = await buildProgram(io, argv, used);
   if (argv.length === 0) {
     program.outputHelp();
     return EXIT.ok;
   }
+  let ok = false;
   try {
     await program.parseAsync([...argv], { from: 'user' });
+    ok = true;
     return EXIT.ok;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
-      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    }
-    if (isPartialFailure(err)) return EXIT.failed;
-    let target;
-    try {
-      target = resolveTarget(program.opts() as TargetFlags, io.env);
-    } catch {
-      target = undefined;
-    }
-    io.stderr.write(`flotilla: ${errorMessage(err, target)}\n`);
-    return (err as { name?: string }).name === 'UsageError' ? EXIT.usage : EXIT.failed;
+    return failed(err, program, io);
+  } finally {
+    // A saved context keeps the manager that answered and, now and then, the managers' list.
+    for (const c of used) await c.settle(ok);
   }
+}
+
+/** The exit code of a command that threw, after saying why on stderr. */
+function failed(err: unknown, program: Command, io: CliIo): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+    return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  }
+  if (isPartialFailure(err)) return EXIT.failed;
+  let target;
+  try {
+    target = resolveTarget(program.opts() as TargetFlags, io.env);
+  } catch {
+    target = undefined;
+  }
+  io.stderr.write(`flotilla: ${errorMessage(err, target)}\n`);
+  return (err as { name?: string }).name === 'UsageError' ? EXIT.usage : EXIT.failed;
 }
 
 /** The process's own io: real streams, environment and clock. */

@@ -2,9 +2,12 @@ import type { Command } from 'commander';
 import type { ClusterEvent } from '../api/event.ts';
 import type { Node } from '../api/node.ts';
 import type { Service } from '../api/service.ts';
+import { targetUrls } from '../client/client.ts';
+import { systemClock } from '../lib/clock.ts';
 import type { CommandContext } from './context.ts';
 import { parseDuration } from './parse.ts';
 import { formatView, progressView, type WaitOperation } from './progress.ts';
+import { MAX_RESUME_ATTEMPTS, pause, resumeBackoff, streamBroke } from './stream-resume.ts';
 
 /**
  * Waiting for a service to converge after `service create|update|scale|rollback`, showing
@@ -114,9 +117,27 @@ export async function watchUntilDone(ctx: CommandContext, flags: WaitFlags, loop
   abort.signal.addEventListener('abort', notify, { once: true });
   try {
     const since = (await client.info()).revision;
+    // With several managers a broken stream is taken up on another after the last revision
+    // seen, and the wait re-reads (a change may have come in the gap).
+    const resumable = targetUrls(client.target).length > 1;
     const follow = async (): Promise<void> => {
-      for await (const ev of client.events({ since, kinds: [...loop.kinds], signal: abort.signal })) if (loop.concerns(ev)) notify();
-      throw new WaitFailure('the manager ended the event stream');
+      const backoff = resumeBackoff();
+      let last = since;
+      for (;;) {
+        try {
+          for await (const ev of client.events({ since: last, kinds: [...loop.kinds], signal: abort.signal })) {
+            last = Math.max(last, ev.revision);
+            backoff.reset();
+            if (loop.concerns(ev)) notify();
+          }
+          if (!resumable) throw new WaitFailure('the manager ended the event stream');
+        } catch (err) {
+          if (!resumable || abort.signal.aborted || isWaitFailure(err) || !streamBroke(err) || backoff.attempts >= MAX_RESUME_ATTEMPTS) throw err;
+        }
+        await pause(backoff.next(), abort.signal, ctx.io.setTimer ?? systemClock.setTimer);
+        if (abort.signal.aborted) return;
+        notify();
+      }
     };
     follow().catch((err: unknown) => {
       if (!abort.signal.aborted) streamError = err;

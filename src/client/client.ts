@@ -11,15 +11,15 @@ import type { ServiceFilter } from '../api/service-requests.ts';
 import type { Stack, StackDeployResult, StackDryRunResult, StackSpec } from '../api/stack.ts';
 import type { Task } from '../api/task.ts';
 import type { TaskFilter as TaskQuery } from '../api/task-requests.ts';
-import { ClientError } from './errors.ts';
+import { ClientError, mayTryElsewhere } from './errors.ts';
 import { fetchTransport } from './fetch-transport.ts';
 import { ndjson, sse } from './streams.ts';
 import type { BuildEvent, BuildOptions, BuiltImage } from '../api/build.ts';
-import type { Target } from './target.ts';
+import { targetUrls, type Target } from './target.ts';
 import { readText, type RawRequest, type RawResponse, type Transport } from './wire.ts';
 
-export { ClientError, isClientError, type ClientErrorCode } from './errors.ts';
-export { describeTarget, parseHost, type Target } from './target.ts';
+export { ClientError, isClientError, isConnectFailure, mayTryElsewhere, type ClientErrorCode } from './errors.ts';
+export { describeTarget, parseHost, targetUrls, type Target } from './target.ts';
 export type { Transport } from './wire.ts';
 
 /** `GET /v1/info`. */
@@ -54,6 +54,12 @@ export interface EventsOptions {
   since?: number;
   kinds?: readonly EventKind[];
   signal?: AbortSignal;
+  /**
+   * Told the revision the stream starts after, as the manager says when it opens it (the
+   * `since` given, or its store's revision then): where to resume if the stream breaks before
+   * its first event.
+   */
+  opened?: (revision: number) => void;
 }
 
 export interface ClientOptions {
@@ -63,21 +69,57 @@ export interface ClientOptions {
    * your own. Default: `node` when running on Node, else `fetch`.
    */
   readonly transport?: 'node' | 'fetch' | Transport;
+  /**
+   * With several managers (`alternates`): how long to wait for a connection before trying the
+   * next one (Node transport). Default 5 s. One manager: the system's connect timeout.
+   */
+  readonly connectTimeoutMs?: number;
+  /** Told when a request went to another manager than the one tried first (the CLI says so, and keeps it). */
+  readonly onFailover?: (event: FailoverEvent) => void;
 }
+
+/** A request reached a manager only after the preferred one could not be reached. */
+export interface FailoverEvent {
+  /** The base URL tried first (the one the client preferred until now). */
+  readonly from: string;
+  /** The base URL that answered, preferred from now on. */
+  readonly to: string;
+  /** Why `from` (and any tried between) could not be reached. */
+  readonly errors: readonly ClientError[];
+}
+
+/** `connectTimeoutMs` when a target names several managers. */
+export const DEFAULT_FAILOVER_CONNECT_TIMEOUT_MS = 5_000;
 
 /**
  * A typed client of the Flotilla REST API, over a unix socket or HTTP. Every failure is a
  * `ClientError` carrying the API's error code and message (or `unreachable`). Objects come
- * back exactly as the API sent them.
+ * back exactly as the API sent them. A target with `alternates` fails over: a request that
+ * cannot connect to a manager (refused, unreachable, connect timeout), or a read whose
+ * connection was reset before the answer, is sent to the next (`mayTryElsewhere`; never after
+ * an HTTP error answer, never a write that may have reached a manager), and the manager that
+ * answered is tried first from then on (`activeUrl`).
  */
 export class FlotillaClient {
   readonly target: Target;
   readonly #transport: Transport | 'node';
+  readonly #urls: string[];
+  readonly #connectTimeoutMs: number;
+  readonly #onFailover: ((event: FailoverEvent) => void) | undefined;
+  #active = 0;
 
   constructor(target: Target, options: ClientOptions = {}) {
     this.target = target;
     const choice = options.transport ?? (globalThis.process?.versions?.node === undefined ? 'fetch' : 'node');
     this.#transport = choice === 'fetch' ? fetchTransport : choice;
+    this.#urls = targetUrls(target);
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_FAILOVER_CONNECT_TIMEOUT_MS;
+    this.#onFailover = options.onFailover;
+  }
+
+  /** The base URL requests go to first now (the last that answered); undefined for a unix socket. */
+  get activeUrl(): string | undefined {
+    return this.#urls[this.#active];
   }
 
   info(): Promise<ClusterInfo> {
@@ -284,7 +326,14 @@ export class FlotillaClient {
   async *events(options: EventsOptions = {}): AsyncGenerator<ClusterEvent> {
     const q = query({ since: options.since?.toString(), kinds: options.kinds?.join(',') });
     const res = await this.#send({ method: 'GET', path: `/v1/events${q}`, headers: { accept: 'text/event-stream' }, signal: options.signal });
-    for await (const m of sse(res.body)) {
+    const opened = options.opened;
+    const onComment = opened
+      ? (text: string): void => {
+          const m = /^flotilla events from revision (\d+)$/.exec(text);
+          if (m) opened(Number(m[1]));
+        }
+      : undefined;
+    for await (const m of sse(res.body, onComment)) {
       const data = JSON.parse(m.data) as unknown;
       if (m.event === 'error') {
         const e = (data as { error?: { code?: string; message?: string } }).error;
@@ -297,7 +346,26 @@ export class FlotillaClient {
   async #send(req: RawRequest): Promise<RawResponse> {
     // The Node transport is loaded on first use, so a browser build never reaches node:http.
     const transport = this.#transport === 'node' ? (await import('./transport.ts')).nodeTransport : this.#transport;
-    return transport.send(this.target, req);
+    const target = this.target;
+    if (!('url' in target) || this.#urls.length < 2) return transport.send(target, req);
+    const errors: ClientError[] = [];
+    const first = this.#active;
+    for (let i = 0; i < this.#urls.length; i++) {
+      const n = (first + i) % this.#urls.length;
+      const url = this.#urls[n]!;
+      try {
+        const res = await transport.send({ ...target, url }, { ...req, connectTimeoutMs: this.#connectTimeoutMs });
+        if (n !== first) {
+          this.#active = n;
+          this.#onFailover?.({ from: this.#urls[first]!, to: url, errors });
+        }
+        return res;
+      } catch (err) {
+        if (!mayTryElsewhere(err, req.method) || req.signal?.aborted) throw err;
+        errors.push(err as ClientError);
+      }
+    }
+    throw new ClientError('unreachable', `cannot reach any manager: ${errors.map((e) => e.message).join('; ')}`, { cause: errors[0] });
   }
 
   async #json<T>(method: string, path: string, body?: unknown): Promise<T> {

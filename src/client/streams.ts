@@ -35,8 +35,8 @@ export interface SseMessage {
   readonly data: string;
 }
 
-/** Parses a `text/event-stream` body per the HTML spec's rules (comments and `retry:` ignored). */
-export async function* sse(chunks: AsyncIterable<Uint8Array | string>): AsyncGenerator<SseMessage> {
+/** Parses a `text/event-stream` body per the HTML spec's rules (`retry:` ignored; comments only to `onComment`, without the colon). */
+export async function* sse(chunks: AsyncIterable<Uint8Array | string>, onComment?: (text: string) => void): AsyncGenerator<SseMessage> {
   let id: string | undefined;
   let event = '';
   let data: string[] = [];
@@ -47,7 +47,10 @@ export async function* sse(chunks: AsyncIterable<Uint8Array | string>): AsyncGen
       data = [];
       continue;
     }
-    if (line.startsWith(':')) continue;
+    if (line.startsWith(':')) {
+      onComment?.(line.slice(1).trimStart());
+      continue;
+    }
     const colon = line.indexOf(':');
     const field = colon < 0 ? line : line.slice(0, colon);
     let value = colon < 0 ? '' : line.slice(colon + 1);

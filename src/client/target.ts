@@ -10,9 +10,18 @@ export interface TlsMaterial {
 /**
  * Where the manager's API is: a unix socket, or an `http://` or `https://host:port` base URL.
  * An https target trusts `tls.ca` only (the cluster CA) and authenticates with the client
- * certificate in `tls` or the bearer `token`.
+ * certificate in `tls` or the bearer `token`. `alternates` are the other managers of the
+ * cluster (base URLs, same credential): the client goes on to the next one when a manager
+ * cannot be reached (`client.ts`, `isConnectFailure`).
  */
-export type Target = { readonly socketPath: string } | { readonly url: string; readonly tls?: TlsMaterial; readonly token?: string };
+export type Target =
+  | { readonly socketPath: string }
+  | { readonly url: string; readonly tls?: TlsMaterial; readonly token?: string; readonly alternates?: readonly string[] };
+
+/** Every base URL of a target, the preferred first (none for a unix socket). */
+export function targetUrls(t: Target): string[] {
+  return 'url' in t ? [...new Set([t.url, ...(t.alternates ?? [])])] : [];
+}
 
 /**
  * Reads `unix:///path/to/sock`, `http://host:port` or a bare socket path into a `Target`

@@ -57,6 +57,16 @@ export function send(target: Target, req: RawRequest): Promise<IncomingMessage> 
         (err: unknown) => reject(new ClientError('protocol', `reading the error response failed: ${String(err)}`, { status, cause: err })),
       );
     });
+    const connectTimeoutMs = req.connectTimeoutMs;
+    if (connectTimeoutMs !== undefined && 'url' in target) {
+      r.on('socket', (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(() => r.destroy(Object.assign(new Error(`connect timed out after ${connectTimeoutMs} ms`), { code: 'ETIMEDOUT' })), connectTimeoutMs);
+        const clear = (): void => clearTimeout(timer);
+        socket.once('connect', clear);
+        socket.once('close', clear);
+      });
+    }
     r.on('error', (err: NodeJS.ErrnoException) => {
       if (err.name === 'AbortError') reject(err);
       else if (secure && isTlsVerifyError(err)) {

@@ -18,6 +18,12 @@ export interface RawRequest {
   readonly raw?: { readonly contentType: string; readonly data: Uint8Array };
   readonly headers?: Readonly<Record<string, string>>;
   readonly signal?: AbortSignal | undefined;
+  /**
+   * Give up connecting after this long (an `unreachable` error whose cause has code
+   * `ETIMEDOUT`), so the client can try another manager. Node transport only; default: the
+   * system's connect timeout.
+   */
+  readonly connectTimeoutMs?: number | undefined;
 }
 
 /** A response whose status is below 400; its body is still to be read. */

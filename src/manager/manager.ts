@@ -254,7 +254,8 @@ export class Manager {
         send: (nodeId, m): boolean => dispatcher.sendTo(nodeId, m),
         builders: () => builderNodes(store, dispatcher.connectedNodes(), localNodeId),
       });
-      const dispatcher = new Sessions({ ...deps, secrets: sealingKey, images, metrics: this.#metrics.dispatcher }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
+      // Agent sessions follow the leadership: only the leader holds them (followers send agents on).
+      const dispatcher = new Sessions({ ...deps, secrets: sealingKey, images, metrics: this.#metrics.dispatcher, leadership }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
       this.#dispatcher = dispatcher;
       const api = new ControlApi(
         { ...deps, secrets: sealingKey, images, metrics: this.#metrics.api, managers: () => leadership.members(), logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },

@@ -18,6 +18,8 @@ export class AgentSession {
   nodeId: string | undefined;
   /** The node its client certificate proves it is (TLS listeners); `hello` must agree. */
   authenticatedNodeId: string | undefined;
+  /** The protocol its `hello` spoke (what it may be sent: `managers` from 2 on). */
+  protocol = 0;
   /** Tasks sent to the agent and the desired state it was told (for diffs). */
   readonly sent = new Map<string, SentTask>();
   /** `mapFingerprint` of the last network map sent; undefined before the first. */

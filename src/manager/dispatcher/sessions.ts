@@ -1,5 +1,5 @@
 import type { AgentMessage, AssignmentsMessage, Connection, HelloMessage, ManagerMessage } from '../../api/agent-protocol.ts';
-import { parseAgentMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
+import { MANAGERS_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION, parseAgentMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
 import type { LogLine, LogQuery } from '../../api/log-line.ts';
 import { compareAttachedContainers, validAttachedContainers, type AttachedContainer } from '../../api/network.ts';
 import type { NodeDescription } from '../../api/node.ts';
@@ -14,6 +14,7 @@ import { AgentSession } from './agent-session.ts';
 import { affectsAssignments, diffAssignments } from './assignments.ts';
 import { DispatcherError } from './errors.ts';
 import { filesFor, type SecretOpener } from './files.ts';
+import { leaderAddr, leaderMovedNotice, managerList, notLeaderRefusal, type SessionsLeadership } from './leader-gate.ts';
 import { LogStream } from './log-stream.ts';
 import {
   encodeNetworkMapMessage,
@@ -43,6 +44,13 @@ export interface SessionsDeps {
    * of closed sessions. Without it those messages are dropped.
    */
   readonly images?: SessionImages;
+  /**
+   * The manager's leadership (`Leadership`): only the leader holds agent sessions. A follower
+   * refuses a `hello` (`not_leader`, naming the leader); a leader that stops leading ends every
+   * session (`leader_moved`); every session is told the managers. Default: always the leader,
+   * with no managers to tell (one manager on its own store, the in-process cluster).
+   */
+  readonly leadership?: SessionsLeadership;
 }
 
 /** The image service as the sessions see it (wired by `manager.ts`). */
@@ -90,6 +98,9 @@ export class Sessions {
   readonly #secrets: SecretOpener | undefined;
   readonly #metrics: DispatcherMetrics | undefined;
   readonly #images: SessionImages | undefined;
+  readonly #leadership: SessionsLeadership | undefined;
+  /** The manager list last told to sessions (JSON), to tell them only of a change. */
+  #managersSent = '';
   readonly #o: CompiledDispatcherOptions;
   readonly #ingest: StatusIngest;
   readonly #lifecycle = new Lifecycle('dispatcher sessions', {
@@ -106,6 +117,7 @@ export class Sessions {
   readonly #containersDropped = new Map<string, number>();
   #flushQueued = false;
   #unsubscribe: (() => void) | undefined;
+  #unfollow: Array<() => void> = [];
   #heartbeatTimer: TimerHandle | undefined;
   /** Set while a network map recompute is due (see `#markMapsDirty`). */
   #mapTimer: TimerHandle | undefined;
@@ -119,6 +131,7 @@ export class Sessions {
     this.#secrets = deps.secrets;
     this.#metrics = deps.metrics;
     this.#images = deps.images;
+    this.#leadership = deps.leadership;
     this.#o = compileDispatcherOptions(options);
     this.#ingest = new StatusIngest(
       { store: this.#store, clock: this.#clock, logger: this.#logger },
@@ -171,7 +184,58 @@ export class Sessions {
   async start(): Promise<void> {
     this.#lifecycle.start();
     this.#unsubscribe = this.#store.watch((ev) => this.#onStoreEvent(ev), { kinds: ['task', 'node', 'service', 'network'] });
+    const leadership = this.#leadership;
+    if (leadership) {
+      this.#managersSent = JSON.stringify(managerList(leadership.members()));
+      this.#unfollow = [
+        leadership.onChange((state) => {
+          if (state === 'follower') this.#leaderMoved();
+        }),
+        leadership.onMembersChange(() => this.#pushManagers()),
+      ];
+    }
     this.#scheduleHeartbeatWrites();
+  }
+
+  /** Whether this manager may hold agent sessions now. */
+  #leading(): boolean {
+    return (this.#leadership?.state ?? 'leader') === 'leader';
+  }
+
+  /**
+   * This manager stopped leading: every session (and every handshake) is told where the
+   * leader went, when that is known, and closed; the agents go there. Their nodes stay `ready`
+   * until the new leader's liveness, after its grace period, finds them silent.
+   */
+  #leaderMoved(): void {
+    if (!this.#lifecycle.running) return;
+    const notice = leaderMovedNotice(this.#leadership?.members() ?? []);
+    let closed = 0;
+    for (const s of [...this.#handshakes]) {
+      s.send(notice);
+      s.close('leader moved', 1012);
+    }
+    for (const l of this.#live.values()) {
+      const s = l.session;
+      if (s?.state !== 'ready') continue;
+      s.send(notice);
+      s.close('leader moved', 1012);
+      l.session = undefined;
+      closed++;
+    }
+    this.#logger.info({ sessions: closed, leader: notice.leader }, 'no longer the leader: agent sessions closed');
+  }
+
+  /** The managers changed: every session that reads the list (protocol 2 on) gets it. */
+  #pushManagers(): void {
+    if (!this.#lifecycle.running || !this.#leadership) return;
+    const managers = managerList(this.#leadership.members());
+    const text = JSON.stringify(managers);
+    if (text === this.#managersSent) return;
+    this.#managersSent = text;
+    for (const l of this.#live.values()) {
+      if (l.session?.state === 'ready' && l.session.protocol >= MANAGERS_PROTOCOL_VERSION) l.session.send({ type: 'managers', managers });
+    }
   }
 
   /** Runs inside the store's commit path: marks work, does none. */
@@ -219,6 +283,8 @@ export class Sessions {
     return this.#lifecycle.stop(async (from) => {
       if (from !== 'running') return;
       this.#unsubscribe?.();
+      for (const off of this.#unfollow) off();
+      this.#unfollow = [];
       this.#heartbeatTimer?.cancel();
       this.#mapTimer?.cancel();
       for (const t of this.#containersTimers.values()) t.cancel();
@@ -270,6 +336,11 @@ export class Sessions {
     if (!task) throw new DispatcherError('not_found', `no task ${taskId}`);
     if (!task.nodeId) throw new DispatcherError('not_found', `task ${taskId} has not been assigned to a node`);
     const s = this.#live.get(task.nodeId)?.session;
+    if (!this.#leading()) {
+      // Agents hold their sessions with the leader only.
+      const leader = leaderAddr(this.#leadership?.members() ?? []);
+      throw new DispatcherError('unavailable', `this manager is not the leader, which holds the nodes' sessions: ask ${leader === undefined ? 'the leader' : `the leader at ${leader}`} for the logs of task ${taskId}`);
+    }
     if (!s || s.state !== 'ready') throw new DispatcherError('unavailable', `node ${task.nodeId} of task ${taskId} is not connected`);
     const requestId = newId();
     const stream = new LogStream();
@@ -396,9 +467,14 @@ export class Sessions {
   }
 
   async #onHello(s: AgentSession, hello: HelloMessage): Promise<void> {
-    if (hello.protocol !== PROTOCOL_VERSION) {
-      s.send({ type: 'error', message: `unsupported protocol ${hello.protocol}; this manager speaks ${PROTOCOL_VERSION}` });
+    if (hello.protocol < MIN_PROTOCOL_VERSION || hello.protocol > PROTOCOL_VERSION) {
+      s.send({ type: 'error', message: `unsupported protocol ${hello.protocol}; this manager speaks ${MIN_PROTOCOL_VERSION} to ${PROTOCOL_VERSION}` });
       s.close('unsupported protocol', 1002);
+      return;
+    }
+    s.protocol = hello.protocol;
+    if (!this.#leading()) {
+      this.#refuseFollower(s);
       return;
     }
     const proven = s.authenticatedNodeId;
@@ -413,6 +489,11 @@ export class Sessions {
       return;
     }
     if (s.state !== 'handshake' || !this.#lifecycle.running) return;
+    if (!this.#leading()) {
+      // Leadership was lost while the node was registered.
+      this.#refuseFollower(s);
+      return;
+    }
     this.#handshakes.delete(s);
     const now = this.#clock.now();
     const l = this.#live.get(nodeId);
@@ -421,12 +502,21 @@ export class Sessions {
     s.nodeId = nodeId;
     s.state = 'ready';
     this.#logger.info({ node: nodeId, addr: s.conn.remoteAddr, hostname: hello.description.hostname }, 'agent session open');
-    s.send({ type: 'welcome', nodeId, heartbeatPeriodMs: this.#o.heartbeatPeriodMs });
+    const managers = this.#leadership ? managerList(this.#leadership.members()) : [];
+    s.send({ type: 'welcome', nodeId, heartbeatPeriodMs: this.#o.heartbeatPeriodMs, ...(managers.length > 0 ? { managers } : {}) });
     s.sent.clear();
     const { tasks } = diffAssignments(this.#store.tasks.byNode(nodeId), nodeId, s.sent);
     s.send(this.#assignments(nodeId, true, tasks, []));
     // Its network map follows with the next push tick: a reconnect storm is one computation.
     this.#markMapsDirty();
+  }
+
+  /** A follower's refusal: coded `not_leader`, the leader named when known, every manager listed. */
+  #refuseFollower(s: AgentSession): void {
+    const refusal = notLeaderRefusal(this.#leadership?.members() ?? []);
+    this.#logger.debug({ addr: s.conn.remoteAddr, leader: refusal.leader }, 'agent session refused: not the leader');
+    s.send(refusal);
+    s.close('not the leader', 1013);
   }
 
   #refuse(s: AgentSession, reason: string): void {
