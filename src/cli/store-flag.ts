@@ -1,7 +1,8 @@
+import type { Command } from 'commander';
 import type { BackendFactory } from '../manager/manager.ts';
 import { UsageError } from './parse.ts';
 
-/** `flotilla server`'s store flags. */
+/** The store flags of `flotilla server` and `flotilla dev`. */
 export interface StoreFlags {
   /** `etcd://HOST:2379[,HOST:2379…][/prefix]`; absent: embedded SQLite in the data dir. */
   store?: string;
@@ -41,4 +42,13 @@ export async function storeBackend(flags: StoreFlags): Promise<BackendFactory | 
       ? undefined
       : { caFile: etcdCacert, ...(etcdCert !== undefined ? { certFile: etcdCert } : {}), ...(etcdKey !== undefined ? { keyFile: etcdKey } : {}) };
   return async ({ clock }) => EtcdBackend.open({ endpoints, root, clock, ...(tls ? { tls } : {}) });
+}
+
+/** Adds `--store` and `--etcd-cacert/--etcd-cert/--etcd-key` to a command (`server`, `dev`). */
+export function storeOptions(command: Command): Command {
+  return command
+    .option('--store <url>', 'Cluster state store: etcd://HOST:2379[,HOST:2379…][/prefix] (default: embedded SQLite in the data dir)')
+    .option('--etcd-cacert <file>', 'CA certificate that signed etcd’s (TLS to etcd)')
+    .option('--etcd-cert <file>', 'Client certificate for etcd (with --etcd-key)')
+    .option('--etcd-key <file>', 'Key of the etcd client certificate');
 }
