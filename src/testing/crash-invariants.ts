@@ -1,0 +1,156 @@
+import type { Service } from '../api/service.ts';
+import { STACK_LABEL, type Stack } from '../api/stack.ts';
+import type { Task } from '../api/task.ts';
+import { isTerminal } from '../api/task-state.ts';
+
+/** A container of the node as the engine lists it (`docker ps -a`). */
+export interface ContainerView {
+  /** The full container id. */
+  readonly id: string;
+  readonly running: boolean;
+  /** Its `flotilla.task.id` label. */
+  readonly taskId: string;
+}
+
+/** What the cluster holds, read at one moment (the API's lists and the engine's containers). */
+export interface ClusterSnapshot {
+  readonly services: readonly Service[];
+  readonly tasks: readonly Task[];
+  readonly stacks: readonly Stack[];
+  readonly containers: readonly ContainerView[];
+}
+
+/** A service the workload wants: its replicas, image and environment (exactly). */
+export interface WantedService {
+  readonly name: string;
+  /** The stack it belongs to; absent for a service made by `service create`. */
+  readonly stack?: string;
+  readonly replicas: number;
+  readonly image: string;
+  readonly env: readonly string[];
+}
+
+/** Everything the acknowledged writes of the workload say the cluster holds. */
+export interface WantedState {
+  readonly services: ReadonlyMap<string, WantedService>;
+  /** Stack name → the names of its services. */
+  readonly stacks: ReadonlyMap<string, readonly string[]>;
+}
+
+/**
+ * Where the store's objects differ from `wanted`, looking only at services and stacks whose
+ * names start with `prefix` (the workload's own): an object twice, one missing or extra, a
+ * spec field not as last written, a stack that does not own exactly its services. Empty when
+ * they match. These never converge: they are read once the manager answers.
+ */
+export function specProblems(snapshot: ClusterSnapshot, wanted: WantedState, prefix: string): string[] {
+  const problems: string[] = [];
+  const services = snapshot.services.filter((s) => s.spec.name.startsWith(prefix));
+  const stacks = snapshot.stacks.filter((s) => s.spec.name.startsWith(prefix));
+  problems.push(...duplicates(services.map((s) => s.spec.name), 'service name'), ...duplicates(services.map((s) => s.id), 'service id'));
+  problems.push(...duplicates(stacks.map((s) => s.spec.name), 'stack name'));
+  const byName = new Map(services.map((s) => [s.spec.name, s]));
+  const byId = new Map(snapshot.services.map((s) => [s.id, s]));
+  for (const w of wanted.services.values()) {
+    const s = byName.get(w.name);
+    if (!s) {
+      problems.push(`service ${w.name} is missing`);
+      continue;
+    }
+    if (s.spec.mode !== 'replicated') problems.push(`service ${w.name}: mode ${s.spec.mode}, wanted replicated`);
+    if (s.spec.replicas !== w.replicas) problems.push(`service ${w.name}: ${s.spec.replicas} replicas, wanted ${w.replicas}`);
+    const image = s.spec.taskTemplate.container.image;
+    if (image !== w.image) problems.push(`service ${w.name}: image ${String(image)}, wanted ${w.image}`);
+    const env = s.spec.taskTemplate.container.env.filter((e) => e.startsWith('CRASH_')).sort();
+    if (env.join(' ') !== [...w.env].sort().join(' ')) problems.push(`service ${w.name}: env ${env.join(' ')}, wanted ${w.env.join(' ')}`);
+    const stack = stackOf(s);
+    if (stack !== w.stack) problems.push(`service ${w.name}: stack ${String(stack)}, wanted ${String(w.stack)}`);
+  }
+  for (const s of services) if (!wanted.services.has(s.spec.name)) problems.push(`service ${s.spec.name} exists but was removed or never created`);
+  const stackNames = new Set(stacks.map((s) => s.spec.name));
+  for (const name of wanted.stacks.keys()) if (!stackNames.has(name)) problems.push(`stack ${name} is missing`);
+  for (const st of stacks) {
+    const want = wanted.stacks.get(st.spec.name);
+    if (!want) {
+      problems.push(`stack ${st.spec.name} exists but was removed or never deployed`);
+      continue;
+    }
+    const owned = st.resources.services.map((id) => byId.get(id)?.spec.name ?? `(missing service ${id})`).sort();
+    if (owned.join(' ') !== [...want].sort().join(' ')) problems.push(`stack ${st.spec.name} owns services [${owned.join(' ')}], wanted [${[...want].sort().join(' ')}]`);
+  }
+  for (const s of services) {
+    const stack = stackOf(s);
+    if (stack !== undefined && !stackNames.has(stack)) problems.push(`service ${s.spec.name} is labelled with stack ${stack}, which does not exist`);
+  }
+  return problems;
+}
+
+/**
+ * Where the cluster has not converged: per replicated service, exactly `replicas` tasks wanted
+ * running, one per slot 1…replicas, each running the service's current `specVersion`; no rollout
+ * in progress or paused; no task still on its way that is not wanted running; every container
+ * owned by a task the store knows; a running container for each running task and no other.
+ * Empty when converged. Services and containers of other users are ignored only by not being
+ * in the snapshot (the caller lists this node's containers and every task).
+ */
+export function convergenceProblems(snapshot: ClusterSnapshot): string[] {
+  const problems: string[] = [];
+  problems.push(...duplicates(snapshot.tasks.map((t) => t.id), 'task id'));
+  const services = new Map(snapshot.services.map((s) => [s.id, s]));
+  const tasksById = new Map(snapshot.tasks.map((t) => [t.id, t]));
+  const wantedRunning = new Map<string, Task[]>();
+  for (const t of snapshot.tasks) {
+    const s = services.get(t.serviceId);
+    if (!s) {
+      problems.push(`task ${t.id} of a removed service ${t.serviceName} is still in the store (${t.status.state}, wanted ${t.desiredState})`);
+      continue;
+    }
+    if (t.desiredState === 'running') wantedRunning.set(s.id, [...(wantedRunning.get(s.id) ?? []), t]);
+    else if (!isTerminal(t.status.state)) problems.push(`task ${t.id} of ${s.spec.name} is ${t.status.state} but wanted ${t.desiredState}`);
+  }
+  for (const s of snapshot.services) {
+    if (s.spec.mode !== 'replicated') continue;
+    const name = s.spec.name;
+    const tasks = wantedRunning.get(s.id) ?? [];
+    if (tasks.length !== s.spec.replicas) problems.push(`service ${name}: ${tasks.length} tasks wanted running, ${s.spec.replicas} replicas`);
+    problems.push(...duplicates(tasks.map((t) => String(t.slot)), `${name} slot wanted running`));
+    for (const t of tasks) {
+      if (t.slot === undefined || t.slot < 1 || t.slot > s.spec.replicas) problems.push(`service ${name}: task ${t.id} in slot ${String(t.slot)} of ${s.spec.replicas}`);
+      if (t.specVersion !== s.specVersion) problems.push(`service ${name}: task ${t.id} runs spec ${t.specVersion}, the service is at ${s.specVersion}`);
+      if (t.status.state !== 'running') problems.push(`service ${name}: task ${t.id} is ${t.status.state}${t.status.err ? ` (${t.status.err})` : ''}`);
+    }
+    const rollout = s.updateStatus?.state;
+    if (rollout !== undefined && rollout !== 'completed') problems.push(`service ${name}: rollout ${rollout}${s.updateStatus?.message ? ` (${s.updateStatus.message})` : ''}`);
+  }
+  const runningContainers = new Map<string, ContainerView>();
+  for (const c of snapshot.containers) {
+    const t = tasksById.get(c.taskId);
+    if (!t) {
+      problems.push(`container ${c.id.slice(0, 12)} (${c.running ? 'running' : 'stopped'}) belongs to task ${c.taskId}, which the store does not know`);
+      continue;
+    }
+    if (!c.running) continue;
+    runningContainers.set(c.id, c);
+    if (t.desiredState !== 'running' || t.status.state !== 'running') problems.push(`container ${c.id.slice(0, 12)} runs for task ${t.id} of ${t.serviceName}, which is ${t.status.state} and wanted ${t.desiredState}`);
+    else if (t.status.containerId !== c.id) problems.push(`container ${c.id.slice(0, 12)} runs for task ${t.id} of ${t.serviceName}, whose container is ${String(t.status.containerId)}`);
+  }
+  problems.push(...duplicates(snapshot.containers.filter((c) => c.running).map((c) => c.taskId), 'running container of task'));
+  for (const t of snapshot.tasks) {
+    if (t.status.state !== 'running') continue;
+    const id = t.status.containerId;
+    if (id === undefined || !runningContainers.has(id)) problems.push(`task ${t.id} of ${t.serviceName} is running, but its container ${String(id)} is not`);
+  }
+  return problems;
+}
+
+function stackOf(s: Service): string | undefined {
+  const labels: Readonly<Record<string, string>> = s.spec.labels;
+  return labels[STACK_LABEL];
+}
+
+function duplicates(values: readonly string[], what: string): string[] {
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const v of values) (seen.has(v) ? twice : seen).add(v);
+  return [...twice].map((v) => `${what} ${v} appears more than once`);
+}
