@@ -1,3 +1,4 @@
+import type { Network } from '../api/network.ts';
 import type { Service } from '../api/service.ts';
 import { STACK_LABEL, type Stack } from '../api/stack.ts';
 import type { Task } from '../api/task.ts';
@@ -10,6 +11,14 @@ export interface ContainerView {
   readonly running: boolean;
   /** Its `flotilla.task.id` label. */
   readonly taskId: string;
+  /** When its process last started (`State.StartedAt`), when read. */
+  readonly startedAt?: string;
+}
+
+/** A Docker network an agent made for a Flotilla network (`flotilla.network.id` label). */
+export interface DockerNetworkView {
+  readonly name: string;
+  readonly networkId: string;
 }
 
 /** What the cluster holds, read at one moment (the API's lists and the engine's containers). */
@@ -17,7 +26,9 @@ export interface ClusterSnapshot {
   readonly services: readonly Service[];
   readonly tasks: readonly Task[];
   readonly stacks: readonly Stack[];
+  readonly networks: readonly Network[];
   readonly containers: readonly ContainerView[];
+  readonly dockerNetworks: readonly DockerNetworkView[];
 }
 
 /** A service the workload wants: its replicas, image and environment (exactly). */
@@ -77,6 +88,17 @@ export function specProblems(snapshot: ClusterSnapshot, wanted: WantedState, pre
     }
     const owned = st.resources.services.map((id) => byId.get(id)?.spec.name ?? `(missing service ${id})`).sort();
     if (owned.join(' ') !== [...want].sort().join(' ')) problems.push(`stack ${st.spec.name} owns services [${owned.join(' ')}], wanted [${[...want].sort().join(' ')}]`);
+  }
+  const networkIds = new Set(snapshot.networks.map((n) => n.id));
+  for (const st of stacks) {
+    for (const id of st.resources.networks) if (!networkIds.has(id)) problems.push(`stack ${st.spec.name} owns network ${id}, which does not exist`);
+  }
+  const networks = snapshot.networks.filter((n) => n.spec.name.startsWith(prefix));
+  problems.push(...duplicates(networks.map((n) => n.spec.name), 'network name'));
+  for (const n of networks) {
+    const labels: Readonly<Record<string, string>> = n.spec.labels;
+    const stack = labels[STACK_LABEL];
+    if (stack !== undefined && !stackNames.has(stack)) problems.push(`network ${n.spec.name} is labelled with stack ${stack}, which does not exist`);
   }
   for (const s of services) {
     const stack = stackOf(s);
@@ -139,6 +161,43 @@ export function convergenceProblems(snapshot: ClusterSnapshot): string[] {
     if (t.status.state !== 'running') continue;
     const id = t.status.containerId;
     if (id === undefined || !runningContainers.has(id)) problems.push(`task ${t.id} of ${t.serviceName} is running, but its container ${String(id)} is not`);
+  }
+  const networkIds = new Set(snapshot.networks.map((n) => n.id));
+  for (const d of snapshot.dockerNetworks) {
+    if (!networkIds.has(d.networkId)) problems.push(`Docker network ${d.name} is left for network ${d.networkId}, which the store does not have`);
+  }
+  return problems;
+}
+
+/** Each running task's container and when it started, to compare across a crash. */
+export type RunningContainers = ReadonlyMap<string, { readonly containerId: string; readonly startedAt: string | undefined }>;
+
+/** The running tasks of a converged snapshot and their containers. */
+export function runningContainers(snapshot: ClusterSnapshot): RunningContainers {
+  const containers = new Map(snapshot.containers.map((c) => [c.id, c]));
+  const running = new Map<string, { containerId: string; startedAt: string | undefined }>();
+  for (const t of snapshot.tasks) {
+    const id = t.status.containerId;
+    if (t.status.state === 'running' && id !== undefined) running.set(t.id, { containerId: id, startedAt: containers.get(id)?.startedAt });
+  }
+  return running;
+}
+
+/**
+ * Containers a crash restarted: tasks that ran before (`before`, from the last converged
+ * snapshot) and still run after, but in another container or one started again. A manager's
+ * (and its agent's) restart adopts running containers; it never restarts them.
+ */
+export function restartedContainers(before: RunningContainers, after: ClusterSnapshot): string[] {
+  const now = runningContainers(after);
+  const problems: string[] = [];
+  for (const [taskId, was] of before) {
+    const is = now.get(taskId);
+    if (!is) continue;
+    if (is.containerId !== was.containerId) problems.push(`task ${taskId} ran in container ${was.containerId.slice(0, 12)}, now in ${is.containerId.slice(0, 12)}`);
+    else if (was.startedAt !== undefined && is.startedAt !== undefined && was.startedAt !== is.startedAt) {
+      problems.push(`task ${taskId}: its container ${was.containerId.slice(0, 12)} started again (${was.startedAt}, then ${is.startedAt})`);
+    }
   }
   return problems;
 }

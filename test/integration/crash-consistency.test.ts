@@ -26,7 +26,17 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { FlotillaClient, isClientError } from '../../src/client/client.ts';
 import { TASK_LABELS } from '../../src/api/service.ts';
-import { convergenceProblems, specProblems, type ClusterSnapshot, type ContainerView, type WantedState } from '../../src/testing/crash-invariants.ts';
+import {
+  convergenceProblems,
+  restartedContainers,
+  runningContainers,
+  specProblems,
+  type ClusterSnapshot,
+  type ContainerView,
+  type DockerNetworkView,
+  type RunningContainers,
+  type WantedState,
+} from '../../src/testing/crash-invariants.ts';
 import { applyOp, chooseOp, cliArgs, composeFile, createSpec, describeOp, EMPTY_STATE, updatedSpec, type CrashOp } from '../../src/testing/crash-workload.ts';
 import { TEST_IMAGE } from '../../src/testing/docker-engine.ts';
 import { skipUnlessEtcd, startEtcd, type EtcdTestCluster } from '../../src/testing/etcd-server.ts';
@@ -109,36 +119,58 @@ function crashRun(storeArgs: () => string[]): { go(t: TestContext): Promise<void
       processGroup: true,
     });
     cluster = c;
+    // The dev process leads a process group of its own, so it would outlive this one: if this
+    // process ends before the cleanup (an uncaught error, the runner's timeout), kill it.
+    const orphan = (): void => {
+      if (c.pid !== undefined) {
+        try {
+          process.kill(-c.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    };
+    process.once('exit', orphan);
     const client = new FlotillaClient({ socketPath: join(c.home, 'flotilla.sock') });
     let wanted: WantedState = EMPTY_STATE;
+    let running: RunningContainers = new Map();
     let gen = 1;
     let ops = 0;
     let cut = 0;
     try {
       for (let k = 1; k <= KILLS; k++) {
-        // The kill point: a delay from now, while the workload runs operations back to back
-        // and the cluster converges behind them.
-        const delay = rng.int(200, 10_000);
+        // The kill point, while the workload runs operations back to back and the cluster
+        // converges behind them: either a delay from now, or a short delay after the n-th
+        // acknowledged operation (when the controllers and the agent act on that write).
+        const afterAcks = rng.chance(0.5) ? rng.int(1, 4) : 0;
+        const delay = afterAcks > 0 ? rng.int(0, 1_500) : rng.int(200, 10_000);
         let killed = false;
+        let timer: NodeJS.Timeout | undefined;
+        let arm: () => void = () => undefined;
         const killer = new Promise<void>((resolve, reject) => {
-          setTimeout(() => {
-            killed = true;
-            note(`kill ${k}: SIGKILL after ${delay} ms`);
-            c.kill().then(resolve, reject);
-          }, delay);
+          arm = () => {
+            timer = setTimeout(() => {
+              killed = true;
+              note(`kill ${k}: SIGKILL ${delay} ms after ${afterAcks > 0 ? `acknowledged operation ${afterAcks}` : 'the start'}`);
+              c.kill().then(resolve, reject);
+            }, delay);
+          };
         });
+        if (afterAcks === 0) arm();
+        let acks = 0;
         let uncertain: CrashOp | undefined;
         while (!killed) {
           const op = chooseOp(rng, wanted, gen++, { prefix: PREFIX, images: IMAGES });
-          // Stacks go through the CLI (it loads the files through dry runs); the rest through
-          // the CLI or, a CLI start being about a second here, mostly the REST API directly.
-          const viaCli = op.kind === 'deploy' || op.kind === 'stack-rm' || rng.chance(0.25);
+          // Through the CLI (a stack deploy there loads the files through dry runs first) or,
+          // a CLI start being about a second here, through the REST API directly.
+          const viaCli = rng.chance(op.kind === 'deploy' || op.kind === 'stack-rm' ? 0.5 : 0.25);
           const pause = rng.chance(0.3) ? rng.int(0, 2_000) : 0;
           note(`op: ${describeOp(op)}${viaCli ? '' : ' (API)'}`);
           ops++;
           const failure = viaCli ? await viaCommand(c, op, work) : await viaApi(client, op);
           if (failure === undefined) {
             wanted = applyOp(wanted, op);
+            if (++acks === afterAcks) arm();
             // Sometimes the cluster converges with no request in flight when the kill lands.
             if (pause > 0) await Promise.race([killer.catch(() => undefined), new Promise((r) => setTimeout(r, pause))]);
             continue;
@@ -146,7 +178,7 @@ function crashRun(storeArgs: () => string[]): { go(t: TestContext): Promise<void
           // A failure is the kill's only when the kill came first: then the op may or may not
           // have happened. Any other failure is a bug (every op is valid for the model).
           if (!killed) {
-            await killer.catch(() => undefined);
+            clearTimeout(timer);
             assert.fail(`${describeOp(op)} failed without a kill: ${failure}`);
           }
           note(`  cut by the kill: ${failure}`);
@@ -157,15 +189,17 @@ function crashRun(storeArgs: () => string[]): { go(t: TestContext): Promise<void
         await c.startProcess();
         note(`restarted`);
         wanted = await resolveCut(client, c, wanted, uncertain);
-        await converge(client, wanted, `after kill ${k}`);
+        const converged = await converge(client, wanted, `after kill ${k}`, note);
         note(`converged after kill ${k}`);
+        assert.deepEqual(restartedContainers(running, converged), [], `after kill ${k}: the restart adopted the running containers, it did not restart them`);
+        running = runningContainers(converged);
       }
       // Finally everything the workload made goes, and every container with it.
       for (const stack of wanted.stacks.keys()) assert.equal((await c.cli('stack', 'rm', stack)).code, 0);
       for (const s of wanted.services.values()) if (s.stack === undefined) assert.equal((await c.cli('service', 'rm', s.name)).code, 0);
       await converge(client, EMPTY_STATE, 'after removing everything');
-      const containers = await containersOf(client);
-      assert.deepEqual(containers.filter((x) => x.running), [], 'no container runs after every service was removed');
+      const end = await snapshot(client);
+      assert.deepEqual(end.containers.filter((x) => x.running), [], 'no container runs after every service was removed');
       if (process.env['FLOTILLA_CRASH_TRACE'] === '1') for (const line of trace) t.diagnostic(line);
       t.diagnostic(`${KILLS} kills, ${ops} operations (${cut} cut by a kill) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     } catch (err) {
@@ -243,48 +277,81 @@ async function viaApi(client: FlotillaClient, op: CrashOp): Promise<string | und
           }
         }
       case 'deploy':
+        // As the CLI sends it after its dry run: the file, and the `.env` it does not have.
+        await client.deployStack({ name: op.stack, composeFiles: ['compose.yaml'], files: [{ path: 'compose.yaml', content: composeFile(op) }], missingFiles: ['.env'] });
+        return undefined;
       case 'stack-rm':
-        throw new Error(`${op.kind} goes through the CLI`);
+        await client.removeStack(op.stack);
+        return undefined;
     }
   } catch (err) {
     return `${op.kind} through the API: ${isClientError(err) ? `${err.code}: ${err.message}` : String(err)}`;
   }
 }
 
-/** Waits (re-reading the state, up to CONVERGE_MS) until the cluster holds `wanted` and has converged. */
-async function converge(client: FlotillaClient, wanted: WantedState, when: string): Promise<void> {
-  const deadline = Date.now() + CONVERGE_MS;
+/**
+ * Waits (re-reading the state, up to CONVERGE_MS) until the cluster holds `wanted` and has
+ * converged; returns that snapshot, with its running containers' start times.
+ */
+async function converge(client: FlotillaClient, wanted: WantedState, when: string, note: (line: string) => void = () => undefined): Promise<ClusterSnapshot> {
+  const start = Date.now();
+  const deadline = start + CONVERGE_MS;
   let last: string[] = [];
+  let noted = 0;
   for (;;) {
+    // What a slow convergence waits on, in the trace (every 5 s).
+    if (last.length > 0 && Date.now() - start > (noted + 1) * 5_000) {
+      noted++;
+      note(`  still converging after ${Date.now() - start} ms: ${last.slice(0, 4).join('; ')}`);
+    }
     const snap = await snapshot(client);
     const spec = specProblems(snap, wanted, PREFIX);
     // The specs do not converge: they are what was written.
     assert.deepEqual(spec, [], `${when}: the store holds every acknowledged write, each object once`);
     last = convergenceProblems(snap);
-    if (last.length === 0) return;
+    if (last.length === 0) {
+      // Read again with start times: converged twice in a row, nothing moved in between.
+      const timed = await snapshot(client, true);
+      if (convergenceProblems(timed).length === 0) return timed;
+    }
     if (Date.now() > deadline) assert.fail(`${when}: not converged after ${CONVERGE_MS} ms:\n  ${last.join('\n  ')}`);
     await new Promise((r) => setTimeout(r, 500));
   }
 }
 
-/** The cluster's services, tasks, stacks, and this node's containers. */
-async function snapshot(client: FlotillaClient): Promise<ClusterSnapshot> {
-  const [services, tasks, stacks] = await Promise.all([client.listServices(), client.listTasks(), client.listStacks()]);
-  return { services, tasks, stacks, containers: await containersOf(client) };
-}
-
-/** Every container of this cluster's nodes (running or not) that carries a task id. */
-async function containersOf(client: FlotillaClient): Promise<ContainerView[]> {
-  const found: ContainerView[] = [];
-  for (const node of await client.listNodes()) {
-    const out = await docker('ps', '-a', '--no-trunc', '--filter', `label=${TASK_LABELS.nodeId}=${node.id}`, '--filter', `label=${TASK_LABELS.taskId}`, '--format', `{{.ID}} {{.State}} {{.Label "${TASK_LABELS.taskId}"}}`);
+/** The cluster's services, tasks, stacks and networks, and this node's containers and Docker networks. */
+async function snapshot(client: FlotillaClient, startTimes = false): Promise<ClusterSnapshot> {
+  const [services, tasks, stacks, networks, nodes] = await Promise.all([client.listServices(), client.listTasks(), client.listStacks(), client.listNetworks(), client.listNodes()]);
+  const containers: ContainerView[] = [];
+  const dockerNetworks: DockerNetworkView[] = [];
+  for (const node of nodes) {
+    const mine = `label=${TASK_LABELS.nodeId}=${node.id}`;
+    const out = await docker('ps', '-a', '--no-trunc', '--filter', mine, '--filter', `label=${TASK_LABELS.taskId}`, '--format', `{{.ID}} {{.State}} {{.Label "${TASK_LABELS.taskId}"}}`);
     for (const line of out.split('\n')) {
       const [id, state, taskId] = line.trim().split(' ');
-      if (id && state && taskId) found.push({ id, running: state === 'running', taskId });
+      if (id && state && taskId) containers.push({ id, running: state === 'running', taskId });
+    }
+    const nets = await docker('network', 'ls', '--filter', mine, '--format', `{{.Name}} {{.Label "${NETWORK_LABEL}"}}`);
+    for (const line of nets.split('\n')) {
+      const [name, networkId] = line.trim().split(' ');
+      if (name && networkId) dockerNetworks.push({ name, networkId });
     }
   }
-  return found;
+  const running = containers.filter((c) => c.running).map((c) => c.id);
+  if (startTimes && running.length > 0) {
+    const started = new Map<string, string>();
+    const out = await docker('inspect', '--format', '{{.Id}} {{.State.StartedAt}}', ...running).catch(() => '');
+    for (const line of out.split('\n')) {
+      const [id, at] = line.trim().split(' ');
+      if (id && at) started.set(id, at);
+    }
+    return { services, tasks, stacks, networks, dockerNetworks, containers: containers.map((c) => ({ ...c, ...(started.has(c.id) ? { startedAt: started.get(c.id)! } : {}) })) };
+  }
+  return { services, tasks, stacks, networks, dockerNetworks, containers };
 }
+
+/** The label an agent puts on the Docker networks it makes (`agent/network/docker-networks.ts`). */
+const NETWORK_LABEL = 'flotilla.network.id';
 
 function tail(lines: readonly string[]): string {
   return lines.slice(-60).join('\n');
