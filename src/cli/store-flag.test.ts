@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseEtcdUrl } from '../store/etcd/connect.ts';
+import { Command } from 'commander';
+import type { CliIo } from './context.ts';
+import { registerDevCommand } from './dev.ts';
 import { storeBackend } from './store-flag.ts';
 
 void describe('flotilla server --store', () => {
@@ -18,5 +21,18 @@ void describe('flotilla server --store', () => {
     await assert.rejects(storeBackend({ store: 'postgres://h:5432' }), /invalid --store: not an etcd store URL/);
     await assert.rejects(storeBackend({ store: 'etcd://h:2379', etcdCert: 'c.pem', etcdKey: 'k.pem' }), /need --etcd-cacert/);
     await assert.rejects(storeBackend({ store: 'etcd://h:2379', etcdCacert: 'ca.pem', etcdCert: 'c.pem' }), /go together/);
+  });
+});
+
+void describe('flotilla dev --store', () => {
+  void it('takes the same store flags as server', () => {
+    const io: CliIo = { stdout: { write: () => true }, stderr: { write: () => true }, env: {}, now: () => 0 };
+    const program = new Command();
+    registerDevCommand(program, io);
+    const dev = program.commands.find((c) => c.name() === 'dev');
+    assert.deepEqual(
+      dev?.options.map((o) => o.long).filter((l) => l === '--store' || l?.startsWith('--etcd-')),
+      ['--store', '--etcd-cacert', '--etcd-cert', '--etcd-key'],
+    );
   });
 });
