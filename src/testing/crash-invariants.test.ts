@@ -86,6 +86,13 @@ void describe('convergenceProblems', () => {
     assert.deepEqual(lost, ['task t2 of s1 is running, but its container c-t2 is not']);
   });
 
+  void it('accepts a task stopped before it reached a node (history), not one still running on it', () => {
+    const svc = service('s1', 'crash1_a', 0);
+    const stopped = (state: 'pending' | 'assigned'): Task => makeTask({ id: 't1', serviceId: 's1', desiredState: 'shutdown', status: { state } });
+    assert.deepEqual(convergenceProblems(snap({ services: [svc], tasks: [stopped('pending')] })), []);
+    assert.deepEqual(convergenceProblems(snap({ services: [svc], tasks: [stopped('assigned')] })), ['task t1 of crash1_a is assigned but wanted shutdown']);
+  });
+
   void it('reports a task of a removed service, a stuck rollout and a Docker network the store lost', () => {
     const problems = convergenceProblems(
       snap({

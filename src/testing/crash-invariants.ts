@@ -2,7 +2,7 @@ import type { Network } from '../api/network.ts';
 import type { Service } from '../api/service.ts';
 import { STACK_LABEL, type Stack } from '../api/stack.ts';
 import type { Task } from '../api/task.ts';
-import { isTerminal } from '../api/task-state.ts';
+import { isBefore, isTerminal } from '../api/task-state.ts';
 
 /** A container of the node as the engine lists it (`docker ps -a`). */
 export interface ContainerView {
@@ -110,7 +110,8 @@ export function specProblems(snapshot: ClusterSnapshot, wanted: WantedState, pre
 /**
  * Where the cluster has not converged: per replicated service, exactly `replicas` tasks wanted
  * running, one per slot 1…replicas, each running the service's current `specVersion`; no rollout
- * in progress or paused; no task still on its way that is not wanted running; every container
+ * in progress or paused; no task on a node still on its way that is not wanted running (one
+ * stopped before it reached a node stays `new` or `pending`, as history); every container
  * owned by a task the store knows; a running container for each running task and no other.
  * Empty when converged. Services and containers of other users are ignored only by not being
  * in the snapshot (the caller lists this node's containers and every task).
@@ -128,7 +129,9 @@ export function convergenceProblems(snapshot: ClusterSnapshot): string[] {
       continue;
     }
     if (t.desiredState === 'running') wantedRunning.set(s.id, [...(wantedRunning.get(s.id) ?? []), t]);
-    else if (!isTerminal(t.status.state)) problems.push(`task ${t.id} of ${s.spec.name} is ${t.status.state} but wanted ${t.desiredState}`);
+    // A task stopped before it reached an agent (before `assigned`) is done as it is: no agent
+    // will report on it, and the orchestrator counts it as history (`task-life.ts` stopsAtOnce).
+    else if (!isTerminal(t.status.state) && !isBefore(t.status.state, 'assigned')) problems.push(`task ${t.id} of ${s.spec.name} is ${t.status.state} but wanted ${t.desiredState}`);
   }
   for (const s of snapshot.services) {
     if (s.spec.mode !== 'replicated') continue;
