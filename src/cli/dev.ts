@@ -9,8 +9,9 @@ import type { CliIo } from './context.ts';
 import { DASHBOARD_ADDR_HELP, DEFAULT_DASHBOARD_ADDR, dashboardAssets, serveDevDashboard } from './dashboard.ts';
 import { METRICS_ADDR_HELP, metricsOption } from './metrics-addr.ts';
 import { UsageError } from './parse.ts';
+import { storeBackend, storeOptions, type StoreFlags } from './store-flag.ts';
 
-export interface DevOptions {
+export interface DevOptions extends StoreFlags {
   /** False with `--no-networking`: no overlay data plane on this host. */
   networking?: boolean;
   dataDir?: string;
@@ -48,8 +49,9 @@ export function parseDashboardAddr(text: string | undefined): { host: string; po
 
 /**
  * `flotilla dev`: a manager and an agent in one foreground process, one node, state in the data
- * dir. Runs until `stop` is aborted (SIGINT/SIGTERM), then shuts down cleanly, leaving task
- * containers running so the next start adopts them.
+ * dir (or in etcd with `--store etcd://…`: the etcd backend on one host, as the crash tests
+ * run it). Runs until `stop` is aborted (SIGINT/SIGTERM), then shuts down cleanly, leaving
+ * task containers running so the next start adopts them.
  */
 export async function runDev(options: DevOptions, io: CliIo, stop: AbortSignal, deps: { clock?: Clock; logger?: Logger } = {}): Promise<void> {
   // Imported here, not at the top: every other command would load them (see main.ts).
@@ -59,6 +61,7 @@ export async function runDev(options: DevOptions, io: CliIo, stop: AbortSignal, 
   const dataDir = resolveDataDir({ flag: options.dataDir, env: io.env });
   const listen = options.listen === undefined ? [] : [parseListen(options.listen)];
   const dashboardAddr = parseDashboardAddr(options.dashboardAddr);
+  const backend = await storeBackend(options);
   const say = (s: string): void => {
     io.stderr.write(`flotilla dev: ${s}\n`);
   };
@@ -80,12 +83,12 @@ export async function runDev(options: DevOptions, io: CliIo, stop: AbortSignal, 
   const assets = dashboardAddr ? await dashboardAssets(say) : undefined;
   const manager = new Manager(
     { clock, logger },
-    { dataDir, listen, localNodeId: node.nodeId, info: { mode: 'dev', drivers: node.drivers.map((d) => d.name).join(',') }, ...(assets ? { dashboard: { assets } } : {}) },
+    { dataDir, ...(backend ? { backend } : {}), listen, localNodeId: node.nodeId, info: { mode: 'dev', drivers: node.drivers.map((d) => d.name).join(',') }, ...(assets ? { dashboard: { assets } } : {}) },
   );
   let dashboard: Awaited<ReturnType<typeof serveDevDashboard>> = undefined;
   try {
     await manager.start();
-    say(`data in ${dataDir}`);
+    say(`data in ${dataDir}${options.store !== undefined && options.store !== 'sqlite' ? `, cluster state in ${options.store}` : ''}`);
     say(node.driverLine);
     say(`API on ${manager.addresses.join(', ')}`);
     if (manager.dashboard && dashboardAddr) dashboard = await serveDevDashboard(manager.dashboard, dashboardAddr, { logger, say, chosen: options.dashboardAddr !== undefined });
@@ -104,7 +107,7 @@ export async function runDev(options: DevOptions, io: CliIo, stop: AbortSignal, 
 
 /** Registers `flotilla dev`. SIGINT/SIGTERM stop it; a second signal exits at once. */
 export function registerDevCommand(program: Command, io: CliIo): void {
-  program
+  const dev = program
     .command('dev')
     .description('Run a manager and an agent in this process: a one-node cluster for development')
     .option('--no-networking', 'Do not run the overlay network data plane on this host (tasks on networks go to other nodes)')
@@ -112,8 +115,8 @@ export function registerDevCommand(program: Command, io: CliIo): void {
     .addOption(new Option('--driver <driver>', 'Task driver (default: docker when a Docker engine answers, else exec)').choices(['docker', 'exec']))
     .option('--metrics-addr <addr>', METRICS_ADDR_HELP)
     .option('--listen <addr>', 'Also serve the API on this TCP address, e.g. 127.0.0.1:7420')
-    .option('--dashboard-addr <addr>', DASHBOARD_ADDR_HELP)
-    .action(async (opts: DevOptions) => {
-      await abortOnSignals(io, (signal) => runDev(opts, io, signal));
-    });
+    .option('--dashboard-addr <addr>', DASHBOARD_ADDR_HELP);
+  storeOptions(dev).action(async (opts: DevOptions) => {
+    await abortOnSignals(io, (signal) => runDev(opts, io, signal));
+  });
 }

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseEtcdUrl } from '../store/etcd/connect.ts';
+import { Command } from 'commander';
+import type { CliIo } from './context.ts';
+import { registerDevCommand } from './dev.ts';
 import { storeBackend } from './store-flag.ts';
 
 void describe('flotilla server --store', () => {
@@ -26,5 +29,18 @@ void describe('flotilla server --store', () => {
     await assert.rejects(storeBackend({ store: 'sqlite', joinToken: token }), /needs --store etcd/);
     await assert.rejects(storeBackend({ store: 'etcd://h:2379', joinToken: 'FLT1-x' }), /invalid --join-token: expected FLT1-/);
     assert.equal(typeof (await storeBackend({ store: 'etcd://h:2379', joinToken: token })), 'function');
+  });
+});
+
+void describe('flotilla dev --store', () => {
+  void it('takes the same store flags as server', () => {
+    const io: CliIo = { stdout: { write: () => true }, stderr: { write: () => true }, env: {}, now: () => 0 };
+    const program = new Command();
+    registerDevCommand(program, io);
+    const dev = program.commands.find((c) => c.name() === 'dev');
+    assert.deepEqual(
+      dev?.options.map((o) => o.long).filter((l) => l === '--store' || l?.startsWith('--etcd-')),
+      ['--store', '--etcd-cacert', '--etcd-cert', '--etcd-key'],
+    );
   });
 });

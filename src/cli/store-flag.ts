@@ -1,8 +1,9 @@
+import type { Command } from 'commander';
 import { parseJoinToken } from '../api/join.ts';
 import type { BackendFactory, LeadershipFactory } from '../manager/manager.ts';
 import { UsageError } from './parse.ts';
 
-/** `flotilla server`'s store flags. */
+/** The store flags of `flotilla server` and `flotilla dev`. */
 export interface StoreFlags {
   /** `etcd://HOST:2379[,HOST:2379…][/prefix]`; absent: embedded SQLite in the data dir. */
   store?: string;
@@ -59,4 +60,13 @@ export async function storeBackend(flags: StoreFlags): Promise<BackendFactory | 
 export async function storeLeadership(flags: Pick<StoreFlags, 'store'>): Promise<LeadershipFactory | undefined> {
   if (flags.store === undefined || flags.store === 'sqlite') return undefined;
   return (await import('../manager/etcd-leadership.ts')).etcdLeadership;
+}
+
+/** Adds `--store` and `--etcd-cacert/--etcd-cert/--etcd-key` to a command (`server`, `dev`). */
+export function storeOptions(command: Command): Command {
+  return command
+    .option('--store <url>', 'Cluster state store: etcd://HOST:2379[,HOST:2379…][/prefix] (default: embedded SQLite in the data dir)')
+    .option('--etcd-cacert <file>', 'CA certificate that signed etcd’s (TLS to etcd)')
+    .option('--etcd-cert <file>', 'Client certificate for etcd (with --etcd-key)')
+    .option('--etcd-key <file>', 'Key of the etcd client certificate');
 }

@@ -16,6 +16,13 @@ export interface CliResult {
   stderr: string;
 }
 
+export interface DevClusterOptions {
+  /** The data dir's name starts with it, in the temporary directory. Default `flotilla-it-`. */
+  readonly prefix?: string;
+  /** Start dev as the leader of a process group of its own, so `kill()` reaches its children. */
+  readonly processGroup?: boolean;
+}
+
 /**
  * A real `flotilla dev` process in a temporary data directory, driven through the real CLI,
  * for integration tests. Each instance has its own state and API socket.
@@ -26,14 +33,17 @@ export class DevCluster {
   #log = '';
   readonly #extraArgs: string[];
 
-  private constructor(home: string, extraArgs: string[]) {
+  readonly #processGroup: boolean;
+
+  private constructor(home: string, extraArgs: string[], processGroup: boolean) {
     this.home = home;
     this.#extraArgs = extraArgs;
+    this.#processGroup = processGroup;
   }
 
-  static async start(extraArgs: string[] = []): Promise<DevCluster> {
-    const home = await mkdtemp(join(tmpdir(), 'flotilla-it-'));
-    const c = new DevCluster(home, extraArgs);
+  static async start(extraArgs: string[] = [], options: DevClusterOptions = {}): Promise<DevCluster> {
+    const home = await mkdtemp(join(tmpdir(), options.prefix ?? 'flotilla-it-'));
+    const c = new DevCluster(home, extraArgs, options.processGroup === true);
     await c.startProcess();
     return c;
   }
@@ -53,7 +63,7 @@ export class DevCluster {
   }
 
   async startProcess(): Promise<void> {
-    const proc = spawn(process.execPath, [BIN, 'dev', ...this.#extraArgs], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [BIN, 'dev', ...this.#extraArgs], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'], detached: this.#processGroup });
     this.#proc = proc;
     const append = (d: Buffer): void => {
       this.#log += d.toString();
@@ -62,7 +72,7 @@ export class DevCluster {
     proc.stdout?.on('data', append);
     proc.stderr?.on('data', append);
     await waitUntil(async () => {
-      if (proc.exitCode !== null) throw new Error(`flotilla dev exited with ${proc.exitCode}:\n${this.#log}`);
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`flotilla dev exited with ${proc.exitCode ?? proc.signalCode}:\n${this.#log}`);
       if (!existsSync(join(this.home, 'flotilla.sock'))) return false;
       const r = await this.cli('node', 'ls', '--format', 'json');
       if (r.code !== 0) return false;
@@ -75,13 +85,26 @@ export class DevCluster {
   /** Stops the dev process with SIGTERM and waits for it to exit. */
   async stopProcess(): Promise<number | null> {
     const proc = this.#proc;
-    if (!proc || proc.exitCode !== null) return proc?.exitCode ?? null;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return proc?.exitCode ?? null;
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
     proc.kill('SIGTERM');
     const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
     const code = await exited;
     clearTimeout(timer);
     return code;
+  }
+
+  /**
+   * Kills the dev process with SIGKILL, as a crash: its whole process group when started with
+   * `processGroup` (the `ip`/`iptables` commands it runs die with it). Waits for it to exit.
+   */
+  async kill(): Promise<void> {
+    const proc = this.#proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    if (this.#processGroup && proc.pid !== undefined) process.kill(-proc.pid, 'SIGKILL');
+    else proc.kill('SIGKILL');
+    await exited;
   }
 
   /** Runs `flotilla ARGS…` against this cluster. */

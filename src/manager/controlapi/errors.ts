@@ -52,12 +52,27 @@ export function toApiError(err: unknown, messages: StoreErrorMessages = {}): Api
   return new ApiError('internal', `internal error: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }
 
-/** Runs a store write, translating its errors with the route's own messages. */
+/** How many times a route's write runs when it keeps losing races with other writers. */
+export const WRITE_ATTEMPTS = 5;
+
+/**
+ * Runs a store write, translating its errors with the route's own messages. A write that lost
+ * a race (a store `conflict`: another writer — a control loop recording a rollout's progress
+ * on the service, the dispatcher — committed between this write's reads and its commit, so
+ * nothing was written) runs again, up to `WRITE_ATTEMPTS` times: every route's write reads
+ * what it changes inside its transaction, so running it again applies the request to the
+ * current state. A version the request named that is stale is an `ApiError` `conflict`, never
+ * retried. Without this a `stack rm` or a `service scale` during a rollout failed with 409
+ * "changed while it was being …" although the user raced nobody.
+ */
 export async function translateStoreErrors<T>(write: () => Promise<T>, messages: StoreErrorMessages): Promise<T> {
-  try {
-    return await write();
-  } catch (err) {
-    throw toApiError(err, messages);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (isStoreError(err) && err.code === 'conflict' && attempt < WRITE_ATTEMPTS) continue;
+      throw toApiError(err, messages);
+    }
   }
 }
 
