@@ -15,5 +15,8 @@ tsc --noEmit -p src/ui/app   # the dashboard's browser code (DOM types)
 echo "== lint"
 eslint .
 echo "== tests"
-node --test --test-concurrency=2 --test-timeout=300000 "src/**/*.test.ts" "test/cluster/**/*.test.ts"
-exec node --test --test-concurrency=1 --test-timeout=300000 "test/integration/**/*.test.ts"
+# --test-force-exit: a file whose tests have all ended exits even if a client library left a
+# timer behind (etcd3's gRPC reconnect backoff to a stopped etcd member did, now and then,
+# under load), instead of holding the run until CI's limit. A test still running is never cut.
+node --test --test-concurrency=2 --test-timeout=300000 --test-force-exit "src/**/*.test.ts" "test/cluster/**/*.test.ts"
+exec node --test --test-concurrency=1 --test-timeout=300000 --test-force-exit "test/integration/**/*.test.ts"
