@@ -2,28 +2,22 @@
  * The cluster `bench/dashboard.ts` measures the dashboard against: a real `Manager` in this
  * process (SQLite store in a temp dir, leader loops, dispatcher, control API, the dashboard's
  * gate with the assets `buildDashboard()` makes, an HTTP listener on loopback) and N simulated
- * nodes — real node agents (`NodeAgent`, the composition root of `flotilla join`) on the fake
- * driver, each in a session of its own over the manager's agent WebSocket (`ws+unix://` on the
- * API socket, as `flotilla dev`'s agent connects) — running services that total M tasks.
+ * nodes in a child process (`bench/dashboard-nodes.ts`: real node agents on the fake driver,
+ * each in an agent session of its own over the manager's WebSocket), running services that
+ * total M tasks.
  */
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Task } from '../src/api/task.ts';
-import { NodeAgent } from '../src/agent/boot.ts';
-import { FakeHost } from '../src/agent/drivers/fake/fake-host.ts';
 import { FlotillaClient } from '../src/client/client.ts';
 import { systemClock } from '../src/lib/clock.ts';
 import { createLogger } from '../src/lib/logger.ts';
 import { Manager } from '../src/manager/manager.ts';
 import { buildDashboard } from '../src/ui/build.ts';
-
-/** One simulated node: its agent and the fake machine its tasks run on. */
-interface SimNode {
-  readonly name: string;
-  readonly agent: NodeAgent;
-  readonly host: FakeHost;
-}
+import type { NodesCommand, NodesReport } from './dashboard-nodes.ts';
 
 export interface BenchClusterOptions {
   readonly nodes: number;
@@ -48,33 +42,33 @@ export function serviceSizes(total: number, big: number): number[] {
 export class BenchCluster {
   readonly manager: Manager;
   readonly client: FlotillaClient;
-  readonly nodes: SimNode[] = [];
   /** The dashboard's origin (`http://127.0.0.1:PORT`). */
   readonly origin: string;
   readonly #dir: string;
+  #nodes: ChildProcess | undefined;
 
   private constructor(dir: string, manager: Manager, origin: string) {
     this.#dir = dir;
     this.manager = manager;
     this.origin = origin;
-    this.client = new FlotillaClient({ socketPath: manager.socketPath });
+    // Over TCP, not the API socket: a thousand agents' sessions (and their reconnects) queue there.
+    this.client = new FlotillaClient({ url: origin });
   }
 
   static async start(o: BenchClusterOptions): Promise<BenchCluster> {
     const dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-dashboard-'));
-    const logger = createLogger({ level: process.env['FLOTILLA_LOG_LEVEL'] ?? 'warn' });
+    const logger = createLogger({ level: process.env['FLOTILLA_LOG_LEVEL'] ?? 'error' });
     const assets = await buildDashboard();
     const manager = new Manager({ clock: systemClock, logger }, { dataDir: join(dir, 'manager'), listen: [{ host: '127.0.0.1', port: 0 }], dashboard: { assets } });
     await manager.start();
     const origin = manager.addresses.find((a) => a.startsWith('http://')) ?? '';
     const c = new BenchCluster(dir, manager, origin);
     try {
-      let t = performance.now();
-      for (let i = 0; i < o.nodes; i += 50) {
-        await Promise.all(Array.from({ length: Math.min(50, o.nodes - i) }, (_, k) => c.#addNode(i + k, logger)));
-      }
-      o.log(`cluster: ${o.nodes} nodes connected in ${secs(performance.now() - t)} s`);
-      t = performance.now();
+      const nodes = fork(join(import.meta.dirname, 'dashboard-nodes.ts'), [manager.socketPath, String(o.nodes), join(dir, 'nodes')], { stdio: 'inherit' });
+      c.#nodes = nodes;
+      const [ready] = (await Promise.race([once(nodes, 'message'), once(nodes, 'exit').then(() => Promise.reject(new Error('the simulated nodes exited')))])) as [NodesReport];
+      o.log(`cluster: ${o.nodes} nodes connected in ${ready.type === 'ready' ? ready.seconds.toFixed(2) : '?'} s`);
+      const t = performance.now();
       const sizes = serviceSizes(o.tasks, o.big);
       for (const [k, replicas] of sizes.entries()) {
         await c.client.createService({ name: k === 0 ? 'big' : `svc-${String(k).padStart(3, '0')}`, replicas, taskTemplate: { driver: 'fake', container: { image: 'fake' } } });
@@ -93,36 +87,21 @@ export class BenchCluster {
     return this.manager.store.tasks.all().filter((t) => t.desiredState === 'running' && t.status.state === 'running');
   }
 
-  /** Makes a running task's process exit with code 1 on its node: the agent reports it failed. */
-  crash(task: Task): boolean {
-    const node = this.nodes.find((n) => n.agent.nodeId === task.nodeId);
-    return node?.host.crash(task.id, 1, 'crashed by bench:dashboard') ?? false;
+  /** Makes running tasks' processes exit with code 1 on their nodes: the agents report them failed. */
+  crash(tasks: readonly Task[]): void {
+    this.#nodes?.send({ type: 'crash', ids: tasks.map((t) => t.id) } satisfies NodesCommand);
   }
 
   async stop(): Promise<void> {
-    for (let i = 0; i < this.nodes.length; i += 100) await Promise.all(this.nodes.slice(i, i + 100).map((n) => n.agent.stop().catch(() => {})));
+    const nodes = this.#nodes;
+    if (nodes && nodes.exitCode === null) {
+      const exited = once(nodes, 'exit');
+      nodes.send({ type: 'stop' } satisfies NodesCommand);
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000).unref())]);
+      nodes.kill();
+    }
     await this.manager.stop();
     await rm(this.#dir, { recursive: true, force: true });
-  }
-
-  async #addNode(i: number, logger: ReturnType<typeof createLogger>): Promise<void> {
-    const name = `sim-${String(i + 1).padStart(4, '0')}`;
-    const host = new FakeHost();
-    const agent = await NodeAgent.create(
-      { clock: systemClock, logger },
-      {
-        dataDir: join(this.#dir, 'nodes', name),
-        link: { transport: 'unix', socketPath: this.manager.socketPath },
-        drivers: { kind: 'fake', host },
-        agent: {
-          description: { hostname: name, platform: { os: 'linux', arch: 'x86_64' }, resources: { nanoCpus: 8e9, memoryBytes: 16 * 1024 ** 3 } },
-          backoff: { initialMs: 100, maxMs: 2_000, jitter: 0.5 },
-        },
-      },
-    );
-    this.nodes.push({ name, agent, host });
-    await agent.start();
-    await agent.welcomed;
   }
 
   async #untilRunning(n: number, log: (line: string) => void): Promise<void> {

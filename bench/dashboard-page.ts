@@ -102,31 +102,23 @@ export function longTasks(page: Page): Promise<{ start: number; end: number }[]>
   return page.evaluate(() => (window as unknown as { __bench: PageProbe }).__bench.longTasks);
 }
 
-/**
- * Frame intervals (ms) over `ms` of page time, by a `requestAnimationFrame` loop; `step`, if
- * given, runs each frame first (a scripted scroll: it returns false when there is no more).
- */
-export async function frames(page: Page, ms: number, scroll?: { selector: string; px: number }): Promise<number[]> {
+/** Frame intervals (ms) over `ms` of page time, by a `requestAnimationFrame` loop that reads no layout. */
+export async function frames(page: Page, ms: number): Promise<number[]> {
   return page.evaluate(
-    ({ ms, scroll }) =>
+    (ms) =>
       new Promise<number[]>((resolve) => {
-        const el = scroll ? document.querySelector(scroll.selector) : null;
         const out: number[] = [];
-        let last = performance.now();
-        const end = last + ms;
+        let last = 0;
+        let end = 0;
         const tick = (now: number): void => {
-          out.push(now - last);
+          if (last > 0) out.push(now - last);
+          else end = now + ms;
           last = now;
-          const more = el && scroll ? el.scrollTop + el.clientHeight < el.scrollHeight : true;
-          if (el && scroll && more) el.scrollTop += scroll.px;
-          if (now < end && more) requestAnimationFrame(tick);
-          else resolve(out.slice(1));
+          if (now < end || out.length === 0) requestAnimationFrame(tick);
+          else resolve(out);
         };
-        requestAnimationFrame((now) => {
-          last = now;
-          requestAnimationFrame(tick);
-        });
+        requestAnimationFrame(tick);
       }),
-    { ms, scroll },
+    ms,
   );
 }

@@ -1,10 +1,13 @@
 /**
  * Dashboard benchmark at scale: a real manager with 1,000 simulated nodes (real agents on the
- * fake driver, each over its own agent session) running services that total 10,000 tasks
- * (`bench/dashboard-cluster.ts`), and the dashboard in Debian's chromium, headless, driven by
- * playwright-core (never a downloaded browser). Measures, on the overview page:
+ * fake driver in a process of their own, each over its own agent session) running services that
+ * total 10,000 tasks (`bench/dashboard-cluster.ts`, `bench/dashboard-nodes.ts`), and the
+ * dashboard in Debian's chromium, headless, driven by playwright-core (never a downloaded
+ * browser). Measures, on the overview page (3 cold loads in new tabs, medians):
  *   - first meaningful paint (fmp): navigation start → the frame after the overview first shows
- *     the running-task count of the whole cluster (the lists loaded and rendered);
+ *     the running-task count of the whole cluster (the lists loaded and rendered), with where the
+ *     time went (`steps`: app.js, session, lists asked, task list's first and last byte, the
+ *     app's `flotilla:live` mark);
  *   - time to interactive (tti): the end of the last long task (> 50 ms) before the main thread
  *     stays free of them for 2 s; and a click answered: the nav's "Services" link clicked →
  *     the services list's first row painted;
@@ -12,8 +15,8 @@
  * then a task state change: a simulated node's task crashes → its `failed` commit in the store
  * → the overview's failed count painted (median and max of several); a burst: many tasks crash
  * at once (their failures, then their replacements: thousands of task events) → the count
- * painted, the longest main-thread task and the dropped frames meanwhile; and a scripted scroll
- * through the big service's task list (frames: p95 frame time, share over 25 ms).
+ * painted, the longest main-thread task and the dropped frames meanwhile; and a scroll through
+ * the big service's task list by mouse wheel (frames: p95 frame time, share over 25 ms).
  * Progress goes to stdout; the last line is one JSON object.
  *
  *   npm run bench:dashboard    (or: node bench/dashboard.ts [--nodes 1000] [--tasks 10000]
@@ -49,6 +52,7 @@ const CHROMIUM = process.env['FLOTILLA_CHROMIUM'] ?? '/usr/bin/chromium';
 /** Bounds that only catch a hang. */
 const HANG_MS = 120_000;
 const QUIET_MS = 2_000;
+const SCROLL_MS = 6_000;
 const TTI_CAP_MS = 30_000;
 const RUNNING = '[data-test=tasks] [data-figure=running] .count';
 const FAILED = '[data-test=tasks] [data-figure=failed] .count';
@@ -74,6 +78,8 @@ interface Load {
   tasksListBytes: number;
   tasksListMs: number;
   appJsBytes: number;
+  /** Where the time to the first meaningful paint went: page times (ms) of the steps of a load. */
+  steps: Record<string, number>;
 }
 
 /** One cold load of the overview in a new tab (signed in), measured as the file's header says. */
@@ -100,9 +106,23 @@ async function load(context: BrowserContext, origin: string): Promise<{ page: Pa
   const resources = await page.evaluate(() =>
     performance.getEntriesByType('resource').map((e) => {
       const r = e as PerformanceResourceTiming;
-      return { name: r.name, bytes: r.encodedBodySize, ms: r.responseEnd - r.requestStart };
+      return { name: r.name, bytes: r.encodedBodySize, ms: r.responseEnd - r.requestStart, start: r.startTime, firstByte: r.responseStart, end: r.responseEnd };
     }),
   );
+  const live = await page.evaluate(() => performance.getEntriesByName('flotilla:live')[0]?.startTime ?? 0);
+  const at = (re: RegExp, k: 'start' | 'firstByte' | 'end'): number => round(resources.find((r) => re.test(r.name))?.[k] ?? 0);
+  const steps = {
+    appJs: at(/\/ui\/app\.js$/, 'end'),
+    session: at(/\/ui\/session$/, 'end'),
+    eventsOpen: at(/\/v1\/events/, 'firstByte'),
+    listsAsked: at(/\/v1\/tasks/, 'start'),
+    nodesDone: at(/\/v1\/nodes/, 'end'),
+    servicesDone: at(/\/v1\/services/, 'end'),
+    tasksFirstByte: at(/\/v1\/tasks/, 'firstByte'),
+    tasksDone: at(/\/v1\/tasks/, 'end'),
+    ...(live > 0 ? { liveMark: round(live) } : {}),
+    fmp: round(fmpMs),
+  };
   const api = resources.filter((r) => r.name.includes('/ui/api/'));
   const tasksList = api.find((r) => /\/v1\/tasks(\?|$)/.test(r.name));
   const cdp = await context.newCDPSession(page);
@@ -129,6 +149,7 @@ async function load(context: BrowserContext, origin: string): Promise<{ page: Pa
       tasksListBytes: tasksList?.bytes ?? 0,
       tasksListMs: round(tasksList?.ms ?? 0),
       appJsBytes: resources.find((r) => r.name.endsWith('/ui/app.js'))?.bytes ?? 0,
+      steps,
     },
   };
 }
@@ -190,7 +211,7 @@ async function stateChange(cluster: BenchCluster, page: Page): Promise<{ commitM
   const shown = countShownAt(page, FAILED, before + 1, HANG_MS);
   const committed = failedCommits(cluster, new Set([task.id]));
   const crashedAt = Date.now();
-  cluster.crash(task);
+  cluster.crash([task]);
   const [commitAt] = await committed;
   const paintAt = (await shown).wall;
   return { commitMs: (commitAt ?? 0) - crashedAt, showMs: paintAt - (commitAt ?? 0) };
@@ -207,7 +228,7 @@ async function burst(cluster: BenchCluster, page: Page, n: number): Promise<Reco
   const framing = frames(page, 9_000);
   const startedAtPage = await pageNow(page);
   const startedAt = Date.now();
-  for (const t of tasks) cluster.crash(t);
+  cluster.crash(tasks);
   const commits = await committed;
   const paintAt = (await shown).wall;
   const intervals = await framing;
@@ -224,7 +245,10 @@ async function burst(cluster: BenchCluster, page: Page, n: number): Promise<Reco
   };
 }
 
-/** The big service's page; then a scripted scroll through its task list, to the end or 6 s. */
+/**
+ * The big service's page; then a scripted scroll through its task list: mouse-wheel steps of
+ * 150 px (five rows) as fast as the page takes them, for 6 s, as a person flinging through it.
+ */
 async function scroll(page: Page): Promise<Record<string, number>> {
   const shown = shownAt(page, '[data-test=tasks] [data-task]', HANG_MS);
   const at = Date.now();
@@ -233,7 +257,14 @@ async function scroll(page: Page): Promise<Record<string, number>> {
     dispatchEvent(new PopStateEvent('popstate'));
   });
   const openMs = (await shown).wall - at;
-  const intervals = await frames(page, 6_000, { selector: '[data-test=tasks]', px: 120 });
+  const box = await page.locator('[data-test=tasks]').boundingBox();
+  await page.mouse.move((box?.x ?? 0) + (box?.width ?? 0) / 2, (box?.y ?? 0) + (box?.height ?? 0) / 2);
+  const from = await pageNow(page);
+  const recording = frames(page, SCROLL_MS);
+  const until = Date.now() + SCROLL_MS;
+  while (Date.now() < until) await page.mouse.wheel(0, 150);
+  const intervals = await recording;
+  const long = (await longTasks(page)).filter((t) => t.end >= from);
   const scrolled = await page.evaluate(() => document.querySelector('[data-test=tasks]')?.scrollTop ?? 0);
   return {
     openServiceMs: round(openMs),
@@ -242,6 +273,8 @@ async function scroll(page: Page): Promise<Record<string, number>> {
     medianFrameMs: round(median(intervals)),
     p95FrameMs: round(quantile(intervals, 0.95)),
     droppedFrameShare: round(intervals.filter((d) => d > 25).length / Math.max(1, intervals.length), 3),
+    longTasks: long.length,
+    longestTaskMs: round(Math.max(0, ...long.map((t) => t.end - t.start))),
   };
 }
 
@@ -279,6 +312,7 @@ async function main(): Promise<void> {
         `load ${i}: first meaningful paint ${f.fmpMs} ms, interactive ${f.ttiMs} ms${f.ttiSettled ? '' : ' (never quiet)'}, click → services ${f.clickToServicesMs} ms; ` +
           `heap ${f.heapMB} MB; API ${(f.apiBytes / 2 ** 20).toFixed(2)} MB (task list ${(f.tasksListBytes / 2 ** 20).toFixed(2)} MB in ${f.tasksListMs} ms); app.js ${(f.appJsBytes / 1024).toFixed(0)} KB`,
       );
+      log(`  steps (ms from navigation): ${Object.entries(f.steps).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     }
     if (!page) throw new Error('no load');
 
@@ -292,7 +326,7 @@ async function main(): Promise<void> {
     const b = await burst(cluster, page, BURST);
     log(`burst: ${b['tasks']} tasks crash at once: all committed after ${b['lastCommitMs']} ms, shown ${b['shownAfterLastCommitMs']} ms after the last commit; longest main-thread task ${b['longestTaskMs']} ms, blocked ${b['blockedMs']} ms; frames over 9 s ${b['frames']}, p95 ${b['p95FrameMs']} ms, dropped ${b['droppedFrameShare']}`);
     const s = await scroll(page);
-    log(`scroll: big service opened in ${s['openServiceMs']} ms; ${s['frames']} frames, ${s['rowsScrolled']} rows, median ${s['medianFrameMs']} ms, p95 ${s['p95FrameMs']} ms, dropped ${s['droppedFrameShare']}`);
+    log(`scroll: big service opened in ${s['openServiceMs']} ms; ${s['frames']} frames, ${s['rowsScrolled']} rows, median ${s['medianFrameMs']} ms, p95 ${s['p95FrameMs']} ms, dropped ${s['droppedFrameShare']}; ${s['longTasks']} long tasks, longest ${s['longestTaskMs']} ms`);
 
     const pick = (k: keyof Load): number => round(median(loads.map((l) => l[k] as number)));
     log(

@@ -22,7 +22,7 @@ export interface VirtualListOptions<T> {
  * fifty: spacers above and below stand for the rows out of view. `set(rows)` replaces the data
  * (keeping the scroll position) and may be called every frame: a visible row whose object is
  * the same as last time keeps its element (nothing is rendered or moved), and the DOM is touched
- * only when what is visible changed. Layout is never read while drawing (no forced reflow): the
+ * only where what is visible changed. Layout is never read while drawing (no forced reflow): the
  * scroll offset comes from scroll events and the box's height from a `ResizeObserver`.
  */
 export class VirtualList<T> {
@@ -108,8 +108,23 @@ export class VirtualList<T> {
     this.#drawn = drawn;
     this.#pad(first * ROW_HEIGHT, (rows.length - last) * ROW_HEIGHT);
     if (!moved) return;
+    this.#place(order);
+  }
+
+  /**
+   * Puts `order` between the spacers with as few DOM operations as it takes: rows that left the
+   * window are removed, new ones inserted where they go, rows still in view stay where they are
+   * (scrolling by three rows touches six elements, not fifty).
+   */
+  #place(order: HTMLElement[]): void {
+    const keep = new Set(order);
+    for (const el of this.#order) if (!keep.has(el)) el.remove();
+    let at: ChildNode | null = this.#top.nextSibling;
+    for (const el of order) {
+      if (el === at) at = at.nextSibling;
+      else this.#body.insertBefore(el, at);
+    }
     this.#order = order;
-    this.#body.replaceChildren(this.#top, ...order, this.#bottom);
   }
 
   /** Sets the spacers' heights, writing only what changed. */

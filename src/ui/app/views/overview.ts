@@ -16,7 +16,8 @@ export function overviewView(): View {
     h('table', { class: 'grid', 'data-test': 'events' }, h('thead', {}, h('tr', {}, h('th', {}, 'rev'), h('th', {}, 'kind'), h('th', {}, 'action'), h('th', {}, 'object'), h('th', {}, 'state'))), events),
   );
   let drawn = '';
-  let newest: RecentEvent | undefined;
+  /** The newest recent event drawn; undefined when the list drawn is empty, null before the first draw. */
+  let newest: RecentEvent | undefined | null = null;
   return {
     title: 'Overview',
     element,
@@ -47,13 +48,13 @@ export function overviewView(): View {
  * Draws the recent events: rows for the events newer than the newest drawn (`state.recent` is
  * newest first) go on top, the oldest beyond the list's length go; returns the newest drawn.
  */
-function drawEvents(body: HTMLElement, recent: readonly RecentEvent[], newest: RecentEvent | undefined): RecentEvent | undefined {
-  if (recent[0] === newest) return newest;
+function drawEvents(body: HTMLElement, recent: readonly RecentEvent[], newest: RecentEvent | undefined | null): RecentEvent | undefined {
+  if (newest !== null && recent[0] === newest) return newest;
   if (recent.length === 0) {
     replace(body, h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'Changes appear here as they happen.')));
     return undefined;
   }
-  const known = newest === undefined ? -1 : recent.indexOf(newest);
+  const known = newest ? recent.indexOf(newest) : -1;
   const fresh = (known < 0 ? recent : recent.slice(0, known)).map((e) => h('tr', {}, h('td', {}, e.revision), h('td', {}, e.kind), h('td', {}, e.action), h('td', {}, e.name), h('td', {}, e.detail)));
   if (known < 0) replace(body, ...fresh);
   else body.prepend(...fresh);

@@ -15,15 +15,15 @@ export function servicesView(): View {
   const empty = h('p', { class: 'muted', hidden: true }, 'No services yet: flotilla service create …');
   const element = h('section', {}, empty, list.element);
   let sorted: Service[] = [];
-  let seen = { services: -1, tasks: -1 };
+  let seen = { services: -1, tasks: -1, status: '' };
   return {
     title: 'Services',
     element,
     update(state: ClusterState) {
       const { services, tasks } = state.versions;
-      if (services === seen.services && tasks === seen.tasks) return;
+      if (services === seen.services && tasks === seen.tasks && state.status === seen.status) return;
       if (services !== seen.services) sorted = [...state.services.values()].sort((a, b) => a.spec.name.localeCompare(b.spec.name));
-      seen = { services, tasks };
+      seen = { services, tasks, status: state.status };
       empty.hidden = sorted.length > 0 || state.status === 'loading';
       list.set(sorted.map((s) => state.summary(s)));
     },
