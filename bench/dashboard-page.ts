@@ -5,6 +5,26 @@
  */
 import type { Page } from 'playwright-core';
 
+// The page's globals these functions use, declared for this module only: the project is typed
+// for Node (no DOM library), and these run in the browser.
+declare const document: { querySelector(selector: string): { textContent: string | null; scrollTop: number } | null };
+declare const window: { __bench?: PageProbe };
+declare const history: { pushState(data: null, unused: string, url: string): void };
+declare const MutationObserver: new (fn: () => void) => { observe(target: unknown, options: object): void; disconnect(): void };
+declare const PopStateEvent: new (type: string) => unknown;
+declare function requestAnimationFrame(fn: (now: number) => void): number;
+declare function dispatchEvent(event: unknown): boolean;
+
+/** A resource the page loaded, from its resource timing (page times, ms). */
+export interface LoadedResource {
+  readonly name: string;
+  readonly bytes: number;
+  readonly ms: number;
+  readonly start: number;
+  readonly firstByte: number;
+  readonly end: number;
+}
+
 /** What the init script keeps on `window.__bench`. */
 export interface PageProbe {
   longTasks: { start: number; end: number }[];
@@ -18,12 +38,12 @@ export interface PageProbe {
  * `fmp.atLeast` (the overview showing the cluster's running tasks: real data, not "loading").
  */
 export function installProbe(fmp: { selector: string; atLeast: number }): void {
-  const w = window as unknown as { __bench: PageProbe };
   const probe: PageProbe = { longTasks: [] };
-  w.__bench = probe;
+  window.__bench = probe;
+  // `longtask` is a browser entry type that Node's `PerformanceObserver` types do not list.
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) probe.longTasks.push({ start: e.startTime, end: e.startTime + e.duration });
-  }).observe({ type: 'longtask', buffered: true });
+  }).observe({ type: 'longtask' as 'mark', buffered: true });
   const observer = new MutationObserver(() => {
     // Not `< atLeast`: a missing element reads NaN, which compares false either way.
     if (!(Number(document.querySelector(fmp.selector)?.textContent ?? 'NaN') >= fmp.atLeast)) return;
@@ -99,7 +119,37 @@ export function pageNow(page: Page): Promise<number> {
 
 /** Long tasks recorded so far (page time). */
 export function longTasks(page: Page): Promise<{ start: number; end: number }[]> {
-  return page.evaluate(() => (window as unknown as { __bench: PageProbe }).__bench.longTasks);
+  return page.evaluate(() => window.__bench?.longTasks ?? []);
+}
+
+/** The first meaningful paint `installProbe` saw (page time), once it happened. */
+export async function firstMeaningfulPaint(page: Page, timeoutMs: number): Promise<number> {
+  await page.waitForFunction(() => window.__bench?.fmp !== undefined, undefined, { timeout: timeoutMs, polling: 100 });
+  return page.evaluate(() => window.__bench?.fmp ?? 0);
+}
+
+/** What the page loaded, and when its `mark` was set (0 if never). */
+export function loaded(page: Page, mark: string): Promise<{ resources: LoadedResource[]; markAt: number }> {
+  return page.evaluate((mark) => {
+    const resources = performance.getEntriesByType('resource').map((e) => {
+      const r = e as unknown as { name: string; startTime: number; encodedBodySize: number; requestStart: number; responseStart: number; responseEnd: number };
+      return { name: r.name, bytes: r.encodedBodySize, ms: r.responseEnd - r.requestStart, start: r.startTime, firstByte: r.responseStart, end: r.responseEnd };
+    });
+    return { resources, markAt: performance.getEntriesByName(mark)[0]?.startTime ?? 0 };
+  }, mark);
+}
+
+/** Goes to `path` inside the app (as its links do: history, then `popstate`), without a page load. */
+export function navigate(page: Page, path: string): Promise<void> {
+  return page.evaluate((path) => {
+    history.pushState(null, '', path);
+    dispatchEvent(new PopStateEvent('popstate'));
+  }, path);
+}
+
+/** The scroll offset of the element `selector` finds. */
+export function scrollTop(page: Page, selector: string): Promise<number> {
+  return page.evaluate((selector) => document.querySelector(selector)?.scrollTop ?? 0, selector);
 }
 
 /** Frame intervals (ms) over `ms` of page time, by a `requestAnimationFrame` loop that reads no layout. */

@@ -30,7 +30,7 @@ import { parseArgs } from 'node:util';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { Task } from '../src/api/task.ts';
 import { BenchCluster } from './dashboard-cluster.ts';
-import { countShownAt, frames, installProbe, longTasks, pageNow, shownAt, type PageProbe } from './dashboard-page.ts';
+import { countShownAt, firstMeaningfulPaint, frames, installProbe, loaded, longTasks, navigate, pageNow, scrollTop, shownAt } from './dashboard-page.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -87,13 +87,12 @@ async function load(context: BrowserContext, origin: string): Promise<{ page: Pa
   const page = await context.newPage();
   await page.addInitScript(installProbe, { selector: RUNNING, atLeast: TASKS });
   await page.goto(`${origin}/ui/`, { waitUntil: 'commit' });
-  await page.waitForFunction(() => (window as unknown as { __bench?: PageProbe }).__bench?.fmp !== undefined, undefined, { timeout: HANG_MS, polling: 100 });
-  const fmpMs = await page.evaluate(() => (window as unknown as { __bench: PageProbe }).__bench.fmp ?? 0);
+  const fmpMs = await firstMeaningfulPaint(page, HANG_MS);
   // Time to interactive: wait for QUIET_MS without a long task (or give up at the cap).
   let tti = fmpMs;
   let settled = false;
   for (;;) {
-    const now = await page.evaluate(() => performance.now());
+    const now = await pageNow(page);
     const lastEnd = Math.max(fmpMs, ...(await longTasks(page)).map((t) => t.end));
     tti = lastEnd;
     if (now - lastEnd >= QUIET_MS) {
@@ -103,13 +102,7 @@ async function load(context: BrowserContext, origin: string): Promise<{ page: Pa
     if (now > TTI_CAP_MS) break;
     await new Promise((r) => setTimeout(r, 250));
   }
-  const resources = await page.evaluate(() =>
-    performance.getEntriesByType('resource').map((e) => {
-      const r = e as PerformanceResourceTiming;
-      return { name: r.name, bytes: r.encodedBodySize, ms: r.responseEnd - r.requestStart, start: r.startTime, firstByte: r.responseStart, end: r.responseEnd };
-    }),
-  );
-  const live = await page.evaluate(() => performance.getEntriesByName('flotilla:live')[0]?.startTime ?? 0);
+  const { resources, markAt: live } = await loaded(page, 'flotilla:live');
   const at = (re: RegExp, k: 'start' | 'firstByte' | 'end'): number => round(resources.find((r) => re.test(r.name))?.[k] ?? 0);
   const steps = {
     appJs: at(/\/ui\/app\.js$/, 'end'),
@@ -252,10 +245,7 @@ async function burst(cluster: BenchCluster, page: Page, n: number): Promise<Reco
 async function scroll(page: Page): Promise<Record<string, number>> {
   const shown = shownAt(page, '[data-test=tasks] [data-task]', HANG_MS);
   const at = Date.now();
-  await page.evaluate(() => {
-    history.pushState(null, '', '/ui/services/big');
-    dispatchEvent(new PopStateEvent('popstate'));
-  });
+  await navigate(page, '/ui/services/big');
   const openMs = (await shown).wall - at;
   const box = await page.locator('[data-test=tasks]').boundingBox();
   await page.mouse.move((box?.x ?? 0) + (box?.width ?? 0) / 2, (box?.y ?? 0) + (box?.height ?? 0) / 2);
@@ -265,7 +255,7 @@ async function scroll(page: Page): Promise<Record<string, number>> {
   while (Date.now() < until) await page.mouse.wheel(0, 150);
   const intervals = await recording;
   const long = (await longTasks(page)).filter((t) => t.end >= from);
-  const scrolled = await page.evaluate(() => document.querySelector('[data-test=tasks]')?.scrollTop ?? 0);
+  const scrolled = await scrollTop(page, '[data-test=tasks]');
   return {
     openServiceMs: round(openMs),
     frames: intervals.length,
