@@ -1,6 +1,6 @@
 import type { Node } from '../../api/node.ts';
 import type { Service } from '../../api/service.ts';
-import type { Task } from '../../api/task.ts';
+import type { TaskBrief as Task } from '../../api/task-requests.ts';
 import { isTerminal, TASK_STATES, type TaskState } from '../../api/task-state.ts';
 
 /** How a service is doing, at a glance. */
@@ -33,14 +33,28 @@ export function tasksByService(tasks: Iterable<Task>): Map<string, Task[]> {
  * when a rollout runs or it is short otherwise; else `converged`.
  */
 export function summarizeService(service: Service, tasks: readonly Task[]): ServiceSummary {
-  const live = tasks.filter((t) => t.desiredState === 'running');
-  const running = live.filter((t) => t.status.state === 'running').length;
+  // One pass, no intermediate arrays: the dashboard calls this for services of thousands of tasks.
+  let live = 0;
+  let running = 0;
+  let complete = 0;
+  let pendingStuck: Task | undefined;
+  let failed: Task | undefined;
+  for (const t of tasks) {
+    const state = t.status.state;
+    if (state === 'complete') complete++;
+    if (t.desiredState === 'running') {
+      live++;
+      if (state === 'running') running++;
+      else if (state === 'pending' && pendingStuck === undefined && t.status.message !== '') pendingStuck = t;
+    }
+    if (failed === undefined && (state === 'failed' || state === 'rejected') && t.desiredState !== 'remove') failed = t;
+  }
   const mode = service.spec.mode;
-  const desired = mode === 'replicated' ? service.spec.replicas : mode === 'replicated-job' ? (service.spec.job?.totalCompletions ?? service.spec.replicas) : live.length;
+  const desired = mode === 'replicated' ? service.spec.replicas : mode === 'replicated-job' ? (service.spec.job?.totalCompletions ?? service.spec.replicas) : live;
   const update = service.updateStatus;
   const isJob = mode === 'replicated-job' || mode === 'global-job';
-  const done = isJob ? tasks.filter((t) => t.status.state === 'complete').length : running;
-  const stuck = live.find((t) => t.status.state === 'pending' && t.status.message !== '') ?? tasks.find((t) => (t.status.state === 'failed' || t.status.state === 'rejected') && t.desiredState !== 'remove');
+  const done = isJob ? complete : running;
+  const stuck = pendingStuck ?? failed;
   const why = stuck ? (stuck.status.err ?? stuck.status.message) : (update?.message ?? '');
   if (update?.state === 'paused' || update?.state === 'rollback_paused' || update?.state === 'rollback_started') return { service, running: done, desired, health: 'failing', why: update.message || why };
   if (done < desired) return { service, running: done, desired, health: stuck ? 'failing' : 'updating', why };

@@ -1,7 +1,7 @@
-import type { Task } from '../../../api/task.ts';
+import type { TaskBrief as Task } from '../../../api/task-requests.ts';
 import type { ClusterState } from '../cluster-state.ts';
 import { h, replace } from '../dom.ts';
-import { orderTasks, summarizeService } from '../summary.ts';
+import { orderTasks, type ServiceSummary } from '../summary.ts';
 import { VirtualList } from '../virtual-list.ts';
 import { imageOf, portsOf } from './services.ts';
 import type { View } from './view.ts';
@@ -17,31 +17,37 @@ export function serviceView(name: string): View {
   const header = h('div', { class: 'trow thead' }, ...['task', 'node', 'state', 'desired', 'since', 'exit', 'error / reason'].map((c) => h('span', {}, c)));
   const missing = h('p', { class: 'muted', hidden: true }, `No service named ${name}.`);
   const element = h('section', {}, h('h2', {}, name), missing, facts, h('h3', {}, 'Tasks'), header, list.element);
+  let shown: { summary?: ServiceSummary; tasks?: readonly Task[] } = {};
   return {
     title: name,
     element,
     update(state: ClusterState) {
-      const service = [...state.services.values()].find((s) => s.spec.name === name);
+      const service = state.serviceByName(name);
       missing.hidden = service !== undefined || state.status === 'loading';
       if (!service) {
         replace(facts);
         list.set([]);
+        shown = {};
         return;
       }
       nodeName = (id) => (id === undefined ? '' : (state.nodes.get(id)?.description.hostname ?? id.slice(0, 12)));
-      const tasks = [...state.tasks.values()].filter((t) => t.serviceId === service.id);
-      const sum = summarizeService(service, tasks);
-      replace(
-        facts,
-        ...fact('mode', service.spec.mode),
-        ...fact('replicas', `${sum.running}/${sum.desired}`),
-        ...fact('status', sum.health, `health ${sum.health}`),
-        ...fact('image', imageOf(service)),
-        ...(service.spec.endpoint.ports.length > 0 ? fact('ports', portsOf(service)) : []),
-        ...(service.updateStatus ? fact('update', `${service.updateStatus.state} ${service.updateStatus.message}`) : []),
-        ...fact('spec version', String(service.specVersion)),
-      );
-      list.set(orderTasks(tasks));
+      // The state keeps the service's tasks and summary until they change: nothing to redo otherwise.
+      const tasks = state.tasksOf(service.id);
+      const sum = state.summary(service);
+      if (sum !== shown.summary) {
+        replace(
+          facts,
+          ...fact('mode', service.spec.mode),
+          ...fact('replicas', `${sum.running}/${sum.desired}`),
+          ...fact('status', sum.health, `health ${sum.health}`),
+          ...fact('image', imageOf(service)),
+          ...(service.spec.endpoint.ports.length > 0 ? fact('ports', portsOf(service)) : []),
+          ...(service.updateStatus ? fact('update', `${service.updateStatus.state} ${service.updateStatus.message}`) : []),
+          ...fact('spec version', String(service.specVersion)),
+        );
+      }
+      if (tasks !== shown.tasks) list.set(orderTasks(tasks));
+      shown = { summary: sum, tasks };
     },
   };
 }
