@@ -3,6 +3,9 @@ import { h, link, replace } from '../dom.ts';
 import { nodeCounts, summarizeService, tasksByService, tasksByState } from '../summary.ts';
 import type { View } from './view.ts';
 
+/** Events the overview lists (the state keeps more, for the service and node pages). */
+const RECENT_SHOWN = 50;
+
 /** `/ui/`: nodes ready/down, services converged/updating/failing, tasks by state, recent events. */
 export function overviewView(): View {
   const nodes = h('div', { class: 'card', 'data-test': 'nodes' });
@@ -21,7 +24,7 @@ export function overviewView(): View {
     element,
     update(state: ClusterState) {
       const n = nodeCounts(state.nodes.values());
-      replace(nodes, h('h3', {}, 'Nodes'), figure(n.ready, 'ready', 'ok'), figure(n.down, 'down', n.down > 0 ? 'bad' : 'muted'));
+      replace(nodes, h('h3', {}, link('/ui/nodes', 'Nodes')), figure(n.ready, 'ready', 'ok'), figure(n.down, 'down', n.down > 0 ? 'bad' : 'muted'));
       const byService = tasksByService(state.tasks.values());
       const health = { converged: 0, updating: 0, failing: 0 };
       for (const s of state.services.values()) health[summarizeService(s, byService.get(s.id) ?? []).health]++;
@@ -38,7 +41,7 @@ export function overviewView(): View {
         events,
         ...(state.recent.length === 0
           ? [h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'Changes appear here as they happen.'))]
-          : state.recent.map((e) => h('tr', {}, h('td', {}, e.revision), h('td', {}, e.kind), h('td', {}, e.action), h('td', {}, e.name), h('td', {}, e.detail)))),
+          : state.recent.slice(0, RECENT_SHOWN).map((e) => h('tr', {}, h('td', {}, e.revision), h('td', {}, e.kind), h('td', {}, e.action), h('td', {}, e.name), h('td', {}, e.detail)))),
       );
     },
   };

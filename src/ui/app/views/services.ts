@@ -1,7 +1,8 @@
 import type { Service } from '../../../api/service.ts';
 import type { ClusterState } from '../cluster-state.ts';
 import { h, link, replace } from '../dom.ts';
-import { summarizeService, tasksByService } from '../summary.ts';
+import { summarizeService, tasksByService, updateProgress, type TaskLike } from '../summary.ts';
+import { progressBar } from './nodes.ts';
 import type { View } from './view.ts';
 
 /** `/ui/services`: every service with its mode, running/desired, image, ports and update state. */
@@ -39,13 +40,21 @@ export function servicesView(): View {
             h('td', { class: 'replicas' }, `${sum.running}/${sum.desired}`),
             h('td', { class: 'mono' }, imageOf(s)),
             h('td', { class: 'mono' }, portsOf(s)),
-            h('td', {}, s.updateStatus ? `${s.updateStatus.state}${s.updateStatus.message ? `: ${s.updateStatus.message}` : ''}` : ''),
+            h('td', { class: 'update' }, updateCell(s, byService.get(s.id) ?? [])),
             h('td', { class: `health ${sum.health}`, title: sum.why }, sum.health),
           );
         }),
       );
     },
   };
+}
+
+/** A rollout's progress: a bar of slots updated / total, and its state (paused, rolling back) with its message. */
+export function updateCell(s: Service, tasks: readonly TaskLike[]): HTMLElement | string {
+  const p = updateProgress(s, tasks);
+  if (!p) return '';
+  const tone = p.paused ? 'paused' : p.rollingBack ? 'rollback' : p.state === 'updating' ? 'updating' : 'done';
+  return h('span', { class: `update-state ${tone}`, title: p.message, 'data-update': p.state }, progressBar(p.updated, p.total, `${p.updated}/${p.total}`), ` ${p.state.replace('_', ' ')}`);
 }
 
 /** The image, or the command of an exec service. */
