@@ -132,6 +132,23 @@ describe('dashboard views in chromium', { skip }, () => {
     await page.locator('[data-test=service-events] td', { hasText: 'web.1' }).first().waitFor({ timeout: APPEAR_MS });
   });
 
+  it('shows a rollout’s progress, and each slot’s older tasks behind it', async () => {
+    await ok('service', 'update', '-d', '--force', 'web');
+    await page.locator('[data-test=facts] [data-fact=update]', { hasText: /2\/2 updated.*completed/ }).waitFor({ timeout: APPEAR_MS });
+    const toggle = page.locator('[data-test=tasks] [data-row=current] [data-test=history]').first();
+    await toggle.waitFor({ timeout: APPEAR_MS });
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
+    assert.equal(await page.locator('[data-test=tasks] [data-row=older]').count(), 0, 'history starts collapsed');
+    await toggle.click();
+    await page.locator('[data-test=tasks] [data-row=older]').first().waitFor({ timeout: APPEAR_MS });
+    assert.equal(await page.locator('[data-test=tasks] [data-row=older] .state').first().textContent(), 'shutdown');
+    await shot('views-service-history');
+    await page.locator('nav a', { hasText: 'Services' }).click();
+    await page.locator('tr[data-service=web] [data-update=completed]', { hasText: 'completed' }).waitFor({ timeout: APPEAR_MS });
+    await page.locator('tr[data-service=web] a').click();
+    await page.locator('[data-test=tasks] [data-state=running]').nth(1).waitFor({ timeout: APPEAR_MS });
+  });
+
   it('shows why a pending task waits', async () => {
     await ok('service', 'create', '-d', '--name', 'stuck', '--driver', 'exec', '--constraint', 'node.labels.zone==nowhere', 'sleep', '3600');
     await waitUntil(async () => (await c.json<TaskJson[]>('service', 'ps', 'stuck')).some((t) => t.status.state === 'pending' && t.status.message !== ''), APPEAR_MS, 'a pending task with a reason');

@@ -67,17 +67,17 @@ export function tasksByNode(state: ClusterState): Map<string, TaskLike[]> {
 }
 
 export function cpuBar(u: NodeUsage): HTMLElement {
-  return progressBar(u.cpuReserved, u.cpuTotal, `${formatCpus(u.cpuReserved)} of ${formatCpus(u.cpuTotal)}`);
+  return progressBar(u.cpuReserved, u.cpuTotal, `${formatCpus(u.cpuReserved)} of ${formatCpus(u.cpuTotal)}`, 0.9);
 }
 
 export function memBar(u: NodeUsage): HTMLElement {
-  return progressBar(u.memReserved, u.memTotal, `${formatBytes(u.memReserved)} of ${formatBytes(u.memTotal)}`);
+  return progressBar(u.memReserved, u.memTotal, `${formatBytes(u.memReserved)} of ${formatBytes(u.memTotal)}`, 0.9);
 }
 
-/** A bar filled to `used/total`, with its text beside it (a `<meter>`-like span, readable without colour). */
-export function progressBar(used: number, total: number, text: string): HTMLElement {
+/** A bar filled to `used/total`, with its text beside it (readable without colour); from `highAt` (0..1) on, in the warning colour. */
+export function progressBar(used: number, total: number, text: string, highAt = Infinity): HTMLElement {
   const f = fraction(used, total);
-  const fill = h('span', { class: `fill ${f >= 0.9 ? 'high' : ''}` });
+  const fill = h('span', { class: `fill ${f >= highAt ? 'high' : ''}` });
   fill.style.width = `${Math.round(f * 100)}%`;
   return h('span', { class: 'bar', role: 'img', 'aria-label': text, title: text }, h('span', { class: 'track' }, fill), h('span', { class: 'bar-text' }, text));
 }

@@ -51,7 +51,7 @@ export function serviceLogs(name: string, client: FlotillaClient = dashboardClie
       replace(
         lines,
         ...shown.map((r) =>
-          h('div', { class: `logline ${r.stream}`, 'data-task': r.taskId }, h('span', { class: 'who', title: r.time ?? '' }, label(r)), h('span', { class: 'text' }, r.line)),
+          h('div', { class: `logline ${r.stream}`, 'data-task': r.taskId }, h('span', { class: 'who', title: `task ${r.taskId}${r.time ? ` at ${r.time}` : ''}` }, label(r)), h('span', { class: 'text' }, r.line)),
         ),
       );
     }
@@ -69,7 +69,12 @@ export function serviceLogs(name: string, client: FlotillaClient = dashboardClie
     const key = [...buffer.tasks.keys()].join(',');
     if (key === knownTasks) return;
     knownTasks = key;
-    const options = [...buffer.tasks].map(([id, slot]) => ({ id, text: taskLabel(name, id, slot) })).sort((a, b) => a.text.localeCompare(b.text, undefined, { numeric: true }));
+    const options = [...buffer.tasks].map(([id, slot]) => ({ id, text: taskLabel(name, id, slot) }));
+    // A slot's successive tasks share a label: those are told apart by their id.
+    const shared = new Map<string, number>();
+    for (const o of options) shared.set(o.text, (shared.get(o.text) ?? 0) + 1);
+    for (const o of options) if ((shared.get(o.text) ?? 0) > 1) o.text = `${o.text} (${o.id.slice(0, 8)})`;
+    options.sort((a, b) => a.text.localeCompare(b.text, undefined, { numeric: true }));
     replace(select, h('option', { value: '' }, 'all tasks'), ...options.map((o) => h('option', { value: o.id, selected: o.id === taskFilter }, o.text)));
   };
 

@@ -106,7 +106,7 @@ function drawFacts(facts: HTMLElement, service: Service, tasks: readonly TaskLik
     ...(sum.why !== '' ? fact('why', sum.why, 'why') : []),
     ...fact('image', imageOf(service)),
     ...(service.spec.endpoint.ports.length > 0 ? fact('ports', portsOf(service)) : []),
-    ...(progress ? [h('dt', {}, 'update'), h('dd', { 'data-fact': 'update', class: `update ${progress.paused ? 'paused' : ''} ${progress.rollingBack ? 'rollback' : ''}` }, progressBar(progress.updated, progress.total, `${progress.updated}/${progress.total} updated`), ` ${progress.state}${progress.message ? `: ${progress.message}` : ''}`)] : []),
+    ...(progress ? [h('dt', {}, 'update'), h('dd', { 'data-fact': 'update', class: `update ${progress.paused ? 'paused' : ''} ${progress.rollingBack ? 'rollback' : ''}` }, progressBar(progress.updated, progress.total, `${progress.updated}/${progress.total} updated`), ` ${progress.message || progress.state.replace('_', ' ')}`)] : []),
     ...fact('spec version', String(service.specVersion)),
   );
 }
