@@ -13,8 +13,9 @@ const TAIL = 200;
  * A service's logs, streamed from all its tasks (and the tasks that start later) through
  * `GET /v1/services/NAME/logs?follow`, interleaved as they arrive, each line named by its task
  * (`web.2`). Filter by text and by task; Pause freezes what is shown while lines are still
- * kept (bounded: the oldest go first); Follow shows them again and keeps the newest in view.
- * The stream opens once the service exists and closes with the view (`dispose`).
+ * kept (bounded: the oldest go first); Follow shows them again and keeps the newest in view
+ * (unless the reader scrolled up). The stream opens once the service exists and closes with
+ * the view (`dispose`).
  */
 export function serviceLogs(name: string, client: FlotillaClient = dashboardClient()): { element: HTMLElement; update(state: ClusterState): void; dispose(): void } {
   const buffer = new LogBuffer();
@@ -43,7 +44,9 @@ export function serviceLogs(name: string, client: FlotillaClient = dashboardClie
       draw();
     });
   };
-  const draw = (): void => {
+  const draw = (toEnd = false): void => {
+    // Following keeps the newest line in view, unless the reader scrolled up to read.
+    const atEnd = lines.scrollHeight - lines.scrollTop - lines.clientHeight < 40;
     const shown = buffer.filtered({ text: text.value, ...(taskFilter !== undefined ? { taskId: taskFilter } : {}) }).slice(-DRAWN);
     if (shown.length === 0) {
       replace(lines, h('div', { class: 'muted' }, buffer.size === 0 ? 'No lines yet.' : 'No line matches the filter.'));
@@ -56,7 +59,7 @@ export function serviceLogs(name: string, client: FlotillaClient = dashboardClie
       );
     }
     shownUpTo = buffer.last;
-    if (following) lines.scrollTop = lines.scrollHeight;
+    if (following && (atEnd || toEnd)) lines.scrollTop = lines.scrollHeight;
     drawStatus();
   };
   const drawStatus = (): void => {
@@ -78,16 +81,16 @@ export function serviceLogs(name: string, client: FlotillaClient = dashboardClie
     replace(select, h('option', { value: '' }, 'all tasks'), ...options.map((o) => h('option', { value: o.id, selected: o.id === taskFilter }, o.text)));
   };
 
-  text.addEventListener('input', () => draw());
+  text.addEventListener('input', () => draw(true));
   select.addEventListener('change', () => {
     taskFilter = select.value === '' ? undefined : select.value;
-    draw();
+    draw(true);
   });
   follow.addEventListener('click', () => {
     following = !following;
     follow.textContent = following ? 'Pause' : 'Follow';
     follow.setAttribute('aria-pressed', String(following));
-    if (following) draw();
+    if (following) draw(true);
     else drawStatus();
   });
   clear.addEventListener('click', () => {
