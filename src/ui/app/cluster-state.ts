@@ -15,11 +15,17 @@ export interface RecentEvent {
   readonly action: string;
   readonly name: string;
   readonly detail: string;
+  /** The service it concerns (a service's or a task's event), for the service's own list. */
+  readonly serviceId?: string;
+  /** The node it concerns (a node's event, or a task's on that node). */
+  readonly nodeId?: string;
 }
 
-const RECENT_EVENTS = 50;
+/** Events kept for the views' lists (the overview shows the newest few; a service its own). */
+const RECENT_EVENTS = 500;
 const RETRY_MS = 1000;
-
+/** The kinds this state follows (stacks, secrets and configs are the `Catalog`'s). */
+const STREAMED = ['node', 'service', 'task', 'network'] as const;
 
 /** Schedules `fn` once, for the next frame. */
 export type FrameScheduler = (fn: () => void) => void;
@@ -164,7 +170,7 @@ export class ClusterState {
     while (!this.#abort.signal.aborted) {
       try {
         const since = this.#revision > 0 ? { since: this.#revision } : {};
-        for await (const ev of this.#client.events({ ...since, signal: this.#abort.signal })) {
+        for await (const ev of this.#client.events({ ...since, kinds: STREAMED, signal: this.#abort.signal })) {
           if (this.status === 'reconnecting') this.status = 'live';
           // Resume from here after a reconnect, even if the frame has not applied it yet.
           this.#revision = Math.max(this.#revision, ev.revision);
@@ -201,7 +207,8 @@ export class ClusterState {
   /** Applies one event; true when it belongs in the recent events. */
   #apply(ev: ClusterEvent): boolean {
     const t = this.#tables;
-    if (ev.kind === 'network') return true;
+    // Only the streamed kinds arrive; networks are listed, not kept.
+    if (ev.kind !== 'node' && ev.kind !== 'service' && ev.kind !== 'task') return ev.kind === 'network';
     if (ev.action === 'delete') t.remove(ev.kind, ev.object.id, ev.revision);
     else if (ev.kind === 'node') {
       const known = t.nodes.get(ev.object.id);
@@ -259,11 +266,14 @@ function describe(ev: ClusterEvent): RecentEvent {
   const base = { revision: ev.revision, kind: ev.kind, action: ev.action };
   switch (ev.kind) {
     case 'node':
-      return { ...base, name: ev.object.description.hostname, detail: ev.object.status.state };
+      return { ...base, name: ev.object.description.hostname, detail: ev.object.status.state, nodeId: ev.object.id };
     case 'service':
-      return { ...base, name: ev.object.spec.name, detail: ev.object.updateStatus?.state ?? '' };
-    case 'task':
-      return { ...base, name: `${ev.object.serviceName}${ev.object.slot !== undefined ? `.${ev.object.slot}` : ''}`, detail: ev.object.status.state };
+      return { ...base, name: ev.object.spec.name, detail: ev.object.updateStatus?.state ?? '', serviceId: ev.object.id };
+    case 'task': {
+      const t = ev.object;
+      const on = t.nodeId !== undefined ? { nodeId: t.nodeId } : {};
+      return { ...base, name: `${t.serviceName}${t.slot !== undefined ? `.${t.slot}` : ''}`, detail: t.status.state, serviceId: t.serviceId, ...on };
+    }
     default:
       return { ...base, name: ev.object.spec.name, detail: '' };
   }

@@ -2,6 +2,9 @@ import type { ClusterState, RecentEvent } from '../cluster-state.ts';
 import { h, link, replace } from '../dom.ts';
 import type { View } from './view.ts';
 
+/** Events the overview lists (the state keeps more, for the service and node pages). */
+const RECENT_SHOWN = 50;
+
 /** `/ui/`: nodes ready/down, services converged/updating/failing, tasks by state, recent events. */
 export function overviewView(): View {
   const nodes = h('div', { class: 'card', 'data-test': 'nodes' });
@@ -29,7 +32,7 @@ export function overviewView(): View {
       const figures = JSON.stringify([n, health, counts]);
       if (figures !== drawn) {
         drawn = figures;
-        replace(nodes, h('h3', {}, 'Nodes'), figure(n.ready, 'ready', 'ok'), figure(n.down, 'down', n.down > 0 ? 'bad' : 'muted'));
+        replace(nodes, h('h3', {}, link('/ui/nodes', 'Nodes')), figure(n.ready, 'ready', 'ok'), figure(n.down, 'down', n.down > 0 ? 'bad' : 'muted'));
         replace(
           services,
           h('h3', {}, link('/ui/services', 'Services')),
@@ -46,10 +49,11 @@ export function overviewView(): View {
 
 /**
  * Draws the recent events: rows for the events newer than the newest drawn (`state.recent` is
- * newest first) go on top, the oldest beyond the list's length go; returns the newest drawn.
+ * newest first) go on top, the oldest beyond `RECENT_SHOWN` go; returns the newest drawn.
  */
-function drawEvents(body: HTMLElement, recent: readonly RecentEvent[], newest: RecentEvent | undefined | null): RecentEvent | undefined {
-  if (newest !== null && recent[0] === newest) return newest;
+function drawEvents(body: HTMLElement, all: readonly RecentEvent[], newest: RecentEvent | undefined | null): RecentEvent | undefined {
+  if (newest !== null && all[0] === newest) return newest;
+  const recent = all.slice(0, RECENT_SHOWN);
   if (recent.length === 0) {
     replace(body, h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'Changes appear here as they happen.')));
     return undefined;
