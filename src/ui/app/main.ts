@@ -1,4 +1,5 @@
 import { isClientError } from '../../client/errors.ts';
+import { actionPage } from './actions/pages.ts';
 import { dashboardClient, sessionState, signIn } from './api.ts';
 import { ClusterState } from './cluster-state.ts';
 import { h, link, replace } from './dom.ts';
@@ -23,6 +24,8 @@ window.addEventListener('popstate', () => onNavigate?.());
 
 /** The view for a path under `/ui/`. */
 function viewFor(path: string): View {
+  const page = actionPage(path, location.search);
+  if (page) return page;
   const m = /^\/ui\/services\/([^/]+)\/?$/.exec(path);
   if (m?.[1] !== undefined) return serviceView(decodeURIComponent(m[1]));
   if (/^\/ui\/services\/?$/.test(path)) return servicesView();
@@ -36,7 +39,7 @@ function runApp(): void {
   const state = new ClusterState(dashboardClient(() => opened()), open);
   const status = h('span', { class: 'status', 'data-test': 'status' }, 'loading');
   const main = h('main');
-  const nav = h('nav', {}, h('strong', {}, 'Flotilla'), link('/ui/', 'Overview'), link('/ui/services', 'Services'), status);
+  const nav = h('nav', {}, h('strong', {}, 'Flotilla'), link('/ui/', 'Overview'), link('/ui/services', 'Services'), link('/ui/nodes', 'Nodes'), link('/ui/stacks/deploy', 'Deploy stack'), status);
   replace(root, h('header', {}, nav), main);
   let view = viewFor(location.pathname);
   const show = (): void => {

@@ -49,3 +49,12 @@ describe('offsetOf', () => {
     assert.equal(offsetOf(text, 9, 1), text.length);
   });
 });
+
+describe('stack-names', () => {
+  it('repeats the API’s constants exactly', async () => {
+    const api = await import('../../../api/stack.ts');
+    const ui = await import('./stack-names.ts');
+    assert.equal(ui.STACK_LABEL, api.STACK_LABEL);
+    assert.equal(ui.STACK_WARNING_PATH, api.STACK_WARNING_PATH);
+  });
+});

@@ -1,5 +1,5 @@
 import type { ErrorDetail } from '../../../api/errors.ts';
-import { STACK_WARNING_PATH } from '../../../api/stack.ts';
+import { STACK_WARNING_PATH } from './stack-names.ts';
 
 /** A problem the compose loader found at a place in the pasted file. */
 export interface LocatedProblem {

@@ -1,4 +1,5 @@
 import type { Task } from '../../../api/task.ts';
+import { serviceActions } from '../actions/service-actions.ts';
 import type { ClusterState } from '../cluster-state.ts';
 import { h, replace } from '../dom.ts';
 import { orderTasks, summarizeService } from '../summary.ts';
@@ -16,11 +17,13 @@ export function serviceView(name: string): View {
   const list = new VirtualList<Task>((t) => taskRow(t, nodeName), { class: 'tasks', 'data-test': 'tasks' });
   const header = h('div', { class: 'trow thead' }, ...['task', 'node', 'state', 'desired', 'since', 'exit', 'error / reason'].map((c) => h('span', {}, c)));
   const missing = h('p', { class: 'muted', hidden: true }, `No service named ${name}.`);
-  const element = h('section', {}, h('h2', {}, name), missing, facts, h('h3', {}, 'Tasks'), header, list.element);
+  const actions = serviceActions(name);
+  const element = h('section', {}, h('h2', {}, name), missing, facts, actions.element, h('h3', {}, 'Tasks'), header, list.element);
   return {
     title: name,
     element,
     update(state: ClusterState) {
+      actions.update(state);
       const service = [...state.services.values()].find((s) => s.spec.name === name);
       missing.hidden = service !== undefined || state.status === 'loading';
       if (!service) {
