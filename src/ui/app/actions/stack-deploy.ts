@@ -31,7 +31,7 @@ export function stackDeployForm(existing?: string): ActionPanel {
   const other = h('ul', { class: 'problem', 'data-test': 'stack-other-problems' });
   const changes = h('ul', { class: 'changes', 'data-test': 'stack-changes' });
   const services = h('tbody');
-  const progress = h('table', { class: 'grid', 'data-test': 'stack-progress', hidden: true }, h('thead', {}, h('tr', {}, ...['service', 'replicas', 'status'].map((c) => h('th', {}, c)))), services);
+  const progress = h('table', { class: 'grid', 'data-test': 'stack-progress', hidden: true }, h('thead', {}, h('tr', {}, ...['service', 'replicas', 'status', 'why'].map((c) => h('th', {}, c)))), services);
   let deployed: string | undefined;
   let last: ClusterState | undefined;
 
@@ -123,7 +123,8 @@ export function stackDeployForm(existing?: string): ActionPanel {
             { 'data-service': s.spec.name },
             h('td', {}, link(`/ui/services/${encodeURIComponent(s.spec.name)}`, s.spec.name)),
             h('td', { class: 'replicas' }, `${sum.running}/${sum.desired}`),
-            h('td', { class: `health ${sum.health}`, title: sum.why }, sum.health),
+            h('td', { class: `health ${sum.health}` }, sum.health),
+            h('td', { class: 'why' }, sum.why),
           );
         }),
       );
