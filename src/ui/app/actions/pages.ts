@@ -34,16 +34,18 @@ function findNode(state: ClusterState, ref: string): Node | undefined {
 function nodePage(ref: string): View {
   const facts = h('p', { class: 'muted', 'data-test': 'node-facts' });
   const slot = h('div');
+  const heading = h('h2', {}, ref);
   let panel: ActionPanel | undefined;
   return {
     title: ref,
-    element: h('section', {}, h('h2', {}, ref), facts, slot),
+    element: h('section', {}, heading, facts, slot),
     update(state) {
       const node = findNode(state, ref);
       if (!node) {
         facts.textContent = state.status === 'loading' ? '' : `No node ${ref}.`;
         return;
       }
+      heading.textContent = node.description.hostname;
       facts.textContent = `${node.spec.role} · ${node.status.state} · ${node.spec.availability} · ${node.id}`;
       if (!panel) {
         panel = nodeActions(node.id);
@@ -54,21 +56,26 @@ function nodePage(ref: string): View {
   };
 }
 
-/** `/ui/nodes`: each node with its state and availability, linked to its page. */
+/** `/ui/nodes`: each node with its id, state and availability, linked to its page. */
 function nodesPage(): View {
   const body = h('tbody');
   return {
     title: 'Nodes',
-    element: h('section', {}, h('table', { class: 'grid', 'data-test': 'nodes' }, h('thead', {}, h('tr', {}, ...['hostname', 'role', 'state', 'availability', 'labels'].map((c) => h('th', {}, c)))), body)),
+    element: h('section', {}, h('table', { class: 'grid', 'data-test': 'nodes' }, h('thead', {}, h('tr', {}, ...['hostname', 'id', 'role', 'state', 'availability', 'labels'].map((c) => h('th', {}, c)))), body)),
     update(state) {
-      const nodes = [...state.nodes.values()].sort((a, b) => a.description.hostname.localeCompare(b.description.hostname));
+      const nodes = [...state.nodes.values()].sort((a, b) => a.description.hostname.localeCompare(b.description.hostname) || a.id.localeCompare(b.id));
+      // Nodes on one machine share a hostname: those are linked by id.
+      const named = new Map<string, number>();
+      for (const n of nodes) named.set(n.description.hostname, (named.get(n.description.hostname) ?? 0) + 1);
+      const ref = (n: Node): string => (named.get(n.description.hostname) === 1 ? n.description.hostname : n.id);
       replace(
         body,
         ...nodes.map((n) =>
           h(
             'tr',
             { 'data-node': n.id },
-            h('td', {}, link(`/ui/nodes/${encodeURIComponent(n.description.hostname)}`, n.description.hostname)),
+            h('td', {}, link(`/ui/nodes/${encodeURIComponent(ref(n))}`, n.description.hostname)),
+            h('td', { class: 'mono' }, n.id.slice(0, 12)),
             h('td', {}, n.spec.role),
             h('td', {}, n.status.state),
             h('td', { class: 'availability' }, n.spec.availability),
