@@ -234,7 +234,10 @@ describe('dashboard actions in chromium', { skip, timeout: 900_000 }, () => {
 
     // The problem list moves the cursor to the line (keyboard users get there too).
     await page.locator('[data-test=compose-problems] li[data-line="6"] button').click();
-    const cursor = await page.locator('[data-test=compose-text]').evaluate((t: HTMLTextAreaElement) => t.value.slice(0, t.selectionStart).split('\n').length);
+    const cursor = await page.locator('[data-test=compose-text]').evaluate((t) => {
+      const area = t as unknown as { value: string; selectionStart: number };
+      return area.value.slice(0, area.selectionStart).split('\n').length;
+    });
     assert.equal(cursor, 6);
 
     assert.deepEqual(await c.json<unknown[]>('stack', 'ls'), []);
