@@ -267,4 +267,11 @@ describe('dashboard actions in chromium', { skip, timeout: 900_000 }, () => {
     assert.deepEqual((await c.json<Array<{ spec: { name: string } }>>('stack', 'ls')).map((s) => s.spec.name), ['uia-stack']);
     await shot('stack-deployed');
   });
+
+  it('opens a deployed stack’s compose source to update it', async () => {
+    await page.goto(`${origin}/ui/stacks/deploy?stack=uia-stack`);
+    await page.locator('[data-test=compose-editor] .ln[data-line="7"]').waitFor({ timeout: APPEAR_MS });
+    assert.match(await page.locator('[data-test=compose-text]').inputValue(), /replicas: 2/);
+    assert.equal(await page.locator('[data-test=stack-name]').inputValue(), 'uia-stack');
+  });
 });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { StackDeployResult, StackDryRunResult } from '../../../api/stack.ts';
+import type { Stack, StackDeployResult, StackDryRunResult } from '../../../api/stack.ts';
 import { ClientError, type StackSpecInput } from '../../../client/client.ts';
-import { deployPasted, PASTED_FILE } from './stack-request.ts';
+import { composeSourceOf, deployPasted, PASTED_FILE } from './stack-request.ts';
 
 const plan = (needs: { files?: string[]; variables?: string[] } = {}): StackDryRunResult => ({
   dryRun: true,
@@ -59,5 +59,12 @@ describe('deployPasted', () => {
     const f = fakeClient([{ ...plan(), builds: [{ service: 'web', context: '/app', options: {} as never }] }]);
     await assert.rejects(deployPasted(f.client, 'shop', 'x', { deploy: true }), /web need a build/);
     assert.deepEqual(f.deployed, []);
+  });
+});
+
+describe('composeSourceOf', () => {
+  it('is the first compose file of the stack as deployed', () => {
+    const stack = { spec: { composeFiles: ['compose.yaml', 'override.yaml'], files: [{ path: '.env', content: 'A=1' }, { path: 'compose.yaml', content: 'services: {}' }] } } as unknown as Stack;
+    assert.equal(composeSourceOf(stack), 'services: {}');
   });
 });
