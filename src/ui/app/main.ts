@@ -1,4 +1,5 @@
 import { isClientError } from '../../client/errors.ts';
+import { actionPage } from './actions/pages.ts';
 import { dashboardClient, sessionState, signIn } from './api.ts';
 import { Catalog } from './catalog.ts';
 import { ClusterState } from './cluster-state.ts';
@@ -63,17 +64,22 @@ function runApp(): void {
   const status = h('span', { class: 'status', 'data-test': 'status', role: 'status' }, 'loading');
   const main = h('main', { tabindex: -1 });
   const sections = SECTIONS.map((s) => ({ ...s, a: link(s.path, s.label) }));
-  const nav = h('nav', { 'aria-label': 'sections' }, h('strong', {}, 'Flotilla'), ...sections.map((s) => s.a), status);
+  const deploy = link('/ui/stacks/deploy', 'Deploy stack');
+  const nav = h('nav', { 'aria-label': 'sections' }, h('strong', {}, 'Flotilla'), ...sections.map((s) => s.a), deploy, status);
   replace(root, h('header', {}, nav), main);
   let view: View | undefined;
   const show = (): void => {
     view?.dispose?.();
+    // The stack editor first: `/ui/stacks/deploy` is not a stack named "deploy".
+    const page = actionPage(location.pathname, location.search);
     const route = routeOf(location.pathname);
-    view = viewFor(route, catalog);
+    view = page ?? viewFor(route, catalog);
     for (const s of sections) {
-      if ((s.pages as readonly string[]).includes(route.page)) s.a.setAttribute('aria-current', 'page');
+      if (!page && (s.pages as readonly string[]).includes(route.page)) s.a.setAttribute('aria-current', 'page');
       else s.a.removeAttribute('aria-current');
     }
+    if (page) deploy.setAttribute('aria-current', 'page');
+    else deploy.removeAttribute('aria-current');
     document.title = `${view.title} · Flotilla`;
     replace(main, view.element);
     view.update(state);

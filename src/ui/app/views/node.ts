@@ -1,18 +1,19 @@
 import type { Node } from '../../../api/node.ts';
 import type { ClusterState } from '../cluster-state.ts';
 import { h, link, replace } from '../dom.ts';
+import { nodeActions } from '../actions/node-actions.ts';
+import type { ActionPanel } from '../actions/panel.ts';
 import { orderTasks } from '../summary.ts';
 import { nodeUsage } from '../usage.ts';
 import { eventsTable } from './events-table.ts';
 import { cpuBar, labelsText, memBar } from './nodes.ts';
 import { since } from './service.ts';
-import { emptySlot, type Slot } from './slot.ts';
 import type { View } from './view.ts';
 
 /**
  * `/ui/nodes/REF` (id or hostname): the node's status, availability, role, platform and
  * engine, CPU and memory reserved against capacity, labels; the tasks on it (live ones first);
- * its events. The actions go in the `node-actions` slot.
+ * its events; its actions (`nodeActions`).
  */
 export function nodeView(ref: string): View {
   const title = h('h2', {}, ref);
@@ -25,8 +26,8 @@ export function nodeView(ref: string): View {
     h('thead', {}, h('tr', {}, ...['task', 'state', 'desired', 'since', 'error'].map((c) => h('th', {}, c)))),
     body,
   );
-  // The actions' slot (ui-actions: `nodeActions(node.id)` replaces the placeholder, once the node is known).
-  let actions: Slot | undefined;
+  // The node's actions, made once the node (and so its id) is known.
+  let actions: ActionPanel | undefined;
   const actionsHolder = h('div');
   const events = eventsTable('node-events', 'This node’s changes appear here as they happen.');
   const element = h('section', {}, title, missing, facts, actionsHolder, h('h3', {}, 'Tasks'), tasks, h('h3', {}, 'Events'), events.element);
@@ -43,7 +44,7 @@ export function nodeView(ref: string): View {
       }
       title.textContent = node.description.hostname;
       if (!actions) {
-        actions = emptySlot('node-actions');
+        actions = nodeActions(node.id);
         replace(actionsHolder, actions.element);
       }
       actions.update(state);

@@ -1,4 +1,5 @@
 import type { Service } from '../../../api/service.ts';
+import { serviceActions } from '../actions/service-actions.ts';
 import type { ClusterState } from '../cluster-state.ts';
 import { h, link, replace } from '../dom.ts';
 import { slotRows, updateProgress, type ServiceSummary, type SlotRow, type TaskLike } from '../summary.ts';
@@ -9,7 +10,6 @@ import { progressBar } from './nodes.ts';
 import { serviceLogs } from './service-logs.ts';
 import { serviceSpec } from './service-spec.ts';
 import { imageOf, portsOf } from './services.ts';
-import { emptySlot } from './slot.ts';
 import type { View } from './view.ts';
 
 const COLUMNS = ['task', 'node', 'state', 'health', 'desired', 'since', 'exit', 'error / reason'];
@@ -18,7 +18,7 @@ const COLUMNS = ['task', 'node', 'state', 'health', 'desired', 'since', 'exit', 
  * `/ui/services/NAME`: the service's facts and rollout progress; its tasks by slot — node,
  * state, health, desired state, since when, exit code, the error or the reason a pending task
  * waits — each slot's older tasks collapsed behind it; its logs streamed from every task; its
- * spec (readable and raw JSON); its events. The actions go in the `service-actions` slot.
+ * spec (readable and raw JSON); its events; its actions (`serviceActions`) under the facts.
  */
 export function serviceView(name: string): View {
   const facts = h('dl', { class: 'facts', 'data-test': 'facts' });
@@ -37,8 +37,7 @@ export function serviceView(name: string): View {
   const header = h('div', { class: 'trow st thead' }, ...COLUMNS.map((c) => h('span', {}, c)));
   const missing = h('p', { class: 'muted', hidden: true }, `No service named ${name}. `, link('/ui/services', 'All services'));
   const stackLine = h('p', { class: 'muted', hidden: true });
-  // The actions' slot (ui-actions: `serviceActions(name)` replaces the placeholder).
-  const actions = emptySlot('service-actions');
+  const actions = serviceActions(name);
   const logs = serviceLogs(name);
   const spec = serviceSpec();
   const events = eventsTable('service-events', 'This service’s changes appear here as they happen.');

@@ -4,14 +4,13 @@ import type { ClusterState } from '../cluster-state.ts';
 import { h, link, replace } from '../dom.ts';
 import { stackServices } from '../usage.ts';
 import { catalogProblem } from './secrets.ts';
-import { emptySlot } from './slot.ts';
 import type { View } from './view.ts';
 
 /**
  * `/ui/stacks/NAME`: the stack's services (mode, running/desired, health, why not converged),
  * the secrets, configs and networks it owns, its warnings, and its compose source as deployed:
  * the files the deploy sent (`spec.files`, the compose files first; secret files are never
- * kept), with the profiles and variables it used. The actions go in the `stack-actions` slot.
+ * kept), with the profiles and variables it used. A link opens it in the stack editor.
  */
 export function stackView(name: string, catalog: Catalog): View {
   const missing = h('p', { class: 'muted', hidden: true }, `No stack named ${name}. `, link('/ui/stacks', 'All stacks'));
@@ -20,8 +19,8 @@ export function stackView(name: string, catalog: Catalog): View {
   const owns = h('dl', { class: 'facts', 'data-test': 'stack-facts' });
   const warnings = h('ul', { class: 'warnings' });
   const source = h('div', { class: 'source', 'data-test': 'stack-source' });
-  // The actions' slot (ui-actions: `stackDeployForm(name)`, or a link to `/ui/stacks/deploy?stack=NAME`).
-  const actions = emptySlot('stack-actions');
+  // The stack's action: its source opened in the stack editor (`actionPage`), to change and deploy again.
+  const actions = h('p', { class: 'slot-actions', 'data-slot': 'stack-actions' }, link(`/ui/stacks/deploy?stack=${encodeURIComponent(name)}`, 'Update this stack'));
   const element = h(
     'section',
     {},
@@ -29,7 +28,7 @@ export function stackView(name: string, catalog: Catalog): View {
     missing,
     problem,
     owns,
-    actions.element,
+    actions,
     h('h3', {}, 'Services'),
     h('table', { class: 'grid', 'data-test': 'stack-services' }, h('thead', {}, h('tr', {}, ...['name', 'mode', 'replicas', 'status', 'why'].map((c) => h('th', {}, c)))), body),
     warnings,
@@ -41,7 +40,6 @@ export function stackView(name: string, catalog: Catalog): View {
     title: name,
     element,
     update(state: ClusterState) {
-      actions.update(state);
       catalogProblem(problem, catalog);
       const stack = [...catalog.stacks.values()].find((s) => s.spec.name === name);
       missing.hidden = stack !== undefined || catalog.status === 'loading';

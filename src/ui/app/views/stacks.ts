@@ -9,8 +9,7 @@ import type { View } from './view.ts';
 export function stacksView(catalog: Catalog): View {
   const body = h('tbody');
   const problem = h('p', { class: 'problem', hidden: true });
-  // The actions' slot: a link to deploy a stack goes here (ui-actions: `/ui/stacks/deploy`).
-  const actions = h('div', { class: 'slot-actions', 'data-slot': 'stacks-actions' });
+  const actions = h('p', { class: 'slot-actions', 'data-slot': 'stacks-actions' }, link('/ui/stacks/deploy', 'Deploy a stack'));
   const element = h(
     'section',
     {},
