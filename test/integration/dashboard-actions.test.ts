@@ -88,14 +88,14 @@ describe('dashboard actions in chromium', { skip, timeout: 900_000 }, () => {
     const created = await c.cli('service', 'create', '-d', '--name', 'uia-scale', '--driver', 'exec', 'sleep', '3600');
     assert.equal(created.code, 0, created.stderr);
     await page.goto(`${origin}/ui/services/uia-scale`);
-    await page.locator('[data-fact=replicas]', { hasText: '1/1' }).waitFor({ timeout: APPEAR_MS });
+    await page.locator('[data-test=facts] [data-fact=replicas]', { hasText: '1/1' }).waitFor({ timeout: APPEAR_MS });
     const input = page.locator('[data-test=replicas-input]');
     await input.focus();
     await page.keyboard.press('Control+A');
     await page.keyboard.type('3');
     await page.keyboard.press('Enter');
     await progress('done');
-    await page.locator('[data-fact=replicas]', { hasText: '3/3' }).waitFor({ timeout: APPEAR_MS });
+    await page.locator('[data-test=facts] [data-fact=replicas]', { hasText: '3/3' }).waitFor({ timeout: APPEAR_MS });
     assert.match((await page.locator('[data-test=progress]').textContent()) ?? '', /^Scaling to 3: 3 of 3 running$/);
     assert.equal(await page.locator('[data-test=slots] .slot[data-state=running]').count(), 3);
     assert.equal((await running('uia-scale')).length, 3);
@@ -106,7 +106,7 @@ describe('dashboard actions in chromium', { skip, timeout: 900_000 }, () => {
     const created = await c.cli('service', 'create', '-d', '--name', 'uia-web', '--replicas', '2', '--update-delay', '1s', '--stop-grace-period', '1s', OLD_IMAGE, 'sleep', '3600');
     assert.equal(created.code, 0, created.stderr);
     await page.goto(`${origin}/ui/services/uia-web`);
-    await page.locator('[data-fact=replicas]', { hasText: '2/2' }).waitFor({ timeout: APPEAR_MS });
+    await page.locator('[data-test=facts] [data-fact=replicas]', { hasText: '2/2' }).waitFor({ timeout: APPEAR_MS });
     const before = (await c.json<ServiceJson[]>('service', 'inspect', 'uia-web'))[0]!;
     await page.locator('[data-test=image-input]').fill(NEW_IMAGE);
     await page.locator('button[data-action=image]').click();
@@ -133,7 +133,7 @@ describe('dashboard actions in chromium', { skip, timeout: 900_000 }, () => {
     await page.locator('[data-test=progress]', { hasText: 'Rollback' }).waitFor({ timeout: APPEAR_MS });
     await progress('done');
     assert.match((await page.locator('[data-test=progress]').textContent()) ?? '', /2 of 2 slots updated · rollback_completed/);
-    await page.locator('[data-fact=image]', { hasText: OLD_IMAGE }).waitFor({ timeout: APPEAR_MS });
+    await page.locator('[data-test=facts] [data-fact=image]', { hasText: OLD_IMAGE }).waitFor({ timeout: APPEAR_MS });
     assert.equal(((await c.json<ServiceJson[]>('service', 'inspect', 'uia-web'))[0]!).spec.taskTemplate.container.image, OLD_IMAGE);
     await shot('rollback');
   });

@@ -109,12 +109,18 @@ describe('nodeProgress', () => {
       task(1, 'running', { service: 'other', node: 'n2' }),
     ];
     const p = nodeProgress(node, tasks);
-    assert.deepEqual({ ...p }, { availability: 'drain', running: 0, leaving: 1, waiting: 2, reason: 'no suitable node (1 node draining)', elsewhere: 0 });
+    assert.deepEqual({ ...p }, { availability: 'drain', running: 0, starting: 0, leaving: 1, waiting: 2, reason: 'no suitable node (1 node draining)', elsewhere: 0 });
     assert.deepEqual(describeNodeProgress(p), { text: 'Draining: 1 task(s) still on this node (1 stopping) · 2 replacement(s) waiting: no suitable node (1 node draining)', settled: false });
   });
 
   it('is settled when no task is left on the node; replacements elsewhere are counted', () => {
     const p = nodeProgress(node, [task(1, 'shutdown', { desired: 'shutdown' }), task(1, 'running', { node: 'n2' })]);
     assert.deepEqual(describeNodeProgress(p), { text: 'Drained: no tasks left on this node · 1 running on other nodes', settled: true });
+  });
+
+  it('tells tasks placed on an active node but not started yet from the running ones', () => {
+    const active = { id: 'n1', spec: { availability: 'active' } } as unknown as Node;
+    const p = nodeProgress(active, [task(1, 'running'), task(2, 'starting')]);
+    assert.deepEqual(describeNodeProgress(p), { text: 'Active: 1 task(s) running here, 1 starting', settled: false });
   });
 });
