@@ -1,11 +1,16 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { Network } from './network.ts';
 import type { Node } from './node.ts';
+import type { Config, Secret } from './secret.ts';
 import type { Service } from './service.ts';
+import type { Stack } from './stack.ts';
 import type { Task } from './task.ts';
 
-/** The kinds of object `GET /v1/events` streams. */
-export const EVENT_KINDS = ['node', 'service', 'task', 'network'] as const;
+/**
+ * The kinds of object `GET /v1/events` streams. A secret's event carries its metadata only
+ * (never its sealed data), like `GET /v1/secrets`.
+ */
+export const EVENT_KINDS = ['node', 'service', 'task', 'network', 'secret', 'config', 'stack'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 /**
@@ -27,7 +32,10 @@ export type ClusterEvent =
   | { revision: number; kind: 'node'; action: ClusterEventAction; object: Node }
   | { revision: number; kind: 'service'; action: ClusterEventAction; object: Service }
   | { revision: number; kind: 'task'; action: ClusterEventAction; object: Task }
-  | { revision: number; kind: 'network'; action: ClusterEventAction; object: Network };
+  | { revision: number; kind: 'network'; action: ClusterEventAction; object: Network }
+  | { revision: number; kind: 'secret'; action: ClusterEventAction; object: Secret }
+  | { revision: number; kind: 'config'; action: ClusterEventAction; object: Config }
+  | { revision: number; kind: 'stack'; action: ClusterEventAction; object: Stack };
 
 /** Query of `GET /v1/events`. */
 export const EventQuery = Type.Object(

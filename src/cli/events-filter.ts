@@ -113,7 +113,8 @@ export class EventMatcher {
   #stackOf(ev: ClusterEvent): string | undefined {
     if (ev.kind === 'service') return stackOf(ev.object.spec.labels);
     if (ev.kind === 'task') return this.#stacks.get(ev.object.serviceId);
-    if (ev.kind === 'network') return stackOf(ev.object.spec.labels);
+    if (ev.kind === 'network' || ev.kind === 'secret' || ev.kind === 'config') return stackOf(ev.object.spec.labels);
+    if (ev.kind === 'stack') return ev.object.spec.name;
     return undefined;
   }
 }

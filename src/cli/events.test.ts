@@ -132,7 +132,7 @@ void describe('flotilla events', () => {
     const bad = await cli(['events', '--filter', 'colour=red']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /unknown key "colour"; expected one of type, event, service, node, stack/);
-    assert.match((await cli(['events', '--filter', 'type=stack'])).stderr, /type is one of node, service, task, network/);
+    assert.match((await cli(['events', '--filter', 'type=volume'])).stderr, /type is one of node, service, task, network, secret, config, stack/);
     const since = await cli(['events', '--since', '10m']);
     assert.equal(since.code, 2);
     assert.match(since.stderr, /expected a revision/);

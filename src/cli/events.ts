@@ -62,6 +62,9 @@ export function eventLine(ev: ClusterEvent): string {
       attrs.push(`state=${ev.object.status.state}`, `availability=${ev.object.spec.availability}`);
       break;
     case 'network':
+    case 'secret':
+    case 'config':
+    case 'stack':
       name = ev.object.spec.name;
       break;
   }
@@ -76,7 +79,7 @@ export function eventLine(ev: ClusterEvent): string {
 export function registerEventsCommand(program: Command, context: (cmd: Command) => CommandContext): void {
   program
     .command('events')
-    .description('Stream cluster events (services, tasks, nodes, networks) until Ctrl-C')
+    .description('Stream cluster events (services, tasks, nodes, networks, secrets, configs, stacks) until Ctrl-C')
     .option(
       '-f, --filter <KEY=VALUE>',
       `Filter (repeatable; one key's values are alternatives, different keys all apply): ${EVENT_FILTER_KEYS.join(', ')}; ` +

@@ -10,7 +10,7 @@ import type { Service, ServiceSpec } from '../api/service.ts';
 import type { ServiceFilter } from '../api/service-requests.ts';
 import type { Stack, StackDeployResult, StackDryRunResult, StackSpec } from '../api/stack.ts';
 import type { Task } from '../api/task.ts';
-import type { TaskFilter as TaskQuery } from '../api/task-requests.ts';
+import type { TaskBrief, TaskFilter as TaskQuery } from '../api/task-requests.ts';
 import { ClientError, mayTryElsewhere } from './errors.ts';
 import { fetchTransport } from './fetch-transport.ts';
 import { ndjson, sse } from './streams.ts';
@@ -31,7 +31,7 @@ type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K
 export type ServiceSpecInput = DeepPartial<ServiceSpec> & { name: string };
 
 /** `GET /v1/tasks` filters (`TaskFilter` of `src/api`); `service` may name one service or several. */
-export type TaskFilter = Omit<TaskQuery, 'service'> & { service?: string | readonly string[] };
+export type TaskFilter = Omit<TaskQuery, 'service' | 'brief'> & { service?: string | readonly string[] };
 
 /** `GET /v1/services` filters: `stack`, and `label` entries `KEY=VALUE` or `KEY`. */
 export type ServiceListFilter = Omit<ServiceFilter, 'label'> & { label?: readonly string[] };
@@ -165,6 +165,11 @@ export class FlotillaClient {
 
   listTasks(filter: TaskFilter = {}): Promise<Task[]> {
     return this.#json('GET', `/v1/tasks${query({ service: filter.service, node: filter.node, desiredState: filter.desiredState })}`);
+  }
+
+  /** `listTasks` without each task's `spec` (`brief=true`): half the bytes, for lists of thousands. */
+  listTaskBriefs(filter: TaskFilter = {}): Promise<TaskBrief[]> {
+    return this.#json('GET', `/v1/tasks${query({ service: filter.service, node: filter.node, desiredState: filter.desiredState, brief: 'true' })}`);
   }
 
   getTask(id: string): Promise<Task> {

@@ -57,6 +57,16 @@ describe('nodes and tasks API', () => {
     assert.equal(bad.body.error.details[0].path, 'desiredState');
   });
 
+  it('lists tasks without their spec when brief, filters still applying', async () => {
+    const brief = await h.call('GET', '/v1/tasks?service=web&brief=true');
+    assert.equal(brief.status, 200);
+    assert.deepEqual(ids(brief.body), ids(tasks.slice(0, 3)));
+    const { spec: _spec, ...rest } = JSON.parse(JSON.stringify(h.store.tasks.get(tasks[0]!.id))) as Task;
+    assert.deepEqual(brief.body.find((t: Task) => t.id === tasks[0]!.id), rest);
+    const full = await h.call('GET', '/v1/tasks?brief=false');
+    assert.deepEqual(full.body.find((t: Task) => t.id === tasks[0]!.id), JSON.parse(JSON.stringify(h.store.tasks.get(tasks[0]!.id))));
+  });
+
   it('gets a task by id and by prefix, exactly as stored', async () => {
     const t = tasks[0]!;
     const r = await h.call('GET', `/v1/tasks/${t.id.slice(0, 10)}`);
@@ -106,7 +116,7 @@ describe('nodes and tasks API', () => {
     assert.ok(post.responses['409']);
     assert.ok(r.body.components.schemas.Service.properties.spec);
     const tasksGet = r.body.paths['/v1/tasks'].get;
-    assert.deepEqual(tasksGet.parameters.map((p: { name: string }) => p.name), ['service', 'node', 'desiredState']);
+    assert.deepEqual(tasksGet.parameters.map((p: { name: string }) => p.name), ['service', 'node', 'desiredState', 'brief']);
     assert.ok(r.body.paths['/v1/nodes/{idOrHostname}'].patch);
     assert.ok(r.body.paths['/v1/events'].get.responses['200'].content['text/event-stream']);
     assert.equal(JSON.stringify(r.body).includes('"$ref":"#/components/schemas/Service"'), true);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { FlotillaClient } from '../../client/client.ts';
 import { testSealingKey } from '../../testing/sealing-key.ts';
 import { startApi, type ApiHarness } from '../../testing/api-harness.ts';
 
@@ -88,12 +89,23 @@ describe('secrets API', () => {
   });
 
   it('strips sealed data from the event stream', async () => {
-    const r = await h.call('POST', '/v1/secrets', { spec: { name: 'ev' }, data: b64(PLAINTEXT) });
-    const stored = h.store.table('secret').get(r.body.id);
-    assert.ok(stored);
-    const ev = await h.call('GET', '/v1/events?since=0&kinds=secret', undefined, {});
-    // The stream stays open; inject returns what was written once the handler yields. Guard both ways.
-    assert.ok(!ev.raw.body.includes(stored.sealed));
+    const listening = await startApi({ secrets: key, listen: true });
+    try {
+      const client = new FlotillaClient({ socketPath: listening.socketPath });
+      const created = await client.createSecret({ name: 'ev' }, Buffer.from(PLAINTEXT));
+      const stored = listening.store.table('secret').get(created.id);
+      assert.ok(stored);
+      const ac = new AbortController();
+      for await (const ev of client.events({ since: 0, kinds: ['secret'], signal: ac.signal })) {
+        assert.equal(ev.object.id, created.id);
+        assert.ok(!JSON.stringify(ev).includes(stored.sealed));
+        assert.deepEqual(ev.object, created);
+        break;
+      }
+      ac.abort();
+    } finally {
+      await listening.close();
+    }
   });
 
   it('answers unavailable without a sealing key', async () => {

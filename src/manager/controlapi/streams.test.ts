@@ -7,6 +7,7 @@ import type { Task } from '../../api/task.ts';
 import { FlotillaClient } from '../../client/client.ts';
 import { lines, sse } from '../../client/streams.ts';
 import { makeService, makeTask } from '../../testing/fixtures.ts';
+import { testSealingKey } from '../../testing/sealing-key.ts';
 import { startApi, type ApiHarness } from '../../testing/api-harness.ts';
 
 /** Fails the test instead of hanging when `p` does not settle in time. */
@@ -92,6 +93,31 @@ describe('GET /v1/events', () => {
       const r = await within(text.next());
       if (r.done) break;
     }
+  });
+
+  it('streams secrets (metadata only, never sealed), configs and stacks (with their compose source)', async () => {
+    h = await startApi({ listen: true, secrets: testSealingKey() });
+    const client = new FlotillaClient({ socketPath: h.socketPath });
+    const secret = await client.createSecret({ name: 'pw' }, new TextEncoder().encode('do-not-leak'));
+    const config = await client.createConfig({ name: 'conf' }, new TextEncoder().encode('x=1'));
+    const compose = 'services:\n  web:\n    image: flotilla/busybox:test\n';
+    const deployed = await client.deployStack({ name: 'shop', composeFiles: ['compose.yaml'], files: [{ path: 'compose.yaml', content: compose }], missingFiles: ['.env'] });
+    const ac = new AbortController();
+    const seen: ClusterEvent[] = [];
+    for await (const ev of client.events({ since: 0, kinds: ['secret', 'config', 'stack'], signal: ac.signal })) {
+      seen.push(ev);
+      if (ev.kind === 'stack') break;
+    }
+    ac.abort();
+    assert.deepEqual(seen.map((e) => [e.kind, e.action, e.object.id]), [
+      ['secret', 'create', secret.id],
+      ['config', 'create', config.id],
+      ['stack', 'create', deployed.stack.id],
+    ]);
+    assert.equal((seen[0]?.object as { sealed?: string }).sealed, undefined);
+    assert.deepEqual(seen[0]?.object, secret);
+    const stack = seen[2]?.kind === 'stack' ? seen[2].object : undefined;
+    assert.equal(stack?.spec.files[0]?.content, compose);
   });
 
   it('rejects unknown kinds', async () => {

@@ -1,11 +1,19 @@
 import { isClientError } from '../../client/errors.ts';
+import { actionPage } from './actions/pages.ts';
 import { dashboardClient, sessionState, signIn } from './api.ts';
+import { Catalog } from './catalog.ts';
 import { ClusterState } from './cluster-state.ts';
 import { h, link, replace } from './dom.ts';
+import { routeOf, SECTIONS, type Route } from './routes.ts';
+import { nodeView } from './views/node.ts';
+import { nodesView } from './views/nodes.ts';
 import { overviewView } from './views/overview.ts';
+import { secretsView } from './views/secrets.ts';
 import { serviceView } from './views/service.ts';
 import { servicesView } from './views/services.ts';
 import { signInView } from './views/sign-in.ts';
+import { stackView } from './views/stack.ts';
+import { stacksView } from './views/stacks.ts';
 import type { View } from './views/view.ts';
 
 const root = document.getElementById('app') as HTMLElement;
@@ -21,12 +29,28 @@ document.addEventListener('click', (ev) => {
 });
 window.addEventListener('popstate', () => onNavigate?.());
 
-/** The view for a path under `/ui/`. */
-function viewFor(path: string): View {
-  const m = /^\/ui\/services\/([^/]+)\/?$/.exec(path);
-  if (m?.[1] !== undefined) return serviceView(decodeURIComponent(m[1]));
-  if (/^\/ui\/services\/?$/.test(path)) return servicesView();
-  return overviewView();
+/** The view of a route. */
+function viewFor(route: Route, catalog: Catalog): View {
+  switch (route.page) {
+    case 'overview':
+      return overviewView();
+    case 'services':
+      return servicesView();
+    case 'service':
+      return serviceView(route.name);
+    case 'nodes':
+      return nodesView();
+    case 'node':
+      return nodeView(route.ref);
+    case 'stacks':
+      return stacksView(catalog);
+    case 'stack':
+      return stackView(route.name, catalog);
+    case 'secrets':
+      return secretsView(catalog);
+    case 'not-found':
+      return { title: 'Not found', element: h('section', {}, h('h2', {}, 'Not found'), h('p', {}, `Nothing here at ${route.path}. `, link('/ui/', 'Back to the overview'))), update: () => {} };
+  }
 }
 
 /** Signed in: the header, the current view, kept live by the cluster state. */
@@ -34,34 +58,60 @@ function runApp(): void {
   let opened!: () => void;
   const open = new Promise<void>((r) => (opened = r));
   const state = new ClusterState(dashboardClient(() => opened()), open);
-  const status = h('span', { class: 'status', 'data-test': 'status' }, 'loading');
-  const main = h('main');
-  const nav = h('nav', {}, h('strong', {}, 'Flotilla'), link('/ui/', 'Overview'), link('/ui/services', 'Services'), status);
+  let catalogOpened!: () => void;
+  const catalogOpen = new Promise<void>((r) => (catalogOpened = r));
+  const catalog = new Catalog(dashboardClient(() => catalogOpened()), catalogOpen);
+  const status = h('span', { class: 'status', 'data-test': 'status', role: 'status' }, 'loading');
+  const main = h('main', { tabindex: -1 });
+  const sections = SECTIONS.map((s) => ({ ...s, a: link(s.path, s.label) }));
+  const deploy = link('/ui/stacks/deploy', 'Deploy stack');
+  const nav = h('nav', { 'aria-label': 'sections' }, h('strong', {}, 'Flotilla'), ...sections.map((s) => s.a), deploy, status);
   replace(root, h('header', {}, nav), main);
-  let view = viewFor(location.pathname);
+  let view: View | undefined;
   const show = (): void => {
-    view = viewFor(location.pathname);
+    view?.dispose?.();
+    // The stack editor first: `/ui/stacks/deploy` is not a stack named "deploy".
+    const page = actionPage(location.pathname, location.search);
+    const route = routeOf(location.pathname);
+    view = page ?? viewFor(route, catalog);
+    for (const s of sections) {
+      if (!page && (s.pages as readonly string[]).includes(route.page)) s.a.setAttribute('aria-current', 'page');
+      else s.a.removeAttribute('aria-current');
+    }
+    if (page) deploy.setAttribute('aria-current', 'page');
+    else deploy.removeAttribute('aria-current');
     document.title = `${view.title} · Flotilla`;
     replace(main, view.element);
     view.update(state);
   };
-  onNavigate = show;
+  onNavigate = () => {
+    show();
+    // Keyboard users continue from the new page's content, not from the link they left.
+    main.focus({ preventScroll: true });
+    window.scrollTo(0, 0);
+  };
+  catalog.subscribe(() => view?.update(state));
   state.subscribe(() => {
     if (state.status === 'stale') location.reload();
     if (state.status === 'signed-out') {
       state.stop();
+      catalog.stop();
+      view?.dispose?.();
       onNavigate = undefined;
       void boot('Your session ended: sign in again.');
       return;
     }
     status.textContent = state.status;
     status.className = `status ${state.status}`;
-    view.update(state);
+    view?.update(state);
   });
   show();
+  void catalog.start();
   state.start().catch((err: unknown) => {
     if (isClientError(err) && err.code === 'unauthenticated') {
       state.stop();
+      catalog.stop();
+      view?.dispose?.();
       onNavigate = undefined;
       void boot('Your session ended: sign in again.');
       return;

@@ -1,6 +1,7 @@
 import type { Node } from '../../api/node.ts';
 import type { Service } from '../../api/service.ts';
-import type { Task } from '../../api/task.ts';
+import type { Task as FullTask } from '../../api/task.ts';
+import type { TaskBrief as Task } from '../../api/task-requests.ts';
 import { isTerminal, TASK_STATES, type TaskState } from '../../api/task-state.ts';
 
 /** How a service is doing, at a glance. */
@@ -33,14 +34,28 @@ export function tasksByService(tasks: Iterable<Task>): Map<string, Task[]> {
  * when a rollout runs or it is short otherwise; else `converged`.
  */
 export function summarizeService(service: Service, tasks: readonly Task[]): ServiceSummary {
-  const live = tasks.filter((t) => t.desiredState === 'running');
-  const running = live.filter((t) => t.status.state === 'running').length;
+  // One pass, no intermediate arrays: the dashboard calls this for services of thousands of tasks.
+  let live = 0;
+  let running = 0;
+  let complete = 0;
+  let pendingStuck: Task | undefined;
+  let failed: Task | undefined;
+  for (const t of tasks) {
+    const state = t.status.state;
+    if (state === 'complete') complete++;
+    if (t.desiredState === 'running') {
+      live++;
+      if (state === 'running') running++;
+      else if (state === 'pending' && pendingStuck === undefined && t.status.message !== '') pendingStuck = t;
+    }
+    if (failed === undefined && (state === 'failed' || state === 'rejected') && t.desiredState !== 'remove') failed = t;
+  }
   const mode = service.spec.mode;
-  const desired = mode === 'replicated' ? service.spec.replicas : mode === 'replicated-job' ? (service.spec.job?.totalCompletions ?? service.spec.replicas) : live.length;
+  const desired = mode === 'replicated' ? service.spec.replicas : mode === 'replicated-job' ? (service.spec.job?.totalCompletions ?? service.spec.replicas) : live;
   const update = service.updateStatus;
   const isJob = mode === 'replicated-job' || mode === 'global-job';
-  const done = isJob ? tasks.filter((t) => t.status.state === 'complete').length : running;
-  const stuck = live.find((t) => t.status.state === 'pending' && t.status.message !== '') ?? tasks.find((t) => (t.status.state === 'failed' || t.status.state === 'rejected') && t.desiredState !== 'remove');
+  const done = isJob ? complete : running;
+  const stuck = pendingStuck ?? failed;
   const why = stuck ? (stuck.status.err ?? stuck.status.message) : (update?.message ?? '');
   if (update?.state === 'paused' || update?.state === 'rollback_paused' || update?.state === 'rollback_started') return { service, running: done, desired, health: 'failing', why: update.message || why };
   if (done < desired) return { service, running: done, desired, health: stuck ? 'failing' : 'updating', why };
@@ -77,4 +92,89 @@ export function orderTasks(tasks: readonly Task[]): Task[] {
   live.sort((a, b) => (a.slot ?? 0) - (b.slot ?? 0) || a.id.localeCompare(b.id));
   ended.sort((a, b) => b.status.timestamp.localeCompare(a.status.timestamp));
   return [...live, ...ended];
+}
+
+/** A task as the views read it: the dashboard may hold tasks without their `spec`. */
+export type TaskLike = Task & { spec?: FullTask['spec'] };
+
+/** How far a service's latest rollout (update or rollback) is. */
+export interface UpdateProgress {
+  readonly state: NonNullable<Service['updateStatus']>['state'];
+  /** Slots (or nodes, for a global service) whose task runs the current spec. */
+  readonly updated: number;
+  readonly total: number;
+  readonly paused: boolean;
+  readonly rollingBack: boolean;
+  readonly message: string;
+}
+
+/**
+ * The rollout's progress: of the service's slots (replicas, or nodes of a global service),
+ * how many run a task of the current `specVersion`. Undefined before the first rollout.
+ */
+export function updateProgress(service: Service, tasks: readonly TaskLike[]): UpdateProgress | undefined {
+  const u = service.updateStatus;
+  if (!u) return undefined;
+  const live = tasks.filter((t) => t.desiredState === 'running');
+  const slots = new Set(live.map(slotKey));
+  const total = service.spec.mode === 'replicated' ? service.spec.replicas : slots.size;
+  const updated = new Set(live.filter((t) => t.specVersion === service.specVersion && t.status.state === 'running').map(slotKey)).size;
+  return {
+    state: u.state,
+    updated: Math.min(updated, total),
+    total,
+    paused: u.state === 'paused' || u.state === 'rollback_paused',
+    rollingBack: u.state.startsWith('rollback'),
+    message: u.message,
+  };
+}
+
+/** The slot a task fills: its replica slot, else its node (global services), else itself. */
+export function slotKey(t: TaskLike): string {
+  return t.slot !== undefined ? `slot ${t.slot}` : t.nodeId !== undefined ? `node ${t.nodeId}` : `task ${t.id}`;
+}
+
+/** One row of a service's task table: a slot's current task, or (expanded) an older one. */
+export interface SlotRow<T extends TaskLike = TaskLike> {
+  readonly task: T;
+  readonly slot: string;
+  /** `current`: the slot's task now (with `older` behind it); `older`: an earlier task of the slot. */
+  readonly kind: 'current' | 'older';
+  /** How many older tasks the slot has (on its current row). */
+  readonly older: number;
+}
+
+/**
+ * A service's tasks by slot: per slot its current task (the one desired running, else the
+ * newest) and, when the slot is in `expanded`, its older tasks below it, newest first. Slots
+ * still wanted come first, by slot number; slots left behind (scaled down) after, newest first.
+ */
+export function slotRows<T extends TaskLike>(tasks: readonly T[], expanded: ReadonlySet<string> = new Set()): SlotRow<T>[] {
+  const bySlot = new Map<string, T[]>();
+  for (const t of tasks) {
+    const k = slotKey(t);
+    const list = bySlot.get(k);
+    if (list) list.push(t);
+    else bySlot.set(k, [t]);
+  }
+  const newestFirst = (a: T, b: T): number => b.createdAt.localeCompare(a.createdAt) || b.status.timestamp.localeCompare(a.status.timestamp);
+  const groups = [...bySlot].map(([slot, list]) => {
+    list.sort((a, b) => Number(b.desiredState === 'running') - Number(a.desiredState === 'running') || newestFirst(a, b));
+    return { slot, list, wanted: list[0]?.desiredState === 'running' };
+  });
+  groups.sort((a, b) => {
+    if (a.wanted !== b.wanted) return a.wanted ? -1 : 1;
+    const x = a.list[0] as T;
+    const y = b.list[0] as T;
+    if (a.wanted) return (x.slot ?? 0) - (y.slot ?? 0) || a.slot.localeCompare(b.slot);
+    return newestFirst(x, y);
+  });
+  const rows: SlotRow<T>[] = [];
+  for (const g of groups) {
+    const [current, ...older] = g.list;
+    if (!current) continue;
+    rows.push({ task: current, slot: g.slot, kind: 'current', older: older.length });
+    if (expanded.has(g.slot)) for (const t of older) rows.push({ task: t, slot: g.slot, kind: 'older', older: 0 });
+  }
+  return rows;
 }

@@ -5,4 +5,6 @@ export interface View {
   readonly title: string;
   readonly element: HTMLElement;
   update(state: ClusterState): void;
+  /** Called when the visit ends (another view replaces it): close what it opened (a log stream). */
+  dispose?(): void;
 }
