@@ -221,6 +221,11 @@ export class Manager {
       const store = await Store.open(backend, { clock, logger, closeBackend: true, metrics: this.#metrics.store });
       this.#store = store;
       this.#started.push({ name: 'store', start: async () => {}, stop: () => store.close() });
+      // The CA key and the secret sealing key are kept in the store, wrapped under the
+      // key-encryption key of <dataDir>/kek.key (created on first start, mode 0600).
+      // Another manager joins with the manager token, which unwraps that key (keys/README.md).
+      // First: a refused join writes nothing, not even this manager's id.
+      const keys = await Keyring.open(dataDir, store, { joinToken: this.#tls?.joinToken });
       const { localNodeId } = this.#options;
       const self = { id: await ensureManagerId(dataDir), addr: this.#advertisedAddr(), ...(localNodeId ? { nodeId: localNodeId } : {}) };
       const leadership = await this.#options.leadership({ dataDir, clock, logger, backend, self });
@@ -228,10 +233,6 @@ export class Manager {
       this.#started.push({ name: 'leadership', start: async () => {}, stop: () => leadership.close() });
 
       const deps = { store, clock, logger };
-      // The CA key and the secret sealing key are kept in the store, wrapped under the
-      // key-encryption key of <dataDir>/kek.key (created on first start, mode 0600).
-      // Another manager joins with the manager token, which unwraps that key (keys/README.md).
-      const keys = await Keyring.open(dataDir, store, { joinToken: this.#tls?.joinToken });
       const tls = this.#tls;
       const ca = tls ? new ClusterCa({ ...deps, keys }, { dataDir, advertiseAddr: tls.advertiseAddr, listen: tls.listen, joined: keys.joined, ...(tls.certLifetimeMs === undefined ? {} : { certLifetimeMs: tls.certLifetimeMs }) }) : undefined;
       if (ca) {

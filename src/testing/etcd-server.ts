@@ -92,14 +92,17 @@ async function startOnce(options: StartEtcdOptions): Promise<EtcdTestCluster> {
   const tls = options.tls ? await makeCertificates(dir) : undefined;
   const ports = await freePorts(count * 2);
   const names = Array.from({ length: count }, (_, i) => `m${i}`);
-  const peers = names.map((n, i) => `${n}=http://127.0.0.1:${ports[2 * i + 1]!}`).join(',');
   const token = `flotilla-test-${process.pid}-${Date.now()}`;
+  // etcd's own member names are unique to this start: `ready` checks the member answering on
+  // a port is ours, not another test's etcd that took the port first (then ours cannot bind).
+  const etcdName = (n: string): string => `${n}-${token}`;
+  const peers = names.map((n, i) => `${etcdName(n)}=http://127.0.0.1:${ports[2 * i + 1]!}`).join(',');
   const members = names.map((name, i) => {
     const clientPort = ports[2 * i]!;
     const peerPort = ports[2 * i + 1]!;
     const scheme = tls ? 'https' : 'http';
     const args = [
-      `--name=${name}`,
+      `--name=${etcdName(name)}`,
       `--data-dir=${join(dir, name)}`,
       `--listen-client-urls=${scheme}://127.0.0.1:${clientPort}`,
       `--advertise-client-urls=${scheme}://127.0.0.1:${clientPort}`,
@@ -113,7 +116,7 @@ async function startOnce(options: StartEtcdOptions): Promise<EtcdTestCluster> {
       '--election-timeout=500',
       ...(tls ? [`--cert-file=${tls.serverCert}`, `--key-file=${tls.serverKey}`, `--trusted-ca-file=${tls.caFile}`, '--client-cert-auth'] : []),
     ];
-    return new Member(name, `127.0.0.1:${clientPort}`, args, join(dir, `${name}.log`), tls);
+    return new Member(name, etcdName(name), `127.0.0.1:${clientPort}`, args, join(dir, `${name}.log`), tls);
   });
   const cluster: EtcdTestCluster = {
     members,
@@ -148,14 +151,17 @@ interface ServerTls {
 class Member implements EtcdMember {
   readonly name: string;
   readonly endpoint: string;
+  /** etcd's name for it (`--name`), unique to this start. */
+  readonly #etcdName: string;
   readonly #args: string[];
   readonly #logFile: string;
   readonly #tls: ServerTls | undefined;
   #proc: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
 
-  constructor(name: string, endpoint: string, args: string[], logFile: string, tls: ServerTls | undefined) {
+  constructor(name: string, etcdName: string, endpoint: string, args: string[], logFile: string, tls: ServerTls | undefined) {
     this.name = name;
+    this.#etcdName = etcdName;
     this.endpoint = endpoint;
     this.#args = args;
     this.#logFile = logFile;
@@ -225,8 +231,15 @@ class Member implements EtcdMember {
         if (!this.#proc) throw new Error(`etcd member ${this.name} exited; see ${this.#logFile}`);
         try {
           await client.get('flotilla-test-ready').options({ deadline: Date.now() + 1_000 });
+          const members = (await client.cluster.memberList({})).members ?? [];
+          // A member not yet published has no name: ask again.
+          if (members.some((m) => !m.name)) throw new Error('a member has not published its name yet');
+          if (!members.some((m) => m.name === this.#etcdName)) {
+            throw new PortTaken(`another etcd answers on ${this.endpoint} (members ${members.map((m) => m.name).join(', ')}): member ${this.name} could not bind it`);
+          }
           return;
         } catch (err) {
+          if (err instanceof PortTaken) throw err;
           if (Date.now() > deadline) throw new Error(`etcd member ${this.name} did not answer within 30 s; see ${this.#logFile}`, { cause: err });
           await new Promise((r) => setTimeout(r, 100));
         }
