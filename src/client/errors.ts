@@ -13,11 +13,17 @@ export class ClientError extends CodedError<ClientErrorCode> {
   /** HTTP status, when a response came back. */
   readonly status: number | undefined;
   readonly details: readonly ErrorDetail[];
+  /**
+   * For `unreachable`: whether the connection had opened before it failed (so the request may
+   * have reached the manager). Unknown (undefined) for transports that cannot tell.
+   */
+  readonly connected: boolean | undefined;
 
-  constructor(code: ClientErrorCode, message: string, options: { status?: number; details?: ErrorDetail[]; cause?: unknown } = {}) {
+  constructor(code: ClientErrorCode, message: string, options: { status?: number; details?: ErrorDetail[]; cause?: unknown; connected?: boolean } = {}) {
     super(code, message, options);
     this.status = options.status;
     this.details = options.details ?? [];
+    this.connected = options.connected;
   }
 }
 
@@ -32,6 +38,8 @@ const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH',
 
 /** Whether `err` is an `unreachable` error of a connection that never opened (see `CONNECT_FAILURES`). */
 export function isConnectFailure(err: unknown): boolean {
+  // A connection that opened then failed (ETIMEDOUT can come after a request was sent) is not.
+  if (isClientError(err) && err.connected === true) return false;
   const code = unreachableCode(err);
   return code !== undefined && CONNECT_FAILURES.has(code);
 }

@@ -104,6 +104,10 @@ void describe('client failover between managers', () => {
     assert.equal(isConnectFailure(new ClientError('unreachable', 'fetch failed', { cause: Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } }) })), true, "fetch's nested cause");
     assert.equal(isConnectFailure(new ClientError('unavailable', 'store unavailable', { status: 503 })), false);
     assert.equal(isConnectFailure(new Error('x')), false);
+    // A timeout after the connection opened may have cut a request the manager got.
+    const timedOut = (connected: boolean): ClientError => new ClientError('unreachable', 'x', { cause: Object.assign(new Error('x'), { code: 'ETIMEDOUT' }), connected });
+    assert.equal(isConnectFailure(timedOut(false)), true);
+    assert.equal(isConnectFailure(timedOut(true)), false, 'a write is never sent to a second manager');
   });
 });
 

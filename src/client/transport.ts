@@ -57,6 +57,13 @@ export function send(target: Target, req: RawRequest): Promise<IncomingMessage> 
         (err: unknown) => reject(new ClientError('protocol', `reading the error response failed: ${String(err)}`, { status, cause: err })),
       );
     });
+    // Whether the connection opened: an error after that (a timeout included) may have cut a
+    // request the manager got, so it is never a connect failure (`ClientError.connected`).
+    let connected = false;
+    r.on('socket', (socket) => {
+      if (!socket.connecting) connected = true;
+      else socket.once(secure ? 'secureConnect' : 'connect', () => (connected = true));
+    });
     const connectTimeoutMs = req.connectTimeoutMs;
     if (connectTimeoutMs !== undefined && 'url' in target) {
       r.on('socket', (socket) => {
@@ -74,9 +81,9 @@ export function send(target: Target, req: RawRequest): Promise<IncomingMessage> 
           new ClientError('protocol', `cannot verify the manager at ${describeTarget(target)}: ${err.message} (${'url' in target && target.tls ? 'the CA of this context is not the cluster’s' : 'no cluster CA to check it with'}: import the cluster’s admin/context.json with \`flotilla context import\`)`, { cause: err }),
         );
       } else if (['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EHOSTUNREACH', 'ETIMEDOUT', 'ENOTFOUND'].includes(err.code ?? '')) {
-        reject(new ClientError('unreachable', `cannot reach the manager at ${describeTarget(target)}: ${err.code}`, { cause: err }));
+        reject(new ClientError('unreachable', `cannot reach the manager at ${describeTarget(target)}: ${err.code}`, { cause: err, connected }));
       } else {
-        reject(new ClientError('unreachable', `request to ${describeTarget(target)} failed: ${err.message}`, { cause: err }));
+        reject(new ClientError('unreachable', `request to ${describeTarget(target)} failed: ${err.message}`, { cause: err, connected }));
       }
     });
     r.end(payload);

@@ -363,7 +363,9 @@ export class EtcdElection {
     }
     const members = [...this.#members.values()]
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-      .map((m): ElectionMember => ({ ...m, leader: m.id === this.#leaderId }));
+      // A manager restarted with its old id sees its previous life's leader key until that
+      // lease expires: it leads only with a term of its own, so it never names itself meanwhile.
+      .map((m): ElectionMember => ({ ...m, leader: m.id === this.#leaderId && (m.id !== this.#self.id || state === 'leader') }));
     const text = JSON.stringify(members);
     if (text === this.#membersText) return;
     this.#membersText = text;
