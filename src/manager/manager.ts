@@ -283,7 +283,7 @@ export class Manager {
       // Every write of the leader loops is fenced on this manager's term (when the leadership
       // has terms: etcd), so a manager that lost it writes nothing, however late it notices.
       const fence = leadership.fence?.bind(leadership);
-      const loopStore = fence ? store.fenced(fence, () => leadership.fenceRefused?.()) : store;
+      const loopStore = fence ? store.fenced(fence, (refused) => leadership.fenceRefused?.(refused)) : store;
       const loops = new LeaderLoopRunner({ leadership, logger }, leaderLoops, { ...deps, store: loopStore, heartbeats: dispatcher, metrics: { scheduler: this.#metrics.scheduler } });
       this.#loops = loops;
       const components: Component[] = [

@@ -143,7 +143,7 @@ export class Store {
   /** A fenced view's current fence; undefined for the store itself. */
   readonly #fence: (() => Fence | undefined) | undefined;
   /** A fenced view's: told when the backend refused a fence. */
-  readonly #onRefused: (() => void) | undefined;
+  readonly #onRefused: ((refused: Fence) => void) | undefined;
 
   /** Loads every object from `backend` and follows its changes from then on. */
   static async open(backend: Backend, options: StoreOptions = {}): Promise<Store> {
@@ -152,7 +152,7 @@ export class Store {
     return store;
   }
 
-  private constructor(backend: Backend, opts: CompiledOptions, view?: { owner: Store; fence: () => Fence | undefined; onRefused?: () => void }) {
+  private constructor(backend: Backend, opts: CompiledOptions, view?: { owner: Store; fence: () => Fence | undefined; onRefused?: (refused: Fence) => void }) {
     this.#backend = backend;
     this.#opts = opts;
     this.#owner = view?.owner ?? this;
@@ -190,7 +190,7 @@ export class Store {
    * through the store itself, unfenced. `onRefused` is called when the backend refused a
    * fence (the term ended though `fence()` still named it: the leadership should look again).
    */
-  fenced(fence: () => Fence | undefined, onRefused?: () => void): Store {
+  fenced(fence: () => Fence | undefined, onRefused?: (refused: Fence) => void): Store {
     return new Store(this.#backend, this.#opts, { owner: this.#owner, fence, ...(onRefused ? { onRefused } : {}) });
   }
 
@@ -375,7 +375,7 @@ export class Store {
       o.#dropPending(plan);
       if (isBackendError(err) && err.code === 'closed') throw closedError(err);
       if (isBackendError(err) && err.code === 'fenced') {
-        this.#onRefused?.();
+        if (options?.fence) this.#onRefused?.(options.fence);
         throw fencedError(err);
       }
       throw err;

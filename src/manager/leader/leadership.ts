@@ -57,9 +57,11 @@ export interface Leadership {
   fence?(): LeadershipTerm | undefined;
   /**
    * The store refused a write fenced on `fence()`: that term has ended, whatever this
-   * manager's view says (its watch may lag). The leadership looks again and steps down.
+   * manager's view says (its watch may lag). The leadership looks again and steps down — unless
+   * `refused` is an earlier term of its own (a write of a previous term that was still in
+   * flight), which says nothing about the current one.
    */
-  fenceRefused?(): void;
+  fenceRefused?(refused: LeadershipTerm): void;
   /** Records the node of the agent beside this manager, once known (it joins after the manager starts). */
   setNodeId?(nodeId: string): void;
   /** Stops taking part (an etcd implementation resigns); reports no change afterwards. Idempotent. */

@@ -137,6 +137,18 @@ void describe('etcd election', { skip }, () => {
     }
   });
 
+  void it('a refusal of an earlier term of its own does not make a leader step down; one of its current term does', async () => {
+    const root = `/flotilla-test/${randomUUID()}`;
+    const a = await join(root, 'a');
+    await oneLeader([a]);
+    const term = a.fence();
+    assert.ok(term);
+    a.fenceRefused({ ...term, createRevision: term.createRevision - 1 });
+    assert.equal(a.state, 'leader', 'a write of a previous term still in flight says nothing of this one');
+    a.fenceRefused(term);
+    assert.equal(a.state, 'follower', 'steps down at once');
+  });
+
   void it('a leader whose keep-alives stop being confirmed reports follower before another can lead, and its fence is refused', async () => {
     const root = `/flotilla-test/${randomUUID()}`;
     const [m0, m1, m2] = three!.members;

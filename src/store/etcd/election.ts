@@ -104,8 +104,10 @@ export class EtcdElection {
    * A write fenced on this term was refused: the leader key is gone or someone else's, though
    * the watch has not said so yet. Steps down now and reads the leader key again.
    */
-  fenceRefused(): void {
+  fenceRefused(refused: Fence): void {
     if (this.#closed || !this.#term) return;
+    // A write of an earlier term of ours, still in flight when that term ended: not this one.
+    if (refused.createRevision !== this.#term.createRevision) return;
     this.#logger.warn('a fenced write was refused: this term has ended; stepping down');
     this.#term = undefined;
     this.#recompute();
