@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { WebSocket } from 'ws';
+import { startCli, stopCli, type CliProcess } from './cli-process.ts';
 import { waitUntil, type CliResult } from './dev-cluster.ts';
 import { freePort } from '../../src/testing/free-port.ts';
 
@@ -20,34 +21,12 @@ const execFileP = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/flotilla.js');
 
-interface Proc {
-  readonly proc: ChildProcess;
-  out: string;
-  err: string;
-}
-
-function start(args: string[], env: NodeJS.ProcessEnv): Proc {
-  const proc = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const p: Proc = { proc, out: '', err: '' };
-  proc.stdout?.on('data', (d: Buffer) => (p.out += d.toString()));
-  proc.stderr?.on('data', (d: Buffer) => (p.err += d.toString()));
-  return p;
-}
-
-async function stop(p: Proc | undefined): Promise<void> {
-  if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
-  const exited = new Promise((r) => p.proc.once('exit', r));
-  p.proc.kill('SIGTERM');
-  const t = setTimeout(() => p.proc.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(t);
-}
 
 describe('flotilla server and join on one host', { timeout: 900_000 }, () => {
   let dir: string;
   let port: number;
-  let server: Proc | undefined;
-  let worker: Proc | undefined;
+  let server: CliProcess | undefined;
+  let worker: CliProcess | undefined;
   let env: NodeJS.ProcessEnv;
   let token = '';
 
@@ -73,7 +52,7 @@ describe('flotilla server and join on one host', { timeout: 900_000 }, () => {
     env = { ...process.env, FLOTILLA_HOME: join(dir, 'C'), FLOTILLA_LOG_LEVEL: 'warn' };
     delete env['FLOTILLA_HOST'];
     delete env['FLOTILLA_CONTEXT'];
-    server = start(['server', '--listen-addr', `127.0.0.1:${port}`, '--advertise-addr', '127.0.0.1', '--data-dir', join(dir, 'A'), '--driver', 'exec', '--metrics-addr', 'off'], env);
+    server = startCli(['server', '--listen-addr', `127.0.0.1:${port}`, '--advertise-addr', '127.0.0.1', '--data-dir', join(dir, 'A'), '--driver', 'exec', '--metrics-addr', 'off'], env);
     await waitUntil(() => {
       if (server?.proc.exitCode !== null) throw new Error(`flotilla server exited:\n${server?.err}`);
       return /\(this host\) ready/.test(server.err);
@@ -85,8 +64,8 @@ describe('flotilla server and join on one host', { timeout: 900_000 }, () => {
   });
 
   after(async () => {
-    await stop(worker);
-    await stop(server);
+    await stopCli(worker, 10_000);
+    await stopCli(server, 10_000);
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -103,7 +82,7 @@ describe('flotilla server and join on one host', { timeout: 900_000 }, () => {
   });
 
   it('joins a worker with the right token: two nodes ready', async () => {
-    worker = start(['join', '--token', token, '--data-dir', join(dir, 'B'), '--driver', 'exec', '--metrics-addr', 'off', `127.0.0.1:${port}`], env);
+    worker = startCli(['join', '--token', token, '--data-dir', join(dir, 'B'), '--driver', 'exec', '--metrics-addr', 'off', `127.0.0.1:${port}`], env);
     await waitUntil(async () => (await nodes()).filter((n) => n.status.state === 'ready').length === 2, 60_000, 'two ready nodes');
     const roles = (await nodes()).map((n) => n.spec.role).sort();
     assert.deepEqual(roles, ['manager', 'worker']);
@@ -169,9 +148,9 @@ describe('flotilla server and join on one host', { timeout: 900_000 }, () => {
     const forced = await cli('node', 'rm', '--force', id);
     assert.equal(forced.code, 0, forced.stderr);
     await waitUntil(() => /removed from the cluster/.test(worker?.err ?? ''), 60_000, 'the agent to be told it was removed');
-    await stop(worker);
+    await stopCli(worker, 10_000);
     // Restarted with its stored credential: still refused, and still not a node.
-    worker = start(['join', '--data-dir', join(dir, 'B'), '--driver', 'exec', '--metrics-addr', 'off', `127.0.0.1:${port}`], env);
+    worker = startCli(['join', '--data-dir', join(dir, 'B'), '--driver', 'exec', '--metrics-addr', 'off', `127.0.0.1:${port}`], env);
     await waitUntil(() => /removed from the cluster/.test(worker?.err ?? ''), 60_000, 'the restarted agent to be refused');
     assert.deepEqual((await nodes()).map((n) => n.id).includes(id), false);
   });

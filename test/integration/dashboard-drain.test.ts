@@ -8,20 +8,21 @@
  * unless FLOTILLA_REQUIRE_BROWSER=1.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { FLOTILLA_BIN, startCli, stopCli, type CliProcess } from './cli-process.ts';
 import { waitUntil, type TaskJson } from './dev-cluster.ts';
+import { freePort } from '../../src/testing/free-port.ts';
 
 const CHROMIUM = process.env['FLOTILLA_CHROMIUM'] ?? '/usr/bin/chromium';
 const ARTIFACTS = resolve(import.meta.dirname, '../../test-artifacts/dashboard');
-const BIN = join(resolve(import.meta.dirname, '../..'), 'bin/flotilla.js');
+const BIN = FLOTILLA_BIN;
 /** Generous bounds that only catch hangs. */
 const APPEAR_MS = 60_000;
 const execFileP = promisify(execFile);
@@ -32,43 +33,14 @@ function skipReason(): string | undefined {
   return `no chromium at ${CHROMIUM} (apt-get install chromium; set FLOTILLA_REQUIRE_BROWSER=1 to make this a failure)`;
 }
 
-interface Proc {
-  readonly proc: ChildProcess;
-  out: string;
-  err: string;
-}
 
-function start(args: string[], env: NodeJS.ProcessEnv): Proc {
-  const proc = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const p: Proc = { proc, out: '', err: '' };
-  proc.stdout?.on('data', (d: Buffer) => (p.out += d.toString()));
-  proc.stderr?.on('data', (d: Buffer) => (p.err += d.toString()));
-  return p;
-}
-
-async function stop(p: Proc | undefined): Promise<void> {
-  if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
-  const exited = new Promise((r) => p.proc.once('exit', r));
-  p.proc.kill('SIGTERM');
-  const t = setTimeout(() => p.proc.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(t);
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 describe('a node drain from the dashboard (server + joined worker)', { skip: skipReason(), timeout: 600_000 }, () => {
   let dir = '';
   let port = 0;
   let env: NodeJS.ProcessEnv = {};
-  let server: Proc | undefined;
-  let worker: Proc | undefined;
+  let server: CliProcess | undefined;
+  let worker: CliProcess | undefined;
   let browser: Browser | undefined;
   let page: Page;
   let workerId = '';
@@ -89,13 +61,13 @@ describe('a node drain from the dashboard (server + joined worker)', { skip: ski
     delete env['FLOTILLA_HOST'];
     delete env['FLOTILLA_CONTEXT'];
     const common = ['--driver', 'exec', '--no-networking', '--metrics-addr', 'off'];
-    server = start(['server', '--listen-addr', `127.0.0.1:${port}`, '--advertise-addr', '127.0.0.1', '--data-dir', join(dir, 'A'), ...common], env);
+    server = startCli(['server', '--listen-addr', `127.0.0.1:${port}`, '--advertise-addr', '127.0.0.1', '--data-dir', join(dir, 'A'), ...common], env);
     await waitUntil(() => {
       if (server?.proc.exitCode !== null) throw new Error(`flotilla server exited:\n${server?.err}`);
       return /\(this host\) ready/.test(server.err) && /flotilla join --token (\S+)/.test(server.out);
     }, APPEAR_MS, 'flotilla server and its own agent');
     const token = /flotilla join --token (\S+)/.exec(server.out)?.[1] ?? '';
-    worker = start(['join', '--token', token, '--data-dir', join(dir, 'B'), ...common, `127.0.0.1:${port}`], env);
+    worker = startCli(['join', '--token', token, '--data-dir', join(dir, 'B'), ...common, `127.0.0.1:${port}`], env);
     await waitUntil(async () => (await nodes()).filter((n) => n.status.state === 'ready').length === 2, APPEAR_MS, 'two ready nodes');
     workerId = (await readFile(join(dir, 'B', 'node-id'), 'utf8')).trim();
 
@@ -118,8 +90,8 @@ describe('a node drain from the dashboard (server + joined worker)', { skip: ski
       await run('service', 'rm', 'uia-spread').catch(() => undefined);
       await waitUntil(async () => (await cli<TaskJson[]>('service', 'ps', 'uia-spread').catch(() => [])).every((t) => t.status.state !== 'running'), APPEAR_MS, 'uia-spread stopped').catch(() => undefined);
     }
-    await stop(worker);
-    await stop(server);
+    await stopCli(worker);
+    await stopCli(server);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
