@@ -8,6 +8,7 @@ import { isBackendError, type Backend, type Op, type WatchBatch } from '../backe
 import { runBackendConformance } from '../backend-conformance.ts';
 import { Store } from '../store.ts';
 import { EtcdBackend, type EtcdBackendOptions } from './etcd-backend.ts';
+import { collectFirst } from '../../testing/collect.ts';
 
 const skip = skipUnlessEtcd();
 const put = (key: string, value: string): Op => ({ type: 'put', key, value });
@@ -234,23 +235,5 @@ async function retryUnavailable<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 function collect(b: Backend, from: number, n: number): Promise<WatchBatch[]> {
-  return new Promise((resolve, reject) => {
-    const got: WatchBatch[] = [];
-    const timer = setTimeout(() => reject(new Error(`timed out with ${got.length} of ${n}`)), 10_000);
-    const h = b.watch(
-      from,
-      (batch) => {
-        got.push(batch);
-        if (got.length === n) {
-          clearTimeout(timer);
-          h.close();
-          resolve(got);
-        }
-      },
-      (e) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
+  return collectFirst<WatchBatch>(n, (on, onError) => b.watch(from, on, onError), 'batches');
 }

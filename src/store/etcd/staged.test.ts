@@ -8,6 +8,7 @@ import { Store, type StoreEvent } from '../store.ts';
 import { EtcdBackend, type EtcdBackendOptions } from './etcd-backend.ts';
 import { Layout } from './layout.ts';
 import { decodePayload, encodePayload, packOps, payloadEvents, rollForwardOps, type StagedEntry } from './staged.ts';
+import { collectFirst } from '../../testing/collect.ts';
 
 const skip = skipUnlessEtcd();
 const put = (key: string, value: string): Op => ({ type: 'put', key, value });
@@ -329,57 +330,7 @@ async function rawOf(root: string, sub: string): Promise<string[]> {
   }
 }
 
-/** The first `n` events of `store.changesSince(from)`; fails after 20 s. */
-function collectEvents(store: Store, from: number, n: number): Promise<StoreEvent[]> {
-  return new Promise((resolve, reject) => {
-    const got: StoreEvent[] = [];
-    const timer = setTimeout(() => {
-      h.close();
-      reject(new Error(`timed out with ${got.length} of ${n} events`));
-    }, 20_000);
-    const h = store.changesSince(
-      from,
-      (ev) => {
-        got.push(ev);
-        if (got.length === n) {
-          clearTimeout(timer);
-          h.close();
-          resolve(got);
-        }
-      },
-      (err) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
-}
 
-/** The first `n` batches `b.watch(from)` delivers; fails after 20 s. */
-function collectBatches(b: EtcdBackend, from: number, n: number): Promise<WatchBatch[]> {
-  return new Promise((resolve, reject) => {
-    const got: WatchBatch[] = [];
-    const timer = setTimeout(() => {
-      h.close();
-      reject(new Error(`timed out with ${got.length} of ${n} batches`));
-    }, 20_000);
-    const h = b.watch(
-      from,
-      (batch) => {
-        got.push(batch);
-        if (got.length === n) {
-          clearTimeout(timer);
-          h.close();
-          resolve(got);
-        }
-      },
-      (err) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
-}
 
 /** Resolves once `check` holds, checking every 100 ms; fails after 20 s. */
 async function until(check: () => Promise<boolean>, what: string): Promise<void> {
@@ -405,4 +356,14 @@ async function untilRevision(store: Store, revision: number): Promise<void> {
       resolve();
     });
   });
+}
+
+/** The first `n` events of `store.changesSince(from)`. */
+function collectEvents(store: Store, from: number, n: number): Promise<StoreEvent[]> {
+  return collectFirst<StoreEvent>(n, (on, onError) => store.changesSince(from, on, onError), 'events');
+}
+
+/** The first `n` batches `b.watch(from)` delivers. */
+function collectBatches(b: EtcdBackend, from: number, n: number): Promise<WatchBatch[]> {
+  return collectFirst<WatchBatch>(n, (on, onError) => b.watch(from, on, onError), 'batches');
 }
