@@ -234,7 +234,7 @@ describe('forwarding to the leader', () => {
   });
 
   it('asks the leader whether it holds a built image’s archive', async () => {
-    const image = { id: 'i1', labels: {}, ref: 'flotilla.local/web:abc', contentHash: 'abc', blobDigest: 'd', sizeBytes: 1, builtOn: 'n1', createdAt: '', updatedAt: '' };
+    const image = { id: 'i1', version: 1, labels: {}, ref: 'flotilla.local/web:abc', contentHash: 'abc', blobDigest: 'd', sizeBytes: 1, builtOn: 'n1', createdAt: '', updatedAt: '' };
     let held = false;
     const images: ImageBuilds = { find: (ref) => (ref === image.ref ? image : undefined), hasArchive: async () => held, build: async () => ({ error: { code: 'x', message: 'x' } }) };
     const { follower } = await pair({ images });
