@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { request, type IncomingMessage } from 'node:http';
+import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
@@ -31,6 +31,8 @@ class TestForwarding implements LeaderForwarding {
   view: LeaderView;
   /** Headers of every request forwarded, in order. */
   readonly sent: Record<string, unknown>[] = [];
+  /** The requests opened, in order. */
+  readonly requests: ClientRequest[] = [];
   readonly #listeners = new Set<() => void>();
   constructor(view: LeaderView) {
     this.view = view;
@@ -48,7 +50,9 @@ class TestForwarding implements LeaderForwarding {
   }
   request(addr: string, init: { method: string; path: string; headers: Record<string, unknown> }) {
     this.sent.push(init.headers);
-    return request({ socketPath: addr.slice('unix://'.length), method: init.method, path: init.path, headers: init.headers as Record<string, string>, agent: false });
+    const req = request({ socketPath: addr.slice('unix://'.length), method: init.method, path: init.path, headers: init.headers as Record<string, string>, agent: false });
+    this.requests.push(req);
+    return req;
   }
 }
 
@@ -158,6 +162,20 @@ describe('forwarding to the leader', () => {
     assert.match(entry.error.message, /the leader \(manager leader-1 at unix:\/\/.*\) no longer leads \(manager leader-2 at unix:\/\/\/nowhere\.sock leads now\): ask again/);
     assert.equal((await within(stream.next(), 'the end')).done, true);
     await within(logs.stopped, 'the old leader to stop reading');
+  });
+
+  it('ends a forwarded stream with one clear error line when the connection to the leader breaks', async () => {
+    const logs = new PushedLogs();
+    logs.push('first');
+    const { follower, forwarding } = await pair({ logs });
+    const client = new FlotillaClient({ socketPath: follower.socketPath });
+    const stream = client.serviceLogs('web', { follow: true });
+    await within(stream.next(), 'the first line');
+    forwarding.requests[0]?.socket?.destroy();
+    const last = (await within(stream.next(), 'the error line')).value as TaskLogEntry;
+    assert.ok('error' in last, JSON.stringify(last));
+    assert.match(last.error.message, /^the connection to the leader \(manager leader-1 at unix:\/\/.*\) was lost/);
+    assert.equal((await within(stream.next(), 'the end')).done, true);
   });
 
   it('answers 503 naming the leader when it cannot be reached, or when none is known', async () => {
