@@ -117,6 +117,7 @@ function forwardToLeader(
     if (done) return;
     finish();
     upstream?.destroy();
+    ctx.deps.logger.info({ leader: target.id, addr: target.addr, url: req.url }, `a request forwarded to the leader failed: ${message}`);
     if (!res.headersSent) {
       const body = JSON.stringify(new ApiError('unavailable', message).toJSON());
       res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
