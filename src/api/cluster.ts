@@ -74,6 +74,12 @@ export type ClusterKey = Static<typeof ClusterKey>;
 export type PeerIdentity =
   | { readonly kind: 'admin' }
   | { readonly kind: 'node'; readonly nodeId: string; readonly role: 'worker' | 'manager' }
+  /**
+   * Another manager of this cluster forwarding a request to the leader (its peer certificate,
+   * `OU=peer`, `CN=<manager id>`): accepted only on the routes that need the leader's agent
+   * sessions (docs/decisions.md, "Followers forward to the leader").
+   */
+  | { readonly kind: 'peer'; readonly managerId: string }
   /** No certificate, or one this cluster does not accept; `reason` says which, in one line. */
   | { readonly kind: 'none'; readonly reason: string };
 

@@ -41,7 +41,8 @@ export type LogsQuery = Static<typeof LogsQuery>;
 
 /**
  * In a log stream, in place of a line: the log of one task could not be read (its node is
- * gone, the driver failed). The other tasks' lines keep coming.
+ * gone, the driver failed). The other tasks' lines keep coming. With `taskId` empty it is the
+ * stream's last entry: the whole stream broke (a manager forwarding it lost the leader).
  */
 export const TaskLogError = Type.Object({
   taskId: Type.String(),

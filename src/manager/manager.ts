@@ -20,8 +20,10 @@ import { BlobStore } from './images/blob-store.ts';
 import { builderNodes, ImageService } from './images/image-service.ts';
 import { agentSessions } from './dispatcher/ws-server.ts';
 import { HttpListeners, type ListenAddress } from './http/listeners.ts';
+import { PeerClient } from './http/peer-client.ts';
 import { socketAnswers } from './http/unix-socket.ts';
 import { Keyring } from './keys/keyring.ts';
+import { leaderForwarding } from './leader-forwarding.ts';
 import { leaderLoops, type LeaderLoopDeps } from './leader-loops.ts';
 import { AlwaysLeader, type Leadership, type ManagerMember } from './leader/leadership.ts';
 import { LeaderLoopRunner } from './leader/loop-runner.ts';
@@ -234,7 +236,8 @@ export class Manager {
 
       const deps = { store, clock, logger };
       const tls = this.#tls;
-      const ca = tls ? new ClusterCa({ ...deps, keys }, { dataDir, advertiseAddr: tls.advertiseAddr, listen: tls.listen, joined: keys.joined, ...(tls.certLifetimeMs === undefined ? {} : { certLifetimeMs: tls.certLifetimeMs }) }) : undefined;
+      // `managerId`: the CA also issues this manager's peer certificate, for forwarding to the leader.
+      const ca = tls ? new ClusterCa({ ...deps, keys }, { dataDir, advertiseAddr: tls.advertiseAddr, listen: tls.listen, joined: keys.joined, managerId: self.id, ...(tls.certLifetimeMs === undefined ? {} : { certLifetimeMs: tls.certLifetimeMs }) }) : undefined;
       if (ca) {
         // First: the API's HTTPS listener needs the server certificate it issues.
         await ca.start();
@@ -258,8 +261,19 @@ export class Manager {
       // Agent sessions follow the leadership: only the leader holds them (followers send agents on).
       const dispatcher = new Sessions({ ...deps, secrets: sealingKey, images, metrics: this.#metrics.dispatcher, leadership }, { managerNodeIds: localNodeId ? [localNodeId] : [] });
       this.#dispatcher = dispatcher;
+      // A follower forwards what needs the agent sessions (logs, builds) to the leader, with its peer certificate.
+      const peers = new PeerClient({ clock, ...(ca ? { credentials: () => ca.peerCredentials } : {}) });
       const api = new ControlApi(
-        { ...deps, secrets: sealingKey, images, metrics: this.#metrics.api, managers: () => leadership.members(), logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) }, ...(ca ? { authority: ca } : {}) },
+        {
+          ...deps,
+          secrets: sealingKey,
+          images,
+          metrics: this.#metrics.api,
+          managers: () => leadership.members(),
+          logs: { taskLogs: (task, query, signal) => dispatcher.taskLogs(task, query, signal) },
+          forwarding: leaderForwarding(leadership, self.id, peers),
+          ...(ca ? { authority: ca } : {}),
+        },
         { info: { dataDir, ...(ca && tls ? { clusterId: ca.clusterId, advertiseAddr: tls.advertiseAddr } : {}), ...this.#options.info } },
       );
       // On the HTTPS listener an agent speaks for the node of its client certificate; the unix
@@ -343,7 +357,8 @@ export class Manager {
 function sessionIdentity(socket: Socket, ca: ClusterCa): { nodeId: string } | { error: string } {
   const who = ca.identify(socket instanceof TLSSocket ? socket.getPeerX509Certificate() : undefined);
   if (who.kind === 'node') return { nodeId: who.nodeId };
-  return { error: who.kind === 'admin' ? 'the admin certificate cannot open an agent session' : who.reason };
+  if (who.kind === 'none') return { error: who.reason };
+  return { error: `the ${who.kind === 'admin' ? 'admin' : 'manager peer'} certificate cannot open an agent session` };
 }
 
 function named(name: string, c: { start(): Promise<void>; stop(): Promise<void> }): Component {

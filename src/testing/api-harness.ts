@@ -6,7 +6,7 @@ import { silentLogger } from '../lib/logger.ts';
 import type { Store } from '../store/store.ts';
 import { openMemoryStore } from '../store/memory.ts';
 import { FakeClock } from './fake-clock.ts';
-import type { ImageBuilds, LogSource, SecretSealer } from '../manager/controlapi/context.ts';
+import type { ImageBuilds, LeaderForwarding, LogSource, SecretSealer } from '../manager/controlapi/context.ts';
 import { HttpListeners } from '../manager/http/listeners.ts';
 import { ControlApi, type ControlApiOptions } from '../manager/controlapi/server.ts';
 
@@ -39,13 +39,23 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-export async function startApi(options: { listen?: boolean; tcp?: boolean; logs?: LogSource; api?: ControlApiOptions; secrets?: SecretSealer; images?: ImageBuilds } = {}): Promise<ApiHarness> {
+export async function startApi(
+  options: { listen?: boolean; tcp?: boolean; logs?: LogSource; api?: ControlApiOptions; secrets?: SecretSealer; images?: ImageBuilds; forwarding?: LeaderForwarding } = {},
+): Promise<ApiHarness> {
   const clock = new FakeClock();
   const store = await openMemoryStore({ clock, logger: silentLogger });
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-api-'));
   const socketPath = join(dir, 'flotilla.sock');
   const api = new ControlApi(
-    { store, clock, logger: silentLogger, ...(options.logs ? { logs: options.logs } : {}), ...(options.secrets ? { secrets: options.secrets } : {}), ...(options.images ? { images: options.images } : {}) },
+    {
+      store,
+      clock,
+      logger: silentLogger,
+      ...(options.logs ? { logs: options.logs } : {}),
+      ...(options.secrets ? { secrets: options.secrets } : {}),
+      ...(options.images ? { images: options.images } : {}),
+      ...(options.forwarding ? { forwarding: options.forwarding } : {}),
+    },
     options.api ?? {},
   );
   await api.start();

@@ -40,9 +40,9 @@ export class ScriptedAgent {
     });
   }
 
-  /** Removes and returns the first message of `type`, waiting up to 2 s for it. */
-  async next<T extends ManagerMessage['type']>(type: T): Promise<Extract<ManagerMessage, { type: T }>> {
-    const deadline = Date.now() + 2_000;
+  /** Removes and returns the first message of `type`, waiting up to `timeoutMs` (default 2 s) for it. */
+  async next<T extends ManagerMessage['type']>(type: T, timeoutMs = 2_000): Promise<Extract<ManagerMessage, { type: T }>> {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const i = this.inbox.findIndex((m) => m.type === type);
       if (i >= 0) return this.inbox.splice(i, 1)[0] as Extract<ManagerMessage, { type: T }>;

@@ -4,8 +4,8 @@ import { caDigest } from '../../api/join.ts';
 import { CaError } from './errors.ts';
 import { EC_ALGORITHM, generateKeyPair, importPrivateKey, privateKeyPem, x509, type X509SigningKey } from './x509.ts';
 
-/** What a certificate's holder is: OU of its subject. */
-export type CertificateUnit = 'worker' | 'manager' | 'admin';
+/** What a certificate's holder is: OU of its subject (`peer`: a manager as a client of another). */
+export type CertificateUnit = 'worker' | 'manager' | 'admin' | 'peer';
 
 /** The certificate subject this CA writes: CN, OU and (always) O = the cluster id. */
 export interface CertificateSubject {
@@ -23,6 +23,8 @@ export interface IssueRequest {
   readonly now: number;
   /** DNS names and IP addresses for a server certificate; none for a client certificate. */
   readonly altNames?: readonly string[];
+  /** A client certificate only (extended key usage clientAuth alone). Default: client and server (a node's). */
+  readonly clientOnly?: boolean;
 }
 
 /** What `verify` says about a presented certificate. */
@@ -106,7 +108,9 @@ export class CertificateAuthority {
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       // Node certificates serve both ends (an agent may one day be a manager); server ones only serve.
-      new x509.ExtendedKeyUsageExtension(server ? [x509.ExtendedKeyUsage.serverAuth] : [x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]),
+      new x509.ExtendedKeyUsageExtension(
+        server ? [x509.ExtendedKeyUsage.serverAuth] : req.clientOnly === true ? [x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth],
+      ),
       await x509.AuthorityKeyIdentifierExtension.create(this.#cert, false),
     ];
     if (server) {

@@ -42,6 +42,22 @@ describe('ClusterCa', () => {
     return ca;
   }
 
+  it('issues a manager with an id its peer certificate: client auth only, identified as that manager, renewed with the server certificate', async () => {
+    assert.equal((await startCa()).peerCredentials, undefined, 'no manager id, no peer certificate');
+    await cas.pop()?.stop();
+    const ca = await startCa({ managerId: 'mgr-1', certLifetimeMs: 3_000 });
+    const peer = ca.peerCredentials;
+    assert.ok(peer);
+    const cert = new X509Certificate(peer.cert);
+    assert.deepEqual(ca.identify(cert), { kind: 'peer', managerId: 'mgr-1' });
+    assert.deepEqual(cert.keyUsage, ['1.3.6.1.5.5.7.3.2'], 'clientAuth only: it cannot serve');
+    assert.equal(cert.checkIP('10.1.0.1'), undefined);
+    const renewed = new Promise<void>((resolve) => ca.onServerCredentials(() => resolve()));
+    await clock.advance(2_001);
+    await renewed;
+    assert.notEqual(ca.peerCredentials?.cert, peer.cert, 'renewed with the server certificate');
+  });
+
   async function joinNode(ca: ClusterCa, token: string, hostname = 'h1'): Promise<{ nodeId: string; role: string; certificate: string }> {
     return ca.join({ token, csr: (await newNodeKey()).csr, hostname }, '10.1.0.2');
   }

@@ -41,6 +41,11 @@ export interface ClusterCaOptions {
   /** Lifetime of the admin client certificate. Default 365 days. */
   adminCertLifetimeMs?: number;
   /**
+   * This manager's id (`<dataDir>/manager-id`): with it the CA also issues the manager's peer
+   * certificate (`peerCredentials`), with which it forwards requests to the leader. Absent: none.
+   */
+  managerId?: string;
+  /**
    * This data dir has just joined the cluster with the manager join token: it takes the
    * cluster's admin token instead of making a new one (a missing `admin/token` otherwise means
    * "rotate it"). Default false.
@@ -73,6 +78,7 @@ export class ClusterCa {
   readonly #o: Required<ClusterCaOptions>;
   #ca: CertificateAuthority | undefined;
   #server: ServerCredentials | undefined;
+  #peer: ServerCredentials | undefined;
   #serverTimer: TimerHandle | undefined;
   readonly #serverListeners = new Set<(c: ServerCredentials) => void>();
   readonly #lifecycle = new Lifecycle('cluster CA');
@@ -80,7 +86,7 @@ export class ClusterCa {
   constructor(deps: ClusterCaDeps, options: ClusterCaOptions) {
     this.#deps = deps;
     this.#log = deps.logger.child({ component: 'ca' });
-    this.#o = { certLifetimeMs: 90 * DAY_MS, adminCertLifetimeMs: 365 * DAY_MS, joined: false, ...options };
+    this.#o = { certLifetimeMs: 90 * DAY_MS, adminCertLifetimeMs: 365 * DAY_MS, joined: false, managerId: '', ...options };
     for (const k of ['certLifetimeMs', 'adminCertLifetimeMs'] as const) {
       const v = this.#o[k];
       if (!(Number.isFinite(v) && v >= 1000)) throw new RangeError(`CA option ${k} must be at least 1000 ms, got ${v}`);
@@ -100,6 +106,15 @@ export class ClusterCa {
   get serverCredentials(): ServerCredentials {
     if (!this.#server) throw new Error('cluster CA not started');
     return this.#server;
+  }
+
+  /**
+   * The manager's peer client credentials (`CN=<managerId>, OU=peer`, client auth only), renewed
+   * with the server certificate: what it presents when it forwards a request to the leader
+   * (`identify` says `peer`). Undefined without the `managerId` option or before start.
+   */
+  get peerCredentials(): ServerCredentials | undefined {
+    return this.#peer;
   }
 
   /** Calls `fn` with each renewed server credential; returns the unsubscribe function. */
@@ -286,6 +301,8 @@ export class ClusterCa {
     const v = this.#authority().verify(cert, this.#deps.clock.now());
     if (!v.ok) return { kind: 'none', reason: v.reason };
     if (v.unit === 'admin' && v.commonName === 'admin') return { kind: 'admin' };
+    // Only a holder of the CA key (a manager) can have one; it grants no more than that holds.
+    if (v.unit === 'peer' && v.commonName !== '') return { kind: 'peer', managerId: v.commonName };
     if (v.unit !== 'worker' && v.unit !== 'manager') return { kind: 'none', reason: `a certificate for "${v.unit}" is not a node or admin certificate` };
     if (this.#cluster().removedNodeIds.includes(v.commonName)) {
       return { kind: 'none', reason: `node ${v.commonName} was removed from the cluster and its certificate revoked: join again with a token` };
@@ -328,7 +345,10 @@ export class ClusterCa {
     return { key: await privateKeyPem(keys.privateKey), cert, ca: ca.certificate };
   }
 
-  /** Issues the manager's server certificate and schedules the next one at 2/3 of its life. */
+  /**
+   * Issues the manager's server certificate (and its peer certificate, with `managerId`) and
+   * schedules the next ones at 2/3 of their life.
+   */
   async #renewServer(): Promise<void> {
     const ca = this.#authority();
     const { listen, advertiseAddr, certLifetimeMs } = this.#o;
@@ -343,6 +363,12 @@ export class ClusterCa {
       altNames: [...names].filter(Boolean),
     });
     this.#server = { key: await privateKeyPem(keys.privateKey), cert, ca: ca.certificate };
+    const { managerId } = this.#o;
+    if (managerId !== '') {
+      const peerKeys = await generateKeyPair();
+      const peerCert = await ca.issue({ subject: { commonName: managerId, unit: 'peer' }, publicKey: peerKeys.publicKey, lifetimeMs: certLifetimeMs, now: this.#deps.clock.now(), clientOnly: true });
+      this.#peer = { key: await privateKeyPem(peerKeys.privateKey), cert: peerCert, ca: ca.certificate };
+    }
     for (const fn of this.#serverListeners) fn(this.#server);
     this.#serverTimer = this.#deps.clock.setTimer(Math.floor((certLifetimeMs * 2) / 3), () => {
       if (!this.#lifecycle.running) return;

@@ -32,6 +32,8 @@ export function identifySocket(socket: Socket, authority: Pick<ClusterAuthority,
 /**
  * Authorization of the HTTPS listeners, one hook for every route: `GET /v1/ca` and
  * `POST /v1/join` are open; `POST /v1/renew` is left to its route (a node certificate);
+ * the routes that need the leader (`config.leader`: logs, builds) also take another manager's
+ * peer certificate (OU=peer: a request it forwards to the leader, `leader-forward.ts`);
  * everything else needs the admin client certificate (OU=admin) or `Authorization: Bearer
  * <admin token>`, else 401 `unauthenticated`. Requests over the unix socket (file permissions
  * are its access control) and plain HTTP listeners pass untouched.
@@ -51,7 +53,9 @@ export function registerAuth(app: FastifyInstance, ctx: RouteContext): void {
     }
     const who = peerIdentity(req, authority);
     if (who.kind === 'admin') return;
-    const why = who.kind === 'none' ? who.reason : `a ${who.role} node certificate is not the admin credential`;
+    if (who.kind === 'peer' && req.routeOptions.config.leader) return;
+    const why =
+      who.kind === 'none' ? who.reason : who.kind === 'peer' ? 'a manager peer certificate is taken only for the requests it forwards to the leader' : `a ${who.role} node certificate is not the admin credential`;
     throw new ApiError('unauthenticated', ADMIN_CREDENTIAL_NEEDED, { details: [{ path: 'certificate', message: why }] });
   });
 }

@@ -21,11 +21,18 @@ export function registerBuildRoutes(app: FastifyInstance, ctx: RouteContext): vo
 
   app.get<{ Querystring: { ref: string } }>('/v1/images', {
     schema: { summary: 'Inspect a built image by its reference', tags: ['images'], querystring: ImageRefQuery, response: { 200: BuiltImage, ...errorResponses('not_found', 'unavailable') } },
+    // Image archives are kept by the manager that took the build, the leader: it answers
+    // whether it holds this one (after a change of leader it may not: then a 404, and the
+    // client builds it again).
+    config: { leader: {} },
     handler: async (req) => {
       const images = ctx.deps.images;
       if (!images) throw new ApiError('unavailable', 'this manager cannot build images');
       const image = images.find(req.query.ref);
       if (!image) throw new ApiError('not_found', `the cluster has no image ${req.query.ref}`);
+      if (images.hasArchive && !(await images.hasArchive(image))) {
+        throw new ApiError('not_found', `the leader does not hold the archive of image ${req.query.ref} (it was built while another manager led, and archives stay on the manager that took the build): build it again`);
+      }
       return image;
     },
   });
@@ -39,6 +46,8 @@ export function registerBuildRoutes(app: FastifyInstance, ctx: RouteContext): vo
       querystring: BuildQuery,
       response: errorResponses('invalid_argument', 'unavailable'),
     },
+    // Builders are reached over their sessions, the leader's: a follower forwards, the context streamed through.
+    config: { leader: { interrupted: (error) => ({ error }) } },
     handler: async (req, reply) => {
       const images = ctx.deps.images;
       if (!images) throw new ApiError('unavailable', 'this manager cannot build images');

@@ -1,6 +1,7 @@
 import type { ManagerEntry } from '../../api/managers.ts';
 import type { BuildEvent, BuildOptions, BuildOutcome, BuiltImage } from '../../api/build.ts';
 import type { X509Certificate } from 'node:crypto';
+import type { ClientRequest, OutgoingHttpHeaders } from 'node:http';
 import type { PeerIdentity } from '../../api/cluster.ts';
 import type { JoinRequest, JoinResponse, RenewResponse, TokensResponse } from '../../api/join.ts';
 import type { LogLine, LogQuery } from '../../api/log-line.ts';
@@ -65,6 +66,45 @@ export interface ControlApiDeps {
    * composition root): `GET /v1/managers`. Without it the list is empty.
    */
   readonly managers?: () => readonly ManagerEntry[];
+  /**
+   * How a manager that does not lead reaches the leader (wired by the composition root): the
+   * routes that need the leader's agent sessions (logs, builds) are forwarded there. Without it
+   * this manager is taken to lead (one manager alone on its store) and serves them itself.
+   */
+  readonly forwarding?: LeaderForwarding;
+}
+
+/** Who leads, as this manager sees it now. */
+export type LeaderView =
+  | { readonly kind: 'self' }
+  | { readonly kind: 'other'; readonly id: string; readonly addr: string }
+  /** No leader is known (an election in progress, or this manager lost its link to the store). */
+  | { readonly kind: 'unknown' };
+
+/** What a forwarded request is opened with. */
+export interface PeerRequestInit {
+  readonly method: string;
+  /** Path and query, as the client sent them. */
+  readonly path: string;
+  readonly headers: OutgoingHttpHeaders;
+}
+
+/**
+ * The leadership and a way to reach other managers, as the control API forwards with them
+ * (`leader-forward.ts`); this folder never imports the leadership or the CA.
+ */
+export interface LeaderForwarding {
+  /** This manager's id: named in the requests it forwards, and in refusals. */
+  readonly selfId: string;
+  leader(): LeaderView;
+  /** Calls `listener` after each change of the leadership or its members. Returns the unsubscribe function. */
+  onLeaderChange(listener: () => void): () => void;
+  /**
+   * Opens a request to the manager at `addr` (a member's address): mutual TLS with this
+   * manager's peer certificate when the cluster has TLS. Connection failures (refused, a
+   * connect timeout) are the request's `error` event.
+   */
+  request(addr: string, init: PeerRequestInit): ClientRequest;
 }
 
 /** What the control API tells a metrics recorder, and asks it for. */
@@ -78,6 +118,8 @@ export interface ApiMetrics {
 /** Built images, as the control API uses them (docs/builds.md). */
 export interface ImageBuilds {
   find(ref: string): BuiltImage | undefined;
+  /** Whether this manager holds the image's archive (blobs are kept on one manager's disk). Absent: it does. */
+  hasArchive?(image: BuiltImage): Promise<boolean>;
   build(name: string, options: BuildOptions, context: AsyncIterable<Buffer | Uint8Array>, emit: (e: BuildEvent) => void): Promise<BuildOutcome>;
 }
 

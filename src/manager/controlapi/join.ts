@@ -44,7 +44,7 @@ export function registerJoinRoutes(app: FastifyInstance, ctx: RouteContext): voi
       if (!isTlsRequest(req)) throw new ApiError('unauthenticated', "renewing needs the node's client certificate, over the manager's HTTPS port");
       const who = peerIdentity(req, a);
       if (who.kind !== 'node') {
-        const why = who.kind === 'none' ? who.reason : 'the admin certificate is not a node certificate';
+        const why = who.kind === 'none' ? who.reason : `the ${who.kind === 'admin' ? 'admin' : 'manager peer'} certificate is not a node certificate`;
         throw new ApiError('unauthenticated', `renewing needs this node's current certificate: ${why}`);
       }
       return a.renew(who.nodeId, req.body.csr);

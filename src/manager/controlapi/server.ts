@@ -10,6 +10,7 @@ import { registerConfigRoutes } from './configs.ts';
 import { registerEventRoutes } from './events.ts';
 import { registerInfoRoutes } from './info.ts';
 import { registerJoinRoutes } from './join.ts';
+import { registerLeaderForwarding } from './leader-forward.ts';
 import { registerManagerRoutes } from './managers.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerNetworkRoutes } from './networks.ts';
@@ -24,7 +25,8 @@ import { registerTaskRoutes } from './tasks.ts';
 import { validatorCompiler } from './validation.ts';
 import { PACKAGE_VERSION } from './version.ts';
 
-export type { ApiMetrics, ClusterAuthority, ControlApiDeps, ControlApiOptions, LogSource, SecretSealer } from './context.ts';
+export type { ApiMetrics, ClusterAuthority, ControlApiDeps, ControlApiOptions, LeaderForwarding, LeaderView, LogSource, PeerRequestInit, SecretSealer } from './context.ts';
+export { FORWARDED_BY_HEADER } from './leader-forward.ts';
 
 /**
  * The REST API of a manager: validates and writes specs to the store, reads objects back
@@ -60,6 +62,8 @@ export class ControlApi {
     });
     this.#openapi.attach(this.#app);
     registerAuth(this.#app, this.#ctx);
+    // After authorization: only an authorized request is forwarded to the leader.
+    registerLeaderForwarding(this.#app, this.#ctx);
     registerMetrics(this.#app, this.#ctx);
     registerJoinRoutes(this.#app, this.#ctx);
     registerInfoRoutes(this.#app, this.#ctx);

@@ -28,6 +28,8 @@ export function registerServiceLogRoutes(app: FastifyInstance, ctx: RouteContext
       querystring: LogsQuery,
       response: { 200: TaskLogLine, ...errorResponses('not_found', 'unavailable') },
     },
+    // The agents' sessions, which logs are read over, are the leader's: a follower forwards.
+    config: { leader: { interrupted: (error) => ({ taskId: '', error }) } },
     handler: async (req, reply) => {
       const service = resolveService(store.services, req.params.idOrName);
       const source = ctx.deps.logs;

@@ -81,6 +81,11 @@ export class ImageService {
     return this.#d.store.table('image').by('ref', ref)[0];
   }
 
+  /** Whether this manager's blob store holds `image`'s archive (after a change of leader it may not). */
+  hasArchive(image: BuiltImage): Promise<boolean> {
+    return this.#d.blobs.has(image.blobDigest);
+  }
+
   /**
    * Builds `context` (a tar) as image `name` with `options`, reporting progress through
    * `emit`; resolves with how it ended: the image (`cached` when the cluster had it) or why not.
@@ -237,7 +242,12 @@ export class ImageService {
       const { data, eof } = await this.#d.blobs.read(digest, offset, BLOB_CHUNK_BYTES);
       reply(data, eof);
     } catch (err) {
-      reply(Buffer.alloc(0), true, isBlobError(err) ? err.message : `cannot read blob: ${String(err)}`);
+      const lost = isBlobError(err) && err.code === 'not_found' && image !== undefined;
+      // Blobs are not replicated: an image built while another manager led is not on this one.
+      const message = lost
+        ? `the leader does not hold the archive of image ${image} (it was built while another manager led, and archives stay on the manager that took the build): deploy again to build it anew`
+        : isBlobError(err) ? err.message : `cannot read blob: ${String(err)}`;
+      reply(Buffer.alloc(0), true, message);
     }
   }
 }

@@ -87,6 +87,11 @@ export class FakeProcess {
     return this.#exit.promise;
   }
 
+  /** How many readers wait for its next line now (followed logs). */
+  get followers(): number {
+    return this.#listeners.size;
+  }
+
   /** Resolves at the next line, state change or abort. */
   changed(signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
