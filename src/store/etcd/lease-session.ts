@@ -158,8 +158,8 @@ export class LeaseSession {
       this.#attempt = undefined;
       this.#avoid = attempt.member ?? this.#avoid;
       this.#events.failed?.(err);
-      // Until the deadline the lease is alive at etcd: try again, soon after an error (the
-      // client skips a member whose circuit opened), at once after a timeout (time has passed).
+      // Until the deadline the lease is alive at etcd: try again on another member (`#avoid`),
+      // soon after an error, at once after a timeout (half a period has passed already).
       const timedOut = err instanceof KeepAliveUnanswered;
       this.#retry = this.#clock.setTimer(timedOut ? 0 : RETRY_MS, () => {
         this.#retry = undefined;
