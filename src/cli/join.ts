@@ -6,11 +6,14 @@ import { resolveDataDir } from '../lib/paths.ts';
 import type { CliIo } from './context.ts';
 import { METRICS_ADDR_HELP, metricsOption } from './metrics-addr.ts';
 import { abortOnSignals, agentUsageErrors, untilAborted } from './foreground.ts';
+import { JOIN_TOKEN_ENV, resolveJoinToken } from './token-source.ts';
 
 export interface JoinOptions {
   /** False with `--no-networking`: no overlay data plane on this host. */
   networking?: boolean;
   token?: string;
+  /** `--token-file`: a file holding the join token (instead of `--token`, seen in `ps`). */
+  tokenFile?: string;
   dataDir?: string;
   dockerHost?: string;
   driver?: 'docker' | 'exec';
@@ -31,6 +34,8 @@ export async function runJoin(manager: string, options: JoinOptions, io: CliIo, 
   const say = (s: string): void => {
     io.stderr.write(`flotilla join: ${s}\n`);
   };
+  // The token from --token, --token-file or FLOTILLA_JOIN_TOKEN.
+  const token = await resolveJoinToken({ flag: '--token', fileFlag: '--token-file' }, { token: options.token, file: options.tokenFile }, io.env);
   const addr = parseManagerAddress(manager);
   const dataDir = resolveDataDir({ flag: options.dataDir, env: io.env });
   const node = await agentUsageErrors(
@@ -38,7 +43,7 @@ export async function runJoin(manager: string, options: JoinOptions, io: CliIo, 
       { clock, logger },
       {
         dataDir,
-        link: { transport: 'wss', manager: addr, token: options.token },
+        link: { transport: 'wss', manager: addr, token: token?.token },
         drivers: { kind: 'detect', forced: options.driver, dockerHost: options.dockerHost ?? io.env['DOCKER_HOST'] },
         networking: options.networking !== false,
         ...metricsOption(options.metricsAddr),
@@ -64,6 +69,7 @@ export function registerJoinCommand(program: Command, io: CliIo): void {
     .description('Join this host to a cluster as a node and run its agent (foreground)')
     .argument('<manager>', 'The manager, HOST[:PORT] (port 4280 by default), as `flotilla server` printed it')
     .option('--token <token>', 'Join token (`flotilla token worker`); needed only the first time')
+    .option('--token-file <file>', `File holding the join token (instead of --token, which shows in ps); also $${JOIN_TOKEN_ENV}`)
     .option('--no-networking', 'Do not run the overlay network data plane on this host (tasks on networks go to other nodes)')
     .option('--data-dir <dir>', 'State directory of this node (default: $FLOTILLA_HOME, else ~/.flotilla)')
     .option('--docker-host <host>', 'Docker engine to run tasks on (default: $DOCKER_HOST, else /var/run/docker.sock)')

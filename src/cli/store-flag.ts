@@ -12,6 +12,8 @@ export interface StoreFlags {
   etcdKey?: string;
   /** `--join-token`: the manager join token of the cluster already in the (etcd) store. */
   joinToken?: string;
+  /** Where `joinToken` came from, for messages (`--join-token-file F`, `FLOTILLA_JOIN_TOKEN`). Default `--join-token`. */
+  joinTokenFrom?: string;
 }
 
 /**
@@ -22,16 +24,17 @@ export interface StoreFlags {
  */
 export async function storeBackend(flags: StoreFlags): Promise<BackendFactory | undefined> {
   const { store, etcdCacert, etcdCert, etcdKey, joinToken } = flags;
+  const from = flags.joinTokenFrom ?? '--join-token';
   const tlsGiven = etcdCacert !== undefined || etcdCert !== undefined || etcdKey !== undefined;
   if (store === undefined || store === 'sqlite') {
     if (tlsGiven) throw new UsageError('--etcd-cacert, --etcd-cert and --etcd-key need --store etcd://HOST:PORT');
     if (joinToken !== undefined) {
-      throw new UsageError('--join-token adds a manager to a cluster whose state is in a shared store: it needs --store etcd://HOST:PORT (an embedded SQLite store has exactly one manager)');
+      throw new UsageError(`${from} adds a manager to a cluster whose state is in a shared store: it needs --store etcd://HOST:PORT (an embedded SQLite store has exactly one manager)`);
     }
     return undefined;
   }
   if (joinToken !== undefined && 'error' in parseJoinToken(joinToken)) {
-    throw new UsageError('invalid --join-token: expected FLT1-<64 hex digits>-<32 characters>, as `flotilla token manager -q` prints it on a running manager');
+    throw new UsageError(`invalid ${from}: expected FLT1-<64 hex digits>-<32 characters>, as \`flotilla token manager -q\` prints it on a running manager`);
   }
   const { isBackendError } = await import('../store/backend.ts');
   const { parseEtcdUrl } = await import('../store/etcd/connect.ts');

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { testSealingKey } from '../../testing/sealing-key.ts';
 import { startApi, type ApiHarness } from '../../testing/api-harness.ts';
-import { makeNode } from '../../testing/fixtures.ts';
+import { makeNode, makeService } from '../../testing/fixtures.ts';
+import { StoreError } from '../../store/errors.ts';
+import type { Tx } from '../../store/tx.ts';
 
 const COMPOSE = [
   'services:',
@@ -254,6 +256,28 @@ describe('stacks and networks', () => {
     });
     assert.equal((await h.call('DELETE', '/v1/stacks/app')).status, 204);
     assert.equal(h.store.table('network').get(shared.id), undefined);
+  });
+
+  it('stack rm that lost a race runs again on the stack as it is then: what a deploy added in between goes too', async () => {
+    assert.equal((await deploy('services:\n  web:\n    image: x\n')).status, 200);
+    const { version: _v, createdAt: _c, updatedAt: _u, ...late } = makeService({ id: 'late1', spec: { name: 'app_late' } });
+    const update = h.store.update.bind(h.store);
+    let runs = 0;
+    h.store.update = async <R>(fn: (tx: Tx) => R): Promise<R> => {
+      if (++runs > 1) return update(fn);
+      // Another writer commits first (a deploy adding a service the stack lists, not yet labelled): this run lost.
+      await update((tx) => {
+        tx.services.create(late);
+        const stack = tx.table('stack').by('name', 'app')[0]!;
+        tx.table('stack').update({ ...stack, resources: { ...stack.resources, services: [...stack.resources.services, late.id] } });
+      });
+      throw new StoreError('conflict', 'stack app was changed by another writer');
+    };
+    const rm = await h.call('DELETE', '/v1/stacks/app');
+    assert.equal(rm.status, 204, JSON.stringify(rm.body));
+    assert.equal(runs, 2);
+    assert.deepEqual(h.store.services.all().map((s) => s.spec.name), [], 'the service listed in between is removed too');
+    assert.equal(h.store.table('stack').by('name', 'app')[0], undefined);
   });
 
   it('refuses a missing external network and a published port another service holds, and writes nothing', async () => {

@@ -145,11 +145,14 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
       response: { 204: NoContent, ...errorResponses('not_found', 'failed_precondition') },
     },
     handler: async (req, reply) => {
-      const stack = find(req.params.name);
-      const name = stack.spec.name;
+      const name = find(req.params.name).spec.name;
       await translateStoreErrors(
         () =>
           store.update((tx) => {
+            // Read in this transaction, not before it: a run again after a conflict (a deploy
+            // committed in between) removes what the stack owns now.
+            const stack = tx.table('stack').by('name', name)[0];
+            if (!stack) throw new ApiError('not_found', `stack ${name} not found`);
             const mine = (o: { id: string; spec: { labels: Readonly<Record<string, string>> } }, ids: readonly string[]): boolean =>
               o.spec.labels[STACK_LABEL] === name || ids.includes(o.id);
             const services = tx.services.all().filter((s) => mine(s, stack.resources.services));
@@ -178,7 +181,7 @@ export function registerStackRoutes(app: FastifyInstance, ctx: RouteContext): vo
                 tx.table(kind).delete(o.id);
               }
             }
-            if (tx.table('stack').get(stack.id)) tx.table('stack').delete(stack.id);
+            tx.table('stack').delete(stack.id);
           }),
         { conflict: `stack ${name} changed while it was being removed: retry` },
       );

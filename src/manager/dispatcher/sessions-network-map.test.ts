@@ -10,7 +10,8 @@ import { connectionPair } from '../../testing/connection-pair.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
 import { makeService, makeTask } from '../../testing/fixtures.ts';
 import { ScriptedAgent } from '../../testing/scripted-agent.ts';
-import { CONTAINERS_WRITE_INTERVAL_MS, Sessions } from './sessions.ts';
+import { CONTAINERS_WRITE_INTERVAL_MS } from './node-writes.ts';
+import { Sessions } from './sessions.ts';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const ADDR = { networkId: 'net-back', addr: '10.0.1.2/16' };

@@ -1,14 +1,11 @@
 import type { AgentMessage, AssignmentsMessage, Connection, HelloMessage, ManagerMessage } from '../../api/agent-protocol.ts';
 import { MANAGERS_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION, parseAgentMessage, PROTOCOL_VERSION } from '../../api/agent-protocol.ts';
 import type { LogLine, LogQuery } from '../../api/log-line.ts';
-import { compareAttachedContainers, validAttachedContainers, type AttachedContainer } from '../../api/network.ts';
-import type { NodeDescription } from '../../api/node.ts';
 import type { Task } from '../../api/task.ts';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
 import { Lifecycle } from '../../lib/lifecycle.ts';
 import type { Logger } from '../../lib/logger.ts';
-import { isStoreError } from '../../store/errors.ts';
 import type { Store, StoreAction, StoreEvent } from '../../store/store.ts';
 import { AgentSession } from './agent-session.ts';
 import { affectsAssignments, diffAssignments } from './assignments.ts';
@@ -16,15 +13,9 @@ import { DispatcherError } from './errors.ts';
 import { filesFor, type SecretOpener } from './files.ts';
 import { leaderAddr, leaderMovedNotice, managerList, notLeaderRefusal, type SessionsLeadership } from './leader-gate.ts';
 import { LogStream } from './log-stream.ts';
-import {
-  encodeNetworkMapMessage,
-  mapFingerprint,
-  networkMapsFor,
-  nodeAffectsMaps,
-  serviceAffectsMaps,
-  taskAffectsMaps,
-  type NetworkMapSnapshot,
-} from './network-map.ts';
+import { NodeWrites } from './node-writes.ts';
+import { MapPush } from './map-push.ts';
+import { nodeAffectsMaps, serviceAffectsMaps, taskAffectsMaps } from './network-map.ts';
 import { compileDispatcherOptions, type CompiledDispatcherOptions, type DispatcherOptions } from './options.ts';
 import { StatusIngest } from './status-ingest.ts';
 
@@ -69,9 +60,6 @@ export interface DispatcherMetrics {
   heartbeat(gapMs: number): void;
 }
 
-/** The shortest time between two writes of one node's plain containers (`#onContainers`). */
-export const CONTAINERS_WRITE_INTERVAL_MS = 500;
-
 /** A node this manager has heard from (kept in memory; the store sees it every 10 s). */
 interface Heard {
   /** When the node's last message of any type arrived (clock ms). */
@@ -109,20 +97,14 @@ export class Sessions {
   readonly #live = new Map<string, Heard>();
   readonly #handshakes = new Set<AgentSession>();
   readonly #dirty = new Set<string>();
-  /** Per node, the plain containers of its latest report not yet written (one write waits at most). */
-  readonly #containersQueued = new Map<string, AttachedContainer[]>();
-  /** Per node: when its containers were last written, the timer of the next write, entries left out of its last report. */
-  readonly #containersWrittenAt = new Map<string, number>();
-  readonly #containersTimers = new Map<string, TimerHandle>();
-  readonly #containersDropped = new Map<string, number>();
   #flushQueued = false;
   #unsubscribe: (() => void) | undefined;
   #unfollow: Array<() => void> = [];
   #heartbeatTimer: TimerHandle | undefined;
-  /** Set while a network map recompute is due (see `#markMapsDirty`). */
-  #mapTimer: TimerHandle | undefined;
-  /** This manager's node writes (registrations, `heartbeatAt`) run one at a time, in order. */
-  #nodeWrites: Promise<void> = Promise.resolve();
+  /** Pushes the network maps, debounced (`networkMapDebounceMs`). */
+  readonly #maps: MapPush;
+  /** This manager's node writes (registrations, `heartbeatAt`, plain containers), one at a time, in order. */
+  readonly #nodeWrites: NodeWrites;
 
   constructor(deps: SessionsDeps, options?: DispatcherOptions) {
     this.#store = deps.store;
@@ -137,6 +119,8 @@ export class Sessions {
       { store: this.#store, clock: this.#clock, logger: this.#logger },
       { batchMs: this.#o.statusBatchMs, maxBatch: this.#o.maxStatusBatch },
     );
+    this.#maps = new MapPush({ store: this.#store, clock: this.#clock, logger: this.#logger, sessions: () => this.#readySessions() }, this.#o.networkMapDebounceMs);
+    this.#nodeWrites = new NodeWrites({ store: this.#store, clock: this.#clock, logger: this.#logger }, this.#o.managerNodeIds);
   }
 
   /**
@@ -242,16 +226,16 @@ export class Sessions {
   #onStoreEvent(ev: StoreEvent): void {
     switch (ev.kind) {
       case 'network':
-        this.#markMapsDirty();
+        this.#maps.markDirty();
         return;
       case 'service': {
         const [before, after] = beforeAfter(ev);
-        if (serviceAffectsMaps(before, after)) this.#markMapsDirty();
+        if (serviceAffectsMaps(before, after)) this.#maps.markDirty();
         return;
       }
       case 'task': {
         const [before, after] = beforeAfter(ev);
-        if (taskAffectsMaps(before, after)) this.#markMapsDirty();
+        if (taskAffectsMaps(before, after)) this.#maps.markDirty();
         if (!affectsAssignments(before, after)) return;
         if (before?.nodeId) this.#markDirty(before.nodeId);
         if (after?.nodeId) this.#markDirty(after.nodeId);
@@ -259,7 +243,7 @@ export class Sessions {
       }
       case 'node': {
         const [before, after] = beforeAfter(ev);
-        if (nodeAffectsMaps(before, after)) this.#markMapsDirty();
+        if (nodeAffectsMaps(before, after)) this.#maps.markDirty();
         if (ev.action === 'delete') {
           const l = this.#live.get(ev.object.id);
           this.#live.delete(ev.object.id);
@@ -286,13 +270,12 @@ export class Sessions {
       for (const off of this.#unfollow) off();
       this.#unfollow = [];
       this.#heartbeatTimer?.cancel();
-      this.#mapTimer?.cancel();
-      for (const t of this.#containersTimers.values()) t.cancel();
-      this.#containersTimers.clear();
+      this.#maps.close();
+      this.#nodeWrites.close();
       for (const s of this.#handshakes) s.close('manager shutting down', 1001);
       for (const l of this.#live.values()) l.session?.close('manager shutting down', 1001);
       await this.#ingest.flush();
-      await this.#nodeWrites;
+      await this.#nodeWrites.settled();
     });
   }
 
@@ -404,65 +387,11 @@ export class Sessions {
         return;
       }
       case 'containers':
-        this.#onContainers(s.nodeId, m.containers);
+        this.#nodeWrites.containers(s.nodeId, m.containers);
         return;
       default:
         this.#images?.onAgentMessage(s.nodeId, m);
         return;
-    }
-  }
-
-  /**
-   * A node's report of its plain containers: the valid entries are kept (a bad one is left out
-   * and logged when the count changes, never a reason to close the session). Writes are
-   * coalesced and spaced per node: while one waits, a newer report replaces it, and one follows
-   * the node's last by `CONTAINERS_WRITE_INTERVAL_MS`, so a chatty agent cannot hammer the store
-   * (nor every agent's map).
-   */
-  #onContainers(nodeId: string, reported: readonly unknown[]): void {
-    const { kept, dropped } = validAttachedContainers(reported);
-    if (dropped !== (this.#containersDropped.get(nodeId) ?? 0)) {
-      this.#containersDropped.set(nodeId, dropped);
-      if (dropped > 0) this.#logger.warn({ node: nodeId, dropped, kept: kept.length }, 'plain containers left out of a node\'s report (not valid, or past the limit)');
-    }
-    const queued = this.#containersQueued.has(nodeId);
-    this.#containersQueued.set(nodeId, kept);
-    if (queued) return;
-    const write = (): void => {
-      this.#containersTimers.delete(nodeId);
-      if (!this.#lifecycle.running) return;
-      this.#serialNodeWrite(() => {
-        const latest = this.#containersQueued.get(nodeId) ?? [];
-        this.#containersQueued.delete(nodeId);
-        this.#containersWrittenAt.set(nodeId, this.#clock.now());
-        return this.#writeContainers(nodeId, latest);
-      }).catch((err: unknown) => {
-        this.#logger.warn({ err, node: nodeId }, 'cannot record the plain containers the node reported');
-      });
-    };
-    const wait = (this.#containersWrittenAt.get(nodeId) ?? Number.NEGATIVE_INFINITY) + CONTAINERS_WRITE_INTERVAL_MS - this.#clock.now();
-    if (wait <= 0) write();
-    else this.#containersTimers.set(nodeId, this.#clock.setTimer(wait, write));
-  }
-
-  /**
-   * Records the plain containers on attachable networks an agent reported (`node.status.containers`,
-   * read by the network maps). What they may carry into maps is checked there.
-   */
-  async #writeContainers(nodeId: string, containers: readonly AttachedContainer[]): Promise<void> {
-    const sorted = [...containers].sort(compareAttachedContainers);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#store.update((tx) => {
-          const n = tx.nodes.get(nodeId);
-          if (!n || JSON.stringify(n.status.containers ?? []) === JSON.stringify(sorted)) return;
-          const { containers: _old, ...status } = n.status;
-          tx.nodes.update({ ...n, status: sorted.length > 0 ? { ...status, containers: sorted } : status });
-        });
-        return;
-      } catch (err) {
-        if (attempt >= 5 || !isConflict(err)) throw err;
-      }
     }
   }
 
@@ -483,7 +412,7 @@ export class Sessions {
       return;
     }
     const nodeId = proven ?? hello.nodeId ?? newId();
-    const registered = await this.#serialNodeWrite(() => this.#register(nodeId, hello.description, s.conn.remoteAddr, proven !== undefined));
+    const registered = await this.#nodeWrites.register(nodeId, hello.description, s.conn.remoteAddr, proven !== undefined);
     if (!registered) {
       this.#refuse(s, `node ${nodeId} is not part of this cluster (it was removed): join again with a token`);
       return;
@@ -508,7 +437,7 @@ export class Sessions {
     const { tasks } = diffAssignments(this.#store.tasks.byNode(nodeId), nodeId, s.sent);
     s.send(this.#assignments(nodeId, true, tasks, []));
     // Its network map follows with the next push tick: a reconnect storm is one computation.
-    this.#markMapsDirty();
+    this.#maps.markDirty();
   }
 
   /** A follower's refusal: coded `not_leader`, the leader named when known, every manager listed. */
@@ -523,34 +452,6 @@ export class Sessions {
     this.#logger.warn({ addr: s.conn.remoteAddr, reason }, 'agent session refused');
     s.send({ type: 'error', message: `session refused: ${reason}` });
     s.close(reason, 1008);
-  }
-
-  /**
-   * Creates or refreshes the node; false when `mustExist` (an authenticated node, which joined
-   * through the CA) and it is gone: a removed node is never brought back by its agent.
-   */
-  async #register(nodeId: string, description: NodeDescription, addr: string, mustExist: boolean): Promise<boolean> {
-    const heartbeatAt = new Date(this.#clock.now()).toISOString();
-    const status = { state: 'ready' as const, addr, message: '', heartbeatAt };
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#store.update((tx) => {
-          const existing = tx.nodes.get(nodeId);
-          if (!existing && mustExist) return false;
-          if (!existing) {
-            const role = this.#o.managerNodeIds.has(nodeId) ? 'manager' : 'worker';
-            tx.nodes.create({ id: nodeId, spec: { role, availability: 'active', labels: {} }, description, status });
-          } else {
-            // The plain containers it reported stay until its agent reports them again.
-            const containers = existing.status.containers;
-            tx.nodes.update({ ...existing, description, status: containers ? { ...status, containers } : status });
-          }
-          return true;
-        });
-      } catch (err) {
-        if (attempt >= 5 || !isConflict(err)) throw err;
-      }
-    }
   }
 
   // ---- assignments ----
@@ -588,52 +489,11 @@ export class Sessions {
     return { type: 'assignments', full, tasks, removed, ...(files.length > 0 ? { files } : {}) };
   }
 
-  // ---- network maps ----
-
-  /**
-   * Something a map shows changed, or a session needs its first map: recompute every connected
-   * node's map once the debounce window (`networkMapDebounceMs`, from the first change) ends.
-   * Watch listeners run inside the store's commit path, so this only arms a timer.
-   */
-  #markMapsDirty(): void {
-    if (this.#mapTimer || !this.#lifecycle.running) return;
-    this.#mapTimer = this.#clock.setTimer(this.#o.networkMapDebounceMs, () => {
-      this.#mapTimer = undefined;
-      if (!this.#lifecycle.running) return;
-      try {
-        this.#pushMaps();
-      } catch (err) {
-        // A bug, not a state: the next change tries again.
-        this.#logger.error({ err }, 'cannot compute the network maps');
-      }
-    });
-  }
-
-  /** Computes the connected nodes' maps from one read of the store; sends each that changed. */
-  #pushMaps(): void {
+  /** The open sessions (past their handshake), by node id: the nodes the maps go to. */
+  #readySessions(): Map<string, AgentSession> {
     const sessions = new Map<string, AgentSession>();
     for (const [nodeId, l] of this.#live) if (l.session?.state === 'ready') sessions.set(nodeId, l.session);
-    if (sessions.size === 0) return;
-    const maps = networkMapsFor(sessions.keys(), this.#mapSnapshot(), this.#store.revision);
-    for (const [nodeId, s] of sessions) {
-      const map = maps.get(nodeId);
-      if (!map) continue;
-      const fp = mapFingerprint(map);
-      if (fp === s.mapSent) continue;
-      s.mapSent = fp;
-      s.sendEncoded(encodeNetworkMapMessage(map));
-    }
-  }
-
-  /** The store as the maps see it; every read is synchronous, so this is one consistent state. */
-  #mapSnapshot(): NetworkMapSnapshot {
-    const store = this.#store;
-    return {
-      networks: store.table('network').all(),
-      services: store.services.all(),
-      tasksOf: (id) => store.tasks.byService(id),
-      node: (id) => store.nodes.get(id),
-    };
+    return sessions;
   }
 
   // ---- heartbeats ----
@@ -658,38 +518,11 @@ export class Sessions {
         beats.push([id, l.lastSeen]);
       }
     }
-    if (beats.length === 0) return;
-    this.#serialNodeWrite(async () => {
-      const result = await this.#store.batch((b) => {
-        for (const [id, at] of beats) {
-          b.update((tx) => {
-            const n = tx.nodes.get(id);
-            if (!n || n.status.state !== 'ready') return;
-            tx.nodes.update({ ...n, status: { ...n.status, heartbeatAt: new Date(at).toISOString() } });
-          });
-        }
-      });
-      for (const e of result.errors) this.#logger.warn({ err: e.error }, 'node heartbeat write failed');
-    }).catch((err: unknown) => {
-      this.#logger.error({ err }, 'node heartbeat batch failed');
-    });
-  }
-
-  #serialNodeWrite<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#nodeWrites.then(fn);
-    this.#nodeWrites = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+    if (beats.length > 0) this.#nodeWrites.heartbeats(beats);
   }
 }
 
 /** An event's object before and after it (a delete has no after, a create no before). */
 function beforeAfter<T>(ev: { readonly action: StoreAction; readonly object: T; readonly old?: T }): [T | undefined, T | undefined] {
   return ev.action === 'delete' ? [ev.object, undefined] : [ev.old, ev.object];
-}
-
-function isConflict(err: unknown): boolean {
-  return isStoreError(err) && err.code === 'conflict';
 }

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { EventEmitter } from 'node:events';
 import type { Etcd3 } from 'etcd3';
+import { ConnectionPool } from 'etcd3/lib/connection-pool.js';
+import { systemClock, type Clock } from '../../lib/clock.ts';
 import { skipUnlessEtcd, startEtcd, type EtcdTestCluster } from '../../testing/etcd-server.ts';
 import { isBackendError, type Fence } from '../backend.ts';
 import { isStoreError, Store } from '../store.ts';
@@ -53,6 +56,87 @@ async function oneLeader(es: readonly EtcdElection[]): Promise<EtcdElection> {
   return es.find((e) => e.state === 'leader')!;
 }
 
+/** What a client's keep-alive streams did: each call's time, and an event per answer or error. */
+interface KeepAliveSpy extends EventEmitter<{ answered: [sentAt: number]; failed: [err: unknown] }> {
+  failures: number;
+  /** When the last answered keep-alive stream was opened (its request sent just after). */
+  lastAnsweredAt: number;
+}
+
+/**
+ * Watches `c`'s keep-alive streams: they are opened through its connection pool (etcd3's
+ * `withConnection`, `keep-alive-stream.ts`), which this wraps.
+ */
+function spyKeepAlives(c: Etcd3): KeepAliveSpy {
+  const spy = Object.assign(new EventEmitter<{ answered: [number]; failed: [unknown] }>(), { failures: 0, lastAnsweredAt: 0 });
+  type WithConnection = (...args: unknown[]) => Promise<unknown>;
+  const pool = (c as unknown as { pool: { withConnection: WithConnection } }).pool;
+  const original = pool.withConnection.bind(pool);
+  pool.withConnection = async (...args) => {
+    const at = Date.now();
+    const res = await original(...args);
+    const stream = (res !== null && typeof res === 'object' && 'stream' in res ? res.stream : res) as Partial<EventEmitter> | undefined;
+    if (args[0] === 'Lease' && typeof stream?.on === 'function') {
+      stream.on('data', () => {
+        spy.lastAnsweredAt = Math.max(spy.lastAnsweredAt, at);
+        spy.emit('answered', at);
+      });
+      stream.on('error', (err) => {
+        spy.failures++;
+        spy.emit('failed', err);
+      });
+    }
+    return res;
+  };
+  return spy;
+}
+
+/** Waits for `n` events `name` of `spy` after now. */
+function nextEvents(spy: KeepAliveSpy, name: 'answered' | 'failed', n: number): Promise<void> {
+  return until(
+    `${n} keep-alives ${name}`,
+    (check) => {
+      spy.on(name, check);
+      return () => spy.off(name, check);
+    },
+    (() => {
+      let seen = -1;
+      return () => ++seen;
+    })(),
+    (count) => count >= n,
+  ).then(() => undefined);
+}
+
+/** The system clock, counting the timers set and not yet fired or cancelled. */
+function countingClock(): Clock & { readonly pending: number } {
+  let pending = 0;
+  return {
+    get pending() {
+      return pending;
+    },
+    now: () => systemClock.now(),
+    sleep: (ms, signal) => systemClock.sleep(ms, signal),
+    setTimer(ms, fn) {
+      pending++;
+      let live = true;
+      const done = (): void => {
+        if (live) pending--;
+        live = false;
+      };
+      const h = systemClock.setTimer(ms, () => {
+        done();
+        fn();
+      });
+      return {
+        cancel: () => {
+          done();
+          h.cancel();
+        },
+      };
+    },
+  };
+}
+
 void describe('etcd election', { skip }, () => {
   const clients: Etcd3[] = [];
   const elections: EtcdElection[] = [];
@@ -70,8 +154,9 @@ void describe('etcd election', { skip }, () => {
     clients.push(c);
     return c;
   };
-  const join = async (root: string, id: string, endpoints = one!.endpoints): Promise<EtcdElection> => {
-    const e = await EtcdElection.open(client(endpoints), { root, self: { id, addr: `${id}.test:4280` } });
+  const join = async (root: string, id: string, endpoints: readonly string[] | Etcd3 = one!.endpoints, clock?: Clock): Promise<EtcdElection> => {
+    const c = Array.isArray(endpoints) ? client(endpoints) : (endpoints as Etcd3);
+    const e = await EtcdElection.open(c, { root, self: { id, addr: `${id}.test:4280` }, ...(clock ? { clock } : {}) });
     elections.push(e);
     return e;
   };
@@ -222,5 +307,80 @@ void describe('etcd election', { skip }, () => {
     }
     await oneLeader([a, ...others]);
     assert.equal(a.state, 'follower');
+  });
+
+  void it('close leaves no timer of the election or its lease running', async () => {
+    const root = `/flotilla-test/${randomUUID()}`;
+    const clock = countingClock();
+    const a = await join(root, 'a', one!.endpoints, clock);
+    const b = await join(root, 'b', one!.endpoints, clock);
+    await oneLeader([a, b]);
+    assert.ok(clock.pending > 0, 'a running election keeps its lease alive on timers');
+    await Promise.all([a.close(), b.close()]);
+    assert.equal(clock.pending, 0);
+  });
+
+  void it('a leader whose etcd member dies keeps leading: its keep-alives go to another member before the lease is in doubt', async () => {
+    const root = `/flotilla-test/${randomUUID()}`;
+    const [m0, m1, m2] = three!.members;
+    // In deterministic order the client sends every request to its last endpoint while that
+    // member's circuit is closed: m0 is the member the leader talks to.
+    ConnectionPool.deterministicOrder = true;
+    const ca = client([m1!.endpoint, m2!.endpoint, m0!.endpoint]);
+    const spy = spyKeepAlives(ca);
+    try {
+      const a = await join(root, 'a', ca);
+      await oneLeader([a]);
+      const others = await Promise.all([join(root, 'b', [m1!.endpoint]), join(root, 'c', [m2!.endpoint])]);
+      await oneLeader([a, ...others]);
+      const changes: string[] = [];
+      for (const [i, e] of [a, ...others].entries()) e.onChange((st) => changes.push(`${'abc'[i]!}: ${st}`));
+      await nextEvents(spy, 'answered', 1);
+      const failed = nextEvents(spy, 'failed', 1);
+      await m0!.stop();
+      try {
+        await failed;
+        // A TTL's worth of confirmed keep-alives after the failure: a lease in doubt would have ended by then.
+        await nextEvents(spy, 'answered', 4);
+        assert.deepEqual(changes, [], 'no leader change');
+        assert.equal(a.state, 'leader');
+        assert.ok(a.fence());
+      } finally {
+        await m0!.start();
+      }
+    } finally {
+      ConnectionPool.deterministicOrder = false;
+    }
+  });
+
+  void it('a leader that loses etcd quorum keeps trying until its local deadline, then steps down before etcd could expire its lease', async () => {
+    const root = `/flotilla-test/${randomUUID()}`;
+    const [, m1, m2] = three!.members;
+    const ca = client(three!.endpoints);
+    const spy = spyKeepAlives(ca);
+    const a = await join(root, 'a', ca);
+    await oneLeader([a]);
+    await nextEvents(spy, 'answered', 1);
+    let steppedDownAt: number | undefined;
+    a.onChange((s) => {
+      if (s === 'follower') steppedDownAt ??= Date.now();
+    });
+    const failuresBefore = spy.failures;
+    await Promise.all([m1!.stop(), m2!.stop()]);
+    try {
+      await until('a to step down', (check) => a.onChange(check), () => a.state, (s) => s === 'follower');
+      assert.ok(steppedDownAt !== undefined);
+      assert.equal(a.fence(), undefined);
+      const ttl = 3_000;
+      const margin = 500;
+      // etcd renewed the lease no earlier than its last answered keep-alive was sent: it cannot expire before that + TTL.
+      assert.ok(steppedDownAt < spy.lastAnsweredAt + ttl, `stepped down ${steppedDownAt - spy.lastAnsweredAt} ms after the last confirmed keep-alive (TTL ${ttl} ms)`);
+      // …and it did not give up at the first failure, but at the deadline (TTL − margin).
+      assert.ok(spy.failures > failuresBefore, 'keep-alives failed meanwhile');
+      assert.ok(steppedDownAt >= spy.lastAnsweredAt + ttl - margin - 50, `stepped down only ${steppedDownAt - spy.lastAnsweredAt} ms after the last confirmed keep-alive`);
+    } finally {
+      await Promise.all([m1!.start(), m2!.start()]);
+    }
+    await oneLeader([a]);
   });
 });

@@ -1,5 +1,5 @@
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
-import { systemClock, type Clock } from '../../lib/clock.ts';
+import { systemClock, type Clock, type TimerHandle } from '../../lib/clock.ts';
 import { silentLogger, type Logger } from '../../lib/logger.ts';
 import type { Fence } from '../backend.ts';
 import { Layout, prefixEnd } from './layout.ts';
@@ -41,11 +41,13 @@ interface Term {
  * `Leadership`). Each manager holds a lease (TTL 3 s, kept alive every second) with its member
  * key under it; it leads while it holds the leader key, created under its lease only when no
  * leader key exists (compare createRevision = 0), and watches the election's keys to campaign
- * again when the leader key goes. It reports `follower` as soon as it is no longer sure: a
- * failed keep-alive, the lease's local deadline passed unconfirmed (it then starts a new
- * lease), or the leader key deleted. `fence()` names the term for fenced writes
- * (`Store.fenced`): etcd refuses them once that leader key is gone. `close()` revokes the
- * lease, which removes both keys, so a clean stop hands over at once.
+ * again when the leader key goes. A failed keep-alive is retried on another etcd member while
+ * the lease is surely alive (`LeaseSession`), so one dead member is no leader change. It
+ * reports `follower` on a definite loss: the lease's local deadline passed unconfirmed (it then
+ * starts a new lease), etcd says the lease is gone, the leader key deleted, or a fenced write
+ * refused. `fence()` names the term for fenced writes (`Store.fenced`): etcd refuses them once
+ * that leader key is gone. `close()` revokes the lease, which removes both keys, so a clean
+ * stop hands over at once; it leaves no timer running.
  */
 export class EtcdElection {
   readonly #client: Etcd3;
@@ -68,6 +70,8 @@ export class EtcdElection {
   #memberListeners: Array<() => void> = [];
   #membersView: readonly ElectionMember[] = [];
   #membersText = '[]';
+  /** Pending pauses (retries of a campaign, a lease, a watch): cancelled and woken by `close()`. */
+  readonly #pauses = new Map<TimerHandle, () => void>();
 
   /** Joins: grants a lease, registers this manager, reads and watches the election, campaigns. */
   static async open(client: Etcd3, options: EtcdElectionOptions): Promise<EtcdElection> {
@@ -97,7 +101,8 @@ export class EtcdElection {
 
   /** The term this manager leads in, for fenced writes; undefined while following. */
   fence(): Fence | undefined {
-    return this.#state === 'leader' && this.#term ? { key: this.#layout.leaderKey, createRevision: this.#term.createRevision } : undefined;
+    // `sure` reads the clock: past the lease's local deadline no fence, even before its timer ran.
+    return this.#state === 'leader' && this.#session?.sure === true && this.#term ? { key: this.#layout.leaderKey, createRevision: this.#term.createRevision } : undefined;
   }
 
   /**
@@ -157,6 +162,7 @@ export class EtcdElection {
     this.#state = 'follower';
     this.#listeners = [];
     this.#memberListeners = [];
+    this.#wakePauses();
     const w = this.#watcher;
     this.#watcher = undefined;
     const session = this.#session;
@@ -169,11 +175,8 @@ export class EtcdElection {
 
   async #newSession(): Promise<void> {
     const session = await LeaseSession.grant(this.#client, this.#clock, this.#timings, {
-      sure: () => {
-        this.#recompute();
-        if (this.#session === session && session.sure) void this.#campaign();
-      },
       ended: (why) => this.#sessionEnded(session, why),
+      failed: (err) => this.#logger.debug({ err, lease: session.id }, 'a keep-alive of the etcd lease failed; trying again'),
     });
     if (this.#closed) {
       session.stop();
@@ -253,6 +256,7 @@ export class EtcdElection {
     } catch (err) {
       // etcd did not answer: try again shortly (a lost lease is the session's to notice).
       this.#logger.debug({ err }, 'campaign failed');
+      if (this.#closed) return;
       void this.#pause(this.#timings.keepAliveMs).then(() => this.#campaign());
       return;
     }
@@ -383,12 +387,33 @@ export class EtcdElection {
     }
   }
 
+  /** Resolves after `ms`, or at once when closed (`close()` wakes pending ones). */
   #pause(ms: number): Promise<void> {
-    return new Promise((resolve) => this.#clock.setTimer(ms, resolve));
+    if (this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = this.#clock.setTimer(ms, () => {
+        this.#pauses.delete(timer);
+        resolve();
+      });
+      this.#pauses.set(timer, resolve);
+    });
   }
 
-  /** `p`, or nothing after 2 s (a dead etcd never confirms a watch cancel). */
+  #wakePauses(): void {
+    for (const [timer, resolve] of this.#pauses) {
+      timer.cancel();
+      resolve();
+    }
+    this.#pauses.clear();
+  }
+
+  /** `p`, or nothing after 2 s (a dead etcd never confirms a watch cancel); its timer goes either way. */
   async #bounded(p: Promise<unknown>): Promise<void> {
-    await Promise.race([p, this.#pause(2_000)]);
+    let timer: TimerHandle | undefined;
+    try {
+      await Promise.race([p, new Promise<void>((resolve) => (timer = this.#clock.setTimer(2_000, resolve)))]);
+    } finally {
+      timer?.cancel();
+    }
   }
 }

@@ -1,5 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
+import { openKeepAlive } from './keep-alive-stream.ts';
 
 /** Timings of a lease session (milliseconds). */
 export interface LeaseTimings {
@@ -17,27 +18,35 @@ export interface LeaseTimings {
   readonly marginMs: number;
 }
 
-/** How soon a failed keep-alive is tried again. */
-const RETRY_MS = 200;
+/**
+ * How soon a keep-alive that failed with an error is tried again: on another member than the
+ * one that failed (`openKeepAlive`).
+ */
+const RETRY_MS = 100;
 
 export const DEFAULT_LEASE_TIMINGS: LeaseTimings = { ttlMs: 3_000, keepAliveMs: 1_000, marginMs: 500 };
 
 /** What a session tells its owner. */
 export interface LeaseSessionEvents {
-  /** Whether the lease is surely alive changed: false after a failed keep-alive, true after a confirmed one. */
-  sure(sure: boolean): void;
   /**
    * The session is over: the local deadline passed without a confirmed keep-alive (the lease
-   * may have expired at etcd), or etcd said the lease is gone. Called once; nothing follows.
+   * may expire at etcd from then on), or etcd said the lease is gone. Called once; nothing follows.
    */
   ended(why: string): void;
+  /** A keep-alive failed or went unanswered; the session tries again (another member) until its deadline. */
+  failed?(err: unknown): void;
+  /** A keep-alive was confirmed: the deadline moved on (`deadline`). */
+  kept?(): void;
 }
 
 /**
  * One etcd lease kept alive by this process, with a local deadline that never trusts the
- * lease longer than etcd can: `sure` turns false on a failed keep-alive, and the session ends
- * (`ended`) when the deadline passes unconfirmed — before etcd can expire the lease, not after.
- * Time comes from the injected clock.
+ * lease longer than etcd can. A failed or unanswered keep-alive is tried again soon, on
+ * another etcd member, and the lease stays `sure` meanwhile: etcd renewed
+ * it no earlier than the last confirmed keep-alive was sent, so it cannot expire before that
+ * send time plus the TTL. The session ends (`ended`) only when the deadline (that time minus
+ * `marginMs`) passes unconfirmed, or etcd says the lease is gone. Time comes from the injected
+ * clock; `stop()` leaves no timer or stream behind.
  */
 export class LeaseSession {
   /** The lease id (decimal text, as etcd3 gives it). */
@@ -50,8 +59,10 @@ export class LeaseSession {
   #deadlineTimer: TimerHandle | undefined;
   #tick: TimerHandle | undefined;
   #retry: TimerHandle | undefined;
-  #inFlight = false;
-  #sure = true;
+  /** The keep-alive in flight: its stream (once open) and its answer timer. */
+  #attempt: Attempt | undefined;
+  /** The member the last failed keep-alive went to: the next ones go elsewhere while there is another. */
+  #avoid: object | undefined;
   #over = false;
 
   /** Grants a lease (rejects when etcd does not answer) and keeps it alive from then on. */
@@ -79,17 +90,29 @@ export class LeaseSession {
     this.#deadline = deadline;
   }
 
-  /** True while the last keep-alive was confirmed and the local deadline has not passed. */
+  /**
+   * True until the session ends, and never past the local deadline (read from the clock, so a
+   * late deadline timer cannot stretch it): etcd cannot have expired the lease meanwhile.
+   */
   get sure(): boolean {
-    return this.#sure && !this.#over;
+    return !this.#over && this.#clock.now() < this.#deadline;
   }
 
-  /** Stops keeping the lease alive (it expires at etcd by itself unless revoked). Idempotent. */
+  /** The local deadline (clock time): the last confirmed keep-alive's send time + TTL − margin. */
+  get deadline(): number {
+    return this.#deadline;
+  }
+
+  /** Stops keeping the lease alive (it expires at etcd by itself unless revoked); cancels every timer and the stream in flight. Idempotent. */
   stop(): void {
     this.#over = true;
     this.#tick?.cancel();
     this.#retry?.cancel();
     this.#deadlineTimer?.cancel();
+    const attempt = this.#attempt;
+    this.#attempt = undefined;
+    attempt?.timer?.cancel();
+    attempt?.stream?.cancel();
   }
 
   /** Revokes the lease at etcd (its keys go at once); a failure is ignored (it expires anyway). */
@@ -101,18 +124,19 @@ export class LeaseSession {
     }
   }
 
+  /** A keep-alive every period, unless one (or its retry) is under way. */
   #schedule(): void {
     if (this.#over) return;
     this.#tick = this.#clock.setTimer(this.#t.keepAliveMs, () => {
       this.#schedule();
-      if (!this.#inFlight) void this.#keepAlive();
+      if (!this.#attempt && !this.#retry) void this.#keepAlive();
     });
   }
 
   #armDeadline(): void {
     this.#deadlineTimer?.cancel();
     this.#deadlineTimer = this.#clock.setTimer(Math.max(0, this.#deadline - this.#clock.now()), () => {
-      this.#end('no keep-alive of the lease was confirmed in time: it may have expired at etcd');
+      this.#end('no keep-alive of the lease was confirmed in time: it may expire at etcd');
     });
   }
 
@@ -122,62 +146,80 @@ export class LeaseSession {
     this.#events.ended(why);
   }
 
-  #setSure(sure: boolean): void {
-    if (this.#over || this.#sure === sure) return;
-    this.#sure = sure;
-    this.#events.sure(sure);
-  }
-
   async #keepAlive(): Promise<void> {
-    this.#inFlight = true;
+    const attempt: Attempt = {};
+    this.#attempt = attempt;
     const sent = this.#clock.now();
+    let ttl: number;
     try {
-      const ttl = await this.#once();
-      if (this.#over) return;
-      if (ttl <= 0) {
-        this.#end('etcd says the lease is gone (expired or revoked)');
-        return;
-      }
-      const deadline = sent + ttl * 1000 - this.#t.marginMs;
-      if (deadline > this.#deadline) {
-        this.#deadline = deadline;
-        this.#armDeadline();
-      }
-      this.#setSure(true);
-    } catch {
-      this.#setSure(false);
-      // Another member may answer (the client skips a failed one): try again soon, not a tick later.
-      if (!this.#over) {
-        this.#retry?.cancel();
-        this.#retry = this.#clock.setTimer(RETRY_MS, () => {
-          if (!this.#inFlight && !this.#over) void this.#keepAlive();
-        });
-      }
-    } finally {
-      this.#inFlight = false;
+      ttl = await this.#once(attempt);
+    } catch (err) {
+      if (this.#attempt !== attempt) return; // stopped meanwhile
+      this.#attempt = undefined;
+      this.#avoid = attempt.member ?? this.#avoid;
+      this.#events.failed?.(err);
+      // Until the deadline the lease is alive at etcd: try again on another member (`#avoid`),
+      // soon after an error, at once after a timeout (half a period has passed already).
+      const timedOut = err instanceof KeepAliveUnanswered;
+      this.#retry = this.#clock.setTimer(timedOut ? 0 : RETRY_MS, () => {
+        this.#retry = undefined;
+        if (!this.#over && !this.#attempt) void this.#keepAlive();
+      });
+      return;
     }
+    if (this.#attempt !== attempt) return;
+    this.#attempt = undefined;
+    if (ttl <= 0) {
+      this.#end('etcd says the lease is gone (expired or revoked)');
+      return;
+    }
+    const deadline = sent + ttl * 1000 - this.#t.marginMs;
+    if (deadline > this.#deadline) {
+      this.#deadline = deadline;
+      this.#armDeadline();
+    }
+    this.#events.kept?.();
   }
 
-  /** One keep-alive on its own stream: the TTL etcd answered (0: no such lease). */
-  async #once(): Promise<number> {
-    const stream = await this.#client.leaseClient.leaseKeepAlive();
+  /**
+   * One keep-alive on its own stream: the TTL etcd answered (0: no such lease). Unanswered
+   * after half a keep-alive period (a frozen member) it is cancelled, which also counts as a
+   * failure of that member in the client's circuit breaker.
+   */
+  async #once(attempt: Attempt): Promise<number> {
+    const { stream, member } = await openKeepAlive(this.#client, this.#avoid);
+    if (this.#attempt !== attempt) {
+      stream.cancel();
+      throw new KeepAliveUnanswered('stopped');
+    }
+    attempt.stream = stream;
+    attempt.member = member;
     return new Promise<number>((resolve, reject) => {
-      // A stream that never answers (a frozen member) is given up after a TTL: by then the
-      // deadline has decided anyway.
-      const timer = this.#clock.setTimer(this.#t.ttlMs, () => {
+      attempt.timer = this.#clock.setTimer(Math.max(50, Math.floor(this.#t.keepAliveMs / 2)), () => {
         stream.cancel();
-        reject(new Error('keep-alive not answered'));
+        reject(new KeepAliveUnanswered('keep-alive not answered'));
       });
       stream.on('data', (res) => {
-        timer.cancel();
+        attempt.timer?.cancel();
         stream.end();
         resolve(Number(res.TTL));
       });
       stream.on('error', (err) => {
-        timer.cancel();
+        attempt.timer?.cancel();
         reject(err);
       });
       stream.write({ ID: this.id });
     });
   }
 }
+
+/** One keep-alive in flight: its stream once open, and its answer timer. */
+interface Attempt {
+  stream?: { cancel(): void };
+  /** The member it went to. */
+  member?: object | undefined;
+  timer?: TimerHandle;
+}
+
+/** A keep-alive stream that did not answer in time. */
+class KeepAliveUnanswered extends Error {}
