@@ -199,15 +199,16 @@ export async function runManagerFailover(o: ManagerFailoverOptions): Promise<voi
      * Kills a running container (and, with `leader`, SIGKILLs that manager at the same moment);
      * resolves with the killed task and the moment of the kill.
      */
-    const strike = async (via: FlotillaClient, leader?: ManagerProc): Promise<{ task: Task; t0: number; before: Container[] }> => {
+    const strike = async (via: FlotillaClient, leader?: ManagerProc): Promise<{ task: Task; t0: number; before: Container[]; struck: Promise<unknown> }> => {
       const tasks = running(await via.listTasks({ service: SERVICE }));
       const before = (await containers()).filter((c) => c.state === 'running');
       const victim = tasks.find((task) => before.some((c) => c.taskId === task.id));
       if (!victim) throw new Error('no running container of the service to kill');
       const container = before.find((c) => c.taskId === victim.id)!;
       const t0 = performance.now();
-      await Promise.all([leader?.kill(), exec('docker', ['kill', container.id])]);
-      return { task: victim, t0, before };
+      // Not awaited here: the clocks run from the signals, and `docker kill` takes a while itself.
+      const struck = Promise.all([leader?.kill(), exec('docker', ['kill', container.id])]);
+      return { task: victim, t0, before, struck };
     };
     /** Until the replacement of `task` (same slot, another task) runs, as `via` reports. */
     const replaced = (via: () => FlotillaClient, task: Task): Promise<number> =>
@@ -248,8 +249,8 @@ export async function runManagerFailover(o: ManagerFailoverOptions): Promise<voi
     const referenceS: number[] = [];
     for (let r = 1; r <= o.reference; r++) {
       const via = first.client;
-      const { task, t0, before } = await strike(via);
-      await replaced(() => via, task);
+      const { task, t0, before, struck } = await strike(via);
+      await Promise.all([struck, replaced(() => via, task)]);
       const sinceKill = performance.now() - t0;
       referenceS.push(secs(sinceKill));
       const issues = await settle(via, task, before);
@@ -265,11 +266,16 @@ export async function runManagerFailover(o: ManagerFailoverOptions): Promise<voi
       const old = await leaderOf(live()[0]!.client);
       if (!old) throw new Error('no leader before the round');
       const survivors = managers.filter((m) => m !== old && m.alive);
-      const { task, t0, before } = await strike(survivors[0]!.client, old);
+      const w0 = performance.now();
+      await survivors[0]!.client.updateNode(nodeId, { labelsAdd: { 'hab.round': `${r}-before` } });
+      const writeBefore = performance.now() - w0;
+      const { task, t0, before, struck } = await strike(survivors[0]!.client, old);
       let cur = 0;
       const ask = (): FlotillaClient => survivors[cur++ % survivors.length]!.client;
       const since = (): number => performance.now() - t0;
-      const [a, b, c] = await Promise.all([
+      const refusals = new Map<string, number>();
+      const [, a, b, c] = await Promise.all([
+        struck,
         waitFor(
           async () => {
             try {
@@ -288,7 +294,9 @@ export async function runManagerFailover(o: ManagerFailoverOptions): Promise<voi
             try {
               await survivors[0]!.client.updateNode(nodeId, { labelsAdd: { 'hab.round': String(r) } });
               return true;
-            } catch {
+            } catch (err) {
+              const what = String((err as Error).message).slice(0, 160);
+              refusals.set(what, (refusals.get(what) ?? 0) + 1);
               return false;
             }
           },
@@ -306,8 +314,9 @@ export async function runManagerFailover(o: ManagerFailoverOptions): Promise<voi
       problems.push(...issues.map((p) => `round ${r}: ${p}`));
       log(
         `round ${r}: SIGKILL leader ${old.name} + container of slot ${task.slot} → new leader ${next?.name ?? '?'} after ${secs(a)} s, ` +
-          `write through ${survivors[0]!.name} after ${secs(b)} s, replacement running after ${secs(c)} s${issues.length ? `; ${issues.join('; ')}` : ''}`,
+          `write through ${survivors[0]!.name} after ${secs(b)} s (${Math.round(writeBefore)} ms before the kill), replacement running after ${secs(c)} s${issues.length ? `; ${issues.join('; ')}` : ''}`,
       );
+      for (const [what, n] of refusals) log(`  write refused ${n}x before it succeeded: ${what}`);
       const restarted = performance.now();
       await old.start();
       await waitFor(async () => (await old.client.listManagers()).managers.length === o.managers, 30_000, `${old.name} back among the managers`, 50);
