@@ -30,6 +30,7 @@ import { createLogger } from '../src/lib/logger.ts';
 import { Scheduler } from '../src/manager/scheduler/scheduler.ts';
 import { randomUUID } from 'node:crypto';
 import type { Backend } from '../src/store/backend.ts';
+import { connect } from '../src/store/etcd/connect.ts';
 import { EtcdBackend } from '../src/store/etcd/etcd-backend.ts';
 import { SqliteBackend } from '../src/store/sqlite/sqlite-backend.ts';
 import { Store } from '../src/store/store.ts';
@@ -132,9 +133,14 @@ async function openBackend(dir: string): Promise<{ backend: Backend; members: nu
       backend,
       members: endpoints.length,
       async release() {
-        // On a cluster we did not start, leave nothing of ours behind.
-        if (!etcd) await backend.client.delete().prefix(`${root}/`).catch(() => undefined);
         await backend.close();
+        // On a cluster we did not start, leave nothing of ours behind (with a client of its own:
+        // the backend's watch must not be fed the deletes while it closes).
+        if (!etcd) {
+          const client = connect({ endpoints });
+          await client.delete().prefix(`${root}/`).catch(() => undefined);
+          client.close();
+        }
         await etcd?.stop();
       },
     };
