@@ -15,7 +15,12 @@
  *   (c) the killed task's replacement (same slot, new task) is running;
  * then check nothing else moved (every other container still running, the same one; one task
  * per slot), and restart the killed manager (it rejoins as a follower). Progress on stdout; the
- * last line is one JSON object with every figure and the medians.
+ * last line is one JSON object: {"managers","replicas","restartDelay","rounds",
+ * "referenceReplacementSeconds":[…],"newLeaderSeconds":[…],"writeSeconds":[…],
+ * "replacementSeconds":[…],"rejoinSeconds":[…],"medians":{…},"problems":N}. A round where
+ * something else moved is a problem: named on stdout, the processes' logs kept in a directory
+ * it names, exit code 1. Everything it made (containers `hab-web.*`, processes, etcd, data) is
+ * removed at the end.
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
