@@ -13,6 +13,12 @@
  * elsewhere: Docker Swarm marks a node down after ~15 s of missed heartbeats (dispatcher
  * heartbeat period 5 s × grace 3), Kubernetes evicts pods ~5 min 50 s after a node goes
  * silent (40 s node-monitor-grace-period + 5 min default not-ready toleration).
+ *
+ * `--managers N` (N ≥ 2) is another benchmark: the leader manager's death, on this machine
+ * (no test bed, no root): N `flotilla server` processes on a private 3-member etcd cluster and
+ * one agent on the machine's Docker engine; see bench/manager-failover.ts.
+ *
+ *   npm run bench:failover -- --managers 3 [--rounds 5] [--reference 3] [--replicas 3] [--restart-delay 0s]
  */
 import { parseArgs } from 'node:util';
 import { BED_IMAGE, TestBed } from '../test/cluster/bed.ts';
@@ -22,11 +28,15 @@ import { waitFor } from '../test/cluster/wait.ts';
 const { values: args } = parseArgs({
   options: {
     hosts: { type: 'string', default: '3' },
-    replicas: { type: 'string', default: '6' },
+    replicas: { type: 'string' },
+    managers: { type: 'string' },
+    rounds: { type: 'string', default: '5' },
+    reference: { type: 'string', default: '3' },
+    'restart-delay': { type: 'string' },
   },
 });
 const HOSTS = Number(args.hosts);
-const REPLICAS = Number(args.replicas);
+const REPLICAS = Number(args.replicas ?? '6');
 const SERVICE = 'bench';
 
 function log(line: string): void {
@@ -124,4 +134,17 @@ function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-await main();
+if (args.managers !== undefined) {
+  const managers = Number(args.managers);
+  if (!Number.isInteger(managers) || managers < 2) throw new Error(`--managers takes a number ≥ 2, not ${args.managers}`);
+  const { runManagerFailover } = await import('./manager-failover.ts');
+  await runManagerFailover({
+    managers,
+    rounds: Number(args.rounds),
+    reference: Number(args.reference),
+    replicas: Number(args.replicas ?? '3'),
+    restartDelay: args['restart-delay'],
+  });
+} else {
+  await main();
+}
