@@ -65,6 +65,15 @@ export const Task = Type.Composite([
     networks: Type.Optional(Type.Array(TaskNetwork)),
     desiredState: DesiredState,
     status: TaskStatus,
+    /**
+     * Set by the orchestrator on a task it created as the restart of a dead one: the wait it
+     * chose between that death and this task (ms). The restart backoff grows from it; absent
+     * on tasks that were not restarts (first task of a slot, moved off a node, updated) and on
+     * tasks written before the field existed (both count as "not a restart").
+     */
+    restartDelayMs: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'ms waited after the previous task died, when this task was created as its restart' }),
+    ),
   }),
 ]);
 export type Task = Static<typeof Task>;

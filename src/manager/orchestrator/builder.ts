@@ -2,7 +2,7 @@ import type { Node } from '../../api/node.ts';
 import type { Service, UpdateStatus } from '../../api/service.ts';
 import type { Task } from '../../api/task.ts';
 import type { Action, ServicePlan } from './actions.ts';
-import { buildTask, type TaskPlacement } from './new-task.ts';
+import { buildTask, type NewTask, type TaskPlacement } from './new-task.ts';
 import { isNodeLost } from './node-health.ts';
 import type { RestartTuning } from './restart.ts';
 
@@ -52,12 +52,25 @@ export class PlanBuilder {
     this.#actions.push({ kind: 'create', task: this.#build(service, placement), reason });
   }
 
+  /** Replaces `old` by a new task that is not a restart (moved off a node, updated). */
   replace(service: Service, old: Task, placement: TaskPlacement, reason: string): void {
+    this.#replace(old, this.#build(service, placement), reason);
+  }
+
+  /**
+   * Replaces the dead task `old` by its restart, which records the wait chosen before it
+   * (`restartDelayMs`): the next restart's backoff grows from that, not from timestamps.
+   */
+  restart(service: Service, old: Task, placement: TaskPlacement, delayMs: number, reason: string): void {
+    this.#replace(old, { ...this.#build(service, placement), restartDelayMs: delayMs }, reason);
+  }
+
+  #replace(old: Task, task: NewTask, reason: string): void {
     // A task on a lost node is replaced for good: when the node returns, its agent must find
     // the task no longer assigned and remove the container, so the cluster holds exactly the
     // desired count (a stopped history container there would outlive the task).
     const lost = old.nodeId !== undefined && isNodeLost(this.input.nodes.get(old.nodeId));
-    this.#actions.push({ kind: 'replace', old, oldDesired: lost ? 'remove' : 'shutdown', task: this.#build(service, placement), reason });
+    this.#actions.push({ kind: 'replace', old, oldDesired: lost ? 'remove' : 'shutdown', task, reason });
   }
 
   stop(task: Task, desiredState: 'shutdown' | 'remove', reason: string): void {
@@ -91,7 +104,7 @@ export class PlanBuilder {
     return { actions: this.#actions, wakeAt: this.#wakeAt };
   }
 
-  #build(service: Service, placement: TaskPlacement) {
+  #build(service: Service, placement: TaskPlacement): NewTask {
     return buildTask(service, placement, this.input.now, this.input.newId());
   }
 }

@@ -109,7 +109,7 @@ function planPrimary(b: PlanBuilder, service: Service, g: Group, primary: Task):
   const d = decideRestart(primary, g.tasks, service.spec.taskTemplate.restartPolicy, b.input.options.restart);
   if (d.restart && d.at <= b.now) {
     const exit = primary.status.exitCode === undefined ? '' : ` (exit code ${primary.status.exitCode})`;
-    b.replace(service, primary, g.placement, `restart ${d.attempt} after the task ${primary.status.state}${exit}`);
+    b.restart(service, primary, g.placement, d.delayMs, `restart ${d.attempt} after the task ${primary.status.state}${exit}`);
   } else if (d.restart) {
     b.wakeAt(d.at);
   }

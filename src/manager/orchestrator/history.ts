@@ -8,9 +8,9 @@ import { byNewest, isDone } from './task-life.ts';
  */
 
 /**
- * How many dead tasks a slot keeps. At least 1: the newest dead task carries the restart
- * backoff (see restart.ts). With `maxAttempts` set, enough to count the attempts, or a slot
- * that gave up would forget it had.
+ * How many dead tasks a slot keeps. At least 1 (the last failure stays readable; the restart
+ * backoff is carried by the dead task that is restarted, see restart.ts). With `maxAttempts`
+ * set, enough to count the attempts, or a slot that gave up would forget it had.
  */
 export function historyToKeep(limit: number, policy: RestartPolicy): number {
   return Math.max(1, limit, policy.maxAttempts);

@@ -73,7 +73,7 @@ type SlotNeed =
   | { readonly kind: 'none' }
   | { readonly kind: 'active' }
   | { readonly kind: 'create' }
-  | { readonly kind: 'restart'; readonly dead: Task; readonly attempt: number };
+  | { readonly kind: 'restart'; readonly dead: Task; readonly attempt: number; readonly delayMs: number };
 
 /**
  * Looks at one slot (or node) of the current run: done, running, to (re)start, or waiting. Stops
@@ -100,14 +100,14 @@ function slotNeed(b: PlanBuilder, service: Service, group: readonly Task[], canC
     b.wakeAt(d.at);
     return { kind: 'none' };
   }
-  return { kind: 'restart', dead: primary, attempt: d.attempt };
+  return { kind: 'restart', dead: primary, attempt: d.attempt, delayMs: d.delayMs };
 }
 
 function start(b: PlanBuilder, service: Service, need: SlotNeed, placement: TaskPlacement): void {
   if (need.kind === 'create') b.create(service, placement, 'job slot is empty');
   if (need.kind === 'restart') {
     const exit = need.dead.status.exitCode === undefined ? '' : ` (exit code ${need.dead.status.exitCode})`;
-    b.replace(service, need.dead, placement, `restart ${need.attempt} after the job task ${need.dead.status.state}${exit}`);
+    b.restart(service, need.dead, placement, need.delayMs, `restart ${need.attempt} after the job task ${need.dead.status.state}${exit}`);
   }
 }
 

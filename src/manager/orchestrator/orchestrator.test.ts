@@ -125,6 +125,8 @@ void test('a failed task is replaced in its slot after the restart delay, with b
   assert.notEqual(second.id, first!.id);
   assert.equal(second.slot, 1);
   assert.equal(store.tasks.get(first!.id)?.desiredState, 'shutdown');
+  assert.equal(second.restartDelayMs, 5_000, 'the restart records the wait before it');
+  assert.equal(first!.restartDelayMs, undefined, 'the first task was no restart');
 
   // It fails quickly again: the next wait doubles (10 s).
   await runAll(svc, node);

@@ -6,16 +6,22 @@ import { timeOf } from './task-life.ts';
 /**
  * The restart supervisor's decisions, as pure functions of a slot's (or a global node's) task
  * history. Nothing is remembered in memory: the delay before a restart is derived from the
- * timestamps of the dead tasks still in the store, so a manager restart loses nothing.
+ * tasks in the store, so a manager restart or a leader change loses nothing.
  *
  * Backoff rule (our documented choice):
- * - the first restart of a slot waits `restartPolicy.delayMs`;
- * - when the task that just died had itself been started by a restart and lived less than
- *   `resetAfterMs` (10 s), the wait is twice the previous wait, at least `minBackoffMs`
- *   (so `delayMs: 0` cannot crash-loop) and at most `maxDelayMs` (5 min);
- * - "the previous wait" is read from history: the gap between the previous task's death
- *   and the creation of the task that just died;
- * - a task that lived at least `resetAfterMs` resets the wait to `delayMs`.
+ * - a task the orchestrator creates as a restart records the wait it chose before it
+ *   (`task.restartDelayMs`, see `PlanBuilder.restart`);
+ * - when the task that just died was itself a restart (has `restartDelayMs`, W) and lived less
+ *   than `resetAfterMs` (10 s), the next wait is 2 × W, at least `minBackoffMs` (so
+ *   `delayMs: 0` cannot crash-loop) and at most `maxDelayMs` (5 min), never below the
+ *   user's `delayMs`;
+ * - otherwise (it lived at least `resetAfterMs`, or it was not a restart: first task of a
+ *   slot, moved off a drained or lost node, created by an update) the wait is `delayMs`.
+ * The wait is read from the dead task itself, never from the gap between tasks: tasks in
+ * between may be gone (a task replaced off a lost node is deleted) or may not have been
+ * restarts, and a manager that was down stretches the gap; any of those would inflate the
+ * backoff. A task written before the field existed counts as not a restart: an upgrade
+ * resets a running crash loop's backoff to `delayMs` once, which is harmless.
  * A task's life is measured from its creation to its death, so a task rejected because its
  * image cannot be pulled counts as a quick failure and backs off.
  */
@@ -71,26 +77,12 @@ export function deathTime(t: Task): number {
   return timeOf(t.status.timestamp, timeOf(t.createdAt));
 }
 
-/** The newest task of `group` created before `t`, if any. */
-function previousOf(t: Task, group: readonly Task[]): Task | undefined {
-  const created = timeOf(t.createdAt);
-  let best: Task | undefined;
-  for (const o of group) {
-    if (o.id === t.id || timeOf(o.createdAt) > created) continue;
-    if (!best || timeOf(o.createdAt) > timeOf(best.createdAt)) best = o;
-  }
-  return best;
-}
-
 /** How long to wait after `dead` died before its replacement is created. */
-export function restartDelay(dead: Task, group: readonly Task[], policy: RestartPolicy, tuning: RestartTuning): number {
+export function restartDelay(dead: Task, policy: RestartPolicy, tuning: RestartTuning): number {
   const lived = deathTime(dead) - timeOf(dead.createdAt);
-  if (lived >= tuning.resetAfterMs) return policy.delayMs;
-  const prev = previousOf(dead, group);
-  if (!prev || !isTerminal(prev.status.state) || !endedByItself(prev)) return policy.delayMs;
-  // `dead` was the replacement of `prev`: the gap is the wait we chose last time.
-  const previousWait = Math.max(0, timeOf(dead.createdAt) - deathTime(prev));
-  const grown = Math.max(tuning.minBackoffMs, 2 * previousWait);
+  // Not a restart (or from before `restartDelayMs` existed), or it ran long enough: reset.
+  if (lived >= tuning.resetAfterMs || dead.restartDelayMs === undefined) return policy.delayMs;
+  const grown = Math.max(tuning.minBackoffMs, 2 * dead.restartDelayMs);
   // The cap bounds the backoff, never the user's own delay.
   return Math.max(policy.delayMs, Math.min(tuning.maxDelayMs, grown));
 }
@@ -123,6 +115,6 @@ export function decideRestart(
   if (policy.maxAttempts > 0 && attempts >= policy.maxAttempts) {
     return { restart: false, reason: `gave up after ${attempts} restart attempts` };
   }
-  const delayMs = restartDelay(dead, group, policy, tuning);
+  const delayMs = restartDelay(dead, policy, tuning);
   return { restart: true, at: died + delayMs, delayMs, attempt: attempts + 1 };
 }
