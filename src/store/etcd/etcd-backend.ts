@@ -26,6 +26,7 @@ import type { EtcdBackendOptions } from './options.ts';
 import { differences, readSnapshot, type Snapshot } from './snapshot.ts';
 import { decodeRecord, encodeRecord, payloadEvents, StagedChunks, stagedEntries, type CommitRecord, type StagedEntry } from './staged.ts';
 import { StagedWriter } from './staged-writer.ts';
+import { WatchCancels } from './watch-teardown.ts';
 
 export type { EtcdBackendOptions } from './options.ts';
 
@@ -117,7 +118,7 @@ export class EtcdBackend implements Backend {
   #chain: Promise<unknown> = Promise.resolve();
   #closed = false;
   /** Watcher cancellations in flight; `close` waits for them. */
-  readonly #cancels = new Set<Promise<void>>();
+  readonly #cancels = new WatchCancels();
 
   /** Connects, loads the key index and follows etcd from then on. */
   static async open(options: EtcdBackendOptions): Promise<EtcdBackend> {
@@ -222,24 +223,11 @@ export class EtcdBackend implements Backend {
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w.reject(closedBackendError('etcd'));
-    if (follower) this.#cancel(follower);
-    if (this.#rolling) this.#cancels.add(this.#rolling); // its requests fail closed; wait for them
-    // The client's watch manager reconnects forever while a watcher is attached, even to a
-    // closed client: let every cancel finish first (bounded: a dead etcd never confirms one).
-    const timer = { cancel: () => undefined } as { cancel(): void };
-    await Promise.race([
-      Promise.all(this.#cancels),
-      new Promise<void>((resolve) => {
-        const t = this.#clock.setTimer(2_000, resolve);
-        timer.cancel = () => t.cancel();
-      }),
-    ]);
-    timer.cancel();
-    // A cancel a dead etcd never confirmed leaves its watcher attached, and etcd3's watch manager
-    // re-opens its stream (on a timer) for as long as one is attached, even after close(): that
-    // kept processes alive. Detach what is left so the loop ends at its next turn.
-    const watches = (this.#client as unknown as { watchManager?: { watchers: unknown[] } }).watchManager;
-    if (watches && Array.isArray(watches.watchers)) watches.watchers = [];
+    if (follower) this.#cancels.cancel(follower);
+    if (this.#rolling) this.#cancels.track(this.#rolling); // its requests fail closed; wait for them
+    // Every watch on the client ends before it closes (bounded: a dead etcd never confirms a
+    // cancel), and what is left is detached without letting a late response throw (`watch-teardown.ts`).
+    await this.#cancels.end(this.#client, this.#clock, 2_000);
     this.#client.close();
   }
 
@@ -247,7 +235,7 @@ export class EtcdBackend implements Backend {
   suspendFollowingForTest(): void {
     const w = this.#follower;
     this.#follower = undefined;
-    if (w) this.#cancel(w);
+    if (w) this.#cancels.cancel(w);
   }
 
   /** Follows etcd again from where it stopped. */
@@ -289,6 +277,8 @@ export class EtcdBackend implements Backend {
 
   /** Follows every change under the root from `etcdRevision` on, keeping the index current. */
   #follow(etcdRevision: number): void {
+    // A reload whose last read answered after close began: a watcher now would outlive the client.
+    if (this.#closed) return;
     const w = this.#client
       .watch()
       .prefix(`${this.#layout.root}/`)
@@ -411,7 +401,7 @@ export class EtcdBackend implements Backend {
 
   /** Stops following and reloads from a snapshot, then follows on from it. */
   #restartFromEtcd(): void {
-    if (this.#follower) this.#cancel(this.#follower);
+    if (this.#follower) this.#cancels.cancel(this.#follower);
     this.#follower = undefined;
     this.#reloading ??= this.#reload().finally(() => (this.#reloading = undefined));
   }
@@ -748,7 +738,7 @@ export class EtcdBackend implements Backend {
       // Caught up with the follower: live batches from here on.
       sub.replaying = false;
       sub.replay = undefined;
-      this.#cancel(w);
+      this.#cancels.cancel(w);
     }
   }
 
@@ -764,20 +754,11 @@ export class EtcdBackend implements Backend {
 
   // ---- plumbing ----
 
-  /** Cancels an etcd watcher, tracked so that `close` can wait for it. */
-  #cancel(w: Watcher): void {
-    const p: Promise<void> = w
-      .cancel()
-      .catch(() => undefined)
-      .finally(() => this.#cancels.delete(p));
-    this.#cancels.add(p);
-  }
-
   #closeSub(sub: Sub): void {
     if (sub.closed) return;
     sub.closed = true;
     this.#subs.delete(sub);
-    if (sub.replay) this.#cancel(sub.replay);
+    if (sub.replay) this.#cancels.cancel(sub.replay);
     sub.replay = undefined;
   }
 
