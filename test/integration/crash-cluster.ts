@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,6 +97,13 @@ class Proc {
     };
     proc.stdout?.on('data', append);
     proc.stderr?.on('data', append);
+    // FLOTILLA_CRASH_LOGS=DIR keeps every process's whole output (a run that passed, too).
+    const keep = process.env['FLOTILLA_CRASH_LOGS'];
+    if (keep) {
+      const file = createWriteStream(join(keep, `${this.name.replace(/\W+/g, '-')}-${proc.pid ?? 'x'}.log`));
+      proc.stdout?.pipe(file, { end: false });
+      proc.stderr?.pipe(file, { end: false });
+    }
   }
 
   get pid(): number | undefined {
