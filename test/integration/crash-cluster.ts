@@ -28,8 +28,8 @@ export interface CrashTarget {
   /** Starts again what `kill` killed and waits until it answers. */
   restart(): Promise<void>;
   /**
-   * After the cluster converged following a kill at `killedAt` (epoch ms): what is wrong with
-   * the agents (none for dev, whose agent died with the manager).
+   * After a kill at `killedAt` (epoch ms) and the restart: what is still wrong with the agents
+   * (the test waits for none; always none for dev, whose agent died with the manager).
    */
   agentProblems(nodes: readonly Node[], killedAt: number): string[];
   /** The end of the killed processes' output, for a failure message. */
