@@ -249,11 +249,16 @@ export class ServerCrashCluster implements CrashTarget {
   async prepare(rng: Prng): Promise<string> {
     let leader = this.#managers[0]!;
     if (this.#managers.length > 1) {
-      const { managers } = await this.#client.listManagers();
-      const addr = managers.find((m) => m.leader)?.addr;
-      const found = this.#managers.find((m) => m.addr === addr);
-      if (!found) throw new Error(`no leader among ${JSON.stringify(managers)}`);
-      leader = found;
+      await waitUntil(
+        async () => {
+          const { managers } = await this.#client.listManagers();
+          const found = this.#managers.find((m) => m.addr === managers.find((x) => x.leader)?.addr);
+          if (found) leader = found;
+          return found !== undefined;
+        },
+        60_000,
+        'a leader among the managers',
+      );
     }
     this.#victim = leader;
     const others = this.#managers.filter((m) => m !== leader);
