@@ -313,17 +313,27 @@ export class ServerCrashCluster implements CrashTarget {
     killGroup(this.#agent?.pid);
   };
 
-  /** Waits until `m`'s local socket answers (its store loaded, its listeners up). */
+  /**
+   * Waits until `m` answers on its local socket and, once the admin credential is known, on its
+   * HTTPS listener (opened a moment after the socket) too.
+   */
   async #answers(m: ManagerProc): Promise<void> {
-    const local = new FlotillaClient({ socketPath: join(m.dataDir, 'flotilla.sock') });
+    const ctx = this.#ctx;
+    const clients = [new FlotillaClient({ socketPath: join(m.dataDir, 'flotilla.sock') })];
+    if (ctx) clients.push(new FlotillaClient({ url: `https://${m.addr}`, tls: { ca: ctx.ca, cert: ctx.cert, key: ctx.key } }));
     await waitUntil(
       async () => {
         if (m.proc.exited !== undefined) throw new Error(`${m.proc.name} ${m.proc.exited}:\n${m.proc.log}`);
         if (!existsSync(join(m.dataDir, 'flotilla.sock'))) return false;
-        return local.info().then(
-          () => true,
-          () => false,
+        const answers = await Promise.all(
+          clients.map((c) =>
+            c.info().then(
+              () => true,
+              () => false,
+            ),
+          ),
         );
+        return answers.every(Boolean);
       },
       120_000,
       `${m.proc.name} to answer`,
