@@ -205,6 +205,7 @@ export class ServerCrashCluster implements CrashTarget {
     await c.#answers(first);
     await mkdir(join(home, 'cli'), { recursive: true, mode: 0o700 });
     c.#ctx = JSON.parse(await readFile(join(first.dataDir, 'admin', 'context.json'), 'utf8')) as { ca: string; cert: string; key: string };
+    await c.#answers(first); // over HTTPS too, now that the credential is known
     await c.#useManager(first);
     const second = procs[1];
     if (second) {
