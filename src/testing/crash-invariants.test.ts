@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import type { Service } from '../api/service.ts';
 import { STACK_LABEL, type Stack } from '../api/stack.ts';
 import type { Task } from '../api/task.ts';
-import { convergenceProblems, restartedContainers, runningContainers, specProblems, type ClusterSnapshot, type WantedState } from './crash-invariants.ts';
-import { applyOp, chooseOp, EMPTY_STATE, updatedSpec, type CrashOp } from './crash-workload.ts';
+import { convergenceProblems, replacedTasks, restartedContainers, runningContainers, specProblems, type ClusterSnapshot, type WantedState } from './crash-invariants.ts';
+import { applyOp, chooseOp, EMPTY_STATE, keptSlots, updatedSpec, type CrashOp } from './crash-workload.ts';
 import { makeService, makeTask } from './fixtures.ts';
 
 const FIXTURE_TIME = '2026-01-01T00:00:00.000Z';
@@ -121,6 +121,63 @@ void describe('restartedContainers', () => {
     assert.deepEqual(restartedContainers(before, moved), ['task t1 ran in container c-t1, now in c-new']);
     // A task replaced by an update is not a restart.
     assert.deepEqual(restartedContainers(before, snap({ services: [svc], tasks: [running('t2', 's1', 1)] })), []);
+  });
+});
+
+void describe('replacedTasks', () => {
+  const svc = service('s1', 'crash1_a', 2, 'crash1');
+  const tasks = [running('t1', 's1', 1), running('t2', 's1', 2)];
+  const containers = [
+    { id: 'c-t1', running: true, taskId: 't1', startedAt: 'T1' },
+    { id: 'c-t2', running: true, taskId: 't2', startedAt: 'T1' },
+  ];
+  const before = snap({ services: [svc], tasks, containers });
+
+  void it('accepts the same tasks in the same containers, and a change in a slot an operation touched', () => {
+    assert.deepEqual(replacedTasks(before, before, new Map([['crash1_a', 2]])), []);
+    const scaledDown = snap({ services: [svc], tasks: [tasks[0]!], containers: containers.slice(0, 1) });
+    assert.deepEqual(replacedTasks(before, scaledDown, new Map([['crash1_a', 1]])), []);
+    assert.deepEqual(replacedTasks(before, snap({ services: [svc] }), new Map([['crash1_a', 0]])), []);
+  });
+
+  void it('reports a task replaced, stopped, moved to another container or started again in an untouched slot', () => {
+    const kept = new Map([['crash1_a', 2]]);
+    const replaced = snap({ services: [svc], tasks: [tasks[0]!, running('t3', 's1', 2)], containers });
+    assert.deepEqual(replacedTasks(before, replaced, kept), ['task t2 of crash1_a (slot 2) is gone, though nothing changed its service']);
+    const down = snap({ services: [svc], tasks: [tasks[0]!, makeTask({ ...tasks[1]!, desiredState: 'shutdown', status: { state: 'orphaned', message: 'node down' } })], containers });
+    assert.deepEqual(replacedTasks(before, down, kept), ['task t2 of crash1_a (slot 2) is orphaned and wanted shutdown, though nothing changed its service (node down)']);
+    const moved = snap({ services: [svc], tasks: [tasks[0]!, running('t2', 's1', 2, 'c-new')], containers });
+    assert.deepEqual(replacedTasks(before, moved, kept), ['task t2 of crash1_a (slot 2) ran in container c-t2, now in c-new']);
+    const again = snap({ services: [svc], tasks, containers: [containers[0]!, { ...containers[1]!, startedAt: 'T2' }] });
+    assert.deepEqual(replacedTasks(before, again, kept), ['task t2 of crash1_a (slot 2): its container c-t2 started again (T1, then T2)']);
+  });
+});
+
+void describe('keptSlots', () => {
+  const state = applyOp(applyOp(EMPTY_STATE, { kind: 'deploy', stack: 'crash1', services: [{ key: 'a', replicas: 2, image: 'i1', gen: 1 }, { key: 'b', replicas: 2, image: 'i1', gen: 1 }] }), {
+    kind: 'create',
+    service: 'crash-solo1',
+    replicas: 2,
+    image: 'i1',
+    gen: 2,
+  });
+
+  void it('keeps every slot when nothing touched a service, and the lowest count a scale went down to', () => {
+    assert.deepEqual(keptSlots(state, []), new Map([['crash1_a', 2], ['crash1_b', 2], ['crash-solo1', 2]]));
+    const scaled = keptSlots(state, [
+      { kind: 'scale', service: 'crash1_a', replicas: 1 },
+      { kind: 'scale', service: 'crash1_a', replicas: 2 },
+    ]);
+    assert.equal(scaled.get('crash1_a'), 1);
+  });
+
+  void it('keeps none of a service updated, redeployed, removed, or removed with its stack', () => {
+    assert.equal(keptSlots(state, [{ kind: 'update', service: 'crash-solo1', image: 'i2', gen: 3 }]).get('crash-solo1'), 0);
+    assert.equal(keptSlots(state, [{ kind: 'rm', service: 'crash-solo1' }, { kind: 'create', service: 'crash-solo1', replicas: 2, image: 'i1', gen: 4 }]).get('crash-solo1'), 0);
+    const redeployed = keptSlots(state, [{ kind: 'deploy', stack: 'crash1', services: [{ key: 'a', replicas: 2, image: 'i1', gen: 5 }, { key: 'b', replicas: 2, image: 'i1', gen: 5 }] }]);
+    assert.deepEqual([redeployed.get('crash1_a'), redeployed.get('crash1_b'), redeployed.get('crash-solo1')], [0, 0, 2]);
+    const removed = keptSlots(state, [{ kind: 'stack-rm', stack: 'crash1' }]);
+    assert.deepEqual([removed.get('crash1_a'), removed.get('crash1_b')], [0, 0]);
   });
 });
 

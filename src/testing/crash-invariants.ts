@@ -205,6 +205,38 @@ export function restartedContainers(before: RunningContainers, after: ClusterSna
   return problems;
 }
 
+/**
+ * Tasks a crash replaced or restarted although nothing asked for it: every task running in
+ * `before` (a converged snapshot with start times) in a slot `kept` says no operation touched
+ * (`keptSlots`) must still be the task wanted running there, running, in the same container,
+ * not started again. A manager's restart (and its failover) never restarts a running container
+ * and never replaces a task that runs (no node marked down because its manager was away).
+ */
+export function replacedTasks(before: ClusterSnapshot, after: ClusterSnapshot, kept: ReadonlyMap<string, number>): string[] {
+  const problems: string[] = [];
+  const services = new Map(before.services.map((s) => [s.id, s]));
+  const tasks = new Map(after.tasks.map((t) => [t.id, t]));
+  const startedBefore = new Map(before.containers.map((c) => [c.id, c.startedAt]));
+  const startedAfter = new Map(after.containers.map((c) => [c.id, c.startedAt]));
+  for (const t of before.tasks) {
+    if (t.status.state !== 'running' || t.desiredState !== 'running' || t.slot === undefined) continue;
+    const s = services.get(t.serviceId);
+    if (!s || t.slot > (kept.get(s.spec.name) ?? 0)) continue;
+    const now = tasks.get(t.id);
+    const where = `task ${t.id} of ${s.spec.name} (slot ${t.slot})`;
+    if (!now) problems.push(`${where} is gone, though nothing changed its service`);
+    else if (now.desiredState !== 'running' || now.status.state !== 'running') problems.push(`${where} is ${now.status.state} and wanted ${now.desiredState}, though nothing changed its service${now.status.message ? ` (${now.status.message})` : ''}`);
+    else if (now.status.containerId !== t.status.containerId) problems.push(`${where} ran in container ${String(t.status.containerId).slice(0, 12)}, now in ${String(now.status.containerId).slice(0, 12)}`);
+    else {
+      const id = String(t.status.containerId);
+      const was = startedBefore.get(id);
+      const is = startedAfter.get(id);
+      if (was !== undefined && is !== undefined && was !== is) problems.push(`${where}: its container ${id.slice(0, 12)} started again (${was}, then ${is})`);
+    }
+  }
+  return problems;
+}
+
 function stackOf(s: Service): string | undefined {
   const labels: Readonly<Record<string, string>> = s.spec.labels;
   return labels[STACK_LABEL];

@@ -197,3 +197,39 @@ function mustHave(state: WantedState, name: string): WantedService {
   if (!s) throw new Error(`the workload chose ${name}, which it does not have`);
   return s;
 }
+
+/**
+ * Per service of `before`, how many of its slots (1…n) no operation of `ops` (applied in
+ * order from `before`) touched: its replicas, lowered by every scale, 0 once it is updated,
+ * redeployed or removed (with its stack). A task that ran in such a slot must still run, in
+ * the same container, after a crash: nothing asked for it to change.
+ */
+export function keptSlots(before: WantedState, ops: readonly CrashOp[]): Map<string, number> {
+  const kept = new Map([...before.services.values()].map((s) => [s.name, s.replicas]));
+  let stacks = before.stacks;
+  const drop = (name: string): void => {
+    if (kept.has(name)) kept.set(name, 0);
+  };
+  for (const op of ops) {
+    switch (op.kind) {
+      case 'deploy':
+        for (const s of op.services) drop(stackServiceName(op.stack, s.key));
+        break;
+      case 'stack-rm':
+        for (const name of stacks.get(op.stack) ?? []) drop(name);
+        break;
+      case 'scale': {
+        const n = kept.get(op.service);
+        if (n !== undefined) kept.set(op.service, Math.min(n, op.replicas));
+        break;
+      }
+      case 'update':
+      case 'rm':
+      case 'create':
+        drop(op.service);
+        break;
+    }
+    if (op.kind === 'deploy' || op.kind === 'stack-rm') stacks = applyOp({ services: new Map(), stacks }, op).stacks;
+  }
+  return kept;
+}

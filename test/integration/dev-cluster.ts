@@ -108,14 +108,8 @@ export class DevCluster {
   }
 
   /** Runs `flotilla ARGS…` against this cluster. */
-  async cli(...args: string[]): Promise<CliResult> {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: this.env, timeout: 600_000 });
-      return { code: 0, stdout, stderr };
-    } catch (e) {
-      const err = e as { code?: number; stdout?: string; stderr?: string };
-      return { code: typeof err.code === 'number' ? err.code : 1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-    }
+  cli(...args: string[]): Promise<CliResult> {
+    return runCli(args, this.env);
   }
 
   /** Runs a CLI command that must succeed and parses its `--format json` output. */
@@ -132,17 +126,34 @@ export class DevCluster {
    */
   async destroy(): Promise<void> {
     await this.stopProcess();
-    for (const nodeId of this.#nodeIds) {
-      const ids = (await docker('ps', '-aq', '--filter', `label=flotilla.node.id=${nodeId}`)).trim();
-      if (ids) await docker('rm', '-f', ...ids.split(/\s+/));
-      const networks = (await docker('network', 'ls', '-q', '--filter', `label=flotilla.node.id=${nodeId}`)).trim();
-      if (networks) await docker('network', 'rm', ...networks.split(/\s+/)).catch(() => undefined);
-      await unmountTaskFiles(nodeId);
-    }
+    for (const nodeId of this.#nodeIds) await removeNodeLeftovers(nodeId);
     await rm(this.home, { recursive: true, force: true });
   }
 
   #nodeIds = new Set<string>();
+}
+
+/** Runs `flotilla ARGS…` with `env` (its FLOTILLA_HOME or context names the cluster). */
+export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env, timeout: 600_000 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof err.code === 'number' ? err.code : 1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+/**
+ * Removes every container node `nodeId` ran and the Docker networks its data plane made, and
+ * unmounts its task files. (Its iptables chains stay until the next agent rewrites them.)
+ */
+export async function removeNodeLeftovers(nodeId: string): Promise<void> {
+  const ids = (await docker('ps', '-aq', '--filter', `label=flotilla.node.id=${nodeId}`)).trim();
+  if (ids) await docker('rm', '-f', ...ids.split(/\s+/));
+  const networks = (await docker('network', 'ls', '-q', '--filter', `label=flotilla.node.id=${nodeId}`)).trim();
+  if (networks) await docker('network', 'rm', ...networks.split(/\s+/)).catch(() => undefined);
+  await unmountTaskFiles(nodeId);
 }
 
 /**

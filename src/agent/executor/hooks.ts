@@ -24,7 +24,7 @@ export type Prepared = Partial<Omit<DriverTask, TaskFields>>;
 export interface PrestartContext {
   /** What the hooks before this one contributed (read-only: return additions instead). */
   readonly prepared: Prepared;
-  /** Aborted when the agent stops: give up and throw. */
+  /** Aborted when the agent stops, or when the manager no longer wants the task running: give up and throw. */
   readonly signal: AbortSignal;
 }
 

@@ -5,6 +5,7 @@ import { silentLogger } from '../../lib/logger.ts';
 import { FakeClock } from '../../testing/fake-clock.ts';
 import { makeTask, type DeepPartial } from '../../testing/fixtures.ts';
 import { FakeDriver } from '../drivers/fake/fake-driver.ts';
+import type { TaskHook } from './hooks.ts';
 import { TaskRunner, driverTask } from './task-runner.ts';
 
 function setup(): { clock: FakeClock; driver: FakeDriver; reports: Array<[string, TaskStatus]>; runner: (t: Task) => TaskRunner } {
@@ -106,6 +107,34 @@ void describe('TaskRunner', () => {
     await clock.advance(100);
     assert.deepEqual(states(reports), ['accepted', 'preparing', 'shutdown']);
     assert.notEqual(driver.host.processes.get(task.id)?.state, 'running');
+  });
+
+  void it('ends a task at once when it is removed while a prestart hook waits (for a network removed with its stack)', async () => {
+    const { clock, driver, reports } = setup();
+    const cleaned: string[] = [];
+    const waitsForever: TaskHook = {
+      name: 'network',
+      prestart: (_task, { signal }) =>
+        new Promise((_resolve, reject) => {
+          signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+        }),
+      poststop: (taskId) => {
+        cleaned.push(taskId);
+        return Promise.resolve();
+      },
+    };
+    const deps = { driver, clock, logger: silentLogger, hooks: [waitsForever], report: (id: string, s: TaskStatus) => reports.push([id, s]) };
+    const task = fakeTask();
+    const r = new TaskRunner(deps, task);
+    await clock.advance(0);
+    assert.deepEqual(states(reports), ['accepted', 'preparing']);
+    r.update({ ...task, desiredState: 'remove' });
+    await clock.advance(0);
+    await clock.advance(0);
+    assert.deepEqual(states(reports), ['accepted', 'preparing', 'shutdown'], 'not rejected, not after the hook’s own timeout');
+    assert.equal(r.phase, 'removed');
+    assert.ok(cleaned.includes(task.id), 'the hook cleaned up after itself');
+    assert.equal(driver.host.processes.has(task.id), false);
   });
 
   void it('destroys an unassigned task silently', async () => {

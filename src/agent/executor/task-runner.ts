@@ -61,6 +61,12 @@ export class TaskRunner {
   /** A finished task found with no process: its hooks' `poststop` runs once at the start. */
   #sweepHooks = false;
   readonly #abort = new AbortController();
+  /**
+   * While the task is being prepared: aborted when the agent stops, or when the manager no
+   * longer wants the task running (a prestart hook may wait long, e.g. for a network that was
+   * removed with the task's stack; the task then ends at once instead of after that wait).
+   */
+  #preparing: AbortController | undefined;
   #wake: (() => void) | undefined;
   readonly #loop: Promise<void>;
 
@@ -92,12 +98,14 @@ export class TaskRunner {
     if (this.#want === 'gone') return;
     this.#task = task;
     this.#want = task.desiredState;
+    if (this.#want !== 'running') this.#preparing?.abort(new Error('no longer wanted running'));
     this.#poke();
   }
 
   /** The task is no longer assigned: stop and remove its process, report nothing. Resolves when done. */
   destroy(): Promise<void> {
     this.#want = 'gone';
+    this.#preparing?.abort(new Error('no longer assigned'));
     this.#poke();
     return this.#loop;
   }
@@ -195,25 +203,37 @@ export class TaskRunner {
     }
     this.#report('preparing', 'preparing');
     const hooks = this.#deps.hooks ?? [];
-    const pre = await runPrestart(hooks, this.#task, this.#abort.signal, (h, e) => this.#hookCleanupFailed(h, e));
-    if (!pre.ok) {
-      if (this.#halted) return;
-      this.#report('rejected', 'rejected', { err: pre.error.message });
-      this.#phase = 'rejected';
-      return;
-    }
+    const prep = new AbortController();
+    const onHalt = (): void => prep.abort(this.#abort.signal.reason);
+    this.#abort.signal.addEventListener('abort', onHalt, { once: true });
+    this.#preparing = prep;
     try {
-      await driver.prepare({ ...driverTask(this.#task), ...pre.prepared }, this.#abort.signal);
-      if (pre.prepared.networks?.length) this.#networks = pre.prepared.networks.map((n) => ({ networkId: n.networkId, addr: n.address }));
-    } catch (err) {
-      if (this.#halted) return;
-      this.#driverError('prepare');
-      await runPoststop(hooks, this.taskId, (h, e) => this.#hookCleanupFailed(h, e)).catch(() => undefined);
-      this.#report('rejected', 'rejected', { err: messageOf(err) });
-      this.#phase = 'rejected';
-      return;
+      const pre = await runPrestart(hooks, this.#task, prep.signal, (h, e) => this.#hookCleanupFailed(h, e));
+      // Cut short because the manager no longer wants it: the phase stays `assigned`, and the
+      // loop finishes it as a task that never started (shutdown, or removed).
+      if (this.#halted || (!pre.ok && prep.signal.aborted)) return;
+      if (!pre.ok) {
+        this.#report('rejected', 'rejected', { err: pre.error.message });
+        this.#phase = 'rejected';
+        return;
+      }
+      try {
+        await driver.prepare({ ...driverTask(this.#task), ...pre.prepared }, prep.signal);
+        if (pre.prepared.networks?.length) this.#networks = pre.prepared.networks.map((n) => ({ networkId: n.networkId, addr: n.address }));
+      } catch (err) {
+        if (this.#halted) return;
+        await runPoststop(hooks, this.taskId, (h, e) => this.#hookCleanupFailed(h, e)).catch(() => undefined);
+        if (prep.signal.aborted) return;
+        this.#driverError('prepare');
+        this.#report('rejected', 'rejected', { err: messageOf(err) });
+        this.#phase = 'rejected';
+        return;
+      }
+      this.#phase = 'prepared';
+    } finally {
+      this.#preparing = undefined;
+      this.#abort.signal.removeEventListener('abort', onHalt);
     }
-    this.#phase = 'prepared';
   }
 
   async #start(): Promise<void> {

@@ -26,8 +26,9 @@ export interface LivenessDeps {
  * Node liveness, run by the leader only: marks a node `down` once it has been silent for
  * `heartbeatPeriodMs × graceMultiplier`, checked every quarter period. A node is heard from
  * when `heartbeats` saw a message, when its `status.heartbeatAt` says so (set on registration
- * and every 10 s) and, for nodes that were up when liveness started, at the start: each gets
- * one grace period to (re)connect, as after a manager restart or a change of leader. A node
+ * and every 10 s) and, for nodes that were up when liveness started, at the start. After a
+ * manager restart or a change of leader, a node not heard from since the start is not marked
+ * down before `takeoverGraceMs` (15 s): its agent is still looking for the new leader. A node
  * is followed once it is up (at start, or when it turns `ready`); one that joined but never
  * connected is not marked down. The sessions close a `down` node's session; its next `hello`
  * makes it `ready` again. See README.md.
@@ -44,6 +45,8 @@ export class Liveness {
   /** Nodes whose `down` write is in flight. */
   readonly #marking = new Set<string>();
   #unsubscribe: (() => void) | undefined;
+  /** Clock ms of `start()`: the takeover grace counts from it. */
+  #startedAt = 0;
   #timer: TimerHandle | undefined;
   #writes: Promise<void> = Promise.resolve();
 
@@ -58,6 +61,7 @@ export class Liveness {
   async start(): Promise<void> {
     this.#lifecycle.start();
     const now = this.#clock.now();
+    this.#startedAt = now;
     // Snapshot and subscribe in one synchronous step.
     for (const n of this.#store.nodes.all()) {
       if (n.status.state !== 'down') this.#followed.set(n.id, now);
@@ -128,7 +132,10 @@ export class Liveness {
   }
 
   #overdue(n: Node, now: number): boolean {
-    const heard = Math.max(this.#followed.get(n.id) ?? 0, this.#heartbeats.lastSeen(n.id) ?? 0, Date.parse(n.status.heartbeatAt ?? '') || 0);
-    return now - heard > this.#o.heartbeatPeriodMs * this.#o.graceMultiplier;
+    const seen = this.#heartbeats.lastSeen(n.id) ?? 0;
+    const heard = Math.max(this.#followed.get(n.id) ?? 0, seen, Date.parse(n.status.heartbeatAt ?? '') || 0);
+    if (now - heard <= this.#o.heartbeatPeriodMs * this.#o.graceMultiplier) return false;
+    // Not heard from since this manager took over: its agent may still be on its way here.
+    return seen >= this.#startedAt || now - this.#startedAt > this.#o.takeoverGraceMs;
   }
 }

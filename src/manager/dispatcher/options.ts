@@ -9,6 +9,14 @@ export interface DispatcherOptions {
   graceMultiplier?: number;
   /** How often a live node's `status.heartbeatAt` is written to the store. Default 10 s. */
   heartbeatWriteIntervalMs?: number;
+  /**
+   * After liveness starts (a manager start, or a change of leader), how long a node that was up
+   * and has not been heard from since may stay silent before it is marked down. Its agent
+   * reconnects with backoff (up to 5 s between attempts) and tries the managers it knows in
+   * turn, the dead one too, so finding the new leader can take two of those waits: a failover
+   * must not mark the nodes down and reschedule their tasks meanwhile. Default 15 s.
+   */
+  takeoverGraceMs?: number;
   /** How long status updates are collected before one batched commit. Default 50 ms. */
   statusBatchMs?: number;
   /** Most updates in one `store.batch`; a fuller queue is committed in several. Default 20,000. */
@@ -29,6 +37,7 @@ export interface CompiledDispatcherOptions {
   readonly heartbeatPeriodMs: number;
   readonly graceMultiplier: number;
   readonly heartbeatWriteIntervalMs: number;
+  readonly takeoverGraceMs: number;
   readonly statusBatchMs: number;
   readonly maxStatusBatch: number;
   readonly helloTimeoutMs: number;
@@ -44,6 +53,7 @@ export function compileDispatcherOptions(o: DispatcherOptions = {}): CompiledDis
     heartbeatPeriodMs,
     graceMultiplier: positive('graceMultiplier', o.graceMultiplier ?? 3),
     heartbeatWriteIntervalMs: positive('heartbeatWriteIntervalMs', o.heartbeatWriteIntervalMs ?? 10_000),
+    takeoverGraceMs: nonNegative('takeoverGraceMs', o.takeoverGraceMs ?? 15_000),
     statusBatchMs: nonNegative('statusBatchMs', o.statusBatchMs ?? 50),
     maxStatusBatch: positive('maxStatusBatch', o.maxStatusBatch ?? 20_000),
     helloTimeoutMs: positive('helloTimeoutMs', o.helloTimeoutMs ?? 10_000),
