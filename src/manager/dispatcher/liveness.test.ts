@@ -87,7 +87,7 @@ void describe('dispatcher liveness (with the sessions that hear the heartbeats)'
     assert.equal(store.nodes.get('n1')!.status.state, 'ready');
   });
 
-  void it('gives nodes that were up before a restart one grace period to come back', async () => {
+  void it('gives nodes that were up before a restart or a change of leader the start grace (15 s) to come back', async () => {
     await stopBoth();
     await store.update((tx) => {
       tx.nodes.create(makeNode({ id: 'n1' }));
@@ -97,7 +97,13 @@ void describe('dispatcher liveness (with the sessions that hear the heartbeats)'
     const a = connect();
     a.hello('n1');
     await a.next('welcome');
-    for (let i = 0; i < 4; i++) {
+    // Far past one grace period (3 s) but within the start grace: a failover marks nothing down.
+    for (let i = 0; i < 14; i++) {
+      await clock.advance(1000);
+      a.send({ type: 'heartbeat' });
+    }
+    assert.equal(store.nodes.get('n2')!.status.state, 'ready', 'n2 still within the start grace');
+    for (let i = 0; i < 2; i++) {
       await clock.advance(1000);
       a.send({ type: 'heartbeat' });
     }

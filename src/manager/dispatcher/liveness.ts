@@ -27,7 +27,7 @@ export interface LivenessDeps {
  * `heartbeatPeriodMs × graceMultiplier`, checked every quarter period. A node is heard from
  * when `heartbeats` saw a message, when its `status.heartbeatAt` says so (set on registration
  * and every 10 s) and, for nodes that were up when liveness started, at the start: each gets
- * one grace period to (re)connect, as after a manager restart or a change of leader. A node
+ * `startGraceMs` (15 s) to (re)connect, as after a manager restart or a change of leader. A node
  * is followed once it is up (at start, or when it turns `ready`); one that joined but never
  * connected is not marked down. The sessions close a `down` node's session; its next `hello`
  * makes it `ready` again. See README.md.
@@ -58,9 +58,12 @@ export class Liveness {
   async start(): Promise<void> {
     this.#lifecycle.start();
     const now = this.#clock.now();
+    // Nodes up at the start count as heard from until `startGraceMs` (at least one grace
+    // period) from now: their agents may still be finding this manager after a failover.
+    const heardAtStart = now + Math.max(0, this.#o.startGraceMs - this.#o.heartbeatPeriodMs * this.#o.graceMultiplier);
     // Snapshot and subscribe in one synchronous step.
     for (const n of this.#store.nodes.all()) {
-      if (n.status.state !== 'down') this.#followed.set(n.id, now);
+      if (n.status.state !== 'down') this.#followed.set(n.id, heardAtStart);
     }
     this.#unsubscribe = this.#store.watch(
       (ev) => {

@@ -7,6 +7,14 @@ export interface DispatcherOptions {
   heartbeatPeriodMs?: number;
   /** A node is `down` after `heartbeatPeriodMs × graceMultiplier` without a message. Default 3. */
   graceMultiplier?: number;
+  /**
+   * How long a node that was up when liveness started (a manager restart, a change of leader)
+   * has to reach this manager before it can be marked down. Default 15 s: an agent whose
+   * leader was cut off notices the silence (5 s), may try that manager first (5 s to open) and
+   * then comes here; a failover must not mark the cluster down and reschedule every task.
+   * At least `heartbeatPeriodMs × graceMultiplier`.
+   */
+  startGraceMs?: number;
   /** How often a live node's `status.heartbeatAt` is written to the store. Default 10 s. */
   heartbeatWriteIntervalMs?: number;
   /** How long status updates are collected before one batched commit. Default 50 ms. */
@@ -28,6 +36,7 @@ export interface DispatcherOptions {
 export interface CompiledDispatcherOptions {
   readonly heartbeatPeriodMs: number;
   readonly graceMultiplier: number;
+  readonly startGraceMs: number;
   readonly heartbeatWriteIntervalMs: number;
   readonly statusBatchMs: number;
   readonly maxStatusBatch: number;
@@ -43,6 +52,7 @@ export function compileDispatcherOptions(o: DispatcherOptions = {}): CompiledDis
   return {
     heartbeatPeriodMs,
     graceMultiplier: positive('graceMultiplier', o.graceMultiplier ?? 3),
+    startGraceMs: nonNegative('startGraceMs', o.startGraceMs ?? 15_000),
     heartbeatWriteIntervalMs: positive('heartbeatWriteIntervalMs', o.heartbeatWriteIntervalMs ?? 10_000),
     statusBatchMs: nonNegative('statusBatchMs', o.statusBatchMs ?? 50),
     maxStatusBatch: positive('maxStatusBatch', o.maxStatusBatch ?? 20_000),

@@ -162,9 +162,10 @@ export class LeaseSession {
   async #once(): Promise<number> {
     const stream = await this.#client.leaseClient.leaseKeepAlive();
     return new Promise<number>((resolve, reject) => {
-      // A stream that never answers (a frozen member) is given up after a TTL: by then the
-      // deadline has decided anyway.
-      const timer = this.#clock.setTimer(this.#t.ttlMs, () => {
+      // A stream that does not answer within a keep-alive period (a frozen member, or one cut
+      // off) is given up, so the retry can reach another member before the deadline passes
+      // (the client passes over a member whose stream failed).
+      const timer = this.#clock.setTimer(this.#t.keepAliveMs, () => {
         stream.cancel();
         reject(new Error('keep-alive not answered'));
       });
