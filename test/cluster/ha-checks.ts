@@ -156,6 +156,28 @@ export class EtcdView {
     return { commits, leaderDeletedAt };
   }
 
+  /**
+   * Waits until the member at `endpoint` knows it has no leader (it lost the quorum). Until
+   * then a leader alone may still take a write into its log, to commit it once the others
+   * return: an `unavailable` write in flight has an unknown outcome, as etcd's own have.
+   */
+  static async quorumLost(endpoint: string, timeoutMs: number): Promise<void> {
+    await waitFor(
+      async () => {
+        const client = new Etcd3({ hosts: `http://${endpoint}` });
+        try {
+          const status = await client.maintenance.status().catch((err: unknown) => ({ leader: `error: ${(err as Error).message}` }));
+          return status.leader === '0' || `member at ${endpoint} has leader ${status.leader}`;
+        } finally {
+          client.close();
+        }
+      },
+      timeoutMs,
+      `the etcd member at ${endpoint} to lose its leader`,
+      200,
+    );
+  }
+
   close(): void {
     this.#client.close();
   }
