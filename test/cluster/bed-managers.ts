@@ -92,6 +92,10 @@ export function spawnEtcd(member: BedEtcdMember, all: readonly BedEtcdMember[], 
     // etcd's defaults (100 ms, 1 s): the machine is shared and loaded; faster would flap.
     '--heartbeat-interval=100',
     '--election-timeout=1000',
+    // A member back from a cut link would otherwise call an election with the term it raised
+    // while alone, and depose a working etcd leader (a second or two without keep-alives: the
+    // new manager leader lost its lease, and the old one took over again). etcd 3.5's default.
+    '--pre-vote=true',
   ];
   member.proc = new GroupProcess(`etcd ${member.name}`, ['nsenter', `--net=${netnsPath(member.ns)}`, ETCD_BIN, ...args], member.logFile);
 }
