@@ -161,7 +161,8 @@ export class NodeAgent {
       // Each attempt goes where the directory says (the leader, else the next manager known); every
       // manager's server certificate is from the cluster CA, which is all the agent trusts.
       // The credential is read at each connect, so a renewed certificate is used from then on.
-      connect = (signal) => connectWebSocket(`wss://${directory.next()}${AGENT_SESSION_PATH}`, { signal, tls: tlsClientOptions(r.credential.ca, r.credential) });
+      // 5 s to open: a manager cut off never answers, and the next one may lead.
+      connect = (signal) => connectWebSocket(`wss://${directory.next()}${AGENT_SESSION_PATH}`, { signal, tls: tlsClientOptions(r.credential.ca, r.credential), handshakeTimeoutMs: 5_000 });
     } else {
       nodeId = await ensureNodeId(dataDir, newId);
       if (link.transport === 'unix') {

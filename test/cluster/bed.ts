@@ -1,9 +1,9 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Node } from '../../src/api/node.ts';
-import { FlotillaClient } from '../../src/client/client.ts';
+import type { FlotillaClient } from '../../src/client/client.ts';
+import { bedManagers, etcdReady, spawnEtcd, startManagerProcess, storeUrl, type BedManager } from './bed-managers.ts';
 import { HostEngine, type ContainerInfo } from './engine.ts';
 import { API_PORT, flotillaArgv, flotillaCli, flotillaEnv, inHost } from './flotilla.ts';
 import { addHost, addProbe, createSwitch, netNames, setLink, type NetNames } from './netns.ts';
@@ -24,6 +24,12 @@ export interface BedOptions {
   readonly subnet?: string;
   /** Extra arguments for `flotilla server`. */
   readonly managerArgs?: readonly string[];
+  /**
+   * Managers (default 1: `m`, on its embedded SQLite store). More: `m1` … each in a namespace
+   * of its own with one member of the bed's etcd cluster on its IP; the first creates the
+   * cluster, the others join it with the manager token.
+   */
+  readonly managers?: number;
   /** Start the manager (default true; false builds only network and engines). */
   readonly manager?: boolean;
   /** Join the hosts' agents with the worker token at once (default true; needs the manager). */
@@ -52,17 +58,7 @@ export interface BedHost {
   token: string | undefined;
 }
 
-/** The manager of the bed. */
-export interface BedManager {
-  readonly ns: string;
-  readonly ip: string;
-  /** Its data dir: CA, admin credential, state, API socket. */
-  readonly dir: string;
-  /** `https://IP:4280`, reachable from the test process through the probe link. */
-  readonly url: string;
-  readonly socket: string;
-  proc: GroupProcess | undefined;
-}
+export type { BedEtcdMember, BedManager } from './bed-managers.ts';
 
 /**
  * A multi-host Flotilla cluster on one machine: N hosts as network namespaces on a bridge,
@@ -73,13 +69,17 @@ export interface BedManager {
 export class TestBed {
   readonly prefix: string;
   readonly dir: string;
+  /** The first manager (the only one without `managers`). */
   readonly manager: BedManager;
+  /** Every manager, the first one first. */
+  readonly managers: readonly BedManager[];
   readonly hosts: readonly BedHost[];
-  /** A client of the manager's unix socket (fully trusted, like `flotilla` on the manager host). */
+  /** A client of the first manager's unix socket (fully trusted, like `flotilla` on the manager host). */
   readonly client: FlotillaClient;
   readonly #names: NetNames;
   readonly #options: BedOptions;
   readonly #log: (line: string) => void;
+  #managerToken: string | undefined;
 
   private constructor(options: BedOptions) {
     this.#options = options;
@@ -89,15 +89,8 @@ export class TestBed {
     this.dir = join(tmpdir(), this.prefix);
     this.#names = netNames(this.prefix);
     const subnet = options.subnet ?? '10.199.0';
-    const mdir = join(this.dir, 'manager');
-    this.manager = {
-      ns: this.#names.hostNs('m'),
-      ip: `${subnet}.1`,
-      dir: mdir,
-      url: `https://${subnet}.1:${API_PORT}`,
-      socket: join(mdir, 'flotilla.sock'),
-      proc: undefined,
-    };
+    this.managers = bedManagers({ count: options.managers ?? 1, subnet, dir: this.dir, hostNs: (n) => this.#names.hostNs(n) });
+    this.manager = this.managers[0]!;
     this.hosts = Array.from({ length: options.hosts ?? 3 }, (_, i) => {
       const name = `h${i + 1}`;
       const dir = join(this.dir, name);
@@ -113,7 +106,7 @@ export class TestBed {
         token: undefined,
       };
     });
-    this.client = new FlotillaClient({ socketPath: this.manager.socket });
+    this.client = this.manager.client;
   }
 
   /** Builds a bed: network, engines (with the test image), manager, and joined agents. */
@@ -140,10 +133,10 @@ export class TestBed {
     mkdirSync(join(this.dir, 'logs'), { recursive: true });
     writeFileSync(join(this.dir, 'lock'), String(process.pid));
 
-    this.#log(`network: switch ${this.#names.switchNs}, manager ${this.manager.ip}, hosts ${this.hosts.map((h) => h.ip).join(' ')}`);
+    this.#log(`network: switch ${this.#names.switchNs}, managers ${this.managers.map((m) => m.ip).join(' ')}, hosts ${this.hosts.map((h) => h.ip).join(' ')}`);
     const subnet = this.manager.ip.replace(/\.1$/, '');
     await createSwitch(this.#names);
-    await addHost(this.#names, 'm', `${this.manager.ip}/24`);
+    for (const m of this.managers) await addHost(this.#names, m.name, `${m.ip}/24`);
     for (const h of this.hosts) await addHost(this.#names, h.name, `${h.ip}/24`);
     await addProbe(this.#names, `${subnet}.254/24`);
 
@@ -157,8 +150,16 @@ export class TestBed {
     );
 
     if (this.#options.manager === false) return;
-    this.#log('manager: flotilla server --no-agent');
-    await this.startManager();
+    const members = this.managers.flatMap((m) => (m.etcd ? [m.etcd] : []));
+    if (members.length > 0) {
+      this.#log(`etcd: one member in each of ${members.map((m) => m.name).join(', ')}`);
+      const clusterToken = `${this.prefix}-${process.pid}-${Date.now()}`;
+      for (const m of members) spawnEtcd(m, members, clusterToken);
+      await Promise.all(members.map((m) => etcdReady(m)));
+    }
+    this.#log('managers: flotilla server --no-agent');
+    await this.startManager(this.manager.name);
+    await Promise.all(this.managers.slice(1).map((m) => this.startManager(m.name)));
     if (this.#options.join ?? true) {
       const token = await this.token('worker');
       this.#log('agents: flotilla join in every host');
@@ -182,32 +183,54 @@ export class TestBed {
     return h;
   }
 
-  /** Starts `flotilla server` in the manager's namespace and waits for its socket and HTTPS port. */
-  async startManager(): Promise<void> {
-    if (this.manager.proc?.running) return;
-    const m = this.manager;
-    const args = ['server', '--no-agent', '--advertise-addr', m.ip, '--listen-addr', `${m.ip}:${API_PORT}`, '--data-dir', m.dir, ...(this.#options.managerArgs ?? [])];
-    const proc = new GroupProcess('manager', inHost(m.ns, 'manager', flotillaArgv(args)), join(this.dir, 'logs', 'manager.log'), flotillaEnv());
-    m.proc = proc;
-    await waitFor(
-      async () => {
-        if (!proc.running) throw new Error(`flotilla server exited (${JSON.stringify(proc.exit)}):\n${proc.tail()}`);
-        if (!existsSync(m.socket)) return 'no API socket yet';
-        try {
-          await this.client.info();
-        } catch {
-          return 'API socket does not answer';
-        }
-        return (await tcpOpen(m.ip, API_PORT)) || `port ${API_PORT} closed`;
-      },
-      60_000,
-      'the manager to serve its API socket and HTTPS port',
-    );
+  /** The manager called `name` (`m`, or `m1` …). */
+  managerNamed(name: string): BedManager {
+    const m = this.managers.find((x) => x.name === name);
+    if (!m) throw new Error(`no manager ${name} in the bed (managers: ${this.managers.map((x) => x.name).join(', ')})`);
+    return m;
   }
 
-  /** SIGTERM to the manager; resolves once it has exited. */
-  async stopManager(sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    await this.manager.proc?.stop(sig);
+  /**
+   * Starts `flotilla server --no-agent` in a manager's namespace (default: the first) and
+   * waits for its socket and HTTPS port. On etcd, with every member in `--store` (its own
+   * first); every manager but the first with `--join-token` (the first's manager token).
+   */
+  async startManager(name = this.manager.name): Promise<void> {
+    const m = this.managerNamed(name);
+    if (m.proc?.running) return;
+    const args = [...(this.#options.managerArgs ?? [])];
+    if (m.etcd) {
+      args.push('--store', storeUrl(m, this.managers));
+      if (m !== this.manager) {
+        this.#managerToken ??= await this.token('manager');
+        args.push('--join-token', this.#managerToken);
+      }
+    }
+    await startManagerProcess(m, args, join(this.dir, 'logs'));
+  }
+
+  /** `sig` (default SIGTERM) to a manager (default: the first); resolves once it has exited. */
+  async stopManager(sig: NodeJS.Signals = 'SIGTERM', name = this.manager.name): Promise<void> {
+    await this.managerNamed(name).proc?.stop(sig);
+  }
+
+  /** Stops a manager's etcd member (SIGTERM); its data stays. */
+  async stopEtcd(name: string): Promise<void> {
+    await this.managerNamed(name).etcd?.proc?.stop('SIGTERM');
+  }
+
+  /** Starts a manager's etcd member again on its data, and waits until it serves a read. */
+  async startEtcd(name: string): Promise<void> {
+    const member = this.managerNamed(name).etcd;
+    if (!member) throw new Error(`manager ${name} has no etcd member (the bed runs one manager on SQLite)`);
+    const all = this.managers.flatMap((m) => (m.etcd ? [m.etcd] : []));
+    spawnEtcd(member, all, 'restart');
+    await etcdReady(member);
+  }
+
+  /** Every etcd member's client endpoint (`IP:2379`), reachable from the test process. */
+  get etcdEndpoints(): string[] {
+    return this.managers.flatMap((m) => (m.etcd ? [m.etcd.endpoint] : []));
   }
 
   /** `flotilla token worker|manager -q` on the manager. */
@@ -266,13 +289,20 @@ export class TestBed {
     await this.host(name).engine.start();
   }
 
-  /** Cuts the host's link: its port on the switch goes down, so it can reach no one. */
+  /**
+   * Cuts the link of a host or a manager (`h1`, `m2` …): its port on the switch goes down, so
+   * it can reach no one (a manager's etcd member goes with it).
+   */
   async cutLink(name: string): Promise<void> {
-    await setLink(this.#names, this.host(name).name, false);
+    await setLink(this.#names, this.#linkName(name), false);
   }
 
   async restoreLink(name: string): Promise<void> {
-    await setLink(this.#names, this.host(name).name, true);
+    await setLink(this.#names, this.#linkName(name), true);
+  }
+
+  #linkName(name: string): string {
+    return this.managers.some((m) => m.name === name) ? name : this.host(name).name;
   }
 
   /** Containers on the host's engine carrying every label given. */
@@ -280,14 +310,20 @@ export class TestBed {
     return this.host(name).engine.containers(labels);
   }
 
-  /** Runs `flotilla ARGS…` against the manager (over its unix socket). */
+  /** Runs `flotilla ARGS…` against the first manager (over its unix socket). */
   cli(...args: string[]): Promise<RunResult> {
     return flotillaCli(this.manager.dir, args);
   }
 
-  /** The cluster's node for a host (by hostname), if registered. */
+  /** Runs `flotilla ARGS…` against the manager called `name` (over its unix socket). */
+  cliOn(name: string, ...args: string[]): Promise<RunResult> {
+    return flotillaCli(this.managerNamed(name).dir, args);
+  }
+
+  /** The cluster's node for a host (by hostname), if registered (asked of the first manager running). */
   async node(name: string): Promise<Node | undefined> {
-    return (await this.client.listNodes()).find((n) => n.description.hostname === name);
+    const client = (this.managers.find((m) => m.proc?.running) ?? this.manager).client;
+    return (await client.listNodes()).find((n) => n.description.hostname === name);
   }
 
   /** Waits until the host's node is registered and ready. */
@@ -314,7 +350,8 @@ export class TestBed {
    */
   async destroy(): Promise<string[]> {
     await Promise.all(this.hosts.map((h) => h.agent?.stop('SIGKILL')));
-    await this.manager.proc?.stop('SIGTERM', 5_000);
+    await Promise.all(this.managers.map((m) => m.proc?.stop('SIGTERM', 5_000)));
+    await Promise.all(this.managers.map((m) => m.etcd?.proc?.stop('SIGTERM', 5_000)));
     await Promise.all(
       this.hosts.map(async (h) => {
         await h.engine.removeAllContainers().catch(() => undefined);
@@ -345,18 +382,5 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Whether a TCP connection to host:port opens (within 1 s). */
-function tcpOpen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port, timeout: 1_000 });
-    const done = (ok: boolean): void => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-    s.once('timeout', () => done(false));
-  });
-}
 
 export { waitFor };

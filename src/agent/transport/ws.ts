@@ -15,6 +15,16 @@ export interface WebSocketConnectOptions {
   readonly wsOptions?: ClientOptions;
   /** TLS options for `wss://` (`tlsClientOptions`: the cluster CA, the node's key and certificate). */
   readonly tls?: ConnectionOptions;
+  /**
+   * Once open, a WebSocket ping every this often (default 1 s; 0: none) …
+   */
+  readonly pingIntervalMs?: number;
+  /**
+   * … and the connection is dropped after this long without any frame from the manager
+   * (default 5 s): a manager whose link is cut neither answers nor closes, and the agent must
+   * go to the new leader on its own.
+   */
+  readonly silenceTimeoutMs?: number;
 }
 
 /**
@@ -57,7 +67,33 @@ export function connectWebSocket(url: string, options: WebSocketConnectOptions =
       options.signal?.removeEventListener('abort', onAbort);
       ws.off('error', fail);
       ws.removeAllListeners('close');
+      watchSilence(ws, options.pingIntervalMs ?? 1_000, options.silenceTimeoutMs ?? 5_000);
       resolve(new WebSocketConnection(ws, url));
     });
   });
+}
+
+/**
+ * Pings an open socket every `intervalMs` and terminates it once nothing (a pong, a message,
+ * a ping) has come for `silenceMs`: the close that follows makes the session reconnect.
+ */
+function watchSilence(ws: WebSocket, intervalMs: number, silenceMs: number): void {
+  if (intervalMs <= 0) return;
+  let heard = performance.now();
+  const hear = (): void => {
+    heard = performance.now();
+  };
+  ws.on('pong', hear);
+  ws.on('ping', hear);
+  ws.on('message', hear);
+  const timer = setInterval(() => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (performance.now() - heard > silenceMs) {
+      ws.terminate();
+      return;
+    }
+    ws.ping();
+  }, intervalMs);
+  timer.unref();
+  ws.once('close', () => clearInterval(timer));
 }

@@ -13,7 +13,8 @@ export interface DispatcherOptions {
    * After liveness starts (a manager start, or a change of leader), how long a node that was up
    * and has not been heard from since may stay silent before it is marked down. Its agent
    * reconnects with backoff (up to 5 s between attempts) and tries the managers it knows in
-   * turn, the dead one too, so finding the new leader can take two of those waits: a failover
+   * turn, the dead one too, so finding the new leader can take two of those waits; an agent
+   * whose leader was cut off (no reset, no close) first notices the silence (5 s). A failover
    * must not mark the nodes down and reschedule their tasks meanwhile. Default 15 s.
    */
   takeoverGraceMs?: number;

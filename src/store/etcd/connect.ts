@@ -41,10 +41,18 @@ export function connect(conn: EtcdConnection): Etcd3 {
   const options: IOptions = {
     hosts,
     dialTimeout: timeout,
-    // Responses carry whole ranges of the store (tens of MB at 50,000 tasks).
-    grpcOptions: { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 },
+    grpcOptions: {
+      // Responses carry whole ranges of the store (tens of MB at 50,000 tasks).
+      'grpc.max_receive_message_length': -1,
+      'grpc.max_send_message_length': -1,
+      // A member whose link is cut never answers nor resets: pings find the dead connection, so
+      // the watches and lease keep-alives on it fail (and go to another member) within seconds
+      // instead of hanging. etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
+      'grpc.keepalive_time_ms': 6_000,
+      'grpc.keepalive_timeout_ms': 2_000,
+    },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
-    faultHandling: { global: noRetry, watchBackoff: watchBackoff(100) },
+    faultHandling: { global: noRetry, host: () => new HostBreaker() as unknown as HostPolicy, watchBackoff: watchBackoff(100) },
   };
   if (conn.tls) {
     const read = (what: string, file: string): Buffer => {
@@ -72,6 +80,54 @@ type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
 const noRetry = {
   execute: async (fn: (ctx: { signal: AbortSignal }) => unknown) => fn({ signal: new AbortController().signal }),
 } as unknown as Policy;
+
+type HostPolicy = ReturnType<NonNullable<NonNullable<IOptions['faultHandling']>['host']>>;
+
+/** How long a member that failed is passed over before it is tried again. */
+export const HOST_PAUSE_MS = 5_000;
+
+/**
+ * The client's policy for one member, in place of its default circuit breaker (which opens
+ * after 3 failures it classes as recoverable, and never for a deadline exceeded): one failure
+ * — a transport error or a call past its deadline, as a member cut off from the network
+ * gives — passes the member over for `HOST_PAUSE_MS`, so the next calls go to the others;
+ * then one call tries it again. Calls refused meanwhile fail as a broken circuit (the client
+ * tries the next member; `toBackendError` reads `unavailable` when none is left).
+ */
+export class HostBreaker {
+  readonly #now: () => number;
+  #openUntil = 0;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  /** Whether calls are passed over now. */
+  get open(): boolean {
+    return this.#now() < this.#openUntil;
+  }
+
+  async execute<T>(fn: (ctx: { signal: AbortSignal }) => Promise<T> | T): Promise<T> {
+    if (this.open) throw new MemberPassedOver('etcd member passed over after a failure');
+    try {
+      return await fn({ signal: new AbortController().signal });
+    } catch (err) {
+      if (isMemberFailure(err)) this.#openUntil = this.#now() + HOST_PAUSE_MS;
+      throw err;
+    }
+  }
+}
+
+/** A call not made: the member failed moments ago (the client tries the next; read like its own broken circuit). */
+class MemberPassedOver extends Error {
+  readonly isBrokenCircuitError = true;
+}
+
+/** A failure that says the member is unreachable or not answering (not an answer of etcd's). */
+function isMemberFailure(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return isRecoverableError(err) || err.name === 'GRPCDeadlineExceededError' || /DEADLINE_EXCEEDED|Deadline exceeded/.test(err.message);
+}
 
 type Backoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
 

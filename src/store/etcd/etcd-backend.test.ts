@@ -8,6 +8,7 @@ import { isBackendError, type Backend, type Op, type WatchBatch } from '../backe
 import { runBackendConformance } from '../backend-conformance.ts';
 import { Store } from '../store.ts';
 import { EtcdBackend, type EtcdBackendOptions } from './etcd-backend.ts';
+import { decodeCounter, fencedTerm, Layout } from './layout.ts';
 import { collectFirst } from '../../testing/collect.ts';
 
 const skip = skipUnlessEtcd();
@@ -172,6 +173,24 @@ void describe('etcd backend', { skip }, () => {
       await three!.members[2]!.start();
       await b.close();
     }
+  });
+
+  void it('a fenced commit names its term in the revision counter (etcd history says which leader wrote it)', async () => {
+    const root = freshRoot();
+    const b = await onPlain({ root });
+    after(() => b.close());
+    const layout = new Layout(root);
+    const fenceKey = `${root}/election/leader`;
+    const etcd = b.client;
+    const created = await etcd.kv.txn({ compare: [], success: [{ request_put: { key: Buffer.from(fenceKey), value: Buffer.from('me') } }], failure: [] });
+    const term = Number(created.header.revision);
+    await b.txn([], [put('/fenced', '1')], { fence: { key: fenceKey, createRevision: term } });
+    const fenced = await etcd.kv.range({ key: Buffer.from(layout.counterKey) });
+    assert.equal(fencedTerm(fenced.kvs[0]?.value), term);
+    await b.txn([], [put('/unfenced', '1')]);
+    const unfenced = await etcd.kv.range({ key: Buffer.from(layout.counterKey) });
+    assert.equal(fencedTerm(unfenced.kvs[0]?.value), undefined);
+    assert.equal(decodeCounter(unfenced.kvs[0]?.value), 2);
   });
 
   void it('reports "store unavailable" while etcd is down, writes nothing, and resumes when it returns', async () => {

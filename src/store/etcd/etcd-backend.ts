@@ -20,7 +20,7 @@ import {
 } from '../backend.ts';
 import { byEtcdRevision, oneTxnOps, ownBatch, safeCall, toBatch } from './batches.ts';
 import { connect, isCompactedMessage, retryUnavailable, toBackendError, triesFor } from './connect.ts';
-import { decodeCounter, encodeCounter, Layout } from './layout.ts';
+import { commitToken, decodeCounter, encodeCounter, Layout } from './layout.ts';
 import { findEtcdRevision, payloadAt } from './history.ts';
 import type { EtcdBackendOptions } from './options.ts';
 import { differences, readSnapshot, type Snapshot } from './snapshot.ts';
@@ -474,7 +474,7 @@ export class EtcdBackend implements Backend {
         if (r === 'again') continue;
         return r;
       }
-      const ours = encodeCounter(next, randomBytes(6).toString('hex'));
+      const ours = encodeCounter(next, commitToken(randomBytes(6).toString('hex'), fence?.createRevision));
       const res = await this.#sendCommit(success, ours, this.#counterValue, [], [], fence);
       if (res === 'committed') {
         await this.#applied(next);

@@ -144,6 +144,21 @@ export function encodeCounter(revision: number, token: string): Buffer {
   return Buffer.from(`${revision} ${token}`);
 }
 
+/**
+ * The token of a commit fenced on a term of leadership (`fence.createRevision`): `t<term>.`
+ * before the random part, so etcd's history says which term wrote each commit of the leader
+ * loops (`fencedTerm` reads it back). Unfenced commits (API writes) carry the random part alone.
+ */
+export function commitToken(random: string, term: number | undefined): string {
+  return term === undefined ? random : `t${term}.${random}`;
+}
+
+/** The term a counter value's commit was fenced on (`commitToken`), or undefined when it was not fenced. */
+export function fencedTerm(raw: Buffer | undefined): number | undefined {
+  const m = raw === undefined ? null : /^\d+ t(\d+)\./.exec(raw.toString());
+  return m ? Number(m[1]) : undefined;
+}
+
 /** The store revision a counter value names (0 when the counter does not exist yet). */
 export function decodeCounter(raw: Buffer | undefined): number {
   if (raw === undefined) return 0;
