@@ -162,12 +162,12 @@ export class NodeAgent {
       // manager's server certificate is from the cluster CA, which is all the agent trusts.
       // The credential is read at each connect, so a renewed certificate is used from then on.
       // 5 s to open: a manager cut off never answers, and the next one may lead.
-      connect = (signal) => connectWebSocket(`wss://${directory.next()}${AGENT_SESSION_PATH}`, { signal, tls: tlsClientOptions(r.credential.ca, r.credential), handshakeTimeoutMs: 5_000 });
+      connect = (signal) => connectWebSocket(`wss://${directory.next()}${AGENT_SESSION_PATH}`, { signal, clock: deps.clock, tls: tlsClientOptions(r.credential.ca, r.credential), handshakeTimeoutMs: 5_000 });
     } else {
       nodeId = await ensureNodeId(dataDir, newId);
       if (link.transport === 'unix') {
         const url = `ws+unix://${link.socketPath}:${AGENT_SESSION_PATH}`;
-        connect = (signal) => connectWebSocket(url, { signal });
+        connect = (signal) => connectWebSocket(url, { signal, clock: deps.clock });
       } else {
         connect = link.connect;
       }

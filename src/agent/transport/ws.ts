@@ -3,6 +3,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { WebSocket, type ClientOptions } from 'ws';
 import { parseApiErrorBody } from '../../api/errors.ts';
 import type { Connection } from '../../api/agent-protocol.ts';
+import { systemClock, type Clock, type TimerHandle } from '../../lib/clock.ts';
 import { WebSocketConnection } from '../../lib/ws-connection.ts';
 
 /** Options for `connectWebSocket`. */
@@ -25,6 +26,8 @@ export interface WebSocketConnectOptions {
    * go to the new leader on its own.
    */
   readonly silenceTimeoutMs?: number;
+  /** Drives the pings and the silence count (default the system clock). */
+  readonly clock?: Clock;
 }
 
 /**
@@ -67,33 +70,40 @@ export function connectWebSocket(url: string, options: WebSocketConnectOptions =
       options.signal?.removeEventListener('abort', onAbort);
       ws.off('error', fail);
       ws.removeAllListeners('close');
-      watchSilence(ws, options.pingIntervalMs ?? 1_000, options.silenceTimeoutMs ?? 5_000);
+      watchSilence(ws, options.clock ?? systemClock, options.pingIntervalMs ?? 1_000, options.silenceTimeoutMs ?? 5_000);
       resolve(new WebSocketConnection(ws, url));
     });
   });
 }
 
 /**
- * Pings an open socket every `intervalMs` and terminates it once nothing (a pong, a message,
- * a ping) has come for `silenceMs`: the close that follows makes the session reconnect.
+ * Pings an open socket every `intervalMs` and terminates it once `silenceMs` worth of ticks
+ * have passed with nothing heard (a pong, a message, a ping): the close that follows makes the
+ * session reconnect. Ticks are counted, not time measured: after an event-loop stall the timer
+ * runs before the socket's buffered pongs are read, and a stall must cost one tick, not the
+ * whole window.
  */
-function watchSilence(ws: WebSocket, intervalMs: number, silenceMs: number): void {
+function watchSilence(ws: WebSocket, clock: Clock, intervalMs: number, silenceMs: number): void {
   if (intervalMs <= 0) return;
-  let heard = performance.now();
+  let missed = 0;
   const hear = (): void => {
-    heard = performance.now();
+    missed = 0;
   };
   ws.on('pong', hear);
   ws.on('ping', hear);
   ws.on('message', hear);
-  const timer = setInterval(() => {
+  let timer: TimerHandle | undefined;
+  const tick = (): void => {
+    timer = undefined;
     if (ws.readyState !== WebSocket.OPEN) return;
-    if (performance.now() - heard > silenceMs) {
+    missed++;
+    if (missed * intervalMs >= silenceMs) {
       ws.terminate();
       return;
     }
     ws.ping();
-  }, intervalMs);
-  timer.unref();
-  ws.once('close', () => clearInterval(timer));
+    timer = clock.setTimer(intervalMs, tick);
+  };
+  timer = clock.setTimer(intervalMs, tick);
+  ws.once('close', () => timer?.cancel());
 }
