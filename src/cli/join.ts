@@ -35,7 +35,7 @@ export async function runJoin(manager: string, options: JoinOptions, io: CliIo, 
     io.stderr.write(`flotilla join: ${s}\n`);
   };
   // The token from --token, --token-file or FLOTILLA_JOIN_TOKEN.
-  const token = await resolveJoinToken({ flag: '--token', fileFlag: '--token-file' }, { token: options.token, file: options.tokenFile }, io.env);
+  const token = await resolveJoinToken({ flag: '--token', fileFlag: '--token-file', envVar: JOIN_TOKEN_ENV }, { token: options.token, file: options.tokenFile }, io.env);
   const addr = parseManagerAddress(manager);
   const dataDir = resolveDataDir({ flag: options.dataDir, env: io.env });
   const node = await agentUsageErrors(

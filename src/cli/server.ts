@@ -14,7 +14,7 @@ import { METRICS_ADDR_HELP, metricsOption } from './metrics-addr.ts';
 import { abortOnSignals, agentUsageErrors, untilAborted } from './foreground.ts';
 import { parseDuration, UsageError } from './parse.ts';
 import { storeBackend, storeLeadership, type StoreFlags } from './store-flag.ts';
-import { JOIN_TOKEN_ENV, resolveJoinToken } from './token-source.ts';
+import { MANAGER_TOKEN_ENV, resolveJoinToken } from './token-source.ts';
 
 export interface ServerOptions extends StoreFlags {
   /** False with `--no-networking`: no overlay data plane on this host. */
@@ -92,8 +92,8 @@ export async function runServer(options: ServerOptions, io: CliIo, stop: AbortSi
   const advertiseAddr = chooseAdvertiseAddr(options.advertiseAddr, listen);
   const certLifetimeMs = options.certLifetime === undefined ? undefined : parseLifetime(options.certLifetime);
   const advertised: ManagerAddress = { host: advertiseAddr, port: listen.port };
-  // The token from --join-token, --join-token-file or FLOTILLA_JOIN_TOKEN.
-  const joinToken = await resolveJoinToken({ flag: '--join-token', fileFlag: '--join-token-file' }, { token: options.joinToken, file: options.joinTokenFile }, io.env);
+  // The token from --join-token, --join-token-file or FLOTILLA_MANAGER_TOKEN (not join's FLOTILLA_JOIN_TOKEN).
+  const joinToken = await resolveJoinToken({ flag: '--join-token', fileFlag: '--join-token-file', envVar: MANAGER_TOKEN_ENV }, { token: options.joinToken, file: options.joinTokenFile }, io.env);
   const { joinToken: _flag, ...rest } = options;
   const backend = await storeBackend({ ...rest, ...(joinToken ? { joinToken: joinToken.token, joinTokenFrom: joinToken.from } : {}) });
   const leadership = await storeLeadership(options);
@@ -170,7 +170,7 @@ export function registerServerCommand(program: Command, io: CliIo): void {
     .option('--etcd-cert <file>', 'Client certificate for etcd (with --etcd-key)')
     .option('--etcd-key <file>', 'Key of the etcd client certificate')
     .option('--join-token <token>', 'Manager join token: start another manager of the cluster already in the --store (`flotilla token manager` prints it)')
-    .option('--join-token-file <file>', `File holding the manager join token (instead of --join-token, which shows in ps); also $${JOIN_TOKEN_ENV}`)
+    .option('--join-token-file <file>', `File holding the manager join token (instead of --join-token, which shows in ps); also $${MANAGER_TOKEN_ENV}`)
     .option('--no-agent', 'Do not run an agent on this host (a manager-only node)')
     .option('--cert-lifetime <duration>', 'Lifetime of node certificates, e.g. 90d (the default), 12h, 30s')
     .option('--docker-host <host>', 'Docker engine of this host’s agent (default: $DOCKER_HOST, else /var/run/docker.sock)')

@@ -12,7 +12,7 @@ export interface StoreFlags {
   etcdKey?: string;
   /** `--join-token`: the manager join token of the cluster already in the (etcd) store. */
   joinToken?: string;
-  /** Where `joinToken` came from, for messages (`--join-token-file F`, `FLOTILLA_JOIN_TOKEN`). Default `--join-token`. */
+  /** Where `joinToken` came from, for messages (`--join-token-file F`, `FLOTILLA_MANAGER_TOKEN`). Default `--join-token`. */
   joinTokenFrom?: string;
 }
 

@@ -8,9 +8,10 @@ import { isUsageError } from './parse.ts';
 import { resolveJoinToken } from './token-source.ts';
 
 const TOKEN = `FLT1-${'a'.repeat(64)}-${'b'.repeat(32)}`;
-const SERVER = { flag: '--join-token', fileFlag: '--join-token-file' };
+const SERVER = { flag: '--join-token', fileFlag: '--join-token-file', envVar: 'FLOTILLA_MANAGER_TOKEN' };
+const JOIN = { flag: '--token', fileFlag: '--token-file', envVar: 'FLOTILLA_JOIN_TOKEN' };
 
-void describe('join token from a flag, a file or FLOTILLA_JOIN_TOKEN', () => {
+void describe('join token from a flag, a file or FLOTILLA_MANAGER_TOKEN (server) / FLOTILLA_JOIN_TOKEN (join)', () => {
   let dir: string;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'flotilla-token-source-'));
@@ -22,12 +23,16 @@ void describe('join token from a flag, a file or FLOTILLA_JOIN_TOKEN', () => {
   void it('takes the flag, else the file (trimmed), else the environment; none is undefined', async () => {
     const file = join(dir, 'token');
     await writeFile(file, `  ${TOKEN}\n`);
-    const env = { FLOTILLA_JOIN_TOKEN: 'from-env' };
+    const env = { FLOTILLA_MANAGER_TOKEN: 'from-env' };
     assert.deepEqual(await resolveJoinToken(SERVER, { token: ` ${TOKEN} ` }, env), { token: TOKEN, from: '--join-token' });
     assert.deepEqual(await resolveJoinToken(SERVER, { file }, env), { token: TOKEN, from: `--join-token-file ${file}` });
-    assert.deepEqual(await resolveJoinToken(SERVER, {}, env), { token: 'from-env', from: 'FLOTILLA_JOIN_TOKEN' });
+    assert.deepEqual(await resolveJoinToken(SERVER, {}, env), { token: 'from-env', from: 'FLOTILLA_MANAGER_TOKEN' });
     assert.equal(await resolveJoinToken(SERVER, {}, {}), undefined);
-    assert.equal(await resolveJoinToken(SERVER, {}, { FLOTILLA_JOIN_TOKEN: ' ' }), undefined, 'an empty variable is unset');
+    assert.equal(await resolveJoinToken(SERVER, {}, { FLOTILLA_MANAGER_TOKEN: ' ' }), undefined, 'an empty variable is unset');
+    // Each command reads only its own variable.
+    assert.equal(await resolveJoinToken(SERVER, {}, { FLOTILLA_JOIN_TOKEN: TOKEN }), undefined, "server ignores join's variable");
+    assert.deepEqual(await resolveJoinToken(JOIN, {}, { FLOTILLA_JOIN_TOKEN: TOKEN, FLOTILLA_MANAGER_TOKEN: 'm' }), { token: TOKEN, from: 'FLOTILLA_JOIN_TOKEN' });
+    assert.equal(await resolveJoinToken(JOIN, {}, { FLOTILLA_MANAGER_TOKEN: TOKEN }), undefined, "join ignores server's variable");
   });
 
   void it('refuses both flags, a missing, unreadable or empty file, with what to do', async () => {
@@ -48,15 +53,15 @@ void describe('join token from a flag, a file or FLOTILLA_JOIN_TOKEN', () => {
     }
   });
 
-  void it('flotilla server reads --join-token-file and FLOTILLA_JOIN_TOKEN, and names the source in its errors', async () => {
+  void it('flotilla server reads --join-token-file and FLOTILLA_MANAGER_TOKEN (not FLOTILLA_JOIN_TOKEN), and names the source in its errors', async () => {
     const file = join(dir, 'manager-token');
     await writeFile(file, `${TOKEN}\n`);
     let r = await runCli(['server', '--advertise-addr', '127.0.0.1', '--join-token-file', file], '/');
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^flotilla: --join-token-file \S+manager-token adds a manager to a cluster whose state is in a shared store: it needs --store etcd/);
-    r = await runCli(['server', '--advertise-addr', '127.0.0.1'], '/', { FLOTILLA_JOIN_TOKEN: TOKEN });
+    r = await runCli(['server', '--advertise-addr', '127.0.0.1'], '/', { FLOTILLA_MANAGER_TOKEN: TOKEN });
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /^flotilla: FLOTILLA_JOIN_TOKEN adds a manager to a cluster whose state is in a shared store/);
+    assert.match(r.stderr, /^flotilla: FLOTILLA_MANAGER_TOKEN adds a manager to a cluster whose state is in a shared store/);
     const bad = join(dir, 'bad-token');
     await writeFile(bad, 'FLT1-x\n');
     r = await runCli(['server', '--advertise-addr', '127.0.0.1', '--store', 'etcd://h:2379', '--join-token-file', bad], '/');

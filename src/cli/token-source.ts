@@ -1,10 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { UsageError } from './parse.ts';
 
-/** The environment variable a join token may come from (`server` and `join`), kept out of `ps`. */
+/** The environment variable `flotilla join`'s token (usually a worker token) may come from, kept out of `ps`. */
 export const JOIN_TOKEN_ENV = 'FLOTILLA_JOIN_TOKEN';
 
-/** A join token and where it came from, for messages (`--join-token`, `--join-token-file FILE`, `FLOTILLA_JOIN_TOKEN`). */
+/**
+ * The environment variable `flotilla server`'s manager token may come from. Not
+ * `FLOTILLA_JOIN_TOKEN`: a worker token exported for `join` must not turn a plain
+ * `flotilla server` into a manager join.
+ */
+export const MANAGER_TOKEN_ENV = 'FLOTILLA_MANAGER_TOKEN';
+
+/** A join token and where it came from, for messages (`--join-token`, `--join-token-file FILE`, `FLOTILLA_MANAGER_TOKEN`). */
 export interface JoinTokenSource {
   readonly token: string;
   readonly from: string;
@@ -16,11 +23,13 @@ export interface JoinTokenFlags {
   readonly flag: string;
   /** `--join-token-file` or `--token-file`. */
   readonly fileFlag: string;
+  /** `MANAGER_TOKEN_ENV` (`server`) or `JOIN_TOKEN_ENV` (`join`). */
+  readonly envVar: string;
 }
 
 /**
  * The join token of a command: from its token flag (visible in `ps`), its file flag (FILE's
- * text, trimmed), or else `FLOTILLA_JOIN_TOKEN` (an empty value counts as unset).
+ * text, trimmed), or else its environment variable (an empty value counts as unset).
  * Both flags at once, a file that cannot be read, and an empty file are usage errors; no token
  * at all is undefined.
  */
@@ -46,6 +55,6 @@ export async function resolveJoinToken(
     if (token === '') throw new UsageError(`${names.fileFlag} ${given.file} is empty: it should hold the join token (\`flotilla token worker|manager -q\` prints it)`);
     return { token, from: `${names.fileFlag} ${given.file}` };
   }
-  const fromEnv = env[JOIN_TOKEN_ENV]?.trim();
-  return fromEnv === undefined || fromEnv === '' ? undefined : { token: fromEnv, from: JOIN_TOKEN_ENV };
+  const fromEnv = env[names.envVar]?.trim();
+  return fromEnv === undefined || fromEnv === '' ? undefined : { token: fromEnv, from: names.envVar };
 }
