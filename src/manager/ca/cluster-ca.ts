@@ -7,6 +7,7 @@ import { newTokenSecret } from '../../api/join.ts';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
 import { Lifecycle } from '../../lib/lifecycle.ts';
+import { MANAGER_SERVER_CN } from '../../lib/tls-identity.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Store } from '../../store/store.ts';
 import { CertificateAuthority, publicKeyFromCsr } from './authority.ts';
@@ -356,7 +357,7 @@ export class ClusterCa {
     if (!WILDCARD_HOSTS.has(listen.host)) names.add(listen.host.replace(/^\[|\]$/g, ''));
     const keys = await generateKeyPair();
     const cert = await ca.issue({
-      subject: { commonName: 'flotilla-manager', unit: 'manager' },
+      subject: { commonName: MANAGER_SERVER_CN, unit: 'manager' },
       publicKey: keys.publicKey,
       lifetimeMs: certLifetimeMs,
       now: this.#deps.clock.now(),

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type { Clock } from '../../lib/clock.ts';
 import { CodedError, errorGuard } from '../../lib/coded-error.ts';
+import { isManagerServerCertificate, MANAGER_SERVER_CN } from '../../lib/tls-identity.ts';
 import type { TlsCredentials } from './listeners.ts';
 
 export type PeerRequestErrorCode = 'bad_address' | 'connect_timeout' | 'no_credentials';
@@ -32,7 +33,7 @@ export interface PeerClientOptions {
 /**
  * Opens requests to other managers of the cluster at the address their member advertises:
  * `host:port` over HTTPS with this manager's peer certificate (the peer must present a server
- * certificate of the cluster CA, OU=manager, valid for that host), or plain HTTP without
+ * certificate of the cluster CA, CN=flotilla-manager and OU=manager, valid for that host), or plain HTTP without
  * credentials; `unix:///path` over that socket. One connection per request (forwarded requests
  * are few and often long streams). A connection not made within `connectTimeoutMs` fails the
  * request (`error` event, `PeerRequestError('connect_timeout')`): a leader whose host is gone
@@ -83,12 +84,17 @@ export class PeerClient {
   }
 }
 
-/** Host name checks as TLS does them, and the certificate must be a manager's (OU=manager), not a node's. */
+/**
+ * Host name checks as TLS does them, and the certificate must be a manager's server
+ * certificate (CN=flotilla-manager, OU=manager): a manager-role node's certificate has
+ * OU=manager too (CN = its node id) and must not pass for the leader.
+ */
 function managerIdentity(host: string, cert: PeerCertificate): Error | undefined {
   const err = checkServerIdentity(host, cert);
   if (err) return err;
-  const unit = cert.subject.OU;
-  if (unit !== 'manager') return new Error(`the certificate of ${host} is not a manager's (OU=${String(unit)})`);
+  if (!isManagerServerCertificate(cert)) {
+    return new Error(`the certificate of ${host} is not a manager's server certificate (CN=${String(cert.subject.CN)}, OU=${String(cert.subject.OU)}; want CN=${MANAGER_SERVER_CN}, OU=manager)`);
+  }
   return undefined;
 }
 
