@@ -53,7 +53,10 @@ export async function storeBackend(flags: StoreFlags): Promise<BackendFactory | 
     etcdCacert === undefined
       ? undefined
       : { caFile: etcdCacert, ...(etcdCert !== undefined ? { certFile: etcdCert } : {}), ...(etcdKey !== undefined ? { keyFile: etcdKey } : {}) };
-  return async ({ clock }) => EtcdBackend.open({ endpoints, root, clock, ...(tls ? { tls } : {}) });
+  const { ensureManagerId } = await import('../manager/manager-id.ts');
+  // `writerId`: every commit names this manager (the same id it joins the election with), so
+  // etcd's history says who wrote what.
+  return async ({ clock, dataDir }) => EtcdBackend.open({ endpoints, root, clock, writerId: await ensureManagerId(dataDir), ...(tls ? { tls } : {}) });
 }
 
 /**

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Etcd3, type IKeyValue } from 'etcd3';
 import { TASK_LABELS } from '../../src/api/service.ts';
 import { FlotillaClient } from '../../src/client/client.ts';
-import { fencedTerm, Layout } from '../../src/store/etcd/layout.ts';
+import { commitWriter, fencedTerm, Layout } from '../../src/store/etcd/layout.ts';
 import type { BedManager, TestBed } from './bed.ts';
 import { readTlsDir } from './probe.ts';
 import { waitFor } from './wait.ts';
@@ -122,23 +122,35 @@ export class EtcdView {
     return res.map((k) => k.slice(prefix.length));
   }
 
+  /** etcd's head revision now. */
+  async headRevision(): Promise<number> {
+    return Number((await this.#retry(() => this.#client.kv.range({ key: Buffer.from(this.#layout.counterKey) }))).header.revision);
+  }
+
   /**
-   * From etcd's history since `fromRevision` (until now): each commit's etcd revision and the
-   * term it was fenced on (undefined: an unfenced API write), and the revisions at which a
-   * leader key created at `term` was deleted.
+   * From etcd's history since `fromRevision` (until now): each commit's etcd revision, the term
+   * it was fenced on (undefined: an unfenced write) and the manager that wrote it (`commitWriter`),
+   * the revisions at which a leader key created at `term` was deleted, and each term begun in
+   * that history (a leader key created: its create revision → the manager id it names).
    */
-  async history(fromRevision: number, term: number): Promise<{ commits: { revision: number; term: number | undefined }[]; leaderDeletedAt: number[] }> {
-    const now = Number((await this.#retry(() => this.#client.kv.range({ key: Buffer.from(this.#layout.counterKey) }))).header.revision);
-    const commits: { revision: number; term: number | undefined }[] = [];
+  async history(
+    fromRevision: number,
+    term: number,
+  ): Promise<{ commits: { revision: number; term: number | undefined; writer: string | undefined }[]; leaderDeletedAt: number[]; leaders: Map<number, string> }> {
+    const now = await this.headRevision();
+    const commits: { revision: number; term: number | undefined; writer: string | undefined }[] = [];
     const leaderDeletedAt: number[] = [];
+    const leaders = new Map<number, string>();
     const watcher = await this.#client.watch().prefix(`${this.#layout.root}/`).startRevision(String(fromRevision)).withPreviousKV().create();
+    let timer: NodeJS.Timeout | undefined;
     try {
       let last = fromRevision - 1;
       const done = new Promise<void>((resolve, reject) => {
         const take = (kv: IKeyValue, type: 'put' | 'delete', prev: IKeyValue | undefined): void => {
           const key = kv.key.toString();
           const revision = Number(kv.mod_revision);
-          if (key === this.#layout.counterKey && type === 'put') commits.push({ revision, term: fencedTerm(kv.value) });
+          if (key === this.#layout.counterKey && type === 'put') commits.push({ revision, term: fencedTerm(kv.value), writer: commitWriter(kv.value) });
+          if (key === this.#layout.leaderKey && type === 'put' && kv.create_revision === kv.mod_revision) leaders.set(revision, kv.value.toString());
           if (key === this.#layout.leaderKey && type === 'delete' && Number(prev?.create_revision ?? 0) === term) leaderDeletedAt.push(revision);
         };
         watcher.on('put', (kv, prev) => take(kv, 'put', prev));
@@ -149,11 +161,15 @@ export class EtcdView {
         });
         watcher.on('error', reject);
       });
-      if (now >= fromRevision) await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error(`etcd history ${fromRevision}..${now} not read within 30 s`)), 30_000))]);
+      const slow = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`etcd history ${fromRevision}..${now} not read within 30 s`)), 30_000);
+      });
+      if (now >= fromRevision) await Promise.race([done, slow]);
     } finally {
+      clearTimeout(timer);
       await watcher.cancel().catch(() => undefined);
     }
-    return { commits, leaderDeletedAt };
+    return { commits, leaderDeletedAt, leaders };
   }
 
   /**

@@ -148,8 +148,11 @@ describe('several managers on etcd (issue #10) on the multi-host test bed', { sk
     // The scale-up, and the kill right after it: the new leader finds both in progress.
     const scaler = await m1.getService(SCALER);
     await m1.scaleService(SCALER, 9, scaler.version);
-    const atKill = await runningContainers(bed);
+    // The manager's view first, then the engines': a task reported running already has its
+    // running container, so every task of `rollerTasksAtKill` is in `atKill` (read the other way
+    // round, a task whose container started between the two reads would be missing from it).
     const rollerTasksAtKill = await runningTasks('m1', ROLLER);
+    const atKill = await runningContainers(bed);
     t.diagnostic(`at the kill: ${ofService(atKill, SCALER).length} of 9 scaler containers running, ${rollerTasksAtKill.filter((x) => x.specVersion === newSpec).length} of 4 roller tasks on the new spec`);
     const killedAt = performance.now();
     await bed.stopManager('SIGKILL', 'm1');
@@ -206,7 +209,7 @@ describe('several managers on etcd (issue #10) on the multi-host test bed', { sk
     baseline = now;
   });
 
-  it('a leader cut off: it stops leading and writes nothing after its lease (checked in etcd); the others lead and converge; it rejoins as a follower', async (t) => {
+  it('a leader cut off: it stops leading and writes nothing after its lease (checked in etcd: no commit of it until its link returns, none fenced after); the others lead and converge; it rejoins as a follower', async (t) => {
     const survivors = [...alive];
     const old = await agreedLeader(bed, survivors, LONG);
     const other = survivors.find((n) => n !== old)!;
@@ -254,6 +257,9 @@ describe('several managers on etcd (issue #10) on the multi-host test bed', { sk
     await client.scaleService(SCALER, 6, scaler.version);
     await converged(other, SCALER, 6);
 
+    // etcd's head before the link returns: a commit of the old leader after it can only have
+    // been sent once the link was back.
+    const restoredAt = await etcd.headRevision();
     await bed.restoreLink(old);
     await waitFor(
       async () => {
@@ -270,15 +276,31 @@ describe('several managers on etcd (issue #10) on the multi-host test bed', { sk
     assert.equal(managers.find((m) => m.id === oldId)?.leader, false, `${old} is a member again, a follower`);
     assert.equal(managers.filter((m) => m.leader).length, 1, 'exactly one leader');
 
-    // In etcd: every commit fenced on the old term landed before that term's leader key went.
+    // In etcd, by the writer every commit names (the manager id in its counter token): from the
+    // moment the old leader's lease could have expired (its term's leader key deleted) until its
+    // link returned, no commit at all of it landed (fenced or not: dispatcher, API, anything);
+    // after that it made no fenced commit but in a term it won itself (it won none here).
     const history = await etcd.history(before.term, before.term);
     assert.equal(history.leaderDeletedAt.length, 1, `the old term's leader key was deleted once: ${JSON.stringify(history.leaderDeletedAt)}`);
     const ended = history.leaderDeletedAt[0]!;
+    assert.ok(ended <= restoredAt, `the old term ended (etcd revision ${ended}) before the link returned (${restoredAt})`);
+    const ofOld = history.commits.filter((c) => c.writer === oldId);
+    assert.ok(ofOld.some((c) => c.term === before.term && c.revision < ended), `${old}'s commits in its term name it: ${history.commits.length} commits read`);
+    assert.ok(history.commits.some((c) => c.writer === after.id && c.term === after.term), `${other} wrote in its own term, named`);
+    const whileCut = ofOld.filter((c) => c.revision > ended && c.revision <= restoredAt);
+    assert.deepEqual(whileCut, [], `no commit of ${old} between its term's end (etcd revision ${ended}) and its link's return (${restoredAt})`);
+    const fencedLate = ofOld.filter((c) => c.revision > ended && c.term !== undefined && history.leaders.get(c.term) !== oldId);
+    assert.deepEqual(fencedLate, [], `no fenced commit of ${old} after its term ended but in a term it won`);
     const oldTerm = history.commits.filter((c) => c.term === before.term);
-    const late = oldTerm.filter((c) => c.revision > ended);
-    assert.deepEqual(late, [], `no commit of ${old}'s term after it ended at etcd revision ${ended}`);
-    assert.ok(history.commits.some((c) => c.term === after.term), 'the new leader wrote in its own term');
-    t.diagnostic(`etcd: ${oldTerm.length} commits of ${old}'s term (${before.term}), all before it ended at revision ${ended}; ${history.commits.filter((c) => c.term === after.term).length} of ${other}'s term (${after.term})`);
+    assert.deepEqual(
+      oldTerm.filter((c) => c.revision > ended),
+      [],
+      `no commit of ${old}'s term after it ended at etcd revision ${ended}`,
+    );
+    t.diagnostic(
+      `etcd: ${ofOld.filter((c) => c.revision < ended).length} commits of ${old} before its term (${before.term}) ended at revision ${ended}, none until its link returned at ${restoredAt}, ` +
+        `${ofOld.filter((c) => c.revision > restoredAt).length} (unfenced) after; ${history.commits.filter((c) => c.term === after.term).length} of ${other}'s term (${after.term})`,
+    );
     await converged(other, SCALER, 6);
     await converged(other, ROLLER, 4);
     // No rescheduling because of the failover: every task running now ran before the cut, in the same container.

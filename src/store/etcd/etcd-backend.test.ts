@@ -8,7 +8,7 @@ import { isBackendError, type Backend, type Op, type WatchBatch } from '../backe
 import { runBackendConformance } from '../backend-conformance.ts';
 import { Store } from '../store.ts';
 import { EtcdBackend, type EtcdBackendOptions } from './etcd-backend.ts';
-import { decodeCounter, fencedTerm, Layout } from './layout.ts';
+import { commitToken, commitWriter, decodeCounter, fencedTerm, Layout } from './layout.ts';
 import { collectFirst } from '../../testing/collect.ts';
 
 const skip = skipUnlessEtcd();
@@ -191,6 +191,38 @@ void describe('etcd backend', { skip }, () => {
     const unfenced = await etcd.kv.range({ key: Buffer.from(layout.counterKey) });
     assert.equal(fencedTerm(unfenced.kvs[0]?.value), undefined);
     assert.equal(decodeCounter(unfenced.kvs[0]?.value), 2);
+  });
+
+  void it('every commit names its writer (the manager id) in the counter, small or staged, fenced or not', async () => {
+    const root = freshRoot();
+    // maxTxnOps 3: a txn of 4 puts is staged.
+    const b = await onPlain({ root, writerId: 'mgr-1', maxTxnOps: 3 });
+    after(() => b.close());
+    const layout = new Layout(root);
+    const etcd = b.client;
+    const fenceKey = `${root}/election/leader`;
+    const created = await etcd.kv.txn({ compare: [], success: [{ request_put: { key: Buffer.from(fenceKey), value: Buffer.from('mgr-1') } }], failure: [] });
+    const term = Number(created.header.revision);
+    const counter = async (): Promise<Buffer | undefined> => (await etcd.kv.range({ key: Buffer.from(layout.counterKey) })).kvs[0]?.value;
+    const four = (p: string): Op[] => [1, 2, 3, 4].map((i) => put(`${p}${i}`, 'x'));
+    for (const [ops, fenced] of [[[put('/small', '1')], false], [[put('/small', '2')], true], [four('/staged'), false], [four('/fenced-staged'), true]] as const) {
+      await b.txn([], ops, fenced ? { fence: { key: fenceKey, createRevision: term } } : undefined);
+      const raw = await counter();
+      assert.equal(commitWriter(raw), 'mgr-1', `${raw?.toString()}: names its writer`);
+      assert.equal(fencedTerm(raw), fenced ? term : undefined, `${raw?.toString()}: its term`);
+    }
+    assert.equal(decodeCounter(await counter()), 4);
+    await assert.rejects(EtcdBackend.open({ endpoints: plain!.endpoints, writerId: 'a.b' }), (err: unknown) => isBackendError(err) && err.code === 'invalid');
+  });
+
+  void it('reads the tokens of counters written before the writer part (no writer) and of every form now', () => {
+    const c = (token: string): Buffer => Buffer.from(`7 ${token}`);
+    assert.deepEqual([fencedTerm(c('0a1b2c')), commitWriter(c('0a1b2c'))], [undefined, undefined]);
+    assert.deepEqual([fencedTerm(c('t12.0a1b2c')), commitWriter(c('t12.0a1b2c'))], [12, undefined]);
+    assert.deepEqual([fencedTerm(c(commitToken('0a1b', 12, 'abc'))), commitWriter(c(commitToken('0a1b', 12, 'abc')))], [12, 'abc']);
+    assert.deepEqual([fencedTerm(c(commitToken('0a1b', undefined, 'abc'))), commitWriter(c(commitToken('0a1b', undefined, 'abc')))], [undefined, 'abc']);
+    assert.equal(commitToken('0a1b', undefined), '0a1b');
+    assert.equal(commitToken('0a1b', 3), 't3.0a1b');
   });
 
   void it('reports "store unavailable" while etcd is down, writes nothing, and resumes when it returns', async () => {

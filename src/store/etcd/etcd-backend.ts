@@ -20,7 +20,7 @@ import {
 } from '../backend.ts';
 import { byEtcdRevision, oneTxnOps, ownBatch, safeCall, toBatch } from './batches.ts';
 import { connect, isCompactedMessage, retryUnavailable, toBackendError, triesFor } from './connect.ts';
-import { commitToken, decodeCounter, encodeCounter, Layout } from './layout.ts';
+import { commitToken, decodeCounter, encodeCounter, isWriterId, Layout } from './layout.ts';
 import { findEtcdRevision, payloadAt } from './history.ts';
 import type { EtcdBackendOptions } from './options.ts';
 import { differences, readSnapshot, type Snapshot } from './snapshot.ts';
@@ -95,6 +95,8 @@ export class EtcdBackend implements Backend {
   readonly #partBytes: number;
   readonly #writer: StagedWriter;
   readonly #stepHook: EtcdBackendOptions['stagedStepForTest'];
+  /** Named in every commit's token (`commitToken`). */
+  readonly #writerId: string | undefined;
   /** Staged chunks seen (snapshot, then watch): where a followed commit record's payload is. */
   #staged = new StagedChunks();
   /** The committed staged commit the data keys do not hold yet; every writer finishes it first. */
@@ -147,6 +149,8 @@ export class EtcdBackend implements Backend {
     this.#maxTxnBytes = o.maxTxnBytes ?? 64 * 1024 * 1024;
     this.#partBytes = Math.floor(this.limits.maxBytes / 2);
     this.#stepHook = o.stagedStepForTest;
+    if (o.writerId !== undefined && !isWriterId(o.writerId)) throw new BackendError('invalid', `writer id ${JSON.stringify(o.writerId)}: letters, digits, _ and - only`);
+    this.#writerId = o.writerId;
     this.#client = connect(o);
     this.#writer = new StagedWriter({
       client: this.#client,
@@ -474,7 +478,7 @@ export class EtcdBackend implements Backend {
         if (r === 'again') continue;
         return r;
       }
-      const ours = encodeCounter(next, commitToken(randomBytes(6).toString('hex'), fence?.createRevision));
+      const ours = encodeCounter(next, commitToken(randomBytes(6).toString('hex'), fence?.createRevision, this.#writerId));
       const res = await this.#sendCommit(success, ours, this.#counterValue, [], [], fence);
       if (res === 'committed') {
         await this.#applied(next);
@@ -519,7 +523,7 @@ export class EtcdBackend implements Backend {
     const staging = await this.#writer.stage(entries);
     await this.#stepHook?.('staged');
     const next = base + 1;
-    const ours = encodeCounter(next, staging.token);
+    const ours = encodeCounter(next, commitToken(staging.token, fence?.createRevision, this.#writerId));
     const record: CommitRecord = { revision: next, token: staging.token, chunks: staging.chunks };
     const res = await this.#sendCommit(
       [

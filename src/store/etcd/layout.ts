@@ -3,7 +3,7 @@
  * can hold other things beside it:
  *
  *   <root>/data<key>      a store key; value = envelope (see `encodeEnvelope`)
- *   <root>/meta/revision  the store's revision counter (`<revision> <token>`); every commit puts it
+ *   <root>/meta/revision  the store's revision counter (`<revision> <token>`, `commitToken`); every commit puts it
  *   <root>/meta/compacted the last store revision `compact` was called with (decimal text)
  *   <root>/meta/commit    the staged commit not yet rolled forward (`staged.ts`), if any
  *   <root>/staged/<token> a staged commit's header (on a lease while staging), then its chunks
@@ -145,18 +145,32 @@ export function encodeCounter(revision: number, token: string): Buffer {
 }
 
 /**
- * The token of a commit fenced on a term of leadership (`fence.createRevision`): `t<term>.`
- * before the random part, so etcd's history says which term wrote each commit of the leader
- * loops (`fencedTerm` reads it back). Unfenced commits (API writes) carry the random part alone.
+ * The token of a commit: `t<term>.` when it was fenced on a term of leadership
+ * (`fence.createRevision`), then `w<writer>.` when the backend was given its writer's id (the
+ * manager's id), then the random part, so etcd's history says which term and which manager wrote
+ * each commit (`fencedTerm`, `commitWriter` read them back). Counters written before the writer
+ * part existed (`t<term>.<random>`, `<random>`) still read: their writer is undefined. The random
+ * part is hex and the writer id must hold no `.` or whitespace, so the prefixes cannot be confused.
  */
-export function commitToken(random: string, term: number | undefined): string {
-  return term === undefined ? random : `t${term}.${random}`;
+export function commitToken(random: string, term: number | undefined, writer?: string): string {
+  return `${term === undefined ? '' : `t${term}.`}${writer === undefined ? '' : `w${writer}.`}${random}`;
+}
+
+/** Whether `id` can name a writer in a commit token (`commitToken`). */
+export function isWriterId(id: string): boolean {
+  return /^[A-Za-z0-9_-]+$/.test(id);
 }
 
 /** The term a counter value's commit was fenced on (`commitToken`), or undefined when it was not fenced. */
 export function fencedTerm(raw: Buffer | undefined): number | undefined {
   const m = raw === undefined ? null : /^\d+ t(\d+)\./.exec(raw.toString());
   return m ? Number(m[1]) : undefined;
+}
+
+/** The writer (manager id) a counter value's commit names (`commitToken`), or undefined when it names none. */
+export function commitWriter(raw: Buffer | undefined): string | undefined {
+  const m = raw === undefined ? null : /^\d+ (?:t\d+\.)?w([A-Za-z0-9_-]+)\./.exec(raw.toString());
+  return m ? m[1] : undefined;
 }
 
 /** The store revision a counter value names (0 when the counter does not exist yet). */

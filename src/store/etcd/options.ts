@@ -15,6 +15,12 @@ export interface EtcdBackendOptions extends EtcdConnection {
    * `--auto-compaction-*`). Default 10,000, as the SQLite backend keeps.
    */
   readonly historyRevisions?: number;
+  /**
+   * The id of the manager writing through this backend: every commit's token names it
+   * (`commitToken`), so etcd's history says which manager wrote each commit. Letters, digits,
+   * `_` and `-` only. Default: none (commits name no writer).
+   */
+  readonly writerId?: string;
   /** Timers (how long a txn waits for the watch to catch up). Default: the system clock. */
   readonly clock?: Clock;
   /**
