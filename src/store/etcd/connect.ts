@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
+import { systemClock, type Clock } from '../../lib/clock.ts';
 import { BackendError } from '../backend.ts';
+import { HostBreaker, MemberPassedOver } from './host-breaker.ts';
 
 /** How to reach etcd. */
 export interface EtcdConnection {
@@ -10,6 +12,8 @@ export interface EtcdConnection {
   readonly tls?: { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string };
   /** Deadline of each request. Default 5 s: past it the store reports itself unavailable. */
   readonly requestTimeoutMs?: number;
+  /** The time a member is passed over after a failure is read from it (`HostBreaker`). Default: the system clock. */
+  readonly clock?: Clock;
 }
 
 /**
@@ -32,12 +36,15 @@ export function parseEtcdUrl(url: string): { endpoints: string[]; root: string }
 /**
  * An etcd client for `conn`. The client's own retries are off: a transaction retried after an
  * unknown outcome could report a conflict for its own commit, so a failed request is reported
- * (`unavailable`) and the caller decides; the next request may go to another member.
+ * (`unavailable`) and the caller decides; the next request may go to another member (a member
+ * that just failed is passed over while another is usable: `HostBreaker`).
  */
 export function connect(conn: EtcdConnection): Etcd3 {
   const scheme = conn.tls ? 'https://' : 'http://';
   const hosts = conn.endpoints.map((e) => (/^https?:\/\//.test(e) ? e : scheme + e));
   const timeout = conn.requestTimeoutMs ?? 5_000;
+  const clock = conn.clock ?? systemClock;
+  const members: HostBreaker[] = [];
   const options: IOptions = {
     hosts,
     dialTimeout: timeout,
@@ -51,8 +58,9 @@ export function connect(conn: EtcdConnection): Etcd3 {
       'grpc.keepalive_time_ms': 6_000,
       'grpc.keepalive_timeout_ms': 2_000,
     },
+    // gRPC's deadline is a wall-clock date.
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
-    faultHandling: { global: noRetry, host: () => new HostBreaker() as unknown as HostPolicy, watchBackoff: watchBackoff(100) },
+    faultHandling: { global: noRetry, host: () => new HostBreaker(clock, members) as unknown as HostPolicy, watchBackoff: watchBackoff(100) },
   };
   if (conn.tls) {
     const read = (what: string, file: string): Buffer => {
@@ -83,52 +91,6 @@ const noRetry = {
 
 type HostPolicy = ReturnType<NonNullable<NonNullable<IOptions['faultHandling']>['host']>>;
 
-/** How long a member that failed is passed over before it is tried again. */
-export const HOST_PAUSE_MS = 5_000;
-
-/**
- * The client's policy for one member, in place of its default circuit breaker (which opens
- * after 3 failures it classes as recoverable, and never for a deadline exceeded): one failure
- * — a transport error or a call past its deadline, as a member cut off from the network
- * gives — passes the member over for `HOST_PAUSE_MS`, so the next calls go to the others;
- * then one call tries it again. Calls refused meanwhile fail as a broken circuit (the client
- * tries the next member; `toBackendError` reads `unavailable` when none is left).
- */
-export class HostBreaker {
-  readonly #now: () => number;
-  #openUntil = 0;
-
-  constructor(now: () => number = Date.now) {
-    this.#now = now;
-  }
-
-  /** Whether calls are passed over now. */
-  get open(): boolean {
-    return this.#now() < this.#openUntil;
-  }
-
-  async execute<T>(fn: (ctx: { signal: AbortSignal }) => Promise<T> | T): Promise<T> {
-    if (this.open) throw new MemberPassedOver('etcd member passed over after a failure');
-    try {
-      return await fn({ signal: new AbortController().signal });
-    } catch (err) {
-      if (isMemberFailure(err)) this.#openUntil = this.#now() + HOST_PAUSE_MS;
-      throw err;
-    }
-  }
-}
-
-/** A call not made: the member failed moments ago (the client tries the next; read like its own broken circuit). */
-class MemberPassedOver extends Error {
-  readonly isBrokenCircuitError = true;
-}
-
-/** A failure that says the member is unreachable or not answering (not an answer of etcd's). */
-function isMemberFailure(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  return isRecoverableError(err) || err.name === 'GRPCDeadlineExceededError' || /DEADLINE_EXCEEDED|Deadline exceeded/.test(err.message);
-}
-
 type Backoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
 
 /**
@@ -147,9 +109,11 @@ function watchBackoff(ms: number): Backoff {
  */
 export function toBackendError(err: unknown, endpoints: readonly string[]): BackendError {
   if (err instanceof BackendError) return err;
+  // Members passed over: what made them fail is the cause to report.
+  if (err instanceof MemberPassedOver && err.lastFailure) return toBackendError(err.lastFailure, endpoints);
   const e = err instanceof Error ? err : new Error(String(err));
-  // The client's per-member circuit breaker (cockatiel's BrokenCircuitError) refuses calls to a
-  // member that failed repeatedly: as unreachable as the member itself.
+  // A member's circuit breaker (`HostBreaker`, cockatiel's BrokenCircuitError) refuses calls to a
+  // member that failed moments ago: as unreachable as the member itself.
   const brokenCircuit = (e as { isBrokenCircuitError?: unknown }).isBrokenCircuitError === true;
   if (isRecoverableError(e) || e.name === 'GRPCDeadlineExceededError' || brokenCircuit) {
     return new BackendError('unavailable', `store unavailable: etcd at ${endpoints.join(',')} did not answer: ${e.message}`, { cause: e });

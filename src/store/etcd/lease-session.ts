@@ -183,20 +183,22 @@ export class LeaseSession {
 
   /**
    * One keep-alive on its own stream: the TTL etcd answered (0: no such lease). Unanswered
-   * after half a keep-alive period (a frozen member) it is cancelled, which also counts as a
-   * failure of that member in the client's circuit breaker.
+   * after half a keep-alive period (a frozen member, or only a slow one) it is cancelled and
+   * the next try goes to another member first; the cancel is no failure of the member (it is
+   * not passed over: with one member, the retry goes to it again).
    */
   async #once(attempt: Attempt): Promise<number> {
-    const { stream, member } = await openKeepAlive(this.#client, this.#avoid);
+    const opened = await openKeepAlive(this.#client, this.#avoid);
+    const { stream, member } = opened;
     if (this.#attempt !== attempt) {
-      stream.cancel();
+      opened.cancel();
       throw new KeepAliveUnanswered('stopped');
     }
-    attempt.stream = stream;
+    attempt.stream = opened;
     attempt.member = member;
     return new Promise<number>((resolve, reject) => {
       attempt.timer = this.#clock.setTimer(Math.max(50, Math.floor(this.#t.keepAliveMs / 2)), () => {
-        stream.cancel();
+        opened.cancel();
         reject(new KeepAliveUnanswered('keep-alive not answered'));
       });
       stream.on('data', (res) => {
@@ -215,6 +217,7 @@ export class LeaseSession {
 
 /** One keep-alive in flight: its stream once open, and its answer timer. */
 interface Attempt {
+  /** Cancels its stream (`KeepAliveStream.cancel`: not counted as a failure of the member). */
   stream?: { cancel(): void };
   /** The member it went to. */
   member?: object | undefined;
