@@ -128,14 +128,20 @@ describe('forwarding to the leader', () => {
     return { leader, follower, forwarding, leaderForwarding };
   }
 
-  it('streams a followed log through the follower, and ends it at the leader when the client goes away', async () => {
+  /** A pair whose leader has a log with one line, followed through the follower until that line arrived. */
+  async function followedLog(signal?: AbortSignal): Promise<{ logs: PushedLogs; forwarding: TestForwarding; stream: ReturnType<FlotillaClient['serviceLogs']>; first: IteratorResult<unknown> }> {
     const logs = new PushedLogs();
     logs.push('first');
     const { follower, forwarding } = await pair({ logs });
     const client = new FlotillaClient({ socketPath: follower.socketPath });
-    const ac = new AbortController();
-    const stream = client.serviceLogs('web', { follow: true, signal: ac.signal });
+    const stream = client.serviceLogs('web', signal ? { follow: true, signal } : { follow: true });
     const first = await within(stream.next(), 'the first line');
+    return { logs, forwarding, stream, first };
+  }
+
+  it('streams a followed log through the follower, and ends it at the leader when the client goes away', async () => {
+    const ac = new AbortController();
+    const { logs, forwarding, stream, first } = await followedLog(ac.signal);
     assert.deepEqual(first.value, { taskId: 't1', slot: 1, nodeId: 'n1', stream: 'stdout', line: 'first' });
     // A line written after the stream opened arrives while it stays open: it streams.
     logs.push('second');
@@ -147,12 +153,7 @@ describe('forwarding to the leader', () => {
   });
 
   it('ends a forwarded stream with one clear error line when the leader changes', async () => {
-    const logs = new PushedLogs();
-    logs.push('first');
-    const { follower, forwarding } = await pair({ logs });
-    const client = new FlotillaClient({ socketPath: follower.socketPath });
-    const stream = client.serviceLogs('web', { follow: true });
-    await within(stream.next(), 'the first line');
+    const { logs, forwarding, stream } = await followedLog();
     forwarding.set({ kind: 'other', id: 'leader-2', addr: 'unix:///nowhere.sock' });
     const last = await within(stream.next(), 'the error line');
     const entry = last.value as TaskLogEntry;
@@ -165,12 +166,7 @@ describe('forwarding to the leader', () => {
   });
 
   it('ends a forwarded stream with one clear error line when the connection to the leader breaks', async () => {
-    const logs = new PushedLogs();
-    logs.push('first');
-    const { follower, forwarding } = await pair({ logs });
-    const client = new FlotillaClient({ socketPath: follower.socketPath });
-    const stream = client.serviceLogs('web', { follow: true });
-    await within(stream.next(), 'the first line');
+    const { forwarding, stream } = await followedLog();
     forwarding.requests[0]?.socket?.destroy();
     const last = (await within(stream.next(), 'the error line')).value as TaskLogEntry;
     assert.ok('error' in last, JSON.stringify(last));
