@@ -27,7 +27,7 @@ export function leaderForwarding(leadership: Leadership, selfId: string, peers: 
  * Who leads as `leadership` says now. A member list that still marks this manager while its
  * state says `follower` (its lease lost, the key not yet gone) names no leader: unknown.
  */
-export function leaderView(leadership: Pick<Leadership, 'state' | 'members'>, selfId: string): LeaderView {
+function leaderView(leadership: Pick<Leadership, 'state' | 'members'>, selfId: string): LeaderView {
   if (leadership.state === 'leader') return { kind: 'self' };
   const leader = leadership.members().find((m) => m.leader);
   if (!leader || leader.id === selfId) return { kind: 'unknown' };

@@ -178,16 +178,11 @@ function forwardToLeader(
 }
 
 /** The client's headers for the leader: without hop-by-hop headers and credentials, with who forwarded it. */
-export function forwardedHeaders(headers: IncomingHttpHeaders, selfId: string): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !NOT_FORWARDED.has(name)) out[name] = value;
-  }
-  out[FORWARDED_BY_HEADER] = selfId;
-  return out;
+function forwardedHeaders(headers: IncomingHttpHeaders, selfId: string): OutgoingHttpHeaders {
+  return { ...answerHeaders(headers), [FORWARDED_BY_HEADER]: selfId };
 }
 
-/** The leader's answer headers for the client, without hop-by-hop headers. */
+/** The leader's answer headers for the client (and the client's for the leader), without hop-by-hop headers and credentials. */
 function answerHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {

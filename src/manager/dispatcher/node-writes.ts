@@ -3,7 +3,7 @@ import type { NodeDescription } from '../../api/node.ts';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { isStoreError } from '../../store/errors.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store, Tx } from '../../store/store.ts';
 
 /** The shortest time between two writes of one node's plain containers (`containers`). */
 export const CONTAINERS_WRITE_INTERVAL_MS = 500;
@@ -65,25 +65,19 @@ export class NodeWrites {
   async #register(nodeId: string, description: NodeDescription, addr: string, mustExist: boolean): Promise<boolean> {
     const heartbeatAt = new Date(this.#clock.now()).toISOString();
     const status = { state: 'ready' as const, addr, message: '', heartbeatAt };
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#store.update((tx) => {
-          const existing = tx.nodes.get(nodeId);
-          if (!existing && mustExist) return false;
-          if (!existing) {
-            const role = this.#managerNodeIds.has(nodeId) ? 'manager' : 'worker';
-            tx.nodes.create({ id: nodeId, spec: { role, availability: 'active', labels: {} }, description, status });
-          } else {
-            // The plain containers it reported stay until its agent reports them again.
-            const containers = existing.status.containers;
-            tx.nodes.update({ ...existing, description, status: containers ? { ...status, containers } : status });
-          }
-          return true;
-        });
-      } catch (err) {
-        if (attempt >= 5 || !isConflict(err)) throw err;
+    return this.#update((tx) => {
+      const existing = tx.nodes.get(nodeId);
+      if (!existing && mustExist) return false;
+      if (!existing) {
+        const role = this.#managerNodeIds.has(nodeId) ? 'manager' : 'worker';
+        tx.nodes.create({ id: nodeId, spec: { role, availability: 'active', labels: {} }, description, status });
+      } else {
+        // The plain containers it reported stay until its agent reports them again.
+        const containers = existing.status.containers;
+        tx.nodes.update({ ...existing, description, status: containers ? { ...status, containers } : status });
       }
-    }
+      return true;
+    });
   }
 
   /** Writes `heartbeatAt` (the time each was last heard from) of `ready` nodes in one batch; failures are logged. */
@@ -143,15 +137,19 @@ export class NodeWrites {
    */
   async #writeContainers(nodeId: string, containers: readonly AttachedContainer[]): Promise<void> {
     const sorted = [...containers].sort(compareAttachedContainers);
+    await this.#update((tx) => {
+      const n = tx.nodes.get(nodeId);
+      if (!n || JSON.stringify(n.status.containers ?? []) === JSON.stringify(sorted)) return;
+      const { containers: _old, ...status } = n.status;
+      tx.nodes.update({ ...n, status: sorted.length > 0 ? { ...status, containers: sorted } : status });
+    });
+  }
+
+  /** `store.update`, run again (up to 5 times) when another write to the node came first. */
+  async #update<T>(fn: (tx: Tx) => T): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.#store.update((tx) => {
-          const n = tx.nodes.get(nodeId);
-          if (!n || JSON.stringify(n.status.containers ?? []) === JSON.stringify(sorted)) return;
-          const { containers: _old, ...status } = n.status;
-          tx.nodes.update({ ...n, status: sorted.length > 0 ? { ...status, containers: sorted } : status });
-        });
-        return;
+        return await this.#store.update(fn);
       } catch (err) {
         if (attempt >= 5 || !isConflict(err)) throw err;
       }

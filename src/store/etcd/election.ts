@@ -4,6 +4,7 @@ import { silentLogger, type Logger } from '../../lib/logger.ts';
 import type { Fence } from '../backend.ts';
 import { Layout, prefixEnd } from './layout.ts';
 import { DEFAULT_LEASE_TIMINGS, LeaseSession, type LeaseTimings } from './lease-session.ts';
+import { bounded } from './watch-teardown.ts';
 
 export type ElectionState = 'leader' | 'follower';
 
@@ -407,13 +408,8 @@ export class EtcdElection {
     this.#pauses.clear();
   }
 
-  /** `p`, or nothing after 2 s (a dead etcd never confirms a watch cancel); its timer goes either way. */
-  async #bounded(p: Promise<unknown>): Promise<void> {
-    let timer: TimerHandle | undefined;
-    try {
-      await Promise.race([p, new Promise<void>((resolve) => (timer = this.#clock.setTimer(2_000, resolve)))]);
-    } finally {
-      timer?.cancel();
-    }
+  /** `p`, or nothing after 2 s (a dead etcd never confirms a watch cancel). */
+  #bounded(p: Promise<unknown>): Promise<void> {
+    return bounded(p, this.#clock, 2_000);
   }
 }

@@ -156,9 +156,14 @@ export function commitToken(random: string, term: number | undefined, writer?: s
   return `${term === undefined ? '' : `t${term}.`}${writer === undefined ? '' : `w${writer}.`}${random}`;
 }
 
+/** What a writer id in a commit token may be made of. */
+const WRITER_ID = '[A-Za-z0-9_-]+';
+const VALID_WRITER = new RegExp(`^${WRITER_ID}$`);
+const COMMIT_WRITER = new RegExp(`^\\d+ (?:t\\d+\\.)?w(${WRITER_ID})\\.`);
+
 /** Whether `id` can name a writer in a commit token (`commitToken`). */
 export function isWriterId(id: string): boolean {
-  return /^[A-Za-z0-9_-]+$/.test(id);
+  return VALID_WRITER.test(id);
 }
 
 /** The term a counter value's commit was fenced on (`commitToken`), or undefined when it was not fenced. */
@@ -169,7 +174,7 @@ export function fencedTerm(raw: Buffer | undefined): number | undefined {
 
 /** The writer (manager id) a counter value's commit names (`commitToken`), or undefined when it names none. */
 export function commitWriter(raw: Buffer | undefined): string | undefined {
-  const m = raw === undefined ? null : /^\d+ (?:t\d+\.)?w([A-Za-z0-9_-]+)\./.exec(raw.toString());
+  const m = raw === undefined ? null : COMMIT_WRITER.exec(raw.toString());
   return m ? m[1] : undefined;
 }
 

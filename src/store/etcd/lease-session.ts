@@ -35,8 +35,6 @@ export interface LeaseSessionEvents {
   ended(why: string): void;
   /** A keep-alive failed or went unanswered; the session tries again (another member) until its deadline. */
   failed?(err: unknown): void;
-  /** A keep-alive was confirmed: the deadline moved on (`deadline`). */
-  kept?(): void;
 }
 
 /**
@@ -96,11 +94,6 @@ export class LeaseSession {
    */
   get sure(): boolean {
     return !this.#over && this.#clock.now() < this.#deadline;
-  }
-
-  /** The local deadline (clock time): the last confirmed keep-alive's send time + TTL − margin. */
-  get deadline(): number {
-    return this.#deadline;
   }
 
   /** Stops keeping the lease alive (it expires at etcd by itself unless revoked); cancels every timer and the stream in flight. Idempotent. */
@@ -178,7 +171,6 @@ export class LeaseSession {
       this.#deadline = deadline;
       this.#armDeadline();
     }
-    this.#events.kept?.();
   }
 
   /**

@@ -44,15 +44,18 @@ export function attachedWatchers(client: Etcd3): number | undefined {
  * So the stream's responses are dropped first, then the list is cleared and the stream
  * cancelled (etcd drops its watches with it), by the manager's own `destroyStream`.
  */
-export async function endWatches(client: Etcd3, clock: Clock, cancels: Iterable<Promise<unknown>>, boundMs: number): Promise<void> {
+/** `p`, or nothing after `ms` on `clock` (a dead etcd never confirms a watch cancel); the timer is cancelled either way. */
+export async function bounded(p: Promise<unknown>, clock: Clock, ms: number): Promise<void> {
   let timer: { cancel(): void } | undefined;
-  await Promise.race([
-    Promise.all(cancels),
-    new Promise<void>((resolve) => {
-      timer = clock.setTimer(boundMs, resolve);
-    }),
-  ]);
-  timer?.cancel();
+  try {
+    await Promise.race([p, new Promise<void>((resolve) => (timer = clock.setTimer(ms, resolve)))]);
+  } finally {
+    timer?.cancel();
+  }
+}
+
+export async function endWatches(client: Etcd3, clock: Clock, cancels: Iterable<Promise<unknown>>, boundMs: number): Promise<void> {
+  await bounded(Promise.all(cancels), clock, boundMs);
   const m = watchesOf(client);
   if (!m || m.watchers.length === 0) return;
   if (m.state === CONNECTED && m.stream) {
