@@ -53,10 +53,9 @@ export async function storeBackend(flags: StoreFlags): Promise<BackendFactory | 
     etcdCacert === undefined
       ? undefined
       : { caFile: etcdCacert, ...(etcdCert !== undefined ? { certFile: etcdCert } : {}), ...(etcdKey !== undefined ? { keyFile: etcdKey } : {}) };
-  const { ensureManagerId } = await import('../manager/manager-id.ts');
   // `writerId`: every commit names this manager (the same id it joins the election with), so
   // etcd's history says who wrote what.
-  return async ({ clock, dataDir }) => EtcdBackend.open({ endpoints, root, clock, writerId: await ensureManagerId(dataDir), ...(tls ? { tls } : {}) });
+  return async ({ clock, managerId }) => EtcdBackend.open({ endpoints, root, clock, writerId: managerId, ...(tls ? { tls } : {}) });
 }
 
 /**

@@ -27,7 +27,7 @@ import { leaderForwarding } from './leader-forwarding.ts';
 import { leaderLoops, type LeaderLoopDeps } from './leader-loops.ts';
 import { AlwaysLeader, type Leadership, type ManagerMember } from './leader/leadership.ts';
 import { LeaderLoopRunner } from './leader/loop-runner.ts';
-import { ensureManagerId } from './manager-id.ts';
+import { keepManagerId, managerId } from './manager-id.ts';
 import { ManagerMetrics } from './metrics/manager-metrics.ts';
 import { SealingKey } from './secrets/sealing-key.ts';
 
@@ -41,6 +41,8 @@ export interface StoreContext {
   readonly dataDir: string;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** This manager's id (`manager-id.ts`): its member id, and the writer its commits name. */
+  readonly managerId: string;
 }
 
 /** Opens the backend the manager's store runs on. */
@@ -219,7 +221,8 @@ export class Manager {
       if (await socketAnswers(this.socketPath)) {
         throw new Error(`another manager is already running with data dir ${dataDir} (it answers on ${this.socketPath})`);
       }
-      const backend = await this.#options.backend({ dataDir, clock, logger });
+      const id = await managerId(dataDir);
+      const backend = await this.#options.backend({ dataDir, clock, logger, managerId: id });
       const store = await Store.open(backend, { clock, logger, closeBackend: true, metrics: this.#metrics.store });
       this.#store = store;
       this.#started.push({ name: 'store', start: async () => {}, stop: () => store.close() });
@@ -229,8 +232,9 @@ export class Manager {
       // First: a refused join writes nothing, not even this manager's id.
       const keys = await Keyring.open(dataDir, store, { joinToken: this.#tls?.joinToken });
       const { localNodeId } = this.#options;
-      const self = { id: await ensureManagerId(dataDir), addr: this.#advertisedAddr(), ...(localNodeId ? { nodeId: localNodeId } : {}) };
-      const leadership = await this.#options.leadership({ dataDir, clock, logger, backend, self });
+      await keepManagerId(dataDir, id);
+      const self = { id, addr: this.#advertisedAddr(), ...(localNodeId ? { nodeId: localNodeId } : {}) };
+      const leadership = await this.#options.leadership({ dataDir, clock, logger, managerId: id, backend, self });
       this.#leadership = leadership;
       this.#started.push({ name: 'leadership', start: async () => {}, stop: () => leadership.close() });
 
