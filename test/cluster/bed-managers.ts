@@ -10,8 +10,8 @@ import { GroupProcess } from './proc.ts';
 import { waitFor } from './wait.ts';
 
 /** etcd's client and peer ports on each manager's IP. */
-export const ETCD_CLIENT_PORT = 2379;
-export const ETCD_PEER_PORT = 2380;
+const ETCD_CLIENT_PORT = 2379;
+const ETCD_PEER_PORT = 2380;
 
 /** One etcd member of the bed, in a manager's namespace, on that manager's IP. */
 export interface BedEtcdMember {
@@ -149,7 +149,7 @@ export async function startManagerProcess(m: BedManager, args: readonly string[]
 }
 
 /** Whether a TCP connection to host:port opens (within 1 s). */
-export function tcpOpen(host: string, port: number): Promise<boolean> {
+function tcpOpen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ host, port, timeout: 1_000 });
     const done = (ok: boolean): void => {

@@ -58,7 +58,7 @@ export interface BedHost {
   token: string | undefined;
 }
 
-export type { BedEtcdMember, BedManager } from './bed-managers.ts';
+export type { BedManager } from './bed-managers.ts';
 
 /**
  * A multi-host Flotilla cluster on one machine: N hosts as network namespaces on a bridge,

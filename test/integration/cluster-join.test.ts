@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { WebSocket } from 'ws';
 import { startCli, stopCli, type CliProcess } from './cli-process.ts';
-import { waitUntil, type CliResult } from './dev-cluster.ts';
+import { runCli, waitUntil, type CliResult } from './dev-cluster.ts';
 import { freePort } from '../../src/testing/free-port.ts';
 
 /**
@@ -16,10 +14,6 @@ import { freePort } from '../../src/testing/free-port.ts';
  * driven through the real CLI: joins with right and wrong tokens, mutual TLS on the HTTPS port,
  * contexts, token rotation, and `node rm --force` cutting a node off for good.
  */
-
-const execFileP = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'bin/flotilla.js');
 
 
 describe('flotilla server and join on one host', { timeout: 900_000 }, () => {
@@ -30,15 +24,7 @@ describe('flotilla server and join on one host', { timeout: 900_000 }, () => {
   let env: NodeJS.ProcessEnv;
   let token = '';
 
-  const cli = async (...args: string[]): Promise<CliResult> => {
-    try {
-      const { stdout, stderr } = await execFileP(process.execPath, [BIN, ...args], { env, timeout: 600_000 });
-      return { code: 0, stdout, stderr };
-    } catch (e) {
-      const err = e as { code?: number; stdout?: string; stderr?: string };
-      return { code: typeof err.code === 'number' ? err.code : 1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-    }
-  };
+  const cli = (...args: string[]): Promise<CliResult> => runCli(args, env);
   const local = (...args: string[]): Promise<CliResult> => cli('--host', `unix://${join(dir, 'A', 'flotilla.sock')}`, ...args);
   const nodes = async (): Promise<Array<{ id: string; status: { state: string }; spec: { role: string } }>> => {
     const r = await local('node', 'ls', '--format', 'json');

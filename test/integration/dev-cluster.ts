@@ -2,12 +2,11 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { FLOTILLA_BIN } from './cli-process.ts';
 
 const run = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'bin/flotilla.js');
 
 /** Result of one CLI invocation. */
 export interface CliResult {
@@ -63,7 +62,7 @@ export class DevCluster {
   }
 
   async startProcess(): Promise<void> {
-    const proc = spawn(process.execPath, [BIN, 'dev', ...this.#extraArgs], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'], detached: this.#processGroup });
+    const proc = spawn(process.execPath, [FLOTILLA_BIN, 'dev', ...this.#extraArgs], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'], detached: this.#processGroup });
     this.#proc = proc;
     const append = (d: Buffer): void => {
       this.#log += d.toString();
@@ -136,7 +135,7 @@ export class DevCluster {
 /** Runs `flotilla ARGS…` with `env` (its FLOTILLA_HOME or context names the cluster). */
 export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env, timeout: 600_000 });
+    const { stdout, stderr } = await run(process.execPath, [FLOTILLA_BIN, ...args], { env, timeout: 600_000 });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };
